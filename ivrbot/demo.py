@@ -1,0 +1,101 @@
+"""The demo: gateway + bot + a simulated caller, in one process, on real media."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ivrbot.config import Settings
+from ivrbot.flow.loader import load_flow_file
+from ivrbot.flow.runner import Bot
+from ivrbot.flow.testing import SimulatedCaller
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.media.asr import find_model_path, load_model
+from ivrbot.media.tts import Synthesizer, check_tts
+from ivrbot.timeline import Timeline
+
+
+@dataclass
+class DemoResult:
+    result: str  # 'completed' | 'failed'
+    digits: str
+    speech: str
+    choices: list[str]
+    prompts: list[str]
+    path: list[str]
+    events: list[dict[str, Any]]
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "result": self.result,
+            "digits": self.digits,
+            "speech": self.speech,
+            "choices": self.choices,
+            "prompts": self.prompts,
+            "path": self.path,
+            "events": self.events,
+            "problems": self.problems,
+        }
+
+
+async def run_demo(flow_path: Path, press: str = "7", say: str = "메뉴") -> DemoResult:
+    """Call the flow once: press ``press``, say ``say``, hang up. Checks what the bot got."""
+    check_tts()
+    flow = load_flow_file(flow_path)
+    model_path = find_model_path() if flow.needs_speech() else None
+    timeline = Timeline()
+    server = GatewayServer(Settings(port=0))
+    url = await server.start()
+    timeline.add("gateway", "listening", url=url)
+    problems: list[str] = []
+    async with Synthesizer() as tts:
+        model = await load_model(model_path) if model_path else None
+        bot = Bot(flow, url, tts, model, timeline)
+        caller = SimulatedCaller(url, tts, timeline)
+        try:
+            await bot.start()
+            await caller.dial(flow.numbers[0])
+            await caller.hear_prompt()
+            await caller.press(press)
+            await caller.hear_prompt()
+            await caller.say(say)
+            await caller.hear_prompt()
+            await caller.hangup()
+            for _ in range(100):
+                if bot.records:
+                    break
+                await asyncio.sleep(0.05)
+        except TimeoutError as exc:
+            problems.append(f"the caller gave up waiting: {exc}")
+        finally:
+            await caller.close()
+            await bot.stop()
+            gateway = server.gateway
+            leftovers = len(gateway.sessions), len(gateway.switch.calls)
+            await server.stop()
+    if leftovers != (0, 0):
+        problems.append(f"the gateway still holds {leftovers[0]} sessions, {leftovers[1]} calls")
+    record = bot.records[0] if bot.records else None
+    if record is None:
+        problems.append("the bot kept no record of the call")
+    digits = record.digits if record else ""
+    inputs = record.inputs if record else []
+    speech = " ".join(i["text"] for i in inputs if i["outcome"] == "speech")
+    choices = [i["value"] for i in inputs if i["outcome"] == "speech"]
+    if digits != press:
+        problems.append(f"the bot received digits {digits!r}, the caller pressed {press!r}")
+    if not choices:
+        problems.append(f"the bot did not recognise the spoken word {say!r}")
+    return DemoResult(
+        result="failed" if problems else "completed",
+        digits=digits,
+        speech=speech,
+        choices=choices,
+        prompts=record.prompts if record else [],
+        path=record.path if record else [],
+        events=[e.to_dict() for e in timeline.entries],
+        problems=problems,
+    )

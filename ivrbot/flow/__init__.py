@@ -1,0 +1,18 @@
+"""Call flows: a graph of named steps a bot runs for every call."""
+
+from ivrbot.flow.call import FlowCall
+from ivrbot.flow.flow import Flow, FlowError
+from ivrbot.flow.steps import Answer, Ask, Goto, Hangup, Python, Say, Step
+
+__all__ = [
+    "Answer",
+    "Ask",
+    "Flow",
+    "FlowCall",
+    "FlowError",
+    "Goto",
+    "Hangup",
+    "Python",
+    "Say",
+    "Step",
+]

@@ -1,0 +1,197 @@
+"""FlowCall: one call running through a flow. Steps talk to the caller through it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ivrbot.flow.flow import FlowError
+from ivrbot.flow.record import CallRecord
+from ivrbot.flow.steps import Answer, Ask
+from ivrbot.media.asr import GrammarTurn
+from ivrbot.media.listener import Listener
+from ivrbot.media.tracks import Playback
+from ivrbot.phone.call import Call
+
+if TYPE_CHECKING:
+    from ivrbot.flow.runner import Bot
+
+log = logging.getLogger(__name__)
+MAX_STEPS = 1000  # a flow that loops forever is ended, not left running
+
+
+class FlowCall:
+    """The call as a flow sees it: ``say``, ``ask``, ``hangup``, ``vars`` and its record."""
+
+    def __init__(self, bot: Bot, call: Call, listener: Listener) -> None:
+        self.bot = bot
+        self.call = call
+        self.listener = listener
+        self.vars: dict[str, Any] = {}
+        self.record = CallRecord(bot.flow.name, call.peer)
+        self.hung_up = False
+        self.last_answer: Answer | None = None
+
+    @property
+    def caller(self) -> str:
+        return self.call.peer
+
+    def note(self, event: str, **detail: Any) -> None:
+        self.bot.note(event, **detail)
+
+    # running the graph ---------------------------------------------------------------------
+    async def run(self) -> None:
+        flow = self.bot.flow
+        name: str | None = flow.start
+        try:
+            for _ in range(MAX_STEPS):
+                if name is None or self.hung_up:
+                    break
+                step = flow.steps[name]
+                self.record.path.append(name)
+                self.note("step", step=name)
+                chosen = await step.run(self)
+                if chosen is not None and chosen not in flow.steps:
+                    raise FlowError(f"step {name!r} went to unknown step {chosen!r}")
+                name = chosen if chosen is not None else flow.next_after(name)
+            self.record.outcome = "completed"
+            if not self.hung_up:
+                await self.hangup()
+        except asyncio.CancelledError:
+            self.record.outcome = self.record.outcome or "caller-hangup"
+            raise
+        except Exception as exc:
+            log.exception("flow %s failed in step %s", flow.name, name)
+            self.record.outcome, self.record.error = "error", f"step {name}: {exc}"
+            await self.hangup()
+        finally:
+            self.record.ended_at = time.time()
+
+    # talking ----------------------------------------------------------------------------------
+    async def play_prompt(self, text: str, voice: str | None = None) -> Playback:
+        """Start speaking ``text``; returns the playback (await it, or stop it)."""
+        prompt = await self.bot.prompt(text, voice)
+        playback = self.call.play(prompt.pcm, prompt.sample_rate, label=text)
+        self.record.prompts.append(text)
+        self.note("prompt", text=text)
+        return playback
+
+    async def say(self, text: str, voice: str | None = None, barge_in: bool = False) -> None:
+        playback = await self.play_prompt(text, voice)
+        if not barge_in:
+            await playback
+            return
+        press = asyncio.ensure_future(self._peek_press())
+        await asyncio.wait(
+            {press, asyncio.ensure_future(_wait(playback))}, return_when="FIRST_COMPLETED"
+        )
+        press.cancel()
+        playback.stop()
+
+    async def _peek_press(self) -> None:
+        digit, method = await self.listener.presses.get()
+        self.listener.presses.put_nowait((digit, method))  # the next Ask takes it (type-ahead)
+
+    async def hangup(self) -> None:
+        if not self.hung_up:
+            self.hung_up = True
+            self.record.outcome = self.record.outcome or "completed"
+            self.note("hangup")
+            await self.bot.hangup(self)
+
+    # listening ---------------------------------------------------------------------------------
+    async def ask(self, step: Ask) -> Answer:
+        """Prompt, then wait for digits or a spoken choice (barge-in stops the prompt)."""
+        loop = asyncio.get_running_loop()
+        playback = await self.play_prompt(step.prompt, step.voice)
+        first_press = asyncio.ensure_future(self.listener.presses.get()) if step.digits else None
+        speech, turn = None, None
+        if step.choice_map and self.bot.model is not None:
+            turn = GrammarTurn(
+                self.bot.model,
+                step.choice_map,
+                no_input_ms=int((playback.duration_s + step.timeout_s + 60) * 1000),
+                max_speech_ms=10000,
+            )
+            speech = asyncio.ensure_future(self._recognise(turn, playback, step.barge_in))
+        prompt_done = asyncio.ensure_future(_wait(playback))
+        deadline: float | None = None
+        try:
+            while True:
+                waiting = {t for t in (first_press, speech) if t is not None}
+                if not prompt_done.done():
+                    waiting.add(prompt_done)
+                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                done, _ = await asyncio.wait(
+                    waiting, timeout=timeout, return_when="FIRST_COMPLETED"
+                )
+                if first_press is not None and first_press in done:
+                    if step.barge_in:
+                        playback.stop()
+                    answer = await self._collect_digits(step, first_press.result())
+                    break
+                if speech is not None and speech in done:
+                    answer = speech.result()
+                    break
+                if prompt_done in done and deadline is None:
+                    deadline = loop.time() + step.timeout_s
+                    continue
+                if not done:  # no input in time (unless the caller is still speaking)
+                    if turn is not None and turn.speech_started():
+                        deadline = None
+                        continue
+                    answer = Answer("noinput")
+                    break
+        finally:
+            self.listener.listening_for_speech = False
+            for task in (first_press, speech, prompt_done):
+                if task is not None and not task.done():
+                    task.cancel()
+        if not step.barge_in:
+            await playback
+        playback.stop()
+        self.last_answer = answer
+        self.record.inputs.append({"step": step.name, **answer.to_dict()})
+        self.note("input", step=step.name, **answer.to_dict())
+        return answer
+
+    async def _collect_digits(self, step: Ask, first: tuple[str, str]) -> Answer:
+        digits, method = "", first[1]
+        press: tuple[str, str] | None = first
+        while press is not None:
+            digit = press[0]
+            if digit == step.finish_key and step.digits > 1:
+                break
+            digits += digit
+            if len(digits) >= step.digits:
+                break
+            try:
+                press = await asyncio.wait_for(
+                    self.listener.presses.get(), step.inter_digit_timeout_s
+                )
+            except TimeoutError:
+                press = None
+        return Answer("dtmf", digits, method=method)
+
+    async def _recognise(self, turn: GrammarTurn, playback: Playback, barge_in: bool) -> Answer:
+        speech = self.listener.speech
+        while not speech.empty():
+            speech.get_nowait()
+        self.listener.listening_for_speech = True
+        while True:
+            result = await turn.feed(await speech.get())
+            if barge_in and not playback.done and turn.speech_started():
+                playback.stop()
+                self.note("barge-in")
+            if result is not None:
+                if result.outcome == "match":
+                    return Answer(
+                        "speech", result.choice or "", result.text, result.confidence, "asr"
+                    )
+                return Answer(result.outcome, "", result.text, result.confidence, "asr")
+
+
+async def _wait(playback: Playback) -> None:
+    await playback

@@ -1,0 +1,130 @@
+"""A flow: what a bot answers, how it answers, and the graph of steps it runs per call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ivrbot.events import Event
+from ivrbot.flow.steps import Ask, Python, Step
+from ivrbot.numbers import virtual_number_user_id
+
+if TYPE_CHECKING:
+    from ivrbot.flow.call import FlowCall
+
+StepFunction = Callable[["FlowCall"], Awaitable[str | None]]
+EventHandler = Callable[..., Awaitable[None] | None]
+
+
+class FlowError(ValueError):
+    """A mistake in a flow module; the message names the flow and what to fix."""
+
+
+class Flow:
+    """Declare a flow in a module under ``flows/``::
+
+    flow = Flow("welcome", number="5550001000")
+    flow.add(Say("greet", "Welcome."), Ask("menu", "Press a digit."), Hangup("bye"))
+
+    @flow.step("confirm")
+    async def confirm(call: FlowCall) -> str: ...
+
+    @flow.on("call:disconnected")
+    def log_it(event): ...
+    """
+
+    def __init__(
+        self,
+        name: str,
+        number: str | list[str],
+        auto_answer: bool = True,
+        voice: str = "en",
+        rate: int | None = None,
+        language: str | None = None,
+        description: str = "",
+    ) -> None:
+        self.name = name
+        numbers = [number] if isinstance(number, str) else list(number)
+        if not numbers:
+            raise FlowError(f"flow {name!r}: give it a number to answer")
+        try:
+            self.user_ids = [virtual_number_user_id(n) for n in numbers]
+        except ValueError as exc:
+            raise FlowError(f"flow {name!r}: {exc}") from None
+        self.numbers = [u[4:] for u in self.user_ids]
+        self.auto_answer = auto_answer
+        self.voice = voice
+        self.rate = rate
+        self.language = language
+        self.description = description
+        self.steps: dict[str, Step] = {}
+        self.handlers: dict[Event, list[EventHandler]] = {}
+        self.source: str = ""
+
+    # building ----------------------------------------------------------------------------
+    def add(self, *steps: Step) -> Flow:
+        for step in steps:
+            if step.name in self.steps:
+                raise FlowError(f"flow {self.name!r}: two steps are named {step.name!r}")
+            self.steps[step.name] = step
+        return self
+
+    def step(
+        self, name: str | None = None, goes_to: list[str] | None = None
+    ) -> Callable[[StepFunction], StepFunction]:
+        """Decorator: an ``async def step(call) -> next step name`` becomes a step.
+
+        ``goes_to`` lists the steps it may return, so the flow can be checked and drawn.
+        """
+
+        def register(fn: StepFunction) -> StepFunction:
+            self.add(Python(name or fn.__name__, fn, tuple(goes_to or ())))
+            return fn
+
+        return register
+
+    def on(self, event: str) -> Callable[[EventHandler], EventHandler]:
+        """Decorator: subscribe a handler to a Phone event by its spec name."""
+        try:
+            name = Event(event)
+        except ValueError:
+            raise FlowError(
+                f"flow {self.name!r}: unknown event {event!r} (see spec/phone-api.md for names)"
+            ) from None
+
+        def register(fn: EventHandler) -> EventHandler:
+            self.handlers.setdefault(name, []).append(fn)
+            return fn
+
+        return register
+
+    # reading -----------------------------------------------------------------------------
+    @property
+    def start(self) -> str:
+        return next(iter(self.steps))
+
+    def next_after(self, name: str) -> str | None:
+        names = list(self.steps)
+        i = names.index(name)
+        return names[i + 1] if i + 1 < len(names) else None
+
+    def needs_speech(self) -> bool:
+        return any(isinstance(s, Ask) and s.choices for s in self.steps.values())
+
+    def prompts(self) -> list[str]:
+        """Every static prompt text (pre-synthesised when the bot starts)."""
+        return [t for s in self.steps.values() for t in s.prompt_texts()]
+
+    def problems(self) -> list[str]:
+        """What is wrong with the graph: no steps, unknown targets."""
+        if not self.steps:
+            return [f"flow {self.name!r} has no steps: add some with flow.add(...)"]
+        out = []
+        for step in self.steps.values():
+            for target in step.targets():
+                if target not in self.steps:
+                    out.append(f"flow {self.name!r}, step {step.name!r}: unknown target {target!r}")
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "numbers": self.numbers, "steps": list(self.steps)}

@@ -1,0 +1,57 @@
+"""Finding and loading flow modules from a folder, with errors that say what to fix."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from ivrbot.flow.flow import Flow, FlowError
+
+
+def load_flow_file(path: Path) -> Flow:
+    """Import one flow module and return its ``flow`` (a :class:`Flow`)."""
+    module_name = f"ivrbot_flows.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise FlowError(f"{path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except FlowError as exc:
+        raise FlowError(f"{path}: {exc}") from None
+    except SyntaxError as exc:
+        raise FlowError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except Exception as exc:
+        raise FlowError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from None
+    flows = [v for v in vars(module).values() if isinstance(v, Flow)]
+    if not flows:
+        raise FlowError(f"{path}: defines no Flow (write 'flow = Flow(...)' at module level)")
+    if len(flows) > 1:
+        raise FlowError(f"{path}: defines {len(flows)} flows; keep one flow per module")
+    flow = flows[0]
+    flow.source = str(path)
+    problems = flow.problems()
+    if problems:
+        raise FlowError(f"{path}: " + "; ".join(problems))
+    sys.modules[module_name] = module
+    return flow
+
+
+def load_flows(folder: Path) -> list[Flow]:
+    """Every flow in ``folder`` (files starting with '_' are skipped)."""
+    if not folder.is_dir():
+        raise FlowError(f"{folder}: no such folder of flows")
+    files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    if not files:
+        raise FlowError(f"{folder}: no flow modules (*.py) in it")
+    flows = [load_flow_file(p) for p in files]
+    seen: dict[str, str] = {}
+    for flow in flows:
+        for number in flow.numbers:
+            if number in seen:
+                raise FlowError(
+                    f"{flow.source}: number {number} is already answered by flow {seen[number]!r}"
+                )
+            seen[number] = flow.name
+    return flows

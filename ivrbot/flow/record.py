@@ -1,0 +1,43 @@
+"""The record of one call through a flow: path, prompts, inputs, outcome."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class CallRecord:
+    flow: str
+    caller: str
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    path: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = (
+        ""  # 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
+    )
+    error: str = ""
+
+    @property
+    def digits(self) -> str:
+        return "".join(i["value"] for i in self.inputs if i["outcome"] == "dtmf")
+
+    @property
+    def speech(self) -> list[str]:
+        return [i["value"] for i in self.inputs if i["outcome"] == "speech"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "caller": self.caller,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "path": self.path,
+            "prompts": self.prompts,
+            "inputs": self.inputs,
+            "outcome": self.outcome,
+            "error": self.error,
+        }

@@ -1,0 +1,153 @@
+"""The steps a flow is made of. Declarative steps are data, so a flow can be checked and drawn."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ivrbot.flow.call import FlowCall
+
+
+@dataclass
+class Step:
+    """A named node of the flow graph. ``run`` returns the next step's name (None: the default)."""
+
+    name: str
+
+    async def run(self, call: FlowCall) -> str | None:
+        raise NotImplementedError
+
+    def targets(self) -> list[str]:
+        """Steps this one may go to (for checking and drawing)."""
+        return []
+
+    def prompt_texts(self) -> list[str]:
+        return []
+
+
+@dataclass
+class Say(Step):
+    """Speak a prompt, then go on."""
+
+    text: str
+    next: str | None = None
+    voice: str | None = None
+    barge_in: bool = False
+
+    async def run(self, call: FlowCall) -> str | None:
+        await call.say(self.text, voice=self.voice, barge_in=self.barge_in)
+        return self.next
+
+    def targets(self) -> list[str]:
+        return [self.next] if self.next else []
+
+    def prompt_texts(self) -> list[str]:
+        return [self.text]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the caller gave at an Ask: keypad digits, a spoken choice, or nothing usable."""
+
+    outcome: str  # 'dtmf' | 'speech' | 'noinput' | 'nomatch'
+    value: str = ""  # the digits, or the choice name
+    text: str = ""  # the recognised words (speech)
+    confidence: float = 1.0
+    method: str = ""  # 'rfc4733' | 'inband' | 'asr'
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "value": self.value,
+            "text": self.text,
+            "confidence": round(self.confidence, 3),
+            "method": self.method,
+        }
+
+
+@dataclass
+class Ask(Step):
+    """Prompt, then take keypad digits and/or a spoken choice.
+
+    ``digits``: how many keypad digits to take (0: keypad off); ``finish_key`` ends early.
+    ``choices``: words to listen for, mapped to choice names (None: speech off).
+    The answer is stored in ``call.vars[name]``; routing: ``no_input`` / ``no_match`` when
+    set, otherwise ``next``.
+    """
+
+    prompt: str
+    digits: int = 1
+    choices: Mapping[str, str] | Sequence[str] | None = None
+    timeout_s: float = 5.0
+    inter_digit_timeout_s: float = 3.0
+    finish_key: str = "#"
+    barge_in: bool = True
+    next: str | None = None
+    no_input: str | None = None
+    no_match: str | None = None
+    voice: str | None = None
+    choice_map: dict[str, str] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.choices, Mapping):
+            self.choice_map = dict(self.choices)
+        elif self.choices:
+            self.choice_map = {c: c for c in self.choices}
+
+    async def run(self, call: FlowCall) -> str | None:
+        answer = await call.ask(self)
+        call.vars[self.name] = answer
+        if answer.outcome == "noinput" and self.no_input:
+            return self.no_input
+        if answer.outcome == "nomatch" and self.no_match:
+            return self.no_match
+        return self.next
+
+    def targets(self) -> list[str]:
+        return [t for t in (self.next, self.no_input, self.no_match) if t]
+
+    def prompt_texts(self) -> list[str]:
+        return [self.prompt]
+
+
+@dataclass
+class Goto(Step):
+    target: str
+
+    async def run(self, call: FlowCall) -> str | None:
+        return self.target
+
+    def targets(self) -> list[str]:
+        return [self.target]
+
+
+@dataclass
+class Hangup(Step):
+    """Optionally say goodbye, then end the call."""
+
+    text: str | None = None
+
+    async def run(self, call: FlowCall) -> str | None:
+        if self.text:
+            await call.say(self.text)
+        await call.hangup()
+        return None
+
+    def prompt_texts(self) -> list[str]:
+        return [self.text] if self.text else []
+
+
+@dataclass
+class Python(Step):
+    """An ``async def step(call) -> next step name`` written in Python."""
+
+    fn: Callable[[FlowCall], Awaitable[str | None]]
+    may_go_to: tuple[str, ...] = ()
+
+    async def run(self, call: FlowCall) -> str | None:
+        return await self.fn(call)
+
+    def targets(self) -> list[str]:
+        return list(self.may_go_to)

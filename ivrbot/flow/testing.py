@@ -1,0 +1,134 @@
+"""A simulated caller: a real Phone that dials, listens, presses keys and speaks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import av
+import numpy as np
+
+from ivrbot.events import Event
+from ivrbot.media.dtmf import tones
+from ivrbot.media.frames import WIRE_RATE, pcm_from_frame, rms_dbfs
+from ivrbot.media.tts import Synthesizer
+from ivrbot.phone.call import Call
+from ivrbot.phone.phone import Phone
+from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.timeline import Timeline
+
+SPEECH_DB = -45.0  # a received frame louder than this is someone talking
+SILENCE_DB = -55.0
+
+
+class Ear:
+    """What the caller hears: per-frame levels on the monotonic clock, prompt boundaries."""
+
+    def __init__(self) -> None:
+        self.levels: list[tuple[float, float]] = []  # (time.monotonic(), dBFS)
+        self.audio: list[np.ndarray] = []
+        self._changed = asyncio.Event()
+
+    def on_frame(self, frame: av.AudioFrame) -> None:
+        pcm = pcm_from_frame(frame)
+        self.levels.append((time.monotonic(), rms_dbfs(pcm)))
+        self.audio.append(pcm)
+        self._changed.set()
+
+    def level_between(self, start: float, end: float) -> list[float]:
+        return [db for t, db in self.levels if start <= t <= end]
+
+    async def prompt(self, silence_s: float = 0.8, timeout_s: float = 30.0) -> tuple[float, float]:
+        """Wait for speech followed by ``silence_s`` of quiet; returns (speech start, end)."""
+        deadline = time.monotonic() + timeout_s
+        start_index = len(self.levels)
+        while time.monotonic() < deadline:
+            heard = self.levels[start_index:]
+            loud = [t for t, db in heard if db > SPEECH_DB]
+            if loud and heard[-1][0] - loud[-1] >= silence_s:
+                return loud[0], loud[-1]
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), 1.0)
+            except TimeoutError:
+                pass
+        raise TimeoutError(f"heard no prompt within {timeout_s} s")
+
+
+class SimulatedCaller:
+    """Dial a number and act like a person: wait for prompts, press keys, speak words."""
+
+    def __init__(
+        self,
+        gateway_url: str,
+        tts: Synthesizer,
+        timeline: Timeline | None = None,
+        user: str = "caller",
+        domain: str = "ivrbot.local",
+    ) -> None:
+        self.phone = Phone(gateway_url, name=user, domain=domain)
+        self.gateway_url = gateway_url
+        self.user_id = f"{user}@{domain}"
+        self.tts = tts
+        self.timeline = timeline or Timeline()
+        self.ear = Ear()
+        self.call: Call | None = None
+        self.disconnected = asyncio.Event()
+        self.events: list[tuple[str, Any]] = []
+        for name in (Event.CALL_CONNECTED, Event.CALL_DISCONNECTED, Event.DTMF_TONE_SENT):
+            self.phone.on(name, self._recorder(name))
+
+    def _recorder(self, name: Event) -> Any:
+        def record(payload: Any) -> None:
+            self.events.append((name, payload))
+            detail = {"tone": payload.get("tone")} if name == Event.DTMF_TONE_SENT else {}
+            if name == Event.CALL_DISCONNECTED:
+                self.disconnected.set()
+                detail = {"reason": payload.get("message")}
+            self.note(name, **detail)
+
+        return record
+
+    def note(self, event: str, **detail: Any) -> None:
+        self.timeline.add("caller", event, **{k: v for k, v in detail.items() if v is not None})
+
+    async def dial(self, number: str, timeout_s: float = 15.0) -> Call:
+        token = await fetch_token(self.gateway_url, "ACCOUNT_ID")
+        await self.phone.login(token=token, user_id=self.user_id)
+        connected = asyncio.Event()
+        self.phone.on(Event.CALL_CONNECTED, lambda _: connected.set())
+        self.note("dialing", to=number)
+        self.call = await self.phone.dial(number, remote_media=self.ear.on_frame)
+        await asyncio.wait_for(connected.wait(), timeout_s)
+        return self.call
+
+    async def hear_prompt(self, silence_s: float = 0.8, timeout_s: float = 30.0) -> float:
+        """Wait until a prompt has been heard to its end; returns its length in seconds."""
+        start, end = await self.ear.prompt(silence_s, timeout_s)
+        self.note("heard prompt", seconds=round(end - start, 2))
+        return end - start
+
+    async def press(self, digits: str) -> None:
+        """Press keys as RFC 4733 events."""
+        self.note("press", digits=digits)
+        await self.phone.send_dtmf_tone(input=digits)
+
+    async def press_inband(self, digits: str, duration_ms: int = 100) -> None:
+        """Press keys as audible tones in the call's audio (no RFC 4733)."""
+        assert self.call is not None
+        self.note("press in-band", digits=digits)
+        await self.call.play(tones(digits, WIRE_RATE, duration_ms=duration_ms), WIRE_RATE, "dtmf")
+
+    async def say(self, text: str, voice: str = "ko") -> None:
+        assert self.call is not None
+        prompt = await self.tts.synth(text, voice)
+        self.note("say", text=text)
+        await self.call.play(prompt.pcm, prompt.sample_rate, text)
+
+    async def hangup(self) -> None:
+        self.note("hangup")
+        await self.phone.hangup()
+
+    async def close(self) -> None:
+        await self.phone.close()

@@ -1,0 +1,36 @@
+"""Bridging: which leg hears which. Re-bridging is how hold, transfer and move will work."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ivrbot.gateway.leg import Leg
+
+log = logging.getLogger(__name__)
+
+
+class Bridge:
+    """Two legs hearing each other; keypad tones from one are sent to the other (RFC 4733)."""
+
+    def __init__(self, a: Leg, b: Leg) -> None:
+        self.a, self.b = a, b
+        self._tasks: set[asyncio.Task[None]] = set()
+        a.on_frame, b.on_frame = b.out.push, a.out.push
+        a.on_dtmf = lambda tone: self._forward(b, tone)
+        b.on_dtmf = lambda tone: self._forward(a, tone)
+        log.info("bridged %s <-> %s", a.name, b.name)
+
+    def _forward(self, to: Leg, tone: str) -> None:
+        task = asyncio.ensure_future(to.send_dtmf(tone))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def unbridge(self) -> None:
+        for leg in (self.a, self.b):
+            leg.on_frame = None
+            leg.on_dtmf = None
+            leg.out.clear_bridged()
+        for task in list(self._tasks):
+            task.cancel()
+        log.info("unbridged %s <-> %s", self.a.name, self.b.name)

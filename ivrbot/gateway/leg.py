@@ -1,0 +1,132 @@
+"""A leg: one endpoint's WebRTC peer connection with the gateway, media anchored here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import av
+from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
+
+from ivrbot.media import rfc4733
+from ivrbot.media.peer import new_peer_connection
+from ivrbot.media.tracks import OutboundAudio, pump
+
+log = logging.getLogger(__name__)
+
+
+class SdpError(ValueError):
+    """An SDP the gateway cannot use; the message says what is wrong."""
+
+
+class Leg:
+    """The gateway's side of one endpoint's media: it sends ``out``, receives into ``on_frame``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pc = new_peer_connection()
+        self.out = OutboundAudio()
+        self.on_frame: Callable[[av.AudioFrame], None] | None = None
+        self.on_dtmf: Callable[[str], None] | None = None
+        self.connected = asyncio.Event()
+        self.failed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dtmf: rfc4733.DtmfSender | None = None
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    # negotiation -------------------------------------------------------------------------
+    async def make_offer(self) -> str:
+        self.pc.addTrack(self.out)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept_offer(self, sdp: str) -> None:
+        """Take the endpoint's offer now; the answer is made by :meth:`make_answer`."""
+        await self._set_remote(sdp, "offer")
+        audio = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
+        if not audio:
+            raise SdpError("the SDP offer has no audio section (m=audio)")
+        self.pc.addTrack(self.out)
+
+    async def make_answer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription.sdp
+
+    async def accept_answer(self, sdp: str) -> None:
+        await self._set_remote(sdp, "answer")
+
+    async def _set_remote(self, sdp: str, kind: str) -> None:
+        if not isinstance(sdp, str) or not sdp.strip().startswith("v=0"):
+            raise SdpError(f"the SDP {kind} must be a session description starting with 'v=0'")
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        except Exception as exc:  # aiortc raises ValueError and friends on bad SDP
+            raise SdpError(f"the SDP {kind} cannot be used: {exc}") from exc
+
+    # media --------------------------------------------------------------------------------
+    def _audio_transceiver(self) -> RTCRtpTransceiver | None:
+        return next((t for t in self.pc.getTransceivers() if t.kind == "audio"), None)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio":
+            return
+        transceiver = self._audio_transceiver()
+        if transceiver is not None:
+            rfc4733.on_telephone_event(transceiver.receiver, self._on_telephone_event)
+        self._spawn(pump(track, self._on_audio))
+
+    def _on_audio(self, frame: av.AudioFrame) -> None:
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    def _on_telephone_event(self, event: rfc4733.DtmfEvent) -> None:
+        log.info("%s: received DTMF %s (RFC 4733)", self.name, event.tone)
+        if self.on_dtmf is not None:
+            self.on_dtmf(event.tone)
+
+    async def send_dtmf(self, tones: str) -> None:
+        """Send keypad tones to this endpoint as RFC 4733 events (when it negotiated them)."""
+        if self._dtmf is None:
+            transceiver = self._audio_transceiver()
+            if transceiver is None:
+                return
+            self._dtmf = rfc4733.DtmfSender(transceiver.sender)
+        if self._dtmf.can_insert_dtmf:
+            await self._dtmf.send(tones)
+
+    def _on_state(self) -> None:
+        state = self.pc.connectionState
+        log.debug("%s: connection %s", self.name, state)
+        if state == "connected":
+            self.connected.set()
+        elif state in ("failed", "closed"):
+            self.failed.set()
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """True once ICE and DTLS are up; False on failure or timeout."""
+        done, _ = await asyncio.wait(
+            [
+                asyncio.ensure_future(self.connected.wait()),
+                asyncio.ensure_future(self.failed.wait()),
+            ],
+            timeout=timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        for task in done:
+            task.cancel()
+        return self.connected.is_set()
+
+    async def close(self) -> None:
+        self.on_frame = None
+        self.on_dtmf = None
+        self.out.stop()
+        await self.pc.close()
+        for task in list(self._tasks):
+            task.cancel()

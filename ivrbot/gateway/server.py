@@ -1,0 +1,39 @@
+"""Running the gateway app on a host and port (port 0 picks a free one)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ivrbot.config import Settings
+from ivrbot.gateway.app import GATEWAY, Gateway, make_app
+
+
+class GatewayServer:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.app = make_app(self.settings)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    @property
+    def url(self) -> str:
+        return self.settings.base_url
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await site.start()
+        if self.settings.port == 0:
+            server = site._server
+            assert server is not None and server.sockets
+            self.settings.port = server.sockets[0].getsockname()[1]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

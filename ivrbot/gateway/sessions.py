@@ -1,0 +1,64 @@
+"""Sessions: one logged-in endpoint of one identity, with its event channel and calls."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ivrbot.gateway.channel import EventChannel
+
+if TYPE_CHECKING:
+    from ivrbot.gateway.switch import CallLeg
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Session:
+    id: str
+    user_id: str
+    token_digest: str
+    expires_at: float
+    e911_id: str | None = None
+    channel: EventChannel = field(default_factory=EventChannel)
+    legs: dict[str, CallLeg] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return f"/RTC/v1/sessions/{self.id}"
+
+
+class SessionRegistry:
+    def __init__(self, ttl_s: int) -> None:
+        self.ttl_s = ttl_s
+        self._sessions: dict[str, Session] = {}
+
+    def create(self, user_id: str, token_digest: str, e911_id: str | None) -> Session:
+        sid = secrets.token_hex(8)
+        session = Session(sid, user_id, token_digest, time.time() + self.ttl_s, e911_id)
+        self._sessions[sid] = session
+        log.info("session %s opened for %s", sid, user_id)
+        return session
+
+    def get(self, sid: str) -> Session | None:
+        return self._sessions.get(sid)
+
+    def remove(self, sid: str) -> Session | None:
+        session = self._sessions.pop(sid, None)
+        if session is not None:
+            session.channel.close()
+            log.info("session %s closed for %s", sid, session.user_id)
+        return session
+
+    def of_user(self, user_id: str) -> list[Session]:
+        return [s for s in self._sessions.values() if s.user_id == user_id]
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
+
+    def __len__(self) -> int:
+        return len(self._sessions)

@@ -1,0 +1,56 @@
+"""What a bot hears on a call: keypad presses (both ways, de-duplicated) and speech audio."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import av
+import numpy as np
+
+from ivrbot.media.dtmf import DtmfDetector
+from ivrbot.media.frames import LISTEN_RATE, Downsampler
+
+DUPLICATE_WINDOW_S = 0.4  # one press heard as RFC 4733 and as in-band tones counts once
+
+
+class Listener:
+    """Frames in; ``presses`` (digit, method) and ``speech`` (16 kHz PCM chunks) out.
+
+    Speech audio is only queued while ``listening_for_speech`` is set, so a call costs no
+    recogniser work outside an Ask.
+    """
+
+    def __init__(self) -> None:
+        self._down = Downsampler(LISTEN_RATE)
+        self._detector = DtmfDetector(LISTEN_RATE)
+        self.presses: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.speech: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=500)
+        self.listening_for_speech = False
+        self._recent: list[tuple[float, str, str]] = []  # (time, digit, method)
+
+    def on_frame(self, frame: av.AudioFrame) -> None:
+        pcm = self._down.convert(frame)
+        if pcm.size == 0:
+            return
+        for digit in self._detector.feed(pcm):
+            self.press(digit, "inband")
+        if self.listening_for_speech and not self.speech.full():
+            self.speech.put_nowait(pcm)
+
+    def press(self, digit: str, method: str) -> None:
+        """A keypad press heard by ``method``; the same press heard the other way is dropped."""
+        now = time.monotonic()
+        self._recent = [r for r in self._recent if now - r[0] < DUPLICATE_WINDOW_S]
+        twin = next((r for r in self._recent if r[1] == digit and r[2] != method), None)
+        if twin is not None:
+            self._recent.remove(twin)
+            return
+        self._recent.append((now, digit, method))
+        self.presses.put_nowait((digit, method))
+
+    def clear(self) -> None:
+        """Forget presses and speech heard so far (a new Ask starts clean)."""
+        for queue in (self.presses, self.speech):
+            while not queue.empty():
+                queue.get_nowait()

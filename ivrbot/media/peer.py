@@ -1,0 +1,45 @@
+"""Creating aiortc peer connections the way ivrbot needs them.
+
+Two traps from FACTS.md are handled here, in one place:
+
+* aioice leaves 127.0.0.1 out of its host candidates, so on a loopback-only machine two
+  peers never connect. ivrbot gathers host candidates only on the configured addresses
+  (``IVRBOT_ICE_HOSTS``, default ``127.0.0.1``), which also keeps test traffic on loopback.
+* aiortc's default configuration uses a public STUN server; ivrbot uses none unless told.
+"""
+
+from __future__ import annotations
+
+import os
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+
+from ivrbot.media import rfc4733
+
+_host_addresses: list[str] = []
+
+
+def ice_host_addresses() -> list[str]:
+    """The addresses ICE gathers host candidates on (``IVRBOT_ICE_HOSTS``, comma-separated)."""
+    if not _host_addresses:
+        raw = os.environ.get("IVRBOT_ICE_HOSTS", "127.0.0.1")
+        _host_addresses.extend(a.strip() for a in raw.split(",") if a.strip())
+    return list(_host_addresses)
+
+
+def set_ice_host_addresses(addresses: list[str]) -> None:
+    _host_addresses[:] = addresses
+
+
+def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return [
+        a for a in ice_host_addresses() if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
+    ]
+
+
+def new_peer_connection(ice_servers: list[RTCIceServer] | None = None) -> RTCPeerConnection:
+    """A peer connection with telephone-event support and no public STUN server."""
+    aioice.ice.get_host_addresses = _configured_host_addresses  # type: ignore[assignment]
+    rfc4733.install()
+    return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))

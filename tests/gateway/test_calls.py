@@ -1,0 +1,120 @@
+"""Two real Phones call each other through the gateway: who hears whom, DTMF, teardown."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.media.frames import pcm_from_frame
+from ivrbot.phone.call import Call
+from ivrbot.phone.phone import Phone
+from ivrbot.phone.transport_remote import fetch_token
+from tests.audio_checks import sine, tone_dbfs
+
+
+class Party:
+    """A Phone that records what it hears and every event it gets."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.phone = Phone(url, name=name)
+        self.heard: list[np.ndarray] = []
+        self.events: dict[str, list[Any]] = {}
+        for event in (
+            "call:incoming", "call:connected", "call:disconnected", "call:canceled",
+            "call:rejected", "dtmf:tone-received", "session:ready", "error",
+        ):  # fmt: skip
+            self.phone.on(event, self._record(event))
+
+    def _record(self, event: str) -> Any:
+        def handler(payload: Any) -> None:
+            self.events.setdefault(event, []).append(payload)
+
+        return handler
+
+    def hear(self, frame: av.AudioFrame) -> None:
+        self.heard.append(pcm_from_frame(frame))
+
+    async def wait(self, event: str, count: int = 1, timeout: float = 10.0) -> list[Any]:
+        async with asyncio.timeout(timeout):
+            while len(self.events.get(event, [])) < count:
+                await asyncio.sleep(0.02)
+        return self.events[event]
+
+    def recent_audio(self, seconds: float) -> np.ndarray:
+        frames = int(seconds / 0.02)
+        return np.concatenate(self.heard[-frames:]) if self.heard else np.zeros(0, np.int16)
+
+
+async def login(party: Party, url: str, scope: str, user_id: str) -> None:
+    await party.phone.login(token=await fetch_token(url, scope), user_id=user_id)
+
+
+@pytest.fixture
+async def pair(gateway: GatewayServer) -> Any:
+    url = gateway.url
+    alice, bot = Party(url, "alice"), Party(url, "bot")
+    await login(alice, url, "ACCOUNT_ID", "alice@ivrbot.local")
+    await login(bot, url, "VIRTUAL_NUMBER", "vtn:5550001000")
+    yield alice, bot
+    await alice.phone.close()
+    await bot.phone.close()
+
+
+async def connect(alice: Party, bot: Party) -> tuple[Call, Call]:
+    out = await alice.phone.dial("5550001000", remote_media=alice.hear)
+    await bot.wait("call:incoming")
+    inc = await bot.phone.answer(remote_media=bot.hear)
+    await alice.wait("call:connected")
+    await bot.wait("call:connected")
+    return out, inc
+
+
+async def test_each_party_hears_only_the_other(pair: Any, gateway: GatewayServer) -> None:
+    alice, bot = pair
+    out, inc = await connect(alice, bot)
+    assert bot.events["call:incoming"][0]["from"] == "sip:alice@ivrbot.local"
+    out.play(sine(440, 3.0))
+    inc.play(sine(1000, 3.0))
+    await asyncio.sleep(1.5)
+    a, b = alice.recent_audio(1.0), bot.recent_audio(1.0)
+    assert tone_dbfs(a, 1000) > -25, "alice does not hear the bot's 1000 Hz tone"
+    assert tone_dbfs(a, 440) < -50, "alice hears her own 440 Hz tone"
+    assert tone_dbfs(b, 440) > -25, "the bot does not hear alice's 440 Hz tone"
+    assert tone_dbfs(b, 1000) < -50, "the bot hears its own 1000 Hz tone"
+    assert len(gateway.gateway.switch.calls) == 1
+
+
+async def test_hangup_tears_down_both_legs(pair: Any, gateway: GatewayServer) -> None:
+    alice, bot = pair
+    out, inc = await connect(alice, bot)
+    await alice.phone.hangup()
+    ended = await bot.wait("call:disconnected")
+    assert ended[0].get("message") == "Call terminated"
+    assert out.pc.connectionState == "closed" and inc.pc.connectionState == "closed"
+    assert gateway.gateway.switch.calls == {}
+    assert all(not s.legs for s in gateway.gateway.sessions)
+    await alice.phone.logout()
+    await bot.phone.logout()
+    assert len(gateway.gateway.sessions) == 0
+
+
+async def test_rfc4733_digits_reach_the_bridged_party(pair: Any) -> None:
+    alice, bot = pair
+    await connect(alice, bot)
+    await alice.phone.send_dtmf_tone(input="5#9")
+    received = await bot.wait("dtmf:tone-received", 3)
+    assert [e.get("tone") for e in received] == ["5", "#", "9"]
+    assert {e.get("method") for e in received} == {"rfc4733"}
+
+
+async def test_dialling_nobody_ends_with_a_reason(pair: Any) -> None:
+    alice, _ = pair
+    await alice.phone.dial("5550001099")
+    ended = await alice.wait("call:disconnected")
+    assert ended[0].get("message") == "User not found"
+    assert alice.phone.current_call is None
