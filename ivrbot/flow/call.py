@@ -33,6 +33,7 @@ class FlowCall:
         self.record = CallRecord(bot.flow.name, call.peer)
         self.hung_up = False
         self.last_answer: Answer | None = None
+        self.playbacks: list[Playback] = []  # every prompt played, with its start and end times
 
     @property
     def caller(self) -> str:
@@ -74,6 +75,7 @@ class FlowCall:
         """Start speaking ``text``; returns the playback (await it, or stop it)."""
         prompt = await self.bot.prompt(text, voice)
         playback = self.call.play(prompt.pcm, prompt.sample_rate, label=text)
+        self.playbacks.append(playback)
         self.record.prompts.append(text)
         self.note("prompt", text=text)
         return playback
@@ -120,7 +122,9 @@ class FlowCall:
         deadline: float | None = None
         try:
             while True:
-                waiting = {t for t in (first_press, speech) if t is not None}
+                waiting: set[asyncio.Future[Any]] = {
+                    t for t in (first_press, speech) if t is not None
+                }
                 if not prompt_done.done():
                     waiting.add(prompt_done)
                 timeout = None if deadline is None else max(0.0, deadline - loop.time())

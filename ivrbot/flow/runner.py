@@ -40,6 +40,7 @@ class Bot:
         self.timeline = timeline
         self.phone = Phone(gateway_url, name=f"bot:{flow.name}")
         self.records: list[CallRecord] = []
+        self.finished: list[FlowCall] = []
         self._calls: dict[int, tuple[FlowCall, asyncio.Task[None] | None]] = {}
 
     def note(self, event: str, **detail: Any) -> None:
@@ -102,6 +103,7 @@ class Bot:
         if not flow_call.record.outcome:
             flow_call.record.outcome = "caller-hangup"
         self.records.append(flow_call.record)
+        self.finished.append(flow_call)
         self.note(Event.CALL_DISCONNECTED, outcome=flow_call.record.outcome)
 
     async def hangup(self, flow_call: FlowCall) -> None:

@@ -146,7 +146,7 @@ async def post_tokens(request: web.Request) -> web.Response:
     body = await json_body(request)
     raw = body.get("app_scope")
     try:
-        scope = AppScope(raw)
+        scope = AppScope(str(raw))
     except ValueError:
         valid = ", ".join(s.value for s in AppScope)
         raise ApiError("SVC0003", "app_scope", valid) from None

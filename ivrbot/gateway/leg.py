@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
@@ -33,6 +34,7 @@ class Leg:
         self.failed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._dtmf: rfc4733.DtmfSender | None = None
+        self._closed = False
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -104,8 +106,8 @@ class Leg:
         elif state in ("failed", "closed"):
             self.failed.set()
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -124,6 +126,9 @@ class Leg:
         return self.connected.is_set()
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.on_frame = None
         self.on_dtmf = None
         self.out.stop()

@@ -28,9 +28,7 @@ class GatewayServer:
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
         if self.settings.port == 0:
-            server = site._server
-            assert server is not None and server.sockets
-            self.settings.port = server.sockets[0].getsockname()[1]
+            self.settings.port = int(self._runner.addresses[0][1])
         return self.url
 
     async def stop(self) -> None:

@@ -40,6 +40,6 @@ def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 def new_peer_connection(ice_servers: list[RTCIceServer] | None = None) -> RTCPeerConnection:
     """A peer connection with telephone-event support and no public STUN server."""
-    aioice.ice.get_host_addresses = _configured_host_addresses  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = _configured_host_addresses
     rfc4733.install()
     return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -66,6 +66,7 @@ class Call:
         self.ended = asyncio.Event()
         self._dtmf: rfc4733.DtmfSender | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_pc_state)
 
@@ -114,7 +115,7 @@ class Call:
             rfc4733.on_telephone_event(transceiver.receiver, self._on_telephone_event)
         self._spawn(pump(track, self._on_frame))
 
-    def _on_frame(self, frame: av.AudioFrame) -> object:
+    def _on_frame(self, frame: av.AudioFrame) -> Awaitable[None] | None:
         return self.remote_media(frame) if self.remote_media is not None else None
 
     def _on_telephone_event(self, event: rfc4733.DtmfEvent) -> None:
@@ -139,12 +140,15 @@ class Call:
         await self._dtmf.send(tones, gap_ms=gap_ms)
         return True
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def close_media(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.local_media.stop()
         await self.pc.close()
         for task in list(self._tasks):

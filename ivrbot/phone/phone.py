@@ -7,7 +7,7 @@ import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from aiortc import MediaStreamTrack, RTCSessionDescription
 
@@ -84,7 +84,7 @@ class Phone:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _fail(self, method: str, code: str, message: str, resp: Response | None = None) -> Any:
+    def _fail(self, method: str, code: str, message: str, resp: Response | None = None) -> NoReturn:
         error = PhoneError(
             error_code=code,
             js_method=method,
@@ -96,11 +96,11 @@ class Phone:
         self.publish(Event.ERROR, error)
         raise PhoneException(error)
 
-    def _api_fail(self, method: str, base: str, resp: Response) -> Any:
+    def _api_fail(self, method: str, base: str, resp: Response) -> NoReturn:
         if resp.status == 404 and self.session_path and method != "login":
             self.publish(Event.SESSION_EXPIRED, {"sessionId": self.session_id})
         code = api_error_code(resp.status, resp.message_id)
-        return self._fail(method, code if code != "1000" else base, resp.text, resp)
+        self._fail(method, code if code != "1000" else base, resp.text, resp)
 
     async def _request(self, method: str, fail_code: str, *args: Any, **kw: Any) -> Response:
         try:
@@ -108,7 +108,7 @@ class Phone:
         except GatewayUnreachable as exc:
             self._set_online(False)
             self.publish(Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id})
-            return self._fail(method, fail_code, f"gateway unreachable: {exc}")  # type: ignore[no-any-return]
+            self._fail(method, fail_code, f"gateway unreachable: {exc}")
 
     def _set_online(self, online: bool) -> None:
         if online != self.online:

