@@ -158,7 +158,10 @@ class FlowCall:
         playback.stop()
         self.last_answer = answer
         self.record.inputs.append({"step": step.name, **answer.to_dict()})
-        self.note("input", step=step.name, **answer.to_dict())
+        detail = {k: v for k, v in answer.to_dict().items() if v not in ("", None)}
+        if answer.outcome == "dtmf":
+            detail.pop("confidence", None)
+        self.note("input", step=step.name, **detail)
         return answer
 
     async def _collect_digits(self, step: Ask, first: tuple[str, str]) -> Answer:
