@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivrbot.config import Settings
-from ivrbot.gateway.app import GATEWAY, Gateway, make_app
+from ivrbot.gateway.app import make_app
+from ivrbot.gateway.core import Gateway
+from ivrbot.gateway.http import GATEWAY
 
 
 class GatewayServer:

@@ -16,6 +16,7 @@ from ivrbot.errors import PhoneError, PhoneException, api_error_code
 from ivrbot.events import Event, SessionReady
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
+from ivrbot.phone.conference import ConferenceMethods
 from ivrbot.phone.transport_remote import (
     EventStream,
     GatewayUnreachable,
@@ -31,7 +32,7 @@ DTMF_TONES = re.compile(r"^[0-9*#A-Da-d]+$")
 MEDIA_TIMEOUT_S = 10.0
 
 
-class Phone:
+class Phone(ConferenceMethods):
     """One logged-in endpoint. Methods publish the spec's events; handlers subscribe with ``on``.
 
     Caller mistakes publish ``error`` (with a :class:`PhoneError`) and then raise
@@ -402,6 +403,9 @@ class Phone:
         return next((c for c in self.calls if c.id == cid), None)
 
     async def _on_channel_event(self, obj: dict[str, Any]) -> None:
+        if obj.get("type") == "conferences":
+            await self._on_conference_event(obj)
+            return
         if obj.get("type") != "calls":
             return
         state, url = obj.get("state"), str(obj.get("resourceURL", ""))

@@ -1,0 +1,93 @@
+"""Sessions and their event channel (WebSocket and long-poll)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+from aiohttp import WSMsgType, web
+
+from ivrbot.gateway.channel import LONG_POLL_S, envelope
+from ivrbot.gateway.http import ApiError, bearer, gw, json_body, own_session
+
+
+async def post_session(request: web.Request) -> web.Response:
+    digest, token = bearer(request)
+    body = await json_body(request)
+    if not isinstance(body.get("session"), dict):
+        raise ApiError("SVC0002", "session")
+    if token.user_id is None:
+        raise ApiError("SVC8510", "the token has no user id: PUT /RTC/v1/userIds/{userId} first")
+    session = gw(request).sessions.create(token.user_id, digest, request.headers.get("x-e911Id"))
+    return web.Response(
+        status=201,
+        headers={"Location": session.path, "x-expires": str(gw(request).settings.session_ttl_s)},
+    )
+
+
+async def put_session(request: web.Request) -> web.Response:
+    session = own_session(request)
+    session.expires_at = time.time() + gw(request).settings.session_ttl_s
+    return web.Response(status=204, headers={"x-expires": str(gw(request).settings.session_ttl_s)})
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    session = own_session(request)
+    await gw(request).switch.end_session(session)
+    gw(request).sessions.remove(session.id)
+    return web.Response(status=204)
+
+
+# event channel ----------------------------------------------------------------------------
+async def post_websocket(request: web.Request) -> web.Response:
+    session = own_session(request)
+    return web.Response(
+        status=201, headers={"Location": f"{session.path}/websockets/{secrets.token_hex(4)}"}
+    )
+
+
+async def get_websocket(request: web.Request) -> web.WebSocketResponse:
+    session = own_session(request)
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    gateway = gw(request)
+    gateway.websockets.add(ws)
+    reader = asyncio.ensure_future(ws.receive())
+    try:
+        while not ws.closed:
+            batch_task = asyncio.ensure_future(session.channel.next_batch(None))
+            done, _ = await asyncio.wait({batch_task, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                batch_task.cancel()
+                msg = reader.result()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+                reader = asyncio.ensure_future(ws.receive())
+                continue
+            batch = batch_task.result()
+            if batch is None:
+                break
+            await ws.send_json(envelope(batch))
+    finally:
+        reader.cancel()
+        gateway.websockets.discard(ws)
+        await ws.close()
+    return ws
+
+
+async def get_events(request: web.Request) -> web.Response:
+    session = own_session(request)
+    batch = await session.channel.next_batch(LONG_POLL_S)
+    if not batch:
+        return web.Response(status=204)
+    return web.json_response(envelope(batch))
+
+
+def add_routes(app: web.Application, rtc: str) -> None:
+    app.router.add_post(rtc + "/sessions", post_session)
+    app.router.add_put(rtc + "/sessions/{sid}", put_session)
+    app.router.add_delete(rtc + "/sessions/{sid}", delete_session)
+    app.router.add_post(rtc + "/sessions/{sid}/websockets", post_websocket)
+    app.router.add_get(rtc + "/sessions/{sid}/websockets/{wid}", get_websocket)
+    app.router.add_get(rtc + "/sessions/{sid}/events", get_events)
