@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -93,7 +94,7 @@ class Switch:
     def __init__(self, sessions: SessionRegistry) -> None:
         self.sessions = sessions
         self.calls: dict[str, Call] = {}
-        self.records: list[Call] = []
+        self.on_call_ended: Callable[[Call], None] | None = None  # e.g. store the call record
         self._tasks: set[asyncio.Task[None]] = set()
 
     @staticmethod
@@ -188,7 +189,8 @@ class Switch:
             notify = by_gateway or other is not leg
             await self._drop(other, reason if notify else None)
         self.calls.pop(call.id, None)
-        self.records.append(call)
+        if self.on_call_ended is not None:
+            self.on_call_ended(call)
 
     async def _drop(self, leg: CallLeg, reason: str | None) -> None:
         if reason is not None:
