@@ -1,11 +1,13 @@
-"""Calls: place, answer, end."""
+"""Calls: place, answer, hold, resume, move, transfer, modify, end."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
 from ivrbot.gateway.http import ApiError, gw, json_body, own_call, own_session
-from ivrbot.gateway.switch import CallStateError, Reason
+from ivrbot.gateway.switch import Reason
 
 
 async def post_call(request: web.Request) -> web.Response:
@@ -25,18 +27,57 @@ async def post_call(request: web.Request) -> web.Response:
     )
 
 
+def _sdp(body: dict[str, Any], required: bool) -> str | None:
+    mods = body.get("callsMediaModifications")
+    sdp = mods.get("sdp") if isinstance(mods, dict) else None
+    if required and not isinstance(sdp, str):
+        raise ApiError("SVC0002", "callsMediaModifications.sdp")
+    return sdp if isinstance(sdp, str) else None
+
+
+ACTIONS = (
+    "call-answer", "initiate-call-hold", "initiate-call-resume", "initiate-call-move",
+    "initiate-call-transfer", "initiate-call-mod", "accept-call-mod", "reject-call-mod",
+)  # fmt: skip
+
+
 async def put_call(request: web.Request) -> web.Response:
+    """``x-calls-action`` says what to do. Media is anchored in the gateway, so hold, resume,
+    move and transfer need no new SDP from the client (one sent is accepted and ignored)."""
     leg = own_call(request)
+    switch = gw(request).switch
     action = request.headers.get("x-calls-action", "")
     body = await json_body(request)
-    if action != "call-answer":
-        raise ApiError("SVC0003", "x-calls-action", "call-answer")
-    mods = body.get("callsMediaModifications")
-    if not isinstance(mods, dict) or not isinstance(mods.get("sdp"), str):
-        raise ApiError("SVC0002", "callsMediaModifications.sdp")
-    if leg.side != "callee":
-        raise CallStateError("call-answer", leg.call.state)
-    await gw(request).switch.answer(leg, mods["sdp"])
+    if action not in ACTIONS:
+        raise ApiError("SVC0003", "x-calls-action", ", ".join(ACTIONS))
+    if action == "call-answer":
+        sdp = _sdp(body, required=True)
+        assert sdp is not None
+        await switch.answer(leg, sdp)
+    elif action == "initiate-call-hold":
+        await switch.hold(leg)
+    elif action == "initiate-call-resume":
+        await switch.resume(leg)
+    elif action == "initiate-call-move":
+        await switch.move(leg)
+    elif action == "initiate-call-transfer":
+        target = request.headers.get("x-transferTargetCallId")
+        if not target:
+            raise ApiError("SVC0002", "x-transferTargetCallId")
+        await switch.transfer(leg, target)
+    elif action == "initiate-call-mod":
+        mods = body.get("callsMediaModifications")
+        kind = mods.get("type") if isinstance(mods, dict) else None
+        if kind not in ("upgrade", "downgrade"):
+            raise ApiError("SVC0003", "callsMediaModifications.type", "upgrade, downgrade")
+        media = "video" if kind == "upgrade" else "audio"
+        new_mod = await switch.modify(leg, media)
+        return web.Response(status=204, headers={"x-modId": new_mod})
+    else:
+        mod_id = request.headers.get("x-modId")
+        if not mod_id:
+            raise ApiError("SVC0002", "x-modId")
+        await switch.settle_mod(leg, mod_id, accepted=action == "accept-call-mod")
     return web.Response(status=204)
 
 

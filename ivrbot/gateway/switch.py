@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+
 from ivrbot.gateway.bridge import Bridge
 from ivrbot.gateway.leg import Leg
 from ivrbot.gateway.sessions import Session, SessionRegistry
+from ivrbot.media.tones import hold_music, ringback
+from ivrbot.media.tracks import Playback
 from ivrbot.numbers import identity_candidates, identity_uri
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,8 @@ class Reason(StrEnum):
     BUSY = "User busy"
     NOT_FOUND = "User not found"
     ANSWERED_ELSEWHERE = "Call answered elsewhere"
+    TRANSFERRED = "Call transferred"
+    MOVED = "Call moved"
     NO_ANSWER = "No answer"
     MEDIA_FAILED = "Media failed"
     LOGGED_OUT = "Session ended"
@@ -60,10 +66,26 @@ class CallLeg:
     def resource_url(self) -> str:
         return f"{self.session.path}/calls/{self.id}"
 
+    held: bool = False  # this side put the call on hold
+    tone: Playback | None = None  # ringback or music on hold playing to this side
+
     def publish(self, state: str, **fields: Any) -> None:
         event = {"type": "calls", "state": state, "resourceURL": self.resource_url}
         event.update({k: v for k, v in fields.items() if v is not None})
         self.session.channel.publish(event)
+
+    def play_tone(self, pcm: np.ndarray) -> None:
+        self.stop_tone()
+        self.tone = self.leg.out.play(pcm, loop=True)
+
+    def stop_tone(self) -> None:
+        if self.tone is not None:
+            self.tone.stop()
+            self.tone = None
+
+    @property
+    def uri(self) -> str:
+        return identity_uri(self.session.user_id)
 
 
 @dataclass(eq=False)
@@ -73,8 +95,11 @@ class Call:
     to_uri: str
     state: CallState = CallState.RINGING
     caller: CallLeg | None = None
-    ringing: list[CallLeg] = field(default_factory=list)
+    ringing: list[CallLeg] = field(default_factory=list)  # callee sessions, or move targets
     callee: CallLeg | None = None
+    moving: CallLeg | None = None  # the leg whose user is moving the call to another session
+    media_type: str = "audio"
+    pending_mod: tuple[str, CallLeg, str] | None = None  # (modId, initiator, new media type)
     bridge: Bridge | None = None
     started_at: float = field(default_factory=time.time)
     answered_at: float | None = None
@@ -89,10 +114,27 @@ class Call:
         out = [self.caller] if self.caller else []
         return out + ([self.callee] if self.callee else []) + self.ringing
 
+    def other(self, leg: CallLeg) -> CallLeg:
+        """The far party of ``leg`` in a connected call."""
+        other = self.callee if leg is self.caller else self.caller
+        if other is None:
+            raise CallStateError("this operation", self.state)
+        return other
+
+    def replace(self, old: CallLeg, new: CallLeg) -> None:
+        if self.caller is old:
+            self.caller = new
+        else:
+            self.callee = new
+        new.call = self
+
 
 class Switch:
-    def __init__(self, sessions: SessionRegistry) -> None:
+    """Places, rings, answers, bridges, holds, transfers, moves and ends two-party calls."""
+
+    def __init__(self, sessions: SessionRegistry, hold_audio: str = "music") -> None:
         self.sessions = sessions
+        self.hold_audio = hold_audio  # 'music' or 'silence' for the party left on hold
         self.calls: dict[str, Call] = {}
         self.on_call_ended: Callable[[Call], None] | None = None  # e.g. store the call record
         self._tasks: set[asyncio.Task[None]] = set()
@@ -101,57 +143,64 @@ class Switch:
     def _new_id() -> str:
         return secrets.token_hex(6)
 
+    def _targets(self, uri: str, exclude: Session) -> list[Session]:
+        found = [s for uid in identity_candidates(uri) for s in self.sessions.of_user(uid)]
+        return [s for s in found if s.id != exclude.id]
+
+    # placing and answering ----------------------------------------------------------------
     async def place(self, session: Session, called_party: str, sdp: str) -> CallLeg:
-        """Take the caller's offer and ring every session of the called identity."""
+        """Take the caller's offer, give early media (ringback), ring the called identity."""
         call = Call(self._new_id(), identity_uri(session.user_id), called_party)
         leg = Leg(f"{session.user_id}/{call.id}")
         caller = CallLeg(self._new_id(), session, leg, "caller", call)
         try:
             await leg.accept_offer(sdp)
+            answer = await leg.make_answer()
         except Exception:
             await leg.close()
             raise
         call.caller = caller
         session.legs[caller.id] = caller
         self.calls[call.id] = call
-        targets = [
-            s for uid in identity_candidates(called_party) for s in self.sessions.of_user(uid)
-        ]
-        targets = [s for s in targets if s.id != session.id]
+        targets = self._targets(called_party, session)
         if not targets:
             self._later(self.end(caller, Reason.NOT_FOUND, by_gateway=True))
             return caller
+        caller.publish("session-modified", provisionalSDP=answer)
+        caller.play_tone(ringback())
         for target in targets:
-            self._later(self._ring(call, target))
+            self._later(self._ring(call, target, call.from_uri))
         return caller
 
-    async def _ring(self, call: Call, target: Session) -> None:
+    async def _ring(self, call: Call, target: Session, from_uri: str) -> None:
         leg = Leg(f"{target.user_id}/{call.id}")
         callee = CallLeg(self._new_id(), target, leg, "callee", call)
         offer = await leg.make_offer()
-        if call.state is not CallState.RINGING:
+        if call.state is CallState.ENDED or (
+            call.state is not CallState.RINGING and not call.moving
+        ):
             await leg.close()
             return
         call.ringing.append(callee)
         target.legs[callee.id] = callee
-        callee.publish(
-            "invitation-received", **{"from": call.from_uri, "to": call.to_uri, "sdp": offer}
-        )
+        callee.publish("invitation-received", **{"from": from_uri, "to": call.to_uri, "sdp": offer})
 
     async def answer(self, callee: CallLeg, sdp: str) -> None:
-        """The callee's answer: bridge it with the caller once both legs carry media."""
+        """A ringing session answers: the call (or a call being moved) is bridged to it."""
         call = callee.call
-        if call.state is not CallState.RINGING or callee not in call.ringing:
+        if callee not in call.ringing:
             raise CallStateError("call-answer", call.state)
         await callee.leg.accept_answer(sdp)
         call.ringing.remove(callee)
-        call.callee = callee
-        call.set_state(CallState.CONNECTING)
         for other in list(call.ringing):
             await self._drop(other, Reason.ANSWERED_ELSEWHERE)
+        if call.moving is not None:
+            self._later(self._complete_move(call, callee))
+            return
+        call.callee = callee
+        call.set_state(CallState.CONNECTING)
         assert call.caller is not None
-        answer = await call.caller.leg.make_answer()
-        call.caller.publish("session-open", sdp=answer)
+        call.caller.stop_tone()
         self._later(self._connect(call))
 
     async def _connect(self, call: Call) -> None:
@@ -165,29 +214,161 @@ class Switch:
         if not all(results):
             await self.end(call.caller, Reason.MEDIA_FAILED, by_gateway=True)
             return
-        call.bridge = Bridge(call.caller.leg, call.callee.leg)
         call.answered_at = time.time()
         call.set_state(CallState.CONNECTED)
+        self._apply_media(call)
+        # both are told only once they hear each other (the caller's answer went out early)
+        call.caller.publish("session-open", sdp=call.caller.leg.pc.localDescription.sdp)
         call.callee.publish("session-open")
 
+    # who hears whom -------------------------------------------------------------------------
+    def _apply_media(self, call: Call) -> None:
+        """Bridge the two parties, or, while one holds, give the other music or silence."""
+        if call.bridge is not None:
+            call.bridge.unbridge()
+            call.bridge = None
+        parties = [p for p in (call.caller, call.callee) if p is not None]
+        for party in parties:
+            party.stop_tone()
+        if call.state is not CallState.CONNECTED or len(parties) != 2:
+            return
+        a, b = parties
+        if not a.held and not b.held:
+            call.bridge = Bridge(a.leg, b.leg)
+            return
+        for me, other in ((a, b), (b, a)):
+            if other.held and not me.held and self.hold_audio == "music":
+                me.play_tone(hold_music())
+
+    def _require_connected(self, leg: CallLeg, action: str) -> Call:
+        call = leg.call
+        if call.state is not CallState.CONNECTED or leg.session.legs.get(leg.id) is not leg:
+            raise CallStateError(action, call.state)
+        return call
+
+    async def hold(self, leg: CallLeg) -> None:
+        call = self._require_connected(leg, "initiate-call-hold")
+        leg.held = True
+        self._apply_media(call)
+        leg.publish("session-modified", reason="held")
+        call.other(leg).publish("session-modified", reason="remote-held")
+
+    async def resume(self, leg: CallLeg) -> None:
+        call = self._require_connected(leg, "initiate-call-resume")
+        leg.held = False
+        self._apply_media(call)
+        leg.publish("session-modified", reason="resumed")
+        call.other(leg).publish("session-modified", reason="remote-resumed")
+
+    # transfer and move -----------------------------------------------------------------------
+    async def transfer(self, leg: CallLeg, target_id: str) -> None:
+        """The session of ``leg`` joins its two far parties together and leaves both calls."""
+        first = self._require_connected(leg, "initiate-call-transfer")
+        target = leg.session.legs.get(target_id)
+        if target is None or target is leg:
+            raise CallStateError("initiate-call-transfer (no such second call)", first.state)
+        second = self._require_connected(target, "initiate-call-transfer")
+        a, b = first.other(leg), second.other(target)
+        leg.publish("transfer-initiated", transferToCallId=target_id)
+        for call in (first, second):
+            if call.bridge is not None:
+                call.bridge.unbridge()
+                call.bridge = None
+        joined = Call(self._new_id(), a.uri, b.uri, CallState.CONNECTED, caller=a, callee=b)
+        joined.answered_at = time.time()
+        a.call = b.call = joined
+        a.held = b.held = False
+        self.calls[joined.id] = joined
+        self._apply_media(joined)
+        a.publish("session-modified", reason="transferred", **{"from": b.uri})
+        b.publish("session-modified", reason="transferred", **{"from": a.uri})
+        leg.publish("transfer-terminated", reason="success", transferToCallId=target_id)
+        for call, own in ((first, leg), (second, target)):
+            call.caller = call.callee = None
+            await self._finish(call, Reason.TRANSFERRED)
+            await self._drop(own, Reason.TRANSFERRED)
+
+    async def move(self, leg: CallLeg) -> None:
+        """Ring the user's other sessions; the call moves to the one that answers."""
+        call = self._require_connected(leg, "initiate-call-move")
+        if call.moving is not None:
+            raise CallStateError("initiate-call-move (a move is in progress)", call.state)
+        targets = [s for s in self.sessions.of_user(leg.session.user_id) if s.id != leg.session.id]
+        if not targets:
+            leg.publish("move-terminated", reason="No other session of this user")
+            return
+        call.moving = leg
+        peer = call.other(leg).uri
+        for target in targets:
+            self._later(self._ring(call, target, peer))
+
+    async def _complete_move(self, call: Call, new: CallLeg) -> None:
+        old = call.moving
+        assert old is not None
+        ok = await new.leg.wait_connected(MEDIA_TIMEOUT_S)
+        call.moving = None
+        if not ok or call.state is not CallState.CONNECTED:
+            await self._drop(new, Reason.MEDIA_FAILED)
+            old.publish("move-terminated", reason="failed")
+            return
+        new.held = False
+        call.replace(old, new)
+        self._apply_media(call)
+        new.publish("session-open")
+        old.publish("move-terminated", reason="moved")
+        await self._drop(old, Reason.MOVED)
+
+    # media modification (signalling only: the gateway carries audio) ---------------------
+    async def modify(self, leg: CallLeg, media_type: str) -> str:
+        call = self._require_connected(leg, "initiate-call-mod")
+        if call.pending_mod is not None:
+            raise CallStateError("initiate-call-mod (one is pending)", call.state)
+        mod_id = self._new_id()
+        call.pending_mod = (mod_id, leg, media_type)
+        call.other(leg).publish("mod-received", modId=mod_id, newMediaType=media_type)
+        return mod_id
+
+    async def settle_mod(self, leg: CallLeg, mod_id: str, accepted: bool) -> None:
+        call = leg.call
+        pending = call.pending_mod
+        if pending is None or pending[0] != mod_id or pending[1] is leg:
+            raise CallStateError(f"modification {mod_id}", call.state)
+        call.pending_mod = None
+        _, initiator, media_type = pending
+        if accepted:
+            call.media_type = media_type
+        reason = "accepted" if accepted else "rejected"
+        initiator.publish(
+            "mod-terminated", modId=mod_id, reason=reason, newMediaType=call.media_type
+        )
+        leg.publish("mod-terminated", modId=mod_id, reason=reason, newMediaType=call.media_type)
+
+    # ending -------------------------------------------------------------------------------------
     async def end(self, leg: CallLeg, reason: str, by_gateway: bool = False) -> None:
-        """End the whole call because ``leg`` hung up, cancelled or rejected."""
+        """``leg`` hangs up, cancels or rejects (``by_gateway``: the gateway ends it)."""
         call = leg.call
         if call.state is CallState.ENDED:
             return
-        if call.state is CallState.RINGING and leg.side == "callee":
+        if leg in call.ringing:
             # one ringing session rejects: the others keep ringing unless it was the last
             await self._drop(leg, None)
-            if call.ringing:
+            if call.moving is not None and not call.ringing:
+                call.moving.publish("move-terminated", reason=reason)
+                call.moving = None
+            if call.ringing or call.state is not CallState.RINGING:
                 return
-        call.set_state(CallState.ENDED)
-        call.ended_at = time.time()
-        call.reason = reason
-        if call.bridge:
-            call.bridge.unbridge()
         for other in call.legs():
             notify = by_gateway or other is not leg
             await self._drop(other, reason if notify else None)
+        await self._finish(call, reason)
+
+    async def _finish(self, call: Call, reason: str) -> None:
+        if call.bridge:
+            call.bridge.unbridge()
+            call.bridge = None
+        call.set_state(CallState.ENDED)
+        call.ended_at = time.time()
+        call.reason = reason
         self.calls.pop(call.id, None)
         if self.on_call_ended is not None:
             self.on_call_ended(call)
@@ -195,6 +376,7 @@ class Switch:
     async def _drop(self, leg: CallLeg, reason: str | None) -> None:
         if reason is not None:
             leg.publish("session-terminated", reason=reason)
+        leg.stop_tone()
         leg.session.legs.pop(leg.id, None)
         if leg in leg.call.ringing:
             leg.call.ringing.remove(leg)
@@ -216,8 +398,9 @@ class Switch:
 
     async def close(self) -> None:
         for call in list(self.calls.values()):
-            if call.caller:
-                await self.end(call.caller, Reason.HANGUP, by_gateway=True)
+            leg = call.caller or call.callee
+            if leg is not None:
+                await self.end(leg, Reason.HANGUP, by_gateway=True)
         for task in list(self._tasks):
             task.cancel()
 

@@ -23,8 +23,9 @@ FrameSink = Callable[[av.AudioFrame], Awaitable[None] | None]
 class Playback:
     """One piece of audio queued on an :class:`OutboundAudio`: await it, or stop it."""
 
-    def __init__(self, pcm: np.ndarray, label: str = "") -> None:
+    def __init__(self, pcm: np.ndarray, label: str = "", loop: bool = False) -> None:
         self.label = label
+        self.loop = loop  # play again from the start until stopped (ringback, music on hold)
         self._pcm = pcm
         self._pos = 0
         self.started_at: float | None = None  # time.monotonic() of the first frame sent
@@ -52,7 +53,10 @@ class Playback:
         chunk = self._pcm[self._pos : self._pos + WIRE_SAMPLES]
         self._pos += WIRE_SAMPLES
         if self._pos >= self._pcm.size:
-            self._finish()
+            if self.loop:
+                self._pos = 0
+            else:
+                self._finish()
         if chunk.size < WIRE_SAMPLES:
             chunk = np.pad(chunk, (0, WIRE_SAMPLES - chunk.size))
         return chunk
@@ -86,9 +90,12 @@ class OutboundAudio(MediaStreamTrack):
         self._converter: av.AudioResampler | None = None
         self._start: float | None = None
         self._pts = 0
+        self.muted = False  # send silence (prompts keep their place)
 
-    def play(self, pcm: np.ndarray, rate: int = WIRE_RATE, label: str = "") -> Playback:
-        playback = Playback(resample(pcm, rate, WIRE_RATE), label)
+    def play(
+        self, pcm: np.ndarray, rate: int = WIRE_RATE, label: str = "", loop: bool = False
+    ) -> Playback:
+        playback = Playback(resample(pcm, rate, WIRE_RATE), label, loop)
         self._queue.append(playback)
         return playback
 
@@ -146,6 +153,8 @@ class OutboundAudio(MediaStreamTrack):
             if bridged is not None:
                 mixed = pcm.astype(np.int32) + bridged
                 pcm = np.clip(mixed, -32768, 32767).astype(np.int16)
+        if self.muted:
+            pcm = np.zeros(WIRE_SAMPLES, np.int16)
         return frame_from_pcm(pcm, self._pts)
 
 

@@ -19,7 +19,7 @@ from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import FrameSink, OutboundAudio, Playback, pump
 
 if TYPE_CHECKING:
-    from ivrbot.phone.phone import Phone
+    from ivrbot.phone.core import PhoneCore
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,24 @@ class CallState(StrEnum):
     DISCONNECTED = "disconnected"
     REJECTED = "rejected"
     CANCELED = "canceled"
+    HELD = "held"
+    MOVE_INITIATED = "move-initiated"
+    MOVE_FAILED = "move-failed"
+    MOVED = "moved"
+    TRANSFERRING = "transferring"
+    TRANSFERRED = "transferred"
+    MODIFICATION_INITIATED = "modification-initiated"
+    MODIFICATION_ACCEPTED = "modification-accepted"
 
 
-ENDED = {CallState.DISCONNECTED, CallState.REJECTED, CallState.CANCELED}
+# states after which the call is gone from this Phone
+ENDED = {
+    CallState.DISCONNECTED,
+    CallState.REJECTED,
+    CallState.CANCELED,
+    CallState.MOVED,
+    CallState.TRANSFERRED,
+}
 
 
 class Call:
@@ -42,7 +57,7 @@ class Call:
 
     def __init__(
         self,
-        phone: Phone,
+        phone: PhoneCore,
         index: int,
         direction: str,
         peer: str,
@@ -55,10 +70,13 @@ class Call:
         self.direction = direction  # 'outgoing' | 'incoming'
         self.peer = peer
         self.media_type = media_type
+        self.breed = "call"  # 'call' | 'conference'
         self.id: str | None = None  # the gateway's call id
         self.state = CallState.CREATED
         self.remote_sdp: str | None = None
         self.end_reason = ""
+        self.auto_held = False  # held by the Phone itself (second call, switch): resume later
+        self.pending_mod: tuple[str, str] | None = None  # (modId, new media type) offered to us
         self.local_media: MediaStreamTrack = local_media or OutboundAudio()
         self.remote_media = remote_media
         self.pc: RTCPeerConnection = new_peer_connection()
