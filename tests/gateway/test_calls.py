@@ -26,7 +26,9 @@ class Party:
         self.events: dict[str, list[Any]] = {}
         for event in (
             "call:incoming", "call:connected", "call:disconnected", "call:canceled",
-            "call:rejected", "dtmf:tone-received", "session:ready", "error",
+            "call:rejected", "dtmf:tone-received", "session:ready", "error", "call:held",
+            "call:resumed", "call:moved", "call:transferred", "session:call-switched",
+            "call:ringback-provided",
         ):  # fmt: skip
             self.phone.on(event, self._record(event))
 
