@@ -28,7 +28,7 @@ class Party:
             "call:incoming", "call:connected", "call:disconnected", "call:canceled",
             "call:rejected", "dtmf:tone-received", "session:ready", "error", "call:held",
             "call:resumed", "call:moved", "call:transferred", "session:call-switched",
-            "call:ringback-provided",
+            "call:ringback-provided", "call:media-modification", "call:modification-in-progress",
         ):  # fmt: skip
             self.phone.on(event, self._record(event))
 

@@ -1,0 +1,130 @@
+"""Phone methods: the spec's checks in order (error codes), and media modification."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from ivrbot.errors import PhoneException
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.phone.call import CallState
+from ivrbot.phone.phone import Phone
+from tests.gateway.test_calls import Party, login
+
+
+async def code_of(coro: Any) -> str:
+    with pytest.raises(PhoneException) as info:
+        await coro
+    return info.value.error.error_code
+
+
+async def test_checks_before_login_publish_error_events() -> None:
+    phone = Phone("http://127.0.0.1:9")  # nothing listens there; no request is made
+    errors: list[Any] = []
+    phone.on("error", errors.append)
+    assert await code_of(phone.login()) == "2001"
+    assert await code_of(phone.login(e911_id="x")) == "2002"
+    assert await code_of(phone.logout()) == "2101"
+    assert await code_of(phone.dial()) == "2201"
+    assert await code_of(phone.dial("")) == "2211"
+    assert await code_of(phone.dial("sip:bob@x")) == "2212"
+    assert await code_of(phone.dial("a@b@c")) == "2213"
+    assert await code_of(phone.dial("5550001000", media_type="fax")) == "2221"
+    assert await code_of(phone.dial("5550001000", local_media="mic")) == "2231"  # type: ignore[arg-type]
+    assert await code_of(phone.dial("5550001000", remote_media="speaker")) == "2232"
+    assert await code_of(phone.dial("5550001000")) == "2241"
+    assert await code_of(phone.answer()) == "2321"
+    assert await code_of(phone.hangup()) == "2401"
+    assert await code_of(phone.cancel()) == "2901"
+    assert await code_of(phone.reject()) == "3001"
+    assert await code_of(phone.mute()) == "2701"
+    assert await code_of(phone.unmute()) == "2801"
+    assert await code_of(phone.hold()) == "2501"
+    assert await code_of(phone.resume()) == "2601"
+    assert await code_of(phone.move()) == "4001"
+    assert await code_of(phone.switch_call()) == "4201"
+    assert await code_of(phone.transfer()) == "4101"
+    assert await code_of(phone.upgrade()) == "4601"
+    assert await code_of(phone.downgrade()) == "4501"
+    assert await code_of(phone.accept_modification()) == "4301"
+    assert await code_of(phone.reject_modification()) == "4401"
+    assert await code_of(phone.send_dtmf_tone()) == "4711"
+    assert await code_of(phone.send_dtmf_tone("12x")) == "4712"
+    assert await code_of(phone.send_dtmf_tone("12", gap=20)) == "4712"
+    assert await code_of(phone.send_dtmf_tone("12")) == "4721"
+    assert await code_of(phone.add_call()) == "3901"
+    assert await code_of(phone.add_call("tel:+1")) == "3912"
+    assert await code_of(phone.add_call("5550001000")) == "3941"
+    assert len(errors) == 33
+    assert errors[0].to_dict()["ErrorCode"] == "2001" and errors[0].to_dict()["JSMethod"] == "login"
+    with pytest.raises(PhoneException):
+        phone.on("call:ringing", print)  # not an event name in the spec
+    assert errors[-1].error_code == "4902"
+
+
+@pytest.fixture
+async def pair(gateway: GatewayServer) -> AsyncIterator[tuple[Party, Party]]:
+    alice, bob = Party(gateway.url, "alice"), Party(gateway.url, "bob")
+    await login(alice, gateway.url, "ACCOUNT_ID", "alice@ivrbot.local")
+    await login(bob, gateway.url, "ACCOUNT_ID", "bob@ivrbot.local")
+    yield alice, bob
+    await alice.phone.close()
+    await bob.phone.close()
+
+
+async def test_checks_in_a_call(pair: tuple[Party, Party]) -> None:
+    alice, bob = pair
+    assert await code_of(alice.phone.hangup()) == "2402"
+    assert await code_of(alice.phone.hold()) == "2502"
+    assert await code_of(alice.phone.cancel()) == "2902"
+    assert await code_of(bob.phone.reject()) == "3002"
+    assert await code_of(bob.phone.answer()) == "2331"
+    assert await code_of(alice.phone.send_dtmf_tone("1")) == "4731"
+    await alice.phone.dial("bob@ivrbot.local", remote_media=alice.hear)
+    assert await code_of(alice.phone.dial("bob@ivrbot.local")) == "2251"
+    assert await code_of(alice.phone.send_dtmf_tone("1")) == "4741"
+    await bob.wait("call:incoming")
+    await bob.phone.answer(remote_media=bob.hear)
+    await alice.wait("call:connected")
+    assert await code_of(alice.phone.dial("bob@ivrbot.local")) == "2252"
+    assert await code_of(alice.phone.resume()) == "2603"
+    assert await code_of(alice.phone.switch_call()) == "4203"
+    assert await code_of(alice.phone.transfer()) == "4105"
+    assert await code_of(alice.phone.downgrade()) == "4504"  # already audio
+    assert await code_of(alice.phone.accept_modification()) == "4304"
+    await alice.phone.hold()
+    assert await code_of(alice.phone.hold()) == "2503"
+    assert await code_of(alice.phone.move()) == "4003"
+    await alice.phone.resume()
+    warnings: list[Any] = []
+    alice.phone.on("warning", warnings.append)
+    await alice.phone.mute()
+    await alice.phone.mute()
+    assert len(warnings) == 1  # muting twice warns, it is not an error
+
+
+@pytest.mark.parametrize("accept", [True, False])
+async def test_upgrade_accepted_or_rejected(pair: tuple[Party, Party], accept: bool) -> None:
+    alice, bob = pair
+    changes: list[Any] = []
+    offered: list[Any] = []
+    alice.phone.on("call:media-modification", changes.append)
+    bob.phone.on("call:modification-in-progress", offered.append)
+    await alice.phone.dial("bob@ivrbot.local")
+    await bob.wait("call:incoming")
+    await bob.phone.answer()
+    await alice.wait("call:connected")
+    await alice.phone.upgrade()
+    assert (
+        alice.phone.current_call
+        and alice.phone.current_call.state == CallState.MODIFICATION_INITIATED
+    )
+    await bob.wait("call:modification-in-progress")
+    assert offered[0].get("newMediaType") == "video"
+    await (bob.phone.accept_modification() if accept else bob.phone.reject_modification())
+    await alice.wait("call:media-modification")
+    assert changes[0].get("accepted") is accept
+    assert alice.phone.get_media_type() == ("video" if accept else "audio")
+    assert alice.phone.current_call.state == CallState.CONNECTED
