@@ -22,6 +22,7 @@ from ivrbot.phone.transport_remote import (
     GatewayUnreachable,
     RemoteTransport,
     Response,
+    SessionGone,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class PhoneCore:
         self._handlers: dict[Event, list[Handler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._channel_task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
         self._next_index = 0
 
     # events --------------------------------------------------------------------------------
@@ -157,7 +159,10 @@ class PhoneCore:
         except GatewayUnreachable as exc:
             self.session_path = None
             self._fail("login", "2000", str(exc))
-        self._channel_task = self._spawn(self._read_channel(stream))
+        self._channel_task = self._spawn(self._keep_channel(stream))
+        expires = resp.headers.get("x-expires", "")
+        if expires.isdigit() and int(expires) > 0:
+            self._refresh_task = self._spawn(self._keep_session(int(expires)))
         self.publish(Event.SESSION_READY, SessionReady(self.session_id or "", user_id or ""))
 
     async def logout(self) -> None:
@@ -167,9 +172,10 @@ class PhoneCore:
             self._fail("logout", "2101", "not logged in")
         for call in list(self.calls):
             await self._end_call(call, "terminate" if call.state != CallState.CREATED else None)
-        assert self.session_path is not None
+        path, self.session_path = self.session_path, None  # the channel reader stops quietly
+        assert path is not None
         try:
-            await self.transport.request("DELETE", self.session_path)
+            await self.transport.request("DELETE", path)
         except GatewayUnreachable:
             pass
         await self._close_session()
@@ -177,10 +183,43 @@ class PhoneCore:
 
     async def _close_session(self) -> None:
         self.session_path = None
-        if self._channel_task is not None:
-            self._channel_task.cancel()
-            self._channel_task = None
+        for task in (self._channel_task, self._refresh_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self._channel_task = self._refresh_task = None
         await self.transport.close()
+
+    async def _session_lost(self) -> None:
+        """The gateway dropped the session (expired): calls end here, session:expired."""
+        session_id = self.session_id
+        for call in list(self.calls):
+            await self._forget(call, CallState.DISCONNECTED)
+            self.publish(Event.CALL_DISCONNECTED, call.event_data(message="Session expired"))
+        await self._close_session()
+        self.publish(Event.SESSION_EXPIRED, {"sessionId": session_id})
+
+    def _unreachable(self) -> None:
+        if self.online:
+            self._set_online(False)
+            self.publish(Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id})
+
+    async def _keep_session(self, expires_s: int) -> None:
+        """Refresh the session before it expires (x-expires - 60 s, or half of a short one)."""
+        while self.logged_in:
+            await asyncio.sleep(max(expires_s - 60, expires_s / 2) if self.online else 2.0)
+            if self.session_path is None:
+                return
+            try:
+                resp = await self.transport.request("PUT", self.session_path, {})
+            except GatewayUnreachable:
+                self._unreachable()
+                continue
+            if resp.status == 404:
+                await self._session_lost()
+                return
+            self._set_online(True)
+            header = resp.headers.get("x-expires", "")
+            expires_s = int(header) if header.isdigit() and int(header) > 0 else expires_s
 
     async def close(self) -> None:
         """Log out if logged in, and release everything (safe to call twice)."""
@@ -418,19 +457,32 @@ class PhoneCore:
         return __version__
 
     # the event channel -----------------------------------------------------------------------
-    async def _read_channel(self, stream: EventStream) -> None:
-        try:
-            async for obj in stream:
-                await self._on_channel_event(obj)
-        except GatewayUnreachable:
-            if self.logged_in:
-                self._set_online(False)
-                self.publish(Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id})
-        except asyncio.CancelledError:
-            await stream.close()
-            raise
-        except Exception:
-            log.exception("%s: event channel failed", self.name)
+    async def _keep_channel(self, stream: EventStream) -> None:
+        """Read the event channel; when it drops, retry every second until back or expired."""
+        while self.session_path is not None:
+            try:
+                async for obj in stream:
+                    try:
+                        await self._on_channel_event(obj)
+                    except Exception:
+                        log.exception("%s: handling %s failed", self.name, obj.get("state"))
+            except GatewayUnreachable:
+                pass
+            except asyncio.CancelledError:
+                await stream.close()
+                raise
+            while self.session_path is not None:
+                self._unreachable()
+                await asyncio.sleep(1.0)
+                try:
+                    stream = await self.transport.open_events(self.session_path)
+                except SessionGone:
+                    await self._session_lost()
+                    return
+                except GatewayUnreachable:
+                    continue
+                self._set_online(True)
+                break
 
     def _call_by_url(self, url: str) -> Call | None:
         cid = url.rstrip("/").rsplit("/", 1)[-1]

@@ -17,6 +17,10 @@ class GatewayUnreachable(Exception):
     """The gateway did not answer (connection refused, reset, timed out, 502/503)."""
 
 
+class SessionGone(Exception):
+    """The gateway no longer knows the session (404): it expired or was deleted."""
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -87,6 +91,8 @@ class RemoteTransport:
     async def open_events(self, session_path: str) -> EventStream:
         """Open the session's WebSocket event channel."""
         resp = await self.request("POST", session_path + "/websockets")
+        if resp.status == 404:
+            raise SessionGone(session_path)
         if resp.status != 201:
             raise GatewayUnreachable(f"event channel refused: HTTP {resp.status} {resp.text}")
         url = self.base_url + resp.headers["Location"]
