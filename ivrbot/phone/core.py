@@ -14,7 +14,7 @@ from aiortc import MediaStreamTrack, RTCSessionDescription
 
 from ivrbot import __version__
 from ivrbot.errors import PhoneError, PhoneException, api_error_code
-from ivrbot.events import Event, SessionReady
+from ivrbot.events import Event, SessionReady, now_ms
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.transport_remote import (
@@ -99,7 +99,9 @@ class PhoneCore:
 
     def _api_fail(self, method: str, base: str, resp: Response) -> NoReturn:
         if resp.status == 404 and self.session_path and method != "login":
-            self.publish(Event.SESSION_EXPIRED, {"sessionId": self.session_id})
+            self.publish(
+                Event.SESSION_EXPIRED, {"sessionId": self.session_id, "timestamp": now_ms()}
+            )
         code = api_error_code(resp.status, resp.message_id)
         self._fail(method, code if code != "1000" else base, resp.text, resp)
 
@@ -108,7 +110,9 @@ class PhoneCore:
             return await self.transport.request(*args, **kw)
         except GatewayUnreachable as exc:
             self._set_online(False)
-            self.publish(Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id})
+            self.publish(
+                Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
+            )
             self._fail(method, fail_code, f"gateway unreachable: {exc}")
 
     def _set_online(self, online: bool) -> None:
@@ -196,12 +200,14 @@ class PhoneCore:
             await self._forget(call, CallState.DISCONNECTED)
             self.publish(Event.CALL_DISCONNECTED, call.event_data(message="Session expired"))
         await self._close_session()
-        self.publish(Event.SESSION_EXPIRED, {"sessionId": session_id})
+        self.publish(Event.SESSION_EXPIRED, {"sessionId": session_id, "timestamp": now_ms()})
 
     def _unreachable(self) -> None:
         if self.online:
             self._set_online(False)
-            self.publish(Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id})
+            self.publish(
+                Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
+            )
 
     async def _keep_session(self, expires_s: int) -> None:
         """Refresh the session before it expires (x-expires - 60 s, or half of a short one)."""
@@ -305,7 +311,7 @@ class PhoneCore:
             local_media=local_media,
             remote_media=remote_media,
         )
-        self.publish(Event.DIALING, {"to": uri, "mediaType": media_type})
+        self.publish(Event.DIALING, {"to": uri, "mediaType": media_type, "timestamp": now_ms()})
         call.pc.addTrack(call.local_media)
         await call.pc.setLocalDescription(await call.pc.createOffer())
         body = {"call": {"calledParty": uri, "sdp": call.pc.localDescription.sdp}}
@@ -354,7 +360,10 @@ class PhoneCore:
             call.local_media = local_media
         if remote_media is not None:
             call.remote_media = remote_media
-        self.publish(Event.ANSWERING, {"from": call.peer, "mediaType": call.media_type})
+        self.publish(
+            Event.ANSWERING,
+            {"from": call.peer, "mediaType": call.media_type, "codec": "", "timestamp": now_ms()},
+        )
         assert call.remote_sdp is not None
         await call.pc.setRemoteDescription(RTCSessionDescription(call.remote_sdp, "offer"))
         call.pc.addTrack(call.local_media)
@@ -498,7 +507,10 @@ class PhoneCore:
         call = self._call_by_url(url)
         if state == "invitation-received":
             if self._pending_incoming() is not None or len(self.calls) >= 2:
-                self.publish(Event.NOTIFICATION, {"message": "a further incoming call was refused"})
+                self.publish(
+                    Event.NOTIFICATION,
+                    {"message": "a further incoming call was refused", "timestamp": now_ms()},
+                )
                 await self.transport.request("DELETE", url, headers={"x-delete-reason": "reject"})
                 return
             call = self._new_call("incoming", str(obj.get("from", "")))
@@ -506,7 +518,12 @@ class PhoneCore:
             call.remote_sdp = obj.get("sdp")
             self.publish(
                 Event.CALL_INCOMING,
-                {"from": call.peer, "mediaType": call.media_type, "codec": "", "timestamp": 0},
+                {
+                    "from": call.peer,
+                    "mediaType": call.media_type,
+                    "codec": "",
+                    "timestamp": now_ms(),
+                },
             )
         elif call is None:
             return
