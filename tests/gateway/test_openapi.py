@@ -1,0 +1,51 @@
+"""The OpenAPI document matches the routes, and schemathesis finds no server error."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+from ivrbot.gateway.openapi import document
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.phone.transport_remote import fetch_token
+
+
+def served_routes(server: GatewayServer) -> set[tuple[str, str]]:
+    out = set()
+    for route in server.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if path and route.method not in ("HEAD", "*"):
+            out.add((route.method.lower(), re.sub(r"\{(\w+)\}", "{}", path)))
+    return out
+
+
+def documented_routes() -> set[tuple[str, str]]:
+    return {
+        (method, re.sub(r"\{(\w+)\}", "{}", path))
+        for path, ops in document()["paths"].items()
+        for method in ops
+    }
+
+
+async def test_document_names_exactly_the_served_routes(gateway: GatewayServer) -> None:
+    assert served_routes(gateway) == documented_routes()
+
+
+async def test_schemathesis_finds_no_server_error(gateway: GatewayServer, tmp_path: Path) -> None:
+    token = await fetch_token(gateway.url, "ACCOUNT_ID")
+    st = Path(sys.executable).with_name("st")
+    proc = await asyncio.create_subprocess_exec(
+        str(st), "run", f"{gateway.url}/openapi.json",
+        "--checks", "not_a_server_error",
+        "--max-examples", "25",
+        "--seed", "4733",
+        "--request-timeout", "5",
+        "--header", f"Authorization: Bearer {token}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 600)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text[-4000:]
