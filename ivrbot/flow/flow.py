@@ -115,16 +115,5 @@ class Flow:
         """Every static prompt text (pre-synthesised when the bot starts)."""
         return [t for s in self.steps.values() for t in s.prompt_texts()]
 
-    def problems(self) -> list[str]:
-        """What is wrong with the graph: no steps, unknown targets."""
-        if not self.steps:
-            return [f"flow {self.name!r} has no steps: add some with flow.add(...)"]
-        out = []
-        for step in self.steps.values():
-            for target in step.targets():
-                if target not in self.steps:
-                    out.append(f"flow {self.name!r}, step {step.name!r}: unknown target {target!r}")
-        return out
-
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "numbers": self.numbers, "steps": list(self.steps)}

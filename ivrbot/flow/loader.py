@@ -6,11 +6,21 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from ivrbot.flow.check import errors
 from ivrbot.flow.flow import Flow, FlowError
 
 
 def load_flow_file(path: Path) -> Flow:
-    """Import one flow module and return its ``flow`` (a :class:`Flow`)."""
+    """Import one flow module and return its ``flow``, refusing a flow with errors."""
+    flow = import_flow_file(path)
+    problems = errors(flow)
+    if problems:
+        raise FlowError(f"{path}: flow {flow.name!r}: " + "; ".join(map(str, problems)))
+    return flow
+
+
+def import_flow_file(path: Path) -> Flow:
+    """Import one flow module and return its ``flow`` (a :class:`Flow`), unchecked."""
     module_name = f"ivrbot_flows.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -31,9 +41,6 @@ def load_flow_file(path: Path) -> Flow:
         raise FlowError(f"{path}: defines {len(flows)} flows; keep one flow per module")
     flow = flows[0]
     flow.source = str(path)
-    problems = flow.problems()
-    if problems:
-        raise FlowError(f"{path}: " + "; ".join(problems))
     sys.modules[module_name] = module
     return flow
 

@@ -1,0 +1,121 @@
+"""Static checks of a flow before it runs: the graph, the prompts, the options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivrbot.flow.flow import Flow
+from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Step
+
+DTMF_KEYS = set("0123456789*#ABCD")
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    label: str  # 'next', 'no input', 'no match', 'goto', 'may go to'
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str  # 'error' | 'warning'
+    step: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"step {self.step!r}: " if self.step else ""
+        return f"{self.severity}: {where}{self.message}"
+
+
+def flow_edges(flow: Flow) -> list[Edge]:
+    """Where each step can go, including the implicit 'next step in order'."""
+    out: list[Edge] = []
+    for step in flow.steps.values():
+        following = flow.next_after(step.name)
+        if isinstance(step, Goto):
+            out.append(Edge(step.name, step.target, "goto"))
+        elif isinstance(step, Hangup):
+            continue
+        elif isinstance(step, Ask):
+            nxt = step.next or following
+            if nxt:
+                out.append(Edge(step.name, nxt, "next"))
+            for target, label in ((step.no_input, "no input"), (step.no_match, "no match")):
+                if target and target != nxt:
+                    out.append(Edge(step.name, target, label))
+        elif isinstance(step, Python):
+            targets = list(step.may_go_to) or ([following] if following else [])
+            out += [Edge(step.name, t, "may go to") for t in targets]
+        else:
+            nxt = getattr(step, "next", None) or following
+            if nxt:
+                out.append(Edge(step.name, nxt, "next"))
+    return out
+
+
+def _step_problems(step: Step) -> list[Problem]:
+    out = []
+
+    def error(message: str) -> None:
+        out.append(Problem("error", step.name, message))
+
+    if isinstance(step, Say) and not step.text.strip():
+        error("Say has no text to speak")
+    if isinstance(step, Ask):
+        if not step.prompt.strip():
+            error("Ask has no prompt")
+        if step.digits < 0:
+            error(f"digits must be 0 or more, not {step.digits}")
+        if step.digits == 0 and not step.choice_map:
+            error("Ask takes neither digits (digits=0) nor speech (no choices): nothing to ask")
+        if step.timeout_s <= 0 or step.inter_digit_timeout_s <= 0:
+            error("timeouts must be positive numbers of seconds")
+        if step.finish_key and step.finish_key not in DTMF_KEYS:
+            error(f"finish_key {step.finish_key!r} is not a keypad key (0-9 * # A-D)")
+        if step.choices is not None and not step.choice_map:
+            error("choices is empty: give words to listen for, or leave choices out")
+    if isinstance(step, Python) and not step.may_go_to:
+        out.append(
+            Problem(
+                "warning",
+                step.name,
+                "Python step declares no goes_to=[...]: the check assumes it goes to the next "
+                "step in order, and the graph cannot show where else it goes",
+            )
+        )
+    return out
+
+
+def check_flow(flow: Flow) -> list[Problem]:
+    """Every problem found: unknown targets and unreachable steps, prompts, options."""
+    if not flow.steps:
+        return [Problem("error", None, "the flow has no steps: add some with flow.add(...)")]
+    problems: list[Problem] = []
+    edges = flow_edges(flow)
+    for edge in edges:
+        if edge.target not in flow.steps:
+            problems.append(
+                Problem(
+                    "error", edge.source, f"goes to unknown step {edge.target!r} ({edge.label})"
+                )
+            )
+    for step in flow.steps.values():
+        problems += _step_problems(step)
+    reached, todo = {flow.start}, [flow.start]
+    while todo:
+        current = todo.pop()
+        for edge in edges:
+            if edge.source == current and edge.target in flow.steps and edge.target not in reached:
+                reached.add(edge.target)
+                todo.append(edge.target)
+    for name in flow.steps:
+        if name not in reached:
+            problems.append(
+                Problem("error", name, f"unreachable from the start step {flow.start!r}")
+            )
+    return problems
+
+
+def errors(flow: Flow) -> list[Problem]:
+    return [p for p in check_flow(flow) if p.severity == "error"]

@@ -1,0 +1,131 @@
+"""ivrbot flows check and graph: each class of mistake is caught; the picture has every step."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ivrbot.flow import Ask, Flow, FlowCall, Goto, Hangup, Say
+from ivrbot.flow.check import check_flow
+from ivrbot.flow.graph import mermaid, svg
+from ivrbot.flow.loader import load_flow_file
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = (
+    "from ivrbot.flow import Ask, Flow, Goto, Hangup, Say\nflow = Flow('t', number='5550001001')\n"
+)
+
+
+def messages(flow: Flow) -> list[str]:
+    return [str(p) for p in check_flow(flow) if p.severity == "error"]
+
+
+def make(*steps: object) -> Flow:
+    flow = Flow("t", number="5550001001")
+    flow.add(*steps)  # type: ignore[arg-type]
+    return flow
+
+
+def test_a_clean_flow_has_no_problem() -> None:
+    assert check_flow(make(Say("hi", "Hello"), Hangup("bye"))) == []
+
+
+def test_unknown_target() -> None:
+    assert messages(make(Say("hi", "Hello", next="nowhere"), Hangup("bye"))) == [
+        "error: step 'hi': goes to unknown step 'nowhere' (next)",
+        "error: step 'bye': unreachable from the start step 'hi'",
+    ]
+
+
+def test_unreachable_step() -> None:
+    found = messages(make(Say("hi", "Hello", next="bye"), Say("lost", "Hm"), Hangup("bye")))
+    assert found == ["error: step 'lost': unreachable from the start step 'hi'"]
+
+
+def test_missing_prompt() -> None:
+    assert messages(make(Say("hi", " "), Hangup("bye"))) == [
+        "error: step 'hi': Say has no text to speak"
+    ]
+    assert "Ask has no prompt" in messages(make(Ask("a", ""), Hangup("bye")))[0]
+
+
+@pytest.mark.parametrize(
+    ("step", "fragment"),
+    [
+        (Ask("a", "Hi", digits=0), "nothing to ask"),
+        (Ask("a", "Hi", digits=-1), "digits must be 0 or more"),
+        (Ask("a", "Hi", timeout_s=0), "timeouts must be positive"),
+        (Ask("a", "Hi", finish_key="x"), "not a keypad key"),
+        (Ask("a", "Hi", choices={}), "choices is empty"),
+    ],
+)
+def test_bad_options(step: Ask, fragment: str) -> None:
+    found = messages(make(step, Hangup("bye")))
+    assert len(found) == 1 and fragment in found[0]
+
+
+def test_python_step_without_declared_targets_is_a_warning() -> None:
+    flow = make(Say("hi", "Hello"))
+
+    @flow.step("route")
+    async def route(call: FlowCall) -> str:
+        return "bye"
+
+    flow.add(Hangup("bye"))
+    problems = check_flow(flow)
+    assert [p.severity for p in problems] == ["warning"] and "goes_to" in problems[0].message
+
+
+def test_goto_loops_are_fine() -> None:
+    assert messages(make(Say("hi", "Hello"), Goto("again", "hi"))) == []
+
+
+def run_check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ivrbot", "flows", "check", str(path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+
+
+def test_cli_check_passes_the_examples_and_fails_a_bad_flow(tmp_path: Path) -> None:
+    ok = run_check(ROOT / "flows")
+    assert ok.returncode == 0, ok.stderr
+    assert "welcome" in ok.stdout and "ok" in ok.stdout
+    (tmp_path / "bad.py").write_text(HEADER + "flow.add(Say('hi', 'Hello', next='gone'))\n")
+    (tmp_path / "broken.py").write_text("this is not python(\n")
+    bad = run_check(tmp_path)
+    assert bad.returncode == 1
+    assert "bad.py: flow 't': error: step 'hi': goes to unknown step 'gone'" in bad.stderr
+    assert "broken.py:1: syntax error" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_unknown_event_is_an_error_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "ev.py"
+    path.write_text(HEADER + "flow.add(Hangup('bye'))\n@flow.on('call:ringing')\ndef f(e): pass\n")
+    with pytest.raises(Exception, match="unknown event 'call:ringing'"):
+        load_flow_file(path)
+
+
+def test_graph_is_valid_svg_with_every_step() -> None:
+    flow = load_flow_file(ROOT / "flows" / "welcome.py")
+    root = ET.fromstring(svg(flow))
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    groups = {g.get("id") for g in root.iter("{http://www.w3.org/2000/svg}g")}
+    assert groups == {f"step-{name}" for name in flow.steps}
+    text = mermaid(flow)
+    assert text.startswith("flowchart TD") and text.count("-->") >= len(flow.steps)
+
+
+def test_cli_graph_writes_svg(tmp_path: Path) -> None:
+    out = tmp_path / "w.svg"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ivrbot", "flows", "graph", "welcome", "-o", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ET.fromstring(out.read_text())
