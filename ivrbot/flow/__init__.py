@@ -2,7 +2,7 @@
 
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow, FlowError
-from ivrbot.flow.steps import Answer, Ask, Goto, Hangup, Python, Say, Step
+from ivrbot.flow.steps import Answer, Ask, Goto, Hangup, Python, Retry, Say, Step
 
 __all__ = [
     "Answer",
@@ -13,6 +13,7 @@ __all__ = [
     "Goto",
     "Hangup",
     "Python",
+    "Retry",
     "Say",
     "Step",
 ]

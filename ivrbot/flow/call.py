@@ -7,7 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ivrbot.flow.flow import FlowError
+from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.flow.steps import Answer, Ask
 from ivrbot.media.asr import GrammarTurn
@@ -34,6 +34,10 @@ class FlowCall:
         self.hung_up = False
         self.last_answer: Answer | None = None
         self.playbacks: list[Playback] = []  # every prompt played, with its start and end times
+
+    @property
+    def flow(self) -> Flow:
+        return self.bot.flow
 
     @property
     def caller(self) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ivrbot.events import Event
-from ivrbot.flow.steps import Ask, Python, Step
+from ivrbot.flow.steps import Ask, Python, Retry, Step
 from ivrbot.numbers import virtual_number_user_id
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class Flow:
         rate: int | None = None,
         language: str | None = None,
         description: str = "",
+        retry: Retry | None = None,
     ) -> None:
         self.name = name
         numbers = [number] if isinstance(number, str) else list(number)
@@ -57,6 +58,7 @@ class Flow:
         self.rate = rate
         self.language = language
         self.description = description
+        self.retry = retry or Retry()  # the default for every Ask of this flow
         self.steps: dict[str, Step] = {}
         self.handlers: dict[Event, list[EventHandler]] = {}
         self.source: str = ""
@@ -113,7 +115,8 @@ class Flow:
 
     def prompts(self) -> list[str]:
         """Every static prompt text (pre-synthesised when the bot starts)."""
-        return [t for s in self.steps.values() for t in s.prompt_texts()]
+        own = [t for s in self.steps.values() for t in s.prompt_texts()]
+        return own + list(self.retry.no_input_prompts + self.retry.no_match_prompts)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "numbers": self.numbers, "steps": list(self.steps)}

@@ -67,14 +67,31 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class Retry:
+    """How an Ask handles a caller who gives nothing usable (VoiceXML's counted <noinput> and
+    <nomatch>): ask ``attempts`` times in all; before asking again, say the i-th of
+    ``no_input_prompts`` / ``no_match_prompts`` (the last one repeats; none: just ask again).
+    Only then route on to ``no_input`` / ``no_match``. A flow sets the default for its Asks.
+    """
+
+    attempts: int = 1
+    no_input_prompts: tuple[str, ...] = ()
+    no_match_prompts: tuple[str, ...] = ()
+
+    def prompt_before(self, outcome: str, miss: int) -> str | None:
+        prompts = self.no_input_prompts if outcome == "noinput" else self.no_match_prompts
+        return prompts[min(miss, len(prompts)) - 1] if prompts else None
+
+
 @dataclass
 class Ask(Step):
     """Prompt, then take keypad digits and/or a spoken choice.
 
     ``digits``: how many keypad digits to take (0: keypad off); ``finish_key`` ends early.
     ``choices``: words to listen for, mapped to choice names (None: speech off).
-    The answer is stored in ``call.vars[name]``; routing: ``no_input`` / ``no_match`` when
-    set, otherwise ``next``.
+    The answer is stored in ``call.vars[name]``; after the retries of ``retry`` (default:
+    the flow's), routing goes to ``no_input`` / ``no_match`` when set, otherwise ``next``.
     """
 
     prompt: str
@@ -88,6 +105,7 @@ class Ask(Step):
     no_input: str | None = None
     no_match: str | None = None
     voice: str | None = None
+    retry: Retry | None = None
     choice_map: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -97,7 +115,14 @@ class Ask(Step):
             self.choice_map = {c: c for c in self.choices}
 
     async def run(self, call: FlowCall) -> str | None:
-        answer = await call.ask(self)
+        retry = self.retry or call.flow.retry
+        for attempt in range(1, max(1, retry.attempts) + 1):
+            answer = await call.ask(self)
+            if answer.outcome not in ("noinput", "nomatch") or attempt >= retry.attempts:
+                break
+            before = retry.prompt_before(answer.outcome, attempt)
+            if before:
+                await call.say(before)
         call.vars[self.name] = answer
         if answer.outcome == "noinput" and self.no_input:
             return self.no_input
@@ -109,7 +134,8 @@ class Ask(Step):
         return [t for t in (self.next, self.no_input, self.no_match) if t]
 
     def prompt_texts(self) -> list[str]:
-        return [self.prompt]
+        extra = self.retry.no_input_prompts + self.retry.no_match_prompts if self.retry else ()
+        return [self.prompt, *extra]
 
 
 @dataclass
