@@ -10,6 +10,14 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"IVRBOT_{name}", default)
 
 
+def _env_list(name: str, default: str) -> list[str]:
+    return [part.strip() for part in _env(name, default).split(",") if part.strip()]
+
+
+def _env_bool(name: str, default: str) -> bool:
+    return _env(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
 def _default_pool() -> list[str]:
     raw = _env("VIRTUAL_NUMBERS", "5550001000-5550001099")
     numbers: list[str] = []
@@ -23,6 +31,12 @@ def _default_pool() -> list[str]:
     return numbers
 
 
+# Development defaults for the embedded app server's OAuth client. Set IVRBOT_CLIENT_ID and
+# IVRBOT_CLIENT_SECRET on any machine reachable by others.
+DEV_CLIENT_ID = "ivrbot-dev-client"
+DEV_CLIENT_SECRET = "ivrbot-dev-secret-change-me"
+
+
 @dataclass
 class Settings:
     host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
@@ -33,6 +47,23 @@ class Settings:
     token_ttl_s: int = field(default_factory=lambda: int(_env("TOKEN_TTL", "3600")))
     session_ttl_s: int = field(default_factory=lambda: int(_env("SESSION_TTL", "3600")))
     ring_timeout_s: float = field(default_factory=lambda: float(_env("RING_TIMEOUT", "60")))
+    # storage: one SQLite file (":memory:" keeps nothing across restarts)
+    db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))
+    # OAuth: the app server's client, refresh tokens, consent codes, allowed redirect URIs
+    client_id: str = field(default_factory=lambda: _env("CLIENT_ID", DEV_CLIENT_ID))
+    client_secret: str = field(
+        default_factory=lambda: _env("CLIENT_SECRET", DEV_CLIENT_SECRET), repr=False
+    )
+    refresh_ttl_s: int = field(default_factory=lambda: int(_env("REFRESH_TTL", "2592000")))
+    auth_code_ttl_s: int = field(default_factory=lambda: int(_env("AUTH_CODE_TTL", "600")))
+    redirect_uris: list[str] = field(
+        default_factory=lambda: _env_list("REDIRECT_URIS", "http://127.0.0.1,http://localhost")
+    )
+    # rate limits per client address: tokens per second (0 disables) and burst size
+    rate_limit: float = field(default_factory=lambda: float(_env("RATE_LIMIT", "5")))
+    rate_burst: int = field(default_factory=lambda: int(_env("RATE_BURST", "30")))
+    # whether mobile-number and virtual-number users must log in with an x-e911Id
+    e911_required: bool = field(default_factory=lambda: _env_bool("E911_REQUIRED", "0"))
 
     @property
     def base_url(self) -> str:

@@ -15,8 +15,8 @@ from ivrbot.media.tts import Synthesizer
 
 
 @pytest.fixture
-async def gateway() -> AsyncIterator[GatewayServer]:
-    server = GatewayServer(Settings(port=0))
+async def gateway(tmp_path: Path) -> AsyncIterator[GatewayServer]:
+    server = GatewayServer(Settings(port=0, db=str(tmp_path / "gateway.db")))
     await server.start()
     yield server
     await server.stop()

@@ -27,17 +27,14 @@ class FlowCall:
 
     def __init__(self, bot: Bot, call: Call, listener: Listener) -> None:
         self.bot = bot
+        self.flow: Flow = bot.flow  # a call finishes on the version it started with
         self.call = call
         self.listener = listener
         self.vars: dict[str, Any] = {}
-        self.record = CallRecord(bot.flow.name, call.peer)
+        self.record = CallRecord(self.flow.name, call.peer)
         self.hung_up = False
         self.last_answer: Answer | None = None
         self.playbacks: list[Playback] = []  # every prompt played, with its start and end times
-
-    @property
-    def flow(self) -> Flow:
-        return self.bot.flow
 
     @property
     def caller(self) -> str:
@@ -48,7 +45,7 @@ class FlowCall:
 
     # running the graph ---------------------------------------------------------------------
     async def run(self) -> None:
-        flow = self.bot.flow
+        flow = self.flow
         name: str | None = flow.start
         try:
             for _ in range(MAX_STEPS):
@@ -77,7 +74,7 @@ class FlowCall:
     # talking ----------------------------------------------------------------------------------
     async def play_prompt(self, text: str, voice: str | None = None) -> Playback:
         """Start speaking ``text``; returns the playback (await it, or stop it)."""
-        prompt = await self.bot.prompt(text, voice)
+        prompt = await self.bot.prompt(text, voice, flow=self.flow)
         playback = self.call.play(prompt.pcm, prompt.sample_rate, label=text)
         self.playbacks.append(playback)
         self.record.prompts.append(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 class CallRecord:
     flow: str
     caller: str
+    id: str = field(default_factory=lambda: secrets.token_hex(6))
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
     path: list[str] = field(default_factory=list)
@@ -31,6 +33,7 @@ class CallRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "flow": self.flow,
             "caller": self.caller,
             "started_at": self.started_at,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -10,13 +11,14 @@ import vosk
 
 from ivrbot.events import Event
 from ivrbot.flow.call import FlowCall
-from ivrbot.flow.flow import Flow
+from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.media.listener import Listener
 from ivrbot.media.tts import Prompt, Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.store.base import Store
 from ivrbot.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -32,23 +34,27 @@ class Bot:
         tts: Synthesizer,
         model: vosk.Model | None = None,
         timeline: Timeline | None = None,
+        store: Store | None = None,
     ) -> None:
         self.flow = flow
         self.gateway_url = gateway_url
         self.tts = tts
         self.model = model
         self.timeline = timeline
+        self.store = store  # where call records go (None: kept in memory only)
         self.phone = Phone(gateway_url, name=f"bot:{flow.name}")
         self.records: list[CallRecord] = []
         self.finished: list[FlowCall] = []
         self._calls: dict[int, tuple[FlowCall, asyncio.Task[None] | None]] = {}
+        self._dispatched: set[Event] = set()
 
     def note(self, event: str, **detail: Any) -> None:
         if self.timeline is not None:
             self.timeline.add("bot", event, **detail)
 
-    async def prompt(self, text: str, voice: str | None = None) -> Prompt:
-        return await self.tts.synth(text, voice or self.flow.voice, self.flow.rate)
+    async def prompt(self, text: str, voice: str | None = None, flow: Flow | None = None) -> Prompt:
+        flow = flow or self.flow
+        return await self.tts.synth(text, voice or flow.voice, flow.rate)
 
     async def start(self) -> None:
         """Pre-synthesise the flow's prompts, log in and wait for calls."""
@@ -60,12 +66,35 @@ class Bot:
         phone.on("call:disconnected", self._on_ended)
         phone.on("call:canceled", self._on_ended)
         phone.on("dtmf:tone-received", self._on_dtmf)
-        for event, handlers in self.flow.handlers.items():
-            for handler in handlers:
-                phone.on(event, handler)
+        self._subscribe_flow_handlers()
         token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER")
         await phone.login(token=token, user_id=self.flow.user_ids[0])
         log.info("flow %s answers %s", self.flow.name, self.flow.user_ids[0])
+
+    def _subscribe_flow_handlers(self) -> None:
+        """One dispatcher per event the flow handles; it calls the current flow's handlers."""
+        for event in self.flow.handlers:
+            if event not in self._dispatched:
+                self._dispatched.add(event)
+                self.phone.on(event, functools.partial(self._dispatch, event))
+
+    async def _dispatch(self, event: Event, payload: Any) -> None:
+        for handler in list(self.flow.handlers.get(event, [])):
+            result = handler(payload)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def reload(self, flow: Flow) -> None:
+        """Use ``flow`` for new calls; calls in progress finish on the version they began with."""
+        if flow.user_ids != self.flow.user_ids:
+            raise FlowError(
+                f"{flow.source}: flow {flow.name!r} changed its numbers: restart ivrbot run"
+            )
+        for text in flow.prompts():
+            await self.prompt(text, flow=flow)
+        self.flow = flow
+        self._subscribe_flow_handlers()
+        log.info("flow %s reloaded from %s", flow.name, flow.source)
 
     async def stop(self) -> None:
         for _, task in list(self._calls.values()):
@@ -104,6 +133,11 @@ class Bot:
             flow_call.record.outcome = "caller-hangup"
         self.records.append(flow_call.record)
         self.finished.append(flow_call)
+        if self.store is not None:
+            try:
+                await self.store.add_flow_call(flow_call.record.to_dict())
+            except Exception:
+                log.exception("could not store the record of a %s call", self.flow.name)
         self.note(Event.CALL_DISCONNECTED, outcome=flow_call.record.outcome)
 
     async def hangup(self, flow_call: FlowCall) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivrbot.config import Settings
-from ivrbot.gateway import routes_auth, routes_calls, routes_sessions
+from ivrbot.gateway import (
+    openapi,
+    routes_auth,
+    routes_calls,
+    routes_conferences,
+    routes_sessions,
+)
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.http import GATEWAY, MAX_BODY, errors_middleware
 
@@ -15,7 +21,7 @@ def make_app(settings: Settings | None = None) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
     app[GATEWAY] = gateway
     rtc = gateway.settings.rtc_uri
-    for routes in (routes_auth, routes_sessions, routes_calls):
+    for routes in (routes_auth, routes_sessions, routes_calls, routes_conferences, openapi):
         routes.add_routes(app, rtc)
 
     async def on_shutdown(app: web.Application) -> None:

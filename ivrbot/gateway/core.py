@@ -1,13 +1,24 @@
-"""The gateway's state: settings, tokens, sessions and the call switch."""
+"""The gateway's state: settings, store, tokens, rate limits, sessions and the call switch."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
 
 from aiohttp import web
 
 from ivrbot.config import Settings
 from ivrbot.gateway.auth import TokenService
-from ivrbot.gateway.sessions import SessionRegistry
-from ivrbot.gateway.switch import Switch
+from ivrbot.gateway.conferences import Conferences
+from ivrbot.gateway.ratelimit import RateLimiter
+from ivrbot.gateway.sessions import Session, SessionRegistry
+from ivrbot.gateway.switch import Call, Switch
+from ivrbot.store.base import CallRecord, Store
+from ivrbot.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
 
 
 class Gateway:
@@ -15,14 +26,83 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tokens = TokenService(settings.token_ttl_s)
+        self.store: Store = SqliteStore(settings.db)
+        self.tokens = TokenService(self.store, settings)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.sessions = SessionRegistry(settings.session_ttl_s)
         self.switch = Switch(self.sessions)
+        self.switch.on_call_ended = self.record_call
+        self.conferences = Conferences(self.sessions)
         self.websockets: set[web.WebSocketResponse] = set()
+        self._writes: set[asyncio.Task[None]] = set()
+        self._reaper: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await self.conferences.close()
         await self.switch.close()
         for session in self.sessions:
             self.sessions.remove(session.id)
         for ws in list(self.websockets):
             await ws.close()
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        await self.store.close()
+
+    # call records --------------------------------------------------------------------------
+    def record_call(self, call: Call) -> None:
+        """The switch's ``on_call_ended``: store the call record (the write is scheduled)."""
+        ended = call.ended_at or time.time()
+        record = CallRecord(
+            id=call.id,
+            from_uri=call.from_uri,
+            to_uri=call.to_uri,
+            started_at=call.started_at,
+            answered_at=call.answered_at,
+            ended_at=ended,
+            reason=str(call.reason),
+            duration=round(ended - call.answered_at, 3) if call.answered_at else 0.0,
+        )
+        task = asyncio.get_running_loop().create_task(self._write_call(record))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_call(self, record: CallRecord) -> None:
+        try:
+            await self.store.add_call(record)
+        except Exception:
+            log.exception("could not store the record of call %s", record.id)
+
+    # session expiry ------------------------------------------------------------------------
+    def start_background(self) -> None:
+        """Start the expiry task (idempotent; needs the running loop, so routes call it)."""
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def _reap(self) -> None:
+        period = max(0.2, min(5.0, self.settings.session_ttl_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.expire_sessions()
+                self.tokens.prune()
+            except Exception:
+                log.exception("session expiry failed")
+
+    async def expire_sessions(self, now: float | None = None) -> list[Session]:
+        """End the calls of sessions past their expiry and remove them (next request: 404)."""
+        now = time.time() if now is None else now
+        expired = [s for s in self.sessions if s.expires_at <= now]
+        for session in expired:
+            log.info("session %s of %s expired", session.id, session.user_id)
+            await self.end_session(session)
+        return expired
+
+    async def end_session(self, session: Session) -> None:
+        """Log a session out: its calls and conferences end, its channel closes."""
+        await self.switch.end_session(session)
+        await self.conferences.end_session(session)
+        self.sessions.remove(session.id)

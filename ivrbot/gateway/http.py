@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from ivrbot.errors import request_error
-from ivrbot.gateway.auth import AuthError, Token
+from ivrbot.errors import POLICY_ERRORS, SERVICE_ERRORS, request_error
+from ivrbot.gateway.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.leg import SdpError
+from ivrbot.gateway.ratelimit import RateLimited
 from ivrbot.gateway.sessions import Session
 from ivrbot.gateway.switch import CallLeg, CallStateError
 
@@ -29,9 +30,37 @@ class ApiError(Exception):
         self.message_id, self.variables = message_id, variables
 
 
-def error_response(message_id: str, *variables: str) -> web.Response:
-    status, body = request_error(message_id, *variables)
-    return web.json_response(body, status=status)
+# MessageIds the gateway uses beyond ivrbot.errors' table (same shape; the Phone maps them:
+# SVC0015-0018 -> 1015-1018 (E911 id creation, see ivrbot.gateway.e911), SVC8511 -> 1511 and
+# SVC8512 -> 1521 (login)).
+MORE_SERVICE_ERRORS: dict[str, tuple[int, str]] = {
+    "SVC0015": (400, "Address is not a valid address for E911 routing: %1"),
+    "SVC0016": (400, "Address confirmation required: %1"),
+    "SVC0017": (400, "Address state is not valid for E911 routing: %1"),
+    "SVC0018": (400, "Address zip code is not valid for E911 routing: %1"),
+    "SVC8511": (400, "Valid e911Id is mandatory for %1"),
+    "SVC8512": (400, "Unassigned token: associate the token to a user id first (%1)"),
+}
+
+
+def error_response(message_id: str, *variables: str, status: int | None = None) -> web.Response:
+    if message_id in SERVICE_ERRORS or message_id in POLICY_ERRORS:
+        code, body = request_error(message_id, *variables)
+    else:
+        code, text = MORE_SERVICE_ERRORS[message_id]
+        for i, v in enumerate(variables, start=1):
+            text = text.replace(f"%{i}", v)
+        exc = {"MessageId": message_id, "Text": text, "Variables": list(variables)}
+        body = {"RequestError": {"ServiceException": exc}}
+    return web.json_response(body, status=status or code)
+
+
+def rate_limited_response(exc: RateLimited) -> web.Response:
+    wait = exc.retry_after_s
+    text = f"rate limit: too many {exc.bucket} requests from this address; retry in {wait} s"
+    response = error_response("POL0001", text, status=429)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 @web.middleware
@@ -42,6 +71,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(exc.message_id, *exc.variables)
     except AuthError as exc:
         return error_response("POL0001", str(exc))
+    except GrantError as exc:
+        return error_response("POL0001", exc.description)
+    except RateLimited as exc:
+        return rate_limited_response(exc)
     except SdpError as exc:
         return error_response("SVC0002", f"sdp ({exc})")
     except CallStateError as exc:
@@ -64,23 +97,36 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         body = await request.json() if request.can_read_body else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError("SVC0002", f"body (not valid JSON: {exc})") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError("SVC0002", f"body (larger than {MAX_BODY} bytes)") from None
     if not isinstance(body, dict):
         raise ApiError("SVC0002", "body (a JSON object is required)")
     return body
 
 
-def bearer(request: web.Request) -> tuple[str, Token]:
+def limit(request: web.Request, bucket: str) -> None:
+    """Take one request from this client's ``bucket`` (RateLimited -> 429 when empty)."""
+    gw(request).limiter.take(bucket, request.remote or "-")
+
+
+def bearer(request: web.Request, rtc: bool = True) -> tuple[str, Token]:
+    """The caller's token digest and token: 401 POL0001 if missing, unknown, expired or
+    revoked; with ``rtc`` (every /RTC/v1 route), 403 POL1009 unless it has a WEBRTC scope."""
     header = request.headers.get("Authorization", "")
     access = header[7:].strip() if header.lower().startswith("bearer ") else None
     token = gw(request).tokens.check(access)
-    return hashlib.sha256((access or "").encode()).hexdigest(), token
+    if rtc and not token.has_scope(*RTC_SCOPES):
+        raise ApiError("POL1009", f"WEBRTC (this token's scope is {token.scope})")
+    return digest(access or ""), token
 
 
 def own_session(request: web.Request) -> Session:
     """The session named in the path, if it belongs to the caller's token (else 404)."""
-    digest, _ = bearer(request)
+    token_digest, _ = bearer(request)
     session = gw(request).sessions.get(request.match_info["sid"])
-    if session is None or session.token_digest != digest:
+    if session is not None and session.expires_at <= time.time():
+        session = None  # expired: the expiry task ends its calls and removes it
+    if session is None or session.token_digest != token_digest:
         raise ApiError("SVC8514", request.match_info["sid"])  # 404, like any unknown session
     return session
 

@@ -9,33 +9,49 @@ import time
 from aiohttp import WSMsgType, web
 
 from ivrbot.gateway.channel import LONG_POLL_S, envelope
-from ivrbot.gateway.http import ApiError, bearer, gw, json_body, own_session
+from ivrbot.gateway.e911 import e911_for_session
+from ivrbot.gateway.http import ApiError, bearer, gw, json_body, limit, own_session
 
 
 async def post_session(request: web.Request) -> web.Response:
+    limit(request, "session")
     digest, token = bearer(request)
     body = await json_body(request)
     if not isinstance(body.get("session"), dict):
         raise ApiError("SVC0002", "session")
     if token.user_id is None:
-        raise ApiError("SVC8510", "the token has no user id: PUT /RTC/v1/userIds/{userId} first")
-    session = gw(request).sessions.create(token.user_id, digest, request.headers.get("x-e911Id"))
+        raise ApiError("SVC8512", "PUT /RTC/v1/userIds/{userId} first")
+    gateway = gw(request)
+    e911_id = await e911_for_session(gateway, token, request.headers.get("x-e911Id"))
+    session = gateway.sessions.create(token.user_id, digest, e911_id)
+    gateway.start_background()
     return web.Response(
         status=201,
-        headers={"Location": session.path, "x-expires": str(gw(request).settings.session_ttl_s)},
+        headers={"Location": session.path, "x-expires": str(gateway.settings.session_ttl_s)},
     )
 
 
 async def put_session(request: web.Request) -> web.Response:
+    """Refresh the session; ``{e911Association: {e911Id}}`` also re-associates its address."""
     session = own_session(request)
-    session.expires_at = time.time() + gw(request).settings.session_ttl_s
-    return web.Response(status=204, headers={"x-expires": str(gw(request).settings.session_ttl_s)})
+    _, token = bearer(request)
+    gateway = gw(request)
+    body = await json_body(request)
+    if "e911Association" in body:
+        association = body["e911Association"]
+        e911_id = association.get("e911Id") if isinstance(association, dict) else None
+        if not isinstance(e911_id, str) or not e911_id:
+            raise ApiError("SVC0002", "e911Association.e911Id (a non-empty string)")
+        new_id = await e911_for_session(gateway, token, e911_id)
+        if new_id is not None:
+            session.e911_id = new_id
+    session.expires_at = time.time() + gateway.settings.session_ttl_s
+    return web.Response(status=204, headers={"x-expires": str(gateway.settings.session_ttl_s)})
 
 
 async def delete_session(request: web.Request) -> web.Response:
     session = own_session(request)
-    await gw(request).switch.end_session(session)
-    gw(request).sessions.remove(session.id)
+    await gw(request).end_session(session)
     return web.Response(status=204)
 
 

@@ -34,7 +34,7 @@ class CallControl(PhoneCore):
             self._fail("reject", "0002", "network offline")
         if not self.logged_in:
             self._fail("reject", "3001", "not logged in")
-        call = self._pending_incoming()
+        call = self._pending_incoming("call")
         if call is None:
             self._fail("reject", "3002", "no incoming call to reject")
         path = f"{self.session_path}/calls/{call.id}"

@@ -275,7 +275,7 @@ class PhoneCore:
             self._fail("dial", "2201", "dial needs a destination")
         if not isinstance(destination, str) or not destination.strip():
             self._fail("dial", "2211", "destination must be a non-empty string")
-        if destination.startswith(("sip:", "tel:")) or "sip:" in destination:
+        if "sip:" in destination or "tel:" in destination:
             self._fail("dial", "2212", "destination must not contain sip: or tel:")
         if destination.count("@") > 1:
             self._fail("dial", "2213", "destination has more than one @")
@@ -325,9 +325,16 @@ class PhoneCore:
         self.publish(Event.CALL_CONNECTING, call.event_data())
         return call
 
-    def _pending_incoming(self) -> Call | None:
+    def _pending_incoming(self, breed: str | None = None) -> Call | None:
+        """The incoming call or conference invitation not yet answered (of ``breed``, if given)."""
         return next(
-            (c for c in self.calls if c.direction == "incoming" and c.state == CallState.CREATED),
+            (
+                c
+                for c in self.calls
+                if c.direction == "incoming"
+                and c.state == CallState.CREATED
+                and breed in (None, c.breed)
+            ),
             None,
         )
 
@@ -342,7 +349,7 @@ class PhoneCore:
         self._check_media("answer", ("2311", "2312"), local_media, remote_media)
         if not self.logged_in:
             self._fail("answer", "2321", "not logged in")
-        call = self._pending_incoming()
+        call = self._pending_incoming("call")
         if call is None:
             self._fail("answer", "2331", "no incoming call to answer")
         assert call is not None

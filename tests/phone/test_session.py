@@ -95,7 +95,7 @@ async def test_session_that_vanishes_is_reported_as_expired(gateway: GatewayServ
 
 
 async def test_refresh_keeps_a_short_session_alive() -> None:
-    server = GatewayServer(Settings(port=0, session_ttl_s=2))
+    server = GatewayServer(Settings(port=0, session_ttl_s=2, db=":memory:"))
     url = await server.start()
     events: list[str] = []
     refreshes: list[Any] = []

@@ -1,0 +1,518 @@
+"""Conferences: a host's leg and its participants' legs, all members of one mixer.
+
+Every endpoint still talks only to the gateway (one peer connection per endpoint and
+conference); the gateway's :class:`~ivrbot.gateway.mixer.Mixer` gives each member the sum of
+the others. Hold takes a member out of the mix without touching its peer connection.
+
+Wire events (``type: 'conferences'``) this module publishes on the event channels. Every
+object has ``type``, ``state`` and ``resourceURL`` (the receiving session's own conference
+resource, ``/RTC/v1/sessions/{sid}/conferences/{cid}``); the other keys are listed.
+
+To the host:
+
+- ``session-open`` + ``sdp``: the gateway's answer to the host's offer (after the POST).
+- ``session-modified`` + ``modId``, ``participant``, ``status: 'joined'``: an invitee joined
+  and is in the mix (``modId`` is the ``x-modId`` of the PUT that invited it).
+- ``mod-terminated`` + ``modId``, ``participant``, ``reason``: an invitation ended without a
+  join. ``reason``: ``User busy`` (every invited session rejected), ``User not found`` (no
+  session of that identity), ``Call canceled`` (the host removed the invitee first),
+  ``Media failed``.
+- ``session-modified`` + ``modId``, ``participant``, ``status: 'removed'``: the host's
+  ``DELETE .../participants/{id}`` took effect (``modId`` as in that response's ``x-modId``).
+- ``session-modified`` + ``modId``, ``participant``, ``status: 'left'``, ``reason``: a
+  participant left by itself (``Call terminated``), logged out (``Session ended``) or lost
+  its media (``Media failed``).
+- ``session-terminated`` + ``reason``: the gateway ended the conference (``Media failed``,
+  ``Session ended``, shutdown).
+
+To an invitee / participant:
+
+- ``invitation-received`` + ``from`` (the host's URI), ``to`` (the invited URI), ``sdp``
+  (the gateway's offer for this session's new leg).
+- ``session-open``: the invitee's answer was taken and its media is up: it is in the mix.
+- ``session-terminated`` + ``reason``: ``Removed from conference``, ``Conference ended``,
+  ``Call canceled`` (invitation withdrawn, or the conference ended before an answer),
+  ``Call answered elsewhere`` (another session of the identity joined), ``Media failed``.
+
+Nobody is told about its own requests (a DELETE by the host, a participant leaving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import av
+import numpy as np
+
+from ivrbot.gateway.leg import Leg
+from ivrbot.gateway.mixer import Member, Mixer, MonoConverter
+from ivrbot.gateway.sessions import Session, SessionRegistry
+from ivrbot.media.frames import frame_from_pcm
+from ivrbot.numbers import identity_candidates, identity_uri
+
+log = logging.getLogger(__name__)
+
+MEDIA_TIMEOUT_S = 10.0
+SWEEP_S = 1.0  # how often legs of sessions that are gone are looked for
+PARTICIPANT_ID = re.compile(r"^(sip:[^@\s/:]+@[^@\s/]+|tel:\+\d{1,15})$")
+
+
+class Reason(StrEnum):
+    """Reasons sent with ``session-terminated`` and ``mod-terminated``."""
+
+    HANGUP = "Call terminated"
+    CANCELED = "Call canceled"
+    BUSY = "User busy"
+    NOT_FOUND = "User not found"
+    ANSWERED_ELSEWHERE = "Call answered elsewhere"
+    MEDIA_FAILED = "Media failed"
+    LOGGED_OUT = "Session ended"
+    REMOVED = "Removed from conference"
+    ENDED = "Conference ended"
+
+
+class LegState(StrEnum):
+    INVITED = "invited"  # an offer went to an invitee's session; no answer yet
+    CONNECTING = "connecting"  # the answer (or the host's offer) is taken; media not up
+    JOINED = "joined"  # in the mix
+    HELD = "held"  # connected, out of the mix
+    ENDED = "ended"
+
+
+class ConferenceError(Exception):
+    """A request the conference's state does not allow (the routes answer 409 SVC8501)."""
+
+    def __init__(self, action: str, why: str) -> None:
+        super().__init__(f"{action}: {why}")
+        self.action = action
+        self.why = why
+
+
+class NotFound(Exception):
+    """No such conference or participant here (the routes answer 404)."""
+
+
+class LegMember:
+    """A gateway leg as a mixer member: received frames in, this member's mix out."""
+
+    def __init__(self, leg: Leg, mixer: Mixer, member_id: str) -> None:
+        self.leg = leg
+        self.mixer = mixer
+        self.member_id = member_id
+        self._convert = MonoConverter()
+        self._member: Member | None = None
+
+    @property
+    def attached(self) -> bool:
+        return self._member is not None
+
+    def attach(self) -> None:
+        member = self.mixer.add(self.member_id, self._send)
+        self._member = member
+
+        def receive(frame: av.AudioFrame) -> None:
+            member.feed(self._convert(frame))
+
+        self.leg.on_frame = receive
+
+    def detach(self) -> None:
+        if self._member is None:
+            return
+        self._member = None
+        self.leg.on_frame = None
+        self.mixer.remove(self.member_id)
+        self.leg.out.clear_bridged()
+
+    def _send(self, pcm: np.ndarray) -> None:
+        self.leg.out.push(frame_from_pcm(pcm, 0))
+
+
+@dataclass(eq=False)
+class ConferenceLeg:
+    """One session's view of a conference: its resource id, its media leg, its role."""
+
+    id: str
+    session: Session
+    leg: Leg
+    role: str  # 'host' | 'participant'
+    conference: Conference
+    participant: Participant | None = None
+    state: LegState = LegState.CONNECTING
+    member: LegMember | None = None
+    watcher: asyncio.Task[None] | None = None
+
+    @property
+    def resource_url(self) -> str:
+        return f"{self.session.path}/conferences/{self.id}"
+
+    @property
+    def is_host(self) -> bool:
+        return self.role == "host"
+
+    def publish(self, state: str, **fields: Any) -> None:
+        event = {"type": "conferences", "state": state, "resourceURL": self.resource_url}
+        event.update({k: v for k, v in fields.items() if v is not None})
+        self.session.channel.publish(event)
+
+    def set_state(self, new: LegState) -> None:
+        log.info("conference %s leg %s: %s -> %s", self.conference.id, self.id, self.state, new)
+        self.state = new
+
+
+@dataclass(eq=False)
+class Participant:
+    """The host's view of one invited identity: the sessions it rings, the one that joined."""
+
+    uri: str
+    mod_id: str
+    ringing: list[ConferenceLeg] = field(default_factory=list)
+    leg: ConferenceLeg | None = None
+
+    @property
+    def status(self) -> str:
+        return self.leg.state.value if self.leg is not None else LegState.INVITED.value
+
+
+@dataclass(eq=False)
+class Conference:
+    id: str
+    host_uri: str
+    mixer: Mixer
+    host: ConferenceLeg | None = None
+    participants: dict[str, Participant] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+    def legs(self) -> list[ConferenceLeg]:
+        out = [self.host] if self.host is not None else []
+        for p in self.participants.values():
+            out += ([p.leg] if p.leg is not None else []) + p.ringing
+        return out
+
+
+def valid_participant_id(pid: str) -> bool:
+    """``sip:<user>@<domain>`` or ``tel:+<digits>``."""
+    return PARTICIPANT_ID.match(pid) is not None
+
+
+class Conferences:
+    """Every conference of the gateway, and each session's conference resources."""
+
+    def __init__(self, sessions: SessionRegistry) -> None:
+        self.sessions = sessions
+        self.conferences: dict[str, Conference] = {}
+        self.legs: dict[str, ConferenceLeg] = {}  # by resource id (unique across sessions)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _new_id() -> str:
+        return secrets.token_hex(6)
+
+    def leg_of(self, session: Session, cid: str) -> ConferenceLeg | None:
+        """The conference resource ``cid`` of ``session`` (None for another session's)."""
+        leg = self.legs.get(cid)
+        return leg if leg is not None and leg.session.id == session.id else None
+
+    def _register(self, cleg: ConferenceLeg) -> None:
+        self.legs[cleg.id] = cleg
+
+    # the host ------------------------------------------------------------------------------
+    async def create(self, session: Session, sdp: str) -> ConferenceLeg:
+        """Take the host's offer; the answer goes out as ``session-open`` on its channel."""
+        conf = Conference(self._new_id(), identity_uri(session.user_id), Mixer())
+        conf.mixer.name = f"mixer/{conf.id}"
+        leg = Leg(f"{session.user_id}/conference/{conf.id}")
+        host = ConferenceLeg(self._new_id(), session, leg, "host", conf)
+        try:
+            await leg.accept_offer(sdp)
+            answer = await leg.make_answer()
+        except Exception:
+            await leg.close()
+            raise
+        conf.host = host
+        self.conferences[conf.id] = conf
+        self._register(host)
+        conf.mixer.start()
+        self._ensure_sweeper()
+        log.info("conference %s created by %s", conf.id, session.user_id)
+        self._later(self._open_host(host, answer))
+        return host
+
+    async def _open_host(self, host: ConferenceLeg, answer: str) -> None:
+        host.publish("session-open", sdp=answer)
+        if not await self._connect(host):
+            await self.end(host.conference, Reason.MEDIA_FAILED, notify_host=True)
+
+    async def _connect(self, cleg: ConferenceLeg) -> bool:
+        """Wait for the leg's media; then put it in the mix. False when it never came up."""
+        ok = await cleg.leg.wait_connected(MEDIA_TIMEOUT_S)
+        if cleg.state is not LegState.CONNECTING:
+            return False
+        if not ok:
+            return False
+        cleg.member = LegMember(cleg.leg, cleg.conference.mixer, cleg.id)
+        cleg.member.attach()
+        cleg.set_state(LegState.JOINED)
+        cleg.watcher = asyncio.ensure_future(self._watch(cleg))
+        return True
+
+    async def _watch(self, cleg: ConferenceLeg) -> None:
+        """A leg whose peer connection fails or closes leaves the conference."""
+        await cleg.leg.failed.wait()
+        if cleg.state is not LegState.ENDED:
+            await self._lost(cleg, Reason.MEDIA_FAILED)
+
+    async def _lost(self, cleg: ConferenceLeg, reason: Reason) -> None:
+        """The gateway lost a leg (media failure, logout): tell whoever is left."""
+        if cleg.state is LegState.ENDED:
+            return
+        if cleg.is_host:
+            await self.end(cleg.conference, reason, notify_host=True)
+        else:
+            await self.leave(cleg, reason)
+
+    async def invite(self, host: ConferenceLeg, uri: str) -> Participant:
+        """Offer a new leg to every session of ``uri``'s identity (``x-state: add-pending``)."""
+        conf = host.conference
+        if not host.is_host:
+            raise ConferenceError("add-participant", "only the conference's host adds participants")
+        if conf.ended or host.state is LegState.ENDED:
+            raise ConferenceError("add-participant", "the conference has ended")
+        if uri in conf.participants:
+            raise ConferenceError("add-participant", f"{uri} is already in the conference")
+        participant = Participant(uri, self._new_id())
+        conf.participants[uri] = participant
+        present = {leg.session.id for leg in conf.legs()}
+        targets = [
+            s
+            for uid in identity_candidates(uri)
+            for s in self.sessions.of_user(uid)
+            if s.id not in present
+        ]
+        for target in targets:
+            leg = Leg(f"{target.user_id}/conference/{conf.id}")
+            cleg = ConferenceLeg(
+                self._new_id(), target, leg, "participant", conf, participant, LegState.INVITED
+            )
+            try:
+                offer = await leg.make_offer()
+            except Exception:
+                await leg.close()
+                log.exception("conference %s: no offer for %s", conf.id, target.id)
+                continue
+            if conf.participants.get(uri) is not participant:  # removed, or the conference ended
+                await leg.close()
+                break
+            participant.ringing.append(cleg)
+            self._register(cleg)
+            cleg.publish("invitation-received", **{"from": conf.host_uri, "to": uri, "sdp": offer})
+        if not participant.ringing and conf.participants.get(uri) is participant:
+            self._later(self._invitation_failed(participant, conf, Reason.NOT_FOUND))
+        log.info("conference %s: invited %s (%d sessions)", conf.id, uri, len(targets))
+        return participant
+
+    async def _invitation_failed(
+        self, participant: Participant, conf: Conference, reason: Reason
+    ) -> None:
+        if conf.participants.get(participant.uri) is not participant:
+            return
+        del conf.participants[participant.uri]
+        for cleg in list(participant.ringing):
+            await self._drop(cleg, Reason.CANCELED)
+        if conf.host is not None and conf.host.state is not LegState.ENDED:
+            conf.host.publish(
+                "mod-terminated",
+                modId=participant.mod_id,
+                participant=participant.uri,
+                reason=reason.value,
+            )
+
+    async def remove(self, host: ConferenceLeg, uri: str) -> str:
+        """The host removes a participant (or withdraws its invitation); returns the modId."""
+        conf = host.conference
+        if not host.is_host:
+            raise ConferenceError("remove-participant", "only the conference's host removes")
+        participant = conf.participants.get(uri)
+        if participant is None:
+            raise NotFound(f"{uri} is not a participant of this conference")
+        if participant.leg is None:
+            for cleg in list(participant.ringing):
+                await self._drop(cleg, Reason.CANCELED)
+            await self._invitation_failed(participant, conf, Reason.CANCELED)
+            return participant.mod_id
+        mod_id = self._new_id()
+        del conf.participants[uri]
+        await self._drop(participant.leg, Reason.REMOVED)
+        host.publish("session-modified", modId=mod_id, participant=uri, status="removed")
+        log.info("conference %s: removed %s", conf.id, uri)
+        return mod_id
+
+    # invitees ------------------------------------------------------------------------------
+    async def answer(self, cleg: ConferenceLeg, sdp: str) -> None:
+        """An invitee's answer: it joins the mix once its media is up."""
+        participant = cleg.participant
+        if (
+            cleg.is_host
+            or participant is None
+            or cleg.state is not LegState.INVITED
+            or participant.leg is not None
+        ):
+            raise ConferenceError("call-answer", f"the conference leg is {cleg.state}")
+        await cleg.leg.accept_answer(sdp)
+        participant.ringing.remove(cleg)
+        participant.leg = cleg
+        cleg.set_state(LegState.CONNECTING)
+        for other in list(participant.ringing):
+            await self._drop(other, Reason.ANSWERED_ELSEWHERE)
+        self._later(self._join(cleg))
+
+    async def _join(self, cleg: ConferenceLeg) -> None:
+        participant, conf = cleg.participant, cleg.conference
+        assert participant is not None
+        if not await self._connect(cleg):
+            if cleg.state is LegState.CONNECTING:
+                await self._drop(cleg, Reason.MEDIA_FAILED)
+                await self._invitation_failed(participant, conf, Reason.MEDIA_FAILED)
+            return
+        cleg.publish("session-open")
+        if conf.host is not None:
+            conf.host.publish(
+                "session-modified",
+                modId=participant.mod_id,
+                participant=participant.uri,
+                status="joined",
+            )
+        log.info("conference %s: %s joined", conf.id, participant.uri)
+
+    async def reject(self, cleg: ConferenceLeg) -> None:
+        """One invited session declines; the host hears ``User busy`` once all have."""
+        participant = cleg.participant
+        if participant is None or cleg.state is not LegState.INVITED:
+            raise ConferenceError("reject", f"the conference leg is {cleg.state}")
+        await self._drop(cleg, None)
+        if not participant.ringing and participant.leg is None:
+            await self._invitation_failed(participant, cleg.conference, Reason.BUSY)
+
+    # everyone ------------------------------------------------------------------------------
+    def hold(self, cleg: ConferenceLeg) -> None:
+        """Out of the mix: it hears nobody and nobody hears it; the others carry on."""
+        if cleg.state is not LegState.JOINED or cleg.member is None:
+            raise ConferenceError("initiate-hold", f"the conference leg is {cleg.state}")
+        cleg.member.detach()
+        cleg.set_state(LegState.HELD)
+
+    def resume(self, cleg: ConferenceLeg) -> None:
+        if cleg.state is not LegState.HELD or cleg.member is None:
+            raise ConferenceError("initiate-resume", f"the conference leg is {cleg.state}")
+        cleg.member.attach()
+        cleg.set_state(LegState.JOINED)
+
+    async def leave(self, cleg: ConferenceLeg, reason: Reason = Reason.HANGUP) -> None:
+        """``DELETE`` of a conference resource: the host ends it, a participant leaves it."""
+        if cleg.state is LegState.ENDED:
+            return
+        if cleg.is_host:
+            await self.end(cleg.conference, Reason.ENDED, notify_host=False)
+            return
+        if cleg.state is LegState.INVITED:
+            await self.reject(cleg)
+            return
+        participant, conf = cleg.participant, cleg.conference
+        assert participant is not None
+        notify = reason is not Reason.HANGUP  # a gateway-side loss is told to the leg too
+        await self._drop(cleg, reason if notify else None)
+        if conf.participants.get(participant.uri) is participant:
+            del conf.participants[participant.uri]
+            if conf.host is not None and conf.host.state is not LegState.ENDED:
+                conf.host.publish(
+                    "session-modified",
+                    modId=participant.mod_id,
+                    participant=participant.uri,
+                    status="left",
+                    reason=reason.value,
+                )
+        log.info("conference %s: %s left (%s)", conf.id, participant.uri, reason)
+
+    async def end(self, conf: Conference, reason: Reason, notify_host: bool) -> None:
+        """End the conference for everyone."""
+        if conf.ended:
+            return
+        conf.ended_at = time.time()
+        log.info("conference %s ended (%s)", conf.id, reason)
+        await conf.mixer.stop()
+        for participant in list(conf.participants.values()):
+            for cleg in list(participant.ringing):
+                await self._drop(cleg, Reason.CANCELED)
+            if participant.leg is not None:
+                await self._drop(participant.leg, Reason.ENDED)
+        conf.participants.clear()
+        if conf.host is not None:
+            await self._drop(conf.host, reason if notify_host else None)
+        self.conferences.pop(conf.id, None)
+
+    async def _drop(self, cleg: ConferenceLeg, reason: str | None) -> None:
+        """Take one leg out: tell its session why (unless None) and close its media."""
+        if cleg.state is LegState.ENDED:
+            return
+        cleg.set_state(LegState.ENDED)
+        if reason is not None:
+            cleg.publish("session-terminated", reason=str(reason))
+        if cleg.member is not None:
+            cleg.member.detach()
+        if cleg.participant is not None and cleg in cleg.participant.ringing:
+            cleg.participant.ringing.remove(cleg)
+        self.legs.pop(cleg.id, None)
+        watcher = cleg.watcher
+        if watcher is not None and watcher is not asyncio.current_task():
+            watcher.cancel()
+        await cleg.leg.close()
+
+    async def end_session(self, session: Session) -> None:
+        """The session logged out: its conferences end (host) or lose it (participant)."""
+        for cleg in [c for c in self.legs.values() if c.session.id == session.id]:
+            await self._lost(cleg, Reason.LOGGED_OUT)
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Legs of sessions that are gone (logout, expiry) leave their conferences."""
+        while self.conferences:
+            await asyncio.sleep(SWEEP_S)
+            for cleg in list(self.legs.values()):
+                if self.sessions.get(cleg.session.id) is None:
+                    try:
+                        await self._lost(cleg, Reason.LOGGED_OUT)
+                    except Exception:
+                        log.exception("conference sweep failed for %s", cleg.id)
+
+    # background work -----------------------------------------------------------------------
+    def _later(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("conference task failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        for conf in list(self.conferences.values()):
+            await self.end(conf, Reason.LOGGED_OUT, notify_host=True)
+        tasks = [*self._tasks, *([self._sweeper] if self._sweeper else [])]
+        for task in tasks:
+            task.cancel()
