@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ivrbot import __version__
+from ivrbot.cli_calls import calls
+from ivrbot.cli_flows import flows
+from ivrbot.cli_models import models
 from ivrbot.flow.flow import FlowError
 from ivrbot.media.asr import ModelNotFound
 from ivrbot.media.tts import TtsUnavailable
@@ -40,8 +43,8 @@ def main(verbose: int) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _print_timeline(result: dict[str, Any]) -> None:
-    table = Table(title="ivrbot demo: a caller rings the welcome flow", title_justify="left")
+def _timeline_table(title: str, events: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
     for column, justify in (
         ("t (ms)", "right"),
         ("party", "left"),
@@ -49,10 +52,14 @@ def _print_timeline(result: dict[str, Any]) -> None:
         ("details", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for e in result["events"]:
+    for e in events:
         details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("t_ms", "party", "event"))
         table.add_row(str(e["t_ms"]), e["party"], e["event"], details)
-    console.print(table)
+    return table
+
+
+def _print_timeline(result: dict[str, Any]) -> None:
+    console.print(_timeline_table("ivrbot demo: a caller rings the welcome flow", result["events"]))
     console.print(f"digits received by the bot: [bold]{result['digits'] or '-'}[/]")
     console.print(
         f"speech recognised by the bot: [bold]{result['speech'] or '-'}[/] {result['choices']}"
@@ -113,3 +120,114 @@ def run(flows_dir: Path, host: str | None, port: int | None) -> None:
         _fail(exc)
     except KeyboardInterrupt:
         pass
+
+
+class _StepsInOrder(click.Command):
+    """Keeps --press/--say/--play in the order given (click collects each option apart)."""
+
+    def make_parser(self, ctx: click.Context) -> Any:
+        parser = super().make_parser(ctx)
+        parse = parser.parse_args
+
+        def parse_in_order(args: list[str]) -> Any:
+            opts, largs, order = parse(args)
+            ctx.meta["ivrbot.steps"] = [p.name for p in order if p.name in STEP_OPTIONS]
+            return opts, largs, order
+
+        parser.parse_args = parse_in_order  # type: ignore[method-assign]
+        return parser
+
+
+STEP_OPTIONS = ("press", "say", "play")
+
+
+def _steps_in_order(ctx: click.Context, values: dict[str, tuple[str, ...]]) -> list[Any]:
+    from ivrbot.scripted_call import Step
+
+    order = ctx.meta.get("ivrbot.steps") or [k for k in STEP_OPTIONS for _ in values[k]]
+    left = {kind: list(values[kind]) for kind in STEP_OPTIONS}
+    return [Step(kind, left[kind].pop(0)) for kind in order]
+
+
+def _print_call(result: dict[str, Any]) -> None:
+    console.print(_timeline_table(f"ivrbot call {result['destination']}", result["events"]))
+    prompts = ", ".join(f"{s:.1f} s" for s in result["heard_prompts"]) or "-"
+    console.print(f"prompts heard: [bold]{prompts}[/]")
+    if result["recording"]:
+        console.print(f"recording: [bold]{result['recording']}[/] ({result['recorded_s']:.1f} s)")
+    for problem in result["problems"]:
+        console.print(f"[red]problem:[/] {problem}")
+    colour = "green" if result["result"] == "completed" else "red"
+    console.print(f"result: [bold {colour}]{result['result']}[/]")
+
+
+@main.command(cls=_StepsInOrder)
+@click.argument("destination")
+@click.option(
+    "--gateway",
+    envvar="IVRBOT_GATEWAY",
+    default="http://127.0.0.1:8890",
+    show_default=True,
+    help="The gateway to call through (IVRBOT_GATEWAY).",
+)
+@click.option("--user", default="caller", show_default=True, help="Call as USER@<domain>.")
+@click.option("--press", multiple=True, metavar="DIGITS", help="Press keys (0-9 * # A-D).")
+@click.option("--say", multiple=True, metavar="TEXT", help="Speak words (synthesised).")
+@click.option("--voice", default="ko", show_default=True, help="espeak-ng voice for --say.")
+@click.option("--play", multiple=True, metavar="FILE.wav", help="Play a 16-bit PCM WAV file.")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Listen this long at the end (default: until one more prompt has been heard).",
+)
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Record what the caller hears to a WAV file.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object instead of the timeline."
+)
+@click.pass_context
+def call(
+    ctx: click.Context,
+    destination: str,
+    gateway: str,
+    user: str,
+    press: tuple[str, ...],
+    say: tuple[str, ...],
+    voice: str,
+    play: tuple[str, ...],
+    wait_s: float | None,
+    record: Path | None,
+    as_json: bool,
+) -> None:
+    """Call DESTINATION through a running gateway and act like a caller.
+
+    Steps (--press, --say, --play) run in the order given, each after the far end's prompt
+    has finished; then the caller listens, hangs up and prints what happened.
+    """
+    from ivrbot.scripted_call import CallScript, ScriptError, run_script
+
+    steps = _steps_in_order(ctx, {"press": press, "say": say, "play": play})
+    script = CallScript(destination, steps, gateway, user, voice, wait_s, record)
+    try:
+        result = asyncio.run(run_script(script)).to_dict()
+    except (ScriptError, *USER_ERRORS) as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_call(result)
+    sys.exit(0 if result["result"] == "completed" else 1)
+
+
+main.add_command(flows)
+main.add_command(calls)
+main.add_command(models)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from ivrbot.flow.check import check_flow
+from ivrbot.flow.check import Problem, check_flow
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import import_flow_file, load_flow_file, load_flows
+from ivrbot.media.models import flow_model_problem
 
 
 @click.group()
@@ -39,6 +40,10 @@ def check(path: Path) -> None:
             failed = True
             continue
         problems = check_flow(flow)
+        if flow.needs_speech():
+            missing = flow_model_problem(flow)
+            if missing:
+                problems.append(Problem("error", None, missing))
         for problem in problems:
             click.echo(f"{file}: flow {flow.name!r}: {problem}", err=problem.severity == "error")
         failed |= any(p.severity == "error" for p in problems)
@@ -50,8 +55,8 @@ def check(path: Path) -> None:
 def _find(name: str, folder: Path) -> Flow:
     candidate = Path(name)
     if candidate.suffix == ".py" and candidate.is_file():
-        return load_flow_file(candidate)
-    for flow in load_flows(folder):
+        return load_flow_file(candidate, check_model=False)
+    for flow in load_flows(folder, check_model=False):
         if flow.name == name:
             return flow
     raise FlowError(f"no flow named {name!r} in {folder}/ (ivrbot flows check lists them)")

@@ -10,9 +10,9 @@ from typing import Any
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
+from ivrbot.flow.testing import NotAnswered, SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
-from ivrbot.media.asr import find_model_path, load_model
+from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.timeline import Timeline
 
@@ -44,15 +44,14 @@ class DemoResult:
 async def run_demo(flow_path: Path, press: str = "7", say: str = "메뉴") -> DemoResult:
     """Call the flow once: press ``press``, say ``say``, hang up. Checks what the bot got."""
     check_tts()
-    flow = load_flow_file(flow_path)
-    model_path = find_model_path() if flow.needs_speech() else None
+    flow = load_flow_file(flow_path)  # a speech flow whose model is missing fails here
     timeline = Timeline()
     server = GatewayServer(Settings(port=0))
     url = await server.start()
     timeline.add("gateway", "listening", url=url)
     problems: list[str] = []
     async with Synthesizer() as tts:
-        model = await load_model(model_path) if model_path else None
+        model = await load_flow_model(flow)  # the model its language/model names
         bot = Bot(flow, url, tts, model, timeline)
         caller = SimulatedCaller(url, tts, timeline)
         try:
@@ -70,6 +69,8 @@ async def run_demo(flow_path: Path, press: str = "7", say: str = "메뉴") -> De
                 await asyncio.sleep(0.05)
         except TimeoutError as exc:
             problems.append(f"the caller gave up waiting: {exc}")
+        except NotAnswered as exc:
+            problems.append(f"the bot did not answer: {exc}")
         finally:
             await caller.close()
             await bot.stop()

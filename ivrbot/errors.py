@@ -13,9 +13,17 @@ SERVICE_ERRORS: dict[str, tuple[int, str]] = {
     "SVC0002": (400, "Invalid input value for message part %1"),
     "SVC0003": (400, "Invalid input value for message part %1, valid values are %2"),
     "SVC0004": (400, "No valid addresses provided in message part %1"),
+    # E911 id creation (the Phone maps SVC0015-0018 to 1015-1018; see ivrbot.gateway.e911)
+    "SVC0015": (400, "Address is not a valid address for E911 routing: %1"),
+    "SVC0016": (400, "Address confirmation required: %1"),
+    "SVC0017": (400, "Address state is not valid for E911 routing: %1"),
+    "SVC0018": (400, "Address zip code is not valid for E911 routing: %1"),
     "SVC8501": (409, "Call is not in a state that allows %1"),
     "SVC8510": (400, "Session could not be created: %1"),
+    "SVC8511": (400, "Valid e911Id is mandatory for %1"),
+    "SVC8512": (400, "Unassigned token: associate the token to a user id first (%1)"),
     "SVC8514": (404, "User id %1 is not associated"),
+    "SVC5000": (500, "The gateway failed unexpectedly: %1"),
 }
 POLICY_ERRORS: dict[str, tuple[int, str]] = {
     "POL0001": (401, "A policy error occurred: %1"),

@@ -1,4 +1,9 @@
-"""Phone-number utilities of spec/phone-api.md, and identity <-> URI rules of the gateway."""
+"""Phone-number utilities of spec/phone-api.md, and identity <-> URI rules of the gateway.
+
+The three spec utilities raise :class:`TypeError` for a non-string and :class:`ValueError`
+for a string they cannot work with; :class:`ivrbot.phone.phone.Phone` turns those into the
+spec's ``error`` events (3810, 3820, 3830).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,20 @@ _KEYS = ["abc", "def", "ghi", "jkl", "mno", "pqrs", "tuv", "wxyz"]
 _KEYPAD = {c: d for d, letters in zip("23456789", _KEYS, strict=True) for c in letters}
 
 
+def _require_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    return value
+
+
 def clean_phone_number(number: str) -> str:
-    """Digits of a dialled number: '+1 (123) 123 1234' -> '11231231234'."""
+    """Digits of a dialled number: '+1 (123) 123 1234' -> '11231231234'.
+
+    Input with '@' comes back unchanged; whitespace is dropped; the special numbers (911,
+    411, 611, *69, #89) come back as they are; otherwise digits are kept, letters map by
+    the keypad ('1800CALFEDX' -> '18002253339') and every other character is dropped.
+    """
+    _require_str(number, "a phone number")
     if "@" in number:
         return number
     number = re.sub(r"\s+", "", number)
@@ -18,7 +35,7 @@ def clean_phone_number(number: str) -> str:
         return number
     out = []
     for ch in number.lower():
-        if ch.isdigit():
+        if ch.isascii() and ch.isdigit():
             out.append(ch)
         elif ch in _KEYPAD:
             out.append(_KEYPAD[ch])
@@ -26,8 +43,16 @@ def clean_phone_number(number: str) -> str:
 
 
 def format_number(number: str) -> str:
-    """'18002253339' -> '+1 (800) 225-3339'; 10 or fewer characters come back cleaned."""
+    """'18002253339' -> '+1 (800) 225-3339'; 10 or fewer characters come back cleaned.
+
+    A user@domain address comes back unchanged; input with nothing to dial in it (no digit,
+    letter or special number) is a ValueError.
+    """
     cleaned = clean_phone_number(number)
+    if "@" in cleaned:
+        return cleaned
+    if not cleaned:
+        raise ValueError(f"{number!r} has no digits to format")
     if len(cleaned) <= 10:
         return cleaned
     national = cleaned[-10:]
@@ -35,8 +60,43 @@ def format_number(number: str) -> str:
     return f"+{country} ({national[:3]}) {national[3:6]}-{national[6:]}"
 
 
+def get_caller_info(uri: str | None) -> dict[str, str] | None:
+    """A caller URI taken apart; None when there is none.
+
+    'sip:+1111@icmn.api.att.com' -> {'protocol': 'sip', 'port': '', 'callerId': '+1111',
+    'domain': 'icmn.api.att.com'}. Parameters after ';' become keys of their own
+    ('sip:bob@x:5060;transport=udp' adds 'transport': 'udp' and port '5060').
+    """
+    if uri is None:
+        return None
+    _require_str(uri, "a caller URI")
+    uri = uri.strip()
+    if not uri:
+        return None
+    head, *params = uri.split(";")
+    info: dict[str, str] = {}
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip():
+            info[key.strip()] = value.strip()
+    parts = head.split(":")
+    if len(parts) > 3:
+        raise ValueError(f"{uri!r} is not a caller URI (protocol:user@domain[:port])")
+    if len(parts) == 1:
+        protocol, rest, port = "", parts[0], ""
+    else:
+        protocol, rest, port = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+    caller_id, _, domain = rest.partition("@")
+    info.update(protocol=protocol, port=port, callerId=caller_id, domain=domain)
+    return info
+
+
 def called_party_uri(destination: str, domain: str) -> str | None:
-    """Destination -> called-party URI, or None when it is not callable."""
+    """Destination -> called-party URI, or None when it is not callable.
+
+    10 digits -> tel:+<10 digits>; digits starting with 1 -> tel:+<digits>; other all-digit
+    numbers (911) -> sip:<n>@<domain>; contains '@' -> sip:<destination>.
+    """
     if "@" in destination:
         return f"sip:{destination}"
     digits = clean_phone_number(destination)

@@ -12,7 +12,7 @@ from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flows
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
-from ivrbot.media.asr import find_model_path, load_model
+from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.numbers import format_number
 
@@ -26,8 +26,7 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     check_tts()
-    flows = load_flows(flows_dir)
-    model_path = find_model_path() if any(f.needs_speech() for f in flows) else None
+    flows = load_flows(flows_dir)  # a speech flow whose model is missing fails here
     settings = Settings()
     if host:
         settings.host = host
@@ -42,11 +41,12 @@ async def serve(
     server = GatewayServer(settings)
     bots: list[Bot] = []
     async with Synthesizer() as tts:
-        model = await load_model(model_path) if model_path else None
+        # Each flow gets the model its language/model names; one vosk.Model per folder.
+        models = [await load_flow_model(flow) for flow in flows]
         url = await server.start()
         try:
-            for flow in flows:
-                bot = Bot(flow, url, tts, model)
+            for flow, model in zip(flows, models, strict=True):
+                bot = Bot(flow, url, tts, model, store=server.gateway.store)
                 await bot.start()
                 bots.append(bot)
             console.print(f"ivrbot gateway on [bold]{url}[/]  (Ctrl-C stops)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ class Flow:
         language: str | None = None,
         description: str = "",
         retry: Retry | None = None,
+        model: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = name
         numbers = [number] if isinstance(number, str) else list(number)
@@ -56,7 +58,8 @@ class Flow:
         self.auto_answer = auto_answer
         self.voice = voice
         self.rate = rate
-        self.language = language
+        self.language = language  # the speech model's language ('ko', 'en'): see models/
+        self.model = os.fspath(model) if model is not None else None  # a model path or name
         self.description = description
         self.retry = retry or Retry()  # the default for every Ask of this flow
         self.steps: dict[str, Step] = {}

@@ -10,12 +10,21 @@ from ivrbot.flow.check import errors
 from ivrbot.flow.flow import Flow, FlowError
 
 
-def load_flow_file(path: Path) -> Flow:
-    """Import one flow module and return its ``flow``, refusing a flow with errors."""
+def load_flow_file(path: Path, check_model: bool = True) -> Flow:
+    """Import one flow module and return its ``flow``, refusing a flow with errors.
+
+    ``check_model``: a flow that listens for speech must find the speech model it names
+    (``Flow(language=...)`` / ``Flow(model=...)``) now, not at its first call."""
     flow = import_flow_file(path)
     problems = errors(flow)
     if problems:
         raise FlowError(f"{path}: flow {flow.name!r}: " + "; ".join(map(str, problems)))
+    if check_model and flow.needs_speech():
+        from ivrbot.media.models import flow_model_problem  # imports vosk: only when needed
+
+        problem = flow_model_problem(flow)
+        if problem:
+            raise FlowError(f"{path}: {problem}")
     return flow
 
 
@@ -45,14 +54,14 @@ def import_flow_file(path: Path) -> Flow:
     return flow
 
 
-def load_flows(folder: Path) -> list[Flow]:
+def load_flows(folder: Path, check_model: bool = True) -> list[Flow]:
     """Every flow in ``folder`` (files starting with '_' are skipped)."""
     if not folder.is_dir():
         raise FlowError(f"{folder}: no such folder of flows")
     files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
     if not files:
         raise FlowError(f"{folder}: no flow modules (*.py) in it")
-    flows = [load_flow_file(p) for p in files]
+    flows = [load_flow_file(p, check_model) for p in files]
     seen: dict[str, str] = {}
     for flow in flows:
         for number in flow.numbers:

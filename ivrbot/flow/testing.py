@@ -12,6 +12,7 @@ import numpy as np
 from ivrbot.events import Event
 from ivrbot.media.dtmf import tones
 from ivrbot.media.frames import WIRE_RATE, pcm_from_frame, rms_dbfs
+from ivrbot.media.sinks import FrameCallback, Tee
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
@@ -20,6 +21,10 @@ from ivrbot.timeline import Timeline
 
 SPEECH_DB = -45.0  # a received frame louder than this is someone talking
 SILENCE_DB = -55.0
+
+
+class NotAnswered(Exception):
+    """The number dialled ended the call before it connected (the reason is the message)."""
 
 
 class Ear:
@@ -76,14 +81,17 @@ class SimulatedCaller:
         self.call: Call | None = None
         self.disconnected = asyncio.Event()
         self.events: list[tuple[str, Any]] = []
-        for name in (Event.CALL_CONNECTED, Event.CALL_DISCONNECTED, Event.DTMF_TONE_SENT):
+        for name in (
+            Event.CALL_CONNECTED, Event.CALL_DISCONNECTED, Event.CALL_REJECTED,
+            Event.DTMF_TONE_SENT,
+        ):  # fmt: skip
             self.phone.on(name, self._recorder(name))
 
     def _recorder(self, name: Event) -> Any:
         def record(payload: Any) -> None:
             self.events.append((name, payload))
             detail = {"tone": payload.get("tone")} if name == Event.DTMF_TONE_SENT else {}
-            if name == Event.CALL_DISCONNECTED:
+            if name in (Event.CALL_DISCONNECTED, Event.CALL_REJECTED):
                 self.disconnected.set()
                 detail = {"reason": payload.get("message")}
             self.note(name, **detail)
@@ -93,14 +101,30 @@ class SimulatedCaller:
     def note(self, event: str, **detail: Any) -> None:
         self.timeline.add("caller", event, **{k: v for k, v in detail.items() if v is not None})
 
-    async def dial(self, number: str, timeout_s: float = 15.0) -> Call:
+    async def dial(
+        self, number: str, timeout_s: float = 15.0, also: FrameCallback | None = None
+    ) -> Call:
+        """Log in, dial and wait until the call connects; ``also`` hears what the ear hears.
+
+        Raises :class:`NotAnswered` when the call ends before it connects, TimeoutError when
+        it has not connected after ``timeout_s``."""
         token = await fetch_token(self.gateway_url, "ACCOUNT_ID")
         await self.phone.login(token=token, user_id=self.user_id)
         connected = asyncio.Event()
         self.phone.on(Event.CALL_CONNECTED, lambda _: connected.set())
         self.note("dialing", to=number)
-        self.call = await self.phone.dial(number, remote_media=self.ear.on_frame)
-        await asyncio.wait_for(connected.wait(), timeout_s)
+        sink = Tee(self.ear.on_frame, also) if also is not None else self.ear.on_frame
+        self.call = await self.phone.dial(number, remote_media=sink)
+        waits = [asyncio.ensure_future(e.wait()) for e in (connected, self.disconnected)]
+        try:
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if not connected.is_set() and self.disconnected.is_set():
+            raise NotAnswered(self.call.end_reason or "the call ended")
+        if not connected.is_set():
+            raise TimeoutError(f"the call did not connect within {timeout_s:g} s")
         return self.call
 
     async def hear_prompt(self, silence_s: float = 0.8, timeout_s: float = 30.0) -> float:
@@ -125,6 +149,12 @@ class SimulatedCaller:
         prompt = await self.tts.synth(text, voice)
         self.note("say", text=text)
         await self.call.play(prompt.pcm, prompt.sample_rate, text)
+
+    async def play(self, pcm: np.ndarray, rate: int, label: str = "") -> None:
+        """Play audio into the call (a recording, say) and wait until it has been sent."""
+        assert self.call is not None
+        self.note("play", file=label or None, seconds=round(pcm.size / rate, 2))
+        await self.call.play(pcm, rate, label)
 
     async def hangup(self) -> None:
         self.note("hangup")

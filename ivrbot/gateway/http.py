@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ivrbot.errors import POLICY_ERRORS, SERVICE_ERRORS, request_error
+from ivrbot.errors import request_error
 from ivrbot.gateway.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.leg import SdpError
@@ -30,28 +30,8 @@ class ApiError(Exception):
         self.message_id, self.variables = message_id, variables
 
 
-# MessageIds the gateway uses beyond ivrbot.errors' table (same shape; the Phone maps them:
-# SVC0015-0018 -> 1015-1018 (E911 id creation, see ivrbot.gateway.e911), SVC8511 -> 1511 and
-# SVC8512 -> 1521 (login)).
-MORE_SERVICE_ERRORS: dict[str, tuple[int, str]] = {
-    "SVC0015": (400, "Address is not a valid address for E911 routing: %1"),
-    "SVC0016": (400, "Address confirmation required: %1"),
-    "SVC0017": (400, "Address state is not valid for E911 routing: %1"),
-    "SVC0018": (400, "Address zip code is not valid for E911 routing: %1"),
-    "SVC8511": (400, "Valid e911Id is mandatory for %1"),
-    "SVC8512": (400, "Unassigned token: associate the token to a user id first (%1)"),
-}
-
-
 def error_response(message_id: str, *variables: str, status: int | None = None) -> web.Response:
-    if message_id in SERVICE_ERRORS or message_id in POLICY_ERRORS:
-        code, body = request_error(message_id, *variables)
-    else:
-        code, text = MORE_SERVICE_ERRORS[message_id]
-        for i, v in enumerate(variables, start=1):
-            text = text.replace(f"%{i}", v)
-        exc = {"MessageId": message_id, "Text": text, "Variables": list(variables)}
-        body = {"RequestError": {"ServiceException": exc}}
+    code, body = request_error(message_id, *variables)
     return web.json_response(body, status=status or code)
 
 
@@ -83,7 +63,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
-        return error_response("SVC0001", "internal error (logged by the gateway)")
+        return error_response("SVC5000", "an internal error (logged by the gateway)")
 
 
 def gw(request: web.Request) -> Gateway:

@@ -61,6 +61,8 @@ async def _form(request: web.Request) -> dict[str, str]:
         data = await request.post()
     except web.HTTPRequestEntityTooLarge:
         raise GrantError("invalid_request", "request body too large") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # e.g. multipart without a boundary
+        raise GrantError("invalid_request", f"unreadable form body: {exc}") from None
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 

@@ -21,7 +21,6 @@ import asyncio
 import importlib.util
 import json
 import logging
-import math
 import os
 import threading
 from collections import deque
@@ -33,6 +32,8 @@ from typing import Any, Literal
 
 import numpy as np
 import vosk
+
+from ivrbot.media.vad import BlockSplitter, NoiseFloor, power_dbfs
 
 __all__ = [
     "GrammarTurn",
@@ -263,12 +264,11 @@ class GrammarTurn:
         )
         self._rec.SetWords(True)
 
-        self._frame = sample_rate * _FRAME_MS // 1000
-        self._rest = np.zeros(0, dtype=np.int16)
+        self._splitter = BlockSplitter(sample_rate * _FRAME_MS // 1000)
         self._pre_roll: deque[np.ndarray] = deque(maxlen=_PRE_ROLL_MS // _FRAME_MS)
         self._pending: list[np.ndarray] = []
         self._pending_frames = 0
-        self._floor_window: deque[tuple[int, float]] = deque()  # (frame, level), rising
+        self._floor = NoiseFloor(_FLOOR_WINDOW_MS // _FRAME_MS)
         self._loud_run = 0
         self._silent_run = 0
         self._frames = 0  # frames seen in this turn
@@ -325,14 +325,11 @@ class GrammarTurn:
 
     def _scan(self, pcm: np.ndarray) -> Literal["noinput", "endpoint"] | None:
         """Run the VAD over whole frames; queue audio for vosk; say whether the turn ended."""
-        audio = np.concatenate((self._rest, pcm)) if self._rest.size else pcm
-        n = len(audio) // self._frame
-        self._rest = audio[n * self._frame :].copy()
+        frames = self._splitter.push(pcm)
+        n = len(frames)
         if n == 0:
             return None
-        frames = audio[: n * self._frame].reshape(n, self._frame)
-        power = np.mean(np.square(frames, dtype=np.float64), axis=1)
-        levels = 10.0 * np.log10(power + 1.0) - 20.0 * math.log10(32768.0)
+        levels = power_dbfs(frames)
         silence_frames = max(1, self.silence_ms // _FRAME_MS)
         no_input_frames = max(1, self.no_input_ms // _FRAME_MS)
         max_speech_frames = max(1, self.max_speech_ms // _FRAME_MS)
@@ -340,7 +337,7 @@ class GrammarTurn:
             level = float(levels[i])
             frame = frames[i]
             self._frames += 1
-            floor = self._track_floor(level)
+            floor = self._floor.update(level)
             if not self._speech:
                 if level > max(_ABS_ON_DB, floor + _ON_MARGIN_DB):
                     self._loud_run += 1
@@ -363,18 +360,6 @@ class GrammarTurn:
             if self._silent_run >= silence_frames or self._speech_frames >= max_speech_frames:
                 return "endpoint"
         return None
-
-    def _track_floor(self, level: float) -> float:
-        """The noise floor: the quietest frame of the last _FLOOR_WINDOW_MS (minimum
-        statistics). Speech has pauses, so its floor stays low; steady noise, however loud,
-        becomes its own floor and is never taken for speech."""
-        window = self._floor_window
-        while window and window[-1][1] >= level:
-            window.pop()
-        window.append((self._frames, level))
-        while window[0][0] <= self._frames - _FLOOR_WINDOW_MS // _FRAME_MS:
-            window.popleft()
-        return window[0][1]
 
     def _queue(self, *frames: np.ndarray) -> None:
         self._pending.extend(frames)
