@@ -46,6 +46,7 @@ class Settings:
     virtual_numbers: list[str] = field(default_factory=_default_pool)
     token_ttl_s: int = field(default_factory=lambda: int(_env("TOKEN_TTL", "3600")))
     session_ttl_s: int = field(default_factory=lambda: int(_env("SESSION_TTL", "3600")))
+    long_poll_s: float = field(default_factory=lambda: float(_env("LONG_POLL", "40")))
     ring_timeout_s: float = field(default_factory=lambda: float(_env("RING_TIMEOUT", "60")))
     # storage: one SQLite file (":memory:" keeps nothing across restarts)
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))

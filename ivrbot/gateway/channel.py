@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-LONG_POLL_S = 40.0
-
 
 class EventChannel:
     """Queued event objects, read by one WebSocket or by long-polls."""

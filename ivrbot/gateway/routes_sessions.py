@@ -8,7 +8,7 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from ivrbot.gateway.channel import LONG_POLL_S, envelope
+from ivrbot.gateway.channel import envelope
 from ivrbot.gateway.e911 import e911_for_session
 from ivrbot.gateway.http import ApiError, bearer, gw, json_body, limit, own_session
 
@@ -94,7 +94,7 @@ async def get_websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def get_events(request: web.Request) -> web.Response:
     session = own_session(request)
-    batch = await session.channel.next_batch(LONG_POLL_S)
+    batch = await session.channel.next_batch(gw(request).settings.long_poll_s)
     if not batch:
         return web.Response(status=204)
     return web.json_response(envelope(batch))

@@ -14,6 +14,7 @@ import os
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from ivrbot.media import rfc4733
 
@@ -38,8 +39,16 @@ def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     ]
 
 
-def new_peer_connection(ice_servers: list[RTCIceServer] | None = None) -> RTCPeerConnection:
-    """A peer connection with telephone-event support and no public STUN server."""
+def new_peer_connection(
+    ice_servers: list[RTCIceServer] | None = None, transport: str = "all"
+) -> RTCPeerConnection:
+    """A peer connection with telephone-event support and no public STUN server.
+
+    ``transport``: 'all', 'relay' (TURN only) or 'none' (relay with no TURN server: no
+    candidates at all, so the call cannot carry media; the historical SDK's meaning).
+    """
     aioice.ice.get_host_addresses = _configured_host_addresses
     rfc4733.install()
-    return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))
+    servers = [] if transport == "none" else list(ice_servers or [])
+    policy = RTCIceTransportPolicy.ALL if transport == "all" else RTCIceTransportPolicy.RELAY
+    return RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))

@@ -79,7 +79,7 @@ class Call:
         self.pending_mod: tuple[str, str] | None = None  # (modId, new media type) offered to us
         self.local_media: MediaStreamTrack = local_media or OutboundAudio()
         self.remote_media = remote_media
-        self.pc: RTCPeerConnection = new_peer_connection()
+        self.pc: RTCPeerConnection = new_peer_connection(phone.ice_servers, phone.ice_transport)
         self.media_up = asyncio.Event()
         self.ended = asyncio.Event()
         self._dtmf: rfc4733.DtmfSender | None = None

@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
-from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCIceServer, RTCSessionDescription
 
 from ivrbot import __version__
 from ivrbot.errors import PhoneError, PhoneException, api_error_code
@@ -46,6 +46,8 @@ class PhoneCore:
         self.online = True
         self.calls: list[Call] = []
         self.foreground: Call | None = None  # the current call; a second one waits on hold
+        self.ice_servers: list[RTCIceServer] = []  # none: no STUN/TURN (loopback, one host)
+        self.ice_transport = "all"
         self._handlers: dict[Event, list[Handler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._channel_task: asyncio.Task[None] | None = None
@@ -184,6 +186,56 @@ class PhoneCore:
             pass
         await self._close_session()
         self.publish(Event.SESSION_DISCONNECTED)
+
+    async def associate_e911_id(self, e911_id: Any = None) -> None:
+        """Re-associate the session with another emergency address (publishes address-updated)."""
+        if e911_id is None:
+            self._fail("associate_e911_id", "2051", "associate_e911_id needs an e911_id")
+        if not isinstance(e911_id, str) or not e911_id:
+            self._fail("associate_e911_id", "2052", "e911_id must be a non-empty string")
+        if not self.logged_in or self.session_path is None:
+            self._fail("associate_e911_id", "2053", "not logged in")
+        body = {"e911Association": {"e911Id": e911_id}}
+        resp = await self._request("associate_e911_id", "2050", "PUT", self.session_path, body)
+        if not resp.ok:
+            self._api_fail("associate_e911_id", "2050", resp)
+        self.publish(Event.ADDRESS_UPDATED, {"sessionId": self.session_id, "timestamp": now_ms()})
+
+    def set_ice_servers(self, servers: Any) -> None:
+        """STUN/TURN servers for the next calls: [{'urls': 'turn:...', 'username', 'credential'}]
+        or URL strings. None are used by default (one machine needs none)."""
+        parsed: list[RTCIceServer] = []
+        ok = isinstance(servers, list)
+        for server in servers if ok else []:
+            if isinstance(server, str):
+                server = {"urls": server}
+            urls = server.get("urls") if isinstance(server, dict) else None
+            if isinstance(urls, str):
+                urls = [urls]
+            if (
+                not isinstance(urls, list)
+                or not urls
+                or not all(
+                    isinstance(u, str) and u.startswith(("stun:", "turn:", "turns:")) for u in urls
+                )
+            ):
+                ok = False
+                break
+            parsed.append(RTCIceServer(urls, server.get("username"), server.get("credential")))
+        if not ok:
+            self._fail(
+                "set_ice_servers", "4811",
+                "ice servers must be a list of {'urls': 'stun:...'|'turn:...', ...} or URL strings",
+            )  # fmt: skip
+        self.ice_servers = parsed
+
+    def set_ice_transport(self, policy: Any) -> None:
+        """'all' (default), 'relay' (TURN only) or 'none' (no candidates) for the next calls."""
+        if policy not in ("all", "relay", "none"):
+            self._fail(
+                "set_ice_transport", "4821", "ice transport must be 'all', 'relay' or 'none'"
+            )
+        self.ice_transport = policy
 
     async def _close_session(self) -> None:
         self.session_path = None

@@ -128,3 +128,54 @@ async def test_upgrade_accepted_or_rejected(pair: tuple[Party, Party], accept: b
     assert changes[0].get("accepted") is accept
     assert alice.phone.get_media_type() == ("video" if accept else "audio")
     assert alice.phone.current_call.state == CallState.CONNECTED
+
+
+async def test_ice_settings_and_e911_association_checks(pair: tuple[Party, Party]) -> None:
+    alice, _ = pair
+    phone = alice.phone
+    assert await code_of(phone.associate_e911_id()) == "2051"
+    assert await code_of(phone.associate_e911_id(42)) == "2052"
+    with pytest.raises(PhoneException) as bad_servers:
+        phone.set_ice_servers([{"urls": "http://example"}])
+    assert bad_servers.value.error.error_code == "4811"
+    with pytest.raises(PhoneException) as bad_policy:
+        phone.set_ice_transport("sometimes")
+    assert bad_policy.value.error.error_code == "4821"
+    phone.set_ice_servers(["stun:127.0.0.1:3478", {"urls": ["turn:127.0.0.1"], "username": "u"}])
+    assert [s.urls for s in phone.ice_servers] == [["stun:127.0.0.1:3478"], ["turn:127.0.0.1"]]
+    phone.set_ice_servers([])
+    phone.set_ice_transport("relay")
+    assert phone.ice_transport == "relay"
+    logged_out = Phone("http://127.0.0.1:9")
+    assert await code_of(logged_out.associate_e911_id("abc")) == "2053"
+
+
+async def test_second_incoming_call_with_hold_or_end(gateway: GatewayServer) -> None:
+    url = gateway.url
+    alice, bob, carol = Party(url, "alice"), Party(url, "bob"), Party(url, "carol")
+    for party in (alice, bob, carol):
+        await login(party, url, "ACCOUNT_ID", f"{party.phone.name}@ivrbot.local")
+    try:
+        await bob.phone.dial("alice@ivrbot.local")
+        await alice.wait("call:incoming")
+        await alice.phone.answer()
+        await bob.wait("call:connected")
+        await carol.phone.dial("alice@ivrbot.local")
+        await alice.wait("call:incoming", 2)
+        assert await code_of(alice.phone.answer()) == "2341"  # a call is in progress
+        await alice.phone.answer(action="hold")
+        await carol.wait("call:connected")
+        states = sorted(c["state"] for c in alice.phone.get_calls())
+        assert states == ["connected", "held"]
+        await carol.phone.hangup()  # the held call (bob) comes back by itself
+        await alice.wait("call:resumed")
+        assert [c["state"] for c in alice.phone.get_calls()] == ["connected"]
+        await carol.phone.dial("alice@ivrbot.local")
+        await alice.wait("call:incoming", 3)
+        await alice.phone.answer(action="end")
+        await bob.wait("call:disconnected")
+        await carol.wait("call:connected", 2)
+        assert len(alice.phone.get_calls()) == 1
+    finally:
+        for party in (alice, bob, carol):
+            await party.phone.close()
