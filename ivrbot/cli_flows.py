@@ -10,7 +10,7 @@ import click
 from ivrbot.flow.check import Problem, check_flow
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.graph import mermaid, svg
-from ivrbot.flow.loader import import_flow_file, load_flow_file, load_flows
+from ivrbot.flow.loader import flow_files, import_flow_file, load_flow_file, load_flows
 from ivrbot.media.models import flow_model_problem
 
 
@@ -23,7 +23,7 @@ def _flow_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        return sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
+        return flow_files(path)
     raise click.ClickException(f"{path}: no such flow file or folder")
 
 

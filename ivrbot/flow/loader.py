@@ -54,11 +54,16 @@ def import_flow_file(path: Path) -> Flow:
     return flow
 
 
+def flow_files(folder: Path) -> list[Path]:
+    """The flow modules in a folder (files starting with '_' are not flows)."""
+    return sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+
+
 def load_flows(folder: Path, check_model: bool = True) -> list[Flow]:
     """Every flow in ``folder`` (files starting with '_' are skipped)."""
     if not folder.is_dir():
         raise FlowError(f"{folder}: no such folder of flows")
-    files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    files = flow_files(folder)
     if not files:
         raise FlowError(f"{folder}: no flow modules (*.py) in it")
     flows = [load_flow_file(p, check_model) for p in files]

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import vosk
 
+from ivrbot.errors import PhoneException
 from ivrbot.events import Event
 from ivrbot.flow.call import FlowCall
-from ivrbot.flow.flow import Flow, FlowError
+from ivrbot.flow.flow import EventHandler, Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.media.listener import Listener
 from ivrbot.media.tts import Prompt, Synthesizer
-from ivrbot.phone.call import Call
+from ivrbot.phone.call import Call, CallState
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.store.base import Store
@@ -25,7 +28,13 @@ log = logging.getLogger(__name__)
 
 
 class Bot:
-    """Runs one flow: logs in as its number, answers, runs the steps per call."""
+    """Runs one flow: answers its number and runs the steps for every call.
+
+    Each call has a session (a Phone) of its own: the bot keeps one idle session logged in,
+    and when it answers a call it logs in another, up to ``max_calls`` sessions. The
+    gateway rings every session of the number; a busy one turns the call down, so the idle
+    one takes it. This is also how several bot processes share one number.
+    """
 
     def __init__(
         self,
@@ -35,6 +44,7 @@ class Bot:
         model: vosk.Model | None = None,
         timeline: Timeline | None = None,
         store: Store | None = None,
+        max_calls: int = 4,
     ) -> None:
         self.flow = flow
         self.gateway_url = gateway_url
@@ -42,11 +52,16 @@ class Bot:
         self.model = model
         self.timeline = timeline
         self.store = store  # where call records go (None: kept in memory only)
-        self.phone = Phone(gateway_url, name=f"bot:{flow.name}")
+        self.max_calls = max_calls
+        # Idle sessions kept ready: calls that ring at the same moment each find one (a
+        # session logging in after the call rang would not be rung).
+        self.spares = min(2, max_calls)
+        self.phones: list[Phone] = []
         self.records: list[CallRecord] = []
         self.finished: list[FlowCall] = []
-        self._calls: dict[int, tuple[FlowCall, asyncio.Task[None] | None]] = {}
-        self._dispatched: set[Event] = set()
+        self.active: dict[Call, tuple[FlowCall, asyncio.Task[None] | None]] = {}
+        self._adding: asyncio.Task[Phone] | None = None
+        self._claims: dict[str, Phone] = {}  # caller -> the session answering its call
 
     def note(self, event: str, **detail: Any) -> None:
         if self.timeline is not None:
@@ -60,28 +75,54 @@ class Bot:
         """Pre-synthesise the flow's prompts, log in and wait for calls."""
         for text in self.flow.prompts():
             await self.prompt(text)
-        phone = self.phone
-        phone.on("call:incoming", self._on_incoming)
-        phone.on("call:connected", self._on_connected)
-        phone.on("call:disconnected", self._on_ended)
-        phone.on("call:canceled", self._on_ended)
-        phone.on("dtmf:tone-received", self._on_dtmf)
-        self._subscribe_flow_handlers()
-        token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER")
-        await phone.login(token=token, user_id=self.flow.user_ids[0])
+        for _ in range(self.spares):
+            await self._add_phone()
         log.info("flow %s answers %s", self.flow.name, self.flow.user_ids[0])
 
-    def _subscribe_flow_handlers(self) -> None:
-        """One dispatcher per event the flow handles; it calls the current flow's handlers."""
-        for event in self.flow.handlers:
-            if event not in self._dispatched:
-                self._dispatched.add(event)
-                self.phone.on(event, functools.partial(self._dispatch, event))
+    async def _add_phone(self) -> Phone:
+        phone = Phone(self.gateway_url, name=f"bot:{self.flow.name}:{len(self.phones) + 1}")
+        for event, handler in (
+            (Event.CALL_INCOMING, self._on_incoming),
+            (Event.CALL_CONNECTED, self._on_connected),
+            (Event.CALL_DISCONNECTED, self._on_ended),
+            (Event.CALL_CANCELED, self._on_ended),
+            (Event.DTMF_TONE_RECEIVED, self._on_dtmf),
+        ):
+            phone.on(event, functools.partial(handler, phone))
+        for event in Event:  # the flow's own handlers, looked up when the event comes
+            phone.on(event, functools.partial(self._dispatch, event))
+        token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER")
+        await phone.login(token=token, user_id=self.flow.user_ids[0])
+        self.phones.append(phone)
+        return phone
 
-    async def _dispatch(self, event: Event, payload: Any) -> None:
-        for handler in list(self.flow.handlers.get(event, [])):
+    def _ensure_spare(self) -> None:
+        """Keep ``spares`` idle sessions logged in (up to max_calls) for the next calls."""
+        idle = [p for p in self.phones if not p.calls]
+        if len(idle) >= self.spares or len(self.phones) >= self.max_calls:
+            return
+        if self._adding is None or self._adding.done():
+            self._adding = asyncio.ensure_future(self._add_phone())
+            self._adding.add_done_callback(self._added)
+
+    def _added(self, task: asyncio.Task[Phone]) -> None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.error("flow %s: could not log in another session: %s", self.flow.name,
+                      task.exception())  # fmt: skip
+            return
+        self._ensure_spare()
+
+    def _dispatch(self, event: Event, payload: Any) -> Awaitable[None] | None:
+        handlers = list(self.flow.handlers.get(event, []))
+        return self._run_handlers(handlers, payload) if handlers else None
+
+    @staticmethod
+    async def _run_handlers(handlers: list[EventHandler], payload: Any) -> None:
+        for handler in handlers:
             result = handler(payload)
-            if asyncio.iscoroutine(result):
+            if inspect.isawaitable(result):
                 await result
 
     async def reload(self, flow: Flow) -> None:
@@ -93,40 +134,63 @@ class Bot:
         for text in flow.prompts():
             await self.prompt(text, flow=flow)
         self.flow = flow
-        self._subscribe_flow_handlers()
         log.info("flow %s reloaded from %s", flow.name, flow.source)
 
     async def stop(self) -> None:
-        for _, task in list(self._calls.values()):
+        for _, task in list(self.active.values()):
             if task is not None:
                 task.cancel()
-        await self.phone.close()
+        if self._adding is not None:
+            self._adding.cancel()
+        for phone in self.phones:
+            await phone.close()
 
-    async def _on_incoming(self, payload: dict[str, Any]) -> None:
-        self.note(Event.CALL_INCOMING, caller=payload["from"])
-        if self.flow.auto_answer:
-            listener = Listener()
-            call = await self.phone.answer(remote_media=listener.on_frame)
-            self._calls[call.index] = (FlowCall(self, call, listener), None)
-
-    def _on_connected(self, data: Any) -> None:
-        self.note(Event.CALL_CONNECTED)
-        entry = self._calls.get(data.index)
-        if entry is not None and entry[1] is None:
-            flow_call = entry[0]
-            self._calls[data.index] = (flow_call, asyncio.ensure_future(flow_call.run()))
-
-    def _on_dtmf(self, data: Any) -> None:
-        entry = self._calls.get(data.index)
-        if entry is not None:
-            entry[0].listener.press(data.get("tone"), data.get("method", "rfc4733"))
-
-    async def _on_ended(self, data: Any) -> None:
-        entry = self._calls.pop(data.index, None)
-        if entry is None:
+    async def _on_incoming(self, phone: Phone, payload: dict[str, Any]) -> None:
+        if not self.flow.auto_answer:
             return
-        flow_call, task = entry
-        if task is not None and not task.done():
+        caller = str(payload.get("from", ""))
+        busy = any(c.state != CallState.CREATED for c in phone.calls)
+        if busy or phone in self._claims.values() or self._claims.get(caller, phone) is not phone:
+            # Every session of the number rings: one idle session takes the call (the first
+            # to see it claims it), the others turn it down at once so they stay free.
+            await phone.reject()
+            return
+        self._claims[caller] = phone
+        self.note(Event.CALL_INCOMING, caller=caller)
+        listener = Listener()
+        try:
+            call = await phone.answer(remote_media=listener.on_frame)
+        except PhoneException as exc:  # another process's session answered first
+            log.info("%s did not take the call: %s", phone.name, exc)
+            return
+        finally:
+            del self._claims[caller]
+        self.active[call] = (FlowCall(self, call, listener), None)
+        self._ensure_spare()
+
+    def _entry(self, phone: Phone, data: Any) -> tuple[Call, FlowCall] | None:
+        call = next((c for c in phone.calls if c.index == data.index), None)
+        if call is None or call not in self.active:
+            return None
+        return call, self.active[call][0]
+
+    def _on_connected(self, phone: Phone, data: Any) -> None:
+        found = self._entry(phone, data)
+        if found is not None and self.active[found[0]][1] is None:
+            self.note(Event.CALL_CONNECTED)
+            self.active[found[0]] = (found[1], asyncio.ensure_future(found[1].run()))
+
+    def _on_dtmf(self, phone: Phone, data: Any) -> None:
+        found = self._entry(phone, data)
+        if found is not None:
+            found[1].listener.press(data.get("tone"), data.get("method", "rfc4733"))
+
+    async def _on_ended(self, phone: Phone, data: Any) -> None:
+        call = next((c for c in self.active if c.phone is phone and c.index == data.index), None)
+        if call is None:
+            return
+        flow_call, task = self.active.pop(call)
+        if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if not flow_call.record.outcome:
@@ -142,5 +206,6 @@ class Bot:
 
     async def hangup(self, flow_call: FlowCall) -> None:
         call: Call = flow_call.call
-        if call is self.phone.current_call:
-            await self.phone.hangup()
+        phone = call.phone
+        if isinstance(phone, Phone) and call is phone.current_call:
+            await phone.hangup()

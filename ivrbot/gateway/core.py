@@ -30,7 +30,7 @@ class Gateway:
         self.tokens = TokenService(self.store, settings)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.sessions = SessionRegistry(settings.session_ttl_s)
-        self.switch = Switch(self.sessions)
+        self.switch = Switch(self.sessions, ring_timeout_s=settings.ring_timeout_s)
         self.switch.on_call_ended = self.record_call
         self.conferences = Conferences(self.sessions)
         self.websockets: set[web.WebSocketResponse] = set()

@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivrbot.gateway.channel import EventChannel
 
@@ -26,6 +26,10 @@ class Session:
     e911_id: str | None = None
     channel: EventChannel = field(default_factory=EventChannel)
     legs: dict[str, CallLeg] = field(default_factory=dict)
+    # A session holds one pending (ringing) call at a time (spec/phone-api.md): a call that
+    # would ring it meanwhile waits here, and rings it once the pending one is settled.
+    offering: int = 0  # invitations being prepared for this session
+    waiting: list[tuple[Any, str]] = field(default_factory=list)  # (Call, from URI)
 
     @property
     def path(self) -> str:

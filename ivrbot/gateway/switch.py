@@ -98,6 +98,8 @@ class Call:
     ringing: list[CallLeg] = field(default_factory=list)  # callee sessions, or move targets
     callee: CallLeg | None = None
     moving: CallLeg | None = None  # the leg whose user is moving the call to another session
+    answering: CallLeg | None = None  # the ringing leg whose answer is being applied
+    pending_rings: int = 0  # sessions about to ring (their offer is being made)
     media_type: str = "audio"
     pending_mod: tuple[str, CallLeg, str] | None = None  # (modId, initiator, new media type)
     bridge: Bridge | None = None
@@ -107,8 +109,9 @@ class Call:
     reason: str = ""
 
     def set_state(self, new: CallState) -> None:
-        log.info("call %s: %s -> %s", self.id, self.state, new)
-        self.state = new
+        if new is not self.state:
+            log.info("call %s: %s -> %s", self.id, self.state, new)
+            self.state = new
 
     def legs(self) -> list[CallLeg]:
         out = [self.caller] if self.caller else []
@@ -132,8 +135,11 @@ class Call:
 class Switch:
     """Places, rings, answers, bridges, holds, transfers, moves and ends two-party calls."""
 
-    def __init__(self, sessions: SessionRegistry, hold_audio: str = "music") -> None:
+    def __init__(
+        self, sessions: SessionRegistry, hold_audio: str = "music", ring_timeout_s: float = 60.0
+    ) -> None:
         self.sessions = sessions
+        self.ring_timeout_s = ring_timeout_s  # unanswered calls end with "No answer"
         self.hold_audio = hold_audio  # 'music' or 'silence' for the party left on hold
         self.calls: dict[str, Call] = {}
         self.on_call_ended: Callable[[Call], None] | None = None  # e.g. store the call record
@@ -170,28 +176,72 @@ class Switch:
         caller.play_tone(ringback())
         for target in targets:
             self._later(self._ring(call, target, call.from_uri))
+        self._later(self._no_answer(call))
         return caller
 
+    async def _no_answer(self, call: Call) -> None:
+        await asyncio.sleep(self.ring_timeout_s)
+        if call.state is CallState.RINGING and call.caller is not None:
+            await self.end(call.caller, Reason.NO_ANSWER, by_gateway=True)
+
+    @staticmethod
+    def _has_pending(session: Session) -> bool:
+        return session.offering > 0 or any(leg in leg.call.ringing for leg in session.legs.values())
+
+    def _still_rings(self, call: Call) -> bool:
+        return call.state is CallState.RINGING or (
+            call.moving is not None and call.state is not CallState.ENDED
+        )
+
     async def _ring(self, call: Call, target: Session, from_uri: str) -> None:
+        if self._has_pending(target):
+            call.pending_rings += 1
+            target.waiting.append((call, from_uri))
+            return
         leg = Leg(f"{target.user_id}/{call.id}")
         callee = CallLeg(self._new_id(), target, leg, "callee", call)
-        offer = await leg.make_offer()
-        if call.state is CallState.ENDED or (
-            call.state is not CallState.RINGING and not call.moving
-        ):
+        call.pending_rings += 1  # until the offer is made: the call is still ringing here
+        target.offering += 1
+        try:
+            offer = await leg.make_offer()
+        finally:
+            call.pending_rings -= 1
+            target.offering -= 1
+        if not self._still_rings(call):
             await leg.close()
+            self._release(target)
             return
         call.ringing.append(callee)
         target.legs[callee.id] = callee
         callee.publish("invitation-received", **{"from": from_uri, "to": call.to_uri, "sdp": offer})
 
+    def _release(self, session: Session) -> None:
+        """The session's pending call is settled: ring it with the next call waiting for it."""
+        while session.waiting and not self._has_pending(session):
+            call, from_uri = session.waiting.pop(0)
+            call.pending_rings -= 1
+            if self._still_rings(call):
+                self._later(self._ring(call, session, from_uri))
+                return
+            self._maybe_nobody_answers(call)
+
+    def _maybe_nobody_answers(self, call: Call) -> None:
+        if call.state is CallState.RINGING and not call.ringing and not call.pending_rings:
+            if call.caller is not None:
+                self._later(self.end(call.caller, Reason.BUSY, by_gateway=True))
+
     async def answer(self, callee: CallLeg, sdp: str) -> None:
         """A ringing session answers: the call (or a call being moved) is bridged to it."""
         call = callee.call
-        if callee not in call.ringing:
-            raise CallStateError("call-answer", call.state)
-        await callee.leg.accept_answer(sdp)
+        if callee not in call.ringing or call.answering is not None:
+            raise CallStateError("call-answer (another session answered first)", call.state)
+        call.answering = callee  # claimed before any await: a second answer is refused
+        try:
+            await callee.leg.accept_answer(sdp)
+        finally:
+            call.answering = None
         call.ringing.remove(callee)
+        self._release(callee.session)
         for other in list(call.ringing):
             await self._drop(other, Reason.ANSWERED_ELSEWHERE)
         if call.moving is not None:
@@ -352,10 +402,10 @@ class Switch:
         if leg in call.ringing:
             # one ringing session rejects: the others keep ringing unless it was the last
             await self._drop(leg, None)
-            if call.moving is not None and not call.ringing:
+            if call.moving is not None and not call.ringing and not call.pending_rings:
                 call.moving.publish("move-terminated", reason=reason)
                 call.moving = None
-            if call.ringing or call.state is not CallState.RINGING:
+            if call.ringing or call.pending_rings or call.state is not CallState.RINGING:
                 return
         for other in call.legs():
             notify = by_gateway or other is not leg
@@ -380,9 +430,14 @@ class Switch:
         leg.session.legs.pop(leg.id, None)
         if leg in leg.call.ringing:
             leg.call.ringing.remove(leg)
+            self._release(leg.session)
         await leg.leg.close()
 
     async def end_session(self, session: Session) -> None:
+        waiting, session.waiting = session.waiting, []
+        for call, _ in waiting:
+            call.pending_rings -= 1
+            self._maybe_nobody_answers(call)
         for leg in list(session.legs.values()):
             await self.end(leg, Reason.LOGGED_OUT)
 

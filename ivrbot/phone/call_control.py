@@ -38,12 +38,13 @@ class CallControl(PhoneCore):
         if call is None:
             self._fail("reject", "3002", "no incoming call to reject")
         path = f"{self.session_path}/calls/{call.id}"
+        # no longer pending from here on: the next invitation may ring this Phone at once
+        await self._forget(call, CallState.REJECTED)
         resp = await self._request(
             "reject", "3000", "DELETE", path, headers={"x-delete-reason": "reject"}
         )
         if not resp.ok:
             self._api_fail("reject", "3000", resp)
-        await self._forget(call, CallState.REJECTED)
         self.publish(Event.CALL_REJECTED, call.event_data())
 
     async def cancel(self) -> None:

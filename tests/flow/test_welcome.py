@@ -49,7 +49,7 @@ async def test_caller_hears_the_greeting_and_silence_after_it(
 ) -> None:
     await caller.dial("5550001000")
     await caller.hear_prompt()
-    flow_call = next(iter(bot._calls.values()))[0]
+    flow_call = next(iter(bot.active.values()))[0]
     greeting = flow_call.playbacks[0]
     assert greeting.started_at and greeting.ended_at
     # Opus and two legs delay the audio by roughly 0.1 s: skip the edges of each window.
@@ -100,3 +100,28 @@ async def test_silence_ends_the_call_politely(bot: Bot, caller: SimulatedCaller)
     assert record.inputs[0]["outcome"] == "noinput"
     assert record.prompts[-1] == "Goodbye."
     assert record.outcome == "completed"
+
+
+async def test_two_callers_at_once_each_get_their_own_call(
+    bot: Bot, gateway: GatewayServer, tts: Synthesizer
+) -> None:
+    callers = [SimulatedCaller(gateway.url, tts, user=f"caller{i}") for i in (1, 2)]
+    try:
+
+        async def one(caller: SimulatedCaller, digit: str) -> None:
+            await caller.dial("5550001000")
+            await caller.hear_prompt()
+            await caller.press(digit)
+            await caller.hear_prompt()
+            await caller.hangup()
+
+        await asyncio.gather(one(callers[0], "1"), one(callers[1], "2"))
+        async with asyncio.timeout(10):
+            while len(bot.records) < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        for caller in callers:
+            await caller.close()
+    got = {r.caller: r.digits for r in bot.records}
+    assert got == {"sip:caller1@ivrbot.local": "1", "sip:caller2@ivrbot.local": "2"}
+    assert len(bot.phones) >= 2  # a second session took the second call

@@ -120,3 +120,29 @@ async def test_dialling_nobody_ends_with_a_reason(pair: Any) -> None:
     ended = await alice.wait("call:disconnected")
     assert ended[0].get("message") == "User not found"
     assert alice.phone.current_call is None
+
+
+async def test_a_second_call_waits_while_the_session_has_one_ringing(
+    gateway: GatewayServer,
+) -> None:
+    url = gateway.url
+    alice, bob, carol = Party(url, "alice"), Party(url, "bob"), Party(url, "carol")
+    await login(alice, url, "ACCOUNT_ID", "alice@ivrbot.local")
+    await login(bob, url, "ACCOUNT_ID", "bob@ivrbot.local")
+    await login(carol, url, "ACCOUNT_ID", "carol@ivrbot.local")
+    try:
+        await alice.phone.dial("bob@ivrbot.local")
+        await bob.wait("call:incoming")
+        await carol.phone.dial("bob@ivrbot.local")
+        await carol.wait("call:ringback-provided")
+        await asyncio.sleep(0.3)
+        assert len(bob.events["call:incoming"]) == 1  # carol's call waits, it is not refused
+        await bob.phone.reject()  # alice's call is settled: now carol's rings
+        await alice.wait("call:rejected")
+        incoming = await bob.wait("call:incoming", 2)
+        assert incoming[1]["from"] == "sip:carol@ivrbot.local"
+        await bob.phone.answer()
+        await carol.wait("call:connected")
+    finally:
+        for party in (alice, bob, carol):
+            await party.phone.close()
