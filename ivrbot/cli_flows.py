@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
+from ivrbot.cli_dial import find_flow
 from ivrbot.flow.check import Problem, check_flow
-from ivrbot.flow.flow import Flow, FlowError
+from ivrbot.flow.flow import FlowError
 from ivrbot.flow.graph import mermaid, svg
-from ivrbot.flow.loader import flow_files, import_flow_file, load_flow_file, load_flows
+from ivrbot.flow.loader import flow_files, import_flow_file
 from ivrbot.media.models import flow_model_problem
 
 
@@ -52,16 +53,6 @@ def check(path: Path) -> None:
     sys.exit(1 if failed else 0)
 
 
-def _find(name: str, folder: Path) -> Flow:
-    candidate = Path(name)
-    if candidate.suffix == ".py" and candidate.is_file():
-        return load_flow_file(candidate, check_model=False)
-    for flow in load_flows(folder, check_model=False):
-        if flow.name == name:
-            return flow
-    raise FlowError(f"no flow named {name!r} in {folder}/ (ivrbot flows check lists them)")
-
-
 @flows.command()
 @click.argument("name")
 @click.option(
@@ -77,7 +68,7 @@ def _find(name: str, folder: Path) -> Flow:
 def graph(name: str, flows_dir: Path, as_mermaid: bool, output: Path | None) -> None:
     """Draw flow NAME (or a flow file) as an SVG picture, or as Mermaid text."""
     try:
-        flow = _find(name, flows_dir)
+        flow = find_flow(name, flows_dir, check_model=False)
     except FlowError as exc:
         raise click.ClickException(str(exc)) from None
     if as_mermaid:

@@ -2,7 +2,8 @@
 
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow, FlowError
-from ivrbot.flow.steps import Answer, Ask, Goto, Hangup, Python, Retry, Say, Step
+from ivrbot.flow.media_steps import Play, Record, RecordResult
+from ivrbot.flow.steps import Answer, Ask, Goto, Hangup, Python, Retry, Say, Set, Step
 
 __all__ = [
     "Answer",
@@ -12,8 +13,12 @@ __all__ = [
     "FlowError",
     "Goto",
     "Hangup",
+    "Play",
     "Python",
+    "Record",
+    "RecordResult",
     "Retry",
     "Say",
+    "Set",
     "Step",
 ]

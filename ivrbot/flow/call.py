@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.flow.steps import Answer, Ask
 from ivrbot.media.asr import GrammarTurn
+from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.listener import Listener
+from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources, recordings_dir
 from ivrbot.media.tracks import Playback
 from ivrbot.phone.call import Call
 
@@ -35,6 +41,7 @@ class FlowCall:
         self.hung_up = False
         self.last_answer: Answer | None = None
         self.playbacks: list[Playback] = []  # every prompt played, with its start and end times
+        self.recorder: Recorder | None = None  # the call's recording (start_recording)
 
     @property
     def caller(self) -> str:
@@ -69,6 +76,7 @@ class FlowCall:
             self.record.outcome, self.record.error = "error", f"step {name}: {exc}"
             await self.hangup()
         finally:
+            await self._stop_recording_quietly()
             self.record.ended_at = time.time()
 
     # talking ----------------------------------------------------------------------------------
@@ -83,6 +91,20 @@ class FlowCall:
 
     async def say(self, text: str, voice: str | None = None, barge_in: bool = False) -> None:
         playback = await self.play_prompt(text, voice)
+        await self._finish_playing(playback, barge_in)
+
+    async def play(
+        self, pcm: np.ndarray, rate: int = WIRE_RATE, label: str = "", barge_in: bool = False
+    ) -> Playback:
+        """Play audio (int16 mono at ``rate``) to the caller and wait until it has been sent;
+        with ``barge_in`` a keypad press stops it (the press is kept for the next Ask)."""
+        playback = self.call.play(pcm, rate, label=label)
+        self.playbacks.append(playback)
+        self.note("play", audio=label, seconds=round(playback.duration_s, 2))
+        await self._finish_playing(playback, barge_in)
+        return playback
+
+    async def _finish_playing(self, playback: Playback, barge_in: bool) -> None:
         if not barge_in:
             await playback
             return
@@ -103,6 +125,55 @@ class FlowCall:
             self.record.outcome = self.record.outcome or "completed"
             self.note("hangup")
             await self.bot.hangup(self)
+
+    # recording ---------------------------------------------------------------------------------
+    def recording_path(self, fmt: str = "wav", label: str = "") -> Path:
+        """A new file for this call: <IVRBOT_RECORDINGS>/<flow>/<record id>[-label].<fmt>."""
+        if fmt not in FORMAT_SUFFIX:
+            raise FlowError(f"recording format {fmt!r}: use one of {', '.join(FORMAT_SUFFIX)}")
+        return _new_file(
+            recordings_dir() / self.flow.name, f"{self.record.id}{'-' if label else ''}{label}",
+            FORMAT_SUFFIX[fmt],
+        )  # fmt: skip
+
+    def add_recording(self, path: str | os.PathLike[str]) -> None:
+        """List a recording file in the call's record."""
+        self.record.recordings.append(str(path))
+
+    async def start_recording(
+        self, path: str | os.PathLike[str] | None = None, fmt: str = "wav", mix: bool = False
+    ) -> Path:
+        """Record both directions of the call until :meth:`stop_recording` or its end.
+
+        A 2-channel file (left: the caller, right: the bot), or one mono mix with ``mix``.
+        ``path``'s suffix (.wav, .ogg, .opus) decides the format; without a path the file is
+        <IVRBOT_RECORDINGS, default ./recordings>/<flow>/<record id>.<fmt>."""
+        if self.recorder is not None:
+            raise FlowError(f"the call is already recorded to {self.recorder.path}")
+        if path is None:
+            target = self.recording_path(fmt)
+        else:
+            target = Path(path)
+            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        self.recorder = Recorder(target, call_sources(self.call), mix=mix).start()
+        self.add_recording(target)
+        self.note("recording started", path=str(target))
+        return target
+
+    async def stop_recording(self) -> Path | None:
+        """Stop the call's recording and complete its file (None when not recording)."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return None
+        path = await recorder.stop()
+        self.note("recording stopped", path=str(path), seconds=round(recorder.duration_s, 2))
+        return path
+
+    async def _stop_recording_quietly(self) -> None:
+        try:
+            await self.stop_recording()
+        except OSError:
+            log.exception("the recording of a %s call failed", self.flow.name)
 
     # listening ---------------------------------------------------------------------------------
     async def ask(self, step: Ask) -> Answer:
@@ -203,3 +274,14 @@ class FlowCall:
 
 async def _wait(playback: Playback) -> None:
     await playback
+
+
+def _new_file(folder: Path, stem: str, suffix: str) -> Path:
+    """``folder/stem.suffix`` (made absolute), or ``stem-2``... when that exists."""
+    folder = Path(os.path.abspath(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    path, n = folder / f"{stem}{suffix}", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}{suffix}"
+    return path

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ivrbot.flow.flow import Flow
-from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Step
+from ivrbot.flow.media_steps import Play, Record, play_file
+from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Set, Step
+from ivrbot.media.recorder import FORMAT_SUFFIX
+from ivrbot.media.sinks import read_audio
 
 DTMF_KEYS = set("0123456789*#ABCD")
 
@@ -44,6 +48,16 @@ def flow_edges(flow: Flow) -> list[Edge]:
             for target, label in ((step.no_input, "no input"), (step.no_match, "no match")):
                 if target and target != nxt:
                     out.append(Edge(step.name, target, label))
+        elif isinstance(step, Record):
+            nxt = step.next or following
+            if nxt:
+                out.append(Edge(step.name, nxt, "next"))
+            if step.no_input and step.no_input != nxt:
+                out.append(Edge(step.name, step.no_input, "no input"))
+        elif isinstance(step, Play | Set | Say):
+            nxt = step.next or following
+            if nxt:
+                out.append(Edge(step.name, nxt, "next"))
         elif isinstance(step, Python):
             targets = list(step.may_go_to) or ([following] if following else [])
             out += [Edge(step.name, t, "may go to") for t in targets]
@@ -54,7 +68,7 @@ def flow_edges(flow: Flow) -> list[Edge]:
     return out
 
 
-def _step_problems(step: Step) -> list[Problem]:
+def _step_problems(step: Step, flow: Flow) -> list[Problem]:
     out = []
 
     def error(message: str) -> None:
@@ -75,6 +89,25 @@ def _step_problems(step: Step) -> list[Problem]:
             error(f"finish_key {step.finish_key!r} is not a keypad key (0-9 * # A-D)")
         if step.choices is not None and not step.choice_map:
             error("choices is empty: give words to listen for, or leave choices out")
+    if isinstance(step, Record):
+        if step.prompt is not None and not step.prompt.strip():
+            error("Record's prompt is empty: give words to say, or leave prompt out")
+        if not step.max_s > 0:
+            error(f"max_s must be a positive number of seconds, not {step.max_s!r}")
+        if not step.silence_s > 0:
+            error(f"silence_s must be a positive number of seconds, not {step.silence_s!r}")
+        key = step.finish_key
+        if key and (len(key) != 1 or key not in DTMF_KEYS):
+            error(f"finish_key {key!r} is not a keypad key (0-9 * # A-D; '' for none)")
+        if step.fmt not in FORMAT_SUFFIX:
+            error(f"fmt {step.fmt!r} is not a recording format ({', '.join(FORMAT_SUFFIX)})")
+    if isinstance(step, Play):
+        out += _play_problems(step, flow)
+    if isinstance(step, Set):
+        if not isinstance(step.values, Mapping) or not step.values:
+            error("Set needs a dict of variables to set, e.g. values={'tries': 0}")
+        elif not all(isinstance(k, str) and k for k in step.values):
+            error("Set's variable names must be non-empty strings")
     if isinstance(step, Python) and not step.may_go_to:
         out.append(
             Problem(
@@ -85,6 +118,19 @@ def _step_problems(step: Step) -> list[Problem]:
             )
         )
     return out
+
+
+def _play_problems(step: Play, flow: Flow) -> list[Problem]:
+    """The file must exist and decode (which also caches it for the first call)."""
+    file = play_file(step.path, flow)
+    try:
+        read_audio(file)
+    except FileNotFoundError:
+        return [Problem("error", step.name, f"Play file {str(step.path)!r} not found ({file})")]
+    except (OSError, ValueError) as exc:
+        message = f"Play file {str(step.path)!r} cannot be played: {exc}"
+        return [Problem("error", step.name, message)]
+    return []
 
 
 def check_flow(flow: Flow) -> list[Problem]:
@@ -101,7 +147,7 @@ def check_flow(flow: Flow) -> list[Problem]:
                 )
             )
     for step in flow.steps.values():
-        problems += _step_problems(step)
+        problems += _step_problems(step, flow)
     reached, todo = {flow.start}, [flow.start]
     while todo:
         current = todo.pop()

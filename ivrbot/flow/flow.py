@@ -44,6 +44,7 @@ class Flow:
         language: str | None = None,
         description: str = "",
         retry: Retry | None = None,
+        detect_machine: bool = True,
         model: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = name
@@ -62,6 +63,10 @@ class Flow:
         self.model = os.fspath(model) if model is not None else None  # a model path or name
         self.description = description
         self.retry = retry or Retry()  # the default for every Ask of this flow
+        # Outbound calls: tell a person from an answering machine before the first step
+        # (call.vars['answered_by'] = 'human' | 'machine' | 'notsure'); after a machine, the
+        # first step starts after its beep (call.vars['beep'] says whether one was heard).
+        self.detect_machine = detect_machine
         self.steps: dict[str, Step] = {}
         self.handlers: dict[Event, list[EventHandler]] = {}
         self.source: str = ""

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 from ivrbot.flow.check import Edge, flow_edges
 from ivrbot.flow.flow import Flow
-from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Step
+from ivrbot.flow.media_steps import Play, Record
+from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Set, Step
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 220, 58, 110, 70, 30
 COLOURS = {
     "Say": "#dbeafe", "Ask": "#dcfce7", "Python": "#f3f4f6", "Hangup": "#fee2e2",
-    "Goto": "#ede9fe",
+    "Goto": "#ede9fe", "Record": "#fef3c7", "Play": "#e0f2fe", "Set": "#f5f5f4",
 }  # fmt: skip
 
 
@@ -32,6 +34,15 @@ def _summary(step: Step, limit: int = 30) -> str:
         text = f"{getattr(step.fn, '__name__', 'python')}()"
     elif isinstance(step, Goto):
         text = f"to {step.target}"
+    elif isinstance(step, Record):
+        ends = f", {step.finish_key} ends" if step.finish_key else ""
+        text = f"<= {step.max_s:g} s{ends}" + (f": {step.prompt}" if step.prompt else "")
+    elif isinstance(step, Play):
+        text = Path(step.path).name
+    elif isinstance(step, Set):
+        text = ", ".join(
+            f"{k}={'f(call)' if callable(v) else repr(v)}" for k, v in step.values.items()
+        )
     else:
         text = ""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,4 +1,4 @@
-"""The record of one call through a flow: path, prompts, inputs, outcome."""
+"""The record of one call through a flow: path, prompts, inputs, outcome, recordings."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class CallRecord:
         ""  # 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
     )
     error: str = ""
+    recordings: list[str] = field(default_factory=list)  # files recorded during the call
 
     @property
     def digits(self) -> str:
@@ -43,4 +44,5 @@ class CallRecord:
             "inputs": self.inputs,
             "outcome": self.outcome,
             "error": self.error,
+            "recordings": self.recordings,
         }

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+import numpy as np
 import vosk
 
 from ivrbot.errors import PhoneException
@@ -16,6 +17,8 @@ from ivrbot.events import Event
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import EventHandler, Flow, FlowError
 from ivrbot.flow.record import CallRecord
+from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
+from ivrbot.media.frames import LISTEN_RATE
 from ivrbot.media.listener import Listener
 from ivrbot.media.tts import Prompt, Synthesizer
 from ivrbot.phone.call import Call, CallState
@@ -25,6 +28,7 @@ from ivrbot.store.base import Store
 from ivrbot.timeline import Timeline
 
 log = logging.getLogger(__name__)
+BEEP_WAIT_S = 20.0  # after a machine greeting, how long to wait for its beep
 
 
 class Bot:
@@ -45,6 +49,7 @@ class Bot:
         timeline: Timeline | None = None,
         store: Store | None = None,
         max_calls: int = 4,
+        inbound: bool = True,
     ) -> None:
         self.flow = flow
         self.gateway_url = gateway_url
@@ -55,7 +60,8 @@ class Bot:
         self.max_calls = max_calls
         # Idle sessions kept ready: calls that ring at the same moment each find one (a
         # session logging in after the call rang would not be rung).
-        self.spares = min(2, max_calls)
+        self.spares = min(2, max_calls) if inbound else 0  # outbound only: sessions on demand
+        self.inbound = inbound
         self.phones: list[Phone] = []
         self.records: list[CallRecord] = []
         self.finished: list[FlowCall] = []
@@ -86,6 +92,7 @@ class Bot:
             (Event.CALL_CONNECTED, self._on_connected),
             (Event.CALL_DISCONNECTED, self._on_ended),
             (Event.CALL_CANCELED, self._on_ended),
+            (Event.CALL_REJECTED, self._on_ended),
             (Event.DTMF_TONE_RECEIVED, self._on_dtmf),
         ):
             phone.on(event, functools.partial(handler, phone))
@@ -146,7 +153,9 @@ class Bot:
             await phone.close()
 
     async def _on_incoming(self, phone: Phone, payload: dict[str, Any]) -> None:
-        if not self.flow.auto_answer:
+        if not self.inbound or not self.flow.auto_answer:
+            if not self.inbound:
+                await phone.reject()
             return
         caller = str(payload.get("from", ""))
         busy = any(c.state != CallState.CREATED for c in phone.calls)
@@ -178,7 +187,66 @@ class Bot:
         found = self._entry(phone, data)
         if found is not None and self.active[found[0]][1] is None:
             self.note(Event.CALL_CONNECTED)
-            self.active[found[0]] = (found[1], asyncio.ensure_future(found[1].run()))
+            call, flow_call = found
+            outbound = call.direction == "outgoing" and flow_call.flow.detect_machine
+            start = self._after_detection(flow_call) if outbound else flow_call.run()
+            self.active[call] = (flow_call, asyncio.ensure_future(start))
+
+    # outbound ------------------------------------------------------------------------------
+    async def dial(self, number: str) -> FlowCall:
+        """Call ``number`` and run the flow when it answers (see Flow.detect_machine)."""
+        idle = [p for p in self.phones if not p.calls]
+        phone = idle[0] if idle else await self._add_phone()
+        listener = Listener()
+        call = await phone.dial(number, remote_media=listener.on_frame)
+        flow_call = FlowCall(self, call, listener)
+        self.active[call] = (flow_call, None)
+        self.note("dialing", to=number)
+        self._ensure_spare()
+        return flow_call
+
+    async def finished_call(self, flow_call: FlowCall, timeout_s: float = 600) -> CallRecord:
+        """Wait until ``flow_call`` has ended; its record."""
+        async with asyncio.timeout(timeout_s):
+            while flow_call not in self.finished:
+                await asyncio.sleep(0.05)
+        return flow_call.record
+
+    async def _after_detection(self, flow_call: FlowCall) -> None:
+        """Answering-machine detection on what the callee says first, then the flow."""
+        loop = asyncio.get_running_loop()
+        amd = AnsweringMachineDetector(LISTEN_RATE)
+        beeps = BeepDetector(LISTEN_RATE)
+        decided: asyncio.Future[AmdResult] = loop.create_future()
+        beeped: asyncio.Future[bool] = loop.create_future()
+
+        def tap(pcm: np.ndarray) -> None:
+            if not decided.done():
+                result = amd.feed(pcm)
+                if result is not None:
+                    decided.set_result(result)
+            elif not beeped.done() and beeps.feed(pcm) is not None:
+                beeped.set_result(True)
+
+        flow_call.listener.taps.append(tap)
+        try:
+            budget = amd.settings.total_analysis_time / 1000 + 1.0
+            try:
+                result = await asyncio.wait_for(decided, budget)
+            except TimeoutError:
+                result = amd.finish()
+            flow_call.vars["amd"] = result
+            flow_call.vars["answered_by"] = result.verdict
+            self.note("answered by", verdict=result.verdict, cause=result.cause)
+            if result.verdict == "machine":
+                try:
+                    flow_call.vars["beep"] = await asyncio.wait_for(beeped, BEEP_WAIT_S)
+                except TimeoutError:
+                    flow_call.vars["beep"] = False
+                self.note("beep", heard=flow_call.vars["beep"])
+        finally:
+            flow_call.listener.taps.remove(tap)
+        await flow_call.run()
 
     def _on_dtmf(self, phone: Phone, data: Any) -> None:
         found = self._entry(phone, data)
@@ -194,7 +262,11 @@ class Bot:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if not flow_call.record.outcome:
-            flow_call.record.outcome = "caller-hangup"
+            started = task is not None
+            reason = str(data.get("message") or "") if hasattr(data, "get") else ""
+            flow_call.record.outcome = "caller-hangup" if started else "not-answered"
+            if not started and reason:
+                flow_call.record.error = reason
         self.records.append(flow_call.record)
         self.finished.append(flow_call)
         if self.store is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -177,3 +178,24 @@ class Python(Step):
 
     def targets(self) -> list[str]:
         return list(self.may_go_to)
+
+
+@dataclass
+class Set(Step):
+    """Set variables in ``call.vars``, in order. A value may be a function of the call
+    (``lambda call: ...``, or ``async def``): it is called when the step runs."""
+
+    values: Mapping[str, Any]
+    next: str | None = None
+
+    async def run(self, call: FlowCall) -> str | None:
+        for key, value in self.values.items():
+            if callable(value):
+                value = value(call)
+                if inspect.isawaitable(value):
+                    value = await value
+            call.vars[key] = value
+        return self.next
+
+    def targets(self) -> list[str]:
+        return [self.next] if self.next else []

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import secrets
 import time
@@ -55,6 +56,7 @@ from ivrbot.gateway.leg import Leg
 from ivrbot.gateway.mixer import Member, Mixer, MonoConverter
 from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.media.frames import frame_from_pcm
+from ivrbot.media.recorder import Recorder, record_conference
 from ivrbot.numbers import identity_candidates, identity_uri
 
 log = logging.getLogger(__name__)
@@ -189,6 +191,7 @@ class Conference:
     participants: dict[str, Participant] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
+    recorders: list[Recorder] = field(default_factory=list)  # stopped when it ends
 
     @property
     def ended(self) -> bool:
@@ -452,6 +455,7 @@ class Conferences:
         conf.ended_at = time.time()
         log.info("conference %s ended (%s)", conf.id, reason)
         await conf.mixer.stop()
+        await self._stop_recorders(conf)
         for participant in list(conf.participants.values()):
             for cleg in list(participant.ringing):
                 await self._drop(cleg, Reason.CANCELED)
@@ -498,6 +502,26 @@ class Conferences:
                         await self._lost(cleg, Reason.LOGGED_OUT)
                     except Exception:
                         log.exception("conference sweep failed for %s", cleg.id)
+
+    # recording -----------------------------------------------------------------------------
+    def record(
+        self, conf: Conference, path: str | os.PathLike[str], rate: int | None = None
+    ) -> Recorder:
+        """Start recording the full mix (everyone) to ``path`` (.wav, .ogg or .opus).
+
+        Stop it with ``await recorder.stop()``; it stops by itself when the conference ends."""
+        if conf.ended:
+            raise ConferenceError("record", "the conference has ended")
+        recorder = record_conference(conf.mixer, path, rate=rate)
+        conf.recorders.append(recorder)
+        return recorder
+
+    async def _stop_recorders(self, conf: Conference) -> None:
+        for recorder in conf.recorders:
+            try:
+                await recorder.stop()
+            except OSError:
+                log.exception("conference %s: recording %s failed", conf.id, recorder.path)
 
     # background work -----------------------------------------------------------------------
     def _later(self, coro: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -27,12 +28,15 @@ class Listener:
         self.presses: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.speech: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=500)
         self.listening_for_speech = False
+        self.taps: list[Callable[[np.ndarray], None]] = []  # e.g. answering-machine detection
         self._recent: list[tuple[float, str, str]] = []  # (time, digit, method)
 
     def on_frame(self, frame: av.AudioFrame) -> None:
         pcm = self._down.convert(frame)
         if pcm.size == 0:
             return
+        for tap in list(self.taps):
+            tap(pcm)
         for digit in self._detector.feed(pcm):
             self.press(digit, "inband")
         if self.listening_for_speech and not self.speech.full():

@@ -18,6 +18,8 @@ from ivrbot.media.frames import WIRE_RATE, WIRE_SAMPLES, frame_from_pcm, pcm_fro
 log = logging.getLogger(__name__)
 
 FrameSink = Callable[[av.AudioFrame], Awaitable[None] | None]
+PcmTap = Callable[[np.ndarray], None]
+"""Receives each 20 ms a track sends: mono int16 at 48 kHz, read-only (a recorder, say)."""
 
 
 class Playback:
@@ -91,6 +93,7 @@ class OutboundAudio(MediaStreamTrack):
         self._start: float | None = None
         self._pts = 0
         self.muted = False  # send silence (prompts keep their place)
+        self.taps: list[PcmTap] = []  # hear every frame sent (see PcmTap); remove to stop
 
     def play(
         self, pcm: np.ndarray, rate: int = WIRE_RATE, label: str = "", loop: bool = False
@@ -155,6 +158,12 @@ class OutboundAudio(MediaStreamTrack):
                 pcm = np.clip(mixed, -32768, 32767).astype(np.int16)
         if self.muted:
             pcm = np.zeros(WIRE_SAMPLES, np.int16)
+        if self.taps:
+            for tap in list(self.taps):
+                try:
+                    tap(pcm)
+                except Exception:
+                    log.exception("a tap of an outbound track failed")
         return frame_from_pcm(pcm, self._pts)
 
 

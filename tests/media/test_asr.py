@@ -16,9 +16,11 @@ import vosk
 
 from ivrbot.media import asr
 from ivrbot.media.asr import (
+    FreeFormTurn,
     GrammarTurn,
     ModelNotFound,
     Recognition,
+    RecognizerPool,
     find_model_path,
     load_model,
     shared_model,
@@ -339,3 +341,135 @@ async def test_turns_run_concurrently(model: vosk.Model, synth: Synthesizer) -> 
     audios = [np.concatenate([silence(0.3), await speech(synth, w), silence(1.0)]) for w in words]
     results = await asyncio.gather(*(run_turn(GrammarTurn(model, CHOICES), a) for a in audios))
     assert [r.choice for r, _ in results if r is not None] == words
+
+
+# --- the VAD does not wait for the recogniser (barge-in) -------------------------------------
+
+
+async def test_speech_start_does_not_wait_for_vosk(model: vosk.Model, synth: Synthesizer) -> None:
+    """Speech start is decided per 10 ms frame in feed(); the vosk batches run behind it."""
+    turn = GrammarTurn(model, CHOICES)
+    started: list[float] = []
+    turn.on_speech_start = lambda: started.append(asyncio.get_running_loop().time())
+    original_accept = turn._accept
+
+    def slow_accept(data: bytes) -> str | None:
+        threading.Event().wait(0.2)  # a recogniser far behind real time
+        return original_accept(data)
+
+    turn._accept = slow_accept  # type: ignore[method-assign]
+    voice = await speech(synth, "메뉴")
+    audio = np.concatenate([silence(0.5), voice, silence(1.0)])
+    onset = int(0.5 * RATE) + int(np.nonzero(np.abs(voice) > 300)[0][0])
+    loop = asyncio.get_running_loop()
+    longest = 0.0
+    result = None
+    detected_at: int | None = None  # samples fed when speech_started() turned true
+    for start in range(0, len(audio), CHUNK):
+        t0 = loop.time()
+        result = await turn.feed(audio[start : start + CHUNK])
+        if result is None:
+            longest = max(longest, loop.time() - t0)
+        if turn.speech_started() and detected_at is None:
+            detected_at = start + CHUNK
+        if result is not None:
+            break
+    # 30 ms of loud audio, seen at the end of a 20 ms chunk
+    assert detected_at is not None and onset + 320 <= detected_at <= onset + 960
+    assert result is not None and result.choice == "메뉴"
+    assert len(started) == 1 and turn.speech_started_at is not None
+    assert turn.speech_onset_ms is not None
+    assert abs(turn.speech_onset_ms - onset * 1000 // RATE) <= 20
+    assert longest < 0.05, f"feed waited {longest:.3f} s for the recogniser"
+
+
+# --- free-form turns and the warm pool ---------------------------------------------------------
+
+
+async def test_free_form_turn_with_a_warm_recogniser_and_partials(
+    model: vosk.Model, synth: Synthesizer
+) -> None:
+    pool = RecognizerPool(model, size=1)
+    try:
+        assert await pool.ready(timeout=20)
+        assert pool.stats.created == 1 and len(pool.stats.warm_s) == 1
+        partials: list[tuple[str, int]] = []
+        loop_thread = threading.get_ident()
+
+        def on_partial(text: str) -> None:
+            assert threading.get_ident() == loop_thread
+            partials.append((text, fed_so_far[0]))
+
+        fed_so_far = [0]
+        turn = FreeFormTurn(model, pool=pool, on_partial=on_partial)
+        voice = await speech(synth, "메뉴 예약 아니요", rate=150)
+        audio = np.concatenate([silence(0.5), voice, silence(1.5)])
+        result, fed = await run_turn(turn, audio, lambda n: fed_so_far.__setitem__(0, n))
+        assert result is not None and result.outcome == "match", result
+        assert result.choice is None and result.text
+        assert 0.0 < result.confidence <= 1.0
+        assert turn.warm_start is True
+        assert partials and partials[0][1] < fed, "partial results come while speech goes on"
+        assert turn.partial == partials[-1][0]
+        speech_end = int(0.5 * RATE) + last_loud_sample(voice)
+        assert fed - speech_end < int(0.5 * RATE), "own endpointing, not vosk's 1.5 s"
+        # The recogniser goes back to the pool, reset, for the next turn.
+        async with asyncio.timeout(5):
+            while pool.stats.reused < 1:
+                await asyncio.sleep(0.02)
+        assert pool.warm == 1 and pool.stats.created == 1
+    finally:
+        pool.close()
+
+
+async def test_free_form_cold_start_max_speech_and_noinput(model: vosk.Model) -> None:
+    with RecognizerPool(model, size=0) as empty:
+        turn = FreeFormTurn(model, pool=empty, max_speech_ms=1000)
+        audio = np.concatenate([silence(0.5), noise(2.0, -20.0, seed=3)])  # never pauses
+        result, fed = await run_turn(turn, audio)
+        assert result is not None and result.outcome in ("match", "nomatch")
+        assert abs(fed - int(1.5 * RATE)) <= 3 * CHUNK
+        assert turn.warm_start is False and empty.stats.cold_takes == 1
+
+        turn = FreeFormTurn(model, pool=empty, no_input_ms=1000)
+        result, fed = await run_turn(turn, silence(2.0))
+        assert result == Recognition("noinput", "", None, 0.0) and fed == RATE
+        assert empty.stats.created == 1, "a turn without speech never takes a recogniser"
+    with pytest.raises(ValueError, match="pool"):
+        FreeFormTurn(model, 8000, pool=RecognizerPool(model, start=False))
+
+
+def test_free_form_result_interpretation(model: vosk.Model) -> None:
+    turn = FreeFormTurn(model, pool=RecognizerPool(model, start=False))
+
+    def interpret(*pairs: tuple[str, float]) -> Recognition:
+        text = " ".join(w for w, _ in pairs)
+        turn._segments = [{"text": text, "result": [{"word": w, "conf": c} for w, c in pairs]}]
+        return turn._recognition()
+
+    assert interpret() == Recognition("nomatch", "", None, 0.0)
+    assert interpret(("<UNK>", 0.5), ("[10]", 0.7)).outcome == "nomatch"
+    got = interpret(("예약", 0.9), ("<UNK>", 0.3))
+    assert got.outcome == "match" and got.text == "예약 <UNK>" and got.choice is None
+    assert got.confidence == pytest.approx(0.6)
+
+
+async def test_closing_a_free_form_turn_mid_speech_returns_its_recogniser(
+    model: vosk.Model, synth: Synthesizer
+) -> None:
+    with RecognizerPool(model, size=1) as pool:
+        assert await pool.ready(timeout=20)
+        turn = FreeFormTurn(model, pool=pool)
+        voice = await speech(synth, "예약")
+        result, _ = await run_turn(turn, np.concatenate([silence(0.3), voice[: len(voice) // 2]]))
+        assert result is None and turn.speech_started()
+        async with asyncio.timeout(5):
+            while turn.warm_start is None:  # feed() does not wait for vosk to take one
+                await asyncio.sleep(0.01)
+        turn.close()  # e.g. the caller pressed a key instead
+        assert turn.result == Recognition("noinput", "", None, 0.0)
+        assert await turn.feed(silence(0.1)) is turn.result
+        async with asyncio.timeout(5):
+            while pool.stats.reused < 1:
+                await asyncio.sleep(0.02)
+        assert pool.warm == 1 and pool.stats.created == 1 and turn.warm_start is True
