@@ -14,7 +14,7 @@ import numpy as np
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.flow.steps import Answer, Ask
-from ivrbot.media.asr import GrammarTurn
+from ivrbot.media.asr import FreeFormTurn, GrammarTurn, SpeechTurn, shared_pool
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.listener import Listener
 from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources, recordings_dir
@@ -181,15 +181,10 @@ class FlowCall:
         loop = asyncio.get_running_loop()
         playback = await self.play_prompt(step.prompt, step.voice)
         first_press = asyncio.ensure_future(self.listener.presses.get()) if step.digits else None
-        speech, turn = None, None
-        if step.choice_map and self.bot.model is not None:
-            turn = GrammarTurn(
-                self.bot.model,
-                step.choice_map,
-                no_input_ms=int((playback.duration_s + step.timeout_s + 60) * 1000),
-                max_speech_ms=10000,
-            )
-            speech = asyncio.ensure_future(self._recognise(turn, playback, step.barge_in))
+        speech: asyncio.Future[Answer] | None = None
+        turn = self._turn(step, playback)
+        if turn is not None:
+            speech = asyncio.ensure_future(self._recognise(turn))
         prompt_done = asyncio.ensure_future(_wait(playback))
         deadline: float | None = None
         try:
@@ -204,7 +199,7 @@ class FlowCall:
                     waiting, timeout=timeout, return_when="FIRST_COMPLETED"
                 )
                 if first_press is not None and first_press in done:
-                    if step.barge_in:
+                    if step.barges("dtmf"):
                         playback.stop()
                     answer = await self._collect_digits(step, first_press.result())
                     break
@@ -225,7 +220,9 @@ class FlowCall:
             for task in (first_press, speech, prompt_done):
                 if task is not None and not task.done():
                     task.cancel()
-        if not step.barge_in:
+            if turn is not None:
+                turn.close()  # a free-form recogniser goes back to its pool
+        if step.barge_in is False:
             await playback
         playback.stop()
         self.last_answer = answer
@@ -254,22 +251,40 @@ class FlowCall:
                 press = None
         return Answer("dtmf", digits, method=method)
 
-    async def _recognise(self, turn: GrammarTurn, playback: Playback, barge_in: bool) -> Answer:
+    def _turn(self, step: Ask, playback: Playback) -> SpeechTurn | None:
+        """The listening turn of an Ask (None when it takes no speech or has no model)."""
+        model = self.bot.model
+        if model is None or not step.listens:
+            return None
+
+        def speech_started() -> None:  # per 10 ms of audio, not per recogniser batch
+            if step.barges("speech") and not playback.done:
+                playback.stop()
+                self.note("barge-in")
+
+        no_input_ms = int((playback.duration_s + step.timeout_s + 60) * 1000)
+        if step.free_form:
+            return FreeFormTurn(
+                model, pool=shared_pool(model), no_input_ms=no_input_ms,
+                on_speech_start=speech_started,
+            )  # fmt: skip
+        return GrammarTurn(
+            model, step.choice_map, no_input_ms=no_input_ms, on_speech_start=speech_started
+        )
+
+    async def _recognise(self, turn: SpeechTurn) -> Answer:
         speech = self.listener.speech
         while not speech.empty():
             speech.get_nowait()
         self.listener.listening_for_speech = True
         while True:
             result = await turn.feed(await speech.get())
-            if barge_in and not playback.done and turn.speech_started():
-                playback.stop()
-                self.note("barge-in")
-            if result is not None:
-                if result.outcome == "match":
-                    return Answer(
-                        "speech", result.choice or "", result.text, result.confidence, "asr"
-                    )
-                return Answer(result.outcome, "", result.text, result.confidence, "asr")
+            if result is None:
+                continue
+            if result.outcome == "match":
+                value = result.choice if result.choice is not None else result.text
+                return Answer("speech", value, result.text, result.confidence, "asr")
+            return Answer(result.outcome, "", result.text, result.confidence, "asr")
 
 
 async def _wait(playback: Playback) -> None:

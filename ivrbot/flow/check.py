@@ -81,12 +81,14 @@ def _step_problems(step: Step, flow: Flow) -> list[Problem]:
             error("Ask has no prompt")
         if step.digits < 0:
             error(f"digits must be 0 or more, not {step.digits}")
-        if step.digits == 0 and not step.choice_map:
+        if step.digits == 0 and not step.listens:
             error("Ask takes neither digits (digits=0) nor speech (no choices): nothing to ask")
         if step.timeout_s <= 0 or step.inter_digit_timeout_s <= 0:
             error("timeouts must be positive numbers of seconds")
         if step.finish_key and step.finish_key not in DTMF_KEYS:
             error(f"finish_key {step.finish_key!r} is not a keypad key (0-9 * # A-D)")
+        if step.barge_in not in (True, False, "dtmf", "speech"):
+            error(f"barge_in must be True, False, 'dtmf' or 'speech', not {step.barge_in!r}")
         if step.choices is not None and not step.choice_map:
             error("choices is empty: give words to listen for, or leave choices out")
     if isinstance(step, Record):

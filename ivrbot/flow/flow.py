@@ -119,7 +119,10 @@ class Flow:
         return names[i + 1] if i + 1 < len(names) else None
 
     def needs_speech(self) -> bool:
-        return any(isinstance(s, Ask) and s.choices for s in self.steps.values())
+        return any(isinstance(s, Ask) and s.listens for s in self.steps.values())
+
+    def needs_free_form(self) -> bool:
+        return any(isinstance(s, Ask) and s.free_form for s in self.steps.values())
 
     def prompts(self) -> list[str]:
         """Every static prompt text (pre-synthesised when the bot starts)."""

@@ -18,6 +18,7 @@ from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import EventHandler, Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
+from ivrbot.media.asr import shared_pool
 from ivrbot.media.frames import LISTEN_RATE
 from ivrbot.media.listener import Listener
 from ivrbot.media.tts import Prompt, Synthesizer
@@ -81,6 +82,8 @@ class Bot:
         """Pre-synthesise the flow's prompts, log in and wait for calls."""
         for text in self.flow.prompts():
             await self.prompt(text)
+        if self.model is not None and self.flow.needs_free_form():
+            await shared_pool(self.model).ready()  # warm recognisers before the first call
         for _ in range(self.spares):
             await self._add_phone()
         log.info("flow %s answers %s", self.flow.name, self.flow.user_ids[0])

@@ -90,7 +90,8 @@ class Ask(Step):
     """Prompt, then take keypad digits and/or a spoken choice.
 
     ``digits``: how many keypad digits to take (0: keypad off); ``finish_key`` ends early.
-    ``choices``: words to listen for, mapped to choice names (None: speech off).
+    ``choices``: words to listen for, mapped to choice names (None: speech off);
+    ``free_form``: take whatever is said instead (value = the transcript).
     The answer is stored in ``call.vars[name]``; after the retries of ``retry`` (default:
     the flow's), routing goes to ``no_input`` / ``no_match`` when set, otherwise ``next``.
     """
@@ -101,12 +102,13 @@ class Ask(Step):
     timeout_s: float = 5.0
     inter_digit_timeout_s: float = 3.0
     finish_key: str = "#"
-    barge_in: bool = True
+    barge_in: bool | str = True  # True: keys or speech stop the prompt; 'dtmf', 'speech', False
     next: str | None = None
     no_input: str | None = None
     no_match: str | None = None
     voice: str | None = None
     retry: Retry | None = None
+    free_form: bool = False  # listen for any words (the transcript is the answer's value)
     choice_map: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -133,6 +135,15 @@ class Ask(Step):
 
     def targets(self) -> list[str]:
         return [t for t in (self.next, self.no_input, self.no_match) if t]
+
+    @property
+    def listens(self) -> bool:
+        """Whether this Ask takes speech (a grammar of choices, or free-form)."""
+        return bool(self.choice_map) or self.free_form
+
+    def barges(self, kind: str) -> bool:
+        """Whether input of ``kind`` ('dtmf' or 'speech') stops the prompt."""
+        return self.barge_in is True or self.barge_in == kind
 
     def prompt_texts(self) -> list[str]:
         extra = self.retry.no_input_prompts + self.retry.no_match_prompts if self.retry else ()
