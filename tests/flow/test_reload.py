@@ -23,8 +23,10 @@ async def test_call_in_progress_keeps_old_flow_new_call_gets_new(
     flows = tmp_path / "flows"
     flows.mkdir()
     # the first caller waits through the reload: give every question a minute, not 5 s
-    patient = (ROOT / "flows" / "welcome.py").read_text().replace(
-        "choices=CHOICES,", "choices=CHOICES, timeout_s=60,"
+    patient = (
+        (ROOT / "flows" / "welcome.py")
+        .read_text()
+        .replace("choices=CHOICES,", "choices=CHOICES, timeout_s=60,")
     )
     (flows / "welcome.py").write_text(patient)
     runner = Runner(flows, Settings(port=0, db=str(tmp_path / "ivrbot.db")))
