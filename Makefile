@@ -34,8 +34,7 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python bench/dtmf.py
-	$(BIN)/python bench/media.py
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 run: setup
 	$(BIN)/ivrbot run flows
