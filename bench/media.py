@@ -375,11 +375,31 @@ async def bench_free_form(
     )
 
 
+def bench_dtmf_detector(rows: list[tuple[str, str, str]], speech: np.ndarray) -> None:
+    """In-band detector CPU per second of audio, in 20 ms chunks as a call feeds it."""
+    from ivrbot.media.dtmf import DtmfDetector, tones
+
+    audio = np.concatenate([speech, tones("0123456789*#", RATE)] * 3)
+    results = []
+    for _ in range(7):
+        detector = DtmfDetector(RATE)
+        chunk = RATE // 50
+        t0 = time.process_time()
+        for i in range(0, audio.size, chunk):
+            detector.feed(audio[i : i + chunk])
+        results.append((time.process_time() - t0) / (audio.size / RATE) * 1000)
+    rows.append(
+        ("DTMF detector CPU per audio second", f"{statistics.median(results):.2f} ms",
+         "16 kHz, 20 ms chunks, median of 7")
+    )  # fmt: skip
+
+
 async def main() -> None:
     t0 = time.perf_counter()
     rows: list[tuple[str, str, str]] = []
     audio = await bench_tts(rows)
     await bench_asr(rows, audio["ko"], audio["sentence"][0])
+    bench_dtmf_detector(rows, audio["sentence"][0])
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'value':>18}  note")
     print(f"{'-' * width}  {'-' * 18}  {'-' * 20}")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from ivrbot.gateway.leg import Leg
+from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -15,22 +15,19 @@ class Bridge:
 
     def __init__(self, a: Leg, b: Leg) -> None:
         self.a, self.b = a, b
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(f"bridge {a.name} <-> {b.name}")
         a.on_frame, b.on_frame = b.out.push, a.out.push
         a.on_dtmf = lambda tone: self._forward(b, tone)
         b.on_dtmf = lambda tone: self._forward(a, tone)
         log.info("bridged %s <-> %s", a.name, b.name)
 
     def _forward(self, to: Leg, tone: str) -> None:
-        task = asyncio.ensure_future(to.send_dtmf(tone))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(to.send_dtmf(tone))
 
     def unbridge(self) -> None:
         for leg in (self.a, self.b):
             leg.on_frame = None
             leg.on_dtmf = None
             leg.out.clear_bridged()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
         log.info("unbridged %s <-> %s", self.a.name, self.b.name)

@@ -58,6 +58,7 @@ from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.media.frames import frame_from_pcm
 from ivrbot.media.recorder import Recorder, record_conference
 from ivrbot.numbers import identity_candidates, identity_uri
+from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ class Conferences:
         self.sessions = sessions
         self.conferences: dict[str, Conference] = {}
         self.legs: dict[str, ConferenceLeg] = {}  # by resource id (unique across sessions)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("conferences")
         self._sweeper: asyncio.Task[None] | None = None
 
     @staticmethod
@@ -525,18 +526,11 @@ class Conferences:
 
     # background work -----------------------------------------------------------------------
     def _later(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("conference task failed", exc_info=task.exception())
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         for conf in list(self.conferences.values()):
             await self.end(conf, Reason.LOGGED_OUT, notify_host=True)
-        tasks = [*self._tasks, *([self._sweeper] if self._sweeper else [])]
-        for task in tasks:
-            task.cancel()
+        self._tasks.cancel_all()
+        if self._sweeper is not None:
+            self._sweeper.cancel()

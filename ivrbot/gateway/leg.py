@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
@@ -13,6 +12,7 @@ from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
 from ivrbot.media import rfc4733
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
+from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Leg:
         self.on_dtmf: Callable[[str], None] | None = None
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(f"leg {name}")
         self._dtmf: rfc4733.DtmfSender | None = None
         self._closed = False
         self.pc.on("track", self._on_track)
@@ -77,7 +77,7 @@ class Leg:
         transceiver = self._audio_transceiver()
         if transceiver is not None:
             rfc4733.on_telephone_event(transceiver.receiver, self._on_telephone_event)
-        self._spawn(pump(track, self._on_audio))
+        self._tasks.spawn(pump(track, self._on_audio))
 
     def _on_audio(self, frame: av.AudioFrame) -> None:
         if self.on_frame is not None:
@@ -106,11 +106,6 @@ class Leg:
         elif state in ("failed", "closed"):
             self.failed.set()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def wait_connected(self, timeout: float) -> bool:
         """True once ICE and DTLS are up; False on failure or timeout."""
         done, _ = await asyncio.wait(
@@ -133,5 +128,4 @@ class Leg:
         self.on_dtmf = None
         self.out.stop()
         await self.pc.close()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()

@@ -24,6 +24,7 @@ from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.media.tones import hold_music, ringback
 from ivrbot.media.tracks import Playback
 from ivrbot.numbers import identity_candidates, identity_uri
+from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class Switch:
         self.hold_audio = hold_audio  # 'music' or 'silence' for the party left on hold
         self.calls: dict[str, Call] = {}
         self.on_call_ended: Callable[[Call], None] | None = None  # e.g. store the call record
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("switch")
 
     @staticmethod
     def _new_id() -> str:
@@ -442,22 +443,14 @@ class Switch:
             await self.end(leg, Reason.LOGGED_OUT)
 
     def _later(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("switch task failed", exc_info=task.exception())
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         for call in list(self.calls.values()):
             leg = call.caller or call.callee
             if leg is not None:
                 await self.end(leg, Reason.HANGUP, by_gateway=True)
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
 
 
 class CallStateError(Exception):

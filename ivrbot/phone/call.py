@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -17,6 +17,7 @@ from ivrbot.media import rfc4733
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import FrameSink, OutboundAudio, Playback, pump
+from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:
     from ivrbot.phone.core import PhoneCore
@@ -83,7 +84,7 @@ class Call:
         self.media_up = asyncio.Event()
         self.ended = asyncio.Event()
         self._dtmf: rfc4733.DtmfSender | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(f"{phone.name} call {index}")
         self._closed = False
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_pc_state)
@@ -131,7 +132,7 @@ class Call:
         transceiver = next((t for t in self.pc.getTransceivers() if t.kind == "audio"), None)
         if transceiver is not None:
             rfc4733.on_telephone_event(transceiver.receiver, self._on_telephone_event)
-        self._spawn(pump(track, self._on_frame))
+        self._tasks.spawn(pump(track, self._on_frame))
 
     def _on_frame(self, frame: av.AudioFrame) -> Awaitable[None] | None:
         return self.remote_media(frame) if self.remote_media is not None else None
@@ -145,7 +146,7 @@ class Call:
         if self.pc.connectionState == "connected":
             self.media_up.set()
         elif self.pc.connectionState == "failed":
-            self._spawn(self.phone._media_failed(self))
+            self._tasks.spawn(self.phone._media_failed(self))
 
     async def send_dtmf(self, tones: str, gap_ms: int) -> bool:
         transceiver = next((t for t in self.pc.getTransceivers() if t.kind == "audio"), None)
@@ -158,20 +159,13 @@ class Call:
         await self._dtmf.send(tones, gap_ms=gap_ms)
         return True
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close_media(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.local_media.stop()
         await self.pc.close()
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._tasks.cancel_all()
 
     def to_info(self) -> dict[str, object]:
         """What ``get_calls()`` lists for this call."""

@@ -17,7 +17,6 @@ it; the participants keep hearing each other).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from ivrbot.events import CallEventData, Event, now_ms
 from ivrbot.media.tracks import FrameSink
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
-from ivrbot.phone.core import MEDIA_TIMEOUT_S, MEDIA_TYPES, PhoneCore
+from ivrbot.phone.core import MEDIA_TYPES, PhoneCore
 from ivrbot.phone.transport_remote import GatewayUnreachable, Response
 
 log = logging.getLogger(__name__)
@@ -414,7 +413,7 @@ class ConferenceMethods(PhoneCore):
             sdp = obj.get("sdp")
             if isinstance(sdp, str) and call.hosting and call.pc.remoteDescription is None:
                 await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
-            self._spawn(self._conference_media_up(call))
+            self._spawn(self._when_media_up(call, Event.CONFERENCE_CONNECTED))
         elif state in ("session-modified", "mod-terminated") and call.hosting:
             self._participant_changed(call, state, obj)
         elif state == "session-terminated":
@@ -439,17 +438,6 @@ class ConferenceMethods(PhoneCore):
             Event.CONFERENCE_INVITATION_RECEIVED,
             {"from": call.peer, "mediaType": call.media_type, "codec": "", "timestamp": now_ms()},
         )
-
-    async def _conference_media_up(self, call: ConferenceCall) -> None:
-        try:
-            await asyncio.wait_for(call.media_up.wait(), MEDIA_TIMEOUT_S)
-        except TimeoutError:
-            await self._media_failed(call)
-            return
-        if call.state == CallState.CONNECTING and call.pc.connectionState == "connected":
-            call.set_state(CallState.CONNECTED)
-            self.publish(Event.MEDIA_ESTABLISHED, call.event_data())
-            self.publish(Event.CONFERENCE_CONNECTED, call.event_data())
 
     def _participant_changed(self, call: ConferenceCall, state: str, obj: dict[str, Any]) -> None:
         uri = str(obj.get("participant", ""))

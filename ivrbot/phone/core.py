@@ -608,7 +608,9 @@ class PhoneCore:
         ):
             await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
 
-    async def _when_media_up(self, call: Call) -> None:
+    async def _when_media_up(self, call: Call, connected: Event = Event.CALL_CONNECTED) -> None:
+        """Connected once the gateway said so and ICE and DTLS are up (``connected`` is the
+        event to publish: call:connected, or conference:connected)."""
         try:
             await asyncio.wait_for(call.media_up.wait(), MEDIA_TIMEOUT_S)
         except TimeoutError:
@@ -617,7 +619,7 @@ class PhoneCore:
         if call.state == CallState.CONNECTING and call.pc.connectionState == "connected":
             call.set_state(CallState.CONNECTED)
             self.publish(Event.MEDIA_ESTABLISHED, call.event_data())
-            self.publish(Event.CALL_CONNECTED, call.event_data())
+            self.publish(connected, call.event_data())
 
     async def _media_failed(self, call: Call) -> None:
         if call.state not in ENDED:
