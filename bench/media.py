@@ -24,7 +24,9 @@ import av
 import numpy as np
 import vosk
 
-from ivrbot.media.asr import FreeFormTurn, GrammarTurn, RecognizerPool, load_model
+from ivrbot.media.asr import FreeFormTurn, GrammarTurn
+from ivrbot.media.recognizer_pool import RecognizerPool
+from ivrbot.media.speech_model import load_model
 from ivrbot.media.tts import Synthesizer
 
 RATE = 16000

@@ -19,7 +19,7 @@ from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
 from ivrbot.flow.flow import FlowError
-from ivrbot.media.asr import ModelNotFound
+from ivrbot.media.speech_model import ModelNotFound
 from ivrbot.media.tts import TtsUnavailable
 
 console = Console()

