@@ -18,12 +18,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ivrbot.media.model_install import InstallResult, install
 from ivrbot.media.models import (
-    InstallResult,
     ModelInstallError,
     describe_size,
     find_model,
-    install,
     list_models,
     to_json,
 )

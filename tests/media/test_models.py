@@ -22,11 +22,11 @@ from aiohttp import web
 from ivrbot.flow.flow import FlowError
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.media import models, speech_model
+from ivrbot.media.model_install import install
 from ivrbot.media.models import (
     CATALOGUE,
     ModelInstallError,
     find_model,
-    install,
     language_matches,
     language_of,
     list_models,
