@@ -76,6 +76,7 @@ async def pair(gateway: GatewayServer) -> AsyncIterator[tuple[Party, Party]]:
 
 async def test_checks_in_a_call(pair: tuple[Party, Party]) -> None:
     alice, bob = pair
+    assert await code_of(alice.phone.login(token="x")) == "2003"  # already logged in
     assert await code_of(alice.phone.hangup()) == "2402"
     assert await code_of(alice.phone.hold()) == "2502"
     assert await code_of(alice.phone.cancel()) == "2902"

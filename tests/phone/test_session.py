@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from ivrbot.config import Settings
+from ivrbot.errors import PhoneException
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
@@ -69,6 +72,9 @@ async def test_gateway_loss_and_return_are_reported(gateway: GatewayServer) -> N
         while "connectivity:off" not in events:
             await asyncio.sleep(0.05)
     assert events[:3] == ["session:ready", "connectivity:off", "gateway:unreachable"]
+    with pytest.raises(PhoneException) as offline:  # methods refuse while offline
+        await phone.dial("5550001000")
+    assert offline.value.error.error_code == "0002"
     await asyncio.sleep(1.5)  # the Phone keeps retrying while the link is down
     await link.up()
     try:
