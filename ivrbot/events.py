@@ -91,13 +91,6 @@ class CallEventData:
     timestamp: int = field(default_factory=now_ms)
     extra: tuple[tuple[str, Any], ...] = ()
 
-    def with_extra(self, **extra: Any) -> CallEventData:
-        merged = dict(self.extra) | extra
-        return CallEventData(
-            self.index, self.call_type, self.media_type, self.to, self.from_,
-            self.generator, self.codec, now_ms(), tuple(merged.items()),
-        )  # fmt: skip
-
     def get(self, key: str, default: Any = None) -> Any:
         return dict(self.extra).get(key, default)
 
@@ -124,6 +117,3 @@ class WarningPayload:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-Payload = SessionReady | CallEventData | WarningPayload | Any

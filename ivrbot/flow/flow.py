@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ivrbot.events import Event
 from ivrbot.flow.steps import Ask, Python, Retry, Step
@@ -128,6 +128,3 @@ class Flow:
         """Every static prompt text (pre-synthesised when the bot starts)."""
         own = [t for s in self.steps.values() for t in s.prompt_texts()]
         return own + list(self.retry.no_input_prompts + self.retry.no_match_prompts)
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "numbers": self.numbers, "steps": list(self.steps)}
