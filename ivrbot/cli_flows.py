@@ -1,9 +1,12 @@
-"""``ivrbot flows ...``: check and draw flows without running them."""
+"""``ivrbot flows ...``: check and draw call flows, and test them with scenario files."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -12,7 +15,9 @@ from ivrbot.flow.check import Problem, check_flow
 from ivrbot.flow.flow import FlowError
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import flow_files, import_flow_file
+from ivrbot.flow.scenario_file import Scenario, ScenarioError, load_scenario, scenario_files
 from ivrbot.media.models import flow_model_problem
+from ivrbot.media.tts import TtsUnavailable
 
 
 @click.group()
@@ -81,3 +86,76 @@ def graph(name: str, flows_dir: Path, as_mermaid: bool, output: Path | None) -> 
         output = output or Path(f"{flow.name}.svg")
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output}")
+
+
+@flows.command("test")
+@click.argument("path", type=click.Path(path_type=Path), default=Path("flows/scenarios"))
+@click.option(
+    "--flows-dir",
+    type=click.Path(path_type=Path),
+    help="Where the scenarios' flows are (default: the folder that holds scenarios/).",
+)
+@click.option("-k", "select", metavar="TEXT", help="Only the scenarios whose name has TEXT.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: bool) -> None:
+    """Run the scenarios in PATH (a .toml file or a folder) against their flows.
+
+    Each scenario is a real call: a gateway on 127.0.0.1, a bot for the flow and a simulated
+    caller (or, for outbound flows, a callee the bot dials). One line per scenario; exit
+    status 1 when any fails. The file format: ivrbot/flow/scenario.py, and README.md.
+    """
+    from ivrbot.flow.scenario import ScenarioResult, run_scenarios  # starts nothing yet
+
+    scenarios = _load_scenarios(path)
+    if select:
+        scenarios = [s for s in scenarios if select in s.name]
+        if not scenarios:
+            _fail(f"{path}: no scenario name contains {select!r}")
+    width = max(len(s.name) for s in scenarios)
+
+    def report(result: ScenarioResult) -> None:
+        if as_json:
+            return
+        mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
+        where = "" if result.passed else f"  {result.scenario.file}"
+        click.echo(f"{mark}  {result.scenario.name:<{width}}  {result.seconds:5.1f} s{where}")
+        for failure in result.failures:
+            click.echo(f"      {failure}")
+
+    try:
+        results = asyncio.run(run_scenarios(scenarios, flows_dir, on_result=report))
+    except TtsUnavailable as exc:
+        _fail(str(exc))
+    failed = sum(not r.passed for r in results)
+    seconds = sum(r.seconds for r in results)
+    if as_json:
+        summary = {"passed": len(results) - failed, "failed": failed, "seconds": round(seconds, 2)}
+        out = {**summary, "scenarios": [r.to_dict() for r in results]}
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        click.echo(f"{len(results) - failed} passed, {failed} failed ({seconds:.1f} s)")
+    sys.exit(1 if failed else 0)
+
+
+def _load_scenarios(path: Path) -> list[Scenario]:
+    """Every scenario file at ``path``, read and checked; one line per bad file, then exit 1."""
+    try:
+        files = scenario_files(path)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    scenarios, problems = [], []
+    for file in files:
+        try:
+            scenarios.append(load_scenario(file))
+        except ScenarioError as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        click.echo(f"ivrbot: error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    return scenarios
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"ivrbot: error: {message}", err=True)
+    sys.exit(1)

@@ -81,7 +81,7 @@ async def test_run_serves_flows_until_sigterm(tts: Synthesizer) -> None:
         assert proc.stdout is not None
         banner = ""
         async with asyncio.timeout(60):
-            while "555" not in banner:
+            while "flow welcome" not in banner:
                 line = await proc.stdout.readline()
                 assert line, f"ivrbot run exited early: {banner}"
                 banner += line.decode()

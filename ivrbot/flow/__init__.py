@@ -4,6 +4,7 @@ from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.media_steps import Play, Record, RecordResult
 from ivrbot.flow.steps import Answer, Ask, Goto, Hangup, Python, Retry, Say, Set, Step
+from ivrbot.flow.transfer_steps import Move, Transfer, TransferResult
 
 __all__ = [
     "Answer",
@@ -13,6 +14,7 @@ __all__ = [
     "FlowError",
     "Goto",
     "Hangup",
+    "Move",
     "Play",
     "Python",
     "Record",
@@ -21,4 +23,6 @@ __all__ = [
     "Say",
     "Set",
     "Step",
+    "Transfer",
+    "TransferResult",
 ]

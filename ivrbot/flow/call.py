@@ -43,6 +43,9 @@ class FlowCall:
         self.last_answer: Answer | None = None
         self.playbacks: list[Playback] = []  # every prompt played, with its start and end times
         self.recorder: Recorder | None = None  # the call's recording (start_recording)
+        # An Ask that took all its digits: its finish key, if pressed next (before the
+        # deadline, time.monotonic()), ends that entry and is not the next Ask's answer.
+        self._trailing_key: tuple[str, float] | None = None
 
     @property
     def caller(self) -> str:
@@ -66,7 +69,7 @@ class FlowCall:
                 if chosen is not None and chosen not in flow.steps:
                     raise FlowError(f"step {name!r} went to unknown step {chosen!r}")
                 name = chosen if chosen is not None else flow.next_after(name)
-            self.record.outcome = "completed"
+            self.record.outcome = self.record.outcome or "completed"
             if not self.hung_up:
                 await self.hangup()
         except asyncio.CancelledError:
@@ -117,8 +120,37 @@ class FlowCall:
         playback.stop()
 
     async def _peek_press(self) -> None:
-        digit, method = await self.listener.presses.get()
+        digit, method = await self._next_press()
         self.listener.presses.put_nowait((digit, method))  # the next Ask takes it (type-ahead)
+
+    async def _next_press(self) -> tuple[str, str]:
+        """The next keypad press, skipping a finish key that only ended a full entry
+        ('123456#' for six digits: the '#' is not the answer to the next question). Such a
+        key is the first press after the entry, pressed before the next question began or
+        within the entry's inter-digit timeout."""
+        presses = self.listener.presses
+        trailing, self._trailing_key = self._trailing_key, None
+        if trailing is not None:
+            key, deadline = trailing
+            try:
+                if presses.empty():
+                    wait = max(0.0, deadline - time.monotonic())
+                    press = await asyncio.wait_for(presses.get(), wait)
+                else:
+                    press = presses.get_nowait()
+            except TimeoutError:
+                pass
+            else:
+                if press[0] != key:
+                    return press
+                self.note("finish key after a full entry", key=key)
+        return await presses.get()
+
+    def handed_over(self, outcome: str) -> None:
+        """The call left the bot (a Transfer or Move step): the flow ends with ``outcome``."""
+        self.hung_up = True
+        self.record.outcome = outcome
+        self.note(outcome)
 
     async def hangup(self) -> None:
         if not self.hung_up:
@@ -181,7 +213,7 @@ class FlowCall:
         """Prompt, then wait for digits or a spoken choice (barge-in stops the prompt)."""
         loop = asyncio.get_running_loop()
         playback = await self.play_prompt(step.prompt, step.voice)
-        first_press = asyncio.ensure_future(self.listener.presses.get()) if step.digits else None
+        first_press = asyncio.ensure_future(self._next_press()) if step.digits else None
         speech: asyncio.Future[Answer] | None = None
         turn = self._turn(step, playback)
         if turn is not None:
@@ -243,6 +275,9 @@ class FlowCall:
                 break
             digits += digit
             if len(digits) >= step.digits:
+                if step.finish_key and step.digits > 1:
+                    deadline = time.monotonic() + step.inter_digit_timeout_s
+                    self._trailing_key = (step.finish_key, deadline)
                 break
             try:
                 press = await asyncio.wait_for(

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.media_steps import Play, Record, play_file
 from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Set, Step
+from ivrbot.flow.transfer_steps import TRANSFER_MODES, Move, Transfer, format_fields
 from ivrbot.media.recorder import FORMAT_SUFFIX
 from ivrbot.media.sinks import read_audio
+from ivrbot.numbers import called_party_uri
 
 DTMF_KEYS = set("0123456789*#ABCD")
 
@@ -18,7 +20,7 @@ DTMF_KEYS = set("0123456789*#ABCD")
 class Edge:
     source: str
     target: str
-    label: str  # 'next', 'no input', 'no match', 'goto', 'may go to'
+    label: str  # 'next', 'no input', 'no match', 'goto', 'may go to', 'fallback'
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,11 @@ def flow_edges(flow: Flow) -> list[Edge]:
                 out.append(Edge(step.name, nxt, "next"))
             if step.no_input and step.no_input != nxt:
                 out.append(Edge(step.name, step.no_input, "no input"))
+        elif isinstance(step, Transfer | Move):
+            # after a transfer or a move the flow ends: the only way on is when it fails
+            nxt = step.fallback or step.next or following
+            if nxt:
+                out.append(Edge(step.name, nxt, "fallback"))
         elif isinstance(step, Play | Set | Say):
             nxt = step.next or following
             if nxt:
@@ -105,6 +112,8 @@ def _step_problems(step: Step, flow: Flow) -> list[Problem]:
             error(f"fmt {step.fmt!r} is not a recording format ({', '.join(FORMAT_SUFFIX)})")
     if isinstance(step, Play):
         out += _play_problems(step, flow)
+    if isinstance(step, Transfer | Move):
+        out += _hand_over_problems(step)
     if isinstance(step, Set):
         if not isinstance(step.values, Mapping) or not step.values:
             error("Set needs a dict of variables to set, e.g. values={'tries': 0}")
@@ -119,6 +128,46 @@ def _step_problems(step: Step, flow: Flow) -> list[Problem]:
                 "step in order, and the graph cannot show where else it goes",
             )
         )
+    return out
+
+
+def _hand_over_problems(step: Transfer | Move) -> list[Problem]:
+    out: list[Problem] = []
+
+    def add(message: str, severity: str = "error") -> None:
+        out.append(Problem(severity, step.name, message))
+
+    kind = type(step).__name__
+    if not step.timeout_s > 0:
+        add(f"timeout_s must be a positive number of seconds, not {step.timeout_s!r}")
+    if step.fallback and step.next and step.fallback != step.next:
+        add(f"{kind} never goes to next {step.next!r}: when it fails it goes to fallback "
+            f"{step.fallback!r}, and after it the flow ends; leave one out", "warning")  # fmt: skip
+    if not isinstance(step, Transfer):
+        return out
+    to = step.to
+    if not isinstance(to, str) or not to.strip():
+        add("Transfer has no target: give to='agent@ivrbot.local' or a number")
+    elif "sip:" in to or "tel:" in to or to.count("@") > 1:
+        add(f"to {to!r}: give a number or user@domain (no sip:/tel:, one @)")
+    elif called_party_uri(to, "ivrbot.local") is None:
+        add(f"to {to!r} is not a callable number or user@domain")
+    if step.mode not in TRANSFER_MODES:
+        add(f"mode must be 'blind' or 'warm', not {step.mode!r}")
+    if step.say is not None and not step.say.strip():
+        add("say is empty: give a sorry prompt, or leave say out")
+    if step.announce is not None:
+        if not step.announce.strip():
+            add("announce is empty: give words for the target, or leave announce out")
+        try:
+            format_fields(step.announce)
+        except ValueError as exc:
+            add(f"announce is not a valid format string ({exc}): write {{var}} for a call "
+                f"variable, {{{{ and }}}} for a brace")  # fmt: skip
+        if step.mode == "blind":
+            add("announce is only spoken in a warm transfer (mode='warm')", "warning")
+    elif step.mode == "warm":
+        add("a warm transfer announces the caller to the target: give announce='...'")
     return out
 
 

@@ -10,11 +10,13 @@ from ivrbot.flow.check import Edge, flow_edges
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.media_steps import Play, Record
 from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Set, Step
+from ivrbot.flow.transfer_steps import Move, Transfer
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 220, 58, 110, 70, 30
 COLOURS = {
     "Say": "#dbeafe", "Ask": "#dcfce7", "Python": "#f3f4f6", "Hangup": "#fee2e2",
     "Goto": "#ede9fe", "Record": "#fef3c7", "Play": "#e0f2fe", "Set": "#f5f5f4",
+    "Transfer": "#fce7f3", "Move": "#ecfccb",
 }  # fmt: skip
 
 
@@ -43,6 +45,10 @@ def _summary(step: Step, limit: int = 30) -> str:
         text = ", ".join(
             f"{k}={'f(call)' if callable(v) else repr(v)}" for k, v in step.values.items()
         )
+    elif isinstance(step, Transfer):
+        text = f"{step.mode} to {step.to}"
+    elif isinstance(step, Move):
+        text = "to another session of the number"
     else:
         text = ""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -18,11 +18,12 @@ class CallRecord:
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
-    outcome: str = (
-        ""  # 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
-    )
+    # 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
+    # | 'transferred' (a Transfer step handed the caller on) | 'moved' (a Move step)
+    outcome: str = ""
     error: str = ""
     recordings: list[str] = field(default_factory=list)  # files recorded during the call
+    transfers: list[dict[str, Any]] = field(default_factory=list)  # Transfer / Move attempts
 
     @property
     def digits(self) -> str:
@@ -45,4 +46,5 @@ class CallRecord:
             "outcome": self.outcome,
             "error": self.error,
             "recordings": self.recordings,
+            "transfers": self.transfers,
         }

@@ -96,6 +96,8 @@ class Bot:
             (Event.CALL_DISCONNECTED, self._on_ended),
             (Event.CALL_CANCELED, self._on_ended),
             (Event.CALL_REJECTED, self._on_ended),
+            (Event.CALL_TRANSFERRED, self._on_ended),  # a Transfer step handed it on
+            (Event.CALL_MOVED, self._on_ended),  # a Move step: another session has it
             (Event.DTMF_TONE_RECEIVED, self._on_dtmf),
         ):
             phone.on(event, functools.partial(handler, phone))

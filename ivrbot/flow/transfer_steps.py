@@ -1,0 +1,339 @@
+"""Steps that hand the caller on: Transfer (to a person or another number) and Move.
+
+Both are re-bridging inside the gateway (spec/phone-api.md): the bot never carries the
+caller's audio after the hand-over, and its session is free for the next call at once.
+
+Transfer, step by step: the bot puts the caller on hold (``phone.add_call`` holds the call,
+so the gateway plays music on hold to the caller) and dials the target as a second call of
+the same session. When the target answers, a blind transfer joins the two at once
+(``phone.transfer()``: the gateway bridges the caller with the target and drops both of
+the bot's legs); a warm one first speaks ``announce`` to the target. When the target turns
+the call down, does not answer within ``timeout_s``, or cannot be dialled, the bot ends the
+second call, takes the caller off hold, says ``say`` (a sorry prompt) and goes on to
+``fallback``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ivrbot.errors import PhoneException
+from ivrbot.flow.flow import FlowError
+from ivrbot.flow.steps import Step
+from ivrbot.phone.call import ENDED, Call, CallState
+from ivrbot.phone.phone import Phone
+
+if TYPE_CHECKING:
+    from ivrbot.flow.call import FlowCall
+
+log = logging.getLogger(__name__)
+
+TRANSFER_MODES = ("blind", "warm")
+POLL_S = 0.05
+ANNOUNCE_LEAD_S = 0.3  # after the target answers: let them say hello before the announcement
+SETTLE_S = 5.0  # the longest wait for a hand-over or a resume the gateway already confirmed
+# The gateway's reason for ending a call that never connected -> the transfer's outcome.
+REASONS = {"User busy": "rejected", "No answer": "no-answer"}  # others: 'failed'
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """What a Transfer (or Move) step stored in ``call.vars[name]`` and the call's record."""
+
+    target: str
+    mode: str  # 'blind' | 'warm' | 'move'
+    # 'transferred' | 'no-answer' | 'rejected' | 'failed' | 'caller-hangup'; a Move: 'moved'
+    # | 'failed' | 'caller-hangup'
+    outcome: str
+    reason: str = ""  # why it did not happen: the gateway's reason or the error
+    ring_s: float = 0.0  # how long the target rang (until it answered, or the bot gave up)
+    announcement: str = ""  # what a warm transfer said to the target
+
+    @property
+    def done(self) -> bool:
+        return self.outcome in ("transferred", "moved")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "ring_s": round(self.ring_s, 2),
+            "announcement": self.announcement,
+        }
+
+
+@dataclass
+class Transfer(Step):
+    """Hand the caller to ``to`` (a number, or ``user@domain``): blind, or warm.
+
+    ``mode='blind'`` joins the caller and the target as soon as the target answers;
+    ``mode='warm'`` first speaks ``announce`` to the target (``str.format`` with the call's
+    variables: ``"A caller about account {account}"``). The caller hears music on hold
+    meanwhile. After a transfer the flow ends (record outcome 'transferred'). When it does
+    not happen (the target rejects, does not answer within ``timeout_s``, or the dial fails)
+    the caller is taken off hold, hears ``say`` if given, and the flow goes to ``fallback``
+    (default ``next``, then the next step in order). ``call.vars[name]`` holds a
+    :class:`TransferResult`; the call's record lists it under ``transfers``.
+    """
+
+    to: str
+    mode: str = "blind"
+    announce: str | None = None
+    timeout_s: float = 20.0
+    fallback: str | None = None
+    next: str | None = None
+    say: str | None = None
+    voice: str | None = None
+
+    async def run(self, call: FlowCall) -> str | None:
+        result = await transfer_call(call, self)
+        if result.done:
+            return None
+        call.listener.clear()  # keys pressed on hold answer nothing
+        if self.say:
+            await call.say(self.say, voice=self.voice)
+        return self.fallback or self.next
+
+    def targets(self) -> list[str]:
+        return [t for t in (self.fallback, self.next) if t]
+
+    def prompt_texts(self) -> list[str]:
+        texts = [self.say] if self.say else []
+        if self.announce and not format_fields(self.announce):
+            texts.append(self.announce)  # one with {variables} is synthesised per call
+        return texts
+
+
+@dataclass
+class Move(Step):
+    """Move the call to another session of the bot's own identity (``phone.move()``).
+
+    Every other session logged in as the flow's number rings, and the call goes to the
+    one that answers: the caller stays connected and hears the new session from then on.
+    The use case is handing calls between bot processes that serve the same number, e.g.
+    draining a process before it stops: the process that takes the call runs its flow from
+    the start (nothing of this call's state goes with it). A bot's own idle sessions answer
+    too, so give the bot no spare sessions (``Bot(max_calls=1)``) when the call must leave
+    the process. After a move the flow ends (record outcome 'moved'). When no other session
+    takes it within ``timeout_s`` (or none is logged in), the flow goes on to ``fallback``
+    (default ``next``, then the next step in order).
+    """
+
+    next: str | None = None
+    fallback: str | None = None
+    timeout_s: float = 10.0
+
+    async def run(self, call: FlowCall) -> str | None:
+        result = await move_call(call, self)
+        return None if result.done else (self.fallback or self.next)
+
+    def targets(self) -> list[str]:
+        return [t for t in (self.fallback, self.next) if t]
+
+
+# announcements -----------------------------------------------------------------------------
+def format_fields(text: str) -> list[str]:
+    """The ``{fields}`` of a format string (ValueError when it is not a valid one)."""
+    return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+
+
+class _Lenient(string.Formatter):
+    """str.format that leaves a field it cannot fill empty (and lists it in ``missing``)."""
+
+    def __init__(self) -> None:
+        self.missing: list[str] = []
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        try:
+            return super().get_field(field_name, args, kwargs)
+        except (KeyError, AttributeError, IndexError, TypeError):
+            self.missing.append(field_name)
+            return "", field_name
+
+
+def fill(text: str, values: Mapping[str, Any]) -> str:
+    """``text.format(**values)``; a variable that is not set is left out (and logged)."""
+    formatter = _Lenient()
+    try:
+        out = formatter.vformat(text, (), values)
+    except ValueError as exc:
+        raise FlowError(f"prompt {text!r} is not a valid format string: {exc}") from None
+    if formatter.missing:
+        log.warning("prompt %r: no call variable %s", text, ", ".join(formatter.missing))
+    return " ".join(out.split())
+
+
+# running a transfer --------------------------------------------------------------------------
+def _phone(call: FlowCall) -> Phone:
+    phone = call.call.phone
+    if not isinstance(phone, Phone):
+        raise FlowError("transfer and move need the call's session to be a Phone")
+    return phone
+
+
+async def _until(done: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``done`` until it is true (True) or ``timeout_s`` has passed (False)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not done():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+    return True
+
+
+def _finish(call: FlowCall, step: Step, result: TransferResult) -> TransferResult:
+    call.vars[step.name] = result
+    call.record.transfers.append({"step": step.name, **result.to_dict()})
+    detail = {k: v for k, v in result.to_dict().items() if v not in ("", None)}
+    call.note("transfer result", step=step.name, **detail)
+    if result.done:
+        call.handed_over(result.outcome)
+    return result
+
+
+async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
+    """Run a Transfer step; store and return its result."""
+    phone = _phone(call)
+    first = call.call
+    loop = asyncio.get_running_loop()
+    announcement = fill(step.announce, call.vars) if step.mode == "warm" and step.announce else ""
+    # synthesised before dialling: nobody waits for it
+    prompt = (
+        await call.bot.prompt(announcement, step.voice, flow=call.flow) if announcement else None
+    )
+    call.note("transfer", to=step.to, mode=step.mode)
+    began = loop.time()
+    second: Call | None = None
+
+    def result(outcome: str, reason: str = "", ring_s: float | None = None) -> TransferResult:
+        rang = loop.time() - began if ring_s is None else ring_s
+        return TransferResult(step.to, step.mode, outcome, reason, rang, announcement)
+
+    try:
+        try:
+            second = dialled = await phone.add_call(step.to)
+        except PhoneException as exc:
+            await _give_up(phone, first, _other(phone, first))
+            return _finish(call, step, result("failed", str(exc.error), 0.0))
+        answered = await _until(lambda: dialled.state not in _RINGING, step.timeout_s)
+        ring_s = loop.time() - began
+        if dialled.state != CallState.CONNECTED:
+            if answered:
+                outcome, reason = _outcome(dialled), dialled.end_reason or str(dialled.state)
+            else:
+                outcome, reason = "no-answer", f"no answer within {step.timeout_s:g} s"
+            await _give_up(phone, first, dialled)
+            return _finish(call, step, result(outcome, reason, ring_s))
+        if prompt is not None:
+            await asyncio.sleep(ANNOUNCE_LEAD_S)
+            playback = dialled.play(prompt.pcm, prompt.sample_rate, label=announcement)
+            call.note("announce", text=announcement)
+            await _until(lambda: playback.done or dialled.state in ENDED, 120.0)
+            if dialled.state in ENDED:
+                await _give_up(phone, first, dialled)
+                reason = "the target hung up during the announcement"
+                return _finish(call, step, result("rejected", reason, ring_s))
+        try:
+            await phone.transfer()
+        except PhoneException as exc:
+            await _give_up(phone, first, dialled)
+            return _finish(call, step, result("failed", str(exc.error), ring_s))
+        if not await _until(lambda: first.state in ENDED, SETTLE_S):
+            await _give_up(phone, first, dialled)
+            return _finish(call, step, result("failed", "the gateway did not transfer", ring_s))
+        return _finish(call, step, result("transferred", ring_s=ring_s))
+    except asyncio.CancelledError:
+        # The caller hung up (or the bot stops) - or the transfer is complete and the bot
+        # already ended this flow: the record says which.
+        if first.state == CallState.TRANSFERRED:
+            _finish(call, step, result("transferred"))
+        else:
+            _finish(call, step, result("caller-hangup", first.end_reason))
+            second = second or _other(phone, first)
+            if second is not None:
+                await _end(phone, second)
+        raise
+
+
+_RINGING = (CallState.CREATED, CallState.CONNECTING)
+
+
+def _other(phone: Phone, first: Call) -> Call | None:
+    """The session's second call (one add_call made before it failed), if any."""
+    return next((c for c in phone.calls if c is not first and c.state not in ENDED), None)
+
+
+def _outcome(second: Call) -> str:
+    if second.state == CallState.REJECTED:
+        return "rejected"
+    return REASONS.get(second.end_reason, "failed")
+
+
+async def _end(phone: Phone, second: Call) -> None:
+    """End the second call, whatever its state (cancel while it rings, else hang up)."""
+    try:
+        if second.state == CallState.CONNECTING and phone.current_call is second:
+            try:
+                await phone.cancel()
+            except PhoneException:  # answered meanwhile
+                pass
+        if second.state not in ENDED and phone.current_call is second:
+            await phone.hangup()
+    except PhoneException as exc:
+        log.warning("%s: could not end the transfer call: %s", phone.name, exc)
+
+
+async def _give_up(phone: Phone, first: Call, second: Call | None) -> None:
+    """End the second call and take the caller off hold."""
+    if second is not None:
+        await _end(phone, second)
+    # ending the second call resumes the first by itself (it was held by add_call)
+    if await _until(lambda: first.state != CallState.HELD, SETTLE_S):
+        return
+    try:
+        if phone.current_call is first:
+            await phone.resume()
+        else:
+            await phone.switch_call()
+    except PhoneException as exc:
+        log.warning("%s: could not take the caller off hold: %s", phone.name, exc)
+
+
+# running a move ------------------------------------------------------------------------------
+async def move_call(call: FlowCall, step: Move) -> TransferResult:
+    """Run a Move step; store and return its result."""
+    phone = _phone(call)
+    first = call.call
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    target = phone.user_id or ""
+    call.note("move")
+
+    def result(outcome: str, reason: str = "") -> TransferResult:
+        return TransferResult(target, "move", outcome, reason, loop.time() - began)
+
+    try:
+        try:
+            await phone.move()
+        except PhoneException as exc:
+            return _finish(call, step, result("failed", str(exc.error)))
+        settled = await _until(lambda: first.state != CallState.MOVE_INITIATED, step.timeout_s)
+        if first.state == CallState.MOVED:
+            return _finish(call, step, result("moved"))
+        if settled:
+            reason = "no other session of the number took the call"
+        else:  # a move cannot be withdrawn: a late answer still takes the call
+            reason = f"no other session answered within {step.timeout_s:g} s"
+        return _finish(call, step, result("failed", reason))
+    except asyncio.CancelledError:
+        outcome = "moved" if first.state == CallState.MOVED else "caller-hangup"
+        _finish(call, step, result(outcome))
+        raise
