@@ -7,6 +7,7 @@ from typing import Any
 
 from aiortc import MediaStreamTrack
 
+from ivrbot.errors import PhoneException
 from ivrbot.events import Event
 from ivrbot.media.tracks import OutboundAudio
 from ivrbot.phone.call import ENDED, Call, CallState
@@ -101,8 +102,13 @@ class CallControl(PhoneCore):
             self._fail("move", "4003", f"only a connected call can be moved (it is {call.state})")
         if call.breed == "conference":
             self._fail("move", "4004", "a conference cannot be moved")
-        await self._call_action("move", "4000", call, "initiate-call-move")
+        # before the request: the gateway's move-terminated may arrive before its reply
         call.set_state(CallState.MOVE_INITIATED)
+        try:
+            await self._call_action("move", "4000", call, "initiate-call-move")
+        except PhoneException:
+            call.set_state(CallState.CONNECTED)
+            raise
 
     # two calls -----------------------------------------------------------------------------------
     async def add_call(

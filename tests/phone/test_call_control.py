@@ -57,7 +57,13 @@ async def test_checks_before_login_publish_error_events() -> None:
     assert await code_of(phone.add_call()) == "3901"
     assert await code_of(phone.add_call("tel:+1")) == "3912"
     assert await code_of(phone.add_call("5550001000")) == "3941"
-    assert len(errors) == 33
+    assert await code_of(phone.add_call("a@b@c")) == "3913"
+    assert await code_of(phone.add_call("5550001000", media_type="fax")) == "3921"
+    assert await code_of(phone.add_call("5550001000", local_media="mic")) == "3931"  # type: ignore[arg-type]
+    assert await code_of(phone.add_call("5550001000", remote_media="speaker")) == "3932"
+    assert await code_of(phone.answer(local_media="mic")) == "2311"  # type: ignore[arg-type]
+    assert await code_of(phone.answer(remote_media="speaker")) == "2312"  # type: ignore[arg-type]
+    assert len(errors) == 39
     assert errors[0].to_dict()["ErrorCode"] == "2001" and errors[0].to_dict()["JSMethod"] == "login"
     with pytest.raises(PhoneException):
         phone.on("call:ringing", print)  # not an event name in the spec
