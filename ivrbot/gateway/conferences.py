@@ -239,12 +239,7 @@ class Conferences:
         conf.mixer.name = f"mixer/{conf.id}"
         leg = Leg(f"{session.user_id}/conference/{conf.id}")
         host = ConferenceLeg(self._new_id(), session, leg, "host", conf)
-        try:
-            await leg.accept_offer(sdp)
-            answer = await leg.make_answer()
-        except Exception:
-            await leg.close()
-            raise
+        answer = await leg.answer_offer(sdp)
         conf.host = host
         self.conferences[conf.id] = conf
         self._register(host)

@@ -52,6 +52,15 @@ class Leg:
             raise SdpError("the SDP offer has no audio section (m=audio)")
         self.pc.addTrack(self.out)
 
+    async def answer_offer(self, sdp: str) -> str:
+        """Take the endpoint's offer and answer it at once; the leg is closed if it fails."""
+        try:
+            await self.accept_offer(sdp)
+            return await self.make_answer()
+        except Exception:
+            await self.close()
+            raise
+
     async def make_answer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp

@@ -160,12 +160,7 @@ class Switch:
         call = Call(self._new_id(), identity_uri(session.user_id), called_party)
         leg = Leg(f"{session.user_id}/{call.id}")
         caller = CallLeg(self._new_id(), session, leg, "caller", call)
-        try:
-            await leg.accept_offer(sdp)
-            answer = await leg.make_answer()
-        except Exception:
-            await leg.close()
-            raise
+        answer = await leg.answer_offer(sdp)
         call.caller = caller
         session.legs[caller.id] = caller
         self.calls[call.id] = call
