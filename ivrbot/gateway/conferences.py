@@ -12,7 +12,8 @@ To the host:
 
 - ``session-open`` + ``sdp``: the gateway's answer to the host's offer (after the POST).
 - ``session-modified`` + ``modId``, ``participant``, ``status: 'joined'``: an invitee joined
-  and is in the mix (``modId`` is the ``x-modId`` of the PUT that invited it).
+  and is in the mix (``modId`` is the ``x-modId`` of the PUT that invited it); also when a
+  call of the host's identity was merged into the conference (gateway/merge.py).
 - ``mod-terminated`` + ``modId``, ``participant``, ``reason``: an invitation ended without a
   join. ``reason``: ``User busy`` (every invited session rejected), ``User not found`` (no
   session of that identity), ``Call canceled`` (the host removed the invitee first),
@@ -45,6 +46,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -150,6 +152,7 @@ class ConferenceLeg:
     state: LegState = LegState.CONNECTING
     member: LegMember | None = None
     watcher: asyncio.Task[None] | None = None
+    on_end: Callable[[str], Awaitable[None]] | None = None  # a merged call's (see adopt)
 
     @property
     def resource_url(self) -> str:
@@ -428,10 +431,14 @@ class Conferences:
         if cleg.state is LegState.INVITED:
             await self.reject(cleg)
             return
-        participant, conf = cleg.participant, cleg.conference
-        assert participant is not None
         notify = reason is not Reason.HANGUP  # a gateway-side loss is told to the leg too
         await self._drop(cleg, reason if notify else None)
+        self._left(cleg, reason)
+
+    def _left(self, cleg: ConferenceLeg, reason: str) -> None:
+        """A participant's leg is out: the host is told (``session-modified``, ``left``)."""
+        participant, conf = cleg.participant, cleg.conference
+        assert participant is not None
         if conf.participants.get(participant.uri) is participant:
             del conf.participants[participant.uri]
             if conf.host is not None and conf.host.state is not LegState.ENDED:
@@ -440,9 +447,52 @@ class Conferences:
                     modId=participant.mod_id,
                     participant=participant.uri,
                     status="left",
-                    reason=reason.value,
+                    reason=str(reason),
                 )
         log.info("conference %s: %s left (%s)", conf.id, participant.uri, reason)
+
+    # merged calls (gateway/merge.py) ------------------------------------------------------
+    def adopt(
+        self,
+        host: ConferenceLeg,
+        session: Session,
+        leg: Leg,
+        uri: str,
+        on_end: Callable[[str], Awaitable[None]],
+    ) -> ConferenceLeg:
+        """Put a connected call's leg into ``host``'s mix as a participant, at once.
+
+        The leg stays the call's: its session keeps the call resource (no conference
+        resource of its own, no renegotiation). When the conference lets it go (the host
+        removes it, the conference ends, its media fails) ``on_end(reason)`` ends its call.
+        The participant id is ``uri``, or ``uri;<n>`` when ``uri`` is already present.
+        """
+        conf = host.conference
+        if not host.is_host or conf.ended or host.state is LegState.ENDED:
+            raise ConferenceError("initiate-call-merge", "the conference has ended")
+        key, n = uri, 1
+        while key in conf.participants:
+            n += 1
+            key = f"{uri};{n}"
+        participant = Participant(key, self._new_id())
+        cleg = ConferenceLeg(self._new_id(), session, leg, "participant", conf, participant)
+        cleg.on_end = on_end
+        participant.leg = cleg
+        conf.participants[key] = participant
+        cleg.member = LegMember(leg, conf.mixer, cleg.id)
+        cleg.member.attach()
+        cleg.set_state(LegState.JOINED)
+        cleg.watcher = asyncio.ensure_future(self._watch(cleg))
+        host.publish("session-modified", modId=participant.mod_id, participant=key, status="joined")
+        log.info("conference %s: %s merged in", conf.id, key)
+        return cleg
+
+    async def release(self, cleg: ConferenceLeg, reason: str) -> None:
+        """A merged call's party left its call (hang-up, logout): out of the mix."""
+        if cleg.state is LegState.ENDED:
+            return
+        await self._drop(cleg, None)
+        self._left(cleg, reason)
 
     async def end(self, conf: Conference, reason: Reason, notify_host: bool) -> None:
         """End the conference for everyone."""
@@ -467,7 +517,7 @@ class Conferences:
         if cleg.state is LegState.ENDED:
             return
         cleg.set_state(LegState.ENDED)
-        if reason is not None:
+        if reason is not None and cleg.on_end is None:
             cleg.publish("session-terminated", reason=str(reason))
         if cleg.member is not None:
             cleg.member.detach()
@@ -477,6 +527,10 @@ class Conferences:
         watcher = cleg.watcher
         if watcher is not None and watcher is not asyncio.current_task():
             watcher.cancel()
+        if cleg.on_end is not None:  # a merged call's leg: its call ends it (and tells why)
+            if reason is not None:
+                await cleg.on_end(str(reason))
+            return
         await cleg.leg.close()
 
     async def end_session(self, session: Session) -> None:

@@ -61,6 +61,7 @@ CALL_ACTIONS = [
     "initiate-call-mod",
     "accept-call-mod",
     "reject-call-mod",
+    "initiate-call-merge",
 ]
 
 
@@ -248,12 +249,15 @@ def document(rtc: str = "/RTC/v1") -> dict[str, Any]:
         },
         rtc + "/sessions/{sid}/calls/{cid}": {
             "put": _op(
-                "Answer, hold, resume, move, transfer or modify a call",
+                "Answer, hold, resume, move, transfer, modify or merge a call into a"
+                " conference (initiate-call-merge: an ivrbot extension)",
                 parameters=[
                     *CALL,
                     _header("x-calls-action", True, CALL_ACTIONS),
                     _header("x-modId"),
                     _header("x-transferTargetCallId"),
+                    _header("x-conferenceId"),
+                    _header("x-merge-mode", False, ["leave", "stay"]),
                 ],
                 requestBody=_body(
                     _obj(callsMediaModifications=_obj(sdp=SDP, type=STR)), required=False

@@ -1,4 +1,4 @@
-"""Calls: place, answer, hold, resume, move, transfer, modify, end."""
+"""Calls: place, answer, hold, resume, move, transfer, modify, merge, end."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ivrbot.gateway.http import ApiError, gw, json_body, own_call, own_session
+from ivrbot.gateway.merge import MERGE_MODES, merge_call
 from ivrbot.gateway.switch import Reason
 
 
@@ -38,6 +39,7 @@ def _sdp(body: dict[str, Any], required: bool) -> str | None:
 ACTIONS = (
     "call-answer", "initiate-call-hold", "initiate-call-resume", "initiate-call-move",
     "initiate-call-transfer", "initiate-call-mod", "accept-call-mod", "reject-call-mod",
+    "initiate-call-merge",
 )  # fmt: skip
 
 
@@ -65,6 +67,14 @@ async def put_call(request: web.Request) -> web.Response:
         if not target:
             raise ApiError("SVC0002", "x-transferTargetCallId")
         await switch.transfer(leg, target)
+    elif action == "initiate-call-merge":
+        conference_id = request.headers.get("x-conferenceId")
+        if not conference_id:
+            raise ApiError("SVC0002", "x-conferenceId")
+        mode = request.headers.get("x-merge-mode", "leave")
+        if mode not in MERGE_MODES:
+            raise ApiError("SVC0003", "x-merge-mode", ", ".join(MERGE_MODES))
+        await merge_call(gw(request), leg, conference_id, stay=mode == "stay")
     elif action == "initiate-call-mod":
         mods = body.get("callsMediaModifications")
         kind = mods.get("type") if isinstance(mods, dict) else None

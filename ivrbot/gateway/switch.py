@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -51,6 +51,17 @@ class Reason(StrEnum):
     NO_ANSWER = "No answer"
     MEDIA_FAILED = "Media failed"
     LOGGED_OUT = "Session ended"
+    MERGED = "Call merged into a conference"
+
+
+class Membership(Protocol):
+    """A call party's place in the conference its call was merged into (gateway/merge.py)."""
+
+    def hold(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    async def leave(self, reason: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -69,6 +80,7 @@ class CallLeg:
 
     held: bool = False  # this side put the call on hold
     tone: Playback | None = None  # ringback or music on hold playing to this side
+    membership: Membership | None = None  # in a conference's mix (a merged call)
 
     def publish(self, state: str, **fields: Any) -> None:
         event = {"type": "calls", "state": state, "resourceURL": self.resource_url}
@@ -104,6 +116,7 @@ class Call:
     media_type: str = "audio"
     pending_mod: tuple[str, CallLeg, str] | None = None  # (modId, initiator, new media type)
     bridge: Bridge | None = None
+    merged: bool = False  # its parties are in a conference (or gone): no bridge any more
     started_at: float = field(default_factory=time.time)
     answered_at: float | None = None
     ended_at: float | None = None
@@ -262,13 +275,13 @@ class Switch:
             return
         call.answered_at = time.time()
         call.set_state(CallState.CONNECTED)
-        self._apply_media(call)
+        self.apply_media(call)
         # both are told only once they hear each other (the caller's answer went out early)
         call.caller.publish("session-open", sdp=call.caller.leg.pc.localDescription.sdp)
         call.callee.publish("session-open")
 
     # who hears whom -------------------------------------------------------------------------
-    def _apply_media(self, call: Call) -> None:
+    def apply_media(self, call: Call) -> None:
         """Bridge the two parties, or, while one holds, give the other music or silence."""
         if call.bridge is not None:
             call.bridge.unbridge()
@@ -276,6 +289,8 @@ class Switch:
         parties = [p for p in (call.caller, call.callee) if p is not None]
         for party in parties:
             party.stop_tone()
+        if call.merged:  # the conference's mixer carries its parties' audio
+            return
         if call.state is not CallState.CONNECTED or len(parties) != 2:
             return
         a, b = parties
@@ -286,34 +301,46 @@ class Switch:
             if other.held and not me.held and self.hold_audio == "music":
                 me.play_tone(hold_music())
 
-    def _require_connected(self, leg: CallLeg, action: str) -> Call:
+    def require_connected(self, leg: CallLeg, action: str, merged_ok: bool = False) -> Call:
         call = leg.call
         if call.state is not CallState.CONNECTED or leg.session.legs.get(leg.id) is not leg:
             raise CallStateError(action, call.state)
+        if call.merged and not merged_ok:
+            raise CallStateError(f"{action} (the call is in a conference)", call.state)
         return call
 
     async def hold(self, leg: CallLeg) -> None:
-        call = self._require_connected(leg, "initiate-call-hold")
+        call = self.require_connected(leg, "initiate-call-hold", merged_ok=True)
+        if leg.membership is not None:  # out of the conference's mix; the others carry on
+            leg.membership.hold()
+            leg.held = True
+            leg.publish("session-modified", reason="held")
+            return
         leg.held = True
-        self._apply_media(call)
+        self.apply_media(call)
         leg.publish("session-modified", reason="held")
         call.other(leg).publish("session-modified", reason="remote-held")
 
     async def resume(self, leg: CallLeg) -> None:
-        call = self._require_connected(leg, "initiate-call-resume")
+        call = self.require_connected(leg, "initiate-call-resume", merged_ok=True)
+        if leg.membership is not None:
+            leg.membership.resume()
+            leg.held = False
+            leg.publish("session-modified", reason="resumed")
+            return
         leg.held = False
-        self._apply_media(call)
+        self.apply_media(call)
         leg.publish("session-modified", reason="resumed")
         call.other(leg).publish("session-modified", reason="remote-resumed")
 
     # transfer and move -----------------------------------------------------------------------
     async def transfer(self, leg: CallLeg, target_id: str) -> None:
         """The session of ``leg`` joins its two far parties together and leaves both calls."""
-        first = self._require_connected(leg, "initiate-call-transfer")
+        first = self.require_connected(leg, "initiate-call-transfer")
         target = leg.session.legs.get(target_id)
         if target is None or target is leg:
             raise CallStateError("initiate-call-transfer (no such second call)", first.state)
-        second = self._require_connected(target, "initiate-call-transfer")
+        second = self.require_connected(target, "initiate-call-transfer")
         a, b = first.other(leg), second.other(target)
         leg.publish("transfer-initiated", transferToCallId=target_id)
         for call in (first, second):
@@ -325,7 +352,7 @@ class Switch:
         a.call = b.call = joined
         a.held = b.held = False
         self.calls[joined.id] = joined
-        self._apply_media(joined)
+        self.apply_media(joined)
         a.publish("session-modified", reason="transferred", **{"from": b.uri})
         b.publish("session-modified", reason="transferred", **{"from": a.uri})
         leg.publish("transfer-terminated", reason="success", transferToCallId=target_id)
@@ -336,7 +363,7 @@ class Switch:
 
     async def move(self, leg: CallLeg) -> None:
         """Ring the user's other sessions; the call moves to the one that answers."""
-        call = self._require_connected(leg, "initiate-call-move")
+        call = self.require_connected(leg, "initiate-call-move")
         if call.moving is not None:
             raise CallStateError("initiate-call-move (a move is in progress)", call.state)
         targets = [s for s in self.sessions.of_user(leg.session.user_id) if s.id != leg.session.id]
@@ -359,14 +386,14 @@ class Switch:
             return
         new.held = False
         call.replace(old, new)
-        self._apply_media(call)
+        self.apply_media(call)
         new.publish("session-open")
         old.publish("move-terminated", reason="moved")
         await self._drop(old, Reason.MOVED)
 
     # media modification (signalling only: the gateway carries audio) ---------------------
     async def modify(self, leg: CallLeg, media_type: str) -> str:
-        call = self._require_connected(leg, "initiate-call-mod")
+        call = self.require_connected(leg, "initiate-call-mod")
         if call.pending_mod is not None:
             raise CallStateError("initiate-call-mod (one is pending)", call.state)
         mod_id = self._new_id()
@@ -395,6 +422,9 @@ class Switch:
         call = leg.call
         if call.state is CallState.ENDED:
             return
+        if call.merged:  # each party of a merged call leaves on its own
+            await self.part(leg, reason, notify=by_gateway)
+            return
         if leg in call.ringing:
             # one ringing session rejects: the others keep ringing unless it was the last
             await self._drop(leg, None)
@@ -407,6 +437,22 @@ class Switch:
             notify = by_gateway or other is not leg
             await self._drop(other, reason if notify else None)
         await self._finish(call, reason)
+
+    async def part(self, leg: CallLeg, reason: str, notify: bool) -> None:
+        """One party of a merged call leaves it (and its conference); the last ends the call."""
+        call = leg.call
+        if call.caller is leg:
+            call.caller = None
+        elif call.callee is leg:
+            call.callee = None
+        else:
+            return
+        membership, leg.membership = leg.membership, None
+        if membership is not None:
+            await membership.leave(reason)
+        await self._drop(leg, reason if notify else None)
+        if call.caller is None and call.callee is None:
+            await self._finish(call, reason)
 
     async def _finish(self, call: Call, reason: str) -> None:
         if call.bridge:
@@ -442,8 +488,7 @@ class Switch:
 
     async def close(self) -> None:
         for call in list(self.calls.values()):
-            leg = call.caller or call.callee
-            if leg is not None:
+            for leg in [p for p in (call.caller, call.callee) if p is not None]:
                 await self.end(leg, Reason.HANGUP, by_gateway=True)
         self._tasks.cancel_all()
 

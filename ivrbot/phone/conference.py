@@ -249,6 +249,34 @@ class ConferenceMethods(PhoneCore):
             self._fail("get_participants", "3402", "this Phone hosts no conference")
         return {k: dict(v) for k, v in call.participants.items()}
 
+    async def merge_call(self, conference_id: str, stay: bool = False) -> None:
+        """Put the current call's far party into a conference (an ivrbot extension).
+
+        ``conference_id`` is the id of a conference hosted by a session of this Phone's
+        identity (``ConferenceCall.id``). The far party is in the mix at once, on its call as
+        it is. ``stay=False``: this Phone's call ends (``call:disconnected``, message ``Call
+        merged into a conference``); ``stay=True``: this Phone is in the mix too, on the same
+        call. Codes (Python Phone only): 0002, not logged in 3861, no connected call 3862, the
+        current call is a conference 3863, no conference id 3864, gateway refusal 3860.
+        """
+        method = "merge_call"
+        if not self.online:
+            self._fail(method, "0002", "network offline")
+        if not self.logged_in:
+            self._fail(method, "3861", "not logged in")
+        call = self.current_call
+        if call is None or call.state != CallState.CONNECTED:
+            self._fail(method, "3862", "merge_call needs a connected current call")
+        if isinstance(call, ConferenceCall):
+            self._fail(method, "3863", "the current call is a conference already")
+        if not isinstance(conference_id, str) or not conference_id.strip():
+            self._fail(method, "3864", "merge_call needs the conference's id")
+        headers = {
+            "x-conferenceId": conference_id.strip(),
+            "x-merge-mode": "stay" if stay else "leave",
+        }
+        await self._call_action(method, "3860", call, "initiate-call-merge", headers=headers)
+
     # invitees ------------------------------------------------------------------------------
     def _pending_conference(self) -> ConferenceCall | None:
         call = self._pending_incoming()
@@ -443,7 +471,8 @@ class ConferenceMethods(PhoneCore):
         uri = str(obj.get("participant", ""))
         reason = str(obj.get("reason", ""))
         status = str(obj.get("status", ""))
-        if not uri or uri not in call.participants:
+        merged = state == "session-modified" and status == "joined"  # a merged call too
+        if not uri or (uri not in call.participants and not merged):
             return
         if state == "session-modified" and status == "joined":
             call.set_participant(uri, "joined", "accepted")

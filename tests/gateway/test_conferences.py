@@ -41,8 +41,9 @@ class Member:
     """A Phone that plays its own tone in every conference, records what it hears, every
     event it gets and every raw event object from its channel."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, freq: float | None = None) -> None:
         self.name = name
+        self.freq = freq or FREQS[name]
         self.phone = Phone(url, name=name)
         self.heard: list[np.ndarray] = []
         self.events: dict[str, list[Any]] = {}
@@ -67,7 +68,7 @@ class Member:
     def _speak(self, data: Any) -> None:
         call = next((c for c in self.phone.calls if c.index == data.index), None)
         if call is not None:
-            call.play(tone(FREQS[self.name]))
+            call.play(tone(self.freq))
 
     def hear(self, frame: av.AudioFrame) -> None:
         self.heard.append(pcm_from_frame(frame))
@@ -98,7 +99,9 @@ def tone(freq: float) -> np.ndarray:
 LEVELS: list[dict[str, dict[str, float]]] = []  # every measurement, for calibration
 
 
-async def hears(parties: list[Member], settle: float = 1.3) -> dict[str, set[str]]:
+async def hears(
+    parties: list[Member], settle: float = 1.3, freqs: dict[str, float] = FREQS
+) -> dict[str, set[str]]:
     """{listener: {names heard, its own included if it hears itself}}.
 
     A party that stopped receiving audio (no conference any more) hears nobody. A level
@@ -113,7 +116,7 @@ async def hears(parties: list[Member], settle: float = 1.3) -> dict[str, set[str
         if len(p.heard) - before[p.name] < 0.5 * settle / 0.02:
             continue
         window = np.concatenate(p.heard[-40:])
-        levels[p.name] = {n: tone_dbfs(window, f) for n, f in FREQS.items()}
+        levels[p.name] = {n: tone_dbfs(window, f) for n, f in freqs.items()}
         for name, db in levels[p.name].items():
             if db > HEARD_DB:
                 out[p.name].add(name)

@@ -1,0 +1,76 @@
+"""Merging a call into a conference: an ivrbot extension of the wire API.
+
+``PUT /sessions/{sid}/calls/{cid}`` with ``x-calls-action: initiate-call-merge``,
+``x-conferenceId: <conference id>`` (a conference hosted by a session of the same identity)
+and ``x-merge-mode: leave | stay`` (default ``leave``) -> 204.
+
+The far party of the call goes into the conference's mix at once, on the leg it already
+has: its session keeps its call (nothing to answer, no renegotiation) and hears the
+conference from then on. With ``leave`` the requesting session's own leg ends
+(``session-terminated``, reason ``Call merged into a conference``); with ``stay`` it joins
+the mix too and keeps its call. The host is told ``session-modified`` / ``joined`` for each
+party, and ``left`` when one hangs up. Hold and resume of a merged call take that party out
+of the mix and back; a host removing the participant, or ending the conference, ends the
+party's call (``Removed from conference`` / ``Conference ended``).
+
+This is how a bot bridges callers into a conference room (the flow's Conference step): the
+historical API could only invite identities, which rings their phones a second time.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ivrbot.gateway.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
+from ivrbot.gateway.core import Gateway
+from ivrbot.gateway.switch import CallLeg, CallState, CallStateError, Reason
+
+MERGE_MODES = ("leave", "stay")
+
+
+class CallMembership:
+    """A merged call party's place in the mix (the switch's Membership)."""
+
+    def __init__(self, conferences: Conferences, cleg: ConferenceLeg, state: CallState) -> None:
+        self.conferences = conferences
+        self.cleg = cleg
+        self.state = state
+
+    def hold(self) -> None:
+        try:
+            self.conferences.hold(self.cleg)
+        except ConferenceError:
+            raise CallStateError("initiate-call-hold (already held)", self.state) from None
+
+    def resume(self) -> None:
+        try:
+            self.conferences.resume(self.cleg)
+        except ConferenceError:
+            raise CallStateError("initiate-call-resume (not held)", self.state) from None
+
+    async def leave(self, reason: str) -> None:
+        await self.conferences.release(self.cleg, reason)
+
+
+async def merge_call(gateway: Gateway, leg: CallLeg, conference_id: str, stay: bool) -> None:
+    """Put ``leg``'s far party (and ``leg`` itself with ``stay``) into the conference."""
+    switch, conferences = gateway.switch, gateway.conferences
+    host = conferences.legs.get(conference_id)
+    if host is None or not host.is_host or host.session.user_id != leg.session.user_id:
+        raise web.HTTPNotFound(text=f"no conference {conference_id} hosted by this identity")
+    call = switch.require_connected(leg, "initiate-call-merge")
+    if host.conference.ended or host.state is LegState.ENDED:
+        raise CallStateError("initiate-call-merge (the conference has ended)", call.state)
+    movers = [call.other(leg), leg] if stay else [call.other(leg)]
+    call.merged = True
+    switch.apply_media(call)  # unbridged: from now on the mixer carries their audio
+    for party in movers:
+        party.held = False
+
+        async def on_end(reason: str, party: CallLeg = party) -> None:
+            await switch.end(party, reason, by_gateway=True)
+
+        cleg = conferences.adopt(host, party.session, party.leg, party.uri, on_end)
+        party.membership = CallMembership(conferences, cleg, call.state)
+    if not stay:
+        await switch.part(leg, Reason.MERGED, notify=True)
