@@ -1,7 +1,8 @@
 """Bank: answers 555-000-1010. A small bank IVR: balances, and a person when you want one.
 
-The main menu takes a key or a spoken word: press 1 (or say 잔액, "balance") for a balance,
-press 2 (or say 상담원, "agent") to talk to an agent. The speech model that installs from the
+The main menu (a Menu step) takes a key or a spoken word: press 1 (or say 잔액, "balance")
+for a balance, press 2 (or say 상담원, "agent") to talk to an agent; anything else is asked
+again once, then the call ends. The speech model that installs from the
 package registry is Korean, so the words are Korean; the prompts are English.
 
 Balance: the caller keys in a six-digit account number and presses # (the # is optional once
@@ -15,7 +16,7 @@ agent answers in time (or the agent turns the call down), the caller is taken of
 hears an apology and can leave a voicemail (a Record step; # ends the message).
 """
 
-from ivrbot.flow import Ask, Flow, FlowCall, Hangup, Record, Retry, Transfer
+from ivrbot.flow import Ask, Flow, FlowCall, Hangup, Menu, Record, Retry, Set, Transfer
 
 AGENT = "agent@ivrbot.local"
 ACCOUNTS = {  # account number -> (holder, balance in dollars)
@@ -23,7 +24,8 @@ ACCOUNTS = {  # account number -> (holder, balance in dollars)
     "654321": ("Alex Park", 87.05),
     "111111": ("Sam Lee", 0.0),
 }
-CHOICES = {"잔액": "balance", "상담원": "agent"}  # words the Korean model recognises well
+CHOICES = {"잔액": "1", "상담원": "2"}  # words the Korean model recognises well, as keys
+OPTIONS = {"1": "account", "2": "agent"}
 MAX_ACCOUNT_TRIES = 2
 
 flow = Flow(
@@ -39,29 +41,16 @@ flow = Flow(
 )
 
 flow.add(
-    Ask(
+    Set("defaults", {"account_spoken": "not given"}),  # for the agent, when none is keyed in
+    Menu(
         "menu",
         "Welcome to ivrbot bank. For your balance, press 1. To speak with an agent, press 2.",
         choices=CHOICES,
-        next="route",
+        options=OPTIONS,
         no_input="bye",
         no_match="bye",
     ),
 )
-
-
-@flow.step("route", goes_to=["account", "agent", "menu"])
-async def route(call: FlowCall) -> str:
-    """Where the last menu answer (a key or a word) leads."""
-    answer = call.last_answer
-    choice = answer.value if answer is not None else ""
-    if choice in ("1", "balance"):
-        return "account"
-    if choice in ("2", "agent"):
-        call.vars.setdefault("account_spoken", "not given")
-        return "agent"
-    await call.say("That is not one of the choices.")
-    return "menu"
 
 
 flow.add(
@@ -102,11 +91,11 @@ async def balance(call: FlowCall) -> str:
 
 
 flow.add(
-    Ask(
+    Menu(
         "more",
         "For another balance, press 1. To speak with an agent, press 2. Or just hang up.",
         choices=CHOICES,
-        next="route",
+        options=OPTIONS,
         no_input="bye",
         no_match="bye",
     ),

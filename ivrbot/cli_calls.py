@@ -79,5 +79,17 @@ def show(record_id: str, db: str | None, as_json: bool) -> None:
         console.print(f"  bot said: {text}")
     for i in record["inputs"]:
         console.print(f"  input at {i['step']}: {i['outcome']} {i['value']} {i.get('text', '')}")
+    for t in record.get("transfers", []):
+        why = f" ({t['reason']})" if t.get("reason") else ""
+        console.print(
+            f"  {t['mode']} transfer at {t['step']} to {t['target']}: {t['outcome']}{why}"
+        )
+    for c in record.get("conferences", []):
+        why = f" ({c['reason']})" if c.get("reason") else ""
+        others = ", ".join(c.get("others", [])) or "nobody"
+        console.print(f"  conference at {c['step']}: room {c['room']} ({c['mode']}), "
+                      f"{c['outcome']}{why}; already there: {others}")  # fmt: skip
+    for path in record.get("recordings", []):
+        console.print(f"  recording: {path}")
     if record.get("error"):
         console.print(f"[red]error:[/] {record['error']}")

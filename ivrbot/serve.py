@@ -22,6 +22,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.numbers import format_number
+from ivrbot.web import SOFTPHONE_PATH
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class Runner:
 
     def banner(self) -> None:
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
+        self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
         for bot in self.bots.values():
             flow = bot.flow
             numbers = ", ".join(format_number("1" + n) for n in flow.numbers)

@@ -258,6 +258,7 @@ class FlowCall:
         if step.barge_in is False:
             await playback
         playback.stop()
+        answer = step.judge(answer)
         self.last_answer = answer
         self.record.inputs.append({"step": step.name, **answer.to_dict()})
         detail = {k: v for k, v in answer.to_dict().items() if v not in ("", None)}

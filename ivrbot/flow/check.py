@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ivrbot.flow.conference_steps import Conference
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.media_steps import Play, Record, play_file
-from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Set, Step
+from ivrbot.flow.steps import Ask, Goto, Hangup, Menu, Python, Say, Set, Step
 from ivrbot.flow.transfer_steps import TRANSFER_MODES, Move, Transfer, format_fields
 from ivrbot.media.recorder import FORMAT_SUFFIX
 from ivrbot.media.sinks import read_audio
@@ -43,6 +44,12 @@ def flow_edges(flow: Flow) -> list[Edge]:
             out.append(Edge(step.name, step.target, "goto"))
         elif isinstance(step, Hangup):
             continue
+        elif isinstance(step, Menu):
+            out += [Edge(step.name, to, f"option {key}") for key, to in step.options.items()]
+            nxt = step.next or following
+            for missed, label in ((step.no_input, "no input"), (step.no_match, "no match")):
+                if missed or nxt:
+                    out.append(Edge(step.name, missed or nxt or "", label))
         elif isinstance(step, Ask):
             nxt = step.next or following
             if nxt:
@@ -61,6 +68,14 @@ def flow_edges(flow: Flow) -> list[Edge]:
             nxt = step.fallback or step.next or following
             if nxt:
                 out.append(Edge(step.name, nxt, "fallback"))
+        elif isinstance(step, Conference):
+            # leaving the caller in the room ends the flow; staying goes on to next
+            nxt = step.next or following
+            if step.stay and nxt:
+                out.append(Edge(step.name, nxt, "next"))
+            failed = step.fallback or nxt
+            if failed and not (step.stay and failed == nxt):
+                out.append(Edge(step.name, failed, "fallback"))
         elif isinstance(step, Play | Set | Say):
             nxt = step.next or following
             if nxt:
@@ -88,6 +103,8 @@ def _step_problems(step: Step, flow: Flow) -> list[Problem]:
             error("Ask has no prompt")
         if step.digits < 0:
             error(f"digits must be 0 or more, not {step.digits}")
+        if step.digits > 0 and not 1 <= step.min_digits <= step.digits:
+            error(f"min_digits must be from 1 to digits ({step.digits}), not {step.min_digits}")
         if step.digits == 0 and not step.listens:
             error("Ask takes neither digits (digits=0) nor speech (no choices): nothing to ask")
         if step.timeout_s <= 0 or step.inter_digit_timeout_s <= 0:
@@ -98,6 +115,10 @@ def _step_problems(step: Step, flow: Flow) -> list[Problem]:
             error(f"barge_in must be True, False, 'dtmf' or 'speech', not {step.barge_in!r}")
         if step.choices is not None and not step.choice_map:
             error("choices is empty: give words to listen for, or leave choices out")
+    if isinstance(step, Menu):
+        out += _menu_problems(step)
+    if isinstance(step, Conference):
+        out += _conference_problems(step)
     if isinstance(step, Record):
         if step.prompt is not None and not step.prompt.strip():
             error("Record's prompt is empty: give words to say, or leave prompt out")
@@ -128,6 +149,36 @@ def _step_problems(step: Step, flow: Flow) -> list[Problem]:
                 "step in order, and the graph cannot show where else it goes",
             )
         )
+    return out
+
+
+def _menu_problems(step: Menu) -> list[Problem]:
+    if not step.options:
+        return [Problem("error", step.name, "Menu has no options: give options={'1': 'step'}")]
+    out = []
+    for key in step.options:
+        keyed = step.digits and key.isascii() and len(key) <= step.digits and set(key) <= DTMF_KEYS
+        if not keyed and key not in step.choice_map.values():
+            out.append(Problem("error", step.name, f"option {key!r} can be neither pressed nor "
+                               f"said: make it keypad keys (digits={step.digits}) or the name of "
+                               "one of the choices"))  # fmt: skip
+    return out
+
+
+def _conference_problems(step: Conference) -> list[Problem]:
+    out: list[Problem] = []
+    for label, text in (("room", step.room), ("announce", step.announce), ("say", step.say)):
+        if text is None:
+            continue
+        if not isinstance(text, str) or not text.strip():
+            out.append(Problem("error", step.name, f"{label} is empty: give words, or leave it out"
+                               if label != "room" else "Conference has no room name"))  # fmt: skip
+            continue
+        try:
+            format_fields(text)
+        except ValueError as exc:
+            out.append(Problem("error", step.name, f"{label} is not a valid format string "
+                               f"({exc}): write {{var}} for a call variable"))  # fmt: skip
     return out
 
 

@@ -7,16 +7,17 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from ivrbot.flow.check import Edge, flow_edges
+from ivrbot.flow.conference_steps import Conference
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.media_steps import Play, Record
-from ivrbot.flow.steps import Ask, Goto, Hangup, Python, Say, Set, Step
+from ivrbot.flow.steps import Ask, Goto, Hangup, Menu, Python, Say, Set, Step
 from ivrbot.flow.transfer_steps import Move, Transfer
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 220, 58, 110, 70, 30
 COLOURS = {
     "Say": "#dbeafe", "Ask": "#dcfce7", "Python": "#f3f4f6", "Hangup": "#fee2e2",
     "Goto": "#ede9fe", "Record": "#fef3c7", "Play": "#e0f2fe", "Set": "#f5f5f4",
-    "Transfer": "#fce7f3", "Move": "#ecfccb",
+    "Transfer": "#fce7f3", "Move": "#ecfccb", "Menu": "#bbf7d0", "Conference": "#fde68a",
 }  # fmt: skip
 
 
@@ -27,6 +28,8 @@ def _kind(step: Step) -> str:
 def _summary(step: Step, limit: int = 30) -> str:
     if isinstance(step, Say):
         text = step.text
+    elif isinstance(step, Menu):
+        text = ", ".join(f"{k}: {v}" for k, v in step.options.items())
     elif isinstance(step, Ask):
         ways = (["keys"] if step.digits else []) + (["speech"] if step.choice_map else [])
         text = f"{' + '.join(ways)}: {step.prompt}"
@@ -49,6 +52,8 @@ def _summary(step: Step, limit: int = 30) -> str:
         text = f"{step.mode} to {step.to}"
     elif isinstance(step, Move):
         text = "to another session of the number"
+    elif isinstance(step, Conference):
+        text = f"room {step.room}" + (" (bot stays)" if step.stay else "")
     else:
         text = ""
     return text if len(text) <= limit else text[: limit - 1] + "…"

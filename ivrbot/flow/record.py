@@ -20,10 +20,12 @@ class CallRecord:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     # 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
     # | 'transferred' (a Transfer step handed the caller on) | 'moved' (a Move step)
+    # | 'conferenced' (a Conference step put the caller in a room)
     outcome: str = ""
     error: str = ""
     recordings: list[str] = field(default_factory=list)  # files recorded during the call
     transfers: list[dict[str, Any]] = field(default_factory=list)  # Transfer / Move attempts
+    conferences: list[dict[str, Any]] = field(default_factory=list)  # Conference steps
 
     @property
     def digits(self) -> str:
@@ -47,4 +49,5 @@ class CallRecord:
             "error": self.error,
             "recordings": self.recordings,
             "transfers": self.transfers,
+            "conferences": self.conferences,
         }

@@ -17,6 +17,7 @@ from ivrbot.events import Event
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import EventHandler, Flow, FlowError
 from ivrbot.flow.record import CallRecord
+from ivrbot.flow.rooms import Rooms
 from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
 from ivrbot.media.frames import LISTEN_RATE
 from ivrbot.media.listener import Listener
@@ -69,6 +70,7 @@ class Bot:
         self.active: dict[Call, tuple[FlowCall, asyncio.Task[None] | None]] = {}
         self._adding: asyncio.Task[Phone] | None = None
         self._claims: dict[str, Phone] = {}  # caller -> the session answering its call
+        self.rooms = Rooms(gateway_url, flow.user_ids[0], f"bot:{flow.name}")  # Conference steps
 
     def note(self, event: str, **detail: Any) -> None:
         if self.timeline is not None:
@@ -156,6 +158,7 @@ class Bot:
             self._adding.cancel()
         for phone in self.phones:
             await phone.close()
+        await self.rooms.close()
 
     async def _on_incoming(self, phone: Phone, payload: dict[str, Any]) -> None:
         if not self.inbound or not self.flow.auto_answer:

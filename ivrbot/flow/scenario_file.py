@@ -14,9 +14,11 @@ from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
+from ivrbot.flow.conference_steps import ConferenceResult
 from ivrbot.flow.media_steps import RecordResult
 from ivrbot.flow.record import CallRecord
 from ivrbot.flow.steps import Answer
+from ivrbot.flow.transfer_steps import TransferResult
 from ivrbot.media.amd import AmdResult
 
 ACTIONS = ("hear", "press", "press_inband", "say", "wait", "hangup")
@@ -241,11 +243,11 @@ def _inputs(value: Any) -> list[dict[str, list[str]]]:
 # comparing -----------------------------------------------------------------------------------
 def plain(value: Any) -> str:
     """A value as a scenario compares it: text. An Ask's answer is its value (its outcome when
-    empty), a Record's result its outcome, answering-machine detection its verdict; booleans
+    empty), a Record's, Transfer's or Conference's result its outcome, answering-machine detection its verdict; booleans
     are ``true``/``false``, None is ``none``, numbers as written (``4``, ``1.5``)."""
     if isinstance(value, Answer):
         return value.value or value.outcome
-    if isinstance(value, RecordResult):
+    if isinstance(value, RecordResult | TransferResult | ConferenceResult):
         return value.outcome
     if isinstance(value, AmdResult):
         return str(value.verdict)

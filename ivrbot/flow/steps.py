@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -89,7 +89,9 @@ class Retry:
 class Ask(Step):
     """Prompt, then take keypad digits and/or a spoken choice.
 
-    ``digits``: how many keypad digits to take (0: keypad off); ``finish_key`` ends early.
+    ``digits``: how many keypad digits to take at most (0: keypad off); ``finish_key`` ends
+    early; fewer than ``min_digits`` (default 1) is a no-match. ``timeout_s``: how long to
+    wait for the first input after the prompt; ``inter_digit_timeout_s``: between digits.
     ``choices``: words to listen for, mapped to choice names (None: speech off);
     ``free_form``: take whatever is said instead (value = the transcript).
     The answer is stored in ``call.vars[name]``; after the retries of ``retry`` (default:
@@ -109,6 +111,7 @@ class Ask(Step):
     voice: str | None = None
     retry: Retry | None = None
     free_form: bool = False  # listen for any words (the transcript is the answer's value)
+    min_digits: int = 1
     choice_map: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -118,6 +121,15 @@ class Ask(Step):
             self.choice_map = {c: c for c in self.choices}
 
     async def run(self, call: FlowCall) -> str | None:
+        answer = await self.answer(call)
+        if answer.outcome == "noinput" and self.no_input:
+            return self.no_input
+        if answer.outcome == "nomatch" and self.no_match:
+            return self.no_match
+        return self.next
+
+    async def answer(self, call: FlowCall) -> Answer:
+        """Ask (again after no input or no match, as ``retry`` says); the final answer."""
         retry = self.retry or call.flow.retry
         for attempt in range(1, max(1, retry.attempts) + 1):
             answer = await call.ask(self)
@@ -127,11 +139,13 @@ class Ask(Step):
             if before:
                 await call.say(before)
         call.vars[self.name] = answer
-        if answer.outcome == "noinput" and self.no_input:
-            return self.no_input
-        if answer.outcome == "nomatch" and self.no_match:
-            return self.no_match
-        return self.next
+        return answer
+
+    def judge(self, answer: Answer) -> Answer:
+        """The answer as this step takes it: too few digits is a no-match."""
+        if answer.outcome == "dtmf" and len(answer.value) < max(1, self.min_digits):
+            return replace(answer, outcome="nomatch")
+        return answer
 
     def targets(self) -> list[str]:
         return [t for t in (self.next, self.no_input, self.no_match) if t]
@@ -148,6 +162,35 @@ class Ask(Step):
     def prompt_texts(self) -> list[str]:
         extra = self.retry.no_input_prompts + self.retry.no_match_prompts if self.retry else ()
         return [self.prompt, *extra]
+
+
+@dataclass
+class Menu(Ask):
+    """A menu: the caller's choice picks the next step.
+
+    ``options`` maps a key (``"1"``) or a spoken choice's name to a step. Keys and words
+    are taken as an Ask takes them (``digits`` defaults to 1; ``choices`` maps words to
+    choice names, e.g. ``{"잔액": "1"}`` so a word and a key go to the same step); any other
+    answer is a no-match, asked again as ``retry`` says, then routed to ``no_match``
+    (default: ``next``, then the next step in order).
+    """
+
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    async def run(self, call: FlowCall) -> str | None:
+        answer = await self.answer(call)
+        if answer.outcome in ("dtmf", "speech"):
+            return self.options[answer.value]
+        return (self.no_input if answer.outcome == "noinput" else self.no_match) or self.next
+
+    def judge(self, answer: Answer) -> Answer:
+        answer = super().judge(answer)
+        if answer.outcome in ("dtmf", "speech") and answer.value not in self.options:
+            return replace(answer, outcome="nomatch")
+        return answer
+
+    def targets(self) -> list[str]:
+        return [*dict.fromkeys(self.options.values()), *super().targets()]
 
 
 @dataclass

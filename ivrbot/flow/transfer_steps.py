@@ -171,10 +171,10 @@ def fill(text: str, values: Mapping[str, Any]) -> str:
 
 
 # running a transfer --------------------------------------------------------------------------
-def _phone(call: FlowCall) -> Phone:
+def phone_of(call: FlowCall) -> Phone:
     phone = call.call.phone
     if not isinstance(phone, Phone):
-        raise FlowError("transfer and move need the call's session to be a Phone")
+        raise FlowError("transfer, move and conference need the call's session to be a Phone")
     return phone
 
 
@@ -201,7 +201,7 @@ def _finish(call: FlowCall, step: Step, result: TransferResult) -> TransferResul
 
 async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
     """Run a Transfer step; store and return its result."""
-    phone = _phone(call)
+    phone = phone_of(call)
     first = call.call
     loop = asyncio.get_running_loop()
     announcement = fill(step.announce, call.vars) if step.mode == "warm" and step.announce else ""
@@ -310,7 +310,7 @@ async def _give_up(phone: Phone, first: Call, second: Call | None) -> None:
 # running a move ------------------------------------------------------------------------------
 async def move_call(call: FlowCall, step: Move) -> TransferResult:
     """Run a Move step; store and return its result."""
-    phone = _phone(call)
+    phone = phone_of(call)
     first = call.call
     loop = asyncio.get_running_loop()
     began = loop.time()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ivrbot import web as web_pages
 from ivrbot.config import Settings
 from ivrbot.gateway import (
     openapi,
@@ -23,6 +24,7 @@ def make_app(settings: Settings | None = None) -> web.Application:
     rtc = gateway.settings.rtc_uri
     for routes in (routes_auth, routes_sessions, routes_calls, routes_conferences, openapi):
         routes.add_routes(app, rtc)
+    web_pages.add_routes(app)  # the softphone page and the browser Phone SDK
 
     async def on_shutdown(app: web.Application) -> None:
         await gateway.close()

@@ -99,7 +99,7 @@ async def test_balance_by_account_number(bot: Bot, caller: SimulatedCaller) -> N
     await caller.hangup()
     await record_of(bot)
     record = bot.records[0]
-    assert record.path[:5] == ["menu", "route", "account", "balance", "more"], record.error
+    assert record.path[:5] == ["defaults", "menu", "account", "balance", "more"], record.error
     assert "The balance of account 1 2 3 4 5 6 is 1523 dollars and 40 cents." in record.prompts
     # the '#' after six digits ended the entry; it is not an answer to the next menu
     assert [(i["outcome"], i["value"]) for i in record.inputs] == [
@@ -135,7 +135,7 @@ async def test_no_agent_answers_so_the_caller_leaves_a_voicemail(
     finally:
         await agent.phone.close()
     record = bot.records[0]
-    assert record.path == ["menu", "route", "agent", "voicemail", "thanks"], record.error
+    assert record.path == ["defaults", "menu", "agent", "voicemail", "thanks"], record.error
     assert (record.inputs[0]["outcome"], record.inputs[0]["value"]) == ("dtmf", "2")
     (transfer,) = record.transfers
     assert transfer["target"] == AGENT and transfer["mode"] == "warm"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ivrbot.flow import Ask, Flow, FlowCall, Goto, Hangup, Say
+from ivrbot.flow import Ask, Flow, FlowCall, Goto, Hangup, Menu, Say
 from ivrbot.flow.check import check_flow
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import load_flow_file
@@ -61,11 +61,24 @@ def test_missing_prompt() -> None:
         (Ask("a", "Hi", timeout_s=0), "timeouts must be positive"),
         (Ask("a", "Hi", finish_key="x"), "not a keypad key"),
         (Ask("a", "Hi", choices={}), "choices is empty"),
+        (Ask("a", "Hi", digits=4, min_digits=5), "min_digits must be from 1 to digits (4)"),
+        (Menu("a", "Hi", options={}), "Menu has no options"),
+        (Menu("a", "Hi", options={"x": "bye"}), "option 'x' can be neither pressed nor said"),
+        (Menu("a", "Hi", options={"12": "bye"}), "option '12' can be neither pressed nor said"),
     ],
 )
 def test_bad_options(step: Ask, fragment: str) -> None:
     found = messages(make(step, Hangup("bye")))
     assert len(found) == 1 and fragment in found[0]
+
+
+def test_menu_options_are_targets_and_a_word_may_pick_one() -> None:
+    menu = Menu("m", "One or two?", choices={"하나": "1"}, options={"1": "one", "2": "two"})
+    assert messages(make(menu, Say("one", "One"), Hangup("bye"))) == [
+        "error: step 'm': goes to unknown step 'two' (option 2)"
+    ]
+    spoken = Menu("m", "Say it", digits=0, choices={"하나": "one"}, options={"one": "bye"})
+    assert messages(make(spoken, Hangup("bye"))) == []
 
 
 def test_python_step_without_declared_targets_is_a_warning() -> None:

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {
     "survey.full", "voicemail.closed", "voicemail.open",
     "reminder.confirm", "reminder.opt-out", "reminder.machine",
+    "conference.join", "conference.bad-pin", "bank.wrong-key",
 }  # fmt: skip
 HELLO = """\
 from ivrbot.flow import Flow, Hangup
@@ -66,6 +67,7 @@ def test_the_example_scenarios_pass() -> None:
     ]  # fmt: skip
     assert by_name["voicemail.closed"]["record"]["recordings"]
     assert by_name["reminder.machine"]["vars"]["beep"] == "true"
+    assert by_name["conference.join"]["vars"]["enter"] == "joined"  # the Conference result
     assert {e["party"] for e in survey["events"]} == {"caller", "bot"}
 
 

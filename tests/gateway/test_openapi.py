@@ -10,14 +10,16 @@ from pathlib import Path
 from ivrbot.gateway.openapi import document
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.web import WEB_PATHS
 
 
 def served_routes(server: GatewayServer) -> set[tuple[str, str]]:
+    """The API routes: web pages (ivrbot.web) and static files are not part of the API."""
     out = set()
     for route in server.app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter")
-        if path and route.method not in ("HEAD", "*"):
+        if path and path not in WEB_PATHS and route.method not in ("HEAD", "*"):
             out.add((route.method.lower(), re.sub(r"\{(\w+)\}", "{}", path)))
     return out
 

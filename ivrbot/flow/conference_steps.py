@@ -1,0 +1,147 @@
+"""The Conference step: bridge the caller into a conference room with other callers.
+
+The bot hosts the room (see rooms.py) and merges the caller's call into it inside the
+gateway (``Phone.merge_call``): the caller's audio goes into the room's mix on the call it
+already has. The bot then leaves the call (default) or stays in the room with the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ivrbot.errors import PhoneException
+from ivrbot.flow.rooms import RoomError
+from ivrbot.flow.steps import Step
+from ivrbot.flow.transfer_steps import fill, format_fields, phone_of
+from ivrbot.phone.call import ENDED
+
+if TYPE_CHECKING:
+    from ivrbot.flow.call import FlowCall
+
+log = logging.getLogger(__name__)
+MERGED = "Call merged into a conference"  # the gateway's reason when the bot's leg leaves
+
+
+@dataclass(frozen=True)
+class ConferenceResult:
+    """What a Conference step stored in ``call.vars[name]`` and the call's record."""
+
+    room: str
+    mode: str  # 'leave' | 'stay'
+    outcome: str  # 'joined' | 'failed' | 'caller-hangup'
+    reason: str = ""  # why it failed
+    others: tuple[str, ...] = ()  # who was in the room when the caller joined
+
+    @property
+    def done(self) -> bool:
+        return self.outcome == "joined"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "room": self.room,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "others": list(self.others),
+        }
+
+
+@dataclass
+class Conference(Step):
+    """Put the caller in conference room ``room`` with everyone else the bot put there.
+
+    ``room`` is a name (``str.format`` with the call's variables: ``"room-{pin}"``); callers
+    sent to the same name hear each other. ``announce`` (also formatted) is said to the
+    whole room, the newcomer included, as the caller joins. With ``stay=False`` (default)
+    the bot leaves the call once the caller is in the room: the flow ends (record outcome
+    'conferenced'), the caller stays until they hang up or the room closes. With
+    ``stay=True`` the bot stays in the room on the caller's call and the flow goes on to
+    ``next``: what it says from then on everyone in the room hears, and what it hears is
+    the whole room; when its flow hangs up, the bot leaves and the caller stays.
+    When the room cannot be joined the caller hears ``say`` (if given) and the flow goes to
+    ``fallback`` (default ``next``, then the next step in order). ``call.vars[name]`` holds
+    a :class:`ConferenceResult`; the record lists it under ``conferences``.
+    """
+
+    room: str
+    announce: str | None = None
+    stay: bool = False
+    next: str | None = None
+    fallback: str | None = None
+    say: str | None = None
+    voice: str | None = None
+
+    async def run(self, call: FlowCall) -> str | None:
+        result = await join_room(call, self)
+        if result.done:
+            return self.next if self.stay else None
+        if result.outcome == "failed" and self.say:
+            await call.say(self.say, voice=self.voice)
+        return self.fallback or self.next
+
+    def targets(self) -> list[str]:
+        return [t for t in (self.fallback, self.next) if t]
+
+    def prompt_texts(self) -> list[str]:
+        texts = [self.say] if self.say else []
+        if self.announce and not format_fields(self.announce):
+            texts.append(self.announce)
+        return texts
+
+
+def _finish(call: FlowCall, step: Conference, result: ConferenceResult) -> ConferenceResult:
+    call.vars[step.name] = result
+    call.record.conferences.append({"step": step.name, **result.to_dict()})
+    call.note("conference result", step=step.name, room=result.room, outcome=result.outcome)
+    if result.done:
+        call.record.outcome = "conferenced"
+        if not step.stay:
+            call.handed_over("conferenced")
+    return result
+
+
+async def join_room(call: FlowCall, step: Conference) -> ConferenceResult:
+    """Run a Conference step; store and return its result."""
+    phone = phone_of(call)
+    mode = "stay" if step.stay else "leave"
+    name = fill(step.room, call.vars)
+    text = fill(step.announce, call.vars) if step.announce else ""
+    prompt = await call.bot.prompt(text, step.voice, flow=call.flow) if text else None
+    call.note("conference", room=name, mode=mode)
+    try:
+        room = await call.bot.rooms.enter(name)
+    except RoomError as exc:
+        log.warning("%s: %s", call.flow.name, exc)
+        return _finish(call, step, ConferenceResult(name, mode, "failed", str(exc)))
+    others = tuple(room.members)
+    joined = ConferenceResult(name, mode, "joined", others=others)
+    merged = False
+
+    def welcome() -> None:
+        if prompt is not None and room.open:
+            room.announce(prompt, text)
+            call.record.prompts.append(text)  # the caller hears it with the room
+
+    try:
+        await phone.merge_call(room.id, stay=step.stay)
+        merged = True
+    except PhoneException as exc:
+        outcome = "caller-hangup" if call.call.state in ENDED else "failed"
+        return _finish(call, step, ConferenceResult(name, mode, outcome, str(exc.error)))
+    except asyncio.CancelledError:
+        # The bot's leg left the call as the merge took effect (its end can come before the
+        # gateway's answer) - or the caller hung up meanwhile: the record says which.
+        merged = call.call.end_reason == MERGED
+        if merged:
+            welcome()
+            _finish(call, step, joined)
+        else:
+            _finish(call, step, ConferenceResult(name, mode, "caller-hangup"))
+        raise
+    finally:
+        call.bot.rooms.entered(room, merged)
+    welcome()
+    return _finish(call, step, joined)

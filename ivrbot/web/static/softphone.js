@@ -1,0 +1,167 @@
+// The softphone page: a thin view over the Phone SDK (phone.js).
+import { EVENTS, Phone, fetchToken } from '/static/phone.js';
+
+const $ = (id) => document.getElementById(id);
+const config = await fetch('/config').then((r) => r.json()).catch(() => ({}));
+const domain = config.ewebrtc_domain || 'ivrbot.local';
+const phone = new Phone({ rtcUri: config.ewebrtc_uri || '/RTC/v1', domain, name: 'softphone' });
+window.softphone = { phone, config }; // for the browser console (and the tests)
+document.querySelectorAll('.domain').forEach((el) => { el.textContent = domain; });
+
+// what the user typed -> (user id, app scope of the token to ask for)
+function identity(user) {
+  user = user.trim();
+  if (user.includes('@')) return { userId: user, scope: 'ACCOUNT_ID' };
+  const digits = user.replace(/[^0-9]/g, '');
+  if (/^[0-9()+\-. ]+$/.test(user) && (digits.length === 10 || (digits.length === 11 && digits[0] === '1'))) {
+    return { userId: `vtn:${digits.slice(-10)}`, scope: 'VIRTUAL_NUMBER' };
+  }
+  return { userId: `${user}@${domain}`, scope: 'ACCOUNT_ID' };
+}
+
+function log(text) {
+  const item = document.createElement('li');
+  item.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
+  $('log').prepend(item);
+  while ($('log').children.length > 100) $('log').lastChild.remove();
+}
+
+function showMessage(text) {
+  $('message').textContent = text;
+  $('message').hidden = !text;
+}
+
+function setStatus(text, state) {
+  $('status').textContent = text;
+  $('status').dataset.state = state;
+}
+
+function render() {
+  const loggedIn = phone.loggedIn;
+  $('login-panel').hidden = loggedIn;
+  $('phone-panel').hidden = !loggedIn;
+  const call = phone.currentCall;
+  const pending = phone.calls.find((c) => c.direction === 'incoming' && c.state === 'created');
+  $('incoming').hidden = !pending;
+  $('incoming-from').textContent = pending ? pending.peer : '';
+  $('hangup').disabled = !call || !['connecting', 'connected', 'held'].includes(call.state);
+  $('hold').disabled = !call || !['connected', 'held'].includes(call.state);
+  $('hold').textContent = call && call.state === 'held' ? 'Resume' : 'Hold';
+  $('hold').setAttribute('aria-pressed', String(Boolean(call && call.state === 'held')));
+  $('mute').disabled = !call || !['connected', 'held'].includes(call.state);
+  $('mute').textContent = call && call.muted ? 'Unmute' : 'Mute';
+  $('mute').setAttribute('aria-pressed', String(Boolean(call && call.muted)));
+  const rows = phone.calls.map((c) => {
+    const tr = document.createElement('tr');
+    tr.dataset.index = c.index;
+    for (const [value, cls] of [[c.index, ''], [c.peer, ''], [c.direction, ''], [c.state, 'state']]) {
+      const td = document.createElement('td');
+      td.textContent = value;
+      if (cls) td.className = cls;
+      tr.append(td);
+    }
+    return tr;
+  });
+  $('calls').tBodies[0].replaceChildren(...rows);
+  $('no-calls').hidden = rows.length > 0;
+}
+
+// the interesting part of an event's payload, for the event log
+function describe(p) {
+  if (!p) return '';
+  const peer = p.generator === 'initiator' ? p.to : p.from;
+  const parts = [
+    p.index !== undefined ? `call ${p.index}` : '', p.newState ? `${p.oldState} -> ${p.newState}` : '',
+    p.tone ? `tone ${p.tone}` : '', p.message || '', p.index === undefined ? p.from || p.to || '' : '',
+    p.newState || p.tone || p.message ? '' : peer || '',
+  ].filter(Boolean);
+  return parts.length ? `  ${parts.join('  ')}` : '';
+}
+
+for (const event of EVENTS) {
+  phone.on(event, (payload) => {
+    if (event === 'error') return;
+    log(`${event}${describe(payload)}`);
+    render();
+  });
+}
+phone.on('error', (e) => {
+  log(`error ${e.ErrorCode} (${e.JSMethod}): ${e.ErrorMessage}`);
+  showMessage(`Error ${e.ErrorCode} in ${e.JSMethod}: ${e.ErrorMessage}`);
+  render();
+});
+phone.on('session:ready', (ready) => {
+  showMessage('');
+  $('me').textContent = ready.userid;
+  setStatus('logged in', 'in');
+});
+phone.on('session:disconnected', () => setStatus('logged out', 'out'));
+phone.on('session:expired', () => { setStatus('session expired', 'out'); showMessage('The session expired: log in again.'); });
+phone.on('gateway:unreachable', () => setStatus('gateway unreachable', 'unreachable'));
+phone.on('connectivity:on', () => setStatus('logged in', 'in'));
+phone.on('call:rejected', (d) => showMessage(d.message ? `Call rejected: ${d.message}` : ''));
+phone.on('call:disconnected', (d) => { if (d.message && d.message !== 'Call terminated') showMessage(`Call ended: ${d.message}`); });
+phone.on('call:incoming', () => showMessage(''));
+
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  showMessage('');
+  const { userId, scope } = identity($('user').value);
+  $('login').disabled = true;
+  try {
+    let token = $('token').value.trim();
+    if (!token) {
+      try {
+        token = await fetchToken(location.origin, scope);
+      } catch (e) {
+        showMessage(`Could not get a token from this gateway: ${e.message}`);
+        return;
+      }
+    }
+    await phone.login({ token, userId });
+  } finally {
+    $('login').disabled = false;
+    render();
+  }
+});
+
+$('logout').addEventListener('click', () => phone.logout());
+
+$('dial-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  showMessage('');
+  phone.dial({ destination: $('destination').value, mediaType: 'audio' });
+});
+
+$('keypad').addEventListener('click', (ev) => {
+  const key = ev.target.closest('button[data-key]');
+  if (!key) return;
+  const call = phone.currentCall;
+  if (call && call.state === 'connected') phone.sendDTMFTone({ input: key.dataset.key });
+  else $('destination').value += key.dataset.key;
+});
+
+$('answer').addEventListener('click', () => {
+  // with another call in progress, that one goes on hold (and resumes when this one ends)
+  const busy = phone.calls.some((c) => !(c.direction === 'incoming' && c.state === 'created'));
+  phone.answer(busy ? { action: 'hold' } : {});
+});
+$('reject').addEventListener('click', () => phone.reject());
+$('hangup').addEventListener('click', () => {
+  const call = phone.currentCall;
+  if (call && call.direction === 'outgoing' && call.state === 'connecting') phone.cancel();
+  else phone.hangup();
+});
+$('hold').addEventListener('click', () => {
+  const call = phone.currentCall;
+  if (call && call.state === 'held') phone.resume();
+  else phone.hold();
+});
+$('mute').addEventListener('click', () => {
+  const call = phone.currentCall;
+  if (call && call.muted) phone.unmute();
+  else phone.mute();
+});
+
+render();
+document.body.dataset.ready = 'true';

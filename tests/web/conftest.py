@@ -1,0 +1,81 @@
+"""Headless Debian Chromium driven by Playwright, with a test tone as its microphone.
+
+Playwright never downloads a browser here: it starts ``/usr/bin/chromium`` (``make setup``
+installs it with apt-get) with the flags of FACTS.md and a fresh profile per launch.
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.audio_checks import sine
+
+CHROMIUM = Path("/usr/bin/chromium")
+MIC_HZ = 600.0  # the tone the browser's fake microphone plays (looped by Chromium)
+
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="session")
+def mic_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two seconds of MIC_HZ at -12 dBFS, 48 kHz mono: a whole number of cycles, so the loop
+    is seamless."""
+    path = tmp_path_factory.mktemp("mic") / "tone.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(sine(MIC_HZ, 2.0, dbfs=-12.0).tobytes())
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail(f"no {CHROMIUM}: `make setup` installs it (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium: Path, mic_wav: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(chromium),
+            headless=True,
+            args=[*FLAGS, f"--use-file-for-fake-audio-capture={mic_wav}"],
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh page; a JavaScript exception in it fails the test."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(15000)
+    crashes: list[str] = []
+    page.on("pageerror", lambda exc: crashes.append(str(exc)))
+    # the page's console, shown by pytest when a test fails
+    page.on("console", lambda msg: print(f"[page {msg.type}] {msg.text}"))
+    yield page
+    events = await page.text_content("#log") if not page.is_closed() else None
+    print(f"[page events, newest first] {events}")
+    await context.close()
+    assert crashes == [], f"uncaught JavaScript errors in the page: {crashes}"
