@@ -34,7 +34,6 @@ from ivrbot.phone.transport_remote import GatewayUnreachable, Response
 
 log = logging.getLogger(__name__)
 
-EARLY_EVENTS_MAX = 32  # events for a conference whose POST has not returned yet
 LIVE = (CallState.CONNECTING, CallState.CONNECTED, CallState.HELD)
 
 
@@ -117,12 +116,6 @@ class ConferenceMethods(PhoneCore):
     def _live_calls(self) -> list[Call]:
         return [c for c in self.calls if c.state not in ENDED]
 
-    def _early_events(self) -> dict[str, list[dict[str, Any]]]:
-        early: dict[str, list[dict[str, Any]]] | None = self.__dict__.get("_conf_early")
-        if early is None:
-            early = self.__dict__["_conf_early"] = {}
-        return early
-
     def _conference_fail(self, method: str, base: str, resp: Response) -> NoReturn:
         """A failed conference request: a bare 404 is a conference gone, not the session."""
         if resp.status == 404 and not resp.message_id:
@@ -179,7 +172,7 @@ class ConferenceMethods(PhoneCore):
         call.id = resp.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
         call.set_state(CallState.CONNECTING)
         self.publish(Event.CONFERENCE_CONNECTING, call.event_data())
-        for obj in self._early_events().pop(call.id, []):
+        for obj in self._early.pop(call.id, []):
             await self._on_conference_event(obj)
         return call
 
@@ -446,13 +439,6 @@ class ConferenceMethods(PhoneCore):
             self._participant_changed(call, state, obj)
         elif state == "session-terminated":
             await self._conference_remote_ended(call, str(obj.get("reason", "")))
-
-    def _keep_early(self, cid: str, obj: dict[str, Any]) -> None:
-        """Keep events that may belong to a conference whose POST has not returned yet."""
-        early = self._early_events()
-        early.setdefault(cid, []).append(obj)
-        while len(early) > EARLY_EVENTS_MAX:
-            del early[next(iter(early))]
 
     async def _conference_invitation(self, obj: dict[str, Any], url: str, cid: str) -> None:
         if self._pending_incoming() is not None or len(self._live_calls()) >= 2:

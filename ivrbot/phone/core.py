@@ -23,6 +23,7 @@ from ivrbot.phone.transport_remote import (
 )
 
 log = logging.getLogger(__name__)
+EARLY_EVENTS_MAX = 32  # calls and conferences whose events came before their POST's reply
 
 MEDIA_TYPES = ("audio", "video")
 DTMF_TONES = re.compile(r"^[0-9*#A-Da-d]+$")
@@ -119,6 +120,8 @@ class PhoneCore(PhoneSession):
         call.id = resp.headers["Location"].rsplit("/", 1)[-1]
         call.set_state(CallState.CONNECTING)
         self.publish(Event.CALL_CONNECTING, call.event_data())
+        for obj in self._early.pop(call.id, []):  # events that overtook the reply
+            await self._on_channel_event(obj)
         return call
 
     def _pending_incoming(self, breed: str | None = None) -> Call | None:
@@ -301,6 +304,8 @@ class PhoneCore(PhoneSession):
                 },
             )
         elif call is None:
+            if any(c.id is None for c in self.calls):  # a dial's reply is on its way
+                self._keep_early(url.rstrip("/").rsplit("/", 1)[-1], obj)
             return
         elif state == "session-open":
             await self._set_answer(call, obj.get("sdp"))
@@ -313,6 +318,12 @@ class PhoneCore(PhoneSession):
             await self._remote_ended(call, str(obj.get("reason", "")))
         else:
             await self._on_call_changed(call, str(state), obj)
+
+    def _keep_early(self, cid: str, obj: dict[str, Any]) -> None:
+        """Keep events that may belong to a call or conference whose POST has not returned."""
+        self._early.setdefault(cid, []).append(obj)
+        while len(self._early) > EARLY_EVENTS_MAX:
+            del self._early[next(iter(self._early))]
 
     @staticmethod
     async def _set_answer(call: Call, sdp: Any) -> None:

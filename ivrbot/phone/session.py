@@ -46,6 +46,8 @@ class PhoneSession:
         self._channel_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._next_index = 0
+        # channel events of a call or conference whose POST has not returned yet, by id
+        self._early: dict[str, list[dict[str, Any]]] = {}
 
     # events --------------------------------------------------------------------------------
     def on(self, event: str, handler: Handler) -> None:
@@ -104,7 +106,8 @@ class PhoneSession:
         try:
             return await self.transport.request(*args, **kw)
         except GatewayUnreachable as exc:
-            self._set_online(False)
+            if self.logged_in:  # the channel's reconnection turns it on again
+                self._set_online(False)
             self.publish(
                 Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
             )

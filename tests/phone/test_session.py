@@ -118,3 +118,56 @@ async def test_refresh_keeps_a_short_session_alive() -> None:
     assert len(refreshes) >= 2 and phone.logged_in and "session:expired" not in events
     await phone.close()
     await server.stop()
+
+
+async def test_a_login_that_failed_while_the_gateway_was_down_can_be_tried_again(
+    gateway: GatewayServer,
+) -> None:
+    link = Link(gateway.settings.port)
+    await link.up()
+    token = await fetch_token(gateway.url)
+    await link.down()
+    phone = Phone(f"http://127.0.0.1:{link.port}")
+    with pytest.raises(PhoneException):
+        await phone.login(token=token, user_id="pat@ivrbot.local")
+    await link.up()
+    try:
+        await phone.login(token=token, user_id="pat@ivrbot.local")
+        assert phone.logged_in
+    finally:
+        await phone.close()
+        await link.down()
+
+
+async def test_a_call_whose_events_come_before_the_dial_reply_still_connects(
+    gateway: GatewayServer,
+) -> None:
+    """The gateway sends the early answer (ringback) on the event channel while the reply
+    to the dial may still be on its way: the Phone keeps such events until it knows the
+    call's id, instead of dropping them (the call would never connect)."""
+    events: list[str] = []
+    caller = await logged_in(gateway.url, events)
+    callee = Phone(gateway.url, name="callee")
+    await callee.login(token=await fetch_token(gateway.url), user_id="sam@ivrbot.local")
+    callee.on("call:incoming", lambda _: asyncio.ensure_future(callee.answer()))
+    seen: list[str] = []
+    for name in ("call:ringback-provided", "call:connected"):
+        caller.on(name, lambda _p, n=name: seen.append(n))
+    real = caller.transport.request
+
+    async def slow_reply(method: str, path: str, *a: Any, **k: Any) -> Any:
+        response = await real(method, path, *a, **k)
+        if method == "POST" and path.endswith("/calls"):
+            await asyncio.sleep(0.5)  # the channel's events overtake the reply
+        return response
+
+    caller.transport.request = slow_reply  # type: ignore[method-assign]
+    try:
+        await caller.dial("sam@ivrbot.local")
+        async with asyncio.timeout(10):
+            while "call:connected" not in seen:
+                await asyncio.sleep(0.05)
+        assert seen == ["call:ringback-provided", "call:connected"]
+    finally:
+        await caller.close()
+        await callee.close()
