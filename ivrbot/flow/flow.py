@@ -17,6 +17,9 @@ StepFunction = Callable[["FlowCall"], Awaitable[str | None]]
 EventHandler = Callable[..., Awaitable[None] | None]
 
 
+RING_S = 6.0  # one ring: the North American cadence (2 s of ringback, 4 s of quiet)
+
+
 class FlowError(ValueError):
     """A mistake in a flow module; the message names the flow and what to fix."""
 
@@ -46,6 +49,7 @@ class Flow:
         retry: Retry | None = None,
         detect_machine: bool = True,
         model: str | os.PathLike[str] | None = None,
+        rings: int = 0,
     ) -> None:
         self.name = name
         numbers = [number] if isinstance(number, str) else list(number)
@@ -57,6 +61,11 @@ class Flow:
             raise FlowError(f"flow {name!r}: {exc}") from None
         self.numbers = [u[4:] for u in self.user_ids]
         self.auto_answer = auto_answer
+        # auto-answer after this many rings (of RING_S seconds: the caller hears ringback)
+        if not isinstance(rings, int) or isinstance(rings, bool) or rings < 0:
+            raise FlowError(f"flow {name!r}: rings must be a whole number, 0 or more: {rings!r}")
+        self.rings = rings
+        self.ring_s = RING_S
         self.voice = voice
         self.rate = rate
         self.language = language  # the speech model's language ('ko', 'en'): see models/

@@ -176,9 +176,11 @@ class Bot:
         self.note(Event.CALL_INCOMING, caller=caller)
         listener = Listener()
         try:
+            if self.flow.rings:  # let it ring first, as a person would
+                await asyncio.sleep(self.flow.rings * self.flow.ring_s)
             call = await phone.answer(remote_media=listener.on_frame)
-        except PhoneException as exc:  # another process's session answered first
-            log.info("%s did not take the call: %s", phone.name, exc)
+        except PhoneException as exc:  # another process's session answered first, or the
+            log.info("%s did not take the call: %s", phone.name, exc)  # caller hung up
             return
         finally:
             del self._claims[caller]
