@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ivrbot.errors import PhoneException
 from ivrbot.flow.rooms import RoomError
 from ivrbot.flow.steps import Step
-from ivrbot.flow.transfer_steps import fill, format_fields, phone_of
+from ivrbot.flow.transfer_steps import WithFallback, fill, phone_of
 from ivrbot.phone.call import ENDED
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class ConferenceResult:
 
 
 @dataclass
-class Conference(Step):
+class Conference(WithFallback, Step):
     """Put the caller in conference room ``room`` with everyone else the bot put there.
 
     ``room`` is a name (``str.format`` with the call's variables: ``"room-{pin}"``); callers
@@ -82,14 +82,6 @@ class Conference(Step):
             await call.say(self.say, voice=self.voice)
         return self.fallback or self.next
 
-    def targets(self) -> list[str]:
-        return [t for t in (self.fallback, self.next) if t]
-
-    def prompt_texts(self) -> list[str]:
-        texts = [self.say] if self.say else []
-        if self.announce and not format_fields(self.announce):
-            texts.append(self.announce)
-        return texts
 
 
 def _finish(call: FlowCall, step: Conference, result: ConferenceResult) -> ConferenceResult:

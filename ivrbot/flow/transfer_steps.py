@@ -69,8 +69,28 @@ class TransferResult:
         }
 
 
+class WithFallback:
+    """What Transfer and Conference share: when they fail the caller hears ``say`` and the
+    flow goes to ``fallback`` (default ``next``); a static ``announce`` is synthesised when
+    the bot starts (one with ``{variables}`` per call)."""
+
+    next: str | None
+    fallback: str | None
+    say: str | None
+    announce: str | None
+
+    def targets(self) -> list[str]:
+        return [t for t in (self.fallback, self.next) if t]
+
+    def prompt_texts(self) -> list[str]:
+        texts = [self.say] if self.say else []
+        if self.announce and not format_fields(self.announce):
+            texts.append(self.announce)
+        return texts
+
+
 @dataclass
-class Transfer(Step):
+class Transfer(WithFallback, Step):
     """Hand the caller to ``to`` (a number, or ``user@domain``): blind, or warm.
 
     ``mode='blind'`` joins the caller and the target as soon as the target answers;
@@ -101,14 +121,6 @@ class Transfer(Step):
             await call.say(self.say, voice=self.voice)
         return self.fallback or self.next
 
-    def targets(self) -> list[str]:
-        return [t for t in (self.fallback, self.next) if t]
-
-    def prompt_texts(self) -> list[str]:
-        texts = [self.say] if self.say else []
-        if self.announce and not format_fields(self.announce):
-            texts.append(self.announce)  # one with {variables} is synthesised per call
-        return texts
 
 
 @dataclass

@@ -64,6 +64,13 @@ async def records(bot: Bot, count: int) -> None:
             await asyncio.sleep(0.05)
 
 
+async def left_by_the_bot(bot: Bot, caller: str) -> None:
+    """Wait until the bot has finished ``caller``'s call (it left it in a room)."""
+    async with asyncio.timeout(30):
+        while not any(r.caller == caller for r in bot.records):
+            await asyncio.sleep(0.05)
+
+
 async def who_hears(callers: list[Caller], settle: float = 1.5) -> dict[str, set[str]]:
     marks = {c.name: len(c.ear.audio) for c in callers}
     await asyncio.sleep(settle)
@@ -102,23 +109,32 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
         await ann.hear_prompt(timeout_s=15)  # the room tells everyone, ann too, she joined
         assert ann.call is not None and ann.call.state.value == "connected"
 
-        await ben.dial("5550001014")
-        await ben.hear_prompt()
-        await ben.hear_prompt()
-        mark = len(ann.ear.levels)
-        await ben.press("1234")  # four digits: no # needed
-        await records(bridge, 2)
-        await ben.hear_prompt(timeout_s=15)  # the announcement, to ben ...
-        announced = [db for _, db in ann.ear.levels[mark:] if db > SPEECH_DB]
-        assert len(announced) > 25, "... and to ann, already in the room (> 0.5 s of speech)"
-        assert bridge.records[1].conferences[0]["others"] == ["sip:ann@ivrbot.local"]
+        async def ben_joins_ann() -> None:
+            await ben.dial("5550001014")
+            await ben.hear_prompt()
+            await ben.hear_prompt()
+            mark = len(ann.ear.levels)
+            await ben.press("1234")  # four digits: no # needed
+            await left_by_the_bot(bridge, "sip:ben@ivrbot.local")
+            await ben.hear_prompt(timeout_s=15)  # the announcement, to ben ...
+            announced = [db for _, db in ann.ear.levels[mark:] if db > SPEECH_DB]
+            assert len(announced) > 25, "... and to ann, already in the room (> 0.5 s)"
 
-        await cat.dial("5550001014")  # another PIN: another room
-        await cat.hear_prompt()
-        await cat.hear_prompt()
-        await cat.press("5678#")
+        async def cat_joins_another_room() -> None:
+            await cat.dial("5550001014")
+            await cat.hear_prompt()
+            await cat.hear_prompt()
+            await cat.press("5678#")
+            await left_by_the_bot(bridge, "sip:cat@ivrbot.local")
+            await cat.hear_prompt(timeout_s=15)
+
+        await asyncio.gather(ben_joins_ann(), cat_joins_another_room())
         await records(bridge, 3)
-        await cat.hear_prompt(timeout_s=15)
+        by_caller = {r.caller: r for r in bridge.records}
+        assert by_caller["sip:ben@ivrbot.local"].conferences[0]["others"] == [
+            "sip:ann@ivrbot.local"
+        ]
+        assert by_caller["sip:cat@ivrbot.local"].conferences[0]["room"] == "board"
         assert set(bridge.rooms.rooms) == {"team", "board"}
 
         for c in (ann, ben, cat):
@@ -138,7 +154,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
         assert [r.outcome for r in bridge.records] == ["conferenced"] * 3
         shown = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "ivrbot", "calls", "show", bridge.records[1].id,
+            [sys.executable, "-m", "ivrbot", "calls", "show", by_caller["sip:ben@ivrbot.local"].id,
              "--db", gateway.gateway.settings.db],
             capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
         )  # fmt: skip
