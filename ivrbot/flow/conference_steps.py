@@ -83,7 +83,6 @@ class Conference(WithFallback, Step):
         return self.fallback or self.next
 
 
-
 def _finish(call: FlowCall, step: Conference, result: ConferenceResult) -> ConferenceResult:
     call.vars[step.name] = result
     call.record.conferences.append({"step": step.name, **result.to_dict()})

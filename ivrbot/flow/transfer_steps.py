@@ -122,7 +122,6 @@ class Transfer(WithFallback, Step):
         return self.fallback or self.next
 
 
-
 @dataclass
 class Move(Step):
     """Move the call to another session of the bot's own identity (``phone.move()``).
