@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,10 +63,8 @@ async def run_demo(flow_path: Path, press: str = "7", say: str = "메뉴") -> De
             await caller.say(say)
             await caller.hear_prompt()
             await caller.hangup()
-            for _ in range(100):
-                if bot.records:
-                    break
-                await asyncio.sleep(0.05)
+            with contextlib.suppress(TimeoutError):  # no record: reported below
+                await bot.wait_records(timeout_s=5)
         except TimeoutError as exc:
             problems.append(f"the caller gave up waiting: {exc}")
         except NotAnswered as exc:

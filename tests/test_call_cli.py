@@ -85,9 +85,7 @@ async def test_call_presses_a_key_and_records_what_it_heard(
     assert heard[0] <= presses[0]["t_ms"] < heard[1]
     assert result["recording"] == str(wav)
 
-    async with asyncio.timeout(10):
-        while not welcome.records:
-            await asyncio.sleep(0.05)
+    await welcome.wait_records(timeout_s=10)
     record = welcome.records[0]
     assert record.digits == "5"
     assert "You pressed 5." in record.prompts
@@ -119,9 +117,7 @@ async def test_steps_say_and_play_in_the_order_given(
     result = json.loads(out)
     steps = [e["event"] for e in result["events"] if e["event"] in ("say", "play", "listen")]
     assert steps == ["say", "play", "listen"]
-    async with asyncio.timeout(10):
-        while not welcome.records:
-            await asyncio.sleep(0.05)
+    await welcome.wait_records(timeout_s=10)
     assert welcome.records[0].speech == ["menu"]
 
 

@@ -215,6 +215,14 @@ class Bot:
         self._ensure_spare()
         return flow_call
 
+    async def wait_records(self, count: int = 1, timeout_s: float = 30.0) -> list[CallRecord]:
+        """Wait until ``count`` calls have finished (TimeoutError after ``timeout_s``); the
+        records of every finished call, in the order they finished."""
+        async with asyncio.timeout(timeout_s):
+            while len(self.records) < count:
+                await asyncio.sleep(0.05)
+        return self.records
+
     async def finished_call(self, flow_call: FlowCall, timeout_s: float = 600) -> CallRecord:
         """Wait until ``flow_call`` has ended; its record."""
         async with asyncio.timeout(timeout_s):

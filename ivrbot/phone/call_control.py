@@ -254,11 +254,13 @@ class CallControl(PhoneCore):
         elif state == "mod-terminated":
             call.pending_mod = None
             accepted = reason == "accepted"
+            # a held call may settle a modification offered to it: it stays held
+            back = CallState.HELD if call.state == CallState.HELD else CallState.CONNECTED
             if accepted:
                 call.set_state(CallState.MODIFICATION_ACCEPTED)
                 call.media_type = str(obj.get("newMediaType", call.media_type))
             if call.state in (CallState.MODIFICATION_INITIATED, CallState.MODIFICATION_ACCEPTED):
-                call.set_state(CallState.CONNECTED)
+                call.set_state(back)
             self.publish(
                 Event.CALL_MEDIA_MODIFICATION,
                 call.event_data(newMediaType=call.media_type, accepted=accepted),

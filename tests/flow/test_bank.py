@@ -75,12 +75,6 @@ def current(bot: Bot) -> FlowCall:
     return entry[0]
 
 
-async def record_of(bot: Bot) -> None:
-    async with asyncio.timeout(15):
-        while not bot.records:
-            await asyncio.sleep(0.05)
-
-
 def test_the_flow_checks_clean() -> None:
     flow = load_flow_file(BANK)
     assert flow.numbers == ["5550001010"] and check_flow(flow) == []
@@ -97,7 +91,7 @@ async def test_balance_by_account_number(bot: Bot, caller: SimulatedCaller) -> N
     await until(lambda: flow_call.record.path[-1:] == ["more"])  # after the balance
     await asyncio.sleep(0.5)
     await caller.hangup()
-    await record_of(bot)
+    await bot.wait_records(timeout_s=15)
     record = bot.records[0]
     assert record.path[:5] == ["defaults", "menu", "account", "balance", "more"], record.error
     assert "The balance of account 1 2 3 4 5 6 is 1523 dollars and 40 cents." in record.prompts
@@ -131,7 +125,7 @@ async def test_no_agent_answers_so_the_caller_leaves_a_voicemail(
         await caller.press("#")
         await until(lambda: flow_call.record.path[-1:] == ["thanks"])
         await caller.hangup()
-        await record_of(bot)
+        await bot.wait_records(timeout_s=15)
     finally:
         await agent.phone.close()
     record = bot.records[0]

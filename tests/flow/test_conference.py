@@ -58,12 +58,6 @@ class Caller(SimulatedCaller):
         return np.concatenate(self.ear.audio[since:])
 
 
-async def records(bot: Bot, count: int) -> None:
-    async with asyncio.timeout(20):
-        while len(bot.records) < count:
-            await asyncio.sleep(0.05)
-
-
 async def left_by_the_bot(bot: Bot, caller: str) -> None:
     """Wait until the bot has finished ``caller``'s call (it left it in a room)."""
     async with asyncio.timeout(30):
@@ -98,7 +92,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
         await ann.hear_prompt()
         await ann.hear_prompt()
         await ann.press("1234#")
-        await records(bridge, 1)  # the bot's leg left: ann is in room 'team'
+        await bridge.wait_records(1)  # the bot's leg left: ann is in room 'team'
         (first,) = bridge.records
         assert first.path == ["welcome", "pin", "check", "join", "enter"]
         assert first.outcome == "conferenced"
@@ -129,7 +123,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
             await cat.hear_prompt(timeout_s=15)
 
         await asyncio.gather(ben_joins_ann(), cat_joins_another_room())
-        await records(bridge, 3)
+        await bridge.wait_records(3)
         by_caller = {r.caller: r for r in bridge.records}
         assert by_caller["sip:ben@ivrbot.local"].conferences[0]["others"] == [
             "sip:ann@ivrbot.local"
@@ -183,7 +177,7 @@ async def test_a_bot_that_stays_speaks_to_the_room_then_leaves_the_caller_in_it(
         await ann.dial("5550001091")
         began = time.monotonic()
         await ann.hear_prompt(timeout_s=15)  # the bot speaks from inside the room
-        await records(bot, 1)
+        await bot.wait_records(1)
         (record,) = bot.records
         assert record.path == ["room", "talk", "bye"]
         assert record.outcome == "conferenced"
@@ -222,7 +216,7 @@ async def test_a_room_that_cannot_open_goes_to_the_fallback(
             await ann.disconnected.wait()  # the bot says sorry and goodbye, and hangs up
         spoken = [db for _, db in ann.ear.levels if db > SPEECH_DB]
         assert len(spoken) > 50, "the caller heard the sorry prompt (> 1 s of speech)"
-        await records(bot, 1)
+        await bot.wait_records(1)
         (record,) = bot.records
         assert record.path == ["room", "bye"]
         assert record.prompts == ["Sorry, no conference now.", "Goodbye."]

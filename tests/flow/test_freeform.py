@@ -30,8 +30,7 @@ async def test_free_form_answer_is_a_transcript(
         await caller.say("예약 메뉴 아니요")
         async with asyncio.timeout(20):
             await caller.disconnected.wait()
-            while not bot.records:
-                await asyncio.sleep(0.05)
+        await bot.wait_records()
     finally:
         await caller.close()
         await bot.stop()

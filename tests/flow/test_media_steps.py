@@ -76,8 +76,7 @@ async def call_through(
         await script(caller)
         async with asyncio.timeout(20):
             await caller.disconnected.wait()
-            while not bot.records:
-                await asyncio.sleep(0.05)
+        await bot.wait_records()
     finally:
         await caller.close()
         await bot.stop()

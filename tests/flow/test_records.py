@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -41,9 +40,7 @@ async def test_record_is_stored_and_listed(
         await caller.press("3")
         await caller.hear_prompt()
         await caller.hangup()
-        async with asyncio.timeout(10):
-            while not bot.records:
-                await asyncio.sleep(0.05)
+        await bot.wait_records(timeout_s=10)
     finally:
         await caller.close()
         await bot.stop()

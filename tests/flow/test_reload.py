@@ -56,9 +56,7 @@ async def test_call_in_progress_keeps_old_flow_new_call_gets_new(
         await second.hear_prompt()
         await first.hangup()
         await second.hangup()
-        async with asyncio.timeout(10):
-            while len(bot.records) < 2:
-                await asyncio.sleep(0.05)
+        await bot.wait_records(2, timeout_s=10)
     finally:
         watcher.cancel()
         await first.close()

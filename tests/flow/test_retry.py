@@ -39,8 +39,7 @@ async def test_silence_gets_escalating_prompts_then_goodbye(
         await caller.dial("5550001002")
         async with asyncio.timeout(30):
             await caller.disconnected.wait()
-            while not bot.records:
-                await asyncio.sleep(0.05)
+        await bot.wait_records()
     finally:
         await caller.close()
         await bot.stop()
@@ -66,8 +65,7 @@ async def test_a_key_on_the_second_attempt_goes_on(
         await caller.press("4")
         async with asyncio.timeout(15):
             await caller.disconnected.wait()
-            while not bot.records:
-                await asyncio.sleep(0.05)
+        await bot.wait_records()
     finally:
         await caller.close()
         await bot.stop()

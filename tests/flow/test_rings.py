@@ -39,8 +39,7 @@ async def test_the_bot_answers_after_two_rings_and_the_caller_hears_ringback(
         assert tone_dbfs(before, RINGBACK_HZ[0]) > -35.0, "the caller heard ringback"
         async with asyncio.timeout(20):
             await caller.disconnected.wait()
-            while not bot.records:
-                await asyncio.sleep(0.05)
+        await bot.wait_records()
         assert [r.outcome for r in bot.records] == ["completed"]
     finally:
         await caller.close()

@@ -104,9 +104,7 @@ async def run_call(
         caller.call.play(sine(CALLER_HZ, 30.0), WIRE_RATE, "caller tone")
         if during is not None:
             await during(bot, caller)
-        async with asyncio.timeout(20):
-            while not bot.records:
-                await asyncio.sleep(0.05)
+        await bot.wait_records(timeout_s=20)
     finally:
         await caller.close()
         await bot.stop()
@@ -132,8 +130,7 @@ async def test_blind_transfer_joins_caller_and_agent_and_the_bot_leaves(
         heard["agent while ringing"] = tone_dbfs(on_hold, AGENT_HZ)
         async with asyncio.timeout(10):
             await agent.connected.wait()
-            while not bot.records:
-                await asyncio.sleep(0.05)
+        await bot.wait_records()
         await asyncio.sleep(1.2)
         heard["caller hears agent"] = tone_dbfs(recent(caller.ear), AGENT_HZ)
         heard["caller hears music"] = music_db(recent(caller.ear))

@@ -116,9 +116,7 @@ async def test_two_callers_at_once_each_get_their_own_call(
             await caller.hangup()
 
         await asyncio.gather(one(callers[0], "1"), one(callers[1], "2"))
-        async with asyncio.timeout(10):
-            while len(bot.records) < 2:
-                await asyncio.sleep(0.05)
+        await bot.wait_records(2, timeout_s=10)
     finally:
         for caller in callers:
             await caller.close()
