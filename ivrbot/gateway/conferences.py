@@ -475,8 +475,9 @@ class Conferences:
             n += 1
             key = f"{uri};{n}"
         participant = Participant(key, self._new_id())
-        cleg = ConferenceLeg(self._new_id(), session, leg, "participant", conf, participant)
-        cleg.on_end = on_end
+        cleg = ConferenceLeg(
+            self._new_id(), session, leg, "participant", conf, participant, on_end=on_end
+        )
         participant.leg = cleg
         conf.participants[key] = participant
         cleg.member = LegMember(leg, conf.mixer, cleg.id)

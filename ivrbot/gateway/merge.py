@@ -31,22 +31,21 @@ MERGE_MODES = ("leave", "stay")
 class CallMembership:
     """A merged call party's place in the mix (the switch's Membership)."""
 
-    def __init__(self, conferences: Conferences, cleg: ConferenceLeg, state: CallState) -> None:
+    def __init__(self, conferences: Conferences, cleg: ConferenceLeg) -> None:
         self.conferences = conferences
         self.cleg = cleg
-        self.state = state
 
     def hold(self) -> None:
         try:
             self.conferences.hold(self.cleg)
         except ConferenceError:
-            raise CallStateError("initiate-call-hold (already held)", self.state) from None
+            raise CallStateError("initiate-call-hold (held)", CallState.CONNECTED) from None
 
     def resume(self) -> None:
         try:
             self.conferences.resume(self.cleg)
         except ConferenceError:
-            raise CallStateError("initiate-call-resume (not held)", self.state) from None
+            raise CallStateError("initiate-call-resume (not held)", CallState.CONNECTED) from None
 
     async def leave(self, reason: str) -> None:
         await self.conferences.release(self.cleg, reason)
@@ -71,6 +70,6 @@ async def merge_call(gateway: Gateway, leg: CallLeg, conference_id: str, stay: b
             await switch.end(party, reason, by_gateway=True)
 
         cleg = conferences.adopt(host, party.session, party.leg, party.uri, on_end)
-        party.membership = CallMembership(conferences, cleg, call.state)
+        party.membership = CallMembership(conferences, cleg)
     if not stay:
         await switch.part(leg, Reason.MERGED, notify=True)

@@ -313,25 +313,21 @@ class Switch:
         call = self.require_connected(leg, "initiate-call-hold", merged_ok=True)
         if leg.membership is not None:  # out of the conference's mix; the others carry on
             leg.membership.hold()
-            leg.held = True
-            leg.publish("session-modified", reason="held")
-            return
         leg.held = True
         self.apply_media(call)
         leg.publish("session-modified", reason="held")
-        call.other(leg).publish("session-modified", reason="remote-held")
+        if leg.membership is None:
+            call.other(leg).publish("session-modified", reason="remote-held")
 
     async def resume(self, leg: CallLeg) -> None:
         call = self.require_connected(leg, "initiate-call-resume", merged_ok=True)
         if leg.membership is not None:
             leg.membership.resume()
-            leg.held = False
-            leg.publish("session-modified", reason="resumed")
-            return
         leg.held = False
         self.apply_media(call)
         leg.publish("session-modified", reason="resumed")
-        call.other(leg).publish("session-modified", reason="remote-resumed")
+        if leg.membership is None:
+            call.other(leg).publish("session-modified", reason="remote-resumed")
 
     # transfer and move -----------------------------------------------------------------------
     async def transfer(self, leg: CallLeg, target_id: str) -> None:

@@ -457,10 +457,10 @@ class ConferenceMethods(PhoneCore):
         uri = str(obj.get("participant", ""))
         reason = str(obj.get("reason", ""))
         status = str(obj.get("status", ""))
-        merged = state == "session-modified" and status == "joined"  # a merged call too
-        if not uri or (uri not in call.participants and not merged):
+        joined = state == "session-modified" and status == "joined"  # invited, or merged in
+        if not uri or (uri not in call.participants and not joined):
             return
-        if state == "session-modified" and status == "joined":
+        if joined:
             call.set_participant(uri, "joined", "accepted")
             self.publish(Event.CONFERENCE_INVITATION_ACCEPTED, call.event_data(invitee=uri))
         elif state == "session-modified" and status in ("removed", "left"):
