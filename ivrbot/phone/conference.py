@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 from aiortc import MediaStreamTrack, RTCSessionDescription
 
@@ -30,7 +30,7 @@ from ivrbot.media.tracks import FrameSink
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.core import MEDIA_TYPES, PhoneCore
-from ivrbot.phone.transport_remote import GatewayUnreachable, Response
+from ivrbot.phone.transport_remote import GatewayUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +116,6 @@ class ConferenceMethods(PhoneCore):
     def _live_calls(self) -> list[Call]:
         return [c for c in self.calls if c.state not in ENDED]
 
-    def _conference_fail(self, method: str, base: str, resp: Response) -> NoReturn:
-        """A failed conference request: a bare 404 is a conference gone, not the session."""
-        if resp.status == 404 and not resp.message_id:
-            self._fail(method, base, resp.text or "no such conference", resp)
-        self._api_fail(method, base, resp)
-
     async def _hold_other_call(self, method: str, code: str) -> None:
         current = self.current_call
         if current is not None and current.state == CallState.CONNECTED:
@@ -203,7 +197,7 @@ class ConferenceMethods(PhoneCore):
         try:
             resp = await self._request(method, "3600", "PUT", path, {})
             if not resp.ok:
-                self._conference_fail(method, "3600", resp)
+                self._api_fail(method, "3600", resp)
         except Exception:
             if call.participants.get(uri, {}).get("status") == "invited":
                 call.set_participant(uri, None, None)
@@ -231,7 +225,7 @@ class ConferenceMethods(PhoneCore):
         path = f"{self._conference_path(call)}/participants/{uri}"
         resp = await self._request(method, "3700", "DELETE", path)
         if not resp.ok:
-            self._conference_fail(method, "3700", resp)
+            self._api_fail(method, "3700", resp)
 
     def get_participants(self) -> dict[str, dict[str, str]]:
         """``{uri: {participant, status}}`` of the hosted conference (invited and joined)."""
@@ -321,7 +315,7 @@ class ConferenceMethods(PhoneCore):
         resp = await self._request(method, "3200", "PUT", path, body, headers)
         if not resp.ok:
             await self._forget(call, CallState.DISCONNECTED)
-            self._conference_fail(method, "3200", resp)
+            self._api_fail(method, "3200", resp)
         self.foreground = call
         call.set_state(CallState.CONNECTING)
         self.publish(Event.CONFERENCE_CONNECTING, call.event_data())
@@ -341,7 +335,7 @@ class ConferenceMethods(PhoneCore):
             method, "3300", "DELETE", path, headers={"x-delete-reason": "reject"}
         )
         if not resp.ok:
-            self._conference_fail(method, "3300", resp)
+            self._api_fail(method, "3300", resp)
         await self._forget(call, CallState.REJECTED)
         self.publish(Event.CONFERENCE_INVITATION_REJECTED, call.event_data())
 
@@ -397,7 +391,7 @@ class ConferenceMethods(PhoneCore):
         headers = {"x-conference-action": action}
         resp = await self._request(method, code, "PUT", self._conference_path(call), {}, headers)
         if not resp.ok:
-            self._conference_fail(method, code, resp)
+            self._api_fail(method, code, resp)
 
     async def _end_call(self, call: Call, reason: str | None) -> None:
         if not isinstance(call, ConferenceCall):

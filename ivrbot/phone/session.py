@@ -82,7 +82,16 @@ class PhoneSession:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _fail(self, method: str, code: str, message: str, resp: Response | None = None) -> NoReturn:
+    def _fail(
+        self,
+        method: str,
+        code: str,
+        message: str,
+        resp: Response | None = None,
+        publish: bool = True,
+    ) -> NoReturn:
+        """Fail ``method`` with ``code``: the ``error`` event (unless another event tells
+        the application instead), then PhoneException."""
         error = PhoneError(
             error_code=code,
             js_method=method,
@@ -91,27 +100,35 @@ class PhoneSession:
             message_id=(resp.message_id or "") if resp else "",
             api_error=resp.text if resp else "",
         )
-        self.publish(Event.ERROR, error)
+        if publish:
+            self.publish(Event.ERROR, error)
         raise PhoneException(error)
 
     def _api_fail(self, method: str, base: str, resp: Response) -> NoReturn:
-        if resp.status == 404 and self.session_path and method != "login":
+        """A gateway error response, as spec/phone-api.md maps it: the session gone (404
+        SVC8514) is ``session:expired`` and 502/503 ``gateway:unreachable``, instead of
+        ``error``; a resource that is gone (a bare 404: a call, a conference) fails the
+        method (``base``, xx00); others by status and MessageId (unknown: 1000)."""
+        if resp.status == 404 and resp.message_id == "SVC8514" and method != "login":
             self.publish(
                 Event.SESSION_EXPIRED, {"sessionId": self.session_id, "timestamp": now_ms()}
             )
-        code = api_error_code(resp.status, resp.message_id)
-        self._fail(method, code if code != "1000" else base, resp.text, resp)
+            self._fail(method, base, "the session has expired", resp, publish=False)
+        if resp.status in (502, 503):  # a proxy answered: the session stays online
+            self.publish(
+                Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
+            )
+            self._fail(method, str(resp.status), "gateway unreachable", resp, publish=False)
+        if resp.status == 404 and not resp.message_id:
+            self._fail(method, base, resp.text or "no such resource", resp)
+        self._fail(method, api_error_code(resp.status, resp.message_id), resp.text, resp)
 
     async def _request(self, method: str, fail_code: str, *args: Any, **kw: Any) -> Response:
         try:
             return await self.transport.request(*args, **kw)
-        except GatewayUnreachable as exc:
-            if self.logged_in:  # the channel's reconnection turns it on again
-                self._set_online(False)
-            self.publish(
-                Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
-            )
-            self._fail(method, fail_code, f"gateway unreachable: {exc}")
+        except GatewayUnreachable as exc:  # gateway:unreachable instead of error
+            self._unreachable()
+            self._fail(method, fail_code, f"gateway unreachable: {exc}", publish=False)
 
     def _set_online(self, online: bool) -> None:
         if online != self.online:
@@ -251,8 +268,11 @@ class PhoneSession:
         self.publish(Event.SESSION_EXPIRED, {"sessionId": session_id, "timestamp": now_ms()})
 
     def _unreachable(self) -> None:
-        if self.online:
-            self._set_online(False)
+        """The gateway did not answer: ``gateway:unreachable``. A session goes offline (once
+        per outage) until its channel is back; without one there is no state to keep."""
+        if not self.logged_in or self.online:
+            if self.logged_in:
+                self._set_online(False)
             self.publish(
                 Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
             )

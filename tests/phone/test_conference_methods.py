@@ -178,17 +178,17 @@ async def test_checks_after_login(phone: tuple[Phone, ScriptedTransport, list[An
     assert transport.requests == []
 
 
-async def test_gateway_failures_give_the_methods_base_codes(
+async def test_gateway_failures_map_as_the_spec_says(
     phone: tuple[Phone, ScriptedTransport, list[Any]],
 ) -> None:
     p, transport, _ = phone
     log_in(p)
     expired: list[Any] = []
     p.on("session:expired", expired.append)
-    conflict = Response(409, {}, "no")  # no MessageId: not a mapped API error
-    gone = Response(404, {}, "no conference c1 in this session")
+    conflict = Response(409, {}, "no")  # no MessageId: not a mapped API error (1000)
+    gone = Response(404, {}, "no conference c1 in this session")  # the method fails (xx00)
     transport.replies = [conflict]
-    assert await code_of(p.start_conference()) == "3100"
+    assert await code_of(p.start_conference()) == "1000"
     assert not p.calls, "the failed conference is forgotten"
     call = hosted(p)
     transport.replies = [gone]
@@ -209,7 +209,7 @@ async def test_gateway_failures_give_the_methods_base_codes(
     p.calls.clear()
     invited(p)
     transport.replies = [conflict]
-    assert await code_of(p.reject_conference()) == "3300"
+    assert await code_of(p.reject_conference()) == "1000"
     assert await code_of(p.join_conference()) == "3200"  # the invitation's offer is no SDP
     assert not p.calls
 

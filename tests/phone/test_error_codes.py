@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ivrbot.errors import PhoneException
+from ivrbot.errors import PhoneException, request_error
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.call import CallState
 from ivrbot.phone.transport_remote import Response
@@ -181,38 +181,60 @@ async def test_a_held_call_stays_held_when_a_modification_is_settled(
     assert call.state == CallState.CONNECTED
 
 
-async def test_unexpected_gateway_failures(
+async def test_gateway_error_responses_map_as_the_spec_says(
     trio: tuple[Caller, Caller, Caller],
     gateway: GatewayServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The gateway's own unexpected failure (500 SVC5000) is none of the spec's mapped API
-    errors, so the method's base code (xx00) reports it; a bare 5xx keeps its status as code
-    (spec: bare 5xx -> 500-505)."""
+    """spec/phone-api.md: gateway errors map by status + MessageId (unknown: 1000; bare 5xx:
+    500-505); a resource that is gone (bare 404) fails the method (xx00); 502/503 become
+    gateway:unreachable and a session that is gone session:expired, instead of error."""
     alice, bob, _ = trio
+    for event in ("session:expired", "gateway:unreachable"):
+        alice.phone.on(event, alice._record(event))
     await connect(alice, bob)
+    call = alice.phone.current_call
+    assert call is not None
 
     async def broken_hold(*_: Any) -> None:
         raise RuntimeError("the switch failed")
 
     monkeypatch.setattr(gateway.gateway.switch, "hold", broken_hold)
-    await expect(alice, alice.phone.hold(), "2500", "hold")
+    await expect(alice, alice.phone.hold(), "1000", "hold")  # 500 SVC5000: not in the table
     error = alice.events["error"][-1]
     assert error.http_status_code == 500 and error.message_id == "SVC5000"
-    call = alice.phone.current_call
-    assert call is not None and call.state == CallState.CONNECTED, "a failed hold holds nothing"
+    assert call.state == CallState.CONNECTED, "a failed hold holds nothing"
     monkeypatch.undo()
 
     real = alice.phone.transport.request
-    failures = [Response(500, {}, None)]  # once: a bare 500, no RequestError body
+    replies: list[Response] = []
 
-    async def failing_once(method: str, path: str, *a: Any, **k: Any) -> Response:
-        if failures and method == "PUT" and "/calls/" in path:
-            return failures.pop()
+    async def scripted(method: str, path: str, *a: Any, **k: Any) -> Response:
+        if replies and method == "PUT" and "/calls/" in path:
+            return replies.pop(0)
         return await real(method, path, *a, **k)
 
-    alice.phone.transport.request = failing_once  # type: ignore[method-assign]
+    alice.phone.transport.request = scripted  # type: ignore[method-assign]
+    replies.append(Response(500, {}, None))  # a bare 500, no RequestError body
     await expect(alice, alice.phone.hold(), "500", "hold")
+    replies.append(Response(404, {}, "no call c1 in this session"))  # the call is gone
+    await expect(alice, alice.phone.hold(), "2500", "hold")
+    assert "session:expired" not in alice.events, "a call that is gone is not the session"
+
+    replies.append(Response(503, {}, None))
+    errors = len(alice.events["error"])
+    with pytest.raises(PhoneException) as unreachable:
+        await alice.phone.hold()
+    assert unreachable.value.error.error_code == "503"
+    assert len(alice.events["error"]) == errors, "gateway:unreachable instead of error"
+    assert len(alice.events["gateway:unreachable"]) == 1
     assert call.state == CallState.CONNECTED
     await alice.phone.hold()  # the gateway answers again
     assert call.state == CallState.HELD
+
+    status, body = request_error("SVC8514", "s1")  # what the gateway says of a lost session
+    replies.append(Response(status, {}, body))
+    with pytest.raises(PhoneException):
+        await alice.phone.resume()
+    assert len(alice.events["error"]) == errors, "session:expired instead of error"
+    assert len(alice.events["session:expired"]) == 1
