@@ -4,6 +4,7 @@ and logout, keeping the session alive (refresh, event channel, reconnection)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,7 @@ class PhoneSession:
         self._channel_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._next_index = 0
+        self._check_now = asyncio.Event()  # wakes the session keeper (gateway unreachable)
         # channel events of a call or conference whose POST has not returned yet, by id
         self._early: dict[str, list[dict[str, Any]]] = {}
 
@@ -106,19 +108,15 @@ class PhoneSession:
 
     def _api_fail(self, method: str, base: str, resp: Response) -> NoReturn:
         """A gateway error response, as spec/phone-api.md maps it: the session gone (404
-        SVC8514) is ``session:expired`` and 502/503 ``gateway:unreachable``, instead of
-        ``error``; a resource that is gone (a bare 404: a call, a conference) fails the
-        method (``base``, xx00); others by status and MessageId (unknown: 1000)."""
+        SVC8514) is ``session:expired`` instead of ``error``; a resource that is gone (a bare
+        404: a call, a conference) fails the method (``base``, xx00); others map by status
+        and MessageId (unknown: 1000). 502/503 never get here: the transport raises
+        GatewayUnreachable for them (``gateway:unreachable`` instead of ``error``)."""
         if resp.status == 404 and resp.message_id == "SVC8514" and method != "login":
             self.publish(
                 Event.SESSION_EXPIRED, {"sessionId": self.session_id, "timestamp": now_ms()}
             )
             self._fail(method, base, "the session has expired", resp, publish=False)
-        if resp.status in (502, 503):  # a proxy answered: the session stays online
-            self.publish(
-                Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
-            )
-            self._fail(method, str(resp.status), "gateway unreachable", resp, publish=False)
         if resp.status == 404 and not resp.message_id:
             self._fail(method, base, resp.text or "no such resource", resp)
         self._fail(method, api_error_code(resp.status, resp.message_id), resp.text, resp)
@@ -265,6 +263,7 @@ class PhoneSession:
             await self._forget(call, CallState.DISCONNECTED)
             self.publish(Event.CALL_DISCONNECTED, call.event_data(message="Session expired"))
         await self._close_session()
+        self.online = True  # the gateway answered (404): nothing is offline without a session
         self.publish(Event.SESSION_EXPIRED, {"sessionId": session_id, "timestamp": now_ms()})
 
     def _unreachable(self) -> None:
@@ -273,6 +272,7 @@ class PhoneSession:
         if not self.logged_in or self.online:
             if self.logged_in:
                 self._set_online(False)
+                self._check_now.set()  # the session keeper checks at once, then every 2 s
             self.publish(
                 Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
             )
@@ -280,7 +280,10 @@ class PhoneSession:
     async def _keep_session(self, expires_s: int) -> None:
         """Refresh the session before it expires (x-expires - 60 s, or half of a short one)."""
         while self.logged_in:
-            await asyncio.sleep(max(expires_s - 60, expires_s / 2) if self.online else 2.0)
+            wait = max(expires_s - 60, expires_s / 2) if self.online else 2.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._check_now.wait(), wait)
+            self._check_now.clear()
             if self.session_path is None:
                 return
             try:

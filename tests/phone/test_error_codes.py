@@ -6,6 +6,7 @@ the raised code and that exactly one ``error`` event carried the same error obje
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from ivrbot.errors import PhoneException, request_error
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.call import CallState
-from ivrbot.phone.transport_remote import Response
+from ivrbot.phone.transport_remote import GatewayUnreachable, Response
 from tests.gateway.test_calls import Party, login
 
 
@@ -207,11 +208,14 @@ async def test_gateway_error_responses_map_as_the_spec_says(
     monkeypatch.undo()
 
     real = alice.phone.transport.request
-    replies: list[Response] = []
+    replies: list[Response | Exception] = []
 
     async def scripted(method: str, path: str, *a: Any, **k: Any) -> Response:
         if replies and method == "PUT" and "/calls/" in path:
-            return replies.pop(0)
+            reply = replies.pop(0)
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
         return await real(method, path, *a, **k)
 
     alice.phone.transport.request = scripted  # type: ignore[method-assign]
@@ -221,15 +225,18 @@ async def test_gateway_error_responses_map_as_the_spec_says(
     await expect(alice, alice.phone.hold(), "2500", "hold")
     assert "session:expired" not in alice.events, "a call that is gone is not the session"
 
-    replies.append(Response(503, {}, None))
+    replies.append(GatewayUnreachable("503 from a proxy"))  # as the transport reports 502/503
     errors = len(alice.events["error"])
     with pytest.raises(PhoneException) as unreachable:
         await alice.phone.hold()
-    assert unreachable.value.error.error_code == "503"
+    assert unreachable.value.error.error_code == "2500"
     assert len(alice.events["error"]) == errors, "gateway:unreachable instead of error"
     assert len(alice.events["gateway:unreachable"]) == 1
     assert call.state == CallState.CONNECTED
-    await alice.phone.hold()  # the gateway answers again
+    async with asyncio.timeout(5):  # the session keeper finds the gateway again at once
+        while not alice.phone.online:
+            await asyncio.sleep(0.05)
+    await alice.phone.hold()
     assert call.state == CallState.HELD
 
     status, body = request_error("SVC8514", "s1")  # what the gateway says of a lost session

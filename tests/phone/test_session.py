@@ -171,3 +171,31 @@ async def test_a_call_whose_events_come_before_the_dial_reply_still_connects(
     finally:
         await caller.close()
         await callee.close()
+
+
+async def test_after_an_outage_that_cost_the_session_the_phone_can_log_in_again(
+    gateway: GatewayServer,
+) -> None:
+    link = Link(gateway.settings.port)
+    await link.up()
+    events: list[str] = []
+    phone = await logged_in(f"http://127.0.0.1:{link.port}", events)
+    token = phone.transport.token
+    await link.down()
+    try:
+        async with asyncio.timeout(5):
+            while "connectivity:off" not in events:
+                await asyncio.sleep(0.05)
+        session = next(iter(gateway.gateway.sessions))
+        await gateway.gateway.switch.end_session(session)
+        gateway.gateway.sessions.remove(session.id)  # expired while the link was down
+        await link.up()
+        async with asyncio.timeout(5):
+            while "session:expired" not in events:
+                await asyncio.sleep(0.05)
+        assert not phone.logged_in
+        await phone.login(token=token, user_id="pat@ivrbot.local")
+        assert phone.logged_in and phone.online
+    finally:
+        await phone.close()
+        await link.down()

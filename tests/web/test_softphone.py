@@ -9,6 +9,7 @@ getStats reports audioLevel 0).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
@@ -220,10 +221,27 @@ async def test_a_bad_token_shows_the_spec_error(page: Page, gateway: GatewayServ
     assert await page.is_visible("#login-panel")
 
 
-async def test_gateway_down_shows_the_spec_error(page: Page, gateway: GatewayServer) -> None:
+# Every event the page's Phone publishes from now on, in window.__events (name, error code).
+RECORD_JS = """async () => {
+  const { EVENTS } = await import('/static/phone.js');
+  window.__events = [];
+  for (const name of EVENTS) {
+    window.softphone.phone.on(name, (p) => window.__events.push(name === 'error' ? `error ${p.ErrorCode}` : name));
+  }
+}"""
+
+
+async def page_events(page: Page) -> list[str]:
+    return list(await page.evaluate("window.__events"))
+
+
+async def test_gateway_down_at_login_says_unreachable_not_error(
+    page: Page, gateway: GatewayServer
+) -> None:
     token = await fetch_token(gateway.url, "ACCOUNT_ID")
     await page.goto(f"{gateway.url}/softphone")
     await page.wait_for_selector("body[data-ready=true]")
+    await page.evaluate(RECORD_JS)
     await gateway.stop()
     await page.fill("#user", "alice")
     await page.click("summary")
@@ -231,12 +249,166 @@ async def test_gateway_down_shows_the_spec_error(page: Page, gateway: GatewaySer
     await page.click("#login")
     message = page.locator("#message")
     await message.wait_for(state="visible")
-    assert "Error 2000 in login" in (await message.text_content() or "")
+    assert "Gateway unreachable" in (await message.text_content() or "")
     assert await page.text_content("#status") == "gateway unreachable"
+    assert await page.is_visible("#login-panel")
+    await page.wait_for_selector("#login:not([disabled])")  # login() has settled
+    # gateway:unreachable instead of error; not logged in: no connectivity:off
+    assert await page_events(page) == ["gateway:unreachable"]
     # without a token the page asks the (stopped) gateway for one and says so
     await page.fill("#token", "")
     await page.click("#login")
     await page.wait_for_selector("#message:has-text('Could not get a token')")
+
+
+# The Phone's outcome of one call to `method` while the page's fetch is `fake` (JS source of
+# an async (url, init) => Response): what it resolved to and the events published meanwhile.
+FAKE_FETCH_JS = """async ([method, args, fake]) => {
+  const phone = window.softphone.phone;
+  const real = window.fetch;
+  window.fetch = eval(fake);
+  const mark = window.__events.length;
+  try {
+    const result = await phone[method](...args);
+    return { result: result === undefined ? null : result, events: window.__events.slice(mark) };
+  } finally {
+    window.fetch = real;
+  }
+}"""
+
+
+def crafted(status: int, message_id: str = "") -> str:
+    """JS source of a fetch that answers every request with HTTP ``status`` (0: no answer at
+    all, the gateway is down) and, with ``message_id``, a RequestError body."""
+    if status == 0:
+        return "async () => { throw new TypeError('Failed to fetch'); }"
+    kind = "PolicyException" if message_id.startswith("POL") else "ServiceException"
+    error = {"MessageId": message_id, "Text": "crafted", "Variables": ""}
+    body = json.dumps({"RequestError": {kind: error}}) if message_id else "crafted"
+    kind_header = "application/json" if message_id else "text/plain"
+    return (
+        f"async () => new Response({json.dumps(body)}, "
+        f"{{ status: {status}, headers: {{ 'Content-Type': '{kind_header}' }} }})"
+    )
+
+
+# gateway reply to login's first request (PUT userIds) -> what the page's Phone publishes
+LOGIN_REPLIES = [
+    ((409, "SVC9999"), ["error 1000"]),  # unknown: 1000, not login's 2000
+    ((500, "SVC9999"), ["error 1000"]),
+    ((400, "SVC0002"), ["error 1002"]),
+    ((401, "POL0001"), ["error 1711"]),
+    ((404, "SVC8514"), ["error 1541"]),  # login's: token association, not session:expired
+    ((404, ""), ["error 2000"]),  # a bare 404: the method's base code
+    ((500, ""), ["error 500"]),
+    ((504, ""), ["error 504"]),
+    ((505, ""), ["error 505"]),
+    ((502, ""), ["gateway:unreachable"]),
+    ((503, ""), ["gateway:unreachable"]),
+    ((0, ""), ["gateway:unreachable"]),  # no answer: not logged in, so no connectivity:off
+]
+
+
+async def test_gateway_replies_map_to_spec_codes_and_events(
+    page: Page, gateway: GatewayServer
+) -> None:
+    await page.goto(f"{gateway.url}/softphone")
+    await page.wait_for_selector("body[data-ready=true]")
+    await page.evaluate(RECORD_JS)
+    login = [{"token": "t", "userId": "alice@ivrbot.local"}]
+    outcomes = []
+    for (status, message_id), _ in LOGIN_REPLIES:
+        outcome = await page.evaluate(FAKE_FETCH_JS, ["login", login, crafted(status, message_id)])
+        outcomes.append(outcome["events"])
+        assert outcome["result"] is None
+    assert outcomes == [events for _, events in LOGIN_REPLIES]
+    assert not await page.evaluate("window.softphone.phone.loggedIn")
+    # the error object carries the gateway's answer
+    error = await page.evaluate(
+        """async (fake) => {
+          const { Phone } = await import('/static/phone.js');
+          const p = new Phone();
+          let error = null;
+          p.on('error', (e) => { error = e; });
+          const real = window.fetch;
+          window.fetch = eval(fake);
+          try { await p.login({ token: 't' }); } finally { window.fetch = real; }
+          return error;
+        }""",
+        crafted(409, "SVC9999"),
+    )
+    assert error["ErrorCode"] == "1000" and error["JSMethod"] == "login"
+    assert (error["HttpStatusCode"], error["MessageId"], error["APIError"]) == (
+        409,
+        "SVC9999",
+        "crafted",
+    )
+
+
+# hold() on the page's Phone: what it resolved to and the events published meanwhile
+HOLD_JS = """async () => {
+  const mark = window.__events.length;
+  const result = await window.softphone.phone.hold();
+  return [result === undefined ? null : result, window.__events.slice(mark)];
+}"""
+
+
+async def test_a_session_the_gateway_forgot_is_expired_not_an_error(
+    page: Page, gateway: GatewayServer, bot: Party
+) -> None:
+    await browser_calls_bot(page, gateway, bot)
+    await page.evaluate(RECORD_JS)
+    session = next(s for s in gateway.gateway.sessions if s.user_id == "alice@ivrbot.local")
+    # the gateway forgets the session (its channel closes); the page's next request (hold)
+    # gets 404 SVC8514 before the channel's reconnection (a second later) finds out. Its
+    # call ends afterwards: ending it first would tell the page over the channel.
+    gateway.gateway.sessions.remove(session.id)
+    outcome, events = await page.evaluate(HOLD_JS)
+    await gateway.gateway.switch.end_session(session)
+    assert outcome is None
+    assert "session:expired" in events and "call:held" not in events  # published by hold()
+    assert not [e for e in events if e.startswith("error")], events
+    await page.wait_for_selector("#message:has-text('The session expired')")
+    # the channel's reconnection finds the session gone: logged out, the call is over
+    await page.wait_for_selector("#login-panel:not([hidden])")
+    assert await page.evaluate("window.softphone.phone.calls.length") == 0
+    assert not [e for e in await page_events(page) if e.startswith("error")]
+    # and the user can log in again
+    await page.click("#login")
+    await page.wait_for_selector("#phone-panel:not([hidden])")
+    assert await page.text_content("#status") == "logged in"
+
+
+# A call the gateway no longer has (the session is fine): the page's Phone still thinks it is
+# connected (or ringing out) and acts on it.
+GHOST_CALL_JS = """(state) => {
+  const phone = window.softphone.phone;
+  const call = phone._newCall('outgoing', 'sip:ghost@ivrbot.local');
+  call.id = 'no-such-call';
+  call.state = state;
+  phone.foreground = call;
+}"""
+
+
+async def test_a_bare_404_on_a_call_fails_with_the_methods_base_code(
+    page: Page, gateway: GatewayServer
+) -> None:
+    await open_softphone(page, gateway, "alice")
+    await page.wait_for_selector("#phone-panel:not([hidden])")
+    await page.evaluate(RECORD_JS)
+    await page.evaluate(GHOST_CALL_JS, "connected")
+    await page.evaluate("window.softphone.phone.hold()")  # the real gateway: a bare 404
+    await page.evaluate(GHOST_CALL_JS, "connecting")
+    await page.evaluate("window.softphone.phone.cancel()")
+    assert await page_events(page) == ["error 2500", "error 2900"]
+    assert "Error 2900 in cancel" in (await page.text_content("#message") or "")
+    assert await page.evaluate("window.softphone.phone.loggedIn")
+    # logged in, the gateway stops answering: gateway:unreachable and offline, no error
+    await page.evaluate(GHOST_CALL_JS, "connected")
+    outcome = await page.evaluate(FAKE_FETCH_JS, ["hold", [], crafted(0)])
+    assert outcome == {"result": None, "events": ["connectivity:off", "gateway:unreachable"]}
+    assert await page.text_content("#status") == "gateway unreachable"
+    assert "Gateway unreachable" in (await page.text_content("#message") or "")
 
 
 # The same caller mistakes, made on the browser SDK and on the Python Phone (logged out).

@@ -9,6 +9,9 @@
 //
 // Methods never throw for caller mistakes: they publish an `error` event carrying the spec's
 // error object ({JSObject, JSMethod, ErrorCode, ErrorMessage, ...}) and resolve to undefined.
+// Two gateway failures publish another event instead of `error` (and resolve to undefined
+// too): the session is gone (404 SVC8514) -> `session:expired`; no answer from the gateway,
+// or 502/503 -> `gateway:unreachable`.
 // The checks run in the same order as the Python Phone's. Event channel: a WebSocket
 // (POST {session}/websockets; the bearer token travels as the access_token query parameter,
 // because a browser cannot set headers on a WebSocket). No STUN server is used unless
@@ -276,17 +279,36 @@ export class Phone {
     }
   }
 
-  _fail(method, code, message, resp) {
-    this._publish('error', errorObject(method, code, message, resp));
+  /** Fail `method` with `code`: the `error` event (unless `publish` is false: another event,
+   *  session:expired or gateway:unreachable, tells the application instead), then Failed. */
+  _fail(method, code, message, resp, publish = true) {
+    if (publish) this._publish('error', errorObject(method, code, message, resp));
     throw new Failed(`${method}: ${code} ${message}`);
   }
 
+  /** A gateway error response, as spec/phone-api.md maps it (the Python Phone's _api_fail):
+   *  the session gone (404 SVC8514, except on login's requests) is `session:expired` and
+   *  502/503 `gateway:unreachable`, instead of `error`; a resource that is gone (a bare 404:
+   *  a call, a conference) fails the method with `base` (xx00); anything else by status and
+   *  MessageId (a bare 5xx: its status; an unknown pair: 1000). */
   _apiFail(method, base, resp) {
-    if (resp.status === 404 && this.sessionPath && method !== 'login') {
+    if (resp.status === 404 && resp.messageId === 'SVC8514' && method !== 'login') {
       this._publish('session:expired', { sessionId: this.sessionId, timestamp: now() });
+      this._fail(method, base, 'the session has expired', resp, false);
     }
-    const code = apiErrorCode(resp.status, resp.messageId);
-    this._fail(method, code !== '1000' ? code : base, resp.text, resp);
+    if (resp.status === 502 || resp.status === 503) {
+      this._gatewayUnreachable();
+      this._fail(method, String(resp.status), 'gateway unreachable', resp, false);
+    }
+    if (resp.status === 404 && !resp.messageId) this._fail(method, base, resp.text || 'no such resource', resp);
+    this._fail(method, apiErrorCode(resp.status, resp.messageId), resp.text, resp);
+  }
+
+  /** No answer from the gateway (or 502/503): `gateway:unreachable`, not `error`. While
+   *  logged in the Phone also goes offline (connectivity:off) until the channel is back. */
+  _gatewayUnreachable() {
+    if (this.loggedIn) this._setReachable(false);
+    this._publish('gateway:unreachable', { sessionId: this.sessionId, timestamp: now() });
   }
 
   /** Run a method body: caller mistakes resolve to undefined (error already published);
@@ -336,9 +358,8 @@ export class Phone {
       return await this._send(httpMethod, path, body, headers);
     } catch (e) {
       if (!(e instanceof Unreachable)) throw e;
-      if (this.loggedIn) this._setReachable(false);
-      this._publish('gateway:unreachable', { sessionId: this.sessionId, timestamp: now() });
-      this._fail(method, failCode, `gateway unreachable: ${e.message}`);
+      this._gatewayUnreachable(); // instead of error
+      this._fail(method, failCode, `gateway unreachable: ${e.message}`, undefined, false);
     }
   }
 
@@ -476,6 +497,9 @@ export class Phone {
       this._publish('call:disconnected', call.eventData({ message: 'Session expired' }));
     }
     this._closeSession();
+    // the gateway answered (404): reachable again, so a new login is not refused as offline
+    // (quietly: connectivity events are about a logged-in Phone)
+    this.reachable = true;
     this._publish('session:expired', { sessionId, timestamp: now() });
   }
 

@@ -97,8 +97,16 @@ phone.on('session:ready', (ready) => {
 });
 phone.on('session:disconnected', () => setStatus('logged out', 'out'));
 phone.on('session:expired', () => { setStatus('session expired', 'out'); showMessage('The session expired: log in again.'); });
-phone.on('gateway:unreachable', () => setStatus('gateway unreachable', 'unreachable'));
-phone.on('connectivity:on', () => setStatus('logged in', 'in'));
+// no `error` event when the gateway does not answer (at login too): this one says so
+const UNREACHABLE = 'Gateway unreachable: it did not answer. Check that it is running, then try again.';
+phone.on('gateway:unreachable', () => {
+  setStatus('gateway unreachable', 'unreachable');
+  showMessage(UNREACHABLE);
+});
+phone.on('connectivity:on', () => {
+  setStatus('logged in', 'in');
+  if ($('message').textContent === UNREACHABLE) showMessage('');
+});
 phone.on('call:rejected', (d) => showMessage(d.message ? `Call rejected: ${d.message}` : ''));
 phone.on('call:disconnected', (d) => { if (d.message && d.message !== 'Call terminated') showMessage(`Call ended: ${d.message}`); });
 phone.on('call:incoming', () => showMessage(''));
