@@ -21,6 +21,7 @@ class CallRecord:
     # 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
     # | 'transferred' (a Transfer step handed the caller on) | 'moved' (a Move step)
     # | 'conferenced' (a Conference step put the caller in a room)
+    # | 'abandoned' (the caller hung up while it rang: Flow(rings=N))
     outcome: str = ""
     error: str = ""
     recordings: list[str] = field(default_factory=list)  # files recorded during the call

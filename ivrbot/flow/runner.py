@@ -6,6 +6,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -175,12 +176,17 @@ class Bot:
         self._claims[caller] = phone
         self.note(Event.CALL_INCOMING, caller=caller)
         listener = Listener()
+        ringing = next((c for c in phone.calls if c.state == CallState.CREATED), None)
         try:
             if self.flow.rings:  # let it ring first, as a person would
                 await asyncio.sleep(self.flow.rings * self.flow.ring_s)
             call = await phone.answer(remote_media=listener.on_frame)
         except PhoneException as exc:  # another process's session answered first, or the
             log.info("%s did not take the call: %s", phone.name, exc)  # caller hung up
+            if ringing is not None and ringing.end_reason == "Call canceled":
+                record = CallRecord(self.flow.name, caller, outcome="abandoned")
+                record.ended_at = time.time()
+                await self._keep(record)  # the caller gave up while it rang
             return
         finally:
             del self._claims[caller]
@@ -285,14 +291,18 @@ class Bot:
             flow_call.record.outcome = "caller-hangup" if started else "not-answered"
             if not started and reason:
                 flow_call.record.error = reason
-        self.records.append(flow_call.record)
         self.finished.append(flow_call)
+        await self._keep(flow_call.record)
+        self.note(Event.CALL_DISCONNECTED, outcome=flow_call.record.outcome)
+
+    async def _keep(self, record: CallRecord) -> None:
+        """A finished call's record: in ``records``, and in the store when there is one."""
+        self.records.append(record)
         if self.store is not None:
             try:
-                await self.store.add_flow_call(flow_call.record.to_dict())
+                await self.store.add_flow_call(record.to_dict())
             except Exception:
                 log.exception("could not store the record of a %s call", self.flow.name)
-        self.note(Event.CALL_DISCONNECTED, outcome=flow_call.record.outcome)
 
     async def hangup(self, flow_call: FlowCall) -> None:
         call: Call = flow_call.call
