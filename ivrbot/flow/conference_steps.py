@@ -60,7 +60,8 @@ class Conference(WithFallback, Step):
     'conferenced'), the caller stays until they hang up or the room closes. With
     ``stay=True`` the bot stays in the room on the caller's call and the flow goes on to
     ``next``: what it says from then on everyone in the room hears, and what it hears is
-    the whole room; when its flow hangs up, the bot leaves and the caller stays.
+    the whole room; the caller's keypad presses still reach it (an Ask takes them); when
+    its flow hangs up, the bot leaves and the caller stays.
     When the room cannot be joined the caller hears ``say`` (if given) and the flow goes to
     ``fallback`` (default ``next``, then the next step in order). ``call.vars[name]`` holds
     a :class:`ConferenceResult`; the record lists it under ``conferences``.

@@ -8,7 +8,8 @@ The far party of the call goes into the conference's mix at once, on the leg it 
 has: its session keeps its call (nothing to answer, no renegotiation) and hears the
 conference from then on. With ``leave`` the requesting session's own leg ends
 (``session-terminated``, reason ``Call merged into a conference``); with ``stay`` it joins
-the mix too and keeps its call. The host is told ``session-modified`` / ``joined`` for each
+the mix too and keeps its call, and the far party's keypad events (RFC 4733) still reach
+it (the mix carries audio only). The host is told ``session-modified`` / ``joined`` for each
 party, and ``left`` when one hangs up. Hold and resume of a merged call take that party out
 of the mix and back; a host removing the participant, or ending the conference, ends the
 party's call (``Removed from conference`` / ``Conference ended``).
@@ -23,7 +24,9 @@ from aiohttp import web
 
 from ivrbot.gateway.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
 from ivrbot.gateway.core import Gateway
+from ivrbot.gateway.leg import Leg
 from ivrbot.gateway.switch import CallLeg, CallState, CallStateError, Reason
+from ivrbot.tasks import TaskSet
 
 MERGE_MODES = ("leave", "stay")
 
@@ -34,6 +37,16 @@ class CallMembership:
     def __init__(self, conferences: Conferences, cleg: ConferenceLeg) -> None:
         self.conferences = conferences
         self.cleg = cleg
+        self._keys = TaskSet("merged call keys")
+
+    def send_keys_to(self, other: Leg) -> None:
+        """Keypad events (RFC 4733) from this party go to ``other`` (the mixer carries
+        audio only): a bot that stays on the call still gets the caller's keys."""
+
+        def forward(tone: str) -> None:
+            self._keys.spawn(other.send_dtmf(tone))
+
+        self.cleg.leg.on_dtmf = forward
 
     def hold(self) -> None:
         try:
@@ -48,6 +61,7 @@ class CallMembership:
             raise CallStateError("initiate-call-resume (not held)", CallState.CONNECTED) from None
 
     async def leave(self, reason: str) -> None:
+        self._keys.cancel_all()
         await self.conferences.release(self.cleg, reason)
 
 
@@ -71,5 +85,9 @@ async def merge_call(gateway: Gateway, leg: CallLeg, conference_id: str, stay: b
 
         cleg = conferences.adopt(host, party.session, party.leg, party.uri, on_end)
         party.membership = CallMembership(conferences, cleg)
-    if not stay:
+    if stay:
+        far = call.other(leg).membership
+        assert isinstance(far, CallMembership)
+        far.send_keys_to(leg.leg)
+    else:
         await switch.part(leg, Reason.MERGED, notify=True)

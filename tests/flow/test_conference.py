@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivrbot.flow import Conference, ConferenceResult, Flow, Hangup, Say
+from ivrbot.flow import Ask, Conference, ConferenceResult, Flow, Hangup, Say
 from ivrbot.flow.check import check_flow, flow_edges
 from ivrbot.flow.graph import svg
 from ivrbot.flow.loader import load_flow_file
@@ -167,7 +167,7 @@ async def test_a_bot_that_stays_speaks_to_the_room_then_leaves_the_caller_in_it(
     flow = Flow("host", number="5550001091")
     flow.add(
         Conference("room", room="lobby", stay=True, next="talk"),
-        Say("talk", "The host is here with you."),
+        Ask("talk", "The host is here with you. Press a key.", next="bye"),
         Hangup("bye"),
     )
     bot = Bot(flow, gateway.url, tts)
@@ -177,9 +177,11 @@ async def test_a_bot_that_stays_speaks_to_the_room_then_leaves_the_caller_in_it(
         await ann.dial("5550001091")
         began = time.monotonic()
         await ann.hear_prompt(timeout_s=15)  # the bot speaks from inside the room
+        await ann.press("7")  # and still gets her keys (RFC 4733 is not mixed)
         await bot.wait_records(1)
         (record,) = bot.records
         assert record.path == ["room", "talk", "bye"]
+        assert record.digits == "7"
         assert record.outcome == "conferenced"
         assert record.conferences == [
             {"step": "room", "room": "lobby", "mode": "stay", "outcome": "joined",

@@ -120,6 +120,10 @@ async def test_a_bot_that_stays_is_heard_until_it_leaves_and_hold_leaves_the_mix
     bob = "sip:bob@ivrbot.local"  # the agent is a session of the host's own identity
     assert set(host.phone.get_participants()) == {ALICE, bob}
     assert agent.count("call:disconnected") == 0
+    await alice.phone.send_dtmf_tone(input="5#")  # the mix carries audio; keys still reach
+    keys = await agent.wait("dtmf:tone-received", 2)  # the bot that stayed on her call
+    assert [k.get("tone") for k in keys] == ["5", "#"]
+    assert host.count("dtmf:tone-received") == 0
 
     await alice.phone.hold()
     assert await listen([host, agent, alice]) == {
