@@ -112,7 +112,11 @@ def demo(as_json: bool, flow_path: Path, press: str, say: str) -> None:
     "--port", default=None, type=int, help="Port to listen on (default 8890, IVRBOT_PORT)."
 )
 def run(flows_dir: Path, host: str | None, port: int | None) -> None:
-    """Serve the gateway and a bot for every flow in FLOWS_DIR until interrupted."""
+    """Serve the gateway and a bot for every flow in FLOWS_DIR until interrupted.
+
+    Also serves the softphone page (/softphone) to call the bots from a browser. Edited
+    flow files are loaded again for new calls; calls in progress finish on the old version.
+    """
     from ivrbot.serve import serve
 
     try:
