@@ -393,9 +393,11 @@ class ConferenceMethods(PhoneCore):
         if not resp.ok:
             self._api_fail(method, code, resp)
 
-    async def _end_call(self, call: Call, reason: str | None) -> None:
+    async def _end_call(
+        self, call: Call, reason: str | None, message: str = "Call terminated"
+    ) -> None:
         if not isinstance(call, ConferenceCall):
-            await super()._end_call(call, reason)
+            await super()._end_call(call, reason, message)
             return
         if call.state in ENDED:
             return
