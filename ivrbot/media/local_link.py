@@ -1,0 +1,119 @@
+"""In-process media: a bot in the gateway's process exchanges audio frames and key events
+with the gateway through function calls (no ICE, no DTLS, no codec, no socket).
+
+Signalling stays the wire API (the bot is an ordinary Phone of the gateway), so every call
+control feature works unchanged; only the media differs. The two ends find each other
+through a marker in the SDP (``a=x-ivrbot-local:<link id>``) naming a link registered in this
+process: whichever side offers first registers the link, the other side attaches to it.
+An id is unguessable and only means something inside this process, so a remote client that
+copies the marker gets nothing.
+
+A session declares itself in-process with the header ``x-ivrbot-local: PROCESS_KEY`` when it
+is created; the gateway then offers it local media for the calls it rings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+
+import av
+from aiortc import MediaStreamTrack
+
+from ivrbot.media.tracks import FrameSink, pump
+from ivrbot.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+PROCESS_KEY = secrets.token_hex(16)  # proves to the gateway that a session is in-process
+SESSION_HEADER = "x-ivrbot-local"
+_MARKER = re.compile(r"^a=x-ivrbot-local:([0-9a-f]{32})\s*$", re.MULTILINE)
+_links: dict[str, LocalLink] = {}
+
+KeySink = Callable[[str], None]
+
+
+class _End:
+    """What one end sends (a paced track), hears (a frame sink) and does with keys."""
+
+    def __init__(self, sends: MediaStreamTrack, hears: FrameSink, keys: KeySink) -> None:
+        self.sends, self.hears, self.keys = sends, hears, keys
+
+
+class LocalLink:
+    """A media link between the gateway (``gateway`` end) and an in-process endpoint."""
+
+    def __init__(self, name: str) -> None:
+        self.id = secrets.token_hex(16)
+        self.name = name
+        self.gateway: _End | None = None
+        self.endpoint: _End | None = None
+        self.connected = asyncio.Event()
+        self.closed = asyncio.Event()
+        self._tasks = TaskSet(f"local link {name}")
+        _links[self.id] = self
+
+    @staticmethod
+    def find(sdp: object) -> LocalLink | None:
+        """The link an SDP names (None: not a local SDP, or not of this process)."""
+        if not isinstance(sdp, str):
+            return None
+        match = _MARKER.search(sdp)
+        return _links.get(match.group(1)) if match else None
+
+    @staticmethod
+    def is_local(sdp: object) -> bool:
+        return isinstance(sdp, str) and _MARKER.search(sdp) is not None
+
+    def sdp(self, direction: str = "sendrecv") -> str:
+        """A session description naming this link (what either side puts in offers and
+        answers); ``direction`` is kept so that hold reads as it does on the wire."""
+        return (
+            "v=0\r\no=ivrbot 0 0 IN IP4 127.0.0.1\r\ns=ivrbot local media\r\nt=0 0\r\n"
+            f"a=x-ivrbot-local:{self.id}\r\nm=audio 9 RTP/AVP 0\r\nc=IN IP4 127.0.0.1\r\n"
+            f"a=mid:0\r\na={direction}\r\n"
+        )
+
+    def attach(self, side: str, sends: MediaStreamTrack, hears: FrameSink, keys: KeySink) -> None:
+        """Plug in one end (``'gateway'`` or ``'endpoint'``); media flows once both are in."""
+        if self.closed.is_set():
+            raise ConnectionError(f"{self.name}: the local link is closed")
+        end = _End(sends, hears, keys)
+        if side == "gateway":
+            self.gateway = end
+        else:
+            self.endpoint = end
+        if self.gateway is not None and self.endpoint is not None and not self.connected.is_set():
+            self._tasks.spawn(pump(self.gateway.sends, self._to_endpoint))
+            self._tasks.spawn(pump(self.endpoint.sends, self._to_gateway))
+            self.connected.set()
+            log.debug("%s: local media up", self.name)
+
+    def _to_endpoint(self, frame: av.AudioFrame) -> Awaitable[None] | None:
+        return self.endpoint.hears(frame) if self.endpoint is not None else None
+
+    def _to_gateway(self, frame: av.AudioFrame) -> Awaitable[None] | None:
+        return self.gateway.hears(frame) if self.gateway is not None else None
+
+    def key(self, side: str, tone: str) -> None:
+        """A key pressed at ``side``: the other end gets it."""
+        other = self.endpoint if side == "gateway" else self.gateway
+        if other is not None and not self.closed.is_set():
+            other.keys(tone)
+
+    def close(self) -> None:
+        """Either end hangs up the media: both stop (the other end sees ``closed``)."""
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        _links.pop(self.id, None)
+        self._tasks.cancel_all()
+        self.gateway = self.endpoint = None
+
+
+def open_links() -> int:
+    """How many links this process holds (a leak check)."""
+    return len(_links)
