@@ -75,11 +75,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 def client_gone(request: web.Request, exc: BaseException) -> web.Response:
     """A client that went away (or broke its own body) mid-request: one info line."""
+    why = " ".join(str(exc).split()) or type(exc).__name__
     if request.transport is None or request.transport.is_closing():
-        log.info("%s %s: the client went away (%s)", request.method, request.path, exc or "-")
+        log.info("%s %s: the client went away (%s)", request.method, request.path, why)
         response = web.Response(status=400)
     else:  # the connection is up: a body the parser refused (bad chunked encoding ...)
-        log.info("%s %s: unreadable body (%s)", request.method, request.path, exc)
+        log.info("%s %s: unreadable body (%s)", request.method, request.path, why)
         response = error_response("SVC0002", "body (unreadable: check its length and encoding)")
     response.force_close()
     return response
@@ -87,9 +88,16 @@ def client_gone(request: web.Request, exc: BaseException) -> web.Response:
 
 @web.middleware
 async def body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Read every request body before the route runs, within the body timeout and size limit:
-    408 / 413 RequestErrors (the connection is closed), an unknown charset 415, a client
-    that goes away one info line."""
+    """Check what every route takes as text (``x-`` headers and path parts must be UTF-8:
+    400 naming them) and read every request body before the route runs, within the body
+    timeout and size limit: 408 / 413 RequestErrors (the connection is closed), an unknown
+    charset 415, a client that goes away one info line."""
+    for name, value in request.headers.items():
+        if name.lower().startswith("x-") and not _utf8(value):
+            raise ApiError("SVC0002", f"{name} (the header is not valid UTF-8)")
+    for name, value in request.match_info.items():
+        if not _utf8(value):
+            raise ApiError("SVC0002", f"{name} (the path is not valid UTF-8)")
     if request.body_exists:
         charset = request.charset
         if charset is not None and not _known_charset(charset):
@@ -110,6 +118,15 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
             response.force_close()
             return response
     return await handler(request)
+
+
+def _utf8(text: str) -> bool:
+    """False for text holding surrogates: aiohttp's stand-ins for bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _known_charset(name: str) -> bool:

@@ -24,8 +24,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 
 from ivrbot.errors import request_error
@@ -41,6 +41,10 @@ def json_error(status: int, message_id: str, *variables: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
+def one_line(exc: BaseException) -> str:
+    return redact(" ".join(str(exc).split()) or type(exc).__name__)[:200]
+
+
 def parse_error_reason(exc: BaseException | None) -> str:
     """What was wrong with a request aiohttp could not parse, without the request's bytes
     (aiohttp's messages quote the offending line, token and all)."""
@@ -48,6 +52,8 @@ def parse_error_reason(exc: BaseException | None) -> str:
         text = exc.message if isinstance(exc.message, str) else str(exc.message)
     else:
         text = str(exc or "malformed request")
+    if isinstance(exc, ContentEncodingError) and "decode" not in text:
+        text = f"Can not decode content-encoding: {text}"
     kept = []
     for line in text.splitlines():
         line = _QUOTED_BYTES.sub("", line).strip().rstrip(":.")
@@ -117,6 +123,15 @@ class GuardedRequestHandler(RequestHandler):
         self._cancel_head_deadline()
         self._last_payload = None
         super().connection_lost(exc)
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        """A broken body (bad chunking or compression) found while draining it after the
+        answer, or a client gone: one info line, not aiohttp's "Unhandled exception"."""
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, RequestPayloadError | ConnectionError):
+            log.info("closing a connection from %s: %s", self._peer(), one_line(exc))
+            return
+        super().log_exception(*args, **kwargs)
 
     def handle_error(
         self,

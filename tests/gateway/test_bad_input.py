@@ -270,6 +270,33 @@ async def test_wrong_json_types_in_fields_are_400_naming_the_field(
     await gw.serving()
 
 
+@pytest.mark.parametrize(
+    ("extra_head", "body", "says"),
+    [
+        (b"Content-Encoding: gzip\r\n", b"not gzip at all", "body (unreadable"),
+        (b"Content-Encoding: deflate\r\n", b"\x00\x01\x02", "decode content-encoding"),
+        (b"Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n", "chunk size"),
+        (b"Content-Length: 2\r\nContent-Length: 3\r\n", b"{}", "Content-Length"),
+        (b"x-e911Id: \xff\xfe\xed\xa0\x80\r\n", b'{"session": {}}', "x-e911Id (the header"),
+    ],
+)
+async def test_broken_encodings_and_headers_are_400(
+    gw: Gw, extra_head: bytes, body: bytes, says: str
+) -> None:
+    length = b"" if b"Content-Length" in extra_head or b"chunked" in extra_head else None
+    head = (
+        b"POST /RTC/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer %s\r\nConnection: close\r\n" % gw.token.encode()
+    ) + extra_head
+    if length is None:
+        head += b"Content-Length: %d\r\n" % len(body)
+    status, _, answer = parse_response(await raw_exchange(gw.port, head + b"\r\n" + body))
+    assert status == 400, answer
+    mid, text = request_error(answer)
+    assert mid == "SVC0002" and says in text, text
+    await gw.serving()
+
+
 # SDP --------------------------------------------------------------------------------------
 async def aiortc_offer(audio_sections: int) -> str:
     pc = RTCPeerConnection()
