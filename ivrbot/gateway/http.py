@@ -67,16 +67,23 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException:
         raise
     except (ConnectionError, RequestPayloadError) as exc:
-        return client_gone(request, exc)
+        if isinstance(exc, RequestPayloadError) or _closed(request):
+            return client_gone(request, exc)
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return error_response("SVC5000", "an internal error (logged by the gateway)")
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response("SVC5000", "an internal error (logged by the gateway)")
 
 
+def _closed(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
 def client_gone(request: web.Request, exc: BaseException) -> web.Response:
     """A client that went away (or broke its own body) mid-request: one info line."""
     why = " ".join(str(exc).split()) or type(exc).__name__
-    if request.transport is None or request.transport.is_closing():
+    if _closed(request):
         log.info("%s %s: the client went away (%s)", request.method, request.path, why)
         response = web.Response(status=400)
     else:  # the connection is up: a body the parser refused (bad chunked encoding ...)
