@@ -19,6 +19,7 @@ from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
 from ivrbot.flow.flow import FlowError
+from ivrbot.gateway.redact import redact_handlers
 from ivrbot.media.speech_model import ModelNotFound
 from ivrbot.media.tts import TtsUnavailable
 
@@ -39,6 +40,7 @@ def main(verbose: int) -> None:
     """ivrbot: voice bots, IVR menus and outbound campaigns, with their own WebRTC gateway."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact_handlers()  # no token or secret in a log line
     if verbose < 2:
         for noisy in ("aioice", "aiortc"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -67,6 +67,15 @@ class Settings:
     rate_burst: int = field(default_factory=lambda: int(_env("RATE_BURST", "30")))
     # whether mobile-number and virtual-number users must log in with an x-e911Id
     e911_required: bool = field(default_factory=lambda: _env_bool("E911_REQUIRED", "0"))
+    # slow clients: seconds to send a request's head (from its first byte) and its body; idle
+    # keep-alive connections are closed after keepalive_timeout_s
+    header_timeout_s: float = field(default_factory=lambda: float(_env("HEADER_TIMEOUT", "10")))
+    body_timeout_s: float = field(default_factory=lambda: float(_env("BODY_TIMEOUT", "10")))
+    keepalive_timeout_s: float = field(
+        default_factory=lambda: float(_env("KEEPALIVE_TIMEOUT", "75"))
+    )
+    # one INFO line per request on the aiohttp.access logger (tokens redacted)
+    access_log: bool = field(default_factory=lambda: _env_bool("ACCESS_LOG", "1"))
 
     @property
     def base_url(self) -> str:

@@ -1,8 +1,9 @@
-"""Shared fixtures: a real gateway on 127.0.0.1, real TTS, the real vosk model."""
+"""Shared fixtures: a real gateway on 127.0.0.1, real TTS, the real vosk model; and a watch
+over every log line of the run for the tokens and secrets the run issued."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from ivrbot.config import Settings
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.speech_model import load_model
 from ivrbot.media.tts import Synthesizer
+from tests.log_secrets import SecretWatch
 
 
 @pytest.fixture
@@ -32,3 +34,13 @@ async def tts(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Synthes
 @pytest.fixture(scope="session")
 async def model() -> vosk.Model:
     return await load_model()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_logs() -> Iterator[SecretWatch]:
+    """Every log record of the run at INFO and above, checked at the end against every
+    access token, refresh token, consent code and client secret issued during the run."""
+    with SecretWatch() as watch:
+        yield watch
+    leaks = watch.leaks()
+    assert not leaks, "secrets in log lines:\n" + "\n".join(leaks[:20])

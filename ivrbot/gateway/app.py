@@ -14,12 +14,14 @@ from ivrbot.gateway import (
     routes_sessions,
 )
 from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.http import GATEWAY, MAX_BODY, errors_middleware
+from ivrbot.gateway.http import GATEWAY, MAX_BODY, body_middleware, errors_middleware
 
 
 def make_app(settings: Settings | None = None) -> web.Application:
     gateway = Gateway(settings or Settings())
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[errors_middleware, body_middleware], client_max_size=MAX_BODY
+    )
     app[GATEWAY] = gateway
     rtc = gateway.settings.rtc_uri
     for routes in (routes_auth, routes_sessions, routes_calls, routes_conferences, openapi):

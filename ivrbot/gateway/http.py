@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from ivrbot.errors import request_error
 from ivrbot.gateway.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
@@ -22,12 +26,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 256 * 1024
 GATEWAY = web.AppKey("gateway", Gateway)
+TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
 
 
 class ApiError(Exception):
-    def __init__(self, message_id: str, *variables: str) -> None:
+    def __init__(self, message_id: str, *variables: str, status: int | None = None) -> None:
         super().__init__(message_id)
-        self.message_id, self.variables = message_id, variables
+        self.message_id, self.variables, self.status = message_id, variables, status
 
 
 def error_response(message_id: str, *variables: str, status: int | None = None) -> web.Response:
@@ -48,7 +53,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.message_id, *exc.variables)
+        return error_response(exc.message_id, *exc.variables, status=exc.status)
     except AuthError as exc:
         return error_response("POL0001", str(exc))
     except GrantError as exc:
@@ -61,24 +66,148 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response("SVC8501", exc.action)
     except web.HTTPException:
         raise
+    except (ConnectionError, RequestPayloadError) as exc:
+        if isinstance(exc, RequestPayloadError) or _closed(request):
+            return client_gone(request, exc)
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return error_response("SVC5000", "an internal error (logged by the gateway)")
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response("SVC5000", "an internal error (logged by the gateway)")
+
+
+def _closed(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+def client_gone(request: web.Request, exc: BaseException) -> web.Response:
+    """A client that went away (or broke its own body) mid-request: one info line."""
+    why = " ".join(str(exc).split()) or type(exc).__name__
+    if _closed(request):
+        log.info("%s %s: the client went away (%s)", request.method, request.path, why)
+        response = web.Response(status=400)
+    else:  # the connection is up: a body the parser refused (bad chunked encoding ...)
+        log.info("%s %s: unreadable body (%s)", request.method, request.path, why)
+        response = error_response("SVC0002", "body (unreadable: check its length and encoding)")
+    response.force_close()
+    return response
+
+
+@web.middleware
+async def body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Check what every route takes as text (``x-`` headers and path parts must be UTF-8:
+    400 naming them) and read every request body before the route runs, within the body
+    timeout and size limit: 408 / 413 RequestErrors (the connection is closed), an unknown
+    charset 415, a client that goes away one info line."""
+    for name, value in request.headers.items():
+        if name.lower().startswith("x-") and not _utf8(value):
+            raise ApiError("SVC0002", f"{name} (the header is not valid UTF-8)")
+    for name, value in request.match_info.items():
+        if not _utf8(value):
+            raise ApiError("SVC0002", f"{name} (the path is not valid UTF-8)")
+    if request.body_exists:
+        charset = request.charset
+        if charset is not None and not _known_charset(charset):
+            raise ApiError("SVC0002", f"Content-Type (unknown charset {charset!r})", status=415)
+        timeout = gw(request).settings.body_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                await request.read()
+        except TimeoutError:
+            log.info("%s %s: body not received within %s s", request.method, request.path, timeout)
+            response = error_response(
+                "SVC0002", f"body (not received within {timeout:g} s)", status=408
+            )
+            response.force_close()
+            return response
+        except web.HTTPRequestEntityTooLarge:
+            response = error_response("SVC0002", f"body (larger than {MAX_BODY} bytes)", status=413)
+            response.force_close()
+            return response
+    return await handler(request)
+
+
+def _utf8(text: str) -> bool:
+    """False for text holding surrogates: aiohttp's stand-ins for bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _known_charset(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 def gw(request: web.Request) -> Gateway:
     return request.app[GATEWAY]
 
 
+JSON_TYPES = ("application/json", "text/plain", "application/octet-stream", "")
+MAX_DEPTH = 32  # nesting of objects and arrays in a request body
+
+
+def _json_type(content_type: str) -> bool:
+    return content_type in JSON_TYPES or content_type.endswith("+json")
+
+
+def _json_problem(body: Any) -> str | None:
+    """What is wrong with a parsed body beyond its syntax: too deep, or a string that is not
+    valid Unicode (an unpaired surrogate such as "\\ud800"). Iterative: no recursion."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                stack.append((key, depth))
+                stack.append((item, depth + 1))
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "a string is not valid Unicode (an unpaired surrogate escape)"
+    return None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_length and request.content_length > MAX_BODY:
-        raise ApiError("SVC0002", f"body (larger than {MAX_BODY} bytes)")
+    """The request's JSON object; 400 SVC0002 naming what is wrong (415 for a body that is
+    declared as something else, 413 for one over MAX_BODY bytes)."""
+    if not request.body_exists:
+        return {}
+    content_type = request.content_type
+    if not _json_type(content_type):
+        raise ApiError(
+            "SVC0002",
+            f"Content-Type ({content_type} is not accepted: send a JSON object with "
+            "Content-Type: application/json)",
+            status=415,
+        )
+    raw = await request.read()  # body_middleware read it already, within the body timeout
+    if not raw.strip():
+        return {}
     try:
-        body = await request.json() if request.can_read_body else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        raise ApiError("SVC0002", f"body (nested deeper than {MAX_DEPTH} levels)") from None
+    except UnicodeDecodeError as exc:
+        raise ApiError("SVC0002", f"body (not valid JSON: not UTF-8: {exc.reason})") from None
+    except ValueError as exc:  # JSONDecodeError, huge integers, NaN / Infinity
         raise ApiError("SVC0002", f"body (not valid JSON: {exc})") from None
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError("SVC0002", f"body (larger than {MAX_BODY} bytes)") from None
+    problem = _json_problem(body)
+    if problem is not None:
+        raise ApiError("SVC0002", f"body ({problem})")
     if not isinstance(body, dict):
         raise ApiError("SVC0002", "body (a JSON object is required)")
     return body
@@ -94,6 +223,8 @@ def bearer(request: web.Request, rtc: bool = True) -> tuple[str, Token]:
     revoked; with ``rtc`` (every /RTC/v1 route), 403 POL1009 unless it has a WEBRTC scope."""
     header = request.headers.get("Authorization", "")
     access = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if access and not TOKEN68.fullmatch(access):
+        raise AuthError("malformed bearer token: send 'Authorization: Bearer <access_token>'")
     token = gw(request).tokens.check(access)
     if rtc and not token.has_scope(*RTC_SCOPES):
         raise ApiError("POL1009", f"WEBRTC (this token's scope is {token.scope})")

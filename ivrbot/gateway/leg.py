@@ -9,6 +9,7 @@ from collections.abc import Callable
 import av
 from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
 
+from ivrbot.gateway.sdpcheck import sdp_problem
 from ivrbot.media import rfc4733
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
@@ -71,10 +72,14 @@ class Leg:
     async def _set_remote(self, sdp: str, kind: str) -> None:
         if not isinstance(sdp, str) or not sdp.strip().startswith("v=0"):
             raise SdpError(f"the SDP {kind} must be a session description starting with 'v=0'")
+        problem = sdp_problem(sdp, kind)
+        if problem is not None:
+            raise SdpError(problem)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
         except Exception as exc:  # aiortc raises ValueError and friends on bad SDP
-            raise SdpError(f"the SDP {kind} cannot be used: {exc}") from exc
+            why = str(exc) or type(exc).__name__
+            raise SdpError(f"the SDP {kind} cannot be used: {why}") from exc
 
     # media --------------------------------------------------------------------------------
     def _audio_transceiver(self) -> RTCRtpTransceiver | None:

@@ -8,6 +8,7 @@ from ivrbot.config import Settings
 from ivrbot.gateway.app import make_app
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.http import GATEWAY
+from ivrbot.gateway.protocol import GatewayRunner
 
 
 class GatewayServer:
@@ -25,7 +26,13 @@ class GatewayServer:
         return self.settings.base_url
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        s = self.settings
+        self._runner = GatewayRunner(
+            self.app,
+            header_timeout=s.header_timeout_s,
+            keepalive_timeout=s.keepalive_timeout_s,
+            access_log=s.access_log,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
