@@ -48,6 +48,8 @@ class Settings:
     session_ttl_s: int = field(default_factory=lambda: int(_env("SESSION_TTL", "3600")))
     long_poll_s: float = field(default_factory=lambda: float(_env("LONG_POLL", "40")))
     ring_timeout_s: float = field(default_factory=lambda: float(_env("RING_TIMEOUT", "60")))
+    # a peer that stops answering ICE consent checks this long is gone: its calls end
+    peer_timeout_s: float = field(default_factory=lambda: float(_env("PEER_TIMEOUT", "8")))
     # storage: one SQLite file (":memory:" keeps nothing across restarts)
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))
     # OAuth: the app server's client, refresh tokens, consent codes, allowed redirect URIs

@@ -15,8 +15,8 @@ from pathlib import Path
 from rich.console import Console
 
 from ivrbot.config import Settings
-from ivrbot.flow.flow import FlowError
-from ivrbot.flow.loader import flow_files, load_flow_file, load_flows
+from ivrbot.flow.flow import Flow, FlowError
+from ivrbot.flow.loader import check_numbers_free, flow_files, load_flow_file, load_flows_apart
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.models import load_flow_model
@@ -36,7 +36,10 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 class Runner:
-    """The gateway and one bot per flow file in ``flows_dir``."""
+    """The gateway and one bot per flow file in ``flows_dir``.
+
+    A flow file that does not load is reported and skipped: the others are served. Hot
+    reload tries it again whenever it changes (and serves new flow files the same way)."""
 
     def __init__(self, flows_dir: Path, settings: Settings, console: Console | None = None) -> None:
         self.flows_dir = flows_dir
@@ -44,45 +47,72 @@ class Runner:
         self.console = console or Console(quiet=True)
         self.server = GatewayServer(settings)
         self.bots: dict[Path, Bot] = {}
+        self.broken: dict[Path, str] = {}  # flow files that do not load, and why
         self._stamps: dict[Path, tuple[int, int]] = {}
         self._tts = Synthesizer()
 
     async def start(self) -> str:
         check_tts()
-        flows = load_flows(self.flows_dir)  # a speech flow whose model is missing fails here
-        for flow in flows:
-            pool = self.settings.virtual_numbers
-            pool += [n for n in flow.numbers if n not in pool]
-        models = [await load_flow_model(flow) for flow in flows]  # one vosk.Model per folder
+        flows, problems = load_flows_apart(self.flows_dir)
+        if not flows:  # nothing to serve: say what to fix
+            if len(problems) == 1:
+                raise problems[0][1]
+            raise FlowError(
+                f"no flow in {self.flows_dir} loads: " + "; ".join(str(p) for _, p in problems)
+            )
+        for path, problem in problems:
+            self._broken(path, problem)
         url = await self.server.start()
-        for flow, model in zip(flows, models, strict=True):
-            path = Path(flow.source)
-            bot = Bot(flow, url, self._tts, model, store=self.server.gateway.store)
-            await bot.start()
-            self.bots[path] = bot
-            self._stamps[path] = _stamp(path)
+        for flow in flows:
+            await self._serve(flow)
         return url
 
+    def _broken(self, path: Path, problem: FlowError) -> None:
+        self.broken[path] = str(problem)
+        self._stamps[path] = _stamp(path)
+        self.console.print(f"[red]not served:[/] {problem}")
+        log.error("flow file not served: %s", problem)
+
+    async def _serve(self, flow: Flow) -> None:
+        """Start a bot for ``flow`` (its speech model loaded, its numbers in the pool)."""
+        path = Path(flow.source)
+        model = await load_flow_model(flow)  # one vosk.Model per folder
+        pool = self.settings.virtual_numbers
+        pool += [n for n in flow.numbers if n not in pool]
+        bot = Bot(flow, self.server.url, self._tts, model, store=self.server.gateway.store)
+        await bot.start()
+        self.bots[path] = bot
+        self.broken.pop(path, None)
+        self._stamps[path] = _stamp(path)
+
     async def reload_changed(self) -> list[str]:
-        """Load again every flow file that changed since it was loaded; returns their names."""
+        """Load again every flow file that changed since it was loaded, and try the files
+        that did not load (or are new); returns the names of the flows (re)loaded."""
         reloaded = []
-        for path, bot in self.bots.items():
+        for path in flow_files(self.flows_dir):
             stamp = _stamp(path)
-            if stamp == self._stamps[path]:
+            if stamp == self._stamps.get(path):
                 continue
             self._stamps[path] = stamp
+            bot = self.bots.get(path)
             try:
                 flow = load_flow_file(path)
-                await bot.reload(flow)
+                check_numbers_free(flow, [b.flow for p, b in self.bots.items() if p != path])
+                if bot is not None:
+                    await bot.reload(flow)
+                else:
+                    await self._serve(flow)
             except FlowError as exc:
-                self.console.print(f"[red]not reloaded:[/] {exc}")
+                if bot is None:
+                    self._broken(path, exc)
+                else:
+                    self.console.print(f"[red]not reloaded:[/] {exc}")
+                    log.error("flow file not reloaded (the running version stays): %s", exc)
                 continue
-            self.console.print(f"reloaded flow [bold]{flow.name}[/] from {path}")
+            verb = "reloaded" if bot is not None else "now serving"
+            self.console.print(f"{verb} flow [bold]{flow.name}[/] from {path}")
+            log.info("%s flow %s from %s", verb, flow.name, path)
             reloaded.append(flow.name)
-        for path in flow_files(self.flows_dir):
-            if path not in self.bots and path not in self._stamps:
-                self._stamps[path] = _stamp(path)
-                self.console.print(f"new flow file {path}: restart ivrbot run to serve it")
         return reloaded
 
     async def watch(self, interval_s: float = 1.0) -> None:
@@ -106,6 +136,10 @@ class Runner:
             flow = bot.flow
             numbers = ", ".join(format_number("1" + n) for n in flow.numbers)
             self.console.print(f"  flow [bold]{flow.name}[/] answers {numbers}  ({flow.source})")
+        for path in self.broken:
+            self.console.print(
+                f"  [red]not served:[/] {path} (fix it: it is loaded when it changes)"
+            )
 
 
 async def serve(

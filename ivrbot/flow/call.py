@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ivrbot.flow.failure import failure_site, step_source
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import CallRecord
 from ivrbot.flow.steps import Answer, Ask
@@ -40,6 +41,7 @@ class FlowCall:
         self.vars: dict[str, Any] = {}
         self.record = CallRecord(self.flow.name, call.peer)
         self.hung_up = False
+        self.done = False  # the call has ended and its record is complete
         self.last_answer: Answer | None = None
         self.playbacks: list[Playback] = []  # every prompt played, with its start and end times
         self.recorder: Recorder | None = None  # the call's recording (start_recording)
@@ -58,30 +60,68 @@ class FlowCall:
     async def run(self) -> None:
         flow = self.flow
         name: str | None = flow.start
+        failed = False
         try:
             for _ in range(MAX_STEPS):
                 if name is None or self.hung_up:
                     break
-                step = flow.steps[name]
-                self.record.path.append(name)
-                self.note("step", step=name)
-                chosen = await step.run(self)
-                if chosen is not None and chosen not in flow.steps:
-                    raise FlowError(f"step {name!r} went to unknown step {chosen!r}")
-                name = chosen if chosen is not None else flow.next_after(name)
+                current = name
+                try:
+                    name = await self._run_step(current)
+                except Exception as exc:
+                    self._failed(current, exc)
+                    if failed or self.hung_up:
+                        break  # the error route failed too, or the caller is gone
+                    failed = True
+                    await self._apologise()
+                    name = flow.on_error  # None: hang up
             self.record.outcome = self.record.outcome or "completed"
             if not self.hung_up:
                 await self.hangup()
         except asyncio.CancelledError:
             self.record.outcome = self.record.outcome or "caller-hangup"
             raise
-        except Exception as exc:
-            log.exception("flow %s failed in step %s", flow.name, name)
-            self.record.outcome, self.record.error = "error", f"step {name}: {exc}"
-            await self.hangup()
+        except Exception as exc:  # hanging up failed: the call is gone anyway
+            log.warning("flow %s: could not end the call cleanly: %s", flow.name, exc)
         finally:
             await self._stop_recording_quietly()
             self.record.ended_at = time.time()
+
+    async def _run_step(self, name: str) -> str | None:
+        """Run step ``name``; the name of the step to run next."""
+        flow = self.flow
+        step = flow.steps[name]
+        self.record.path.append(name)
+        self.note("step", step=name)
+        chosen = await step.run(self)
+        if chosen is not None and chosen not in flow.steps:
+            raise FlowError(
+                f"{step_source(step)}: step {name!r} returned {chosen!r}, which is not a step "
+                f"of flow {flow.name!r}"
+            )
+        return chosen if chosen is not None else flow.next_after(name)
+
+    def _failed(self, name: str, exc: Exception) -> None:
+        """A step raised: on record (with the flow file and line) and in the log, one line
+        (the traceback only at debug level)."""
+        step = self.flow.steps[name]
+        where = failure_site(exc, self.flow.source) or step_source(step) or self.flow.source
+        message = str(exc) if isinstance(exc, FlowError) else f"{type(exc).__name__}: {exc}"
+        if where and not message.startswith(where):
+            message = f"{message} ({where})"
+        self.record.outcome, self.record.error = "error", f"step {name}: {message}"
+        log.error("flow %s failed in step %s: %s", self.flow.name, name, message)
+        log.debug("flow %s: the failure", self.flow.name, exc_info=exc)
+        self.note("error", step=name, error=message)
+
+    async def _apologise(self) -> None:
+        """Tell the caller something went wrong (Flow(apology=...)) before going on."""
+        if self.hung_up or not self.flow.apology:
+            return
+        try:
+            await self.say(self.flow.apology)
+        except Exception as exc:
+            log.warning("flow %s: the apology could not be played: %s", self.flow.name, exc)
 
     # talking ----------------------------------------------------------------------------------
     async def play_prompt(self, text: str, voice: str | None = None) -> Playback:

@@ -250,7 +250,15 @@ def check_flow(flow: Flow) -> list[Problem]:
             )
     for step in flow.steps.values():
         problems += _step_problems(step, flow)
-    reached, todo = {flow.start}, [flow.start]
+    starts = [flow.start]
+    if flow.on_error is not None:
+        if flow.on_error in flow.steps:
+            starts.append(flow.on_error)
+        else:
+            problems.append(
+                Problem("error", None, f"on_error names unknown step {flow.on_error!r}")
+            )
+    reached, todo = set(starts), list(starts)
     while todo:
         current = todo.pop()
         for edge in edges:

@@ -50,6 +50,8 @@ class Flow:
         detect_machine: bool = True,
         model: str | os.PathLike[str] | None = None,
         rings: int = 0,
+        apology: str = "Sorry, something went wrong.",
+        on_error: str | None = None,
     ) -> None:
         self.name = name
         numbers = [number] if isinstance(number, str) else list(number)
@@ -76,6 +78,10 @@ class Flow:
         # (call.vars['answered_by'] = 'human' | 'machine' | 'notsure'); after a machine, the
         # first step starts after its beep (call.vars['beep'] says whether one was heard).
         self.detect_machine = detect_machine
+        # A step that fails: the caller hears ``apology`` ('' for silence), then the flow goes
+        # to step ``on_error``, or hangs up when there is none; the record says where it failed.
+        self.apology = apology
+        self.on_error = on_error
         self.steps: dict[str, Step] = {}
         self.handlers: dict[Event, list[EventHandler]] = {}
         self.source: str = ""
@@ -136,4 +142,5 @@ class Flow:
     def prompts(self) -> list[str]:
         """Every static prompt text (pre-synthesised when the bot starts)."""
         own = [t for s in self.steps.values() for t in s.prompt_texts()]
+        own += [self.apology] if self.apology else []
         return own + list(self.retry.no_input_prompts + self.retry.no_match_prompts)

@@ -60,19 +60,44 @@ def flow_files(folder: Path) -> list[Path]:
 
 
 def load_flows(folder: Path, check_model: bool = True) -> list[Flow]:
-    """Every flow in ``folder`` (files starting with '_' are skipped)."""
+    """Every flow in ``folder`` (files starting with '_' are skipped); the first flow that
+    does not load raises its FlowError."""
+    flows, problems = load_flows_apart(folder, check_model)
+    if problems:
+        raise problems[0][1]
+    return flows
+
+
+def load_flows_apart(
+    folder: Path, check_model: bool = True
+) -> tuple[list[Flow], list[tuple[Path, FlowError]]]:
+    """Every flow in ``folder`` that loads, and the problem of each file that does not: one
+    bad file does not keep the others from being served. A flow that wants a number another
+    flow (loaded before it) answers is a problem of its own file."""
     if not folder.is_dir():
         raise FlowError(f"{folder}: no such folder of flows")
     files = flow_files(folder)
     if not files:
         raise FlowError(f"{folder}: no flow modules (*.py) in it")
-    flows = [load_flow_file(p, check_model) for p in files]
-    seen: dict[str, str] = {}
-    for flow in flows:
+    flows: list[Flow] = []
+    problems: list[tuple[Path, FlowError]] = []
+    for path in files:
+        try:
+            flow = load_flow_file(path, check_model)
+            check_numbers_free(flow, flows)
+        except FlowError as exc:
+            problems.append((path, exc))
+        else:
+            flows.append(flow)
+    return flows, problems
+
+
+def check_numbers_free(flow: Flow, others: list[Flow]) -> None:
+    """FlowError if ``flow`` wants a number one of ``others`` answers."""
+    for other in others:
         for number in flow.numbers:
-            if number in seen:
+            if number in other.numbers and other.source != flow.source:
                 raise FlowError(
-                    f"{flow.source}: number {number} is already answered by flow {seen[number]!r}"
+                    f"{flow.source}: number {number} is already answered by flow {other.name!r} "
+                    f"({other.source})"
                 )
-            seen[number] = flow.name
-    return flows

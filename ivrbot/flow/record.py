@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivrbot.store.nodes import this_node
+
 
 @dataclass
 class CallRecord:
@@ -18,7 +20,8 @@ class CallRecord:
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
-    # 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
+    # '' while the call runs (stored as 'in-progress'; 'interrupted' if the process died)
+    # | 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
     # | 'transferred' (a Transfer step handed the caller on) | 'moved' (a Move step)
     # | 'conferenced' (a Conference step put the caller in a room)
     # | 'abandoned' (the caller hung up while it rang: Flow(rings=N))
@@ -27,6 +30,8 @@ class CallRecord:
     recordings: list[str] = field(default_factory=list)  # files recorded during the call
     transfers: list[dict[str, Any]] = field(default_factory=list)  # Transfer / Move attempts
     conferences: list[dict[str, Any]] = field(default_factory=list)  # Conference steps
+    call_id: str = ""  # the call's id at the gateway, as the bot's session knows it
+    node: str = field(default_factory=this_node)  # the process running the call
 
     @property
     def digits(self) -> str:
@@ -46,9 +51,11 @@ class CallRecord:
             "path": self.path,
             "prompts": self.prompts,
             "inputs": self.inputs,
-            "outcome": self.outcome,
+            "outcome": self.outcome or "in-progress",
             "error": self.error,
             "recordings": self.recordings,
             "transfers": self.transfers,
             "conferences": self.conferences,
+            "call_id": self.call_id,
+            "node": self.node,
         }

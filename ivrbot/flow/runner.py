@@ -7,6 +7,7 @@ import functools
 import inspect
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
@@ -28,6 +29,7 @@ from ivrbot.phone.call import Call, CallState
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.store.base import Store
+from ivrbot.tasks import TaskSet
 from ivrbot.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class Bot:
         store: Store | None = None,
         max_calls: int = 4,
         inbound: bool = True,
+        keep_records: int = 200,
+        keep_calls: int = 8,
     ) -> None:
         self.flow = flow
         self.gateway_url = gateway_url
@@ -66,8 +70,13 @@ class Bot:
         self.spares = min(2, max_calls) if inbound else 0  # outbound only: sessions on demand
         self.inbound = inbound
         self.phones: list[Phone] = []
-        self.records: list[CallRecord] = []
-        self.finished: list[FlowCall] = []
+        # the latest finished calls (their records, and the calls themselves for tests and
+        # scenarios to inspect); older ones are only in the store
+        self.records: deque[CallRecord] = deque(maxlen=keep_records)
+        self.finished: deque[FlowCall] = deque(maxlen=keep_calls)
+        self.ended_count = 0  # every call ever finished (records may have dropped it)
+        self._ended = asyncio.Condition()
+        self._writes = TaskSet(f"bot {flow.name}")
         self.active: dict[Call, tuple[FlowCall, asyncio.Task[None] | None]] = {}
         self._adding: asyncio.Task[Phone] | None = None
         self._claims: dict[str, Phone] = {}  # caller -> the session answering its call
@@ -184,13 +193,14 @@ class Bot:
         except PhoneException as exc:  # another process's session answered first, or the
             log.info("%s did not take the call: %s", phone.name, exc)  # caller hung up
             if ringing is not None and ringing.end_reason == "Call canceled":
-                record = CallRecord(self.flow.name, caller, outcome="abandoned")
+                record = CallRecord(self.flow.name, caller, outcome="abandoned",
+                                    call_id=ringing.id or "")  # fmt: skip
                 record.ended_at = time.time()
                 await self._keep(record)  # the caller gave up while it rang
             return
         finally:
             del self._claims[caller]
-        self.active[call] = (FlowCall(self, call, listener), None)
+        self._begin(FlowCall(self, call, listener))
         self._ensure_spare()
 
     def _entry(self, phone: Phone, data: Any) -> tuple[Call, FlowCall] | None:
@@ -216,24 +226,22 @@ class Bot:
         listener = Listener()
         call = await phone.dial(number, remote_media=listener.on_frame)
         flow_call = FlowCall(self, call, listener)
-        self.active[call] = (flow_call, None)
+        self._begin(flow_call)
         self.note("dialing", to=number)
         self._ensure_spare()
         return flow_call
 
-    async def wait_records(self, count: int = 1, timeout_s: float = 30.0) -> list[CallRecord]:
+    async def wait_records(self, count: int = 1, timeout_s: float = 30.0) -> deque[CallRecord]:
         """Wait until ``count`` calls have finished (TimeoutError after ``timeout_s``); the
-        records of every finished call, in the order they finished."""
-        async with asyncio.timeout(timeout_s):
-            while len(self.records) < count:
-                await asyncio.sleep(0.05)
+        records of the latest finished calls (``keep_records``), in the order they finished."""
+        async with asyncio.timeout(timeout_s), self._ended:
+            await self._ended.wait_for(lambda: self.ended_count >= count)
         return self.records
 
     async def finished_call(self, flow_call: FlowCall, timeout_s: float = 600) -> CallRecord:
         """Wait until ``flow_call`` has ended; its record."""
-        async with asyncio.timeout(timeout_s):
-            while flow_call not in self.finished:
-                await asyncio.sleep(0.05)
+        async with asyncio.timeout(timeout_s), self._ended:
+            await self._ended.wait_for(lambda: flow_call.done)
         return flow_call.record
 
     async def _after_detection(self, flow_call: FlowCall) -> None:
@@ -291,6 +299,7 @@ class Bot:
             flow_call.record.outcome = "caller-hangup" if started else "not-answered"
             if not started and reason:
                 flow_call.record.error = reason
+        flow_call.done = True
         self.finished.append(flow_call)
         await self._keep(flow_call.record)
         self.note(Event.CALL_DISCONNECTED, outcome=flow_call.record.outcome)
@@ -298,11 +307,24 @@ class Bot:
     async def _keep(self, record: CallRecord) -> None:
         """A finished call's record: in ``records``, and in the store when there is one."""
         self.records.append(record)
+        await self._store(record)
+        async with self._ended:
+            self.ended_count += 1
+            self._ended.notify_all()
+
+    async def _store(self, record: CallRecord) -> None:
+        """Write ``record`` to the store (when the call starts, and again when it ends)."""
         if self.store is not None:
             try:
                 await self.store.add_flow_call(record.to_dict())
-            except Exception:
-                log.exception("could not store the record of a %s call", self.flow.name)
+            except Exception as exc:
+                log.error("could not store the record of a %s call: %s", self.flow.name, exc)
+
+    def _begin(self, flow_call: FlowCall, task: asyncio.Task[None] | None = None) -> None:
+        """The flow takes a call: it is active, and on record as in progress."""
+        self.active[flow_call.call] = (flow_call, task)
+        flow_call.record.call_id = flow_call.call.id or ""
+        self._writes.spawn(self._store(flow_call.record))
 
     async def hangup(self, flow_call: FlowCall) -> None:
         call: Call = flow_call.call

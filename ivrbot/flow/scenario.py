@@ -252,7 +252,7 @@ class _Call:
 
     def bot_call(self) -> FlowCall | None:
         if self.flow_call is None:
-            running = [fc for fc, _ in self.bot.active.values()] + self.bot.finished
+            running = [*(fc for fc, _ in self.bot.active.values()), *self.bot.finished]
             self.flow_call = running[0] if running else None
         return self.flow_call
 
@@ -319,7 +319,7 @@ class _Call:
         """The bot's record of the call once it has finished it (None: not in time)."""
         for _ in range(int(RECORD_WAIT_S / 0.05)):
             flow_call = self.bot_call()
-            if flow_call is not None and flow_call in self.bot.finished:
+            if flow_call is not None and flow_call.done:
                 return flow_call.record
             await asyncio.sleep(0.05)
         return None

@@ -15,7 +15,9 @@ from ivrbot.gateway.conferences import Conferences
 from ivrbot.gateway.ratelimit import RateLimiter
 from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.gateway.switch import Call, Switch
+from ivrbot.media.peer import set_peer_timeout
 from ivrbot.store.base import CallRecord, Store
+from ivrbot.store.nodes import node_alive, this_node
 from ivrbot.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,19 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        set_peer_timeout(settings.peer_timeout_s)
         self.store: Store = SqliteStore(settings.db)
         self.tokens = TokenService(self.store, settings)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.sessions = SessionRegistry(settings.session_ttl_s)
         self.switch = Switch(self.sessions, ring_timeout_s=settings.ring_timeout_s)
-        self.switch.on_call_ended = self.record_call
+        self.switch.on_call_changed = self.record_call
+        self._open_calls: dict[str, CallRecord] = {}  # records of calls in progress, by id
+        self.node = this_node()
+        settled = self.store.settle_interrupted(time.time(), node_alive)
+        if settled:
+            log.warning("%d call records were left open by a process that stopped: "
+                        "marked 'interrupted'", settled)  # fmt: skip
         self.conferences = Conferences(self.sessions)
         self.websockets: set[web.WebSocketResponse] = set()
         self._writes: set[asyncio.Task[None]] = set()
@@ -54,8 +63,10 @@ class Gateway:
 
     # call records --------------------------------------------------------------------------
     def record_call(self, call: Call) -> None:
-        """The switch's ``on_call_ended``: store the call record (the write is scheduled)."""
-        ended = call.ended_at or time.time()
+        """The switch's ``on_call_changed``: write the call record (open while the call is in
+        progress, completed when it ends). Writes are scheduled, in order."""
+        ended = call.ended_at
+        before = self._open_calls.get(call.id)
         record = CallRecord(
             id=call.id,
             from_uri=call.from_uri,
@@ -63,9 +74,17 @@ class Gateway:
             started_at=call.started_at,
             answered_at=call.answered_at,
             ended_at=ended,
-            reason=str(call.reason),
-            duration=round(ended - call.answered_at, 3) if call.answered_at else 0.0,
+            reason=str(call.reason) if ended else "",
+            duration=round(ended - call.answered_at, 3) if ended and call.answered_at else 0.0,
+            # a transfer or merge takes the parties away before the end: keep their ids
+            caller_leg=call.caller.id if call.caller else before.caller_leg if before else "",
+            callee_leg=call.callee.id if call.callee else before.callee_leg if before else "",
+            node=self.node,
         )
+        if ended is None:
+            self._open_calls[call.id] = record
+        else:
+            self._open_calls.pop(call.id, None)
         task = asyncio.get_running_loop().create_task(self._write_call(record))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)

@@ -124,6 +124,8 @@ class Leg:
         if state == "connected":
             self.connected.set()
         elif state in ("failed", "closed"):
+            if not self._closed and self.connected.is_set():
+                log.info("%s: the peer is gone (connection %s)", self.name, state)
             self.failed.set()
 
     async def wait_connected(self, timeout: float) -> bool:
@@ -148,4 +150,10 @@ class Leg:
         self.on_dtmf = None
         self.out.stop()
         await self.pc.close()
+        self.failed.set()  # whoever watches the leg stops watching
         self._tasks.cancel_all()
+
+    @property
+    def closed(self) -> bool:
+        """Closed by the gateway (a leg that failed by itself is not closed until then)."""
+        return self._closed

@@ -52,6 +52,7 @@ class Reason(StrEnum):
     MEDIA_FAILED = "Media failed"
     LOGGED_OUT = "Session ended"
     MERGED = "Call merged into a conference"
+    LOST = "Connection lost"  # a party's peer stopped answering (ICE consent) or closed
 
 
 class Membership(Protocol):
@@ -160,7 +161,8 @@ class Switch:
         # hears ringback; without it the answer goes out when the callee answers
         self.early_media = True
         self.calls: dict[str, Call] = {}
-        self.on_call_ended: Callable[[Call], None] | None = None  # e.g. store the call record
+        # told when a call starts, is answered, changes parties and ends (the call record)
+        self.on_call_changed: Callable[[Call], None] = lambda call: None
         self._tasks = TaskSet("switch")
 
     @staticmethod
@@ -181,6 +183,7 @@ class Switch:
         call.caller = caller
         session.legs[caller.id] = caller
         self.calls[call.id] = call
+        self.on_call_changed(call)
         targets = self._targets(called_party, session)
         if not targets:
             self._later(self.end(caller, Reason.NOT_FOUND, by_gateway=True))
@@ -285,12 +288,25 @@ class Switch:
             return
         call.answered_at = time.time()
         call.set_state(CallState.CONNECTED)
+        self.on_call_changed(call)
+        self._later(self._watch(call.caller))
+        self._later(self._watch(call.callee))
         self.apply_media(call)
         # both are told once they hear each other; the caller's answer went out already
         # (session-open + provisionalSDP, or session-open when the callee answered)
         if self.early_media:
             call.caller.publish("session-modified")
         call.callee.publish("session-open")
+
+    async def _watch(self, party: CallLeg) -> None:
+        """A party whose peer is gone (its leg failed, not closed by the gateway) ends its
+        call (whichever call it is in by then: a transfer joins it to another)."""
+        await party.leg.failed.wait()
+        call = party.call
+        if party.leg.closed or call.state is CallState.ENDED or party not in call.legs():
+            return
+        log.info("call %s: %s is gone: ending the call", call.id, party.uri)
+        await self.end(party, Reason.LOST, by_gateway=True)
 
     # who hears whom -------------------------------------------------------------------------
     def apply_media(self, call: Call) -> None:
@@ -366,6 +382,7 @@ class Switch:
         a.call = b.call = joined
         a.held = b.held = False
         self.calls[joined.id] = joined
+        self.on_call_changed(joined)
         self.apply_media(joined)
         a.publish("session-modified", reason="transferred", **{"from": b.uri})
         b.publish("session-modified", reason="transferred", **{"from": a.uri})
@@ -400,6 +417,8 @@ class Switch:
             return
         new.held = False
         call.replace(old, new)
+        self.on_call_changed(call)
+        self._later(self._watch(new))
         self.apply_media(call)
         new.publish("session-open")
         old.publish("move-terminated", reason="moved")
@@ -496,8 +515,7 @@ class Switch:
         call.ended_at = time.time()
         call.reason = reason
         self.calls.pop(call.id, None)
-        if self.on_call_ended is not None:
-            self.on_call_ended(call)
+        self.on_call_changed(call)
 
     async def _drop(self, leg: CallLeg, reason: str | None) -> None:
         """``leg`` is out: ``session-terminated`` (no reason: its own hang-up / reject)."""

@@ -39,6 +39,23 @@ def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     ]
 
 
+def set_peer_timeout(seconds: float) -> None:
+    """A peer that stops answering ICE consent checks (RFC 7675) for about ``seconds`` is
+    gone: its peer connection fails, and the gateway and the Phone end its calls.
+
+    aioice checks every 5 s and gives up after 6 misses (30 s); ivrbot checks every
+    ``seconds / 4`` (at least 0.5 s) and gives up after 4 misses in a row. aioice keeps
+    these numbers per process, so this applies to every peer connection of the process."""
+    if seconds <= 0:
+        raise ValueError(f"the peer timeout must be more than 0 s: {seconds}")
+    aioice.ice.CONSENT_INTERVAL = max(0.5, seconds / 4)  # type: ignore[assignment]
+    aioice.ice.CONSENT_FAILURES = 4
+
+
+DEFAULT_PEER_TIMEOUT_S = 8.0
+set_peer_timeout(DEFAULT_PEER_TIMEOUT_S)
+
+
 def new_peer_connection(
     ice_servers: list[RTCIceServer] | None = None, transport: str = "all"
 ) -> RTCPeerConnection:

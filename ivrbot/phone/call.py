@@ -154,9 +154,11 @@ class Call:
         )
 
     def _on_pc_state(self) -> None:
-        if self.pc.connectionState == "connected":
+        state = self.pc.connectionState
+        if state == "connected":
             self.media_up.set()
-        elif self.pc.connectionState == "failed":
+        elif state in ("failed", "closed") and not self._closed:
+            # the gateway stopped answering ICE consent checks, or its side went away
             self._tasks.spawn(self.phone._media_failed(self))
 
     async def send_dtmf(self, tones: str, gap_ms: int) -> bool:

@@ -397,9 +397,11 @@ class ConferenceMethods(PhoneCore):
         )
         await self._change_settled(method, code, call, resp.headers.get("x-modId"), MEDIA_TIMEOUT_S)
 
-    async def _end_call(self, call: Call, reason: str | None) -> None:
+    async def _end_call(
+        self, call: Call, reason: str | None, message: str = "Call terminated"
+    ) -> None:
         if not isinstance(call, ConferenceCall):
-            await super()._end_call(call, reason)
+            await super()._end_call(call, reason, message)
             return
         if call.state in ENDED:
             return

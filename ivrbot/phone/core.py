@@ -197,8 +197,11 @@ class PhoneCore(PhoneSession):
         assert call is not None
         await self._end_call(call, "terminate")
 
-    async def _end_call(self, call: Call, reason: str | None) -> None:
-        """End a call from this side (``reason`` is the x-delete-reason, None: no request)."""
+    async def _end_call(
+        self, call: Call, reason: str | None, message: str = "Call terminated"
+    ) -> None:
+        """End a call from this side (``reason`` is the x-delete-reason, None: no request;
+        ``message`` goes with call:disconnected)."""
         if call.state in ENDED:
             return
         call.set_state(CallState.DISCONNECTING)
@@ -213,7 +216,7 @@ class PhoneCore(PhoneSession):
             except GatewayUnreachable:
                 pass
         await self._forget(call, CallState.DISCONNECTED)
-        self.publish(Event.CALL_DISCONNECTED, call.event_data(message="Call terminated"))
+        self.publish(Event.CALL_DISCONNECTED, call.event_data(message=message))
 
     async def _forget(self, call: Call, state: CallState) -> None:
         """The call is over here: close its media; the remaining call comes to the front."""
@@ -366,8 +369,10 @@ class PhoneCore(PhoneSession):
 
     async def _media_failed(self, call: Call) -> None:
         if call.state not in ENDED:
-            log.warning("%s: media of call %d failed", self.name, call.index)
-            await self._end_call(call, "terminate")
+            lost = call.media_up.is_set()  # it was up: the gateway's side went away
+            log.warning("%s: media of call %d %s", self.name, call.index,
+                        "lost" if lost else "failed")  # fmt: skip
+            await self._end_call(call, "terminate", "Connection lost" if lost else "Media failed")
 
     async def _remote_ended(self, call: Call, reason: str) -> None:
         call.end_reason = reason

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -38,6 +39,9 @@ class PhoneSession:
         self.user_id: str | None = None
         self.session_path: str | None = None
         self.online = True
+        # calls end ('Gateway unreachable') once the gateway has not answered for this long
+        self.gateway_grace_s = 10.0
+        self._offline_since: float | None = None
         self.calls: list[Call] = []
         self.foreground: Call | None = None  # the current call; a second one waits on hold
         self.ice_servers: list[RTCIceServer] = []  # none: no STUN/TURN (loopback, one host)
@@ -129,6 +133,7 @@ class PhoneSession:
             self._fail(method, fail_code, f"gateway unreachable: {exc}", publish=False)
 
     def _set_online(self, online: bool) -> None:
+        self._offline_since = None if online else self._offline_since or time.monotonic()
         if online != self.online:
             self.online = online
             self.publish(Event.CONNECTIVITY_ON if online else Event.CONNECTIVITY_OFF)
@@ -256,12 +261,16 @@ class PhoneSession:
         self._channel_task = self._refresh_task = None
         await self.transport.close()
 
+    async def _calls_lost(self, message: str) -> None:
+        """Every call ends here, without asking the gateway: call:disconnected (``message``)."""
+        for call in list(self.calls):
+            await self._forget(call, CallState.DISCONNECTED)
+            self.publish(Event.CALL_DISCONNECTED, call.event_data(message=message))
+
     async def _session_lost(self) -> None:
         """The gateway dropped the session (expired): calls end here, session:expired."""
         session_id = self.session_id
-        for call in list(self.calls):
-            await self._forget(call, CallState.DISCONNECTED)
-            self.publish(Event.CALL_DISCONNECTED, call.event_data(message="Session expired"))
+        await self._calls_lost("Session expired")
         await self._close_session()
         self.online = True  # the gateway answered (404): nothing is offline without a session
         self.publish(Event.SESSION_EXPIRED, {"sessionId": session_id, "timestamp": now_ms()})
@@ -276,6 +285,11 @@ class PhoneSession:
             self.publish(
                 Event.GATEWAY_UNREACHABLE, {"sessionId": self.session_id, "timestamp": now_ms()}
             )
+        since = self._offline_since
+        if self.calls and since is not None and time.monotonic() - since >= self.gateway_grace_s:
+            log.warning("%s: the gateway has not answered for %.0f s: ending its calls",
+                        self.name, time.monotonic() - since)  # fmt: skip
+            self._spawn(self._calls_lost("Gateway unreachable"))
 
     async def _keep_session(self, expires_s: int) -> None:
         """Refresh the session before it expires (x-expires - 60 s, or half of a short one)."""
@@ -340,7 +354,9 @@ class PhoneSession:
     async def _on_channel_event(self, obj: dict[str, Any]) -> None:
         """An event object from the channel (PhoneCore dispatches it)."""
 
-    async def _end_call(self, call: Call, reason: str | None) -> None:
+    async def _end_call(
+        self, call: Call, reason: str | None, message: str = "Call terminated"
+    ) -> None:
         raise NotImplementedError
 
     async def _forget(self, call: Call, state: CallState) -> None:

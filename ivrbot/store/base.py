@@ -8,6 +8,7 @@ authorization codes are kept as SHA-256 digests, client secrets as salted PBKDF2
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,56 @@ class CallRecord:
     started_at: float
     answered_at: float | None
     ended_at: float | None
-    reason: str
+    reason: str  # '' while the call is in progress; 'interrupted' when a crash cut it
     duration: float  # seconds from answer to end; 0 for unanswered calls
+    caller_leg: str = ""  # the call's id as the caller's session knows it
+    callee_leg: str = ""  # ... and as the answering session knows it ('' until answered)
+    node: str = ""  # the process that handles the call (host:pid), to settle it after a crash
+
+    @property
+    def outcome(self) -> str:
+        """What happened, in one word (the same words as flow call records where they meet)."""
+        if self.ended_at is None:
+            return "in-progress"
+        if self.reason in REASON_OUTCOMES:
+            return REASON_OUTCOMES[self.reason]
+        return "completed" if self.answered_at else "not-answered"
+
+
+# gateway termination reasons (gateway.switch.Reason) -> call outcomes
+REASON_OUTCOMES = {
+    "interrupted": "interrupted",
+    "User busy": "busy",
+    "Call canceled": "canceled",
+    "No answer": "no-answer",
+    "User not found": "not-found",
+    "Media failed": "failed",
+    "Connection lost": "lost",
+    "Call transferred": "transferred",
+    "Call moved": "moved",
+    "Call merged into a conference": "conferenced",
+}
+
+
+@dataclass(frozen=True)
+class CallLogEntry:
+    """One call as ``ivrbot calls list`` shows it: the gateway's record of the call (every
+    call: busy, rejected and abandoned ones too), the flow's record when a flow ran it, or
+    both (joined by the bot's call id)."""
+
+    call: CallRecord | None
+    flow: dict[str, Any] | None
+
+    @property
+    def started_at(self) -> float:
+        return self.call.started_at if self.call else float(self.flow["started_at"])  # type: ignore[index]
+
+    @property
+    def outcome(self) -> str:
+        if self.flow is not None:
+            return str(self.flow["outcome"])
+        assert self.call is not None
+        return self.call.outcome
 
 
 class Store(ABC):
@@ -141,9 +190,19 @@ class Store(ABC):
     @abstractmethod
     async def get_identity(self, user_id: str) -> Identity | None: ...
 
+    @abstractmethod
+    def settle_interrupted(self, now: float, alive: Callable[[str], bool]) -> int:
+        """Mark the call records still open (and flow call records still 'in-progress') of
+        every process that is no longer ``alive`` (its ``node``) as 'interrupted'.
+
+        Synchronous, like ``startup_tokens``: called once when the gateway is built, so the
+        calls cut by a crash are on record before anything else runs. Returns how many."""
+
     # call records ------------------------------------------------------------------------
     @abstractmethod
-    async def add_call(self, record: CallRecord) -> None: ...
+    async def add_call(self, record: CallRecord) -> None:
+        """Insert or update (by id): written when a call starts, again when it is answered
+        and when it ends."""
 
     @abstractmethod
     async def get_call(self, call_id: str) -> CallRecord | None: ...
@@ -154,11 +213,20 @@ class Store(ABC):
 
     # flow call records (path, prompts, inputs, outcome of a call through a flow) --------------
     @abstractmethod
-    async def add_flow_call(self, record: dict[str, Any]) -> None: ...
+    async def add_flow_call(self, record: dict[str, Any]) -> None:
+        """Insert or update (by id): written as 'in-progress' when the flow takes the call
+        and completed when it ends."""
 
     @abstractmethod
     async def flow_calls(self, limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
         """Newest first."""
+
+    @abstractmethod
+    async def call_log(
+        self, limit: int = 50, flow: str | None = None, outcome: str | None = None
+    ) -> list[CallLogEntry]:
+        """Every call, newest first: gateway records joined with flow records; ``flow`` keeps
+        the calls of that flow, ``outcome`` those with that outcome."""
 
     @abstractmethod
     async def flow_call(self, record_id: str) -> dict[str, Any] | None:

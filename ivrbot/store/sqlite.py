@@ -8,6 +8,7 @@ waits for a future. ``":memory:"`` gives a throwaway database (nothing survives 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -26,9 +27,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     delete,
     event,
+    func,
     insert,
     or_,
     select,
@@ -39,7 +42,15 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from ivrbot.store.base import AuthCode, CallRecord, E911Record, Identity, Store, TokenRecord
+from ivrbot.store.base import (
+    AuthCode,
+    CallLogEntry,
+    CallRecord,
+    E911Record,
+    Identity,
+    Store,
+    TokenRecord,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,6 +116,10 @@ call_records = Table(
     Column("ended_at", Float, nullable=True),
     Column("reason", Text, nullable=False),
     Column("duration", Float, nullable=False),
+    Column("outcome", String(32), nullable=False, server_default=""),
+    Column("caller_leg", String(64), nullable=False, server_default=""),
+    Column("callee_leg", String(64), nullable=False, server_default=""),
+    Column("node", String(255), nullable=False, server_default=""),
     Index("ix_call_records_started", "started_at"),
 )
 flow_calls = Table(
@@ -116,7 +131,10 @@ flow_calls = Table(
     Column("started_at", Float, nullable=False),
     Column("outcome", String(32), nullable=False),
     Column("data", Text, nullable=False),  # the whole record as JSON: path, prompts, inputs
+    Column("call_id", String(64), nullable=False, server_default=""),  # the bot's call id
+    Column("node", String(255), nullable=False, server_default=""),
     Index("ix_flow_calls_started", "started_at"),
+    Index("ix_flow_calls_call", "call_id"),
 )
 
 
@@ -157,16 +175,29 @@ def _e911(row: Row[Any]) -> E911Record:
 
 def _call(row: Row[Any]) -> CallRecord:
     m = row._mapping
-    return CallRecord(
-        m["id"],
-        m["from_uri"],
-        m["to_uri"],
-        m["started_at"],
-        m["answered_at"],
-        m["ended_at"],
-        m["reason"],
-        m["duration"],
-    )
+    return CallRecord(**{f: m[f] for f in CALL_FIELDS})
+
+
+CALL_FIELDS = [f.name for f in dataclasses.fields(CallRecord)]
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Tables made by an older ivrbot get the columns added since (with their defaults)."""
+    for table in metadata.sorted_tables:
+        have = {r[1] for r in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
+        for column in table.columns:
+            if column.name not in have and column.server_default is not None:
+                default = column.server_default.arg  # type: ignore[attr-defined]
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                    f"{column.type.compile(conn.dialect)} NOT NULL DEFAULT '{default}'"
+                )
+
+
+def _create(engine: Any) -> None:
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        _add_missing_columns(conn)
 
 
 class StoreError(RuntimeError):
@@ -195,7 +226,7 @@ class SqliteStore(Store):
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ivrbot-store")
         self._closed = False
         try:
-            self._executor.submit(metadata.create_all, self._engine).result()
+            self._executor.submit(_create, self._engine).result()
         except SQLAlchemyError as exc:
             self._executor.shutdown(wait=False)
             raise StoreError(
@@ -398,8 +429,38 @@ class SqliteStore(Store):
         return await self._in_tx(get)
 
     # call records ------------------------------------------------------------------------
+    def settle_interrupted(self, now: float, alive: Callable[[str], bool]) -> int:
+        def settle(conn: Connection) -> int:
+            count = 0
+            open_calls = conn.execute(select(call_records).where(call_records.c.ended_at.is_(None)))
+            for row in open_calls.all():
+                if alive(row.node):
+                    continue
+                conn.execute(
+                    update(call_records)
+                    .where(call_records.c.id == row.id)
+                    .values(ended_at=now, reason="interrupted", outcome="interrupted")
+                )
+                count += 1
+            running = select(flow_calls).where(flow_calls.c.outcome == "in-progress")
+            for row in conn.execute(running).all():
+                if alive(row.node):
+                    continue
+                data = json.loads(row.data)
+                data.update(outcome="interrupted", ended_at=now)
+                data["error"] = data.get("error") or "the server stopped during the call"
+                conn.execute(
+                    update(flow_calls)
+                    .where(flow_calls.c.id == row.id)
+                    .values(outcome="interrupted", data=json.dumps(data, ensure_ascii=False))
+                )
+                count += 1
+            return count
+
+        return self._executor.submit(self._tx(settle)).result()
+
     async def add_call(self, record: CallRecord) -> None:
-        values = dict(record.__dict__)
+        values = dict(record.__dict__, outcome=record.outcome)
         stmt = sqlite_insert(call_records).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=values)
         await self._in_tx(lambda c: c.execute(stmt))
@@ -428,6 +489,8 @@ class SqliteStore(Store):
             "started_at": record["started_at"],
             "outcome": record["outcome"],
             "data": json.dumps(record, ensure_ascii=False),
+            "call_id": record.get("call_id") or "",
+            "node": record.get("node") or "",
         }
         stmt = sqlite_insert(flow_calls).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=values)
@@ -439,6 +502,33 @@ class SqliteStore(Store):
             if flow is not None:
                 query = query.where(flow_calls.c.flow == flow)
             return [json.loads(r.data) for r in conn.execute(query.limit(limit))]
+
+        return await self._in_tx(get)
+
+    async def call_log(
+        self, limit: int = 50, flow: str | None = None, outcome: str | None = None
+    ) -> list[CallLogEntry]:
+        cr, fc = call_records, flow_calls
+        joined = and_(fc.c.call_id != "", or_(fc.c.call_id == cr.c.caller_leg,
+                                              fc.c.call_id == cr.c.callee_leg))  # fmt: skip
+
+        def get(conn: Connection) -> list[CallLogEntry]:
+            calls = select(cr, fc.c.data.label("flow_data")).select_from(cr.outerjoin(fc, joined))
+            alone = select(fc.c.data).where(~select(cr.c.id).where(joined).exists())
+            if flow is not None:
+                calls, alone = calls.where(fc.c.flow == flow), alone.where(fc.c.flow == flow)
+            if outcome is not None:
+                calls = calls.where(func.coalesce(fc.c.outcome, cr.c.outcome) == outcome)
+                alone = alone.where(fc.c.outcome == outcome)
+            calls = calls.order_by(cr.c.started_at.desc()).limit(limit)
+            alone = alone.order_by(fc.c.started_at.desc()).limit(limit)
+            entries = [
+                CallLogEntry(_call(r), json.loads(r.flow_data) if r.flow_data else None)
+                for r in conn.execute(calls)
+            ]
+            entries += [CallLogEntry(None, json.loads(r.data)) for r in conn.execute(alone)]
+            entries.sort(key=lambda e: e.started_at, reverse=True)
+            return entries[:limit]
 
         return await self._in_tx(get)
 

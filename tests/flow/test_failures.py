@@ -1,0 +1,110 @@
+"""A step that fails: the caller hears an apology, the flow goes to its error step or hangs
+up cleanly, and the record names the flow file and line."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+
+from ivrbot.flow.loader import load_flow_file
+from ivrbot.flow.runner import Bot
+from ivrbot.flow.testing import SPEECH_DB, SimulatedCaller
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.media.tts import Synthesizer
+
+APOLOGY = "We are sorry, that did not work."
+
+
+def write_flow(folder: Path, on_error: str | None, returns: str = "raise") -> Path:
+    body = (
+        "    raise KeyError('balance')  # the failing line\n"
+        if returns == "raise"
+        else f"    return {returns!r}\n"
+    )
+    source = (
+        textwrap.dedent(f"""\
+        from ivrbot.flow import Flow, Hangup, Say
+
+        flow = Flow("fragile", number="5550001020", apology={APOLOGY!r},
+                    on_error={on_error!r})
+        flow.add(Say("hello", "Hello."))
+
+        @flow.step("lookup", goes_to=["bye"])
+        async def lookup(call):
+        """)
+        + body
+        + textwrap.dedent("""\
+
+        flow.add(Hangup("bye", "Goodbye."))
+        """)
+    )
+    if on_error:
+        source += f'flow.add(Hangup({on_error!r}, "Please call again later."))\n'
+
+    path = folder / "fragile.py"
+    path.write_text(source)
+    return path
+
+
+async def call_through(gateway: GatewayServer, tts: Synthesizer, path: Path) -> tuple[float, Bot]:
+    """Call the flow and listen until the bot hangs up: how long the caller heard speech
+    (first to last loud frame), and the bot."""
+    bot = Bot(load_flow_file(path), gateway.url, tts)
+    await bot.start()
+    caller = SimulatedCaller(gateway.url, tts)
+    try:
+        await caller.dial("5550001020")
+        async with asyncio.timeout(30):
+            await caller.disconnected.wait()
+        await bot.wait_records()
+    finally:
+        await caller.close()
+        await bot.stop()
+    loud = [t for t, db in caller.ear.levels if db > SPEECH_DB]
+    return (loud[-1] - loud[0] if loud else 0.0), bot
+
+
+async def seconds(tts: Synthesizer, *texts: str) -> float:
+    prompts = [await tts.synth(text, "en") for text in texts]
+    return sum(p.pcm.size / p.sample_rate for p in prompts)
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+async def test_a_failing_step_apologises_and_goes_to_the_error_step(
+    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
+) -> None:
+    path = write_flow(tmp_path, on_error="sorry")
+    heard, bot = await call_through(gateway, tts, path)
+    record = bot.records[0]
+    assert record.path == ["hello", "lookup", "sorry"]
+    assert record.prompts == ["Hello.", APOLOGY, "Please call again later."]
+    assert record.outcome == "error"
+    assert f"{path}:{line_of(path, 'the failing line')}" in record.error
+    assert "KeyError" in record.error and "step lookup" in record.error
+    # the caller heard all three prompts
+    assert heard > await seconds(tts, "Hello.", APOLOGY, "Please call again later.") - 0.6
+
+
+async def test_without_an_error_step_the_bot_apologises_and_hangs_up(
+    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
+) -> None:
+    heard, bot = await call_through(gateway, tts, write_flow(tmp_path, on_error=None))
+    record = bot.records[0]
+    assert record.path == ["hello", "lookup"]
+    assert record.prompts == ["Hello.", APOLOGY] and record.outcome == "error"
+    assert heard > await seconds(tts, "Hello.", APOLOGY) - 0.6  # the apology was heard
+
+
+async def test_a_step_that_returns_an_unknown_step_names_its_line(
+    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
+) -> None:
+    path = write_flow(tmp_path, on_error=None, returns="nowhere")
+    _, bot = await call_through(gateway, tts, path)
+    record = bot.records[0]
+    assert record.outcome == "error"
+    assert "'nowhere'" in record.error
+    assert f"{path}:{line_of(path, '@flow.step')}" in record.error
