@@ -11,9 +11,11 @@ resource, ``/RTC/v1/sessions/{sid}/conferences/{cid}``); the other keys are list
 To the host:
 
 - ``session-open`` + ``sdp``: the gateway's answer to the host's offer (after the POST).
-- ``session-modified`` + ``modId``, ``participant``, ``status: 'joined'``: an invitee joined
-  and is in the mix (``modId`` is the ``x-modId`` of the PUT that invited it); also when a
-  call of the host's identity was merged into the conference (gateway/merge.py).
+- ``mod-terminated`` + ``modId``, ``reason: 'success'``, ``participant``, ``status:
+  'joined'``: an invitee joined and is in the mix (``modId`` is the ``x-modId`` of the PUT
+  that invited it: the invitation was accepted).
+- ``session-modified`` + ``modId``, ``participant``, ``status: 'joined'``: a call of the
+  host's identity was merged into the conference (gateway/merge.py).
 - ``mod-terminated`` + ``modId``, ``participant``, ``reason``: an invitation ended without a
   join. ``reason``: ``User busy`` (every invited session rejected), ``User not found`` (no
   session of that identity), ``Call canceled`` (the host removed the invitee first),
@@ -24,7 +26,9 @@ To the host:
   participant left by itself (``Call terminated``), logged out (``Session ended``) or lost
   its media (``Media failed``).
 - ``session-terminated`` + ``reason``: the gateway ended the conference (``Media failed``,
-  ``Session ended``, shutdown).
+  ``Session ended``, shutdown); without ``reason`` after the host's own DELETE.
+- ``mod-terminated`` + ``modId``, ``reason: 'success'``, ``sdp`` (the answer to the offer in
+  ``conferenceModifications.sdp``): after ``initiate-hold`` / ``initiate-resume`` (anyone).
 
 To an invitee / participant:
 
@@ -33,9 +37,8 @@ To an invitee / participant:
 - ``session-open``: the invitee's answer was taken and its media is up: it is in the mix.
 - ``session-terminated`` + ``reason``: ``Removed from conference``, ``Conference ended``,
   ``Call canceled`` (invitation withdrawn, or the conference ended before an answer),
-  ``Call answered elsewhere`` (another session of the identity joined), ``Media failed``.
-
-Nobody is told about its own requests (a DELETE by the host, a participant leaving).
+  ``Call answered elsewhere`` (another session of the identity joined), ``Media failed``;
+  without ``reason`` after its own DELETE (leaving, declining).
 """
 
 from __future__ import annotations
@@ -43,174 +46,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-import av
-import numpy as np
-
+from ivrbot.gateway.conference_legs import (
+    Conference,
+    ConferenceError,
+    ConferenceLeg,
+    LegMember,
+    LegState,
+    NotFound,
+    Participant,
+    Reason,
+    valid_participant_id,
+)
 from ivrbot.gateway.leg import Leg
-from ivrbot.gateway.mixer import Member, Mixer, MonoConverter
+from ivrbot.gateway.mixer import Mixer
 from ivrbot.gateway.sessions import Session, SessionRegistry
-from ivrbot.media.frames import frame_from_pcm
 from ivrbot.media.recorder import Recorder, record_conference
 from ivrbot.numbers import identity_candidates, identity_uri
 from ivrbot.tasks import TaskSet
+
+__all__ = [
+    "Conference", "ConferenceError", "ConferenceLeg", "Conferences", "LegState", "NotFound",
+    "Participant", "Reason", "valid_participant_id",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 MEDIA_TIMEOUT_S = 10.0
 SWEEP_S = 1.0  # how often legs of sessions that are gone are looked for
-PARTICIPANT_ID = re.compile(r"^(sip:[^@\s/:]+@[^@\s/]+|tel:\+\d{1,15})$")
-
-
-class Reason(StrEnum):
-    """Reasons sent with ``session-terminated`` and ``mod-terminated``."""
-
-    HANGUP = "Call terminated"
-    CANCELED = "Call canceled"
-    BUSY = "User busy"
-    NOT_FOUND = "User not found"
-    ANSWERED_ELSEWHERE = "Call answered elsewhere"
-    MEDIA_FAILED = "Media failed"
-    LOGGED_OUT = "Session ended"
-    REMOVED = "Removed from conference"
-    ENDED = "Conference ended"
-
-
-class LegState(StrEnum):
-    INVITED = "invited"  # an offer went to an invitee's session; no answer yet
-    CONNECTING = "connecting"  # the answer (or the host's offer) is taken; media not up
-    JOINED = "joined"  # in the mix
-    HELD = "held"  # connected, out of the mix
-    ENDED = "ended"
-
-
-class ConferenceError(Exception):
-    """A request the conference's state does not allow (the routes answer 409 SVC8501)."""
-
-    def __init__(self, action: str, why: str) -> None:
-        super().__init__(f"{action}: {why}")
-        self.action = action
-        self.why = why
-
-
-class NotFound(Exception):
-    """No such conference or participant here (the routes answer 404)."""
-
-
-class LegMember:
-    """A gateway leg as a mixer member: received frames in, this member's mix out."""
-
-    def __init__(self, leg: Leg, mixer: Mixer, member_id: str) -> None:
-        self.leg = leg
-        self.mixer = mixer
-        self.member_id = member_id
-        self._convert = MonoConverter()
-        self._member: Member | None = None
-
-    @property
-    def attached(self) -> bool:
-        return self._member is not None
-
-    def attach(self) -> None:
-        member = self.mixer.add(self.member_id, self._send)
-        self._member = member
-
-        def receive(frame: av.AudioFrame) -> None:
-            member.feed(self._convert(frame))
-
-        self.leg.on_frame = receive
-
-    def detach(self) -> None:
-        if self._member is None:
-            return
-        self._member = None
-        self.leg.on_frame = None
-        self.mixer.remove(self.member_id)
-        self.leg.out.clear_bridged()
-
-    def _send(self, pcm: np.ndarray) -> None:
-        self.leg.out.push(frame_from_pcm(pcm, 0))
-
-
-@dataclass(eq=False)
-class ConferenceLeg:
-    """One session's view of a conference: its resource id, its media leg, its role."""
-
-    id: str
-    session: Session
-    leg: Leg
-    role: str  # 'host' | 'participant'
-    conference: Conference
-    participant: Participant | None = None
-    state: LegState = LegState.CONNECTING
-    member: LegMember | None = None
-    watcher: asyncio.Task[None] | None = None
-    on_end: Callable[[str], Awaitable[None]] | None = None  # a merged call's (see adopt)
-
-    @property
-    def resource_url(self) -> str:
-        return f"{self.session.path}/conferences/{self.id}"
-
-    @property
-    def is_host(self) -> bool:
-        return self.role == "host"
-
-    def publish(self, state: str, **fields: Any) -> None:
-        event = {"type": "conferences", "state": state, "resourceURL": self.resource_url}
-        event.update({k: v for k, v in fields.items() if v is not None})
-        self.session.channel.publish(event)
-
-    def set_state(self, new: LegState) -> None:
-        log.info("conference %s leg %s: %s -> %s", self.conference.id, self.id, self.state, new)
-        self.state = new
-
-
-@dataclass(eq=False)
-class Participant:
-    """The host's view of one invited identity: the sessions it rings, the one that joined."""
-
-    uri: str
-    mod_id: str
-    ringing: list[ConferenceLeg] = field(default_factory=list)
-    leg: ConferenceLeg | None = None
-
-    @property
-    def status(self) -> str:
-        return self.leg.state.value if self.leg is not None else LegState.INVITED.value
-
-
-@dataclass(eq=False)
-class Conference:
-    id: str
-    host_uri: str
-    mixer: Mixer
-    host: ConferenceLeg | None = None
-    participants: dict[str, Participant] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.time)
-    ended_at: float | None = None
-    recorders: list[Recorder] = field(default_factory=list)  # stopped when it ends
-
-    @property
-    def ended(self) -> bool:
-        return self.ended_at is not None
-
-    def legs(self) -> list[ConferenceLeg]:
-        out = [self.host] if self.host is not None else []
-        for p in self.participants.values():
-            out += ([p.leg] if p.leg is not None else []) + p.ringing
-        return out
-
-
-def valid_participant_id(pid: str) -> bool:
-    """``sip:<user>@<domain>`` or ``tel:+<digits>``."""
-    return PARTICIPANT_ID.match(pid) is not None
 
 
 class Conferences:
@@ -389,10 +256,11 @@ class Conferences:
                 await self._invitation_failed(participant, conf, Reason.MEDIA_FAILED)
             return
         cleg.publish("session-open")
-        if conf.host is not None:
+        if conf.host is not None:  # the invitation (the host's x-modId) was accepted
             conf.host.publish(
-                "session-modified",
+                "mod-terminated",
                 modId=participant.mod_id,
+                reason="success",
                 participant=participant.uri,
                 status="joined",
             )
@@ -421,11 +289,26 @@ class Conferences:
         cleg.member.attach()
         cleg.set_state(LegState.JOINED)
 
+    async def change_hold(self, cleg: ConferenceLeg, hold: bool, sdp: str | None) -> str:
+        """``initiate-hold`` / ``initiate-resume`` with the client's new offer ``sdp``
+        (``a=sendonly`` / ``a=sendrecv``): answered in ``mod-terminated`` (``success``)."""
+        action = "initiate-hold" if hold else "initiate-resume"
+        if cleg.state is not (LegState.JOINED if hold else LegState.HELD):
+            raise ConferenceError(action, f"the conference leg is {cleg.state}")
+        answer = await cleg.leg.renegotiate(sdp) if sdp is not None else None
+        if hold:
+            self.hold(cleg)
+        else:
+            self.resume(cleg)
+        mod_id = self._new_id()
+        cleg.publish("mod-terminated", modId=mod_id, reason="success", sdp=answer)
+        return mod_id
+
     async def leave(self, cleg: ConferenceLeg, reason: Reason = Reason.HANGUP) -> None:
         """``DELETE`` of a conference resource: the host ends it, a participant leaves it."""
         if cleg.state is LegState.ENDED:
             return
-        if cleg.is_host:
+        if cleg.is_host:  # the host is told too (session-terminated, no reason)
             await self.end(cleg.conference, Reason.ENDED, notify_host=False)
             return
         if cleg.state is LegState.INVITED:
@@ -518,8 +401,8 @@ class Conferences:
         if cleg.state is LegState.ENDED:
             return
         cleg.set_state(LegState.ENDED)
-        if reason is not None and cleg.on_end is None:
-            cleg.publish("session-terminated", reason=str(reason))
+        if cleg.on_end is None:  # no reason: the session's own DELETE (end, leave, reject)
+            cleg.publish("session-terminated", reason=None if reason is None else str(reason))
         if cleg.member is not None:
             cleg.member.detach()
         if cleg.participant is not None and cleg in cleg.participant.ringing:

@@ -64,8 +64,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response("SVC0002", f"sdp ({exc})")
     except CallStateError as exc:
         return error_response("SVC8501", exc.action)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return http_error_response(request, exc)
     except (ConnectionError, RequestPayloadError) as exc:
         if isinstance(exc, RequestPayloadError) or _closed(request):
             return client_gone(request, exc)
@@ -142,6 +144,24 @@ def _known_charset(name: str) -> bool:
     except LookupError:
         return False
     return True
+
+
+def http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (unknown path or method, a resource that is gone) as JSON
+    RequestError bodies: a historical client takes a plain-text 404 for an expired session."""
+    text = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else request.path
+    if exc.status == 404:
+        response = error_response("SVC0404", text)
+    elif exc.status == 405:
+        response = error_response("SVC0405", request.method, request.path)
+    elif exc.status >= 500:
+        response = error_response("SVC5000", text, status=exc.status)
+    else:
+        response = error_response("SVC0001", text, status=exc.status)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in exc.headers:
+            response.headers[header] = exc.headers[header]
+    return response
 
 
 def gw(request: web.Request) -> Gateway:

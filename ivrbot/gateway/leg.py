@@ -69,6 +69,17 @@ class Leg:
     async def accept_answer(self, sdp: str) -> None:
         await self._set_remote(sdp, "answer")
 
+    async def renegotiate(self, sdp: str) -> str:
+        """The endpoint's new offer on a live leg (hold ``a=sendonly``, resume, a media
+        change): taken and answered at once (``a=recvonly`` to a ``sendonly`` offer)."""
+        await self._set_remote(sdp, "offer")
+        return await self.make_answer()
+
+    async def reoffer(self) -> str:
+        """A new offer of this live leg's media (the endpoint answers it later)."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
     async def _set_remote(self, sdp: str, kind: str) -> None:
         if not isinstance(sdp, str) or not sdp.strip().startswith("v=0"):
             raise SdpError(f"the SDP {kind} must be a session description starting with 'v=0'")

@@ -32,7 +32,10 @@ def _op(summary: str, ok: str = "204", **extra: Any) -> dict[str, Any]:
         ok: {"description": "success"},
         "400": {"description": "bad request", "content": {JSON: {"schema": ERROR}}},
         "401": {"description": "missing, unknown or expired token"},
-        "404": {"description": "no such resource for this token"},
+        "404": {
+            "description": "no such resource for this token (SVC0404; SVC8514: no such session)",
+            "content": {JSON: {"schema": ERROR}},
+        },
     }
     return {"summary": summary, "responses": responses, **extra}
 
@@ -250,7 +253,9 @@ def document(rtc: str = "/RTC/v1") -> dict[str, Any]:
         rtc + "/sessions/{sid}/calls/{cid}": {
             "put": _op(
                 "Answer, hold, resume, move, transfer, modify or merge a call into a"
-                " conference (initiate-call-merge: an ivrbot extension)",
+                " conference (initiate-call-merge: an ivrbot extension). Hold, resume and"
+                " initiate-call-mod carry the client's new offer; the answer comes in"
+                " mod-terminated with the response's x-modId",
                 parameters=[
                     *CALL,
                     _header("x-calls-action", True, CALL_ACTIONS),

@@ -44,8 +44,10 @@ ACTIONS = (
 
 
 async def put_call(request: web.Request) -> web.Response:
-    """``x-calls-action`` says what to do. Media is anchored in the gateway, so hold, resume,
-    move and transfer need no new SDP from the client (one sent is accepted and ignored)."""
+    """``x-calls-action`` says what to do. Hold, resume and a media change may carry the
+    client's new offer (``callsMediaModifications.sdp``): the gateway answers it in
+    ``mod-terminated`` (with the ``x-modId`` of the response). Media is anchored in the
+    gateway, so move and transfer need no new SDP (one sent is ignored: that leg ends)."""
     leg = own_call(request)
     switch = gw(request).switch
     action = request.headers.get("x-calls-action", "")
@@ -56,10 +58,10 @@ async def put_call(request: web.Request) -> web.Response:
         sdp = _sdp(body, required=True)
         assert sdp is not None
         await switch.answer(leg, sdp)
-    elif action == "initiate-call-hold":
-        await switch.hold(leg)
-    elif action == "initiate-call-resume":
-        await switch.resume(leg)
+    elif action in ("initiate-call-hold", "initiate-call-resume"):
+        change = switch.hold if action == "initiate-call-hold" else switch.resume
+        mod_id = await change(leg, _sdp(body, required=False))
+        return web.Response(status=204, headers={"x-modId": mod_id})
     elif action == "initiate-call-move":
         await switch.move(leg)
     elif action == "initiate-call-transfer":
@@ -81,13 +83,14 @@ async def put_call(request: web.Request) -> web.Response:
         if kind not in ("upgrade", "downgrade"):
             raise ApiError("SVC0003", "callsMediaModifications.type", "upgrade, downgrade")
         media = "video" if kind == "upgrade" else "audio"
-        new_mod = await switch.modify(leg, media)
+        new_mod = await switch.modify(leg, media, _sdp(body, required=False))
         return web.Response(status=204, headers={"x-modId": new_mod})
     else:
-        mod_id = request.headers.get("x-modId")
-        if not mod_id:
+        settled = request.headers.get("x-modId")
+        if not settled:
             raise ApiError("SVC0002", "x-modId")
-        await switch.settle_mod(leg, mod_id, accepted=action == "accept-call-mod")
+        accepted = action == "accept-call-mod"
+        await switch.settle_mod(leg, settled, accepted, _sdp(body, required=False))
     return web.Response(status=204)
 
 

@@ -6,7 +6,8 @@
   every answer from its channel; see conferences.py for every event object).
 - ``PUT .../conferences/{cid}`` with ``x-conference-action``: ``call-answer`` (an invitee
   joins, ``{conferenceModifications:{sdp}}``), ``initiate-hold`` / ``initiate-resume``
-  (leave / rejoin the mix) -> 204.
+  (leave / rejoin the mix; an offer in ``conferenceModifications.sdp`` is answered in
+  ``mod-terminated``) -> 204 with ``x-modId``.
 - ``DELETE .../conferences/{cid}`` (``x-delete-reason``): the host ends the conference for
   everyone; a participant leaves it; an invitee declines (``reject``) -> 204.
 - ``PUT`` / ``DELETE .../conferences/{cid}/participants/{sip:user@dom | tel:+digits}`` (host
@@ -92,10 +93,14 @@ async def put_conference(request: web.Request) -> web.Response:
             if not isinstance(mods, dict) or not isinstance(mods.get("sdp"), str):
                 raise ApiError("SVC0002", "conferenceModifications.sdp")
             await conferences.answer(cleg, mods["sdp"])
-        elif action == "initiate-hold":
-            conferences.hold(cleg)
-        elif action == "initiate-resume":
-            conferences.resume(cleg)
+        elif action in ("initiate-hold", "initiate-resume"):
+            mods = body.get("conferenceModifications")
+            sdp = mods.get("sdp") if isinstance(mods, dict) else None
+            hold = action == "initiate-hold"
+            mod_id = await conferences.change_hold(
+                cleg, hold, sdp if isinstance(sdp, str) else None
+            )
+            return web.Response(status=204, headers={"x-modId": mod_id})
         else:
             raise ConferenceError(action, "no media modification is pending")
     return web.Response(status=204)

@@ -80,6 +80,7 @@ class CallLeg:
         return f"{self.session.path}/calls/{self.id}"
 
     held: bool = False  # this side put the call on hold
+    answer_sdp: str | None = None  # the answer to this side's offer, until it goes out
     tone: Playback | None = None  # ringback or music on hold playing to this side
     membership: Membership | None = None  # in a conference's mix (a merged call)
 
@@ -156,6 +157,9 @@ class Switch:
         self.sessions = sessions
         self.ring_timeout_s = ring_timeout_s  # unanswered calls end with "No answer"
         self.hold_audio = hold_audio  # 'music' or 'silence' for the party left on hold
+        # early media: the caller gets the answer at once (session-open, provisionalSDP) and
+        # hears ringback; without it the answer goes out when the callee answers
+        self.early_media = True
         self.calls: dict[str, Call] = {}
         # told when a call starts, is answered, changes parties and ends (the call record)
         self.on_call_changed: Callable[[Call], None] = lambda call: None
@@ -184,8 +188,11 @@ class Switch:
         if not targets:
             self._later(self.end(caller, Reason.NOT_FOUND, by_gateway=True))
             return caller
-        caller.publish("session-modified", provisionalSDP=answer)
-        caller.play_tone(ringback())
+        if self.early_media:
+            caller.publish("session-open", sdp=answer, provisionalSDP=True)
+            caller.play_tone(ringback())
+        else:
+            caller.answer_sdp = answer  # session-open with it when the callee answers
         for target in targets:
             self._later(self._ring(call, target, call.from_uri))
         self._later(self._no_answer(call))
@@ -263,6 +270,9 @@ class Switch:
         call.set_state(CallState.CONNECTING)
         assert call.caller is not None
         call.caller.stop_tone()
+        if call.caller.answer_sdp is not None:  # no early media: the answer goes out now
+            call.caller.publish("session-open", sdp=call.caller.answer_sdp)
+            call.caller.answer_sdp = None
         self._later(self._connect(call))
 
     async def _connect(self, call: Call) -> None:
@@ -282,8 +292,10 @@ class Switch:
         self._later(self._watch(call.caller))
         self._later(self._watch(call.callee))
         self.apply_media(call)
-        # both are told only once they hear each other (the caller's answer went out early)
-        call.caller.publish("session-open", sdp=call.caller.leg.pc.localDescription.sdp)
+        # both are told once they hear each other; the caller's answer went out already
+        # (session-open + provisionalSDP, or session-open when the callee answered)
+        if self.early_media:
+            call.caller.publish("session-modified")
         call.callee.publish("session-open")
 
     async def _watch(self, party: CallLeg) -> None:
@@ -325,25 +337,31 @@ class Switch:
             raise CallStateError(f"{action} (the call is in a conference)", call.state)
         return call
 
-    async def hold(self, leg: CallLeg) -> None:
+    async def hold(self, leg: CallLeg, sdp: str | None = None) -> str:
+        """``leg`` holds; ``sdp`` is its new offer (``a=sendonly``), answered ``a=recvonly``
+        in ``mod-terminated`` (reason ``success``) with the returned modId."""
         call = self.require_connected(leg, "initiate-call-hold", merged_ok=True)
+        answer = await leg.leg.renegotiate(sdp) if sdp is not None else None
         if leg.membership is not None:  # out of the conference's mix; the others carry on
             leg.membership.hold()
         leg.held = True
         self.apply_media(call)
-        leg.publish("session-modified", reason="held")
-        if leg.membership is None:
-            call.other(leg).publish("session-modified", reason="remote-held")
+        return self._mod_done(leg, answer)
 
-    async def resume(self, leg: CallLeg) -> None:
+    async def resume(self, leg: CallLeg, sdp: str | None = None) -> str:
+        """As :meth:`hold`, back in the call (offer and answer ``a=sendrecv``)."""
         call = self.require_connected(leg, "initiate-call-resume", merged_ok=True)
+        answer = await leg.leg.renegotiate(sdp) if sdp is not None else None
         if leg.membership is not None:
             leg.membership.resume()
         leg.held = False
         self.apply_media(call)
-        leg.publish("session-modified", reason="resumed")
-        if leg.membership is None:
-            call.other(leg).publish("session-modified", reason="remote-resumed")
+        return self._mod_done(leg, answer)
+
+    def _mod_done(self, leg: CallLeg, answer: str | None) -> str:
+        mod_id = self._new_id()
+        leg.publish("mod-terminated", modId=mod_id, reason="success", sdp=answer)
+        return mod_id
 
     # transfer and move -----------------------------------------------------------------------
     async def transfer(self, leg: CallLeg, target_id: str) -> None:
@@ -406,28 +424,48 @@ class Switch:
         old.publish("move-terminated", reason="moved")
         await self._drop(old, Reason.MOVED)
 
-    # media modification (signalling only: the gateway carries audio) ---------------------
-    async def modify(self, leg: CallLeg, media_type: str) -> str:
+    # media modification (the gateway carries audio; each leg renegotiates with it) -------
+    async def modify(self, leg: CallLeg, media_type: str, sdp: str | None = None) -> str:
+        """``leg`` upgrades or downgrades: its offer ``sdp`` is answered now and the answer
+        goes out in its ``mod-terminated`` once the far end settles; the far end gets
+        ``mod-received`` with the gateway's new offer on its own leg."""
         call = self.require_connected(leg, "initiate-call-mod")
         if call.pending_mod is not None:
             raise CallStateError("initiate-call-mod (one is pending)", call.state)
+        other = call.other(leg)
         mod_id = self._new_id()
         call.pending_mod = (mod_id, leg, media_type)
-        call.other(leg).publish("mod-received", modId=mod_id, newMediaType=media_type)
+        try:
+            leg.answer_sdp = await leg.leg.renegotiate(sdp) if sdp is not None else None
+            offer = await other.leg.reoffer()
+        except Exception:
+            call.pending_mod = None
+            raise
+        other.publish("mod-received", modId=mod_id, newMediaType=media_type, sdp=offer)
         return mod_id
 
-    async def settle_mod(self, leg: CallLeg, mod_id: str, accepted: bool) -> None:
+    async def settle_mod(
+        self, leg: CallLeg, mod_id: str, accepted: bool, sdp: str | None = None
+    ) -> None:
+        """The far end accepts or rejects; ``sdp`` is its answer to ``mod-received``'s offer."""
         call = leg.call
         pending = call.pending_mod
         if pending is None or pending[0] != mod_id or pending[1] is leg:
             raise CallStateError(f"modification {mod_id}", call.state)
+        if sdp is not None:
+            await leg.leg.accept_answer(sdp)
         call.pending_mod = None
         _, initiator, media_type = pending
         if accepted:
             call.media_type = media_type
-        reason = "accepted" if accepted else "rejected"
+        reason = "success" if accepted else "rejected"
+        answer, initiator.answer_sdp = initiator.answer_sdp, None
         initiator.publish(
-            "mod-terminated", modId=mod_id, reason=reason, newMediaType=call.media_type
+            "mod-terminated",
+            modId=mod_id,
+            reason=reason,
+            newMediaType=call.media_type,
+            sdp=answer,
         )
         leg.publish("mod-terminated", modId=mod_id, reason=reason, newMediaType=call.media_type)
 
@@ -450,7 +488,7 @@ class Switch:
                 return
         for other in call.legs():
             notify = by_gateway or other is not leg
-            await self._drop(other, reason if notify else None)
+            await self._drop(other, reason if notify else None)  # None: the one who ended it
         await self._finish(call, reason)
 
     async def part(self, leg: CallLeg, reason: str, notify: bool) -> None:
@@ -480,8 +518,8 @@ class Switch:
         self.on_call_changed(call)
 
     async def _drop(self, leg: CallLeg, reason: str | None) -> None:
-        if reason is not None:
-            leg.publish("session-terminated", reason=reason)
+        """``leg`` is out: ``session-terminated`` (no reason: its own hang-up / reject)."""
+        leg.publish("session-terminated", reason=reason)
         leg.stop_tone()
         leg.session.legs.pop(leg.id, None)
         if leg in leg.call.ringing:

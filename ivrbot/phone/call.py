@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -78,6 +78,8 @@ class Call:
         self.end_reason = ""
         self.auto_held = False  # held by the Phone itself (second call, switch): resume later
         self.pending_mod: tuple[str, str] | None = None  # (modId, new media type) offered to us
+        self.mod_offer: str | None = None  # the gateway's SDP offer that came with it
+        self._mod_results: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.local_media: MediaStreamTrack = local_media or OutboundAudio()
         self.remote_media = remote_media
         self.pc: RTCPeerConnection = new_peer_connection(phone.ice_servers, phone.ice_transport)
@@ -114,6 +116,15 @@ class Call:
             generator="initiator" if outgoing else "receiver",
             extra=tuple(extra.items()),
         )
+
+    def mod_result(self, mod_id: str) -> asyncio.Future[dict[str, Any]]:
+        """The ``mod-terminated`` event of ``mod_id`` (it may come before the reply that
+        named the modId: the channel and the request race)."""
+        future = self._mod_results.get(mod_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._mod_results[mod_id] = future
+        return future
 
     # media ---------------------------------------------------------------------------------
     def play(self, pcm: np.ndarray, rate: int = WIRE_RATE, label: str = "") -> Playback:
@@ -165,6 +176,8 @@ class Call:
         if self._closed:
             return
         self._closed = True
+        for future in self._mod_results.values():
+            future.cancel()
         self.local_media.stop()
         await self.pc.close()
         self._tasks.cancel_all()

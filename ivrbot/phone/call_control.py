@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCSessionDescription
 
 from ivrbot.errors import PhoneException
 from ivrbot.events import Event
 from ivrbot.media.tracks import OutboundAudio
 from ivrbot.phone.call import ENDED, Call, CallState
-from ivrbot.phone.core import PhoneCore
+from ivrbot.phone.core import MEDIA_TIMEOUT_S, PhoneCore
 
 
 class CallControl(PhoneCore):
@@ -200,10 +200,26 @@ class CallControl(PhoneCore):
         if call.breed == "conference":
             self._fail(method, codes[5], "a conference cannot change media")
         kind = "upgrade" if to == "video" else "downgrade"
-        body = {"callsMediaModifications": {"type": kind}}
-        await self._call_action(method, codes[0], call, "initiate-call-mod", body=body)
+        path = f"{self.session_path}/calls/{call.id}"
+        headers = {"x-calls-action": "initiate-call-mod"}
+        resp = await self._offer_change(
+            method, codes[0], call, "sendrecv", path, headers, "callsMediaModifications",
+            extra={"type": kind},
+        )  # fmt: skip
         call.set_state(CallState.MODIFICATION_INITIATED)
         self.publish(Event.CALL_MODIFICATION_IN_PROGRESS, call.event_data(newMediaType=to))
+        self._spawn(self._modification_outcome(method, codes[0], call, resp.headers.get("x-modId")))
+
+    async def _modification_outcome(
+        self, method: str, code: str, call: Call, mod_id: str | None
+    ) -> None:
+        """The far end settles this Phone's modification: the gateway's answer is applied."""
+        try:
+            obj = await self._change_settled(method, code, call, mod_id, None)
+        except PhoneException:  # the call ended first
+            return
+        if obj:
+            self._mod_settled(call, obj)
 
     async def upgrade(self) -> None:
         await self._modify("upgrade", ("4600", "4601", "4602", "4603", "4604", "4605"), "video")
@@ -219,7 +235,19 @@ class CallControl(PhoneCore):
             self._fail(method, codes[4], "no media modification is pending")
         mod_id, _ = call.pending_mod
         action = "accept-call-mod" if accept else "reject-call-mod"
-        await self._call_action(method, codes[0], call, action, headers={"x-modId": mod_id})
+        body: dict[str, Any] = {}
+        offer, call.mod_offer = call.mod_offer, None
+        if offer is not None:  # answered either way: the gateway's offer needs its answer
+            try:
+                await call.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+                await call.pc.setLocalDescription(await call.pc.createAnswer())
+            except Exception as exc:
+                self._fail(method, codes[0], f"the offered media cannot be used: {exc}")
+            body = {"callsMediaModifications": {"sdp": call.pc.localDescription.sdp}}
+        headers = {"x-modId": mod_id}
+        await self._call_action(method, codes[0], call, action, headers=headers, body=body)
+        obj = await self._change_settled(method, codes[0], call, mod_id, MEDIA_TIMEOUT_S)
+        self._mod_settled(call, obj)
 
     async def accept_modification(self) -> None:
         await self._settle("accept_modification", ("4300", "4301", "4302", "4303", "4304"), True)
@@ -250,18 +278,24 @@ class CallControl(PhoneCore):
         elif state == "mod-received":
             new = str(obj.get("newMediaType", ""))
             call.pending_mod = (str(obj.get("modId", "")), new)
+            sdp = obj.get("sdp")
+            call.mod_offer = sdp if isinstance(sdp, str) else None
             self.publish(Event.CALL_MODIFICATION_IN_PROGRESS, call.event_data(newMediaType=new))
-        elif state == "mod-terminated":
-            call.pending_mod = None
-            accepted = reason == "accepted"
-            # a held call may settle a modification offered to it: it stays held
-            back = CallState.HELD if call.state == CallState.HELD else CallState.CONNECTED
-            if accepted:
-                call.set_state(CallState.MODIFICATION_ACCEPTED)
-                call.media_type = str(obj.get("newMediaType", call.media_type))
-            if call.state in (CallState.MODIFICATION_INITIATED, CallState.MODIFICATION_ACCEPTED):
-                call.set_state(back)
-            self.publish(
-                Event.CALL_MEDIA_MODIFICATION,
-                call.event_data(newMediaType=call.media_type, accepted=accepted),
-            )
+
+    def _mod_settled(self, call: Call, obj: dict[str, Any]) -> None:
+        """A media modification (this Phone's or the far end's) is settled."""
+        if call.state in ENDED:
+            return
+        call.pending_mod = None
+        accepted = obj.get("reason") in ("success", "accepted")
+        # a held call may settle a modification offered to it: it stays held
+        back = CallState.HELD if call.state == CallState.HELD else CallState.CONNECTED
+        if accepted:
+            call.set_state(CallState.MODIFICATION_ACCEPTED)
+            call.media_type = str(obj.get("newMediaType", call.media_type))
+        if call.state in (CallState.MODIFICATION_INITIATED, CallState.MODIFICATION_ACCEPTED):
+            call.set_state(back)
+        self.publish(
+            Event.CALL_MEDIA_MODIFICATION,
+            call.event_data(newMediaType=call.media_type, accepted=accepted),
+        )

@@ -29,7 +29,7 @@ from ivrbot.events import CallEventData, Event, now_ms
 from ivrbot.media.tracks import FrameSink
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
-from ivrbot.phone.core import MEDIA_TYPES, PhoneCore
+from ivrbot.phone.core import MEDIA_TIMEOUT_S, MEDIA_TYPES, PhoneCore
 from ivrbot.phone.transport_remote import GatewayUnreachable
 
 log = logging.getLogger(__name__)
@@ -388,10 +388,14 @@ class ConferenceMethods(PhoneCore):
     async def _conference_action(
         self, method: str, code: str, call: ConferenceCall, action: str
     ) -> None:
+        """Hold or resume: a new offer (sendonly / sendrecv), the answer in mod-terminated."""
         headers = {"x-conference-action": action}
-        resp = await self._request(method, code, "PUT", self._conference_path(call), {}, headers)
-        if not resp.ok:
-            self._api_fail(method, code, resp)
+        direction = "sendonly" if action == "initiate-hold" else "sendrecv"
+        path = self._conference_path(call)
+        resp = await self._offer_change(
+            method, code, call, direction, path, headers, "conferenceModifications"
+        )
+        await self._change_settled(method, code, call, resp.headers.get("x-modId"), MEDIA_TIMEOUT_S)
 
     async def _end_call(
         self, call: Call, reason: str | None, message: str = "Call terminated"
@@ -431,10 +435,12 @@ class ConferenceMethods(PhoneCore):
             if isinstance(sdp, str) and call.hosting and call.pc.remoteDescription is None:
                 await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
             self._spawn(self._when_media_up(call, Event.CONFERENCE_CONNECTED))
+        elif state == "mod-terminated" and not obj.get("participant"):
+            self._mod_terminated(call, obj)  # this Phone's hold / resume
         elif state in ("session-modified", "mod-terminated") and call.hosting:
             self._participant_changed(call, state, obj)
-        elif state == "session-terminated":
-            await self._conference_remote_ended(call, str(obj.get("reason", "")))
+        elif state == "session-terminated" and "reason" in obj:  # none: its own DELETE
+            await self._conference_remote_ended(call, str(obj["reason"]))
 
     async def _conference_invitation(self, obj: dict[str, Any], url: str, cid: str) -> None:
         if self._pending_incoming() is not None or len(self._live_calls()) >= 2:
@@ -453,7 +459,10 @@ class ConferenceMethods(PhoneCore):
         uri = str(obj.get("participant", ""))
         reason = str(obj.get("reason", ""))
         status = str(obj.get("status", ""))
-        joined = state == "session-modified" and status == "joined"  # invited, or merged in
+        # an invitation accepted (mod-terminated, success, its modId) or a call merged in
+        joined = (state == "mod-terminated" and reason == "success") or (
+            state == "session-modified" and status == "joined"
+        )
         if not uri or (uri not in call.participants and not joined):
             return
         if joined:

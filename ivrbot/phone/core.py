@@ -310,15 +310,24 @@ class PhoneCore(PhoneSession):
             if any(c.id is None for c in self.calls):  # a dial's reply is on its way
                 self._keep_early(url.rstrip("/").rsplit("/", 1)[-1], obj)
             return
-        elif state == "session-open":
+        elif state == "session-open" and obj.get("provisionalSDP"):
+            # early media: the answer now (ringback is heard), connected when answered
+            await self._set_answer(call, obj.get("sdp"))
+            self.publish(Event.CALL_RINGBACK_PROVIDED, call.event_data())
+        elif state == "session-open" or (
+            state == "session-modified"
+            and call.state == CallState.CONNECTING
+            and call.direction == "outgoing"
+            and not obj.get("reason")
+        ):
             await self._set_answer(call, obj.get("sdp"))
             if call.direction == "incoming" or call.pc.remoteDescription is not None:
                 self._spawn(self._when_media_up(call))
-        elif state == "session-modified" and obj.get("provisionalSDP"):
-            await self._set_answer(call, obj["provisionalSDP"])
-            self.publish(Event.CALL_RINGBACK_PROVIDED, call.event_data())
         elif state == "session-terminated":
-            await self._remote_ended(call, str(obj.get("reason", "")))
+            if "reason" in obj:  # without one it is about this Phone's own DELETE
+                await self._remote_ended(call, str(obj["reason"]))
+        elif state == "mod-terminated":
+            self._mod_terminated(call, obj)
         else:
             await self._on_call_changed(call, str(state), obj)
 
@@ -327,6 +336,13 @@ class PhoneCore(PhoneSession):
         self._early.setdefault(cid, []).append(obj)
         while len(self._early) > EARLY_EVENTS_MAX:
             del self._early[next(iter(self._early))]
+
+    @staticmethod
+    def _mod_terminated(call: Call, obj: dict[str, Any]) -> None:
+        """A media change settled: whoever waits for that modId takes it from here."""
+        future = call.mod_result(str(obj.get("modId", "")))
+        if not future.done():
+            future.set_result(obj)
 
     @staticmethod
     async def _set_answer(call: Call, sdp: Any) -> None:
@@ -388,14 +404,76 @@ class PhoneCore(PhoneSession):
             self._api_fail(method, code, resp)
         return resp
 
+    async def _offer_change(
+        self,
+        method: str,
+        code: str,
+        call: Call,
+        direction: str,
+        path: str,
+        headers: dict[str, str],
+        body_key: str,
+        extra: dict[str, str] | None = None,
+    ) -> Response:
+        """Send a new offer of ``call``'s media (``direction``: sendonly to hold, sendrecv)
+        with a request that changes it; the answer comes in ``mod-terminated``."""
+        audio = [t for t in call.pc.getTransceivers() if t.kind == "audio"]
+        before = [t.direction for t in audio]
+        for transceiver in audio:
+            transceiver.direction = direction
+        try:
+            await call.pc.setLocalDescription(await call.pc.createOffer())
+            body = {body_key: {"sdp": call.pc.localDescription.sdp, **(extra or {})}}
+            resp = await self._request(method, code, "PUT", path, body, headers)
+            if not resp.ok:
+                self._api_fail(method, code, resp)
+        except Exception as exc:
+            for transceiver, old in zip(audio, before, strict=True):
+                transceiver.direction = old
+            if isinstance(exc, PhoneException):
+                raise
+            self._fail(method, code, f"could not offer the call's new media: {exc}")
+        return resp
+
+    async def _change_settled(
+        self, method: str, code: str, call: Call, mod_id: str | None, timeout: float | None
+    ) -> dict[str, Any]:
+        """Wait for ``mod-terminated`` of ``mod_id`` and apply the answer it carries."""
+        if not mod_id:  # a gateway that gives no modId answers nothing
+            return {}
+        future = call.mod_result(mod_id)
+        try:
+            obj = await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            self._fail(method, code, "the gateway did not settle the media change")
+        except asyncio.CancelledError:
+            if not future.cancelled():  # this task is cancelled, not the call ended
+                raise
+            self._fail(method, code, "the call ended before its media change was settled")
+        sdp = obj.get("sdp")
+        if isinstance(sdp, str) and call.pc.signalingState == "have-local-offer":
+            await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        return obj
+
+    async def _media_change(
+        self, method: str, code: str, call: Call, action: str, direction: str
+    ) -> None:
+        """Hold or resume ``call``: offer, request, then the answer from mod-terminated."""
+        headers = {"x-calls-action": action}
+        path = f"{self.session_path}/calls/{call.id}"
+        resp = await self._offer_change(
+            method, code, call, direction, path, headers, "callsMediaModifications"
+        )
+        await self._change_settled(method, code, call, resp.headers.get("x-modId"), MEDIA_TIMEOUT_S)
+
     async def _hold_call(self, call: Call, method: str, code: str, auto: bool) -> None:
-        await self._call_action(method, code, call, "initiate-call-hold")
+        await self._media_change(method, code, call, "initiate-call-hold", "sendonly")
         call.auto_held = auto
         call.set_state(CallState.HELD)
         self.publish(Event.CALL_HELD, call.event_data())
 
     async def _resume_call(self, call: Call, method: str, code: str) -> None:
-        await self._call_action(method, code, call, "initiate-call-resume")
+        await self._media_change(method, code, call, "initiate-call-resume", "sendrecv")
         call.auto_held = False
         call.set_state(CallState.CONNECTED)
         self.publish(Event.CALL_RESUMED, call.event_data())

@@ -112,16 +112,16 @@ class PhoneSession:
 
     def _api_fail(self, method: str, base: str, resp: Response) -> NoReturn:
         """A gateway error response, as spec/phone-api.md maps it: the session gone (404
-        SVC8514) is ``session:expired`` instead of ``error``; a resource that is gone (a bare
-        404: a call, a conference) fails the method (``base``, xx00); others map by status
-        and MessageId (unknown: 1000). 502/503 never get here: the transport raises
+        SVC8514) is ``session:expired`` instead of ``error``; a resource that is gone (404
+        SVC0404, or a bare 404: a call, a conference) fails the method (``base``, xx00);
+        others map by status and MessageId (unknown: 1000). 502/503 never get here: the transport raises
         GatewayUnreachable for them (``gateway:unreachable`` instead of ``error``)."""
         if resp.status == 404 and resp.message_id == "SVC8514" and method != "login":
             self.publish(
                 Event.SESSION_EXPIRED, {"sessionId": self.session_id, "timestamp": now_ms()}
             )
             self._fail(method, base, "the session has expired", resp, publish=False)
-        if resp.status == 404 and not resp.message_id:
+        if resp.status == 404 and resp.message_id in (None, "", "SVC0404"):
             self._fail(method, base, resp.text or "no such resource", resp)
         self._fail(method, api_error_code(resp.status, resp.message_id), resp.text, resp)
 

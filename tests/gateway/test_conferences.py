@@ -212,14 +212,17 @@ async def test_who_hears_whom_through_the_mixer(
     (opened,) = host.wire_events("session-open")
     assert set(opened) == {"type", "state", "resourceURL", "sdp"}
     assert opened["resourceURL"] == f"{host.phone.session_path}/conferences/{conf.id}"
-    joined = host.wire_events("session-modified")[:2]
-    assert [(e["participant"], e["status"]) for e in joined] == [
-        ("tel:+5550001001", "joined"),
-        ("sip:bob@ivrbot.local", "joined"),
+    # an invitation accepted: mod-terminated, success, the invitation's modId
+    joined = [e for e in host.wire_events("mod-terminated") if e.get("participant")][:2]
+    assert [(e["participant"], e["status"], e["reason"]) for e in joined] == [
+        ("tel:+5550001001", "joined", "success"),
+        ("sip:bob@ivrbot.local", "joined", "success"),
     ]
-    assert all(set(e) == {"type", "state", "resourceURL", "modId", "participant", "status"}
-               for e in joined)  # fmt: skip
-    removal = host.wire_events("session-modified")[2]
+    assert all(
+        set(e) == {"type", "state", "resourceURL", "modId", "reason", "participant", "status"}
+        for e in joined
+    )
+    removal = host.wire_events("session-modified")[0]
     assert removal["status"] == "removed" and removal["participant"] == "tel:+5550001001"
     (invited,) = p1.wire_events("invitation-received")
     assert set(invited) == {"type", "state", "resourceURL", "from", "to", "sdp"}

@@ -186,3 +186,21 @@ async def test_second_incoming_call_with_hold_or_end(gateway: GatewayServer) -> 
     finally:
         for party in (alice, bob, carol):
             await party.phone.close()
+
+
+async def test_hold_and_resume_renegotiate_with_the_gateway(pair: tuple[Party, Party]) -> None:
+    """The Phone speaks the wire's sequence: an offer with the hold (sendonly) and the resume
+    (sendrecv); the gateway's answer, from mod-terminated, sets the negotiated direction."""
+    alice, bob = pair
+    call = await alice.phone.dial("bob@ivrbot.local")
+    await bob.wait("call:incoming")
+    await bob.phone.answer()
+    await alice.wait("call:connected")
+    assert alice.events["call:ringback-provided"], "the early answer came with ringback"
+    (audio,) = [t for t in call.pc.getTransceivers() if t.kind == "audio"]
+    assert audio.currentDirection == "sendrecv"
+    await alice.phone.hold()
+    assert call.state == CallState.HELD and call.pc.signalingState == "stable"
+    assert audio.currentDirection == "sendonly"  # the gateway answered recvonly
+    await alice.phone.resume()
+    assert call.state == CallState.CONNECTED and audio.currentDirection == "sendrecv"

@@ -164,6 +164,7 @@ export class Call {
     this.ownsLocalStream = false;
     this.remoteStream = new MediaStream();
     this.remoteMedia = null; // the element playing the far end
+    this._mods = new Map(); // modId -> {promise, resolve}: its mod-terminated event
     // settles once the gateway answered the request that placed an outgoing call
     this.placed = new Promise((resolve) => { this._placedResolve = resolve; });
     this.pc = new RTCPeerConnection({
@@ -218,6 +219,19 @@ export class Call {
     for (const track of this.localStream.getAudioTracks()) this.pc.addTrack(track, this.localStream);
   }
 
+  /** The mod-terminated event of `modId` (it may come before the reply that named it);
+   *  null when the call ended first. */
+  modResult(modId) {
+    let entry = this._mods.get(modId);
+    if (!entry) {
+      let resolve;
+      const promise = new Promise((r) => { resolve = r; });
+      entry = { promise, resolve };
+      this._mods.set(modId, entry);
+    }
+    return entry;
+  }
+
   /** The local description once ICE gathering is complete (offers are not trickled). */
   async localSdp() {
     await waitFor(this.pc, 'icegatheringstatechange', () => this.pc.iceGatheringState === 'complete', 5000);
@@ -225,6 +239,7 @@ export class Call {
   }
 
   closeMedia() {
+    for (const entry of this._mods.values()) entry.resolve(null);
     if (this.ownsLocalStream && this.localStream) this.localStream.getTracks().forEach((t) => t.stop());
     if (this.remoteMedia && this.remoteMedia.srcObject === this.remoteStream) this.remoteMedia.srcObject = null;
     if (this.pc.signalingState !== 'closed') this.pc.close();
@@ -288,8 +303,8 @@ export class Phone {
 
   /** A gateway error response, as spec/phone-api.md maps it (the Python Phone's _api_fail):
    *  the session gone (404 SVC8514, except on login's requests) is `session:expired` and
-   *  502/503 `gateway:unreachable`, instead of `error`; a resource that is gone (a bare 404:
-   *  a call, a conference) fails the method with `base` (xx00); anything else by status and
+   *  502/503 `gateway:unreachable`, instead of `error`; a resource that is gone (404 SVC0404
+   *  or a bare 404: a call, a conference) fails the method with `base` (xx00); anything else by status and
    *  MessageId (a bare 5xx: its status; an unknown pair: 1000). */
   _apiFail(method, base, resp) {
     if (resp.status === 404 && resp.messageId === 'SVC8514' && method !== 'login') {
@@ -300,7 +315,7 @@ export class Phone {
       this._gatewayUnreachable();
       this._fail(method, String(resp.status), 'gateway unreachable', resp, false);
     }
-    if (resp.status === 404 && !resp.messageId) this._fail(method, base, resp.text || 'no such resource', resp);
+    if (resp.status === 404 && (!resp.messageId || resp.messageId === 'SVC0404')) this._fail(method, base, resp.text || 'no such resource', resp);
     this._fail(method, apiErrorCode(resp.status, resp.messageId), resp.text, resp);
   }
 
@@ -586,14 +601,19 @@ export class Phone {
       this._publish('call:incoming', { from: call.peer, mediaType: call.mediaType, codec: '', timestamp: now() });
     } else if (!call) {
       return;
-    } else if (state === 'session-open') {
+    } else if (state === 'session-open' && obj.provisionalSDP) {
+      // early media: the answer now (ringback is heard), connected when the callee answers
+      await this._setAnswer(call, obj.sdp);
+      this._publish('call:ringback-provided', call.eventData());
+    } else if (state === 'session-open' || (state === 'session-modified' && !obj.reason
+        && call.state === 'connecting' && call.direction === 'outgoing')) {
       await this._setAnswer(call, obj.sdp);
       if (call.direction === 'incoming' || call.pc.remoteDescription) this._whenMediaUp(call);
-    } else if (state === 'session-modified' && obj.provisionalSDP) {
-      await this._setAnswer(call, obj.provisionalSDP);
-      this._publish('call:ringback-provided', call.eventData());
     } else if (state === 'session-terminated') {
-      this._remoteEnded(call, String(obj.reason || ''));
+      // without a reason it is about this Phone's own DELETE, which ended the call already
+      if ('reason' in obj) this._remoteEnded(call, String(obj.reason || ''));
+    } else if (state === 'mod-terminated') {
+      call.modResult(String(obj.modId || '')).resolve(obj);
     } else if (state === 'session-modified' && obj.reason === 'transferred') {
       call.peer = String(obj.from || call.peer);
       this._publish('notification', call.eventData({ message: `now talking to ${call.peer}` }));
@@ -839,15 +859,42 @@ export class Phone {
     return resp;
   }
 
+  /** Hold or resume: a new offer (`direction` sendonly / sendrecv) with the request; the
+   *  gateway's answer comes in mod-terminated with the reply's x-modId. */
+  async _mediaChange(method, code, call, action, direction) {
+    const audio = call.pc.getTransceivers().filter((t) => t.receiver.track && t.receiver.track.kind === 'audio');
+    const before = audio.map((t) => t.direction);
+    let resp;
+    try {
+      audio.forEach((t) => { t.direction = direction; });
+      await call.pc.setLocalDescription(await call.pc.createOffer());
+      const body = { callsMediaModifications: { sdp: await call.localSdp() } };
+      resp = await this._request(method, code, 'PUT', `${this.sessionPath}/calls/${call.id}`, body, { 'x-calls-action': action });
+      if (!resp.ok) this._apiFail(method, code, resp);
+    } catch (e) {
+      audio.forEach((t, i) => { t.direction = before[i]; });
+      throw e;
+    }
+    const modId = resp.headers.get('x-modId');
+    if (!modId) return; // a gateway that gives no modId answers nothing
+    const timeout = new Promise((r) => { setTimeout(() => r(undefined), MEDIA_TIMEOUT_MS); });
+    const obj = await Promise.race([call.modResult(modId).promise, timeout]);
+    if (obj === undefined) this._fail(method, code, 'the gateway did not settle the media change');
+    if (obj === null) this._fail(method, code, 'the call ended before its media change was settled');
+    if (typeof obj.sdp === 'string' && call.pc.signalingState === 'have-local-offer') {
+      await call.pc.setRemoteDescription({ type: 'answer', sdp: obj.sdp });
+    }
+  }
+
   async _holdCall(call, method, code, auto) {
-    await this._callAction(method, code, call, 'initiate-call-hold');
+    await this._mediaChange(method, code, call, 'initiate-call-hold', 'sendonly');
     call.autoHeld = auto;
     call.setState('held');
     this._publish('call:held', call.eventData());
   }
 
   async _resumeCall(call, method, code) {
-    await this._callAction(method, code, call, 'initiate-call-resume');
+    await this._mediaChange(method, code, call, 'initiate-call-resume', 'sendrecv');
     call.autoHeld = false;
     call.setState('connected');
     this._publish('call:resumed', call.eventData());
