@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ivrbot.gateway.leg import Leg
+from ivrbot.gateway.endpoints import Endpoint
 from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 class Bridge:
     """Two legs hearing each other; keypad tones from one are sent to the other (RFC 4733)."""
 
-    def __init__(self, a: Leg, b: Leg) -> None:
+    def __init__(self, a: Endpoint, b: Endpoint) -> None:
         self.a, self.b = a, b
         self._tasks = TaskSet(f"bridge {a.name} <-> {b.name}")
         a.on_frame, b.on_frame = b.out.push, a.out.push
@@ -21,7 +21,7 @@ class Bridge:
         b.on_dtmf = lambda tone: self._forward(a, tone)
         log.info("bridged %s <-> %s", a.name, b.name)
 
-    def _forward(self, to: Leg, tone: str) -> None:
+    def _forward(self, to: Endpoint, tone: str) -> None:
         self._tasks.spawn(to.send_dtmf(tone))
 
     def unbridge(self) -> None:

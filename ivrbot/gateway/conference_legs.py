@@ -15,7 +15,7 @@ from typing import Any
 import av
 import numpy as np
 
-from ivrbot.gateway.leg import Leg
+from ivrbot.gateway.endpoints import Endpoint
 from ivrbot.gateway.mixer import Member, Mixer, MonoConverter
 from ivrbot.gateway.sessions import Session
 from ivrbot.media.frames import frame_from_pcm
@@ -64,7 +64,7 @@ class NotFound(Exception):
 class LegMember:
     """A gateway leg as a mixer member: received frames in, this member's mix out."""
 
-    def __init__(self, leg: Leg, mixer: Mixer, member_id: str) -> None:
+    def __init__(self, leg: Endpoint, mixer: Mixer, member_id: str) -> None:
         self.leg = leg
         self.mixer = mixer
         self.member_id = member_id
@@ -102,7 +102,7 @@ class ConferenceLeg:
 
     id: str
     session: Session
-    leg: Leg
+    leg: Endpoint
     role: str  # 'host' | 'participant'
     conference: Conference
     participant: Participant | None = None

@@ -62,7 +62,7 @@ from ivrbot.gateway.conference_legs import (
     Reason,
     valid_participant_id,
 )
-from ivrbot.gateway.leg import Leg
+from ivrbot.gateway.endpoints import Endpoint, endpoint_for_offer, endpoint_for_session
 from ivrbot.gateway.mixer import Mixer
 from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.media.recorder import Recorder, record_conference
@@ -107,7 +107,7 @@ class Conferences:
         """Take the host's offer; the answer goes out as ``session-open`` on its channel."""
         conf = Conference(self._new_id(), identity_uri(session.user_id), Mixer())
         conf.mixer.name = f"mixer/{conf.id}"
-        leg = Leg(f"{session.user_id}/conference/{conf.id}")
+        leg = endpoint_for_offer(f"{session.user_id}/conference/{conf.id}", sdp)
         host = ConferenceLeg(self._new_id(), session, leg, "host", conf)
         answer = await leg.answer_offer(sdp)
         conf.host = host
@@ -171,7 +171,7 @@ class Conferences:
             if s.id not in present
         ]
         for target in targets:
-            leg = Leg(f"{target.user_id}/conference/{conf.id}")
+            leg = endpoint_for_session(f"{target.user_id}/conference/{conf.id}", target)
             cleg = ConferenceLeg(
                 self._new_id(), target, leg, "participant", conf, participant, LegState.INVITED
             )
@@ -339,7 +339,7 @@ class Conferences:
         self,
         host: ConferenceLeg,
         session: Session,
-        leg: Leg,
+        leg: Endpoint,
         uri: str,
         on_end: Callable[[str], Awaitable[None]],
     ) -> ConferenceLeg:

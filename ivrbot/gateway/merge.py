@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ivrbot.gateway.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
 from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.leg import Leg
+from ivrbot.gateway.endpoints import Endpoint
 from ivrbot.gateway.switch import CallLeg, CallState, CallStateError, Reason
 from ivrbot.tasks import TaskSet
 
@@ -39,7 +39,7 @@ class CallMembership:
         self.cleg = cleg
         self._keys = TaskSet("merged call keys")
 
-    def send_keys_to(self, other: Leg) -> None:
+    def send_keys_to(self, other: Endpoint) -> None:
         """Keypad events (RFC 4733) from this party go to ``other`` (the mixer carries
         audio only): a bot that stays on the call still gets the caller's keys."""
 

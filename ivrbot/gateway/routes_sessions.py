@@ -11,6 +11,7 @@ from aiohttp import WSMsgType, web
 from ivrbot.gateway.channel import envelope
 from ivrbot.gateway.e911 import e911_for_session
 from ivrbot.gateway.http import ApiError, bearer, gw, json_body, limit, own_session
+from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 
 
 async def post_session(request: web.Request) -> web.Response:
@@ -23,7 +24,9 @@ async def post_session(request: web.Request) -> web.Response:
         raise ApiError("SVC8512", "PUT /RTC/v1/userIds/{userId} first")
     gateway = gw(request)
     e911_id = await e911_for_session(gateway, token, request.headers.get("x-e911Id"))
-    session = gateway.sessions.create(token.user_id, digest, e911_id)
+    # a Phone in the gateway's own process proves it with the process key: local media
+    local = request.headers.get(SESSION_HEADER) == PROCESS_KEY
+    session = gateway.sessions.create(token.user_id, digest, e911_id, local)
     gateway.start_background()
     return web.Response(
         status=201,

@@ -30,6 +30,7 @@ class Session:
     # would ring it meanwhile waits here, and rings it once the pending one is settled.
     offering: int = 0  # invitations being prepared for this session
     waiting: list[tuple[Any, str]] = field(default_factory=list)  # (Call, from URI)
+    local: bool = False  # a bot in the gateway's process: its media are frames in process
 
     @property
     def path(self) -> str:
@@ -41,9 +42,12 @@ class SessionRegistry:
         self.ttl_s = ttl_s
         self._sessions: dict[str, Session] = {}
 
-    def create(self, user_id: str, token_digest: str, e911_id: str | None) -> Session:
+    def create(
+        self, user_id: str, token_digest: str, e911_id: str | None, local: bool = False
+    ) -> Session:
         sid = secrets.token_hex(8)
         session = Session(sid, user_id, token_digest, time.time() + self.ttl_s, e911_id)
+        session.local = local
         self._sessions[sid] = session
         log.info("session %s opened for %s", sid, user_id)
         return session

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ivrbot.gateway.bridge import Bridge
-from ivrbot.gateway.leg import Leg
+from ivrbot.gateway.endpoints import Endpoint, endpoint_for_offer, endpoint_for_session
 from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.media.tones import hold_music, ringback
 from ivrbot.media.tracks import Playback
@@ -71,7 +71,7 @@ class CallLeg:
 
     id: str
     session: Session
-    leg: Leg
+    leg: Endpoint
     side: str  # 'caller' | 'callee'
     call: Call
 
@@ -177,7 +177,7 @@ class Switch:
     async def place(self, session: Session, called_party: str, sdp: str) -> CallLeg:
         """Take the caller's offer, give early media (ringback), ring the called identity."""
         call = Call(self._new_id(), identity_uri(session.user_id), called_party)
-        leg = Leg(f"{session.user_id}/{call.id}")
+        leg = endpoint_for_offer(f"{session.user_id}/{call.id}", sdp)
         caller = CallLeg(self._new_id(), session, leg, "caller", call)
         answer = await leg.answer_offer(sdp)
         call.caller = caller
@@ -217,7 +217,7 @@ class Switch:
             call.pending_rings += 1
             target.waiting.append((call, from_uri))
             return
-        leg = Leg(f"{target.user_id}/{call.id}")
+        leg = endpoint_for_session(f"{target.user_id}/{call.id}", target)
         callee = CallLeg(self._new_id(), target, leg, "callee", call)
         call.pending_rings += 1  # until the offer is made: the call is still ringing here
         target.offering += 1

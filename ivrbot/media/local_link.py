@@ -53,6 +53,8 @@ class LocalLink:
         self.endpoint: _End | None = None
         self.connected = asyncio.Event()
         self.closed = asyncio.Event()
+        self._when_up: list[Callable[[], None]] = []
+        self._when_closed: list[Callable[[], None]] = []
         self._tasks = TaskSet(f"local link {name}")
         _links[self.id] = self
 
@@ -91,6 +93,20 @@ class LocalLink:
             self._tasks.spawn(pump(self.endpoint.sends, self._to_gateway))
             self.connected.set()
             log.debug("%s: local media up", self.name)
+            for callback in self._when_up:
+                callback()
+            self._when_up.clear()
+
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once both ends are in (now, if they are)."""
+        if self.connected.is_set():
+            callback()
+        else:
+            self._when_up.append(callback)
+
+    def on_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the link closes (by either end)."""
+        self._when_closed.append(callback)
 
     def _to_endpoint(self, frame: av.AudioFrame) -> Awaitable[None] | None:
         return self.endpoint.hears(frame) if self.endpoint is not None else None
@@ -112,6 +128,9 @@ class LocalLink:
         _links.pop(self.id, None)
         self._tasks.cancel_all()
         self.gateway = self.endpoint = None
+        callbacks, self._when_closed, self._when_up = self._when_closed, [], []
+        for callback in callbacks:
+            callback()
 
 
 def open_links() -> int:

@@ -13,10 +13,10 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from ivrbot.events import CallEventData, Event
-from ivrbot.media import rfc4733
 from ivrbot.media.frames import WIRE_RATE
-from ivrbot.media.peer import new_peer_connection
-from ivrbot.media.tracks import FrameSink, OutboundAudio, Playback, pump
+from ivrbot.media.local_link import LocalLink
+from ivrbot.media.tracks import FrameSink, OutboundAudio, Playback
+from ivrbot.phone.media import CallMedia, LocalMedia, MediaHost, RtcMedia
 from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ ENDED = {
 }
 
 
-class Call:
+class Call(MediaHost):
     """One call of a Phone. ``play()`` speaks into it; ``remote_media`` hears it."""
 
     def __init__(
@@ -82,14 +82,11 @@ class Call:
         self._mod_results: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.local_media: MediaStreamTrack = local_media or OutboundAudio()
         self.remote_media = remote_media
-        self.pc: RTCPeerConnection = new_peer_connection(phone.ice_servers, phone.ice_transport)
+        self.media: CallMedia | None = None  # made by the first offer or answer
         self.media_up = asyncio.Event()
         self.ended = asyncio.Event()
-        self._dtmf: rfc4733.DtmfSender | None = None
         self._tasks = TaskSet(f"{phone.name} call {index}")
         self._closed = False
-        self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", self._on_pc_state)
 
     # state ---------------------------------------------------------------------------------
     def set_state(self, new: CallState) -> None:
@@ -137,40 +134,54 @@ class Call:
         if isinstance(self.local_media, OutboundAudio):
             self.local_media.stop_playback()
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind != "audio":
-            return
-        transceiver = next((t for t in self.pc.getTransceivers() if t.kind == "audio"), None)
-        if transceiver is not None:
-            rfc4733.on_telephone_event(transceiver.receiver, self._on_telephone_event)
-        self._tasks.spawn(pump(track, self._on_frame))
+    # negotiation (the media itself is in ivrbot.phone.media) -----------------------------
+    async def offer(self) -> str:
+        """This call's first offer: in-process media for an in-process Phone."""
+        return await self._new_media(self.phone.in_process).offer()
 
-    def _on_frame(self, frame: av.AudioFrame) -> Awaitable[None] | None:
+    async def answer(self, offer: str) -> str:
+        """Answer the far end's offer (in-process media when the offer names a local link)."""
+        media = self.media or self._new_media(LocalLink.is_local(offer))
+        return await media.answer(offer)
+
+    def _new_media(self, local: bool) -> CallMedia:
+        if self.media is None:
+            if local:
+                self.media = LocalMedia(self, self.local_media)
+            else:
+                phone = self.phone
+                self.media = RtcMedia(
+                    self, self.local_media, phone.ice_servers, phone.ice_transport
+                )
+        return self.media
+
+    @property
+    def pc(self) -> RTCPeerConnection:
+        """The peer connection of a call over WebRTC (not of an in-process call)."""
+        if not isinstance(self.media, RtcMedia):
+            raise AttributeError("this call has no WebRTC peer connection")
+        return self.media.pc
+
+    # what the media reports (MediaHost) --------------------------------------------------
+    @property
+    def media_name(self) -> str:
+        return f"{self.phone.name} call {self.index}"
+
+    def on_media_frame(self, frame: av.AudioFrame) -> Awaitable[None] | None:
         return self.remote_media(frame) if self.remote_media is not None else None
 
-    def _on_telephone_event(self, event: rfc4733.DtmfEvent) -> None:
-        self.phone.publish(
-            Event.DTMF_TONE_RECEIVED, self.event_data(tone=event.tone, method="rfc4733")
-        )
+    def on_media_key(self, tone: str, method: str) -> None:
+        self.phone.publish(Event.DTMF_TONE_RECEIVED, self.event_data(tone=tone, method=method))
 
-    def _on_pc_state(self) -> None:
-        state = self.pc.connectionState
-        if state == "connected":
-            self.media_up.set()
-        elif state in ("failed", "closed") and not self._closed:
-            # the gateway stopped answering ICE consent checks, or its side went away
+    def on_media_up(self) -> None:
+        self.media_up.set()
+
+    def on_media_lost(self) -> None:
+        if not self._closed:
             self._tasks.spawn(self.phone._media_failed(self))
 
     async def send_dtmf(self, tones: str, gap_ms: int) -> bool:
-        transceiver = next((t for t in self.pc.getTransceivers() if t.kind == "audio"), None)
-        if transceiver is None:
-            return False
-        if self._dtmf is None:
-            self._dtmf = rfc4733.DtmfSender(transceiver.sender)
-        if not self._dtmf.can_insert_dtmf:
-            return False
-        await self._dtmf.send(tones, gap_ms=gap_ms)
-        return True
+        return self.media is not None and await self.media.send_dtmf(tones, gap_ms)
 
     async def close_media(self) -> None:
         if self._closed:
@@ -179,7 +190,8 @@ class Call:
         for future in self._mod_results.values():
             future.cancel()
         self.local_media.stop()
-        await self.pc.close()
+        if self.media is not None:
+            await self.media.close()
         self._tasks.cancel_all()
 
     def to_info(self) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc import MediaStreamTrack
 
 from ivrbot.errors import PhoneException
 from ivrbot.events import Event
@@ -239,11 +239,10 @@ class CallControl(PhoneCore):
         offer, call.mod_offer = call.mod_offer, None
         if offer is not None:  # answered either way: the gateway's offer needs its answer
             try:
-                await call.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
-                await call.pc.setLocalDescription(await call.pc.createAnswer())
+                answer = await call.answer(offer)
             except Exception as exc:
                 self._fail(method, codes[0], f"the offered media cannot be used: {exc}")
-            body = {"callsMediaModifications": {"sdp": call.pc.localDescription.sdp}}
+            body = {"callsMediaModifications": {"sdp": answer}}
         headers = {"x-modId": mod_id}
         await self._call_action(method, codes[0], call, action, headers=headers, body=body)
         obj = await self._change_settled(method, codes[0], call, mod_id, MEDIA_TIMEOUT_S)

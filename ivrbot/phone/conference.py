@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc import MediaStreamTrack
 
 from ivrbot.errors import PhoneException
 from ivrbot.events import CallEventData, Event, now_ms
@@ -151,13 +151,12 @@ class ConferenceMethods(PhoneCore):
                 local_media=local_media,
                 remote_media=remote_media,
             )
-            call.pc.addTrack(call.local_media)
-            await call.pc.setLocalDescription(await call.pc.createOffer())
+            offer = await call.offer()
         except Exception as exc:
             if isinstance(exc, PhoneException):
                 raise
             self._fail(method, "3100", f"could not prepare the conference's media: {exc}")
-        body = {"conference": {"sdp": call.pc.localDescription.sdp}}
+        body = {"conference": {"sdp": offer}}
         self.foreground = call
         resp = await self._request(method, "3100", "POST", f"{self.session_path}/conferences", body)
         if resp.status != 201:
@@ -303,13 +302,11 @@ class ConferenceMethods(PhoneCore):
         )
         try:
             assert call.remote_sdp is not None
-            await call.pc.setRemoteDescription(RTCSessionDescription(call.remote_sdp, "offer"))
-            call.pc.addTrack(call.local_media)
-            await call.pc.setLocalDescription(await call.pc.createAnswer())
+            answer = await call.answer(call.remote_sdp)
         except Exception as exc:
             await self._forget(call, CallState.DISCONNECTED)
             self._fail(method, "3200", f"the invitation's media cannot be used: {exc}")
-        body = {"conferenceModifications": {"sdp": call.pc.localDescription.sdp}}
+        body = {"conferenceModifications": {"sdp": answer}}
         headers = {"x-conference-action": "call-answer"}
         path = self._conference_path(call)
         resp = await self._request(method, "3200", "PUT", path, body, headers)
@@ -432,8 +429,8 @@ class ConferenceMethods(PhoneCore):
             return
         if state == "session-open":
             sdp = obj.get("sdp")
-            if isinstance(sdp, str) and call.hosting and call.pc.remoteDescription is None:
-                await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+            if isinstance(sdp, str) and call.hosting and call.media is not None:
+                await call.media.accept_answer(sdp)
             self._spawn(self._when_media_up(call, Event.CONFERENCE_CONNECTED))
         elif state == "mod-terminated" and not obj.get("participant"):
             self._mod_terminated(call, obj)  # this Phone's hold / resume

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc import MediaStreamTrack
 
 from ivrbot import __version__
 from ivrbot.errors import PhoneException
@@ -109,9 +109,7 @@ class PhoneCore(PhoneSession):
             remote_media=remote_media,
         )
         self.publish(Event.DIALING, {"to": uri, "mediaType": media_type, "timestamp": now_ms()})
-        call.pc.addTrack(call.local_media)
-        await call.pc.setLocalDescription(await call.pc.createOffer())
-        body = {"call": {"calledParty": uri, "sdp": call.pc.localDescription.sdp}}
+        body = {"call": {"calledParty": uri, "sdp": await call.offer()}}
         self.foreground = call
         resp = await self._request(method, code, "POST", f"{self.session_path}/calls", body)
         if resp.status != 201:
@@ -171,10 +169,7 @@ class PhoneCore(PhoneSession):
             {"from": call.peer, "mediaType": call.media_type, "codec": "", "timestamp": now_ms()},
         )
         assert call.remote_sdp is not None
-        await call.pc.setRemoteDescription(RTCSessionDescription(call.remote_sdp, "offer"))
-        call.pc.addTrack(call.local_media)
-        await call.pc.setLocalDescription(await call.pc.createAnswer())
-        body = {"callsMediaModifications": {"sdp": call.pc.localDescription.sdp}}
+        body = {"callsMediaModifications": {"sdp": await call.answer(call.remote_sdp)}}
         headers = {"x-calls-action": "call-answer"}
         path = f"{self.session_path}/calls/{call.id}"
         resp = await self._request("answer", "2300", "PUT", path, body, headers)
@@ -321,7 +316,7 @@ class PhoneCore(PhoneSession):
             and not obj.get("reason")
         ):
             await self._set_answer(call, obj.get("sdp"))
-            if call.direction == "incoming" or call.pc.remoteDescription is not None:
+            if call.direction == "incoming" or (call.media is not None and call.media.negotiated):
                 self._spawn(self._when_media_up(call))
         elif state == "session-terminated":
             if "reason" in obj:  # without one it is about this Phone's own DELETE
@@ -347,12 +342,8 @@ class PhoneCore(PhoneSession):
     @staticmethod
     async def _set_answer(call: Call, sdp: Any) -> None:
         """Apply the gateway's answer once (it may come early, for ringback, and again)."""
-        if (
-            isinstance(sdp, str)
-            and call.direction == "outgoing"
-            and call.pc.remoteDescription is None
-        ):
-            await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        if isinstance(sdp, str) and call.direction == "outgoing" and call.media is not None:
+            await call.media.accept_answer(sdp)
 
     async def _when_media_up(self, call: Call, connected: Event = Event.CALL_CONNECTED) -> None:
         """Connected once the gateway said so and ICE and DTLS are up (``connected`` is the
@@ -362,7 +353,7 @@ class PhoneCore(PhoneSession):
         except TimeoutError:
             await self._media_failed(call)
             return
-        if call.state == CallState.CONNECTING and call.pc.connectionState == "connected":
+        if call.state == CallState.CONNECTING and call.media is not None and call.media.up:
             call.set_state(CallState.CONNECTED)
             self.publish(Event.MEDIA_ESTABLISHED, call.event_data())
             self.publish(connected, call.event_data())
@@ -417,19 +408,16 @@ class PhoneCore(PhoneSession):
     ) -> Response:
         """Send a new offer of ``call``'s media (``direction``: sendonly to hold, sendrecv)
         with a request that changes it; the answer comes in ``mod-terminated``."""
-        audio = [t for t in call.pc.getTransceivers() if t.kind == "audio"]
-        before = [t.direction for t in audio]
-        for transceiver in audio:
-            transceiver.direction = direction
+        media = call.media
+        if media is None:
+            self._fail(method, code, "the call has no media to change yet")
         try:
-            await call.pc.setLocalDescription(await call.pc.createOffer())
-            body = {body_key: {"sdp": call.pc.localDescription.sdp, **(extra or {})}}
+            body = {body_key: {"sdp": await media.reoffer(direction), **(extra or {})}}
             resp = await self._request(method, code, "PUT", path, body, headers)
             if not resp.ok:
                 self._api_fail(method, code, resp)
         except Exception as exc:
-            for transceiver, old in zip(audio, before, strict=True):
-                transceiver.direction = old
+            media.revert()
             if isinstance(exc, PhoneException):
                 raise
             self._fail(method, code, f"could not offer the call's new media: {exc}")
@@ -451,8 +439,8 @@ class PhoneCore(PhoneSession):
                 raise
             self._fail(method, code, "the call ended before its media change was settled")
         sdp = obj.get("sdp")
-        if isinstance(sdp, str) and call.pc.signalingState == "have-local-offer":
-            await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        if isinstance(sdp, str) and call.media is not None:
+            await call.media.accept_answer(sdp)
         return obj
 
     async def _media_change(

@@ -15,6 +15,7 @@ from aiortc import RTCIceServer
 
 from ivrbot.errors import PhoneError, PhoneException, api_error_code
 from ivrbot.events import Event, SessionReady, now_ms
+from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.phone.call import Call, CallState
 from ivrbot.phone.transport_remote import (
     EventStream,
@@ -32,8 +33,17 @@ Handler = Callable[[Any], Awaitable[None] | None]
 class PhoneSession:
     """A logged-in endpoint without calls; :class:`ivrbot.phone.core.PhoneCore` adds them."""
 
-    def __init__(self, gateway_url: str, name: str = "phone", domain: str = "ivrbot.local") -> None:
+    def __init__(
+        self,
+        gateway_url: str,
+        name: str = "phone",
+        domain: str = "ivrbot.local",
+        in_process: bool = False,
+    ) -> None:
         self.name = name
+        # a bot in the gateway's own process: its calls' media are frames passed in process
+        # (ivrbot.media.local_link), not a WebRTC peer connection
+        self.in_process = in_process
         self.domain = domain
         self.transport = RemoteTransport(gateway_url)
         self.user_id: str | None = None
@@ -164,6 +174,8 @@ class PhoneSession:
             if not resp.ok:
                 self._api_fail("login", "2000", resp)
         headers = {"x-e911Id": e911_id} if e911_id else {}
+        if self.in_process:
+            headers[SESSION_HEADER] = PROCESS_KEY
         body = {
             "session": {
                 "mediaType": "dtls-srtp",

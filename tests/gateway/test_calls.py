@@ -20,8 +20,8 @@ from tests.audio_checks import sine, tone_dbfs
 class Party:
     """A Phone that records what it hears and every event it gets."""
 
-    def __init__(self, url: str, name: str) -> None:
-        self.phone = Phone(url, name=name)
+    def __init__(self, url: str, name: str, in_process: bool = False) -> None:
+        self.phone = Phone(url, name=name, in_process=in_process)
         self.heard: list[np.ndarray] = []
         self.events: dict[str, list[Any]] = {}
         for event in (
@@ -56,10 +56,12 @@ async def login(party: Party, url: str, scope: str, user_id: str) -> None:
     await party.phone.login(token=await fetch_token(url, scope), user_id=user_id)
 
 
-@pytest.fixture
-async def pair(gateway: GatewayServer) -> Any:
+@pytest.fixture(params=["webrtc", "local"])
+async def pair(gateway: GatewayServer, request: pytest.FixtureRequest) -> Any:
+    """alice (WebRTC) and a bot: a remote Phone over WebRTC, or a Phone in the gateway's
+    process (local media: frames in process)."""
     url = gateway.url
-    alice, bot = Party(url, "alice"), Party(url, "bot")
+    alice, bot = Party(url, "alice"), Party(url, "bot", in_process=request.param == "local")
     await login(alice, url, "ACCOUNT_ID", "alice@ivrbot.local")
     await login(bot, url, "VIRTUAL_NUMBER", "vtn:5550001000")
     yield alice, bot
@@ -97,7 +99,9 @@ async def test_hangup_tears_down_both_legs(pair: Any, gateway: GatewayServer) ->
     await alice.phone.hangup()
     ended = await bot.wait("call:disconnected")
     assert ended[0].get("message") == "Call terminated"
-    assert out.pc.connectionState == "closed" and inc.pc.connectionState == "closed"
+    assert out.pc.connectionState == "closed"
+    assert inc.media is not None and inc.media.closed
+    assert gateway.gateway.switch.calls == {}
     assert gateway.gateway.switch.calls == {}
     assert all(not s.legs for s in gateway.gateway.sessions)
     await alice.phone.logout()
@@ -112,6 +116,9 @@ async def test_rfc4733_digits_reach_the_bridged_party(pair: Any) -> None:
     received = await bot.wait("dtmf:tone-received", 3)
     assert [e.get("tone") for e in received] == ["5", "#", "9"]
     assert {e.get("method") for e in received} == {"rfc4733"}
+    await bot.phone.send_dtmf_tone(input="7*")  # and the other way
+    back = await alice.wait("dtmf:tone-received", 2)
+    assert [e.get("tone") for e in back] == ["7", "*"]
 
 
 async def test_dialling_nobody_ends_with_a_reason(pair: Any) -> None:

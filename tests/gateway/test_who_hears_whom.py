@@ -28,14 +28,17 @@ FREQS = {"alice": 700.0, "bob": 1000.0, "carol": 1300.0, "alice2": 1900.0}
 class Speaker(Party):
     """A party that plays its own tone on every call it has."""
 
-    def __init__(self, url: str, name: str) -> None:
-        super().__init__(url, name)
+    def __init__(self, url: str, name: str, in_process: bool = False) -> None:
+        super().__init__(url, name, in_process)
         self.tone_name = name
+        self.media_kinds: set[str] = set()  # 'webrtc' or 'local', of every call it had
         self.phone.on("call:connected", self._speak)
 
     def _speak(self, data: Any) -> None:
         call = next((c for c in self.phone.calls if c.index == data.index), None)
         if call is not None:
+            assert call.media is not None
+            self.media_kinds.add(call.media.kind)
             call.play(sine(FREQS[self.tone_name], 120.0, dbfs=-12.0))
 
 
@@ -71,10 +74,17 @@ async def hears(parties: list[Speaker], settle: float = 1.2) -> dict[str, set[st
     return out
 
 
-@pytest.fixture
-async def people(gateway: GatewayServer) -> AsyncIterator[dict[str, Speaker]]:
+# who is a bot in the gateway's process (local media: frames in process, no WebRTC leg)
+IN_PROCESS = {"webrtc": set(), "local bots": {"bob", "alice2"}}
+
+
+@pytest.fixture(params=list(IN_PROCESS))
+async def people(
+    gateway: GatewayServer, request: pytest.FixtureRequest
+) -> AsyncIterator[dict[str, Speaker]]:
     url = gateway.url
-    out = {n: Speaker(url, n) for n in FREQS}
+    local = IN_PROCESS[request.param]
+    out = {n: Speaker(url, n, n in local) for n in FREQS}
     out["alice2"].tone_name = "alice2"
     for name, party in out.items():
         user = "alice" if name == "alice2" else name
@@ -82,6 +92,8 @@ async def people(gateway: GatewayServer) -> AsyncIterator[dict[str, Speaker]]:
     yield out
     for party in out.values():
         await party.phone.close()
+    for name, party in out.items():  # a bot in process had local media, everyone else WebRTC
+        assert party.media_kinds <= {"local" if name in local else "webrtc"}, name
 
 
 async def call(frm: Speaker, to: Speaker, address: str | None = None) -> None:
