@@ -22,6 +22,9 @@ async def post_session(request: web.Request) -> web.Response:
     if token.user_id is None:
         raise ApiError("SVC8512", "PUT /RTC/v1/userIds/{userId} first")
     gateway = gw(request)
+    refusal = gateway.access.refusal(token, token.user_id, associating=False)
+    if refusal is not None:  # e.g. associated before the number was reserved for a bot
+        raise ApiError("POL1009", refusal)
     e911_id = await e911_for_session(gateway, token, request.headers.get("x-e911Id"))
     session = gateway.sessions.create(token.user_id, digest, e911_id)
     gateway.start_background()
