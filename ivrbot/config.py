@@ -105,7 +105,7 @@ class Settings:
     # how the consent page proves a mobile number: '' (none: mobile binding is off outside
     # development mode), 'dev' (the code is shown on the page; development mode only) or a
     # command run with IVRBOT_VERIFY_NUMBER and IVRBOT_VERIFY_CODE in its environment
-    mobile_verifier: str = field(default_factory=lambda: _env("MOBILE_VERIFIER", ""))
+    mobile_verifier: str = field(default_factory=lambda: _env("MOBILE_VERIFIER", ""), repr=False)
 
     @property
     def base_url(self) -> str:

@@ -7,6 +7,8 @@ verifier the operator configures (``IVRBOT_MOBILE_VERIFIER``).
   ``IVRBOT_VERIFY_CODE`` in its environment (never on its command line); exit status 0
   means sent. It is how an operator plugs in an SMS provider.
 - empty outside development mode: mobile numbers cannot be bound on this gateway.
+- in Python: ``gateway.verifications.verifier = obj``, any object with ``async send(number,
+  code)`` that raises VerifyError when it could not send.
 
 A code has 6 digits, lives ``IVRBOT_AUTH_CODE_TTL`` seconds, allows ``MAX_ATTEMPTS`` wrong
 guesses and is used once; a number has at most ``MAX_PENDING_PER_NUMBER`` codes out at a time.
