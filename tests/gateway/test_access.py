@@ -287,6 +287,35 @@ async def test_reserved_numbers_are_the_operators(tmp_path: Path, tts: Synthesiz
         await runner.stop()
 
 
+async def test_a_number_taken_while_its_flow_did_not_load_goes_back_to_the_bot(
+    tmp_path: Path, tts: Synthesizer
+) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "hello.py").write_text(HELLO.format(number="5550001076"))
+    (flows / "late.py").write_text("this is not python\n")
+    runner = Runner(flows, Settings(port=0, db=str(tmp_path / "g.db")))
+    url = await runner.start()  # serves hello; late.py is reported
+    squatter = Phone(url, name="squatter")
+    caller = SimulatedCaller(url, tts)
+    try:
+        await squatter.login(
+            token=await fetch_token(url, "VIRTUAL_NUMBER"), user_id="vtn:5550001077"
+        )
+        (flows / "late.py").write_text(HELLO.format(number="5550001077"))
+        assert await runner.reload_changed() == ["hello"]  # the flow's name, now served
+        gateway = runner.server.gateway
+        for session in gateway.sessions:  # the squatter's session ended; only bots are left
+            token = gateway.tokens.token_for(session.token_digest)
+            assert token is not None and gateway.tokens.is_operator(token), session.user_id
+        await caller.dial("5550001077")
+        await heard_the_bot(caller)
+    finally:
+        await caller.close()
+        await squatter.close()
+        await runner.stop()
+
+
 async def test_a_token_bound_before_the_reservation_cannot_log_in(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
     async with running(db) as (_, client):
