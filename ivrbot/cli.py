@@ -18,13 +18,14 @@ from ivrbot.cli_calls import calls
 from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
+from ivrbot.config import ConfigError
 from ivrbot.flow.flow import FlowError
 from ivrbot.gateway.redact import redact_handlers
 from ivrbot.media.speech_model import ModelNotFound
 from ivrbot.media.tts import TtsUnavailable
 
 console = Console()
-USER_ERRORS = (FlowError, ModelNotFound, TtsUnavailable, OSError)
+USER_ERRORS = (FlowError, ModelNotFound, TtsUnavailable, OSError, ConfigError)
 
 
 def _fail(exc: BaseException) -> None:

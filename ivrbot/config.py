@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -32,9 +33,27 @@ def _default_pool() -> list[str]:
 
 
 # Development defaults for the embedded app server's OAuth client. Set IVRBOT_CLIENT_ID and
-# IVRBOT_CLIENT_SECRET on any machine reachable by others.
+# IVRBOT_CLIENT_SECRET on any machine reachable by others: outside development mode the
+# gateway refuses to start with the development secret, and refuses it from clients.
 DEV_CLIENT_ID = "ivrbot-dev-client"
 DEV_CLIENT_SECRET = "ivrbot-dev-secret-change-me"
+MIN_SECRET_LEN = 16
+DEV_MODES = {"auto": None, "on": True, "1": True, "true": True, "yes": True,
+             "off": False, "0": False, "false": False, "no": False}  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """Settings the gateway will not run with; the message names the setting to change."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[] ")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -76,7 +95,69 @@ class Settings:
     )
     # one INFO line per request on the aiohttp.access logger (tokens redacted)
     access_log: bool = field(default_factory=lambda: _env_bool("ACCESS_LOG", "1"))
+    # access (README "Access and security"): development mode is 'auto' (on when listening
+    # on loopback with no credentials configured), 'on' or 'off'. Outside it, POST /tokens
+    # needs an API key (X-API-Key, one of IVRBOT_API_KEYS) or the OAuth client's secret.
+    dev_mode: str = field(default_factory=lambda: _env("DEV_MODE", "auto"))
+    api_keys: list[str] = field(default_factory=lambda: _env_list("API_KEYS", ""), repr=False)
+    # identities only the operator's bots may use, besides the numbers of the flows served
+    reserved_ids: list[str] = field(default_factory=lambda: _env_list("RESERVED_IDS", ""))
+    # how the consent page proves a mobile number: '' (none: mobile binding is off outside
+    # development mode), 'dev' (the code is shown on the page; development mode only) or a
+    # command run with IVRBOT_VERIFY_NUMBER and IVRBOT_VERIFY_CODE in its environment
+    mobile_verifier: str = field(default_factory=lambda: _env("MOBILE_VERIFIER", ""), repr=False)
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def development(self) -> bool:
+        """Development mode: /tokens is open to anyone who can reach the gateway."""
+        explicit = DEV_MODES.get(self.dev_mode.strip().lower())
+        if explicit is not None:
+            return explicit
+        configured = self.client_secret != DEV_CLIENT_SECRET or bool(self.api_keys)
+        return is_loopback(self.host) and not configured
+
+    @property
+    def verifier(self) -> str:
+        """The mobile verifier in effect: 'dev' by default in development mode."""
+        chosen = self.mobile_verifier.strip()
+        return chosen or ("dev" if self.development else "")
+
+    def check_access(self) -> list[str]:
+        """The warnings to print at start-up; ConfigError (one line naming the setting to
+        set) when the gateway must not start with these settings."""
+        if self.dev_mode.strip().lower() not in DEV_MODES:
+            raise ConfigError(f"IVRBOT_DEV_MODE={self.dev_mode!r}: use auto, on or off")
+        if self.development:
+            where = "this machine" if is_loopback(self.host) else f"ANYONE who reaches {self.host}"
+            return [
+                f"DEVELOPMENT MODE: {where} can get tokens without credentials and bind mobile "
+                "numbers with codes shown on the page. To serve in public set "
+                "IVRBOT_CLIENT_SECRET and IVRBOT_API_KEYS (README: Access and security)."
+            ]
+        if self.client_secret == DEV_CLIENT_SECRET:
+            why = (
+                "IVRBOT_DEV_MODE is off"
+                if DEV_MODES.get(self.dev_mode.strip().lower()) is False
+                else f"{self.host} is not a loopback address"
+            )
+            raise ConfigError(
+                f"{why} and IVRBOT_CLIENT_SECRET is the development default: set "
+                "IVRBOT_CLIENT_SECRET (and IVRBOT_API_KEYS for app servers), or "
+                "IVRBOT_DEV_MODE=on to serve without credentials on purpose"
+            )
+        if len(self.client_secret) < MIN_SECRET_LEN:
+            raise ConfigError(
+                f"IVRBOT_CLIENT_SECRET is too short: use {MIN_SECRET_LEN}+ characters"
+            )
+        if any(len(key) < MIN_SECRET_LEN for key in self.api_keys):
+            raise ConfigError(f"IVRBOT_API_KEYS: every key needs {MIN_SECRET_LEN}+ characters")
+        if self.verifier == "dev":
+            raise ConfigError(
+                "IVRBOT_MOBILE_VERIFIER=dev shows codes on the consent page: development mode "
+                "only (set a verifier command, or leave it empty to turn mobile binding off)"
+            )
+        return []

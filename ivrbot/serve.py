@@ -15,9 +15,11 @@ from pathlib import Path
 from rich.console import Console
 
 from ivrbot.config import Settings
+from ivrbot.credentials import Credentials
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import check_numbers_free, flow_files, load_flow_file, load_flows_apart
 from ivrbot.flow.runner import Bot
+from ivrbot.gateway.access import reserve
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
@@ -50,8 +52,11 @@ class Runner:
         self.broken: dict[Path, str] = {}  # flow files that do not load, and why
         self._stamps: dict[Path, tuple[int, int]] = {}
         self._tts = Synthesizer()
+        self._credentials = Credentials.operator(settings.client_id, settings.client_secret)
+        self.warnings: list[str] = []
 
     async def start(self) -> str:
+        self.warnings = self.settings.check_access()  # unsafe settings: ConfigError, first
         check_tts()
         flows, problems = load_flows_apart(self.flows_dir)
         if not flows:  # nothing to serve: say what to fix
@@ -62,6 +67,8 @@ class Runner:
             )
         for path, problem in problems:
             self._broken(path, problem)
+        for flow in flows:  # reserved before anyone can reach the gateway
+            self.server.gateway.access.reserve(flow.user_ids)
         url = await self.server.start()
         for flow in flows:
             await self._serve(flow)
@@ -79,7 +86,12 @@ class Runner:
         model = await load_flow_model(flow)  # one vosk.Model per folder
         pool = self.settings.virtual_numbers
         pool += [n for n in flow.numbers if n not in pool]
-        bot = Bot(flow, self.server.url, self._tts, model, store=self.server.gateway.store)
+        # only this process's bots (and the operator's other bot processes) may use its numbers
+        await reserve(self.server.gateway, flow.user_ids)
+        bot = Bot(
+            flow, self.server.url, self._tts, model, store=self.server.gateway.store,
+            credentials=self._credentials,
+        )  # fmt: skip
         await bot.start()
         self.bots[path] = bot
         self.broken.pop(path, None)
@@ -130,6 +142,8 @@ class Runner:
         await self._tts.close()
 
     def banner(self) -> None:
+        for warning in self.warnings:
+            self.console.print(f"[bold red]WARNING:[/] {warning}")
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
         for bot in self.bots.values():

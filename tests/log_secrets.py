@@ -68,7 +68,7 @@ class SecretWatch:
         def settings_init(original: Any) -> Any:
             def init(self: Settings, *args: Any, **kwargs: Any) -> None:
                 original(self, *args, **kwargs)
-                watch.add(self.client_secret)
+                watch.add(self.client_secret, *self.api_keys)
 
             return init
 

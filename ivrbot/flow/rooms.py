@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ivrbot.credentials import Credentials
 from ivrbot.errors import PhoneException
 from ivrbot.events import Event
 from ivrbot.media.tracks import Playback
@@ -66,8 +67,11 @@ class Room:
 class Rooms:
     """A bot's rooms by name; ``enter`` opens one on demand."""
 
-    def __init__(self, gateway_url: str, user_id: str, label: str) -> None:
+    def __init__(
+        self, gateway_url: str, user_id: str, label: str, credentials: Credentials | None = None
+    ) -> None:
         self.gateway_url = gateway_url
+        self.credentials = credentials or Credentials.operator()  # the number is reserved
         self.user_id = user_id  # the flow's number: merging needs the same identity
         self.label = label
         self.rooms: dict[str, Room] = {}
@@ -105,7 +109,7 @@ class Rooms:
         phone = Phone(self.gateway_url, name=f"{self.label}:room:{name}")
         phone.on(Event.CALL_INCOMING, lambda _: self._tasks.spawn(_turn_down(phone)))
         try:
-            token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER")
+            token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER", self.credentials)
             await phone.login(token=token, user_id=self.user_id)
             conference = await phone.start_conference()
             async with asyncio.timeout(OPEN_TIMEOUT_S):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import vosk
 
+from ivrbot.credentials import Credentials
 from ivrbot.errors import PhoneException
 from ivrbot.events import Event
 from ivrbot.flow.call import FlowCall
@@ -57,6 +58,7 @@ class Bot:
         inbound: bool = True,
         keep_records: int = 200,
         keep_calls: int = 8,
+        credentials: Credentials | None = None,
     ) -> None:
         self.flow = flow
         self.gateway_url = gateway_url
@@ -69,6 +71,8 @@ class Bot:
         # session logging in after the call rang would not be rung).
         self.spares = min(2, max_calls) if inbound else 0  # outbound only: sessions on demand
         self.inbound = inbound
+        # the operator's credential: only its tokens may log in as the flow's (reserved) number
+        self.credentials = credentials or Credentials.operator()
         self.phones: list[Phone] = []
         # the latest finished calls (their records, and the calls themselves for tests and
         # scenarios to inspect); older ones are only in the store
@@ -80,7 +84,9 @@ class Bot:
         self.active: dict[Call, tuple[FlowCall, asyncio.Task[None] | None]] = {}
         self._adding: asyncio.Task[Phone] | None = None
         self._claims: dict[str, Phone] = {}  # caller -> the session answering its call
-        self.rooms = Rooms(gateway_url, flow.user_ids[0], f"bot:{flow.name}")  # Conference steps
+        self.rooms = Rooms(  # Conference steps
+            gateway_url, flow.user_ids[0], f"bot:{flow.name}", self.credentials
+        )
 
     def note(self, event: str, **detail: Any) -> None:
         if self.timeline is not None:
@@ -115,7 +121,7 @@ class Bot:
             phone.on(event, functools.partial(handler, phone))
         for event in Event:  # the flow's own handlers, looked up when the event comes
             phone.on(event, functools.partial(self._dispatch, event))
-        token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER")
+        token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER", self.credentials)
         await phone.login(token=token, user_id=self.flow.user_ids[0])
         self.phones.append(phone)
         return phone

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from ivrbot import web as web_pages
@@ -16,6 +18,8 @@ from ivrbot.gateway import (
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.http import GATEWAY, MAX_BODY, body_middleware, errors_middleware
 
+log = logging.getLogger(__name__)
+
 
 def make_app(settings: Settings | None = None) -> web.Application:
     gateway = Gateway(settings or Settings())
@@ -28,8 +32,14 @@ def make_app(settings: Settings | None = None) -> web.Application:
         routes.add_routes(app, rtc)
     web_pages.add_routes(app)  # the softphone page and the browser Phone SDK
 
+    async def on_startup(app: web.Application) -> None:
+        for warning in gateway.settings.check_access():  # ConfigError: it does not start
+            log.warning("%s", warning)
+        await gateway.tokens.startup()  # revoke what this configuration no longer allows
+
     async def on_shutdown(app: web.Application) -> None:
         await gateway.close()
 
+    app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     return app

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ivrbot.config import Settings
+from ivrbot.config import DEV_CLIENT_SECRET, Settings
 from ivrbot.store.base import AuthCode, Store, TokenRecord
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,17 @@ RTC_SCOPES = ("WEBRTC", "WEBRTCMOBILE")
 E911_SCOPE = "EMERGENCYSERVICES"
 PBKDF2_ROUNDS = 120_000
 PRUNE_AFTER_S = 600.0
+# The client a token is issued to (TokenRecord.client_id) is who asked for it: the OAuth
+# client's id (the operator: bots), "apikey:<digest prefix>" (an app server's API key) or
+# ANONYMOUS (POST /tokens without credentials, development mode only).
+ANONYMOUS = "anonymous"
+API_KEY_PREFIX = "apikey:"
+OPERATOR_SCOPES = ("VIRTUAL_NUMBER", "ACCOUNT_ID")
+
+
+def api_key_client(key: str) -> str:
+    """The client name of the tokens issued to an API key (never the key itself)."""
+    return API_KEY_PREFIX + digest(key)[:12]
 
 
 def digest(secret: str) -> str:
@@ -99,6 +110,7 @@ class Token:
     created_at: float = field(default_factory=time.time)
     access_digest: str = ""
     revoked: bool = False
+    client_id: str = ""
 
     @property
     def expired(self) -> bool:
@@ -165,10 +177,57 @@ class TokenService:
             record.created_at,
             record.access_digest,
             record.revoked,
+            record.client_id,
         )
 
     def __len__(self) -> int:
         return len(self._tokens)
+
+    # who holds what ----------------------------------------------------------------------
+    def is_operator(self, token: Token) -> bool:
+        """Issued to the OAuth client's own credentials (bots), for a number or account."""
+        return token.client_id == self.settings.client_id and token.app_scope in OPERATOR_SCOPES
+
+    def token_for(self, access_digest: str) -> Token | None:
+        return self._tokens.get(access_digest)
+
+    def holders(self, user_id: str) -> set[str]:
+        """The clients whose live tokens are associated with ``user_id``."""
+        wanted = user_id.casefold()
+        return {
+            t.client_id
+            for t in self._tokens.values()
+            if t.user_id is not None
+            and t.user_id.casefold() == wanted
+            and not t.revoked
+            and not t.expired
+        }
+
+    async def startup(self) -> None:
+        """Revoke the tokens this deployment no longer allows: tokens issued without
+        credentials (outside development mode), to API keys no longer configured, or to the
+        OAuth client before its secret changed."""
+        s = self.settings
+        keys = {api_key_client(k) for k in s.api_keys}
+        stored = await self.store.client_secret_hash(s.client_id)
+        rotated = stored is not None and not await asyncio.to_thread(
+            verify_secret, s.client_secret, stored
+        )
+        await self._ensure_client()
+
+        def stale(t: Token) -> bool:
+            if t.client_id == ANONYMOUS:
+                return not s.development
+            if t.client_id.startswith(API_KEY_PREFIX):
+                return t.client_id not in keys
+            return rotated and t.client_id == s.client_id
+
+        dead = [d for d, t in self._tokens.items() if not t.revoked and stale(t)]
+        for access_digest in dead:
+            await self.store.revoke_token(access_digest)
+            self._forget(access_digest)
+        if dead:
+            log.warning("revoked %d tokens this configuration no longer allows", len(dead))
 
     # checking ----------------------------------------------------------------------------
     def check(self, access: str | None) -> Token:
@@ -234,6 +293,8 @@ class TokenService:
             raise GrantError("invalid_grant", "refresh token expired: get a new token")
         if client_id is not None and client_id != old.client_id:
             raise GrantError("invalid_grant", "the refresh token was issued to another client")
+        if old.client_id == ANONYMOUS and not self.settings.development:
+            raise GrantError("invalid_grant", "issued in development mode: get a new token")
         access, refresh, record = self._new_record(
             AppScope(old.app_scope), old.client_id, old.user_id
         )
@@ -284,6 +345,12 @@ class TokenService:
         """The client id, if the id and secret are right; GrantError invalid_client if not."""
         if not client_id or not secret:
             raise GrantError("invalid_client", "client_id and client_secret are required")
+        if not self.settings.development and hmac.compare_digest(
+            secret.encode(), DEV_CLIENT_SECRET.encode()
+        ):
+            raise GrantError(
+                "invalid_client", "the development secret works in development mode only"
+            )
         await self._ensure_client()
         if (client_id, digest(secret)) in self._verified:
             return client_id

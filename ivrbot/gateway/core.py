@@ -10,11 +10,13 @@ import time
 from aiohttp import web
 
 from ivrbot.config import Settings
+from ivrbot.gateway.access import Access
 from ivrbot.gateway.auth import TokenService
 from ivrbot.gateway.conferences import Conferences
 from ivrbot.gateway.ratelimit import RateLimiter
 from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.gateway.switch import Call, Switch
+from ivrbot.gateway.verify import Verifications
 from ivrbot.media.peer import set_peer_timeout
 from ivrbot.store.base import CallRecord, Store
 from ivrbot.store.nodes import node_alive, this_node
@@ -31,6 +33,8 @@ class Gateway:
         set_peer_timeout(settings.peer_timeout_s)
         self.store: Store = SqliteStore(settings.db)
         self.tokens = TokenService(self.store, settings)
+        self.access = Access(settings, self.tokens)
+        self.verifications = Verifications(settings)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.sessions = SessionRegistry(settings.session_ttl_s)
         self.switch = Switch(self.sessions, ring_timeout_s=settings.ring_timeout_s)

@@ -12,10 +12,12 @@
   client. ``redirect_uri`` must match ``IVRBOT_REDIRECT_URIS`` (default: any port and path on
   http://127.0.0.1 and http://localhost); a bad client or redirect URI gets an error page,
   never a redirect. ``POST`` (the form: ``mobile_number``, or ``msisdn``, with the parameters
-  above and ``decision=allow|deny``) binds the number to a one-time code (valid
-  ``IVRBOT_AUTH_CODE_TTL`` s) and redirects to ``redirect_uri?code=..&state=..``; "deny"
-  redirects with ``error=access_denied``. This page stands in for the carrier's consent:
-  nothing proves the user owns the number, so keep it on machines you trust.
+  above and ``decision=allow|deny``) sends a verification code to the number (see
+  ``ivrbot.gateway.verify``: the operator's verifier; in development mode the code is shown on
+  the page) and asks for it; posting the right code (``verification``, ``otp``) binds the
+  number to a one-time authorization code (valid ``IVRBOT_AUTH_CODE_TTL`` s) and redirects to
+  ``redirect_uri?code=..&state=..``; "deny" redirects with ``error=access_denied``. Without
+  a configured verifier (outside development mode) no number can be bound.
 - ``POST /oauth/v4/revoke`` (RFC 7009): ``token[&token_type_hint]`` with client
   authentication; revokes the pair the token belongs to; 200 even for an unknown token.
 """
@@ -33,6 +35,7 @@ from yarl import URL
 from ivrbot.gateway.auth import SCOPES, AppScope, GrantError, Issued, app_scope_for, mobile_user_id
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.http import gw, limit
+from ivrbot.gateway.verify import VerifyError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MOBILE_SCOPE = SCOPES[AppScope.MOBILE_NUMBER][1]
@@ -204,6 +207,56 @@ def _page(params: dict[str, str], error: str = "", status: int = 200) -> web.Res
     return web.Response(text=body, status=status, content_type="text/html", headers=PAGE_HEADERS)
 
 
+CODE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ivrbot: confirm your number</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font:16px system-ui,sans-serif;max-width:28em;margin:3em auto;padding:0 1em}}
+label,input,button{{display:block;margin:.5em 0}}input{{font-size:1.2em;padding:.3em}}
+.error{{color:#b00}}.dev{{background:#fec;padding:.5em}}</style>
+</head><body>
+<h1>Confirm your number</h1>
+<p>We sent a code to <b>{number}</b>. Enter it to allow <b>{client}</b> to call as this
+number.</p>
+{dev}{error}
+<form method="post" action="/oauth/v4/authorize">
+<input type="hidden" name="client_id" value="{client}">
+<input type="hidden" name="redirect_uri" value="{redirect_uri}">
+<input type="hidden" name="scope" value="{scope}">
+<input type="hidden" name="state" value="{state}">
+<input type="hidden" name="mobile_number" value="{number}">
+<input type="hidden" name="verification" value="{verification}">
+<label for="otp">Code</label>
+<input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" required>
+<button type="submit" name="decision" value="allow">Confirm</button>
+</form></body></html>
+"""
+DEV_CODE = (
+    '<p class="dev">Development mode: nothing was sent; the code is '
+    '<b id="dev-code">{code}</b>. A public gateway sends it with its operator\'s verifier.</p>'
+)
+
+
+def _code_page(
+    params: dict[str, str],
+    verification: str,
+    dev_code: str = "",
+    error: str = "",
+    status: int = 200,
+) -> web.Response:
+    esc = {k: html.escape(params.get(k, ""), quote=True) for k in PAGE_FIELDS}
+    body = CODE_PAGE.format(
+        client=esc["client_id"],
+        redirect_uri=esc["redirect_uri"],
+        scope=esc["scope"],
+        state=esc["state"],
+        number=esc["mobile_number"],
+        verification=html.escape(verification, quote=True),
+        dev=DEV_CODE.format(code=html.escape(dev_code)) if dev_code else "",
+        error=f'<p class="error">{html.escape(error)}</p>' if error else "",
+    )
+    return web.Response(text=body, status=status, content_type="text/html", headers=PAGE_HEADERS)
+
+
 def _error_page(message: str) -> web.Response:
     body = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -219,7 +272,8 @@ PAGE_FIELDS = ("client_id", "redirect_uri", "scope", "state", "mobile_number")
 async def _consent_params(request: web.Request, raw: Any) -> dict[str, str] | web.Response:
     """The checked request parameters, or an error page (never a redirect) if they are bad."""
     gateway = gw(request)
-    params = {k: raw.get(k, "") for k in (*PAGE_FIELDS, "response_type", "decision")}
+    names = (*PAGE_FIELDS, "response_type", "decision", "verification", "otp")
+    params = {k: raw.get(k, "") for k in names}
     params = {k: v if isinstance(v, str) else "" for k, v in params.items()}
     if not params["mobile_number"] and isinstance(raw.get("msisdn"), str):
         params["mobile_number"] = raw["msisdn"]  # the name the carrier's form used
@@ -273,11 +327,27 @@ async def post_authorize(request: web.Request) -> web.Response:
     if params["decision"] == "deny":
         return _redirect(params, error="access_denied")
     try:
-        mobile_user_id(params["mobile_number"])
+        number = mobile_user_id(params["mobile_number"])
     except ValueError as exc:
         return _page(params, str(exc), status=400)
-    code = await gw(request).tokens.new_auth_code(
-        params["client_id"], params["mobile_number"], params["redirect_uri"], params["scope"]
+    gateway = gw(request)
+    verifications = gateway.verifications
+    consent = (params["client_id"], params["redirect_uri"], params["scope"])
+    if not params["verification"]:  # first step: send a code to the number
+        try:
+            vid, otp = await verifications.start(number, consent)
+        except VerifyError as exc:
+            return _page(params, str(exc), status=400)
+        shown = otp if getattr(verifications.verifier, "shows_code", False) else ""
+        return _code_page(params, vid, dev_code=shown)
+    try:  # second step: the code that was sent proves the number
+        number = verifications.confirm(params["verification"], params["otp"], consent)
+    except VerifyError as exc:
+        if verifications.is_pending(params["verification"]):  # a wrong code: try again
+            return _code_page(params, params["verification"], error=str(exc), status=400)
+        return _page(params, str(exc), status=400)  # gone: ask for a new code
+    code = await gateway.tokens.new_auth_code(
+        params["client_id"], number, params["redirect_uri"], params["scope"]
     )
     return _redirect(params, code=code)
 

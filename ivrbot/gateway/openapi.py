@@ -85,7 +85,8 @@ def document(rtc: str = "/RTC/v1") -> dict[str, Any]:
         "/openapi.json": {"get": _op("This document", "200", security=[])},
         "/tokens": {
             "post": _op(
-                "Get a token for an app scope, or refresh one",
+                "Get a token for an app scope, or refresh one (outside development mode: an "
+                "X-API-Key header or HTTP Basic client credentials; see README)",
                 "200",
                 security=[],
                 requestBody=_body(

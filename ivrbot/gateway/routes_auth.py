@@ -11,14 +11,18 @@ OAuth provider (``ivrbot.gateway.oauth``) with the configured client, in process
 - ``DELETE /tokens {token, token_type_hint?}`` -> 204; the pair the token belongs to is
   revoked (204 for an unknown token too, as RFC 7009 does).
 
-Errors: wrong or missing fields 400 SVC0002/SVC0003 naming the field; a bad auth code or
-refresh token 401 POL0001; too many requests 429 (POL0001 body, Retry-After).
+Who may ask (``ivrbot.gateway.access``): an app server with ``X-API-Key``, the operator with
+HTTP Basic client credentials, or anyone in development mode; the auth code and the refresh
+token are credentials of their own. Errors: wrong or missing fields 400 SVC0002/SVC0003
+naming the field; no or wrong credentials, a bad auth code or refresh token 401 POL0001; too
+many requests 429 (POL0001 body, Retry-After).
 
 ``PUT /RTC/v1/userIds/{userId}`` binds the token to a user id: VIRTUAL_NUMBER tokens to
 ``vtn:`` + 10 digits of the pool (a leading 1 is stripped), ACCOUNT_ID tokens to
 ``name@<domain>``; a MOBILE_NUMBER token is already bound to its number (PUTting that number
 is a no-op). Malformed ids 400 SVC0003; well-formed ids that are not this gateway's (not in the
-pool, another domain, another mobile number) 404 SVC8514; E911-only tokens 403 POL1009.
+pool, another domain, another mobile number) 404 SVC8514; E911-only tokens 403 POL1009; an id
+reserved for the bots, or held by another client's token, 403 POL1009.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import re
 from aiohttp import web
 
 from ivrbot import __version__
+from ivrbot.credentials import API_KEY_HEADER
 from ivrbot.gateway import e911, oauth
 from ivrbot.gateway.auth import SCOPES, AppScope, Issued, mobile_user_id
 from ivrbot.gateway.http import ApiError, bearer, gw, json_body, limit
@@ -38,8 +43,15 @@ TOKEN_HINTS = ("access_token", "refresh_token")
 
 async def get_config(request: web.Request) -> web.Response:
     s = gw(request).settings
+    access: dict[str, bool | str] = {"development_mode": s.development}
+    if s.development:
+        access["warning"] = (
+            "development mode: tokens are issued to anyone without credentials and mobile "
+            "codes are shown on the page; not for public use"
+        )
     return web.json_response(
         {
+            **access,
             "api_endpoint": s.base_url,
             "ewebrtc_uri": s.rtc_uri,
             "virtual_numbers_pool": s.virtual_numbers,
@@ -69,7 +81,7 @@ async def _refresh(request: web.Request, refresh_token: object) -> web.Response:
     if not isinstance(refresh_token, str) or not refresh_token:
         raise ApiError("SVC0002", "refresh_token (a non-empty string)")
     gateway = gw(request)
-    issued = await gateway.tokens.refresh(refresh_token, gateway.settings.client_id)
+    issued = await gateway.tokens.refresh(refresh_token)  # the refresh token is the credential
     oauth.rebind_sessions(gateway, issued)
     return _tokens_response(request, issued)
 
@@ -88,8 +100,7 @@ async def post_tokens(request: web.Request) -> web.Response:
         raise ApiError("SVC0003", "app_scope", ", ".join(s.value for s in AppScope))
     gateway = gw(request)
     s = gateway.settings
-    client_id = await gateway.tokens.verify_client(s.client_id, s.client_secret)
-    if scope is AppScope.MOBILE_NUMBER:
+    if scope is AppScope.MOBILE_NUMBER:  # the code (a verified number) is the credential
         code = body.get("auth_code")
         if not isinstance(code, str) or not code:
             raise ApiError(
@@ -97,9 +108,12 @@ async def post_tokens(request: web.Request) -> web.Response:
                 "auth_code (MOBILE_NUMBER tokens need the code from the consent page at "
                 "/oauth/v4/authorize)",
             )
-        issued = await gateway.tokens.grant_authorization_code(client_id, code)
+        issued = await gateway.tokens.grant_authorization_code(s.client_id, code)
     else:
-        issued = await gateway.tokens.grant_client_credentials(client_id, scope)
+        client = await gateway.access.client_for(
+            request.headers.get(API_KEY_HEADER), request.headers.get("Authorization", "")
+        )
+        issued = await gateway.tokens.grant_client_credentials(client, scope)
     return _tokens_response(request, issued)
 
 
@@ -160,6 +174,9 @@ async def put_user_id(request: web.Request) -> web.Response:
         uid, kind = _account_id(user_id, s.domain), "account"
     else:
         raise ApiError("POL1009", "user id association")
+    refusal = gateway.access.refusal(token, uid)
+    if refusal is not None:
+        raise ApiError("POL1009", refusal)
     await gateway.store.add_identity(uid, kind)
     await gateway.tokens.associate(token, uid)
     return web.Response(status=204)

@@ -23,6 +23,9 @@ async def post_session(request: web.Request) -> web.Response:
     if token.user_id is None:
         raise ApiError("SVC8512", "PUT /RTC/v1/userIds/{userId} first")
     gateway = gw(request)
+    refusal = gateway.access.refusal(token, token.user_id, associating=False)
+    if refusal is not None:  # e.g. associated before the number was reserved for a bot
+        raise ApiError("POL1009", refusal)
     e911_id = await e911_for_session(gateway, token, request.headers.get("x-e911Id"))
     # a Phone in the gateway's own process proves it with the process key: local media
     local = request.headers.get(SESSION_HEADER) == PROCESS_KEY

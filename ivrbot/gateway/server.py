@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivrbot.config import Settings
+from ivrbot.config import ConfigError, Settings
 from ivrbot.gateway.app import make_app
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.http import GATEWAY
@@ -26,6 +26,8 @@ class GatewayServer:
         return self.settings.base_url
 
     async def start(self) -> str:
+        """Listen; ConfigError (one line naming the setting) if the access settings are
+        unsafe (see Settings.check_access), before anything listens."""
         s = self.settings
         self._runner = GatewayRunner(
             self.app,
@@ -33,7 +35,12 @@ class GatewayServer:
             keepalive_timeout=s.keepalive_timeout_s,
             access_log=s.access_log,
         )
-        await self._runner.setup()
+        try:
+            await self._runner.setup()
+        except ConfigError:
+            await self.gateway.store.close()
+            self._runner = None
+            raise
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
         if self.settings.port == 0:

@@ -333,6 +333,7 @@ class PhoneSession:
                 await self._close_session()
         for task in list(self._tasks):
             task.cancel()
+        await self.transport.close()  # also after a login the gateway refused
 
     # the event channel -----------------------------------------------------------------------
     async def _keep_channel(self, stream: EventStream) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import aiohttp
 
+from ivrbot.credentials import Credentials
+
 log = logging.getLogger(__name__)
 
 
@@ -131,11 +133,17 @@ class EventStream:
         await self.ws.close()
 
 
-async def fetch_token(base_url: str, app_scope: str = "ACCOUNT_ID") -> str:
-    """An access token from the gateway's app server (``POST /tokens``)."""
+async def fetch_token(
+    base_url: str, app_scope: str = "ACCOUNT_ID", credentials: Credentials | None = None
+) -> str:
+    """An access token from the gateway's app server (``POST /tokens``), presenting
+    ``credentials`` (default: the API key in ``IVRBOT_API_KEY``, if set)."""
+    credentials = credentials if credentials is not None else Credentials.from_env()
     transport = RemoteTransport(base_url)
     try:
-        resp = await transport.request("POST", "/tokens", {"app_scope": app_scope})
+        resp = await transport.request(
+            "POST", "/tokens", {"app_scope": app_scope}, credentials.headers()
+        )
         if resp.status != 200:
             raise GatewayUnreachable(f"POST /tokens: HTTP {resp.status} {resp.text}")
         return str(resp.body["access_token"])

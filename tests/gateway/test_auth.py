@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,11 +99,30 @@ async def login(
     )
 
 
+def page_value(page: str, name: str) -> str:
+    """A hidden field's value on a consent page."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no {name} on the page"
+    return found.group(1)
+
+
+def dev_code(page: str) -> str:
+    """The verification code the development verifier shows on the page."""
+    found = re.search(r'id="dev-code">(\d{6})<', page)
+    assert found, "no development code on the page"
+    return found.group(1)
+
+
 async def consent_code(
     client: aiohttp.ClientSession, number: str, redirect: str, field: str = "mobile_number"
 ) -> str:
-    """The consent step without a browser: POST the form, read the code from the redirect."""
+    """The consent step without a browser: POST the number, then the code the development
+    verifier shows, and read the authorization code from the redirect."""
     form = {"redirect_uri": redirect, "state": "st", field: number, "decision": "allow"}
+    async with client.post("/oauth/v4/authorize", data=form, allow_redirects=False) as resp:
+        assert resp.status == 200, await resp.text()
+        page = await resp.text()
+    form.update(verification=page_value(page, "verification"), otp=dev_code(page))
     async with client.post("/oauth/v4/authorize", data=form, allow_redirects=False) as resp:
         assert resp.status == 302, await resp.text()
         location = resp.headers["Location"]
@@ -366,6 +386,10 @@ async def test_consent_flow_end_to_end(gwc: Any) -> None:
         status, page, _ = await call(client, "POST", "/oauth/v4/authorize", data=form)
         assert status == 400 and "10 digits" in page
         form["mobile_number"] = "+1 (425) 555-0100"
+        status, page, _ = await call(client, "POST", "/oauth/v4/authorize", data=form)
+        assert status == 200 and 'name="otp"' in page  # a code was sent: prove the number
+        assert server.gateway.verifications.verifier.sent[-1] == ("4255550100", dev_code(page))
+        form.update(verification=page_value(page, "verification"), otp=dev_code(page))
         status, page, _ = await call(client, "POST", "/oauth/v4/authorize", data=form)
         assert (status, page) == (200, "consent received")  # the client followed the redirect
         assert seen[-1]["state"] == "xyz<>"
