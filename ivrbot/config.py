@@ -69,6 +69,14 @@ class Settings:
     ring_timeout_s: float = field(default_factory=lambda: float(_env("RING_TIMEOUT", "60")))
     # a peer that stops answering ICE consent checks this long is gone: its calls end
     peer_timeout_s: float = field(default_factory=lambda: float(_env("PEER_TIMEOUT", "8")))
+    # bots in this process: concurrent calls in all and per flow (Flow(max_calls=N) sets its
+    # own); past the limit a caller waits in a queue with ringback this long, then hears busy
+    max_calls: int = field(default_factory=lambda: int(_env("MAX_CALLS", "100")))
+    # bots attach inside the gateway (in-process media, admission); 0: each bot is a remote
+    # Phone of its own gateway (the path of bots in other processes; for comparison)
+    local_bots: bool = field(default_factory=lambda: _env_bool("LOCAL_BOTS", "1"))
+    flow_max_calls: int = field(default_factory=lambda: int(_env("FLOW_MAX_CALLS", "50")))
+    queue_s: float = field(default_factory=lambda: float(_env("QUEUE_TIMEOUT", "30")))
     # storage: one SQLite file (":memory:" keeps nothing across restarts)
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))
     # OAuth: the app server's client, refresh tokens, consent codes, allowed redirect URIs

@@ -52,7 +52,7 @@ async def run_demo(flow_path: Path, press: str = "7", say: str = "메뉴") -> De
     problems: list[str] = []
     async with Synthesizer() as tts:
         model = await load_flow_model(flow)  # the model its language/model names
-        bot = Bot(flow, url, tts, model, timeline)
+        bot = Bot(flow, url, tts, model, timeline, gateway=server.gateway)  # attached inside
         caller = SimulatedCaller(url, tts, timeline)
         try:
             await bot.start()

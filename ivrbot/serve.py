@@ -16,6 +16,7 @@ from rich.console import Console
 
 from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
+from ivrbot.flow.admission import Admission
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import check_numbers_free, flow_files, load_flow_file, load_flows_apart
 from ivrbot.flow.runner import Bot
@@ -52,6 +53,7 @@ class Runner:
         self.broken: dict[Path, str] = {}  # flow files that do not load, and why
         self._stamps: dict[Path, tuple[int, int]] = {}
         self._tts = Synthesizer()
+        self.admission = Admission(settings.max_calls)  # every bot of this process
         self._credentials = Credentials.operator(settings.client_id, settings.client_secret)
         self.warnings: list[str] = []
 
@@ -88,9 +90,12 @@ class Runner:
         pool += [n for n in flow.numbers if n not in pool]
         # only this process's bots (and the operator's other bot processes) may use its numbers
         await reserve(self.server.gateway, flow.user_ids)
-        bot = Bot(
+        settings, local = self.settings, self.settings.local_bots
+        bot = Bot(  # local: the bot attaches inside the gateway (in-process media, admission)
             flow, self.server.url, self._tts, model, store=self.server.gateway.store,
-            credentials=self._credentials,
+            credentials=self._credentials, gateway=self.server.gateway if local else None,
+            admission=self.admission, queue_s=settings.queue_s,
+            max_calls=(flow.max_calls or settings.flow_max_calls) if local else 4,
         )  # fmt: skip
         await bot.start()
         self.bots[path] = bot

@@ -52,6 +52,7 @@ class Flow:
         rings: int = 0,
         apology: str = "Sorry, something went wrong.",
         on_error: str | None = None,
+        max_calls: int | None = None,
     ) -> None:
         self.name = name
         numbers = [number] if isinstance(number, str) else list(number)
@@ -80,6 +81,10 @@ class Flow:
         self.detect_machine = detect_machine
         # A step that fails: the caller hears ``apology`` ('' for silence), then the flow goes
         # to step ``on_error``, or hangs up when there is none; the record says where it failed.
+        # calls at once (None: IVRBOT_FLOW_MAX_CALLS); more callers wait in the queue
+        if max_calls is not None and (not isinstance(max_calls, int) or max_calls < 1):
+            raise FlowError(f"flow {name!r}: max_calls must be a whole number, 1 or more")
+        self.max_calls = max_calls
         self.apology = apology
         self.on_error = on_error
         self.steps: dict[str, Step] = {}

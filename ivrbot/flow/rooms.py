@@ -68,9 +68,15 @@ class Rooms:
     """A bot's rooms by name; ``enter`` opens one on demand."""
 
     def __init__(
-        self, gateway_url: str, user_id: str, label: str, credentials: Credentials | None = None
+        self,
+        gateway_url: str,
+        user_id: str,
+        label: str,
+        credentials: Credentials | None = None,
+        in_process: bool = False,
     ) -> None:
         self.gateway_url = gateway_url
+        self.in_process = in_process  # the bot runs in the gateway's process: local media
         self.credentials = credentials or Credentials.operator()  # the number is reserved
         self.user_id = user_id  # the flow's number: merging needs the same identity
         self.label = label
@@ -106,7 +112,9 @@ class Rooms:
         self._close_if_empty(room)
 
     async def _open(self, name: str) -> Room:
-        phone = Phone(self.gateway_url, name=f"{self.label}:room:{name}")
+        phone = Phone(
+            self.gateway_url, name=f"{self.label}:room:{name}", in_process=self.in_process
+        )
         phone.on(Event.CALL_INCOMING, lambda _: self._tasks.spawn(_turn_down(phone)))
         try:
             token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER", self.credentials)

@@ -9,7 +9,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import vosk
@@ -17,6 +17,7 @@ import vosk
 from ivrbot.credentials import Credentials
 from ivrbot.errors import PhoneException
 from ivrbot.events import Event
+from ivrbot.flow.admission import Admission
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import EventHandler, Flow, FlowError
 from ivrbot.flow.record import CallRecord
@@ -26,12 +27,17 @@ from ivrbot.media.frames import LISTEN_RATE
 from ivrbot.media.listener import Listener
 from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.tts import Prompt, Synthesizer
-from ivrbot.phone.call import Call, CallState
+from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.store.base import Store
 from ivrbot.tasks import TaskSet
 from ivrbot.timeline import Timeline
+
+if TYPE_CHECKING:
+    from ivrbot.gateway.core import Gateway
+    from ivrbot.gateway.sessions import Session
+    from ivrbot.gateway.switch import Call as SwitchCall
 
 log = logging.getLogger(__name__)
 BEEP_WAIT_S = 20.0  # after a machine greeting, how long to wait for its beep
@@ -40,10 +46,17 @@ BEEP_WAIT_S = 20.0  # after a machine greeting, how long to wait for its beep
 class Bot:
     """Runs one flow: answers its number and runs the steps for every call.
 
-    Each call has a session (a Phone) of its own: the bot keeps one idle session logged in,
-    and when it answers a call it logs in another, up to ``max_calls`` sessions. The
-    gateway rings every session of the number; a busy one turns the call down, so the idle
-    one takes it. This is also how several bot processes share one number.
+    Each call has a session (a Phone) of its own; sessions are kept and reused.
+
+    In the gateway's process (``gateway`` given, as ``ivrbot run`` does) the bot is the
+    number's acceptor: the switch hands it every call for the number, it picks an idle
+    session (logging in another when none is free) up to ``max_calls`` at once and the
+    process-wide ``admission`` limit, and queues callers past that (ringback, then busy after
+    ``queue_s``). Its sessions' media are frames in process (no WebRTC leg).
+
+    Elsewhere (a bot process of its own) the gateway rings every session of the number; a
+    busy one turns the call down, so an idle one takes it. This is also how several bot
+    processes share one number.
     """
 
     def __init__(
@@ -59,8 +72,15 @@ class Bot:
         keep_records: int = 200,
         keep_calls: int = 8,
         credentials: Credentials | None = None,
+        gateway: Gateway | None = None,
+        admission: Admission | None = None,
+        queue_s: float = 30.0,
     ) -> None:
         self.flow = flow
+        self.gateway = gateway  # the gateway of this process, when the bot runs inside it
+        self.admission = admission or Admission()
+        self.queue_s = queue_s
+        self._admitted: set[Phone] = set()  # sessions handed a call by admit()
         self.gateway_url = gateway_url
         self.tts = tts
         self.model = model
@@ -85,7 +105,7 @@ class Bot:
         self._adding: asyncio.Task[Phone] | None = None
         self._claims: dict[str, Phone] = {}  # caller -> the session answering its call
         self.rooms = Rooms(  # Conference steps
-            gateway_url, flow.user_ids[0], f"bot:{flow.name}", self.credentials
+            gateway_url, flow.user_ids[0], f"bot:{flow.name}", self.credentials, gateway is not None
         )
 
     def note(self, event: str, **detail: Any) -> None:
@@ -104,10 +124,53 @@ class Bot:
             await shared_pool(self.model).ready()  # warm recognisers before the first call
         for _ in range(self.spares):
             await self._add_phone()
+        if self.gateway is not None and self.inbound:
+            for user_id in self.flow.user_ids:
+                self.gateway.switch.acceptors[user_id] = self
         log.info("flow %s answers %s", self.flow.name, self.flow.user_ids[0])
 
+    # admission (in the gateway's process) --------------------------------------------------
+    async def admit(self, call: SwitchCall) -> Session | None:
+        """The switch offers a call for the flow's number: the session to ring, once there
+        is room (waiting up to ``queue_s``); None turns the caller away (busy)."""
+        assert self.gateway is not None
+        room = await self.admission.enter(lambda: len(self._admitted) < self.max_calls,
+                                          self.queue_s)  # fmt: skip
+        if not room:
+            log.warning("flow %s: no room for a call from %s within %g s: busy",
+                        self.flow.name, call.from_uri, self.queue_s)  # fmt: skip
+            return None
+        try:
+            phone = next((p for p in self.phones if self._idle(p)), None)
+            if phone is None:
+                phone = await self._add_phone()
+        except Exception:
+            await self.admission.leave()
+            raise
+        self._admitted.add(phone)
+        self._ensure_spare()
+        return self.gateway.sessions.get(phone.session_id or "")
+
+    def released(self, session: Session) -> None:
+        phone = next((p for p in self._admitted if p.session_id == session.id), None)
+        if phone is not None:
+            self._writes.spawn(self._free(phone))
+
+    async def _free(self, phone: Phone) -> None:
+        """``phone``'s admitted call is over: its place goes to the next caller."""
+        if phone in self._admitted and not any(c.state not in ENDED for c in phone.calls):
+            self._admitted.discard(phone)
+            await self.admission.leave()
+
+    def _idle(self, phone: Phone) -> bool:
+        return phone.logged_in and not phone.calls and phone not in self._admitted
+
     async def _add_phone(self) -> Phone:
-        phone = Phone(self.gateway_url, name=f"bot:{self.flow.name}:{len(self.phones) + 1}")
+        phone = Phone(
+            self.gateway_url,
+            name=f"bot:{self.flow.name}:{len(self.phones) + 1}",
+            in_process=self.gateway is not None,
+        )
         for event, handler in (
             (Event.CALL_INCOMING, self._on_incoming),
             (Event.CALL_CONNECTED, self._on_connected),
@@ -128,7 +191,7 @@ class Bot:
 
     def _ensure_spare(self) -> None:
         """Keep ``spares`` idle sessions logged in (up to max_calls) for the next calls."""
-        idle = [p for p in self.phones if not p.calls]
+        idle = [p for p in self.phones if self._idle(p)]
         if len(idle) >= self.spares or len(self.phones) >= self.max_calls:
             return
         if self._adding is None or self._adding.done():
@@ -167,6 +230,10 @@ class Bot:
         log.info("flow %s reloaded from %s", flow.name, flow.source)
 
     async def stop(self) -> None:
+        if self.gateway is not None:
+            for user_id in self.flow.user_ids:
+                if self.gateway.switch.acceptors.get(user_id) is self:
+                    del self.gateway.switch.acceptors[user_id]
         for _, task in list(self.active.values()):
             if task is not None:
                 task.cancel()
@@ -183,12 +250,15 @@ class Bot:
             return
         caller = str(payload.get("from", ""))
         busy = any(c.state != CallState.CREATED for c in phone.calls)
-        if busy or phone in self._claims.values() or self._claims.get(caller, phone) is not phone:
+        admitted = phone in self._admitted  # the switch gave this session the call
+        claimed = phone in self._claims.values() or self._claims.get(caller, phone) is not phone
+        if busy or (not admitted and claimed):
             # Every session of the number rings: one idle session takes the call (the first
             # to see it claims it), the others turn it down at once so they stay free.
             await phone.reject()
             return
-        self._claims[caller] = phone
+        if not admitted:
+            self._claims[caller] = phone
         self.note(Event.CALL_INCOMING, caller=caller)
         listener = Listener()
         ringing = next((c for c in phone.calls if c.state == CallState.CREATED), None)
@@ -203,9 +273,11 @@ class Bot:
                                     call_id=ringing.id or "")  # fmt: skip
                 record.ended_at = time.time()
                 await self._keep(record)  # the caller gave up while it rang
+            await self._free(phone)
             return
         finally:
-            del self._claims[caller]
+            if self._claims.get(caller) is phone:
+                del self._claims[caller]
         self._begin(FlowCall(self, call, listener))
         self._ensure_spare()
 
@@ -227,7 +299,7 @@ class Bot:
     # outbound ------------------------------------------------------------------------------
     async def dial(self, number: str) -> FlowCall:
         """Call ``number`` and run the flow when it answers (see Flow.detect_machine)."""
-        idle = [p for p in self.phones if not p.calls]
+        idle = [p for p in self.phones if self._idle(p)]
         phone = idle[0] if idle else await self._add_phone()
         listener = Listener()
         call = await phone.dial(number, remote_media=listener.on_frame)
@@ -292,6 +364,7 @@ class Bot:
             found[1].listener.press(data.get("tone"), data.get("method", "rfc4733"))
 
     async def _on_ended(self, phone: Phone, data: Any) -> None:
+        await self._free(phone)
         call = next((c for c in self.active if c.phone is phone and c.index == data.index), None)
         if call is None:
             return

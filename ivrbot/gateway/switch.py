@@ -55,6 +55,17 @@ class Reason(StrEnum):
     LOST = "Connection lost"  # a party's peer stopped answering (ICE consent) or closed
 
 
+class Acceptor(Protocol):
+    """A bot in the gateway's process that takes the calls of an identity (instead of the
+    sessions of that identity being rung): it picks the session to ring, or turns the call
+    away (None) when it has no room within its queue time."""
+
+    async def admit(self, call: Call) -> Session | None: ...
+
+    def released(self, session: Session) -> None:
+        """The session admitted for a call was not rung after all (the call ended first)."""
+
+
 class Membership(Protocol):
     """A call party's place in the conference its call was merged into (gateway/merge.py)."""
 
@@ -163,6 +174,7 @@ class Switch:
         self.calls: dict[str, Call] = {}
         # told when a call starts, is answered, changes parties and ends (the call record)
         self.on_call_changed: Callable[[Call], None] = lambda call: None
+        self.acceptors: dict[str, Acceptor] = {}  # identity -> the in-process bot taking its calls
         self._tasks = TaskSet("switch")
 
     @staticmethod
@@ -184,8 +196,12 @@ class Switch:
         session.legs[caller.id] = caller
         self.calls[call.id] = call
         self.on_call_changed(call)
-        targets = self._targets(called_party, session)
-        if not targets:
+        acceptor = next(
+            (a for uid in identity_candidates(called_party) if (a := self.acceptors.get(uid))),
+            None,
+        )
+        targets = [] if acceptor is not None else self._targets(called_party, session)
+        if acceptor is None and not targets:
             self._later(self.end(caller, Reason.NOT_FOUND, by_gateway=True))
             return caller
         if self.early_media:
@@ -195,8 +211,31 @@ class Switch:
             caller.answer_sdp = answer  # session-open with it when the callee answers
         for target in targets:
             self._later(self._ring(call, target, call.from_uri))
+        if acceptor is not None:
+            self._later(self._admit(call, acceptor))
         self._later(self._no_answer(call))
         return caller
+
+    async def _admit(self, call: Call, acceptor: Acceptor) -> None:
+        """An in-process bot takes the call: it names the session to ring (the caller hears
+        ringback meanwhile, queued if the bot is at its limit), or the caller hears busy."""
+        call.pending_rings += 1  # still ringing while the bot decides
+        try:
+            session = await acceptor.admit(call)
+        except Exception:
+            log.exception("call %s: the bot could not take it", call.id)
+            session = None
+        finally:
+            call.pending_rings -= 1
+        if session is not None and self._still_rings(call):
+            await self._ring(call, session, call.from_uri)
+        rung = session is not None and (
+            any(leg.session is session for leg in call.legs())
+            or any(waiting is call for waiting, _ in session.waiting)
+        )
+        if session is not None and not rung:
+            acceptor.released(session)
+        self._maybe_nobody_answers(call)  # turned away (or the bot's session was gone): busy
 
     async def _no_answer(self, call: Call) -> None:
         await asyncio.sleep(self.ring_timeout_s)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ivrbot.phone.core import PhoneCore
 
 log = logging.getLogger(__name__)
+LOST_GRACE_S = 1.0  # media gone and no word of the call's end after this long: lost
 
 
 class CallState(StrEnum):
@@ -178,7 +179,16 @@ class Call(MediaHost):
 
     def on_media_lost(self) -> None:
         if not self._closed:
-            self._tasks.spawn(self.phone._media_failed(self))
+            self._tasks.spawn(self._lost_unless_ended())
+
+    async def _lost_unless_ended(self) -> None:
+        """The media went away: when the gateway ends a call it closes its side right after
+        telling so on the event channel, and either may arrive first. Lost only if the call
+        has not ended a moment later."""
+        try:
+            await asyncio.wait_for(self.ended.wait(), LOST_GRACE_S)
+        except TimeoutError:
+            await self.phone._media_failed(self)
 
     async def send_dtmf(self, tones: str, gap_ms: int) -> bool:
         return self.media is not None and await self.media.send_dtmf(tones, gap_ms)

@@ -36,9 +36,15 @@ TONES = {"ann": 700.0, "ben": 1300.0, "cat": 1900.0}
 
 
 @pytest.fixture
-async def bridge(gateway: GatewayServer, tts: Synthesizer) -> AsyncIterator[Bot]:
+async def bridge(
+    gateway: GatewayServer, tts: Synthesizer, request: pytest.FixtureRequest
+) -> AsyncIterator[Bot]:
+    """The conference bridge's bot: a remote Phone, or attached inside the gateway
+    (``indirect`` parameter 'inside': local media, admission)."""
     store = gateway.gateway.store  # call records land in the gateway's SQLite file
-    bot = Bot(load_flow_file(BRIDGE), gateway.url, tts, store=store)
+    inside = getattr(request, "param", "remote") == "inside"
+    bot = Bot(load_flow_file(BRIDGE), gateway.url, tts, store=store,
+              gateway=gateway.gateway if inside else None)  # fmt: skip
     await bot.start()
     yield bot
     await bot.stop()
@@ -83,6 +89,7 @@ async def who_hears(callers: list[Caller], settle: float = 1.5) -> dict[str, set
     return out
 
 
+@pytest.mark.parametrize("bridge", ["remote", "inside"], indirect=True)
 async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
     gateway: GatewayServer, tts: Synthesizer, bridge: Bot
 ) -> None:
