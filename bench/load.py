@@ -365,6 +365,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         " arrival at the caller vs the 20 ms schedule of its RTP timestamps (0 = earliest),"
         f" leaving out each stream's first {SETTLE_S} s (JSON: the worst call's p99 with it).",
     ]
+    if args.burst:
+        notes.append(
+            f"Burst: {args.burst} callers dial within one second; an answered caller hears the"
+            f" first prompt, stays 1 s and hangs up; one still ringing after {args.burst_wait:g} s"
+            " is 'queued' (then cancels); 'lost' = ended unanswered for another reason than busy."
+        )
     if not report["local_bots_supported"] and "local" in paths:
         notes.append(
             "IVRBOT_LOCAL_BOTS is not read by this ivrbot yet (no Settings.local_bots):"

@@ -51,8 +51,10 @@ class Utterance:
     last_loud: int
 
 
-def encode(pcm: np.ndarray, lead_frames: int = 3, tail_frames: int = 3) -> Utterance:
-    """Opus packets (20 ms each) of mono int16 48 kHz ``pcm``, padded with silence."""
+def encode(pcm: np.ndarray, lead_frames: int = 10, tail_frames: int = 3) -> Utterance:
+    """Opus packets (20 ms each) of mono int16 48 kHz ``pcm``, padded with silence (the lead
+    lets the encoder settle, so splicing after the separately encoded silence packet is
+    200 ms before the word)."""
     frames = -(-pcm.size // WIRE_SAMPLES)
     padded = np.zeros((lead_frames + frames + tail_frames) * WIRE_SAMPLES, np.int16)
     padded[lead_frames * WIRE_SAMPLES : lead_frames * WIRE_SAMPLES + pcm.size] = pcm
@@ -200,7 +202,7 @@ class CallResult:
     answer_first_audio_ms: float | None = None
     key_next_ms: list[float] = field(default_factory=list)
     speech_next_ms: list[float] = field(default_factory=list)
-    queued_first: bool = False  # ringback before the answer (burst)
+    rang_first: bool = False  # ringback before the answer (today's gateway: every call)
     call_s: float = 0.0  # connected -> ended
     lateness_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     lateness_all_p99_ms: float | None = None  # start-up included
@@ -290,7 +292,7 @@ class Caller:
             r.dial_connected_ms = (time.monotonic() - began) * 1000
             if self.connected_at is not None:
                 r.dial_connected_ms = (self.connected_at - began) * 1000
-            r.queued_first = self.rang
+            r.rang_first = self.rang
             return True
         if first is self.ended:
             r.outcome = "busy" if "User busy" in self.end_reason else "lost"
@@ -308,11 +310,12 @@ class Caller:
         self.result.answer_first_audio_ms = (heard - self.connected_at) * 1000
 
     async def _burst(self) -> None:
-        """Answered: hear the first prompt, then hang up."""
+        """Answered: hear the first prompt, stay a second, hang up."""
         r = self.result
         r.outcome = "answered"
         with contextlib.suppress(TimeoutError):
             await self._first_prompt()
+        await asyncio.sleep(1.0)
         await self.phone.hangup()
         self.ended_at = time.monotonic()
 

@@ -44,13 +44,13 @@ def summarise_level(
             default=None,
         ),
         "dial_connected_p50_ms": pct(
-            [r.dial_connected_ms for r in results if r.dial_connected_ms], 50
+            [r.dial_connected_ms for r in results if r.dial_connected_ms is not None], 50
         ),
         "answer_first_audio_p50_ms": pct(
-            [r.answer_first_audio_ms for r in results if r.answer_first_audio_ms], 50
+            [r.answer_first_audio_ms for r in results if r.answer_first_audio_ms is not None], 50
         ),
         "answer_first_audio_p99_ms": pct(
-            [r.answer_first_audio_ms for r in results if r.answer_first_audio_ms], 99
+            [r.answer_first_audio_ms for r in results if r.answer_first_audio_ms is not None], 99
         ),
         "key_next_p50_ms": pct([v for r in by_kind["menu"] for v in r.key_next_ms], 50),
         "key_next_p99_ms": pct([v for r in by_kind["menu"] for v in r.key_next_ms], 99),
@@ -74,12 +74,13 @@ def summarise_burst(results: list[CallResult]) -> dict[str, Any]:
     return {
         "callers": len(results),
         **count,
-        "answered_after_ringback": sum(r.outcome == "answered" and r.queued_first for r in results),
+        "answered_after_ringback": sum(r.outcome == "answered" and r.rang_first for r in results),
         "dial_connected_p50_ms": pct(
-            [r.dial_connected_ms for r in results if r.dial_connected_ms], 50
+            [r.dial_connected_ms for r in results if r.dial_connected_ms is not None], 50
         ),
         "dial_connected_max_ms": round(
-            max([r.dial_connected_ms for r in results if r.dial_connected_ms] or [0.0]), 1
+            max([r.dial_connected_ms for r in results if r.dial_connected_ms is not None] or [0.0]),
+            1,
         ),
         "lost_reasons": sorted({r.detail[:120] for r in results if r.outcome == "lost"}),
     }
@@ -169,7 +170,7 @@ def table(report: dict[str, Any]) -> str:
     bursts = [p.get("burst") or {} for p in paths.values()]
     if any(bursts):
         callers = max(b.get("callers", 0) for b in bursts)
-        for key in ("answered", "answered_after_ringback", "queued", "busy", "lost"):
+        for key in ("answered", "queued", "busy", "lost"):
             row(f"burst of {callers}: {key.replace('_', ' ')}", [b.get(key) for b in bursts])
         row(f"burst of {callers}: dial -> connected p50 ms", [
             b.get("dial_connected_p50_ms") for b in bursts
