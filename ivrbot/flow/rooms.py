@@ -117,7 +117,9 @@ class Rooms:
         )
         phone.on(Event.CALL_INCOMING, lambda _: self._tasks.spawn(_turn_down(phone)))
         try:
-            token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER", self.credentials)
+            token = await fetch_token(
+                self.gateway_url, "VIRTUAL_NUMBER", self.credentials, self.in_process
+            )
             await phone.login(token=token, user_id=self.user_id)
             conference = await phone.start_conference()
             async with asyncio.timeout(OPEN_TIMEOUT_S):

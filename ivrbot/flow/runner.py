@@ -184,7 +184,9 @@ class Bot:
             phone.on(event, functools.partial(handler, phone))
         for event in Event:  # the flow's own handlers, looked up when the event comes
             phone.on(event, functools.partial(self._dispatch, event))
-        token = await fetch_token(self.gateway_url, "VIRTUAL_NUMBER", self.credentials)
+        token = await fetch_token(
+            self.gateway_url, "VIRTUAL_NUMBER", self.credentials, self.gateway is not None
+        )
         await phone.login(token=token, user_id=self.flow.user_ids[0])
         self.phones.append(phone)
         return phone

@@ -21,6 +21,7 @@ from ivrbot.gateway.leg import SdpError
 from ivrbot.gateway.ratelimit import RateLimited
 from ivrbot.gateway.sessions import Session
 from ivrbot.gateway.switch import CallLeg, CallStateError
+from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -234,7 +235,10 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def limit(request: web.Request, bucket: str) -> None:
-    """Take one request from this client's ``bucket`` (RateLimited -> 429 when empty)."""
+    """Take one request from this client's ``bucket`` (RateLimited -> 429 when empty). The
+    gateway's own in-process bots (they present the process key) are not limited."""
+    if request.headers.get(SESSION_HEADER) == PROCESS_KEY:
+        return
     gw(request).limiter.take(bucket, request.remote or "-")
 
 

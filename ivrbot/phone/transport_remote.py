@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from ivrbot.credentials import Credentials
+from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +135,21 @@ class EventStream:
 
 
 async def fetch_token(
-    base_url: str, app_scope: str = "ACCOUNT_ID", credentials: Credentials | None = None
+    base_url: str,
+    app_scope: str = "ACCOUNT_ID",
+    credentials: Credentials | None = None,
+    in_process: bool = False,
 ) -> str:
     """An access token from the gateway's app server (``POST /tokens``), presenting
-    ``credentials`` (default: the API key in ``IVRBOT_API_KEY``, if set)."""
+    ``credentials`` (default: the API key in ``IVRBOT_API_KEY``, if set); ``in_process``:
+    asked by a bot in the gateway's own process (not rate-limited)."""
     credentials = credentials if credentials is not None else Credentials.from_env()
+    headers = credentials.headers()
+    if in_process:
+        headers[SESSION_HEADER] = PROCESS_KEY
     transport = RemoteTransport(base_url)
     try:
-        resp = await transport.request(
-            "POST", "/tokens", {"app_scope": app_scope}, credentials.headers()
-        )
+        resp = await transport.request("POST", "/tokens", {"app_scope": app_scope}, headers)
         if resp.status != 200:
             raise GatewayUnreachable(f"POST /tokens: HTTP {resp.status} {resp.text}")
         return str(resp.body["access_token"])
