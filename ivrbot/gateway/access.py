@@ -99,7 +99,10 @@ class Access:
         operator = self.tokens.is_operator(token)
         if self.is_reserved(user_id) and not operator:
             return f"{user_id} (reserved for this gateway's bots: they log in with its credentials)"
-        if associating and not operator and self.tokens.holders(user_id) - {token.client_id}:
+        # the operator's own tokens hold nothing against others: its bots' numbers are
+        # reserved (and tokens of the days before this rule were all the operator's)
+        others = self.tokens.holders(user_id) - {token.client_id, self.settings.client_id}
+        if associating and not operator and others:
             return f"{user_id} (in use by another application)"
         return None
 
