@@ -361,8 +361,16 @@ class ScenarioRunner:
             url = await server.start()
             stack.push_async_callback(server.stop)
             inbound = scenario.direction == "inbound"
-            bot = Bot(flow, url, self.tts, model, timeline=result.timeline,
-                      store=server.gateway.store, inbound=inbound)  # fmt: skip
+            bot = Bot(
+                flow,
+                url,
+                self.tts,
+                model,
+                timeline=result.timeline,
+                store=server.gateway.store,
+                inbound=inbound,
+                gateway=server.gateway,
+            )  # fmt: skip (attached inside, as ivrbot run)
             stack.push_async_callback(bot.stop)
             party: SimulatedCaller
             if inbound:
