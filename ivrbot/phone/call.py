@@ -138,7 +138,11 @@ class Call(MediaHost):
     # negotiation (the media itself is in ivrbot.phone.media) -----------------------------
     async def offer(self) -> str:
         """This call's first offer: in-process media for an in-process Phone."""
-        return await self._new_media(self.phone.in_process).offer()
+        return await self.ensure_media().offer()
+
+    def ensure_media(self) -> CallMedia:
+        """The call's media (made now, of the Phone's kind, if no offer or answer made it)."""
+        return self._new_media(self.phone.in_process)
 
     async def answer(self, offer: str) -> str:
         """Answer the far end's offer (in-process media when the offer names a local link)."""

@@ -408,9 +408,7 @@ class PhoneCore(PhoneSession):
     ) -> Response:
         """Send a new offer of ``call``'s media (``direction``: sendonly to hold, sendrecv)
         with a request that changes it; the answer comes in ``mod-terminated``."""
-        media = call.media
-        if media is None:
-            self._fail(method, code, "the call has no media to change yet")
+        media = call.ensure_media()
         try:
             body = {body_key: {"sdp": await media.reoffer(direction), **(extra or {})}}
             resp = await self._request(method, code, "PUT", path, body, headers)

@@ -467,9 +467,7 @@ async def test_location_and_headers(trio: tuple[Member, Member, Member]) -> None
     offer_phone = Phone(transport.base_url, name="raw")
     try:
         call = ConferenceCall(offer_phone, 1, "outgoing", "", True)
-        call.pc.addTrack(call.local_media)
-        await call.pc.setLocalDescription(await call.pc.createOffer())
-        body = {"conference": {"sdp": call.pc.localDescription.sdp}}
+        body = {"conference": {"sdp": await call.offer()}}
         resp = await transport.request("POST", f"{host.phone.session_path}/conferences", body)
         assert resp.status == 201 and resp.headers["x-state"] == "created"
         location = resp.headers["Location"]
