@@ -89,6 +89,7 @@ async def who_hears(callers: list[Caller], settle: float = 1.5) -> dict[str, set
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bridge", ["remote", "inside"], indirect=True)
 async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
     gateway: GatewayServer, tts: Synthesizer, bridge: Bot

@@ -51,6 +51,7 @@ def flows_test(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
 
 
 # over real media ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_example_scenarios_pass() -> None:
     proc = flows_test("flows/scenarios", "--json")
     report = json.loads(proc.stdout)
