@@ -136,5 +136,8 @@ class Leg:
         self.on_frame = None
         self.on_dtmf = None
         self.out.stop()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        finally:
+            rfc4733.release_peer(self.pc)
         self._tasks.cancel_all()

@@ -164,7 +164,10 @@ class Call:
             return
         self._closed = True
         self.local_media.stop()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        finally:
+            rfc4733.release_peer(self.pc)
         self._tasks.cancel_all()
 
     def to_info(self) -> dict[str, object]:
