@@ -374,6 +374,7 @@ class Bot:
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        flow_call.listener.close()
         if not flow_call.record.outcome:
             started = task is not None
             reason = str(data.get("message") or "") if hasattr(data, "get") else ""

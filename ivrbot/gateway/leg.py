@@ -135,16 +135,13 @@ class Leg:
 
     async def wait_connected(self, timeout: float) -> bool:
         """True once ICE and DTLS are up; False on failure or timeout."""
-        done, _ = await asyncio.wait(
-            [
-                asyncio.ensure_future(self.connected.wait()),
-                asyncio.ensure_future(self.failed.wait()),
-            ],
-            timeout=timeout,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        for task in done:
-            task.cancel()
+        waits = [
+            asyncio.ensure_future(self.connected.wait()),
+            asyncio.ensure_future(self.failed.wait()),
+        ]
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()  # the one still waiting would otherwise wait until the leg closes
         return self.connected.is_set()
 
     async def close(self) -> None:
@@ -154,7 +151,10 @@ class Leg:
         self.on_frame = None
         self.on_dtmf = None
         self.out.stop()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        finally:
+            rfc4733.release_peer(self.pc)
         self.failed.set()  # whoever watches the leg stops watching
         self._tasks.cancel_all()
 

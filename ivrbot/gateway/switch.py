@@ -134,6 +134,7 @@ class Call:
     answered_at: float | None = None
     ended_at: float | None = None
     reason: str = ""
+    ring_timer: asyncio.Task[None] | None = None  # ends it "No answer"; cancelled once settled
 
     def set_state(self, new: CallState) -> None:
         if new is not self.state:
@@ -213,7 +214,7 @@ class Switch:
             self._later(self._ring(call, target, call.from_uri))
         if acceptor is not None:
             self._later(self._admit(call, acceptor))
-        self._later(self._no_answer(call))
+        call.ring_timer = self._tasks.spawn(self._no_answer(call))
         return caller
 
     async def _admit(self, call: Call, acceptor: Acceptor) -> None:
@@ -547,6 +548,9 @@ class Switch:
             await self._finish(call, reason)
 
     async def _finish(self, call: Call, reason: str) -> None:
+        timer, call.ring_timer = call.ring_timer, None
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()  # it holds the call (and its legs) for the whole ring timeout
         if call.bridge:
             call.bridge.unbridge()
             call.bridge = None

@@ -23,7 +23,7 @@ class Listener:
     """
 
     def __init__(self) -> None:
-        self._down = Downsampler(LISTEN_RATE)
+        self._down: Downsampler | None = Downsampler(LISTEN_RATE)
         self._detector = DtmfDetector(LISTEN_RATE)
         self.presses: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.speech: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=500)
@@ -32,6 +32,8 @@ class Listener:
         self._recent: list[tuple[float, str, str]] = []  # (time, digit, method)
 
     def on_frame(self, frame: av.AudioFrame) -> None:
+        if self._down is None:
+            return  # closed: the call has ended
         pcm = self._down.convert(frame)
         if pcm.size == 0:
             return
@@ -58,3 +60,10 @@ class Listener:
         for queue in (self.presses, self.speech):
             while not queue.empty():
                 queue.get_nowait()
+
+    def close(self) -> None:
+        """The call has ended: free the resampler (its ffmpeg threads) now, not when the
+        call's objects are collected; frames that still arrive are ignored."""
+        self._down = None
+        self.listening_for_speech = False
+        self.clear()

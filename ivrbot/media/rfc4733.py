@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import struct
 import weakref
@@ -56,7 +57,7 @@ from typing import Any
 
 import aiortc.codecs
 import aiortc.rtcrtpsender
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
@@ -203,6 +204,14 @@ class _EventTracker:
         else:
             self._arm_timer(ssrc)
 
+    def close(self) -> None:
+        """Cancel the lost-end timers and drop pending events (the receiver is gone)."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._pending.clear()
+        self._reported.clear()
+
     def _arm_timer(self, ssrc: int) -> None:
         timer = self._timers.pop(ssrc, None)
         if timer is not None:
@@ -228,18 +237,37 @@ class _EventTracker:
 class _ReceiverState:
     def __init__(self) -> None:
         self.clock_rates: dict[int, int] = {}  # telephone-event payload type -> clock rate
-        self.callbacks: list[Callable[[DtmfEvent], None]] = []
+        self.callbacks: list[_Callback] = []
         self.compactor = _SequenceCompactor()
         self.tracker = _EventTracker(self._emit)
 
     def _emit(self, event: DtmfEvent) -> None:
-        for callback in list(self.callbacks):
+        for ref in list(self.callbacks):
+            callback = ref()
+            if callback is None:
+                continue
             try:
                 callback(event)
             except Exception:
                 logger.exception("telephone-event callback failed")
 
 
+class _StrongRef:
+    """A plain function kept as it is (a lambda or closure would die at once if held weakly)."""
+
+    def __init__(self, callback: Callable[[DtmfEvent], None]) -> None:
+        self._callback = callback
+
+    def __call__(self) -> Callable[[DtmfEvent], None]:
+        return self._callback
+
+
+_Callback = weakref.WeakMethod[Callable[[DtmfEvent], None]] | _StrongRef
+
+# Per-receiver state, keyed weakly. A bound-method callback (the leg or call owning the
+# receiver) is held weakly too: a strong one would keep the receiver's own owner, and so the
+# receiver, alive from this module-level table, and no entry would ever expire. Owners still
+# call :func:`release` when they close, so nothing waits for a garbage collection.
 _receivers: weakref.WeakKeyDictionary[RTCRtpReceiver, _ReceiverState] = weakref.WeakKeyDictionary()
 
 
@@ -251,9 +279,37 @@ def _receiver_state(receiver: RTCRtpReceiver) -> _ReceiverState:
 
 
 def on_telephone_event(receiver: RTCRtpReceiver, callback: Callable[[DtmfEvent], None]) -> None:
-    """Call ``callback`` on the event loop once per key press received on ``receiver``."""
+    """Call ``callback`` on the event loop once per key press received on ``receiver``.
+
+    A bound method is held weakly (it does not keep its object alive); call :func:`release`
+    when the receiver's peer connection closes."""
     install()
-    _receiver_state(receiver).callbacks.append(callback)
+    ref: _Callback
+    if inspect.ismethod(callback):
+        ref = weakref.WeakMethod(callback)
+    else:
+        ref = _StrongRef(callback)
+    _receiver_state(receiver).callbacks.append(ref)
+
+
+def release(receiver: RTCRtpReceiver) -> None:
+    """Forget ``receiver``: its callbacks, pending events and timers (idempotent)."""
+    state = _receivers.pop(receiver, None)
+    if state is not None:
+        state.callbacks.clear()
+        state.tracker.close()
+
+
+def release_peer(pc: RTCPeerConnection) -> None:
+    """Forget every receiver and sender of a closed peer connection (idempotent)."""
+    for transceiver in pc.getTransceivers():
+        release(transceiver.receiver)
+        _transceivers.pop(transceiver.sender, None)
+
+
+def tracked() -> tuple[int, int]:
+    """How many receivers and senders this module knows (to check nothing is kept)."""
+    return len(_receivers), len(_transceivers)
 
 
 # --- sending -------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ class OutboundAudio(MediaStreamTrack):
 
     def push(self, frame: av.AudioFrame) -> None:
         """Audio from the leg this one is bridged to (oldest dropped when late)."""
+        if self.readyState != "live":
+            return
         if frame.sample_rate == WIRE_RATE and frame.format.name == "s16":
             pcm = pcm_from_frame(frame)
         else:
@@ -134,6 +136,10 @@ class OutboundAudio(MediaStreamTrack):
 
     def stop(self) -> None:
         self.stop_playback()
+        self.clear_bridged()
+        # The converter (a PyAV filter graph) runs ffmpeg worker threads for as long as it
+        # lives: free it now rather than when the leg's reference cycles are collected.
+        self._converter = None
         super().stop()
 
     async def recv(self) -> av.AudioFrame:

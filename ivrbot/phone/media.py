@@ -206,7 +206,10 @@ class RtcMedia(CallMedia):
         return True
 
     async def _close(self) -> None:
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        finally:
+            rfc4733.release_peer(self.pc)
         self._tasks.cancel_all()
 
 

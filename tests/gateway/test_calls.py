@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ivrbot.gateway.server import GatewayServer
+from ivrbot.media import rfc4733
 from ivrbot.media.frames import pcm_from_frame
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
@@ -107,6 +108,23 @@ async def test_hangup_tears_down_both_legs(pair: Any, gateway: GatewayServer) ->
     await alice.phone.logout()
     await bot.phone.logout()
     assert len(gateway.gateway.sessions) == 0
+
+
+async def test_an_ended_call_leaves_no_task_and_no_receiver_state(
+    pair: Any, gateway: GatewayServer
+) -> None:
+    alice, bot = pair
+    receivers = rfc4733.tracked()[0]
+    await connect(alice, bot)
+    assert rfc4733.tracked()[0] == receivers + 4  # two Phones' receivers, two legs'
+    await alice.phone.send_dtmf_tone(input="1")
+    await bot.wait("dtmf:tone-received")
+    await alice.phone.hangup()
+    await bot.wait("call:disconnected")
+    await asyncio.sleep(0.1)  # the bot's Phone closes its media after the event
+    # the ring timeout's timer went with the call (it held the call and its legs 60 s)
+    assert len(gateway.gateway.switch._tasks) == 0
+    assert rfc4733.tracked()[0] == receivers
 
 
 async def test_rfc4733_digits_reach_the_bridged_party(pair: Any) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import gc
 import itertools
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -116,6 +118,50 @@ async def test_tracker_reports_event_whose_end_was_lost() -> None:
     # non-DTMF events (16 = flash) are not reported
     tracker.packet(7, 90000, 48000, encode_event(16, True, 10, 4800))
     assert len(events) == 2
+
+
+class _Owner:
+    """What a leg or a Phone call is to its receiver: owns the peer connection, hears keys."""
+
+    def __init__(self) -> None:
+        self.pc = new_peer_connection()
+        self.pc.addTransceiver("audio")
+        self.events: list[DtmfEvent] = []
+        on_telephone_event(self.pc.getTransceivers()[0].receiver, self.on_event)
+
+    def on_event(self, event: DtmfEvent) -> None:
+        self.events.append(event)
+
+
+async def test_a_receivers_callback_does_not_keep_its_owner_alive() -> None:
+    # The state table is module-wide; a strong bound method in it kept the owner, its peer
+    # connection and so the receiver (the table's own key) alive for ever: one per call.
+    gc.disable()  # freed by reference counting alone, not by a collection
+    try:
+        owner = _Owner()
+        pc = owner.pc
+        alive = weakref.ref(owner)
+        del owner
+        assert alive() is None
+    finally:
+        gc.enable()
+        await pc.close()
+        rfc4733.release_peer(pc)
+
+
+async def test_release_forgets_the_receiver_and_its_pending_event() -> None:
+    before = rfc4733.tracked()
+    owner = _Owner()
+    receiver = owner.pc.getTransceivers()[0].receiver
+    assert rfc4733.tracked()[0] == before[0] + 1
+    # a press whose end has not come yet: its lost-end timer is armed
+    rfc4733._receivers[receiver].tracker.packet(1, 1000, 8000, encode_event(5, False, 10, 160))
+    await owner.pc.close()
+    rfc4733.release_peer(owner.pc)
+    rfc4733.release_peer(owner.pc)  # idempotent
+    assert rfc4733.tracked() == before
+    await asyncio.sleep(rfc4733.LOST_END_TIMEOUT + 0.05)
+    assert owner.events == []  # the timer was cancelled with the receiver's state
 
 
 def test_sequence_compactor_closes_holes() -> None:
