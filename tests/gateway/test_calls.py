@@ -12,6 +12,7 @@ import pytest
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media import rfc4733
 from ivrbot.media.frames import pcm_from_frame
+from ivrbot.media.local_link import open_links
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
@@ -114,8 +115,9 @@ async def test_an_ended_call_leaves_no_task_and_no_receiver_state(
     pair: Any, gateway: GatewayServer
 ) -> None:
     alice, bot = pair
-    receivers = rfc4733.tracked()[0]
+    receivers, links = rfc4733.tracked()[0], open_links()
     await connect(alice, bot)
+    assert open_links() == links + (1 if bot.phone.in_process else 0)
     # two Phones' receivers and two legs'; a bot in process has neither (local media)
     assert rfc4733.tracked()[0] == receivers + (2 if bot.phone.in_process else 4)
     await alice.phone.send_dtmf_tone(input="1")
@@ -126,6 +128,7 @@ async def test_an_ended_call_leaves_no_task_and_no_receiver_state(
     # the ring timeout's timer went with the call (it held the call and its legs 60 s)
     assert len(gateway.gateway.switch._tasks) == 0
     assert rfc4733.tracked()[0] == receivers
+    assert open_links() == links  # an in-process media link goes with its call
 
 
 async def test_rfc4733_digits_reach_the_bridged_party(pair: Any) -> None:
