@@ -101,7 +101,10 @@ class Leg:
             return
         transceiver = self._audio_transceiver()
         if transceiver is not None:
-            rfc4733.on_telephone_event(transceiver.receiver, self._on_telephone_event)
+            # forwarded at the press's first packet: the far end hears of it a press sooner
+            rfc4733.on_telephone_event(
+                transceiver.receiver, self._on_telephone_event, at_begin=True
+            )
         self._tasks.spawn(pump(track, self._on_audio))
 
     def _on_audio(self, frame: av.AudioFrame) -> None:

@@ -170,8 +170,13 @@ class _PendingEvent:
 class _EventTracker:
     """Turns a stream of telephone-event packets into one :class:`DtmfEvent` per press."""
 
-    def __init__(self, emit: Callable[[DtmfEvent], None]) -> None:
+    def __init__(
+        self,
+        emit: Callable[[DtmfEvent], None],
+        begin: Callable[[DtmfEvent], None] | None = None,
+    ) -> None:
         self._emit = emit
+        self._begin = begin  # told at a press's first packet (its duration still unknown)
         self._pending: dict[int, _PendingEvent] = {}  # by SSRC
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._reported: dict[int, deque[int]] = {}  # recent event timestamps, by SSRC
@@ -197,6 +202,9 @@ class _EventTracker:
         if pending is None:
             pending = _PendingEvent(timestamp, code, clock_rate, volume)
             self._pending[ssrc] = pending
+            tone = CODE_TO_TONE.get(code)
+            if tone is not None and self._begin is not None and pending.previous == 0:
+                self._begin(DtmfEvent(tone, 0, volume))
         pending.duration = max(pending.duration, duration)
         pending.volume = volume
         if end:
@@ -237,12 +245,20 @@ class _EventTracker:
 class _ReceiverState:
     def __init__(self) -> None:
         self.clock_rates: dict[int, int] = {}  # telephone-event payload type -> clock rate
-        self.callbacks: list[_Callback] = []
+        self.callbacks: list[_Callback] = []  # told when a press ends
+        self.begin_callbacks: list[_Callback] = []  # told when a press begins
         self.compactor = _SequenceCompactor()
-        self.tracker = _EventTracker(self._emit)
+        self.tracker = _EventTracker(self._emit, self._emit_begin)
 
     def _emit(self, event: DtmfEvent) -> None:
-        for ref in list(self.callbacks):
+        self._call(self.callbacks, event)
+
+    def _emit_begin(self, event: DtmfEvent) -> None:
+        self._call(self.begin_callbacks, event)
+
+    @staticmethod
+    def _call(callbacks: list[_Callback], event: DtmfEvent) -> None:
+        for ref in list(callbacks):
             callback = ref()
             if callback is None:
                 continue
@@ -278,8 +294,12 @@ def _receiver_state(receiver: RTCRtpReceiver) -> _ReceiverState:
     return state
 
 
-def on_telephone_event(receiver: RTCRtpReceiver, callback: Callable[[DtmfEvent], None]) -> None:
-    """Call ``callback`` on the event loop once per key press received on ``receiver``.
+def on_telephone_event(
+    receiver: RTCRtpReceiver, callback: Callable[[DtmfEvent], None], at_begin: bool = False
+) -> None:
+    """Call ``callback`` on the event loop once per key press received on ``receiver``: when
+    the press ends (with its duration), or with ``at_begin`` at its first packet (duration 0:
+    a gateway forwarding keys saves the length of the press).
 
     A bound method is held weakly (it does not keep its object alive); call :func:`release`
     when the receiver's peer connection closes."""
@@ -289,7 +309,8 @@ def on_telephone_event(receiver: RTCRtpReceiver, callback: Callable[[DtmfEvent],
         ref = weakref.WeakMethod(callback)
     else:
         ref = _StrongRef(callback)
-    _receiver_state(receiver).callbacks.append(ref)
+    state = _receiver_state(receiver)
+    (state.begin_callbacks if at_begin else state.callbacks).append(ref)
 
 
 def release(receiver: RTCRtpReceiver) -> None:
@@ -297,6 +318,7 @@ def release(receiver: RTCRtpReceiver) -> None:
     state = _receivers.pop(receiver, None)
     if state is not None:
         state.callbacks.clear()
+        state.begin_callbacks.clear()
         state.tracker.close()
 
 

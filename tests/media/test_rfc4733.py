@@ -101,6 +101,23 @@ async def test_tracker_reports_each_press_once() -> None:
     assert events == [DtmfEvent("1", 100, 10)]
 
 
+async def test_tracker_tells_of_a_press_at_its_first_packet() -> None:
+    ended: list[DtmfEvent] = []
+    began: list[DtmfEvent] = []
+    tracker = rfc4733._EventTracker(ended.append, began.append)
+    tracker.packet(1, 1000, 8000, encode_event(5, False, 10, 160))
+    assert began == [DtmfEvent("5", 0, 10)] and ended == []  # before its end
+    for duration in (320, 480):
+        tracker.packet(1, 1000, 8000, encode_event(5, False, 10, duration))
+    for _ in range(3):
+        tracker.packet(1, 1000, 8000, encode_event(5, True, 10, 640))
+    tracker.packet(1, 2000, 8000, encode_event(11, True, 10, 640))  # '#': begin and end at once
+    assert began == [DtmfEvent("5", 0, 10), DtmfEvent("#", 0, 10)]
+    assert ended == [DtmfEvent("5", 80, 10), DtmfEvent("#", 80, 10)]
+    tracker.packet(1, 3000, 8000, encode_event(16, True, 10, 640))  # flash: not a key
+    assert len(began) == 2
+
+
 async def test_tracker_reports_event_whose_end_was_lost() -> None:
     events: list[DtmfEvent] = []
     tracker = rfc4733._EventTracker(events.append)
