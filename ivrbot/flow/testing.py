@@ -60,6 +60,17 @@ class Ear:
                 pass
         raise TimeoutError(f"heard no prompt within {timeout_s} s")
 
+    async def speech(self, timeout_s: float = 30.0) -> float:
+        """Wait for the first frame of speech from now on; returns when it was heard."""
+        async with asyncio.timeout(timeout_s):
+            start_index = len(self.levels)
+            while True:
+                loud = [t for t, db in self.levels[start_index:] if db > SPEECH_DB]
+                if loud:
+                    return loud[0]
+                self._changed.clear()
+                await self._changed.wait()
+
 
 class SimulatedCaller:
     """Dial a number and act like a person: wait for prompts, press keys, speak words."""
