@@ -22,20 +22,54 @@ class SdpError(ValueError):
     """An SDP the gateway cannot use; the message says what is wrong."""
 
 
-class Leg:
-    """The gateway's side of one endpoint's media: it sends ``out``, receives into ``on_frame``."""
+class EndpointBase:
+    """What every kind of endpoint shares (see ivrbot.gateway.endpoints): the audio it is
+    sent (``out``), where the audio and keys it sends go (``on_frame``, ``on_dtmf``: the
+    bridge sets them), and closing once."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.pc = new_peer_connection()
         self.out = OutboundAudio()
         self.on_frame: Callable[[av.AudioFrame], None] | None = None
         self.on_dtmf: Callable[[str], None] | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Closed by the gateway (an endpoint that failed by itself is not, until then)."""
+        return self._closed
+
+    def _on_audio(self, frame: av.AudioFrame) -> None:
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    def _on_key(self, tone: str, how: str) -> None:
+        log.info("%s: received DTMF %s (%s)", self.name, tone, how)
+        if self.on_dtmf is not None:
+            self.on_dtmf(tone)
+
+    def _start_closing(self) -> bool:
+        """Leave the bridge and stop sending; False when it was closed already."""
+        if self._closed:
+            return False
+        self._closed = True
+        self.on_frame = None
+        self.on_dtmf = None
+        self.out.stop()
+        return True
+
+
+class Leg(EndpointBase):
+    """The gateway's side of one endpoint's media over an aiortc peer connection: it sends
+    ``out``, receives into ``on_frame``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.pc = new_peer_connection()
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
         self._tasks = TaskSet(f"leg {name}")
         self._dtmf: rfc4733.DtmfSender | None = None
-        self._closed = False
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -107,14 +141,8 @@ class Leg:
             )
         self._tasks.spawn(pump(track, self._on_audio))
 
-    def _on_audio(self, frame: av.AudioFrame) -> None:
-        if self.on_frame is not None:
-            self.on_frame(frame)
-
     def _on_telephone_event(self, event: rfc4733.DtmfEvent) -> None:
-        log.info("%s: received DTMF %s (RFC 4733)", self.name, event.tone)
-        if self.on_dtmf is not None:
-            self.on_dtmf(event.tone)
+        self._on_key(event.tone, "RFC 4733")
 
     async def send_dtmf(self, tones: str) -> None:
         """Send keypad tones to this endpoint as RFC 4733 events (when it negotiated them)."""
@@ -148,20 +176,11 @@ class Leg:
         return self.connected.is_set()
 
     async def close(self) -> None:
-        if self._closed:
+        if not self._start_closing():
             return
-        self._closed = True
-        self.on_frame = None
-        self.on_dtmf = None
-        self.out.stop()
         try:
             await self.pc.close()
         finally:
             rfc4733.release_peer(self.pc)
         self.failed.set()  # whoever watches the leg stops watching
         self._tasks.cancel_all()
-
-    @property
-    def closed(self) -> bool:
-        """Closed by the gateway (a leg that failed by itself is not closed until then)."""
-        return self._closed

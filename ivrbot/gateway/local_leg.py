@@ -5,16 +5,10 @@ a peer connection. Frames go to the bot and come from it by function calls."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable
 
-import av
-
-from ivrbot.gateway.leg import SdpError
+from ivrbot.gateway.leg import EndpointBase, SdpError
 from ivrbot.media.local_link import LocalLink
-from ivrbot.media.tracks import OutboundAudio
 
-log = logging.getLogger(__name__)
 
 ANSWER_DIRECTION = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 
@@ -26,20 +20,16 @@ def _direction(sdp: str) -> str:
     return "sendrecv"
 
 
-class LocalLeg:
+class LocalLeg(EndpointBase):
     """A leg to a bot in this process (see :mod:`ivrbot.media.local_link`)."""
 
     def __init__(self, name: str, link: LocalLink | None = None) -> None:
-        self.name = name
+        super().__init__(name)
         self.link = link or LocalLink(name)
-        self.out = OutboundAudio()
-        self.on_frame: Callable[[av.AudioFrame], None] | None = None
-        self.on_dtmf: Callable[[str], None] | None = None
         self.connected = self.link.connected  # both ends are in
         self.failed = self.link.closed  # the link closed (by either end)
-        self._closed = False
         self._sdp = self.link.sdp()
-        self.link.attach("gateway", self.out, self._on_audio, self._on_key)
+        self.link.attach("gateway", self.out, self._on_audio, self._on_local_key)
 
     # negotiation: the SDP only names the link ------------------------------------------------
     async def make_offer(self) -> str:
@@ -70,14 +60,8 @@ class LocalLeg:
             raise SdpError("the SDP does not name this in-process media link")
 
     # media -------------------------------------------------------------------------------
-    def _on_audio(self, frame: av.AudioFrame) -> None:
-        if self.on_frame is not None:
-            self.on_frame(frame)
-
-    def _on_key(self, tone: str) -> None:
-        log.info("%s: received DTMF %s (local)", self.name, tone)
-        if self.on_dtmf is not None:
-            self.on_dtmf(tone)
+    def _on_local_key(self, tone: str) -> None:
+        self._on_key(tone, "local")
 
     async def send_dtmf(self, tones: str) -> None:
         for tone in tones:
@@ -91,15 +75,6 @@ class LocalLeg:
                 return False
         return not self.failed.is_set()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.on_frame = None
-        self.on_dtmf = None
-        self.out.stop()
-        self.link.close()
+        if self._start_closing():
+            self.link.close()
