@@ -9,7 +9,6 @@ import asyncio
 from ivrbot.gateway.leg import EndpointBase, SdpError
 from ivrbot.media.local_link import LocalLink
 
-
 ANSWER_DIRECTION = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 
 
