@@ -117,8 +117,11 @@ def demo(as_json: bool, flow_path: Path, press: str, say: str) -> None:
 def run(flows_dir: Path, host: str | None, port: int | None) -> None:
     """Serve the gateway and a bot for every flow in FLOWS_DIR until interrupted.
 
-    Also serves the softphone page (/softphone) to call the bots from a browser. Edited
-    flow files are loaded again for new calls; calls in progress finish on the old version.
+    The bots attach inside the gateway and take every caller up to their limits
+    (IVRBOT_MAX_CALLS, IVRBOT_FLOW_MAX_CALLS; then a queue with ringback, then busy). Also
+    serves the softphone page (/softphone). Edited flow files are loaded again for new
+    calls (calls in progress finish on the old version); a flow file that does not load is
+    reported and the others are served.
     """
     from ivrbot.serve import serve
 
