@@ -134,7 +134,7 @@ class Conferences:
         cleg.member = LegMember(cleg.leg, cleg.conference.mixer, cleg.id)
         cleg.member.attach()
         cleg.set_state(LegState.JOINED)
-        cleg.watcher = asyncio.ensure_future(self._watch(cleg))
+        cleg.watcher = self._tasks.spawn(self._watch(cleg))
         return True
 
     async def _watch(self, cleg: ConferenceLeg) -> None:
@@ -366,7 +366,7 @@ class Conferences:
         cleg.member = LegMember(leg, conf.mixer, cleg.id)
         cleg.member.attach()
         cleg.set_state(LegState.JOINED)
-        cleg.watcher = asyncio.ensure_future(self._watch(cleg))
+        cleg.watcher = self._tasks.spawn(self._watch(cleg))
         host.publish("session-modified", modId=participant.mod_id, participant=key, status="joined")
         log.info("conference %s: %s merged in", conf.id, key)
         return cleg
@@ -424,7 +424,7 @@ class Conferences:
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
-            self._sweeper = asyncio.ensure_future(self._sweep())
+            self._sweeper = self._tasks.spawn(self._sweep())
 
     async def _sweep(self) -> None:
         """Legs of sessions that are gone (logout, expiry) leave their conferences."""
