@@ -147,9 +147,13 @@ class Bot:
         except Exception:
             await self.admission.leave()
             raise
+        session = self.gateway.sessions.get(phone.session_id or "")
+        if session is None:  # its session is gone (expired): no place is taken
+            await self.admission.leave()
+            return None
         self._admitted.add(phone)
         self._ensure_spare()
-        return self.gateway.sessions.get(phone.session_id or "")
+        return session
 
     def released(self, session: Session) -> None:
         phone = next((p for p in self._admitted if p.session_id == session.id), None)
