@@ -195,14 +195,21 @@ PAGE_HEADERS = {
 
 
 def _page(params: dict[str, str], error: str = "", status: int = 200) -> web.Response:
+    return _html(PAGE, params, error, status)
+
+
+def _html(page: str, params: dict[str, str], error: str, status: int, **extra: str) -> web.Response:
+    """A consent page: ``page`` filled with the escaped consent fields, ``error`` and
+    ``extra`` (already escaped)."""
     esc = {k: html.escape(params.get(k, ""), quote=True) for k in PAGE_FIELDS}
-    body = PAGE.format(
+    body = page.format(
         client=esc["client_id"],
         redirect_uri=esc["redirect_uri"],
         scope=esc["scope"],
         state=esc["state"],
         number=esc["mobile_number"],
         error=f'<p class="error">{html.escape(error)}</p>' if error else "",
+        **extra,
     )
     return web.Response(text=body, status=status, content_type="text/html", headers=PAGE_HEADERS)
 
@@ -243,18 +250,11 @@ def _code_page(
     error: str = "",
     status: int = 200,
 ) -> web.Response:
-    esc = {k: html.escape(params.get(k, ""), quote=True) for k in PAGE_FIELDS}
-    body = CODE_PAGE.format(
-        client=esc["client_id"],
-        redirect_uri=esc["redirect_uri"],
-        scope=esc["scope"],
-        state=esc["state"],
-        number=esc["mobile_number"],
+    return _html(
+        CODE_PAGE, params, error, status,
         verification=html.escape(verification, quote=True),
         dev=DEV_CODE.format(code=html.escape(dev_code)) if dev_code else "",
-        error=f'<p class="error">{html.escape(error)}</p>' if error else "",
-    )
-    return web.Response(text=body, status=status, content_type="text/html", headers=PAGE_HEADERS)
+    )  # fmt: skip
 
 
 def _error_page(message: str) -> web.Response:
