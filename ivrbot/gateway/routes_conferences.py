@@ -1,4 +1,4 @@
-"""Conferences and their participants (spec/rtc-api.md); the outcomes go out as events.
+"""Conferences and their participants (docs/spec/rtc-api.md); the outcomes go out as events.
 
 - ``POST /sessions/{sid}/conferences {conference:{sdp}}`` -> 201, ``Location`` (a path),
   ``x-state: created``. The gateway's answer follows on the host's event channel as

@@ -1,6 +1,6 @@
 """Creating aiortc peer connections the way ivrbot needs them.
 
-Two traps from FACTS.md are handled here, in one place:
+Two traps from docs/facts.md are handled here, in one place:
 
 * aioice leaves 127.0.0.1 out of its host candidates, so on a loopback-only machine two
   peers never connect. ivrbot gathers host candidates only on the configured addresses

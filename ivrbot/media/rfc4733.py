@@ -78,7 +78,7 @@ TONE_TO_CODE: dict[str, int] = {
 }
 CODE_TO_TONE: dict[int, str] = {code: tone for tone, code in TONE_TO_CODE.items()}
 
-DEFAULT_VOLUME = 10  # -10 dBm0, as spec/dtmf.md and WebRTC use
+DEFAULT_VOLUME = 10  # -10 dBm0, as docs/spec/dtmf.md and WebRTC use
 MIN_DURATION_MS = 40
 MAX_DURATION_MS = 1300  # fits the 16-bit duration field at 48 kHz
 MIN_GAP_MS = 50

@@ -1,6 +1,6 @@
 """Finding and loading vosk speech models: one shared model per process per folder.
 
-Loading the Korean model takes 2-3 s and ~500 MB (FACTS.md): it is loaded once per process
+Loading the Korean model takes 2-3 s and ~500 MB (docs/facts.md): it is loaded once per process
 per path (:func:`shared_model`, thread-safe) and :func:`load_model` does it off the event
 loop. This model's unknown-word token is ``<UNK>``, not ``[unk]``: :func:`unknown_token`
 looks it up in the model's own word table.

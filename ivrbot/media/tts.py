@@ -1,6 +1,6 @@
 """Prompts synthesised by pyttsx3 (espeak-ng), cached on disk, never blocking the event loop.
 
-Traps from FACTS.md handled here:
+Traps from docs/facts.md handled here:
 
 * pyttsx3's ``runAndWait()`` returns before the WAV file is written (espeak synthesises on its
   own thread). The worker waits for the ``finished-utterance`` callback, which the espeak

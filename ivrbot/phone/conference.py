@@ -1,4 +1,4 @@
-"""The Phone's conference methods (spec/phone-api.md: startConference ... getParticipants).
+"""The Phone's conference methods (docs/spec/phone-api.md: startConference ... getParticipants).
 
 A conference is a :class:`ConferenceCall`: a :class:`~ivrbot.phone.call.Call` (one peer
 connection with the gateway, which mixes) whose event data says ``callType: 'conference'``

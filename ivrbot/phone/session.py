@@ -121,7 +121,7 @@ class PhoneSession:
         raise PhoneException(error)
 
     def _api_fail(self, method: str, base: str, resp: Response) -> NoReturn:
-        """A gateway error response, as spec/phone-api.md maps it: the session gone (404
+        """A gateway error response, as docs/spec/phone-api.md maps it: the session gone (404
         SVC8514) is ``session:expired`` instead of ``error``; a resource that is gone (404
         SVC0404, or a bare 404: a call, a conference) fails the method (``base``, xx00);
         others map by status and MessageId (unknown: 1000). 502/503 never get here: the transport raises
