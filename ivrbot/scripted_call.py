@@ -24,7 +24,7 @@ from ivrbot.media.sinks import WavRecorder, read_wav
 from ivrbot.media.tts import SynthesisError, Synthesizer, check_tts
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.core import DTMF_TONES
-from ivrbot.phone.transport_remote import GatewayUnreachable
+from ivrbot.phone.transport import GatewayUnreachable
 from ivrbot.timeline import Timeline
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"

@@ -30,7 +30,7 @@ from ivrbot.media.tracks import FrameSink
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.core import MEDIA_TIMEOUT_S, MEDIA_TYPES, PhoneCore
-from ivrbot.phone.transport_remote import GatewayUnreachable
+from ivrbot.phone.transport import GatewayUnreachable
 
 log = logging.getLogger(__name__)
 
