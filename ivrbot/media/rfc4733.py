@@ -61,6 +61,8 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransc
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
+from ivrbot.media import hotpath
+
 logger = logging.getLogger(__name__)
 
 MIME_TYPE = "audio/telephone-event"
@@ -524,6 +526,7 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    hotpath.install()  # the receive path this module wraps: aiortc's, with inline decoding
 
     audio_codecs = aiortc.codecs.CODECS["audio"]
     for payload_type, rate in ((PAYLOAD_TYPE_48000, 48000), (PAYLOAD_TYPE_8000, 8000)):
