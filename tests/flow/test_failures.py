@@ -4,8 +4,11 @@ up cleanly, and the record names the flow file and line."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
@@ -108,3 +111,25 @@ async def test_a_step_that_returns_an_unknown_step_names_its_line(
     assert record.outcome == "error"
     assert "'nowhere'" in record.error
     assert f"{path}:{line_of(path, '@flow.step')}" in record.error
+
+
+async def test_a_step_that_returns_a_step_outside_its_goes_to_fails_at_its_line(
+    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_flow(tmp_path, on_error=None, returns="hello")  # a step, but not in goes_to
+    with caplog.at_level(logging.INFO):
+        heard, bot = await call_through(gateway, tts, path)
+    record = bot.records[0]
+    assert record.path == ["hello", "lookup"], "the flow went where goes_to does not allow"
+    assert record.outcome == "error"
+    where = f"{path}:{line_of(path, '@flow.step')}"
+    assert record.error == (
+        f"step lookup: {where}: step 'lookup' returned 'hello', which is not in its goes_to "
+        "['bye']: return one of those, or add it to goes_to"
+    )
+    assert heard > await seconds(tts, "Hello.", APOLOGY) - 0.6  # the apology was heard
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in failures] == [
+        f"flow fragile failed in step lookup: {record.error.removeprefix('step lookup: ')}"
+    ]
+    assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
