@@ -19,6 +19,7 @@ import numpy as np
 
 from ivrbot.config import Settings
 from ivrbot.errors import PhoneException
+from ivrbot.flow.outcome import flow_failure
 from ivrbot.flow.testing import NotAnswered, SimulatedCaller
 from ivrbot.media.sinks import WavRecorder, read_wav
 from ivrbot.media.tts import SynthesisError, Synthesizer, check_tts
@@ -282,6 +283,10 @@ async def run_script(script: CallScript) -> ScriptResult:
             await run.steps(plays)
             await run.listen()
             await run.hang_up()
+            leg = (caller.call.id if caller.call else None) or ""
+            failure = await flow_failure(Settings().db, leg)
+            if failure:  # the caller heard an apology: the flow's record says what failed
+                run.problems.append(f"the flow failed: {failure}")
         finally:
             await caller.close()
             if recorder is not None:

@@ -4,7 +4,10 @@ up cleanly, and the record names the flow file and line."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -133,3 +136,33 @@ async def test_a_step_that_returns_a_step_outside_its_goes_to_fails_at_its_line(
         f"flow fragile failed in step lookup: {record.error.removeprefix('step lookup: ')}"
     ]
     assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
+
+
+async def test_ivrbot_call_reports_the_failed_flow_and_exits_1(
+    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
+) -> None:
+    """``ivrbot call`` on the machine of the gateway (and of its store) says the flow failed,
+    as its record does, though the caller only heard an apology and a hang-up."""
+    path = write_flow(tmp_path, on_error=None, returns="nowhere")
+    bot = Bot(load_flow_file(path), gateway.url, tts, store=gateway.gateway.store)
+    await bot.start()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ivrbot", "call", "5550001020", "--gateway", gateway.url,
+            "--json", cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "IVRBOT_DB": str(tmp_path / "gateway.db")},
+        )  # fmt: skip
+        async with asyncio.timeout(90):
+            out, err = await proc.communicate()
+        (record,) = await bot.wait_records()
+    finally:
+        await bot.stop()
+    assert record.outcome == "error"
+    assert proc.returncode == 1, err.decode()[-2000:]
+    result = json.loads(out)
+    assert result["result"] == "failed"
+    assert result["problems"] == [f"the flow failed: {record.error}"]
+    assert f"{path}:{line_of(path, '@flow.step')}: step 'lookup' returned 'nowhere'" in (
+        record.error
+    )
+    assert "Traceback" not in err.decode()
