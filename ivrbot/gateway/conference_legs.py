@@ -26,7 +26,7 @@ log = logging.getLogger("ivrbot.gateway.conferences")
 PARTICIPANT_ID = re.compile(r"^(sip:[^@\s/:]+@[^@\s/]+|tel:\+\d{1,15})$")
 
 
-class Reason(StrEnum):
+class ConferenceReason(StrEnum):
     """Reasons sent with ``session-terminated`` and ``mod-terminated``."""
 
     HANGUP = "Call terminated"

@@ -55,11 +55,11 @@ from ivrbot.gateway.conference_legs import (
     Conference,
     ConferenceError,
     ConferenceLeg,
+    ConferenceReason,
     LegMember,
     LegState,
     NotFound,
     Participant,
-    Reason,
     valid_participant_id,
 )
 from ivrbot.gateway.endpoints import Endpoint, endpoint_for_offer, endpoint_for_session
@@ -70,8 +70,15 @@ from ivrbot.numbers import identity_candidates, identity_uri
 from ivrbot.tasks import TaskSet
 
 __all__ = [
-    "Conference", "ConferenceError", "ConferenceLeg", "Conferences", "LegState", "NotFound",
-    "Participant", "Reason", "valid_participant_id",
+    "Conference",
+    "ConferenceError",
+    "ConferenceLeg",
+    "ConferenceReason",
+    "Conferences",
+    "LegState",
+    "NotFound",
+    "Participant",
+    "valid_participant_id",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -122,7 +129,7 @@ class Conferences:
     async def _open_host(self, host: ConferenceLeg, answer: str) -> None:
         host.publish("session-open", sdp=answer)
         if not await self._connect(host):
-            await self.end(host.conference, Reason.MEDIA_FAILED, notify_host=True)
+            await self.end(host.conference, ConferenceReason.MEDIA_FAILED, notify_host=True)
 
     async def _connect(self, cleg: ConferenceLeg) -> bool:
         """Wait for the leg's media; then put it in the mix. False when it never came up."""
@@ -141,9 +148,9 @@ class Conferences:
         """A leg whose peer connection fails or closes leaves the conference."""
         await cleg.leg.failed.wait()
         if cleg.state is not LegState.ENDED:
-            await self._lost(cleg, Reason.MEDIA_FAILED)
+            await self._lost(cleg, ConferenceReason.MEDIA_FAILED)
 
-    async def _lost(self, cleg: ConferenceLeg, reason: Reason) -> None:
+    async def _lost(self, cleg: ConferenceLeg, reason: ConferenceReason) -> None:
         """The gateway lost a leg (media failure, logout): tell whoever is left."""
         if cleg.state is LegState.ENDED:
             return
@@ -188,18 +195,18 @@ class Conferences:
             self._register(cleg)
             cleg.publish("invitation-received", **{"from": conf.host_uri, "to": uri, "sdp": offer})
         if not participant.ringing and conf.participants.get(uri) is participant:
-            self._later(self._invitation_failed(participant, conf, Reason.NOT_FOUND))
+            self._later(self._invitation_failed(participant, conf, ConferenceReason.NOT_FOUND))
         log.info("conference %s: invited %s (%d sessions)", conf.id, uri, len(targets))
         return participant
 
     async def _invitation_failed(
-        self, participant: Participant, conf: Conference, reason: Reason
+        self, participant: Participant, conf: Conference, reason: ConferenceReason
     ) -> None:
         if conf.participants.get(participant.uri) is not participant:
             return
         del conf.participants[participant.uri]
         for cleg in list(participant.ringing):
-            await self._drop(cleg, Reason.CANCELED)
+            await self._drop(cleg, ConferenceReason.CANCELED)
         if conf.host is not None and conf.host.state is not LegState.ENDED:
             conf.host.publish(
                 "mod-terminated",
@@ -218,12 +225,12 @@ class Conferences:
             raise NotFound(f"{uri} is not a participant of this conference")
         if participant.leg is None:
             for cleg in list(participant.ringing):
-                await self._drop(cleg, Reason.CANCELED)
-            await self._invitation_failed(participant, conf, Reason.CANCELED)
+                await self._drop(cleg, ConferenceReason.CANCELED)
+            await self._invitation_failed(participant, conf, ConferenceReason.CANCELED)
             return participant.mod_id
         mod_id = self._new_id()
         del conf.participants[uri]
-        await self._drop(participant.leg, Reason.REMOVED)
+        await self._drop(participant.leg, ConferenceReason.REMOVED)
         host.publish("session-modified", modId=mod_id, participant=uri, status="removed")
         log.info("conference %s: removed %s", conf.id, uri)
         return mod_id
@@ -244,7 +251,7 @@ class Conferences:
         participant.leg = cleg
         cleg.set_state(LegState.CONNECTING)
         for other in list(participant.ringing):
-            await self._drop(other, Reason.ANSWERED_ELSEWHERE)
+            await self._drop(other, ConferenceReason.ANSWERED_ELSEWHERE)
         self._later(self._join(cleg))
 
     async def _join(self, cleg: ConferenceLeg) -> None:
@@ -252,8 +259,8 @@ class Conferences:
         assert participant is not None
         if not await self._connect(cleg):
             if cleg.state is LegState.CONNECTING:
-                await self._drop(cleg, Reason.MEDIA_FAILED)
-                await self._invitation_failed(participant, conf, Reason.MEDIA_FAILED)
+                await self._drop(cleg, ConferenceReason.MEDIA_FAILED)
+                await self._invitation_failed(participant, conf, ConferenceReason.MEDIA_FAILED)
             return
         cleg.publish("session-open")
         if conf.host is not None:  # the invitation (the host's x-modId) was accepted
@@ -273,7 +280,7 @@ class Conferences:
             raise ConferenceError("reject", f"the conference leg is {cleg.state}")
         await self._drop(cleg, None)
         if not participant.ringing and participant.leg is None:
-            await self._invitation_failed(participant, cleg.conference, Reason.BUSY)
+            await self._invitation_failed(participant, cleg.conference, ConferenceReason.BUSY)
 
     # everyone ------------------------------------------------------------------------------
     def hold(self, cleg: ConferenceLeg) -> None:
@@ -304,17 +311,19 @@ class Conferences:
         cleg.publish("mod-terminated", modId=mod_id, reason="success", sdp=answer)
         return mod_id
 
-    async def leave(self, cleg: ConferenceLeg, reason: Reason = Reason.HANGUP) -> None:
+    async def leave(
+        self, cleg: ConferenceLeg, reason: ConferenceReason = ConferenceReason.HANGUP
+    ) -> None:
         """``DELETE`` of a conference resource: the host ends it, a participant leaves it."""
         if cleg.state is LegState.ENDED:
             return
         if cleg.is_host:  # the host is told too (session-terminated, no reason)
-            await self.end(cleg.conference, Reason.ENDED, notify_host=False)
+            await self.end(cleg.conference, ConferenceReason.ENDED, notify_host=False)
             return
         if cleg.state is LegState.INVITED:
             await self.reject(cleg)
             return
-        notify = reason is not Reason.HANGUP  # a gateway-side loss is told to the leg too
+        notify = reason is not ConferenceReason.HANGUP  # a gateway-side loss is told to the leg too
         await self._drop(cleg, reason if notify else None)
         self._left(cleg, reason)
 
@@ -378,7 +387,7 @@ class Conferences:
         await self._drop(cleg, None)
         self._left(cleg, reason)
 
-    async def end(self, conf: Conference, reason: Reason, notify_host: bool) -> None:
+    async def end(self, conf: Conference, reason: ConferenceReason, notify_host: bool) -> None:
         """End the conference for everyone."""
         if conf.ended:
             return
@@ -388,9 +397,9 @@ class Conferences:
         await self._stop_recorders(conf)
         for participant in list(conf.participants.values()):
             for cleg in list(participant.ringing):
-                await self._drop(cleg, Reason.CANCELED)
+                await self._drop(cleg, ConferenceReason.CANCELED)
             if participant.leg is not None:
-                await self._drop(participant.leg, Reason.ENDED)
+                await self._drop(participant.leg, ConferenceReason.ENDED)
         conf.participants.clear()
         if conf.host is not None:
             await self._drop(conf.host, reason if notify_host else None)
@@ -420,7 +429,7 @@ class Conferences:
     async def end_session(self, session: Session) -> None:
         """The session logged out: its conferences end (host) or lose it (participant)."""
         for cleg in [c for c in self.legs.values() if c.session.id == session.id]:
-            await self._lost(cleg, Reason.LOGGED_OUT)
+            await self._lost(cleg, ConferenceReason.LOGGED_OUT)
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
@@ -433,7 +442,7 @@ class Conferences:
             for cleg in list(self.legs.values()):
                 if self.sessions.get(cleg.session.id) is None:
                     try:
-                        await self._lost(cleg, Reason.LOGGED_OUT)
+                        await self._lost(cleg, ConferenceReason.LOGGED_OUT)
                     except Exception:
                         log.exception("conference sweep failed for %s", cleg.id)
 
@@ -463,7 +472,7 @@ class Conferences:
 
     async def close(self) -> None:
         for conf in list(self.conferences.values()):
-            await self.end(conf, Reason.LOGGED_OUT, notify_host=True)
+            await self.end(conf, ConferenceReason.LOGGED_OUT, notify_host=True)
         self._tasks.cancel_all()
         if self._sweeper is not None:
             self._sweeper.cancel()

@@ -29,9 +29,9 @@ from aiohttp import web
 from ivrbot.gateway.conferences import (
     ConferenceError,
     ConferenceLeg,
+    ConferenceReason,
     LegState,
     NotFound,
-    Reason,
     valid_participant_id,
 )
 from ivrbot.gateway.http import ApiError, gw, json_body, own_session
@@ -115,7 +115,7 @@ async def delete_conference(request: web.Request) -> web.Response:
     with conference_errors():
         if raw == "reject" and cleg.state is not LegState.INVITED:
             raise ConferenceError("reject", "there is no invitation to reject")
-        await conferences.leave(cleg, Reason.HANGUP)
+        await conferences.leave(cleg, ConferenceReason.HANGUP)
     return web.Response(status=204)
 
 
