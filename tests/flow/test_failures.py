@@ -15,9 +15,10 @@ import pytest
 
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB, SimulatedCaller
+from ivrbot.flow.testing import SPEECH_DB
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from tests.flow.calling import call_once
 
 APOLOGY = "We are sorry, that did not work."
 
@@ -56,17 +57,7 @@ def write_flow(folder: Path, on_error: str | None, returns: str = "raise") -> Pa
 async def call_through(gateway: GatewayServer, tts: Synthesizer, path: Path) -> tuple[float, Bot]:
     """Call the flow and listen until the bot hangs up: how long the caller heard speech
     (first to last loud frame), and the bot."""
-    bot = Bot(load_flow_file(path), gateway.url, tts)
-    await bot.start()
-    caller = SimulatedCaller(gateway.url, tts)
-    try:
-        await caller.dial("5550001020")
-        async with asyncio.timeout(30):
-            await caller.disconnected.wait()
-        await bot.wait_records()
-    finally:
-        await caller.close()
-        await bot.stop()
+    caller, bot = await call_once(gateway, tts, path, "5550001020")
     loud = [t for t, db in caller.ear.levels if db > SPEECH_DB]
     return (loud[-1] - loud[0] if loud else 0.0), bot
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,11 +15,10 @@ from ivrbot.flow import Flow, Hangup, Say
 from ivrbot.flow.check import check_flow
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from tests.audio_checks import tone_dbfs
+from tests.flow.calling import call_once
 from tests.flow.pictures import SVG, step_ids
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,17 +67,8 @@ def test_the_new_step_is_drawn() -> None:
 
 @pytest.mark.slow
 async def test_the_new_step_runs_in_a_call(gateway: GatewayServer, tts: Synthesizer) -> None:
-    bot = Bot(load_flow_file(FIXTURE), gateway.url, tts)
-    await bot.start()
-    caller = SimulatedCaller(gateway.url, tts)
-    try:
-        await caller.dial("5550001060")
-        async with asyncio.timeout(30):
-            await caller.disconnected.wait()
-        (record,) = await bot.wait_records()
-    finally:
-        await caller.close()
-        await bot.stop()
+    caller, bot = await call_once(gateway, tts, FIXTURE, "5550001060")
+    (record,) = bot.records
     # the explicit start step ('hello', not 'bye' that was added first), then the new step
     assert record.path == ["hello", "beep", "bye"]
     assert record.outcome == "completed"
