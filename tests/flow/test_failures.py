@@ -129,6 +129,7 @@ async def test_a_step_that_returns_a_step_outside_its_goes_to_fails_at_its_line(
     assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
 
 
+@pytest.mark.slow
 async def test_ivrbot_call_reports_the_failed_flow_and_exits_1(
     gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
 ) -> None:
