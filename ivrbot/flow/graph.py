@@ -48,10 +48,14 @@ def mermaid(flow: Flow) -> str:
     for name, step in flow.steps.items():
         label = f"{name}<br/><i>{step.kind}</i> {_short(step.summary())}".replace('"', "'")
         lines.append(f'    {ids[name]}["{label}"]')
+        lines.append(f"    style {ids[name]} fill:{step.colour}")
     for edge in flow_edges(flow):
         if edge.target in ids:
             arrow = "-->" if edge.label == "next" else f"-- {edge.label} -->"
             lines.append(f"    {ids[edge.source]} {arrow} {ids[edge.target]}")
+    if flow.start in ids:
+        lines.append(f"    style {ids[flow.start]} fill:{flow.steps[flow.start].colour},"
+                     "stroke-width:3px")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -72,7 +76,7 @@ def _legend(flow: Flow) -> str:
     kinds: dict[str, str] = {}
     for step in flow.steps.values():
         kinds.setdefault(step.kind, step.colour)
-    cells = "".join(
+    swatches = "".join(
         f'<td bgcolor="{colour}" border="1" style="rounded">{escape(kind)}</td>'
         for kind, colour in kinds.items()
     )
@@ -81,13 +85,13 @@ def _legend(flow: Flow) -> str:
         "thick border: the start step · solid arrow: next / goto · "
         "dashed arrow: the way its label names"
     )
-    span = max(1, len(kinds))
     return (
-        '<<table border="0" cellspacing="4" cellpadding="4" id="legend">'
-        f'<tr><td colspan="{span}" align="left"><b>{escape(title)}</b></td></tr>'
-        f"<tr>{cells}</tr>"
-        f'<tr><td colspan="{span}" align="left"><font color="#4b5563">{escape(notes)}'
-        "</font></td></tr></table>>"
+        '<<table border="0" cellspacing="2" cellpadding="2">'
+        f'<tr><td align="left"><b>{escape(title)}</b></td></tr>'
+        '<tr><td align="left"><table border="0" cellspacing="4" cellpadding="4">'
+        f"<tr>{swatches}</tr></table></td></tr>"
+        f'<tr><td align="left"><font color="#4b5563">{escape(notes)}</font></td></tr>'
+        "</table>>"
     )
 
 
