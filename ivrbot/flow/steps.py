@@ -72,10 +72,6 @@ class Step:
         nxt = getattr(self, "next", None) or following
         return [Edge(self.name, nxt, "next")] if nxt else []
 
-    def targets(self) -> list[str]:
-        """The steps this one names as where it goes (the next step in order left out)."""
-        return list(dict.fromkeys(e.target for e in self.edges(None)))
-
     def check(self, flow: Flow) -> list[Problem]:
         """This step's own mistakes (unknown targets and reachability are the flow's)."""
         return []
