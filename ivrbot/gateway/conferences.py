@@ -70,15 +70,8 @@ from ivrbot.numbers import identity_candidates, identity_uri
 from ivrbot.tasks import TaskSet
 
 __all__ = [
-    "Conference",
-    "ConferenceError",
-    "ConferenceLeg",
-    "ConferenceReason",
-    "Conferences",
-    "LegState",
-    "NotFound",
-    "Participant",
-    "valid_participant_id",
+    "Conference", "ConferenceError", "ConferenceLeg", "ConferenceReason", "Conferences",
+    "LegState", "NotFound", "Participant", "valid_participant_id",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
