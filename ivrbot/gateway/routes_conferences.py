@@ -26,12 +26,12 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
+from ivrbot.gateway.call_state import Reason
 from ivrbot.gateway.conferences import (
     ConferenceError,
     ConferenceLeg,
     LegState,
     NotFound,
-    Reason,
     valid_participant_id,
 )
 from ivrbot.gateway.http import ApiError, gw, json_body, own_session

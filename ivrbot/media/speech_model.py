@@ -17,6 +17,8 @@ from pathlib import Path
 
 import vosk
 
+from ivrbot.errors import UserError
+
 log = logging.getLogger(__name__)
 
 _INSTALL_HINT = (
@@ -27,7 +29,7 @@ _INSTALL_HINT = (
 # Spellings that mean the same answer; if a choice list holds more than one, they share a name.
 
 
-class ModelNotFound(RuntimeError):
+class ModelNotFound(UserError, RuntimeError):
     """No usable speech model; ``str(e)`` is one line that names the fix."""
 
 
