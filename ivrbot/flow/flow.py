@@ -126,7 +126,7 @@ class Flow:
             name = Event(event)
         except ValueError:
             raise FlowError(
-                f"flow {self.name!r}: unknown event {event!r} (see spec/phone-api.md for names)"
+                f"flow {self.name!r}: unknown event {event!r} (see docs/spec/phone-api.md for names)"
             ) from None
 
         def register(fn: EventHandler) -> EventHandler:

@@ -1,6 +1,6 @@
 """Steps that hand the caller on: Transfer (to a person or another number) and Move.
 
-Both are re-bridging inside the gateway (spec/phone-api.md): the bot never carries the
+Both are re-bridging inside the gateway (docs/spec/phone-api.md): the bot never carries the
 caller's audio after the hand-over, and its session is free for the next call at once.
 
 Transfer, step by step: the bot puts the caller on hold (``phone.add_call`` holds the call,
