@@ -86,7 +86,7 @@ def main(ctx: click.Context, verbose: int, log_level: str | None, log_format: st
     fmt = log_format or os.environ.get("IVRBOT_LOG_FORMAT", "").lower() or "text"
     for name, value, allowed in (("LEVEL", level, logs.LEVELS), ("FORMAT", fmt, logs.FORMATS)):
         if value is not None and value not in allowed:
-            raise click.UsageError(f"IVRBOT_LOG_{name}={value!r}: use {', '.join(allowed)}")
+            raise ConfigError(f"IVRBOT_LOG_{name}={value!r} is not valid: use {', '.join(allowed)}")
     ctx.obj = {"log_level": level, "log_format": fmt, "verbose": verbose}
     logs.configure(level or "warning", fmt, verbose)
 
