@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.media.tts import Synthesizer
+from tests.test_cli import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IVRBOT = [sys.executable, "-m", "ivrbot"]
@@ -30,12 +30,6 @@ BROKEN = (
     "flow = Flow('oops', number='5550001001')\n"
     "flow.add(Say('hi', 'Hello', next='nowhere'))\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def metrics(http: aiohttp.ClientSession, url: str) -> dict[tuple[str, str], float]:
@@ -53,6 +47,22 @@ async def metrics(http: aiohttp.ClientSession, url: str) -> dict[tuple[str, str]
 async def health(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
     async with http.get(f"{url}/health") as response:
         return response.status, await response.json()
+
+
+async def ready(
+    http: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process
+) -> tuple[int, dict[str, Any]]:
+    """/health once the server answers it and serves the welcome flow."""
+    async with asyncio.timeout(60):
+        while True:
+            assert proc.returncode is None, "ivrbot run exited early"
+            try:
+                status, body = await health(http, url)
+            except aiohttp.ClientConnectionError:
+                status, body = 0, {}
+            if "welcome" in body.get("flows", {}).get("loaded", []):
+                return status, body
+            await asyncio.sleep(0.2)
 
 
 class Stderr:
@@ -93,15 +103,8 @@ async def test_operator_sees_every_call_event_health_and_metrics(
     )  # fmt: skip
     stderr = Stderr(proc)
     try:
-        assert proc.stdout is not None
-        banner = ""
-        async with asyncio.timeout(60):
-            while "flow welcome" not in banner:
-                line = await proc.stdout.readline()
-                assert line, f"ivrbot run exited early: {banner} {''.join(stderr.lines)}"
-                banner += line.decode()
         async with aiohttp.ClientSession() as http:
-            status, body = await health(http, url)
+            status, body = await ready(http, url, proc)
             assert status == 503 and body["ok"] is False  # a flow file does not load
             assert body["flows"] == {"loaded": ["welcome"], "broken": [str(flows / "oops.py")]}
             assert body["calls_in_progress"] == 0
