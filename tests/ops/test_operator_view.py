@@ -30,6 +30,13 @@ BROKEN = (
     "flow = Flow('oops', number='5550001001')\n"
     "flow.add(Say('hi', 'Hello', next='nowhere'))\n"
 )
+FAILING = (  # loads, and fails in its step at line 5
+    "from ivrbot.flow import Flow\n"
+    "flow = Flow('oops', number='5550001001')\n"
+    "@flow.step('hi')\n"
+    "async def hi(call):\n"
+    "    raise RuntimeError('the lookup failed')\n"
+)
 
 
 async def metrics(http: aiohttp.ClientSession, url: str) -> dict[tuple[str, str], float]:
@@ -128,11 +135,19 @@ async def test_operator_sees_every_call_event_health_and_metrics(
             await stderr.wait_for('"event": "flow-end"')
             after = await metrics(http, url)
 
-            (flows / "oops.py").write_text(BROKEN.replace(", next='nowhere'", ""))
+            (flows / "oops.py").write_text(FAILING)
             await stderr.wait_for("now serving flow oops")
             status, body = await health(http, url)
             assert status == 200 and body["ok"] is True
             assert body["flows"] == {"loaded": ["oops", "welcome"], "broken": []}
+            caller = SimulatedCaller(url, tts, user="sam")
+            try:
+                await caller.dial("5550001001")
+                async with asyncio.timeout(20):  # the apology, then the bot hangs up
+                    await caller.disconnected.wait()
+            finally:
+                await caller.close()
+            await stderr.wait_for('"flow": "oops", "outcome": "error"')
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(15):
             assert await proc.wait() == 0
@@ -163,7 +178,11 @@ async def test_operator_sees_every_call_event_health_and_metrics(
     broken = [x for x in lines if x["level"] == "error" and "oops.py" in x["message"]]
     assert broken and "nowhere" in broken[0]["message"]
 
-    events = [x for x in lines if x["logger"] == "ivrbot.calls"]
+    failed = next(x for x in lines if x.get("event") == "flow-end" and x["flow"] == "oops")
+    assert f"{flows / 'oops.py'}:5" in failed["error"]  # the flow file and line
+    assert "RuntimeError: the lookup failed" in failed["error"]
+    oops_calls = {x["call"] for x in lines if x.get("flow") == "oops"}
+    events = [x for x in lines if x["logger"] == "ivrbot.calls" and x["call"] not in oops_calls]
     names = [x["event"] for x in events]
     assert names[0] == "call-in" and "call-end" in names and names[-1] in ("call-end", "flow-end")
     assert {x["call"] for x in events} == {events[0]["call"]}  # one id for the call throughout
