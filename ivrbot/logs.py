@@ -75,23 +75,35 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
+class LevelByLogger(logging.Filter):
+    """Operator loggers from ``operator`` up, every other logger from ``internal`` up."""
+
+    def __init__(self, operator: int, internal: int) -> None:
+        super().__init__()
+        self.operator, self.internal = operator, internal
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = any(record.name == n or record.name.startswith(f"{n}.") for n in OPERATOR_LOGGERS)
+        return record.levelno >= (self.operator if ours else self.internal)
+
+
 def configure(level: str = "info", fmt: str = "text", verbose: int = 0) -> None:
     """Log to stderr: operator loggers at ``level``; the rest at WARNING (INFO with -v,
     DEBUG with -vv or level debug), never below ``level``. Called again, it replaces its
-    own handler (other handlers stay)."""
+    own handler; other handlers keep what they get (the root level is only ever lowered)."""
     chosen = logging.getLevelName(level.upper())
     internal = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     internal = logging.DEBUG if chosen == logging.DEBUG else max(internal, chosen)
     handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(LevelByLogger(chosen, internal))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(internal)
+    if root.level > min(chosen, internal):
+        root.setLevel(min(chosen, internal))
     redact_handlers()  # no token or secret in a log line
-    for name in OPERATOR_LOGGERS:
-        logging.getLogger(name).setLevel(chosen)
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 

@@ -84,3 +84,13 @@ def test_an_entry_of_several_keys_is_not_logged() -> None:
     assert shown_input("987654", "inband") == "<6 digits>"
     assert shown_input("7", "rfc4733") == "7"
     assert shown_input("menu", "asr") == "menu"
+
+
+def test_other_handlers_keep_what_they_get() -> None:
+    """A test harness (or an embedding program) listening at INFO still gets INFO records."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    logs.configure("warning", "text")
+    assert root.level == logging.INFO
+    logs.configure("debug", "text")
+    assert root.level == logging.DEBUG
