@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from ivrbot import __version__
+from ivrbot import __version__, logs
 from ivrbot.cli_calls import calls
 from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
+from ivrbot.config import ConfigError
 from ivrbot.errors import UserError
-from ivrbot.gateway.redact import redact_handlers
 
 console = Console()
 # mistakes a user can fix (FlowError, ConfigError, ModelNotFound, TtsUnavailable, ...) and
@@ -27,23 +27,75 @@ console = Console()
 USER_ERRORS = (UserError, OSError)
 
 
-def _fail(exc: BaseException) -> None:
+def _fail(exc: BaseException) -> NoReturn:
     """One line naming what to fix; no traceback."""
-    click.echo(f"ivrbot: error: {exc}", err=True)
+    click.echo(f"ivrbot: error: {_describe(exc)}", err=True)
     sys.exit(1)
 
 
-@click.group()
+def _describe(exc: BaseException) -> str:
+    """``exc`` as one line; a file error names the file (and a missing folder)."""
+    if not isinstance(exc, OSError) or not exc.filename or not exc.strerror:
+        return str(exc)
+    path = Path(str(exc.filename))
+    if isinstance(exc, FileNotFoundError) and not path.parent.exists():
+        return f"{path}: the folder {path.parent} does not exist"
+    return f"{path}: {exc.strerror.lower()}"
+
+
+class _Main(click.Group):
+    """Any command: a user error (a bad setting, a file that cannot be written ...) is one
+    line and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            _fail(exc)
+
+
+def _log_options(command: Any) -> Any:
+    """--log-level and --log-format (on ``ivrbot`` itself and on the commands that serve)."""
+    level = click.option(
+        "--log-level",
+        type=click.Choice(logs.LEVELS, case_sensitive=False),
+        default=None,
+        help="Operator log lines (call events, flows served) at this level and above "
+        "(default: info for run, warning for the other commands; IVRBOT_LOG_LEVEL).",
+    )
+    fmt = click.option(
+        "--log-format",
+        type=click.Choice(logs.FORMATS),
+        default=None,
+        help="text (default): one timestamped line per event; json: one JSON object per "
+        "line (IVRBOT_LOG_FORMAT).",
+    )
+    return level(fmt(command))
+
+
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="ivrbot")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option(
+    "-v", "--verbose", count=True, help="Internal detail too (-v info, -vv debug with ICE/RTP)."
+)
+@_log_options
+@click.pass_context
+def main(ctx: click.Context, verbose: int, log_level: str | None, log_format: str | None) -> None:
     """ivrbot: voice bots, IVR menus and outbound campaigns, with their own WebRTC gateway."""
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    redact_handlers()  # no token or secret in a log line
-    if verbose < 2:
-        for noisy in ("aioice", "aiortc"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    level = log_level or os.environ.get("IVRBOT_LOG_LEVEL", "").lower() or None
+    fmt = log_format or os.environ.get("IVRBOT_LOG_FORMAT", "").lower() or "text"
+    for name, value, allowed in (("LEVEL", level, logs.LEVELS), ("FORMAT", fmt, logs.FORMATS)):
+        if value is not None and value not in allowed:
+            raise ConfigError(f"IVRBOT_LOG_{name}={value!r} is not valid: use {', '.join(allowed)}")
+    ctx.obj = {"log_level": level, "log_format": fmt, "verbose": verbose}
+    logs.configure(level or "warning", fmt, verbose)
+
+
+def _serving_logs(ctx: click.Context, log_level: str | None, log_format: str | None) -> None:
+    """A serving command logs call events by default: operator lines at info."""
+    top = ctx.find_root().obj or {}
+    level = log_level or top.get("log_level") or "info"
+    logs.configure(level, log_format or top.get("log_format", "text"), top.get("verbose", 0))
 
 
 def _timeline_table(title: str, events: list[dict[str, Any]]) -> Table:
@@ -111,9 +163,21 @@ def demo(as_json: bool, flow_path: Path, press: str, say: str) -> None:
 @click.argument("flows_dir", type=click.Path(path_type=Path), default=Path("flows"))
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1, IVRBOT_HOST).")
 @click.option(
-    "--port", default=None, type=int, help="Port to listen on (default 8890, IVRBOT_PORT)."
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (default 8890, IVRBOT_PORT).",
 )
-def run(flows_dir: Path, host: str | None, port: int | None) -> None:
+@_log_options
+@click.pass_context
+def run(
+    ctx: click.Context,
+    flows_dir: Path,
+    host: str | None,
+    port: int | None,
+    log_level: str | None,
+    log_format: str | None,
+) -> None:
     """Serve the gateway and a bot for every flow in FLOWS_DIR until interrupted.
 
     The bots attach inside the gateway and take every caller up to their limits
@@ -121,8 +185,14 @@ def run(flows_dir: Path, host: str | None, port: int | None) -> None:
     serves the softphone page (/softphone). Edited flow files are loaded again for new
     calls (calls in progress finish on the old version); a flow file that does not load is
     reported and the others are served.
+
+    Logs one timestamped line per call event on stderr (call in, flow, step, input,
+    transfer, outcome and duration; --log-format json for one JSON object per line).
+    GET /health is open; GET /metrics (Prometheus) answers this machine or an X-API-Key.
     """
     from ivrbot.serve import serve
+
+    _serving_logs(ctx, log_level, log_format)
 
     try:
         asyncio.run(serve(flows_dir, host, port, console))

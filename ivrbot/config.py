@@ -3,35 +3,88 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ivrbot.errors import UserError
 
+# Every IVRBOT_ variable read so far and its type (int, float, bool, str, list): a setting
+# is read through one of the typed helpers below, which name the variable when its value is
+# bad (ConfigError), never through int()/float() of _env.
+ENV_TYPES: dict[str, str] = {}
+BOOLS = {"1": True, "true": True, "yes": True, "on": True,
+         "0": False, "false": False, "no": False, "off": False}  # fmt: skip
+T = TypeVar("T")
 
-def _env(name: str, default: str) -> str:
+
+def _env(name: str, default: str, kind: str = "str") -> str:
+    ENV_TYPES.setdefault(name, kind)
     return os.environ.get(f"IVRBOT_{name}", default)
 
 
+def _typed(name: str, default: str, kind: str, parse: Callable[[str], T], form: str) -> T:
+    raw = _env(name, default, kind)
+    try:
+        return parse(raw.strip())
+    except ValueError:
+        raise ConfigError(f"IVRBOT_{name}={raw!r} is not valid: {form}") from None
+
+
+def _env_int(name: str, default: int, low: int = 0, high: int | None = None) -> int:
+    """A whole number from low (to high); ConfigError naming the variable otherwise."""
+    form = f"give a whole number from {low}" + (f" to {high}" if high is not None else " up")
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError(text)
+        return value
+
+    return _typed(name, str(default), "int", parse, form)
+
+
+def _env_float(name: str, default: float, low: float = 0.0) -> float:
+    """A number of at least ``low`` (seconds, rates); ConfigError naming the variable."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value) or value < low:
+            raise ValueError(text)
+        return value
+
+    return _typed(name, str(default), "float", parse, f"give a number from {low:g} up")
+
+
 def _env_list(name: str, default: str) -> list[str]:
-    return [part.strip() for part in _env(name, default).split(",") if part.strip()]
+    return [part.strip() for part in _env(name, default, "list").split(",") if part.strip()]
 
 
 def _env_bool(name: str, default: str) -> bool:
-    return _env(name, default).strip().lower() in ("1", "true", "yes", "on")
+    def parse(text: str) -> bool:
+        if text.lower() not in BOOLS:
+            raise ValueError(text)
+        return BOOLS[text.lower()]
+
+    return _typed(name, default, "bool", parse, "use 1 or 0 (true/false, yes/no, on/off)")
 
 
 def _default_pool() -> list[str]:
-    raw = _env("VIRTUAL_NUMBERS", "5550001000-5550001099")
-    numbers: list[str] = []
-    for part in raw.split(","):
-        part = part.strip()
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            numbers += [str(n) for n in range(int(lo), int(hi) + 1)]
-        elif part:
-            numbers.append(part)
-    return numbers
+    def parse(raw: str) -> list[str]:
+        numbers: list[str] = []
+        for part in raw.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                numbers += [str(n) for n in range(int(lo), int(hi) + 1)]
+            elif part:
+                numbers.append(str(int(part)))
+        return numbers
+
+    form = "give numbers and ranges, e.g. 5550001000-5550001099,5550002000"
+    return _typed("VIRTUAL_NUMBERS", "5550001000-5550001099", "list", parse, form)
 
 
 # Development defaults for the embedded app server's OAuth client. Set IVRBOT_CLIENT_ID and
@@ -61,24 +114,24 @@ def is_loopback(host: str) -> bool:
 @dataclass
 class Settings:
     host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
-    port: int = field(default_factory=lambda: int(_env("PORT", "8890")))
+    port: int = field(default_factory=lambda: _env_int("PORT", 8890, high=65535))
     domain: str = field(default_factory=lambda: _env("DOMAIN", "ivrbot.local"))
     rtc_uri: str = "/RTC/v1"
     virtual_numbers: list[str] = field(default_factory=_default_pool)
-    token_ttl_s: int = field(default_factory=lambda: int(_env("TOKEN_TTL", "3600")))
-    session_ttl_s: int = field(default_factory=lambda: int(_env("SESSION_TTL", "3600")))
-    long_poll_s: float = field(default_factory=lambda: float(_env("LONG_POLL", "40")))
-    ring_timeout_s: float = field(default_factory=lambda: float(_env("RING_TIMEOUT", "60")))
+    token_ttl_s: int = field(default_factory=lambda: _env_int("TOKEN_TTL", 3600))
+    session_ttl_s: int = field(default_factory=lambda: _env_int("SESSION_TTL", 3600))
+    long_poll_s: float = field(default_factory=lambda: _env_float("LONG_POLL", 40))
+    ring_timeout_s: float = field(default_factory=lambda: _env_float("RING_TIMEOUT", 60))
     # a peer that stops answering ICE consent checks this long is gone: its calls end
-    peer_timeout_s: float = field(default_factory=lambda: float(_env("PEER_TIMEOUT", "8")))
+    peer_timeout_s: float = field(default_factory=lambda: _env_float("PEER_TIMEOUT", 8))
     # bots in this process: concurrent calls in all and per flow (Flow(max_calls=N) sets its
     # own); past the limit a caller waits in a queue with ringback this long, then hears busy
-    max_calls: int = field(default_factory=lambda: int(_env("MAX_CALLS", "100")))
+    max_calls: int = field(default_factory=lambda: _env_int("MAX_CALLS", 100))
     # bots attach inside the gateway (in-process media, admission); 0: each bot is a remote
     # Phone of its own gateway (the path of bots in other processes; for comparison)
     local_bots: bool = field(default_factory=lambda: _env_bool("LOCAL_BOTS", "1"))
-    flow_max_calls: int = field(default_factory=lambda: int(_env("FLOW_MAX_CALLS", "50")))
-    queue_s: float = field(default_factory=lambda: float(_env("QUEUE_TIMEOUT", "30")))
+    flow_max_calls: int = field(default_factory=lambda: _env_int("FLOW_MAX_CALLS", 50))
+    queue_s: float = field(default_factory=lambda: _env_float("QUEUE_TIMEOUT", 30))
     # storage: one SQLite file (":memory:" keeps nothing across restarts)
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))
     # OAuth: the app server's client, refresh tokens, consent codes, allowed redirect URIs
@@ -86,23 +139,21 @@ class Settings:
     client_secret: str = field(
         default_factory=lambda: _env("CLIENT_SECRET", DEV_CLIENT_SECRET), repr=False
     )
-    refresh_ttl_s: int = field(default_factory=lambda: int(_env("REFRESH_TTL", "2592000")))
-    auth_code_ttl_s: int = field(default_factory=lambda: int(_env("AUTH_CODE_TTL", "600")))
+    refresh_ttl_s: int = field(default_factory=lambda: _env_int("REFRESH_TTL", 2592000))
+    auth_code_ttl_s: int = field(default_factory=lambda: _env_int("AUTH_CODE_TTL", 600))
     redirect_uris: list[str] = field(
         default_factory=lambda: _env_list("REDIRECT_URIS", "http://127.0.0.1,http://localhost")
     )
     # rate limits per client address: tokens per second (0 disables) and burst size
-    rate_limit: float = field(default_factory=lambda: float(_env("RATE_LIMIT", "5")))
-    rate_burst: int = field(default_factory=lambda: int(_env("RATE_BURST", "30")))
+    rate_limit: float = field(default_factory=lambda: _env_float("RATE_LIMIT", 5))
+    rate_burst: int = field(default_factory=lambda: _env_int("RATE_BURST", 30))
     # whether mobile-number and virtual-number users must log in with an x-e911Id
     e911_required: bool = field(default_factory=lambda: _env_bool("E911_REQUIRED", "0"))
     # slow clients: seconds to send a request's head (from its first byte) and its body; idle
     # keep-alive connections are closed after keepalive_timeout_s
-    header_timeout_s: float = field(default_factory=lambda: float(_env("HEADER_TIMEOUT", "10")))
-    body_timeout_s: float = field(default_factory=lambda: float(_env("BODY_TIMEOUT", "10")))
-    keepalive_timeout_s: float = field(
-        default_factory=lambda: float(_env("KEEPALIVE_TIMEOUT", "75"))
-    )
+    header_timeout_s: float = field(default_factory=lambda: _env_float("HEADER_TIMEOUT", 10))
+    body_timeout_s: float = field(default_factory=lambda: _env_float("BODY_TIMEOUT", 10))
+    keepalive_timeout_s: float = field(default_factory=lambda: _env_float("KEEPALIVE_TIMEOUT", 75))
     # one INFO line per request on the aiohttp.access logger (tokens redacted)
     access_log: bool = field(default_factory=lambda: _env_bool("ACCESS_LOG", "1"))
     # access (README "Access and security"): development mode is 'auto' (on when listening

@@ -21,7 +21,8 @@ from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import check_numbers_free, flow_files, load_flow_file, load_flows_apart
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.access import reserve
-from ivrbot.gateway.server import GatewayServer
+from ivrbot.gateway.health import FLOWS
+from ivrbot.gateway.server import GatewayServer, check_listen
 from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.numbers import format_number
@@ -49,6 +50,7 @@ class Runner:
         self.settings = settings
         self.console = console or Console(quiet=True)
         self.server = GatewayServer(settings)
+        self.server.app[FLOWS] = self.flow_status  # for GET /health
         self.bots: dict[Path, Bot] = {}
         self.broken: dict[Path, str] = {}  # flow files that do not load, and why
         self._stamps: dict[Path, tuple[int, int]] = {}
@@ -59,6 +61,7 @@ class Runner:
 
     async def start(self) -> str:
         self.warnings = self.settings.check_access()  # unsafe settings: ConfigError, first
+        check_listen(self.settings.host, self.settings.port)  # a port in use: at once
         check_tts()
         flows, problems = load_flows_apart(self.flows_dir)
         if not flows:  # nothing to serve: say what to fix
@@ -76,10 +79,16 @@ class Runner:
             await self._serve(flow)
         return url
 
+    def flow_status(self) -> dict[str, list[str]]:
+        """The flows served (by name) and the flow files that do not load."""
+        return {
+            "loaded": sorted(bot.flow.name for bot in self.bots.values()),
+            "broken": sorted(str(path) for path in self.broken),
+        }
+
     def _broken(self, path: Path, problem: FlowError) -> None:
         self.broken[path] = str(problem)
         self._stamps[path] = _stamp(path)
-        self.console.print(f"[red]not served:[/] {problem}")
         log.error("flow file not served: %s", problem)
 
     async def _serve(self, flow: Flow) -> None:
@@ -123,11 +132,9 @@ class Runner:
                 if bot is None:
                     self._broken(path, exc)
                 else:
-                    self.console.print(f"[red]not reloaded:[/] {exc}")
                     log.error("flow file not reloaded (the running version stays): %s", exc)
                 continue
             verb = "reloaded" if bot is not None else "now serving"
-            self.console.print(f"{verb} flow [bold]{flow.name}[/] from {path}")
             log.info("%s flow %s from %s", verb, flow.name, path)
             reloaded.append(flow.name)
         return reloaded
@@ -187,7 +194,7 @@ async def serve(
             ready.set()
         watcher = asyncio.ensure_future(runner.watch())
         await stop.wait()
-        console.print("stopping: ending calls, closing sessions")
+        log.info("stopping: ending calls, closing sessions")
     finally:
         if watcher is not None:
             watcher.cancel()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ivrbot import call_events
 from ivrbot.flow.failure import failure_site, step_source
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import FlowRecord
@@ -55,6 +56,7 @@ class FlowCall:
 
     def note(self, event: str, **detail: Any) -> None:
         self.bot.note(event, **detail)
+        call_events.flow_note(self, event, detail)  # the operator's log line, latencies
 
     # running the graph ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -355,9 +357,12 @@ class FlowCall:
             speech.get_nowait()
         self.listener.listening_for_speech = True
         while True:
-            result = await turn.feed(await speech.get())
+            pcm = await speech.get()
+            fed_at = time.monotonic()
+            result = await turn.feed(pcm)
             if result is None:
                 continue
+            call_events.speech_recognised(result.outcome, time.monotonic() - fed_at)
             if result.outcome == "match":
                 value = result.choice if result.choice is not None else result.text
                 return Answer("speech", value, result.text, result.confidence, "asr")

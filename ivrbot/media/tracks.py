@@ -14,6 +14,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ivrbot.media.frames import WIRE_RATE, WIRE_SAMPLES, frame_from_pcm, pcm_from_frame, resample
+from ivrbot.metrics import FRAME_LATENESS
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ class OutboundAudio(MediaStreamTrack):
         else:
             self._pts += WIRE_SAMPLES
             wait = self._start + self._pts / WIRE_RATE - time.time()
+            FRAME_LATENESS.observe(max(0.0, -wait))
             if wait > 0:
                 await asyncio.sleep(wait)
         while self._queue and self._queue[0].done:

@@ -1,0 +1,133 @@
+"""Operator logging: one line per call event that matters, with timestamps, as text or JSON.
+
+Call events go to the ``ivrbot.calls`` logger at INFO (call in, flow answered, step, input,
+transfer, flow end, call end) through :func:`call_event`; the server's own messages (flows
+served, reloaded, not served) to ``ivrbot.serve``. Those are the *operator loggers*: shown
+at ``--log-level info`` (the default). Everything else in ivrbot is internal detail, shown
+from ``-v`` (INFO) or ``--log-level debug``; warnings and errors always show.
+
+Text lines read ``<ISO time> <LEVEL> <logger>: <event> key=value ...``; JSON lines are one
+object each with ``time``, ``level``, ``logger``, ``message`` and the event's fields. The
+JSON formatter is 20 lines of stdlib rather than python-json-logger: the fields are the
+ones :func:`call_event` passes (no guessing which record attributes are "extra"), and
+the secret-redacting filter keeps working on the message.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import sys
+from typing import Any
+
+from ivrbot.gateway.redact import redact_handlers
+
+CALLS = logging.getLogger("ivrbot.calls")
+OPERATOR_LOGGERS = ("ivrbot.calls", "ivrbot.serve")
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("text", "json")
+NOISY = ("aioice", "aiortc")  # ICE and RTP chatter: only with -vv
+
+
+def _time(record: logging.LogRecord) -> str:
+    when = datetime.datetime.fromtimestamp(record.created).astimezone()
+    return when.isoformat(timespec="milliseconds")
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-01-31T09:15:02.123+00:00 INFO ivrbot.calls: call-in call=... from=...``"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_time(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        return f"{line}\n{record.exc_text}" if record.exc_text else line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the event's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": _time(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        out.update(getattr(record, "fields", {}))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["traceback"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a line is logged (as logging.lastResort)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+class LevelByLogger(logging.Filter):
+    """Operator loggers from ``operator`` up, every other logger from ``internal`` up."""
+
+    def __init__(self, operator: int, internal: int) -> None:
+        super().__init__()
+        self.operator, self.internal = operator, internal
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = any(record.name == n or record.name.startswith(f"{n}.") for n in OPERATOR_LOGGERS)
+        return record.levelno >= (self.operator if ours else self.internal)
+
+
+def configure(level: str = "info", fmt: str = "text", verbose: int = 0) -> None:
+    """Log to stderr: operator loggers at ``level``; the rest at WARNING (INFO with -v,
+    DEBUG with -vv or level debug), never below ``level``. Called again, it replaces its
+    own handler; other handlers keep what they get (the root level is only ever lowered)."""
+    chosen = logging.getLevelName(level.upper())
+    internal = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    internal = logging.DEBUG if chosen == logging.DEBUG else max(internal, chosen)
+    handler = StderrHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(LevelByLogger(chosen, internal))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    if root.level > min(chosen, internal):
+        root.setLevel(min(chosen, internal))
+    redact_handlers()  # no token or secret in a log line
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def _value(value: object) -> str:
+    text = str(value)
+    if text and not any(c in text for c in ' "=\n'):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def call_event(event: str, level: int = logging.INFO, /, **fields: Any) -> None:
+    """One operator line: ``event key=value ...`` (JSON: ``event`` and the fields as keys).
+    Fields that are None are left out."""
+    if not CALLS.isEnabledFor(level):
+        return
+    kept = {k: v for k, v in fields.items() if v is not None}
+    text = " ".join([event, *(f"{k}={_value(v)}" for k, v in kept.items())])
+    CALLS.log(level, "%s", text, extra={"fields": {"event": event, **kept}})
+
+
+def shown_input(value: str, method: str) -> str:
+    """What the log shows of an answer: a spoken choice or one key as it is; an entry of
+    several keys only by its length (PINs and account numbers stay out of logs; the call
+    record keeps the value)."""
+    keyed = method in ("rfc4733", "inband")
+    return f"<{len(value)} digits>" if keyed and len(value) > 1 else value

@@ -1,0 +1,64 @@
+"""The process's Prometheus metrics (``GET /metrics``): the objects other parts update.
+
+prometheus-client keeps them in its default registry, one set per process (as Prometheus
+expects of a process it scrapes). Any part may add its own here (a SIP gauge, say): define
+it at module level with an ``ivrbot_`` name and update it where the event happens.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# seconds: prompt latencies are tens to hundreds of ms; speech results up to a few seconds
+_LATENCY = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+_LATENESS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+CALLS_IN_PROGRESS = Gauge(
+    "ivrbot_calls_in_progress", "Calls the gateway carries now (ringing or connected)"
+)
+CALLS = Counter("ivrbot_calls", "Calls the gateway carried, by how they ended", ["outcome"])
+FLOW_CALLS = Counter(
+    "ivrbot_flow_calls", "Calls run through a flow, by flow and outcome", ["flow", "outcome"]
+)
+ANSWER_TO_PROMPT = Histogram(
+    "ivrbot_answer_to_prompt_seconds",
+    "From a flow answering a call to its first prompt starting",
+    buckets=_LATENCY,
+)
+KEY_TO_PROMPT = Histogram(
+    "ivrbot_key_to_prompt_seconds",
+    "From a keypad press reaching a flow to its next prompt starting",
+    buckets=_LATENCY,
+)
+ASR_LATENCY = Histogram(
+    "ivrbot_asr_seconds",
+    "From the end of the caller's speech (endpoint found) to the recognised answer",
+    buckets=_LATENCY,
+)
+FRAME_LATENESS = Histogram(
+    "ivrbot_frame_lateness_seconds",
+    "How late each 20 ms outbound audio frame left against its schedule (0: on time)",
+    buckets=_LATENESS,
+)
+
+# the gateway's termination reasons (switch.Reason values) as outcome labels; any other
+# reason is 'other' (labels stay a small fixed set)
+OUTCOMES = {
+    "Call terminated": "hangup",  # either party hung up after the answer
+    "Call canceled": "canceled",
+    "User busy": "busy",
+    "User not found": "not-found",
+    "Call answered elsewhere": "answered-elsewhere",
+    "Call transferred": "transferred",
+    "Call moved": "moved",
+    "No answer": "no-answer",
+    "Media failed": "media-failed",
+    "Session ended": "session-ended",
+    "Call merged into a conference": "merged",
+    "Connection lost": "connection-lost",
+}
+
+
+def outcome_of(reason: str) -> str:
+    """The ``outcome`` label of a call that ended for ``reason``."""
+    return OUTCOMES.get(reason, "other")
