@@ -69,7 +69,7 @@ def normalise(raw: str, region: str = "US") -> tuple[str, str]:
     """(E.164 number, region) of ``raw`` (ivrbot's number rules first: keypad letters,
     separators); ValueError naming what is wrong."""
     digits = clean_phone_number(raw.strip())
-    if not digits or "@" in digits or not digits.isdigit():
+    if not any(ch.isdigit() for ch in raw) or not digits or "@" in digits or not digits.isdigit():
         raise ValueError(f"{raw!r} is not a phone number")
     text = "+" + digits if raw.strip().startswith("+") else digits
     try:

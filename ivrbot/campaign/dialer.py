@@ -178,7 +178,9 @@ class Dialer:
                 return
             await asyncio.sleep(0.05)
 
-    async def _settle(self, contact: dict[str, Any], result: dict[str, str], final: bool = False) -> None:
+    async def _settle(
+        self, contact: dict[str, Any], result: dict[str, str], final: bool = False
+    ) -> None:
         now = self.clock.now().timestamp()
         outcome = result["outcome"]
         again = None if final else next_try(self.campaign, outcome, contact["attempt"], now)

@@ -75,7 +75,9 @@ class CampaignService:
         self.bot_for = bot_for
         self.dialers: dict[str, Dialer] = {}
         self.scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=store.engine, tablename="campaign_jobs")},
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=store.engine, tablename="campaign_jobs")
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=UTC,
         )

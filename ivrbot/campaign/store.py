@@ -152,8 +152,15 @@ class CampaignStore:
             conn.execute(
                 insert(contacts),
                 [
-                    {"campaign": name, "number": c.number, "name": c.name, "zone": c.zone,
-                     "country": c.country, "vars": json.dumps(c.vars), "line": c.line}  # fmt: skip
+                    {
+                        "campaign": name,
+                        "number": c.number,
+                        "name": c.name,
+                        "zone": c.zone,
+                        "country": c.country,
+                        "vars": json.dumps(c.vars),
+                        "line": c.line,
+                    }  # fmt: skip
                     for c in people
                 ],
             )
@@ -231,7 +238,9 @@ class CampaignStore:
         ``next_try_at``, or done (None)."""
         with self.engine.begin() as conn:
             conn.execute(
-                update(attempts).where(attempts.c.id == attempt_id).values(ended_at=ended_at, **result)
+                update(attempts)
+                .where(attempts.c.id == attempt_id)
+                .values(ended_at=ended_at, **result)
             )
             conn.execute(
                 update(contacts)

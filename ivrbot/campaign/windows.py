@@ -22,7 +22,9 @@ def _calendar(country: str) -> holiday_calendars.HolidayBase:
     try:
         return holiday_calendars.country_holidays(country)
     except NotImplementedError as exc:
-        raise CampaignError(f"holidays={country!r}: not a country the holidays package knows") from exc
+        raise CampaignError(
+            f"holidays={country!r}: not a country the holidays package knows"
+        ) from exc
 
 
 class Windows:

@@ -15,7 +15,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTACT_NUMBERS = [f"21255501{i:02d}" for i in range(1, 40)]
+CONTACT_NUMBERS = [f"{area}55501{i:02d}" for area in (212, 312, 310) for i in range(1, 40)]
 
 
 @pytest.fixture
