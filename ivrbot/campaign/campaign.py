@@ -93,7 +93,9 @@ class Campaign:
     calls_per_minute: float = 30
     max_concurrent: int = 4
     ring_timeout_s: float = 30
-    retries: dict[str, Retry] = field(default_factory=lambda: dict(DEFAULT_RETRIES))
+    retries: dict[str, Retry] = field(
+        default_factory=lambda: {str(k): r for k, r in DEFAULT_RETRIES.items()}
+    )
     machine: str = "message"  # 'message' (leave it after the beep) or 'hangup'
     caller_id: str = ""  # the number shown to callees ('' : the flow's number)
     max_abandon_ratio: float = 0.03

@@ -160,7 +160,7 @@ class CampaignStore:
                         "country": c.country,
                         "vars": json.dumps(c.vars),
                         "line": c.line,
-                    }  # fmt: skip
+                    }
                     for c in people
                 ],
             )
@@ -217,12 +217,13 @@ class CampaignStore:
             )
             if taken.rowcount != 1:
                 return None
-            attempt_id = conn.execute(
+            written = conn.execute(
                 insert(attempts).values(
                     campaign=name, contact_id=row.id, number=row.number,
                     attempt=row.attempts + 1, started_at=now, pid=os.getpid(),
                 )
-            ).inserted_primary_key[0]  # fmt: skip
+            )  # fmt: skip
+            attempt_id = written.inserted_primary_key[0]  # type: ignore[index]
         return {**row._asdict(), "attempt": row.attempts + 1, "attempt_id": attempt_id,
                 "vars": json.loads(row.vars)}  # fmt: skip
 
@@ -263,14 +264,14 @@ class CampaignStore:
     # reports -------------------------------------------------------------------------------
     def counts(self, name: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            by_state = dict(
+            by_state: dict[str, int] = dict(
                 conn.execute(
                     select(contacts.c.state, func.count())
                     .where(contacts.c.campaign == name)
                     .group_by(contacts.c.state)
                 ).all()
             )
-            outcomes = dict(
+            outcomes: dict[str, int] = dict(
                 conn.execute(
                     select(attempts.c.outcome, func.count())
                     .where(attempts.c.campaign == name, attempts.c.ended_at.is_not(None))

@@ -9,6 +9,7 @@ each turns the call down after ringing 0.2-0.6 s, so calls are in flight when it
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import signal
 import sys
@@ -59,7 +60,7 @@ async def test_sigkill_mid_run_loses_nobody_and_dials_nobody_twice(tmp_path: Pat
     interrupted = 0
     for attempts in by_contact.values():
         assert [a["attempt"] for a in attempts] == list(range(1, len(attempts) + 1))
-        for before, after in zip(attempts, attempts[1:], strict=False):
+        for before, after in itertools.pairwise(attempts):
             # one attempt at a time: the next began after the previous one was settled
             assert float(after["started_at"]) >= float(before["ended_at"])  # type: ignore[arg-type]
         for a in attempts:
