@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ivrbot import __version__
 from ivrbot.cli_calls import calls
+from ivrbot.cli_campaign import campaign
 from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
@@ -243,3 +244,4 @@ main.add_command(flows)
 main.add_command(calls)
 main.add_command(dial)
 main.add_command(models)
+main.add_command(campaign)

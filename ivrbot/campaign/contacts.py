@@ -82,8 +82,9 @@ def normalise(raw: str, region: str = "US") -> tuple[str, str]:
     return e164, phonenumbers.region_code_for_number(parsed) or region
 
 
-def read_contacts(source: Path | str, region: str = "US") -> ImportResult:
-    """Contacts of a CSV file (a Path) or CSV text (a str)."""
+def read_contacts(source: Path | str, region: str = "US", zones: bool = True) -> ImportResult:
+    """Contacts of a CSV file (a Path) or CSV text (a str); ``zones=False``: numbers only
+    (do-not-call lists), no time zone needed."""
     if isinstance(source, Path):
         try:
             text = source.read_text(encoding="utf-8-sig")
@@ -113,7 +114,7 @@ def read_contacts(source: Path | str, region: str = "US") -> ImportResult:
             result.errors.append((line, f"{len(row)} columns, the header has {len(header)}"))
             continue
         try:
-            contact = _contact(row, header, number_col, zone_col, name_col, region)
+            contact = _contact(row, header, number_col, zone_col, name_col, region, zones)
         except ValueError as exc:
             result.errors.append((line, str(exc)))
             continue
@@ -136,6 +137,7 @@ def _contact(
     zone_col: int | None,
     name_col: int | None,
     region: str,
+    zones: bool,
 ) -> Contact:
     raw = row[number_col]
     if not raw.strip():
@@ -145,7 +147,7 @@ def _contact(
     if zone:
         if zone not in _zones():
             raise ValueError(f"unknown time zone {zone!r} (use an IANA name: America/Chicago)")
-    else:
+    elif zones:
         zone = zone_of(number)
         if not zone:
             raise ValueError(f"cannot tell the time zone of {number}: add a 'timezone' column")

@@ -58,5 +58,6 @@ def status_view(report: dict[str, Any]) -> Group:
     table.add_column("attempts", justify="right")
     for outcome, n in report["outcomes"].items():
         table.add_row(outcome, str(n))
-    table.caption = f"flow {report['flow']}, abandon ratio {report['abandon_ratio']:.1%}"
-    return Group(bar, table)
+    if not report["outcomes"]:
+        table.add_row("(no attempt yet)", "0")
+    return Group(bar, table, f"flow {report['flow']}, abandon ratio {report['abandon_ratio']:.1%}")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ivrbot.campaign.callees import Callee
 from ivrbot.campaign.campaign import Campaign, Retry, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
@@ -20,7 +21,6 @@ from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
-from tests.campaign.callees import Callee
 from tests.campaign.test_real_calls import wait_state
 
 SATURDAY_NOON_UTC = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)

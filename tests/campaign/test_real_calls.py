@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ivrbot.campaign.callees import Callee
 from ivrbot.campaign.campaign import Campaign, Retry, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
@@ -19,7 +20,6 @@ from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
-from tests.campaign.callees import Callee
 
 MONDAY_10AM_NEW_YORK = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 CONTACTS = """number,name,appointment

@@ -1,6 +1,10 @@
-"""Simulated callees for campaign tests: Phones logged in to the gateway as contact numbers
-that answer as a person (and press a key when asked), answer as a machine (greeting, then a
-beep), reject, or never answer."""
+"""Simulated callees (tests, the example campaign): Phones logged in to the gateway as
+contact numbers that answer as a person (and press a key when asked), answer as a machine
+(greeting, then a beep), reject, or never answer.
+
+``ivrbot campaign callees CSV`` logs in one per row of a contact file, behaving as its
+``simulate`` column says: person, machine, reject, silent or opt-out (a person who
+presses 9)."""
 
 from __future__ import annotations
 
@@ -11,16 +15,18 @@ import numpy as np
 
 from ivrbot.flow.testing import Ear
 from ivrbot.media.frames import WIRE_RATE, resample
+from ivrbot.media.tones import _sine_sum
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine
 
 MACHINE_GREETING = (
     "Hi, you have reached the Smith family. We cannot come to the phone right now. "
     "Please leave a message after the tone."
 )
+
+KINDS = ("person", "machine", "reject", "silent")
 
 
 async def speech(tts: Synthesizer, text: str) -> np.ndarray:
@@ -33,6 +39,10 @@ class Callee:
     'machine', 'reject' or 'silent' (never answers)."""
 
     def __init__(self, url: str, number: str, kind: str, key: str = "1") -> None:
+        if kind == "opt-out":
+            kind, key = "person", "9"
+        if kind not in KINDS:
+            raise ValueError(f"simulate={kind!r}: use {', '.join(KINDS)} or opt-out")
         self.url = url
         self.phone = Phone(url, name=f"callee {number} ({kind})")
         self.number = number
@@ -51,7 +61,7 @@ class Callee:
             self.greeting = await speech(tts, "Hello?")
         elif self.kind == "machine":
             words = await speech(tts, MACHINE_GREETING)
-            beep = sine(1000, 0.5, dbfs=-10.0)
+            beep = _sine_sum((1000.0,), 0.5, -10.0).astype(np.int16)
             self.greeting = np.concatenate([words, np.zeros(WIRE_RATE // 5, np.int16), beep])
         token = await fetch_token(self.url, "VIRTUAL_NUMBER")
         await self.phone.login(token=token, user_id="vtn:" + self.number[-10:])
@@ -75,3 +85,11 @@ class Callee:
 
     async def close(self) -> None:
         await self.phone.close()
+
+
+async def simulate(url: str, rows: list[tuple[str, str]], tts: Synthesizer) -> list[Callee]:
+    """Callees logged in for (E.164 number, kind) ``rows``."""
+    callees = [Callee(url, number, kind) for number, kind in rows]
+    for callee in callees:
+        await callee.login(tts)
+    return callees
