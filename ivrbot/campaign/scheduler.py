@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from ivrbot.flow.runner import Bot
 
 log = logging.getLogger(__name__)
+# APScheduler warns at every pace tick skipped while the previous one still runs (a pace
+# faster than the store answers): the achieved pace is in the report, not in the log
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 _SERVICES: dict[str, CampaignService] = {}  # by database URL: what the jobs run against
 ACTIONS = ("start", "pause", "resume", "cancel")
 

@@ -5,7 +5,6 @@ inside 08:00-21:00 on the callee's own clock, none on the holiday."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,15 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivrbot.campaign.callees import Callee
-from ivrbot.campaign.campaign import Campaign, Retry, State
+from ivrbot.campaign.campaign import Campaign, Retry
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
-from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
-from tests.campaign.test_real_calls import wait_state
+from tests.campaign.test_real_calls import run_to_end
 
 SATURDAY_NOON_UTC = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
 CONTACTS = """number,timezone
@@ -51,14 +49,8 @@ async def test_calls_stay_in_each_callees_window_across_dst_and_a_holiday(
         stop_at="2026-03-11T12:00:00+00:00",
     )  # fmt: skip
     store.create(campaign, imported.contacts)
-    service = CampaignService(store, Clock(4 * 3600, SATURDAY_NOON_UTC), lambda _: reminder_bot)
-    await service.start()
-    try:
-        await service.control("dst", "start")
-        await wait_state(store, "dst", State.FINISHED, 90)
-    finally:
-        await service.stop()
-        await asyncio.gather(*(c.close() for c in callees))
+    clock = Clock(4 * 3600, SATURDAY_NOON_UTC)
+    await run_to_end(store, clock, reminder_bot, "dst", callees, 90)
 
     rows = store.attempt_rows("dst")
     days: dict[str, set[date]] = {n: set() for n in ZONES}

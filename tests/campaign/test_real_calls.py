@@ -35,10 +35,20 @@ KINDS = {"2125550101": ("person", "1"), "2125550102": ("machine", ""),
          "2125550105": ("person", "9"), "2125550106": ("person", "1")}  # fmt: skip
 
 
-async def wait_state(store: CampaignStore, name: str, state: State, timeout_s: float) -> None:
-    async with asyncio.timeout(timeout_s):
-        while (await store.run(store.campaign, name))[1] is not state:
-            await asyncio.sleep(0.2)
+async def run_to_end(
+    store: CampaignStore, clock: Clock, bot: Bot, name: str, callees: list[Callee], timeout_s: float
+) -> None:
+    """Start campaign ``name`` and wait until it is finished; then log the callees out."""
+    service = CampaignService(store, clock, lambda _: bot)
+    await service.start()
+    try:
+        await service.control(name, "start")
+        async with asyncio.timeout(timeout_s):
+            while (await store.run(store.campaign, name))[1] is not State.FINISHED:
+                await asyncio.sleep(0.2)
+    finally:
+        await service.stop()
+        await asyncio.gather(*(c.close() for c in callees))
 
 
 @pytest.mark.slow
@@ -58,15 +68,7 @@ async def test_outcomes_retries_and_do_not_call(
     store.create(campaign, imported.contacts)
     store.dnc_add(["+12125550106"])  # the global list
     clock = Clock(60, MONDAY_10AM_NEW_YORK)
-    service = CampaignService(store, clock, lambda name: reminder_bot)
-    await service.start()
-    try:
-        await service.control("visits", "start")
-        await wait_state(store, "visits", State.FINISHED, 120)
-    finally:
-        await service.stop()
-        for callee in callees.values():
-            await callee.close()
+    await run_to_end(store, clock, reminder_bot, "visits", list(callees.values()), 120)
 
     rows = store.attempt_rows("visits")
     by_number: dict[str, list[dict[str, object]]] = {}
