@@ -5,6 +5,7 @@ and schedule the retry the policy asks for."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.campaign.windows import Windows
 from ivrbot.errors import PhoneException
+from ivrbot.events import Event
 from ivrbot.phone.call import CallState
 from ivrbot.tasks import TaskSet
 
@@ -30,7 +32,11 @@ NOT_ANSWERED = {
     "No answer": Outcome.NO_ANSWER,
     "User not found": Outcome.FAILED,
 }
-ZONES_TTL_S = 2.0  # how long the list of zones with pending contacts is reused
+ZONES_TTL_S = 2.0
+RINGING = (
+    CallState.CREATED,
+    CallState.CONNECTING,
+)  # how long the list of zones with pending contacts is reused
 
 
 def classify(flow_call: FlowCall, rang_out: bool) -> Outcome:
@@ -77,6 +83,8 @@ class Dialer:
         self.answered = 0
         self.abandoned = 0
         self._zones: tuple[float, list[str]] = (0.0, [])
+        self._watched: set[int] = set()  # the bot phones whose call states are followed
+        self._ringing: dict[tuple[int, int], asyncio.Future[None]] = {}
 
     async def load_counts(self) -> None:
         counts = await self.store.run(self.store.counts, self.campaign.name)
@@ -170,13 +178,28 @@ class Dialer:
             "call_id": record.call_id,
         }
 
-    @staticmethod
-    async def _answered(flow_call: FlowCall) -> None:
-        """Returns once the call is answered or over."""
-        while flow_call.call.state in (CallState.CREATED, CallState.CONNECTING):
-            if flow_call.done:
-                return
-            await asyncio.sleep(0.05)
+    def _answered(self, flow_call: FlowCall) -> asyncio.Future[None]:
+        """Done once the call is answered or over (the phone's call:state-changed events;
+        each of the bot's phones is subscribed once)."""
+        call = flow_call.call
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if call.state not in RINGING:
+            done.set_result(None)
+            return done
+        phone = call.phone
+        if id(phone) not in self._watched:
+            self._watched.add(id(phone))
+            phone.on(Event.CALL_STATE_CHANGED, functools.partial(self._state_changed, phone))
+        self._ringing[(id(phone), call.index)] = done
+        done.add_done_callback(lambda _: self._ringing.pop((id(phone), call.index), None))
+        return done
+
+    def _state_changed(self, phone: object, data: Any) -> None:
+        if data.get("newState") in RINGING:
+            return
+        waiting = self._ringing.get((id(phone), data.index))
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     async def _settle(
         self, contact: dict[str, Any], result: dict[str, str], final: bool = False
