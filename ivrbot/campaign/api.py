@@ -3,6 +3,7 @@
 - ``GET /ivrbot/campaigns`` -> ``{"campaigns": [summary, ...]}`` (report.summary's keys:
   name, flow, state, total, done, in_progress, outcomes, abandon_ratio)
 - ``GET /ivrbot/campaigns/{name}`` -> one summary
+- ``GET /ivrbot/campaigns/{name}/attempts.csv`` -> every attempt (report --csv)
 - ``POST /ivrbot/campaigns/{name}/{start|pause|resume|cancel}`` -> the summary after it
 
 Only the operator: a bearer token issued to the OAuth client's credentials (the bots'
@@ -17,7 +18,7 @@ import hmac
 from aiohttp import web
 
 from ivrbot.campaign.campaign import CampaignError
-from ivrbot.campaign.report import summary
+from ivrbot.campaign.report import attempts_csv, summary
 from ivrbot.campaign.scheduler import ACTIONS, CampaignService
 from ivrbot.gateway.access import basic_credentials
 from ivrbot.gateway.auth import AuthError
@@ -75,6 +76,14 @@ async def get_campaign(request: web.Request) -> web.Response:
     return web.json_response(await _summary(request.app[SERVICE], request.match_info["name"]))
 
 
+async def get_attempts(request: web.Request) -> web.Response:
+    _operator(request)
+    service, name = request.app[SERVICE], request.match_info["name"]
+    await _summary(service, name)  # 404 for an unknown campaign
+    text = await service.store.run(attempts_csv, service.store, name)
+    return web.Response(text=text, content_type="text/csv")
+
+
 async def post_action(request: web.Request) -> web.Response:
     _operator(request)
     service, name = request.app[SERVICE], request.match_info["name"]
@@ -93,4 +102,5 @@ def add_routes(app: web.Application, service: CampaignService) -> None:
     app[SERVICE] = service
     app.router.add_get(BASE, list_campaigns)
     app.router.add_get(BASE + "/{name}", get_campaign)
+    app.router.add_get(BASE + "/{name}/attempts.csv", get_attempts)
     app.router.add_post(BASE + "/{name}/{action}", post_action)

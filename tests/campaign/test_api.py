@@ -56,6 +56,8 @@ async def test_the_operator_lists_and_controls_campaigns(server: GatewayServer) 
         async with http.post("/ivrbot/campaigns/spring/cancel") as resp:
             body = await resp.json()
             assert body["state"] == "canceled" and body["done"] == 0  # 03:00: nobody called
+        async with http.get("/ivrbot/campaigns/spring/attempts.csv") as resp:
+            assert resp.status == 200 and (await resp.text()).startswith("contact_id,number,")
         async with http.get("/ivrbot/campaigns/autumn") as resp:
             assert resp.status == 404 and "no campaign named 'autumn'" in await resp.text()
         async with http.post("/ivrbot/campaigns/spring/explode") as resp:
@@ -71,6 +73,8 @@ async def test_nobody_else_reads_or_controls_them(server: GatewayServer) -> None
         async with http.get("/ivrbot/campaigns/spring", headers=headers) as resp:
             assert resp.status == 403
         async with http.post("/ivrbot/campaigns/spring/start", headers=headers) as resp:
+            assert resp.status == 403
+        async with http.get("/ivrbot/campaigns/spring/attempts.csv", headers=headers) as resp:
             assert resp.status == 403
         wrong = Credentials.operator(DEV_CLIENT_ID, "not-the-secret-at-all").headers()
         async with http.get("/ivrbot/campaigns", headers=wrong) as resp:

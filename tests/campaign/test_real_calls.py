@@ -18,6 +18,7 @@ from ivrbot.campaign.report import summary
 from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
+from ivrbot.flow.testing import SPEECH_DB
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 
@@ -101,4 +102,25 @@ async def test_outcomes_retries_and_do_not_call(
     report = summary(store, "visits")
     assert report["state"] == "finished" and report["done"] == 6 and report["total"] == 6
     assert report["abandon_ratio"] == 0.0
+    store.close()
+
+
+@pytest.mark.slow
+async def test_a_machine_is_hung_up_on_when_the_policy_says_so(
+    campaign_gateway: GatewayServer, reminder_bot: Bot, tts: Synthesizer, tmp_path: Path
+) -> None:
+    machine = Callee(campaign_gateway.url, "+12125550111", "machine")
+    await machine.login(tts)
+    store = CampaignStore(tmp_path / "campaigns.db")
+    store.create(Campaign("quiet", "reminder", machine="hangup"),
+                 read_contacts("number\n+1 212 555 0111\n").contacts)  # fmt: skip
+    await run_to_end(store, Clock(60, MONDAY_10AM_NEW_YORK), reminder_bot, "quiet", [machine], 60)
+    [row] = store.attempt_rows("quiet")
+    assert (row["outcome"], row["answered_by"], row["flow_result"]) == (
+        "machine", "machine", "machine-hangup",
+    )  # fmt: skip
+    # the machine recorded nothing from the bot: no speech reached it
+    assert (
+        machine.answered == 1 and max((db for _, db in machine.ear.levels), default=-99) < SPEECH_DB
+    )
     store.close()
