@@ -104,12 +104,15 @@ class Campaign:
     default_region: str = "US"  # for numbers written without +country
     contacts: str = ""  # a CSV file imported by ``ivrbot campaign create``
     dnc: str = ""  # a CSV of numbers never to call in this campaign
+    opt_out: str = "campaign"  # whose do-not-call list a callee who opts out goes on: or 'global'
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             raise CampaignError(f"campaign name {self.name!r}: use letters, digits, - and _")
         if self.calls_per_minute <= 0 or self.max_concurrent < 1:
             raise CampaignError("calls_per_minute must be > 0 and max_concurrent >= 1")
+        if self.opt_out not in ("campaign", "global"):
+            raise CampaignError(f"opt_out={self.opt_out!r}: use 'campaign' or 'global'")
         if self.machine not in ("message", "hangup"):
             raise CampaignError(f"machine={self.machine!r}: use 'message' or 'hangup'")
         self.windows = [w if isinstance(w, Window) else Window(**w) for w in self.windows]

@@ -146,8 +146,9 @@ class Dialer:
             self.answered += 1
             self.abandoned += outcome == Outcome.ABANDONED
         if outcome == Outcome.OPTED_OUT:  # before the attempt is settled: never again
+            listed = "" if c.opt_out == "global" else c.name
             await self.store.run(
-                self.store.dnc_add, [contact["number"]], c.name, "opted out during a call"
+                self.store.dnc_add, [contact["number"]], listed, f"opted out during {c.name}"
             )
         await self._settle(contact, result, final=outcome == Outcome.OPTED_OUT)
 

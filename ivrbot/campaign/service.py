@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ivrbot.campaign import api
+from ivrbot.campaign.campaign import CampaignError
 from ivrbot.campaign.scheduler import CampaignService, clock_for
 from ivrbot.campaign.store import CampaignStore
-from ivrbot.config import Settings
+from ivrbot.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from ivrbot.flow.runner import Bot
@@ -28,7 +29,10 @@ def campaign_service(
     if settings.db == ":memory:":
         log.warning("campaigns are off: they need a database file (IVRBOT_DB), not :memory:")
         return None
-    store = CampaignStore(settings.db)
-    service = CampaignService(store, clock_for(store, settings.campaign_clock), bot_for)
+    try:
+        store = CampaignStore(settings.db)
+        service = CampaignService(store, clock_for(store, settings.campaign_clock), bot_for)
+    except CampaignError as exc:  # a setting to fix: one line from ivrbot run
+        raise ConfigError(str(exc)) from exc
     api.add_routes(app, service)
     return service
