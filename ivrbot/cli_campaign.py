@@ -25,9 +25,10 @@ from ivrbot.campaign.contacts import normalise, read_contacts
 from ivrbot.campaign.report import attempts_csv, status_view, summary
 from ivrbot.campaign.scheduler import ACTIONS
 from ivrbot.campaign.store import CampaignStore
-from ivrbot.cli_dial import DEFAULT_GATEWAY
+from ivrbot.cli_dial import DEFAULT_GATEWAY, find_flow
 from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
+from ivrbot.flow.flow import FlowError
 
 console = Console()
 db_option = click.option("--db", default=lambda: Settings().db, show_default="IVRBOT_DB or ivrbot.db",
@@ -55,14 +56,17 @@ def campaign() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--contacts", type=click.Path(path_type=Path), help="The contact CSV (default: "
               "the campaign's contacts=).")  # fmt: skip
+@click.option("--flows-dir", type=click.Path(path_type=Path), default=Path("flows"),
+              show_default=True, help="Where the campaign's flow is.")  # fmt: skip
 @db_option
-def create(file: Path, contacts: Path | None, db: str) -> None:
+def create(file: Path, contacts: Path | None, flows_dir: Path, db: str) -> None:
     """Create the campaign declared in FILE (campaign = Campaign(...)) with its contacts.
 
     Every bad row is listed with its line number and reason; duplicates are merged.
     """
     try:
         spec = load_campaign_file(file)
+        find_flow(spec.flow, flows_dir, check_model=False)
         source = contacts or (Path(spec.contacts) if spec.contacts else None)
         if source is None:
             raise CampaignError(f"{file}: give contacts='file.csv' in it, or --contacts")
@@ -72,7 +76,7 @@ def create(file: Path, contacts: Path | None, db: str) -> None:
         if spec.dnc:
             listed = read_contacts(Path(spec.dnc), spec.default_region, zones=False)
             store.dnc_add([c.number for c in listed.contacts], spec.name, "imported")
-    except CampaignError as exc:
+    except (CampaignError, FlowError) as exc:
         _fail(str(exc))
     for line, reason in result.errors:
         click.echo(f"{source}:{line}: {reason}", err=True)

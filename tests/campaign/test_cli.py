@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> tuple[int, str, str]:
+    if args[0] == "create":
+        args = (*args, "--flows-dir", str(ROOT / "flows"))
     result = CliRunner().invoke(main, ["campaign", *args])
     return result.exit_code, result.stdout, result.stderr
 
@@ -64,6 +66,12 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     )
     code, _, err = run("start", "autumn", "--gateway", "http://127.0.0.1:9")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "no ivrbot run at" in err
+    wrong_flow = tmp_path / "wrong_flow.py"
+    wrong_flow.write_text(
+        "from ivrbot.campaign.campaign import Campaign\ncampaign = Campaign('x', 'remindr', contacts='c.csv')\n"
+    )
+    code, _, err = run("create", str(wrong_flow), "--db", db)
+    assert code == 1 and "no flow named 'remindr'" in err and len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad.py"
     bad.write_text(
         "from ivrbot.campaign.campaign import Campaign\ncampaign = Campaign('x', 'reminder', machine='shout')\n"
