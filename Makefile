@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; \
 	fi
+	@if ! command -v dot >/dev/null; then \
+	  echo "installing graphviz (flows graph lays pictures out with dot) with apt-get"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq graphviz >/dev/null; \
+	fi
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "installing chromium (the softphone tests drive it headless) with apt-get"; \
 	  $(SUDO) apt-get update -qq && \

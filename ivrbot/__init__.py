@@ -2,7 +2,7 @@
 
 import os as _os
 
-# FACTS.md: BLAS threads fighting over two cores made per-frame numpy work 100 ms late.
+# docs/facts.md: BLAS threads fighting over two cores made per-frame numpy work 100 ms late.
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"

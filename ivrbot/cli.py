@@ -19,14 +19,13 @@ from ivrbot.cli_campaign import campaign
 from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
-from ivrbot.config import ConfigError
-from ivrbot.flow.flow import FlowError
+from ivrbot.errors import UserError
 from ivrbot.gateway.redact import redact_handlers
-from ivrbot.media.speech_model import ModelNotFound
-from ivrbot.media.tts import TtsUnavailable
 
 console = Console()
-USER_ERRORS = (FlowError, ModelNotFound, TtsUnavailable, OSError, ConfigError)
+# mistakes a user can fix (FlowError, ConfigError, ModelNotFound, TtsUnavailable, ...) and
+# files that cannot be read or written: one line, no traceback
+USER_ERRORS = (UserError, OSError)
 
 
 def _fail(exc: BaseException) -> None:
@@ -155,11 +154,11 @@ STEP_OPTIONS = ("press", "say", "play")
 
 
 def _steps_in_order(ctx: click.Context, values: dict[str, tuple[str, ...]]) -> list[Any]:
-    from ivrbot.scripted_call import Step
+    from ivrbot.scripted_call import ScriptStep
 
     order = ctx.meta.get("ivrbot.steps") or [k for k in STEP_OPTIONS for _ in values[k]]
     left = {kind: list(values[kind]) for kind in STEP_OPTIONS}
-    return [Step(kind, left[kind].pop(0)) for kind in order]
+    return [ScriptStep(kind, left[kind].pop(0)) for kind in order]
 
 
 def _print_call(result: dict[str, Any]) -> None:

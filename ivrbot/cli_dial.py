@@ -15,7 +15,7 @@ from ivrbot.flow.loader import load_flow_file, load_flows
 from ivrbot.flow.runner import Bot
 from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
-from ivrbot.phone.transport_remote import GatewayUnreachable
+from ivrbot.phone.transport import GatewayUnreachable
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"
 

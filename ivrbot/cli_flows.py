@@ -71,7 +71,10 @@ def check(path: Path) -> None:
     help="Write to this file (default: NAME.svg).",
 )
 def graph(name: str, flows_dir: Path, as_mermaid: bool, output: Path | None) -> None:
-    """Draw flow NAME (or a flow file) as an SVG picture, or as Mermaid text."""
+    """Draw flow NAME (or a flow file) as an SVG picture, or as Mermaid text.
+
+    The picture is laid out by Graphviz (the ``dot`` program: apt-get install graphviz);
+    each step's box has id="step-NAME"; a legend names the kinds of steps."""
     try:
         flow = find_flow(name, flows_dir, check_model=False)
     except FlowError as exc:
@@ -82,7 +85,10 @@ def graph(name: str, flows_dir: Path, as_mermaid: bool, output: Path | None) -> 
             click.echo(text, nl=False)
             return
     else:
-        text = svg(flow)
+        try:
+            text = svg(flow)
+        except FlowError as exc:  # Graphviz missing, or it failed
+            raise click.ClickException(str(exc)) from None
         output = output or Path(f"{flow.name}.svg")
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output}")

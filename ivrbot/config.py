@@ -6,6 +6,8 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 
+from ivrbot.errors import UserError
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"IVRBOT_{name}", default)
@@ -42,7 +44,7 @@ DEV_MODES = {"auto": None, "on": True, "1": True, "true": True, "yes": True,
              "off": False, "0": False, "false": False, "no": False}  # fmt: skip
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """Settings the gateway will not run with; the message names the setting to change."""
 
 

@@ -1,10 +1,24 @@
-"""The Phone API's error object and the gateway's RequestError bodies."""
+"""ivrbot's exception roots, the Phone API's error object, the gateway's RequestError bodies."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class IvrbotError(Exception):
+    """The root of ivrbot's own exceptions."""
+
+
+class UserError(IvrbotError):
+    """A mistake a user can fix (a flow, a file, a setting): its message names what to fix,
+    and the command line prints it as one line, with no traceback."""
+
+
+class FlowError(UserError, ValueError):
+    """A mistake in a flow module; the message names the flow and what to fix."""
+
 
 # Gateway MessageIds -> (HTTP status, text). The wire API's error body is
 # {"RequestError": {"ServiceException" | "PolicyException": {MessageId, Text, Variables}}}.
@@ -108,7 +122,7 @@ class PhoneError:
         return f"{self.js_method}: {self.error_code} {self.error_message}"
 
 
-class PhoneException(Exception):
+class PhoneException(IvrbotError):
     """Raised by an awaited Phone method after its ``error`` event was published."""
 
     def __init__(self, error: PhoneError) -> None:

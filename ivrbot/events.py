@@ -1,4 +1,4 @@
-"""Phone event names (exactly as in spec/phone-api.md) and their payloads."""
+"""Phone event names (exactly as in docs/spec/phone-api.md) and their payloads."""
 
 from __future__ import annotations
 

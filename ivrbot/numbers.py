@@ -1,4 +1,4 @@
-"""Phone-number utilities of spec/phone-api.md, and identity <-> URI rules of the gateway.
+"""Phone-number utilities of docs/spec/phone-api.md, and identity <-> URI rules of the gateway.
 
 The three spec utilities raise :class:`TypeError` for a non-string and :class:`ValueError`
 for a string they cannot work with; :class:`ivrbot.phone.phone.Phone` turns those into the

@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ivrbot.config import Settings
-from ivrbot.errors import PhoneException
+from ivrbot.errors import PhoneException, UserError
+from ivrbot.flow.outcome import flow_failure
 from ivrbot.flow.testing import NotAnswered, SimulatedCaller
 from ivrbot.media.sinks import WavRecorder, read_wav
 from ivrbot.media.tts import SynthesisError, Synthesizer, check_tts
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.core import DTMF_TONES
-from ivrbot.phone.transport_remote import GatewayUnreachable
+from ivrbot.phone.transport import GatewayUnreachable
 from ivrbot.timeline import Timeline
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"
@@ -36,12 +37,12 @@ HANGUP_TIMEOUT_S = 5.0
 T = TypeVar("T")
 
 
-class ScriptError(Exception):
+class ScriptError(UserError):
     """A mistake the user can fix (the message names the fix); nothing was left running."""
 
 
 @dataclass(frozen=True)
-class Step:
+class ScriptStep:
     kind: str  # 'press' | 'say' | 'play'
     value: str  # digits, words, or a WAV file's path
 
@@ -53,7 +54,7 @@ class Step:
 @dataclass
 class CallScript:
     destination: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[ScriptStep] = field(default_factory=list)
     gateway: str = DEFAULT_GATEWAY
     user: str = "caller"
     voice: str = "ko"
@@ -85,7 +86,7 @@ class ScriptResult:
         }
 
 
-async def _load_plays(steps: list[Step]) -> dict[str, tuple[np.ndarray, int]]:
+async def _load_plays(steps: list[ScriptStep]) -> dict[str, tuple[np.ndarray, int]]:
     """Every --play file read up front, so a bad file stops the script before it dials."""
     plays: dict[str, tuple[np.ndarray, int]] = {}
     for step in steps:
@@ -214,7 +215,7 @@ class _Run:
                 self.problems.append(f"{step.option} failed: {exc.error.error_message}")
                 return
 
-    async def _do(self, step: Step, plays: dict[str, tuple[np.ndarray, int]]) -> None:
+    async def _do(self, step: ScriptStep, plays: dict[str, tuple[np.ndarray, int]]) -> None:
         if step.kind == "press":
             await self.caller.press(step.value)
         elif step.kind == "say":
@@ -282,6 +283,10 @@ async def run_script(script: CallScript) -> ScriptResult:
             await run.steps(plays)
             await run.listen()
             await run.hang_up()
+            leg = (caller.call.id if caller.call else None) or ""
+            failure = await flow_failure(Settings().db, leg)
+            if failure:  # the caller heard an apology: the flow's record says what failed
+                run.problems.append(f"the flow failed: {failure}")
         finally:
             await caller.close()
             if recorder is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 
 
@@ -20,3 +21,13 @@ def tone_dbfs(pcm: np.ndarray, freq: float, rate: int = 48000) -> float:
     projection = np.abs(np.dot(x, np.exp(-2j * np.pi * freq * n / rate)))
     amplitude = 2 * projection / x.size
     return float(20 * np.log10(max(amplitude, 1e-6)))
+
+
+def resample_pcm(pcm: np.ndarray, src: int, dst: int) -> np.ndarray:
+    """Mono int16 ``pcm`` from ``src`` Hz to ``dst`` Hz with FFmpeg's resampler (as the
+    media path does), flushed to the end."""
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = src
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=dst)
+    frames = [*resampler.resample(frame), *resampler.resample(None)]
+    return np.concatenate([f.to_ndarray().reshape(-1) for f in frames])

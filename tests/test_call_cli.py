@@ -23,7 +23,8 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import rms_dbfs
 from ivrbot.media.tts import Synthesizer
 from tests.audio_checks import sine
-from tests.test_cli import ROOT, free_port
+from tests.helpers import free_port
+from tests.test_cli import ROOT
 
 WELCOME = ROOT / "flows" / "welcome.py"
 

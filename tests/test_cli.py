@@ -15,6 +15,7 @@ import pytest
 
 from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.media.tts import Synthesizer
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 IVRBOT = [sys.executable, "-m", "ivrbot"]
@@ -63,12 +64,6 @@ def test_bad_flow_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "oops.py" in proc.stderr and "nowhere" in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_run_serves_flows_until_sigterm(tts: Synthesizer) -> None:

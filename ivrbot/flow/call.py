@@ -13,7 +13,7 @@ import numpy as np
 
 from ivrbot.flow.failure import failure_site, step_source
 from ivrbot.flow.flow import Flow, FlowError
-from ivrbot.flow.record import CallRecord
+from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.steps import Answer, Ask
 from ivrbot.media.asr import FreeFormTurn, GrammarTurn, SpeechTurn
 from ivrbot.media.frames import WIRE_RATE
@@ -39,7 +39,7 @@ class FlowCall:
         self.call = call
         self.listener = listener
         self.vars: dict[str, Any] = {}
-        self.record = CallRecord(self.flow.name, call.peer)
+        self.record = FlowRecord(self.flow.name, call.peer)
         self.hung_up = False
         self.done = False  # the call has ended and its record is complete
         self.last_answer: Answer | None = None

@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ivrbot.errors import PhoneException
 from ivrbot.flow.rooms import RoomError
-from ivrbot.flow.steps import Step
-from ivrbot.flow.transfer_steps import WithFallback, fill, phone_of
+from ivrbot.flow.steps import Edge, Problem, Step
+from ivrbot.flow.transfer_steps import WithFallback, fill, format_fields, phone_of
 from ivrbot.phone.call import ENDED
 
 if TYPE_CHECKING:
     from ivrbot.flow.call import FlowCall
+    from ivrbot.flow.flow import Flow
 
 log = logging.getLogger(__name__)
 MERGED = "Call merged into a conference"  # the gateway's reason when the bot's leg leaves
@@ -74,6 +75,7 @@ class Conference(WithFallback, Step):
     fallback: str | None = None
     say: str | None = None
     voice: str | None = None
+    colour: ClassVar[str] = "#fde68a"
 
     async def run(self, call: FlowCall) -> str | None:
         result = await join_room(call, self)
@@ -82,6 +84,34 @@ class Conference(WithFallback, Step):
         if result.outcome == "failed" and self.say:
             await call.say(self.say, voice=self.voice)
         return self.fallback or self.next
+
+    def edges(self, following: str | None) -> list[Edge]:
+        # leaving the caller in the room ends the flow; staying goes on to next
+        nxt = self.next or following
+        out = [Edge(self.name, nxt, "next")] if self.stay and nxt else []
+        failed = self.fallback or nxt
+        if failed and not (self.stay and failed == nxt):
+            out.append(Edge(self.name, failed, "fallback"))
+        return out
+
+    def summary(self) -> str:
+        return f"room {self.room}" + (" (bot stays)" if self.stay else "")
+
+    def check(self, flow: Flow) -> list[Problem]:
+        out: list[Problem] = []
+        for label, text in (("room", self.room), ("announce", self.announce), ("say", self.say)):
+            if text is None:
+                continue
+            if not isinstance(text, str) or not text.strip():
+                out.append(self.problem(f"{label} is empty: give words, or leave it out"
+                           if label != "room" else "Conference has no room name"))  # fmt: skip
+                continue
+            try:
+                format_fields(text)
+            except ValueError as exc:
+                out.append(self.problem(f"{label} is not a valid format string ({exc}): write "
+                                        "{var} for a call variable"))  # fmt: skip
+        return out
 
 
 def _finish(call: FlowCall, step: Conference, result: ConferenceResult) -> ConferenceResult:

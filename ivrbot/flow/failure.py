@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import traceback
 
-from ivrbot.flow.steps import Python, Step
+from ivrbot.flow.steps import Step
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -28,8 +28,4 @@ def failure_site(exc: BaseException, source: str) -> str:
 
 def step_source(step: Step) -> str:
     """``file:line`` where a Python step is defined ('' for declarative steps)."""
-    if isinstance(step, Python):
-        code = getattr(step.fn, "__code__", None)
-        if code is not None:
-            return f"{code.co_filename}:{code.co_firstlineno}"
-    return ""
+    return step.source()

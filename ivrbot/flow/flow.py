@@ -6,6 +6,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from ivrbot.errors import FlowError
 from ivrbot.events import Event
 from ivrbot.flow.steps import Ask, Python, Retry, Step
 from ivrbot.numbers import virtual_number_user_id
@@ -20,8 +21,7 @@ EventHandler = Callable[..., Awaitable[None] | None]
 RING_S = 6.0  # one ring: the North American cadence (2 s of ringback, 4 s of quiet)
 
 
-class FlowError(ValueError):
-    """A mistake in a flow module; the message names the flow and what to fix."""
+__all__ = ["RING_S", "EventHandler", "Flow", "FlowError", "StepFunction"]
 
 
 class Flow:
@@ -29,6 +29,9 @@ class Flow:
 
     flow = Flow("welcome", number="5550001000")
     flow.add(Say("greet", "Welcome."), Ask("menu", "Press a digit."), Hangup("bye"))
+
+    A call starts at step ``start`` (default: the first step added); ``flows check`` reports
+    a start that names no step.
 
     @flow.step("confirm")
     async def confirm(call: FlowCall) -> str: ...
@@ -53,6 +56,7 @@ class Flow:
         apology: str = "Sorry, something went wrong.",
         on_error: str | None = None,
         max_calls: int | None = None,
+        start: str | None = None,
     ) -> None:
         self.name = name
         numbers = [number] if isinstance(number, str) else list(number)
@@ -87,6 +91,9 @@ class Flow:
         self.max_calls = max_calls
         self.apology = apology
         self.on_error = on_error
+        if start is not None and (not isinstance(start, str) or not start):
+            raise FlowError(f"flow {name!r}: start must be the name of a step, not {start!r}")
+        self.start_step = start  # None: the first step added
         self.steps: dict[str, Step] = {}
         self.handlers: dict[Event, list[EventHandler]] = {}
         self.source: str = ""
@@ -131,7 +138,10 @@ class Flow:
     # reading -----------------------------------------------------------------------------
     @property
     def start(self) -> str:
-        return next(iter(self.steps))
+        """The step every call starts at: ``Flow(start=...)``, else the first step added."""
+        if self.start_step is not None:
+            return self.start_step
+        return next(iter(self.steps), "")
 
     def next_after(self, name: str) -> str | None:
         names = list(self.steps)

@@ -35,8 +35,19 @@ def import_flow_file(path: Path) -> Flow:
     if spec is None or spec.loader is None:
         raise FlowError(f"{path}: not a Python module")
     module = importlib.util.module_from_spec(spec)
+    # in sys.modules while it runs: a class it defines (a step type of its own, a dataclass)
+    # looks its module up there
+    previous = sys.modules.get(module_name)
+    sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            if previous is not None:
+                sys.modules[module_name] = previous
+            else:
+                del sys.modules[module_name]
+            raise
     except FlowError as exc:
         raise FlowError(f"{path}: {exc}") from None
     except SyntaxError as exc:
@@ -50,7 +61,6 @@ def import_flow_file(path: Path) -> Flow:
         raise FlowError(f"{path}: defines {len(flows)} flows; keep one flow per module")
     flow = flows[0]
     flow.source = str(path)
-    sys.modules[module_name] = module
     return flow
 
 

@@ -7,13 +7,19 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ivrbot.flow.steps import Step
+from ivrbot.flow.steps import DTMF_KEYS, Edge, Problem, Step
 from ivrbot.media.frames import WIRE_RATE, rms_dbfs
-from ivrbot.media.recorder import Recorder, keypad_tone_start, leg_source, watched
+from ivrbot.media.recorder import (
+    FORMAT_SUFFIX,
+    Recorder,
+    keypad_tone_start,
+    leg_source,
+    watched,
+)
 from ivrbot.media.sinks import read_audio
 from ivrbot.media.vad import NoiseFloor, power_dbfs
 
@@ -54,6 +60,7 @@ class Play(Step):
     path: str | os.PathLike[str]
     next: str | None = None
     barge_in: bool = False
+    colour: ClassVar[str] = "#e0f2fe"
 
     async def run(self, call: FlowCall) -> str | None:
         file = play_file(self.path, call.flow)
@@ -61,8 +68,19 @@ class Play(Step):
         await call.play(pcm, WIRE_RATE, label=file.name, barge_in=self.barge_in)
         return self.next
 
-    def targets(self) -> list[str]:
-        return [self.next] if self.next else []
+    def summary(self) -> str:
+        return Path(self.path).name
+
+    def check(self, flow: Flow) -> list[Problem]:
+        """The file must exist and decode (which also caches it for the first call)."""
+        file = play_file(self.path, flow)
+        try:
+            read_audio(file)
+        except FileNotFoundError:
+            return [self.problem(f"Play file {str(self.path)!r} not found ({file})")]
+        except (OSError, ValueError) as exc:
+            return [self.problem(f"Play file {str(self.path)!r} cannot be played: {exc}")]
+        return []
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,7 @@ class Record(Step):
     no_input: str | None = None
     fmt: str = "wav"
     voice: str | None = None
+    colour: ClassVar[str] = "#fef3c7"
 
     async def run(self, call: FlowCall) -> str | None:
         result = await record_message(call, self)
@@ -112,8 +131,31 @@ class Record(Step):
             return self.no_input
         return self.next
 
-    def targets(self) -> list[str]:
-        return [t for t in (self.next, self.no_input) if t]
+    def edges(self, following: str | None) -> list[Edge]:
+        out = super().edges(following)
+        nxt = self.next or following
+        if self.no_input and self.no_input != nxt:
+            out.append(Edge(self.name, self.no_input, "no input"))
+        return out
+
+    def summary(self) -> str:
+        ends = f", {self.finish_key} ends" if self.finish_key else ""
+        return f"<= {self.max_s:g} s{ends}" + (f": {self.prompt}" if self.prompt else "")
+
+    def check(self, flow: Flow) -> list[Problem]:
+        wrong = []
+        if self.prompt is not None and not self.prompt.strip():
+            wrong.append("Record's prompt is empty: give words to say, or leave prompt out")
+        if not self.max_s > 0:
+            wrong.append(f"max_s must be a positive number of seconds, not {self.max_s!r}")
+        if not self.silence_s > 0:
+            wrong.append(f"silence_s must be a positive number of seconds, not {self.silence_s!r}")
+        key = self.finish_key
+        if key and (len(key) != 1 or key not in DTMF_KEYS):
+            wrong.append(f"finish_key {key!r} is not a keypad key (0-9 * # A-D; '' for none)")
+        if self.fmt not in FORMAT_SUFFIX:
+            wrong.append(f"fmt {self.fmt!r} is not a recording format ({', '.join(FORMAT_SUFFIX)})")
+        return [self.problem(message) for message in wrong]
 
     def prompt_texts(self) -> list[str]:
         return [self.prompt] if self.prompt else []

@@ -11,7 +11,10 @@ from ivrbot.store.nodes import this_node
 
 
 @dataclass
-class CallRecord:
+class FlowRecord:
+    """What one call did in a flow (the gateway's own record of the call is the store's
+    ``CallRecord``)."""
+
     flow: str
     caller: str
     id: str = field(default_factory=lambda: secrets.token_hex(6))

@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from ivrbot.credentials import Credentials
-from ivrbot.errors import PhoneException
+from ivrbot.errors import IvrbotError, PhoneException
 from ivrbot.events import Event
 from ivrbot.media.tracks import Playback
 from ivrbot.media.tts import Prompt
@@ -28,7 +28,7 @@ OPEN_TIMEOUT_S = 10.0
 SETTLE_S = 5.0  # the longest wait for the host to see a caller merged into its room
 
 
-class RoomError(Exception):
+class RoomError(IvrbotError):
     """A room could not be opened (the gateway refused, or its media never came up)."""
 
 

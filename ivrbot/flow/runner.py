@@ -20,7 +20,7 @@ from ivrbot.events import Event
 from ivrbot.flow.admission import Admission
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import EventHandler, Flow, FlowError
-from ivrbot.flow.record import CallRecord
+from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.rooms import Rooms
 from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
 from ivrbot.media.frames import LISTEN_RATE
@@ -96,7 +96,7 @@ class Bot:
         self.phones: list[Phone] = []
         # the latest finished calls (their records, and the calls themselves for tests and
         # scenarios to inspect); older ones are only in the store
-        self.records: deque[CallRecord] = deque(maxlen=keep_records)
+        self.records: deque[FlowRecord] = deque(maxlen=keep_records)
         self.finished: deque[FlowCall] = deque(maxlen=keep_calls)
         self.ended_count = 0  # every call ever finished (records may have dropped it)
         self._ended = asyncio.Condition()
@@ -275,7 +275,7 @@ class Bot:
         except PhoneException as exc:  # another process's session answered first, or the
             log.info("%s did not take the call: %s", phone.name, exc)  # caller hung up
             if ringing is not None and ringing.end_reason == "Call canceled":
-                record = CallRecord(self.flow.name, caller, outcome="abandoned",
+                record = FlowRecord(self.flow.name, caller, outcome="abandoned",
                                     call_id=ringing.id or "")  # fmt: skip
                 record.ended_at = time.time()
                 await self._keep(record)  # the caller gave up while it rang
@@ -315,14 +315,14 @@ class Bot:
         self._ensure_spare()
         return flow_call
 
-    async def wait_records(self, count: int = 1, timeout_s: float = 30.0) -> deque[CallRecord]:
+    async def wait_records(self, count: int = 1, timeout_s: float = 30.0) -> deque[FlowRecord]:
         """Wait until ``count`` calls have finished (TimeoutError after ``timeout_s``); the
         records of the latest finished calls (``keep_records``), in the order they finished."""
         async with asyncio.timeout(timeout_s), self._ended:
             await self._ended.wait_for(lambda: self.ended_count >= count)
         return self.records
 
-    async def finished_call(self, flow_call: FlowCall, timeout_s: float = 600) -> CallRecord:
+    async def finished_call(self, flow_call: FlowCall, timeout_s: float = 600) -> FlowRecord:
         """Wait until ``flow_call`` has ended; its record."""
         async with asyncio.timeout(timeout_s), self._ended:
             await self._ended.wait_for(lambda: flow_call.done)
@@ -390,7 +390,7 @@ class Bot:
         await self._keep(flow_call.record)
         self.note(Event.CALL_DISCONNECTED, outcome=flow_call.record.outcome)
 
-    async def _keep(self, record: CallRecord) -> None:
+    async def _keep(self, record: FlowRecord) -> None:
         """A finished call's record: in ``records``, and in the store when there is one."""
         self.records.append(record)
         await self._store(record)
@@ -398,7 +398,7 @@ class Bot:
             self.ended_count += 1
             self._ended.notify_all()
 
-    async def _store(self, record: CallRecord) -> None:
+    async def _store(self, record: FlowRecord) -> None:
         """Write ``record`` to the store (when the call starts, and again when it ends)."""
         if self.store is not None:
             try:

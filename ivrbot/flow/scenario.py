@@ -74,7 +74,7 @@ from ivrbot.events import Event
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import flow_files, import_flow_file, load_flow_file
-from ivrbot.flow.record import CallRecord
+from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.scenario_file import (
     Action,
@@ -130,7 +130,7 @@ class ScenarioResult:
     scenario: Scenario
     seconds: float
     failures: list[str]
-    record: CallRecord | None = None
+    record: FlowRecord | None = None
     values: dict[str, str] = field(default_factory=dict)
     timeline: Timeline | None = None
 
@@ -306,7 +306,7 @@ class _Call:
             await asyncio.sleep(0.05)
         raise ActionFailed(f"no prompt so far contains {text!r}; the bot said {show(prompts)}")
 
-    async def until_ended(self) -> CallRecord:
+    async def until_ended(self) -> FlowRecord:
         self.current = WAITING_FOR_THE_END
         await self.party.disconnected.wait()
         record = await self.record()
@@ -315,7 +315,7 @@ class _Call:
                                f"{RECORD_WAIT_S:g} s")  # fmt: skip
         return record
 
-    async def record(self) -> CallRecord | None:
+    async def record(self) -> FlowRecord | None:
         """The bot's record of the call once it has finished it (None: not in time)."""
         for _ in range(int(RECORD_WAIT_S / 0.05)):
             flow_call = self.bot_call()
@@ -383,7 +383,7 @@ class ScenarioRunner:
             await self._call(scenario, _Call(scenario, bot, party), result)
 
     async def _call(self, scenario: Scenario, call: _Call, result: ScenarioResult) -> None:
-        record: CallRecord | None = None
+        record: FlowRecord | None = None
         try:
             async with asyncio.timeout(scenario.timeout_s):
                 await self._connect(scenario, call)

@@ -14,9 +14,10 @@ from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
+from ivrbot.errors import UserError
 from ivrbot.flow.conference_steps import ConferenceResult
 from ivrbot.flow.media_steps import RecordResult
-from ivrbot.flow.record import CallRecord
+from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.steps import Answer
 from ivrbot.flow.transfer_steps import TransferResult
 from ivrbot.media.amd import AmdResult
@@ -30,7 +31,7 @@ INPUT_KEYS = ("step", "outcome", "value", "method")
 KEYS = set("0123456789*#ABCD")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError, ValueError):
     """A scenario file that cannot be read; the message names the file and what to fix."""
 
 
@@ -278,7 +279,7 @@ def _show_wanted(want: dict[str, list[str]]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def check_expectations(expect: Expect, record: CallRecord, values: Mapping[str, Any]) -> list[str]:
+def check_expectations(expect: Expect, record: FlowRecord, values: Mapping[str, Any]) -> list[str]:
     """What did not turn out as expected, one explanation (expected vs got) per line."""
     failures = []
     if expect.path is not None:

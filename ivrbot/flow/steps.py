@@ -1,28 +1,87 @@
-"""The steps a flow is made of. Declarative steps are data, so a flow can be checked and drawn."""
+"""The steps a flow is made of. Declarative steps are data, so a flow can be checked and drawn.
+
+A step type is one class: it runs (``run``), says where it can go (``edges``), what is wrong
+with it (``check``) and how it is drawn (``kind``, ``colour``, ``summary``). ``flows check``
+and ``flows graph`` ask each step; they know no step type by name.
+"""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ivrbot.errors import FlowError
 
 if TYPE_CHECKING:
     from ivrbot.flow.call import FlowCall
+    from ivrbot.flow.flow import Flow
+
+DTMF_KEYS = set("0123456789*#ABCD")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A way from one step to another, labelled with when it is taken."""
+
+    source: str
+    target: str
+    label: str  # 'next', 'no input', 'no match', 'goto', 'may go to', 'fallback', 'option 1'
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with a flow, found before it runs."""
+
+    severity: str  # 'error' | 'warning'
+    step: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"step {self.step!r}: " if self.step else ""
+        return f"{self.severity}: {where}{self.message}"
 
 
 @dataclass
 class Step:
-    """A named node of the flow graph. ``run`` returns the next step's name (None: the default)."""
+    """A named node of the flow graph. ``run`` returns the next step's name (None: the default).
+
+    A new step type subclasses this and overrides what differs: ``run``; ``edges`` when it
+    goes elsewhere than ``next`` (default: the field ``next``, else the next step in order);
+    ``check`` for its own mistakes; ``summary`` and ``colour`` for its box in the picture.
+    """
 
     name: str
+    colour: ClassVar[str] = "#ffffff"  # the fill of its box in the flow's picture
 
     async def run(self, call: FlowCall) -> str | None:
         raise NotImplementedError
 
-    def targets(self) -> list[str]:
-        """Steps this one may go to (for checking and drawing)."""
+    @property
+    def kind(self) -> str:
+        """What the picture calls this step (its class's name, unless a step says more)."""
+        return type(self).__name__
+
+    def summary(self) -> str:
+        """A few words for its box in the picture."""
+        return ""
+
+    def edges(self, following: str | None) -> list[Edge]:
+        """Where this step can go; ``following`` is the next step in order (None: none)."""
+        nxt = getattr(self, "next", None) or following
+        return [Edge(self.name, nxt, "next")] if nxt else []
+
+    def check(self, flow: Flow) -> list[Problem]:
+        """This step's own mistakes (unknown targets and reachability are the flow's)."""
         return []
+
+    def problem(self, message: str, severity: str = "error") -> Problem:
+        return Problem(severity, self.name, message)
+
+    def source(self) -> str:
+        """``file:line`` where the step's own code is (only Python steps have one)."""
+        return ""
 
     def prompt_texts(self) -> list[str]:
         return []
@@ -37,12 +96,17 @@ class Say(Step):
     voice: str | None = None
     barge_in: bool = False
 
+    colour: ClassVar[str] = "#dbeafe"
+
     async def run(self, call: FlowCall) -> str | None:
         await call.say(self.text, voice=self.voice, barge_in=self.barge_in)
         return self.next
 
-    def targets(self) -> list[str]:
-        return [self.next] if self.next else []
+    def summary(self) -> str:
+        return self.text
+
+    def check(self, flow: Flow) -> list[Problem]:
+        return [] if self.text.strip() else [self.problem("Say has no text to speak")]
 
     def prompt_texts(self) -> list[str]:
         return [self.text]
@@ -113,6 +177,7 @@ class Ask(Step):
     free_form: bool = False  # listen for any words (the transcript is the answer's value)
     min_digits: int = 1
     choice_map: dict[str, str] = field(init=False, default_factory=dict)
+    colour: ClassVar[str] = "#dcfce7"
 
     def __post_init__(self) -> None:
         if isinstance(self.choices, Mapping):
@@ -147,8 +212,46 @@ class Ask(Step):
             return replace(answer, outcome="nomatch")
         return answer
 
-    def targets(self) -> list[str]:
-        return [t for t in (self.next, self.no_input, self.no_match) if t]
+    def edges(self, following: str | None) -> list[Edge]:
+        nxt = self.next or following
+        out = [Edge(self.name, nxt, "next")] if nxt else []
+        for target, label in ((self.no_input, "no input"), (self.no_match, "no match")):
+            if target and target != nxt:
+                out.append(Edge(self.name, target, label))
+        return out
+
+    def ways(self) -> str:
+        """How the caller answers: 'keys', 'speech', 'keys + speech', 'free speech'."""
+        ways = (["keys"] if self.digits else []) + (["speech"] if self.choice_map else [])
+        ways += ["free speech"] if self.free_form else []
+        return " + ".join(ways) or "nothing"
+
+    def summary(self) -> str:
+        return f"{self.ways()}: {self.prompt}"
+
+    def check(self, flow: Flow) -> list[Problem]:
+        wrong = []
+        if not self.prompt.strip():
+            wrong.append("Ask has no prompt")
+        if self.digits < 0:
+            wrong.append(f"digits must be 0 or more, not {self.digits}")
+        if self.digits > 0 and not 1 <= self.min_digits <= self.digits:
+            wrong.append(
+                f"min_digits must be from 1 to digits ({self.digits}), not {self.min_digits}"
+            )
+        if self.digits == 0 and not self.listens:
+            wrong.append(
+                "Ask takes neither digits (digits=0) nor speech (no choices): nothing to ask"
+            )
+        if self.timeout_s <= 0 or self.inter_digit_timeout_s <= 0:
+            wrong.append("timeouts must be positive numbers of seconds")
+        if self.finish_key and self.finish_key not in DTMF_KEYS:
+            wrong.append(f"finish_key {self.finish_key!r} is not a keypad key (0-9 * # A-D)")
+        if self.barge_in not in (True, False, "dtmf", "speech"):
+            wrong.append(f"barge_in must be True, False, 'dtmf' or 'speech', not {self.barge_in!r}")
+        if self.choices is not None and not self.choice_map:
+            wrong.append("choices is empty: give words to listen for, or leave choices out")
+        return [self.problem(message) for message in wrong]
 
     @property
     def listens(self) -> bool:
@@ -176,6 +279,7 @@ class Menu(Ask):
     """
 
     options: Mapping[str, str] = field(default_factory=dict)
+    colour: ClassVar[str] = "#bbf7d0"
 
     async def run(self, call: FlowCall) -> str | None:
         answer = await self.answer(call)
@@ -189,19 +293,48 @@ class Menu(Ask):
             return replace(answer, outcome="nomatch")
         return answer
 
-    def targets(self) -> list[str]:
-        return [*dict.fromkeys(self.options.values()), *super().targets()]
+    def edges(self, following: str | None) -> list[Edge]:
+        out = [Edge(self.name, to, f"option {key}") for key, to in self.options.items()]
+        nxt = self.next or following
+        for missed, label in ((self.no_input, "no input"), (self.no_match, "no match")):
+            if missed or nxt:
+                out.append(Edge(self.name, missed or nxt or "", label))
+        return out
+
+    def summary(self) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in self.options.items())
+
+    def check(self, flow: Flow) -> list[Problem]:
+        out = super().check(flow)
+        if not self.options:
+            return [*out, self.problem("Menu has no options: give options={'1': 'step'}")]
+        for key in self.options:
+            keyed = (
+                self.digits and key.isascii() and len(key) <= self.digits and set(key) <= DTMF_KEYS
+            )
+            if not keyed and key not in self.choice_map.values():
+                out.append(self.problem(
+                    f"option {key!r} can be neither pressed nor said: make it keypad keys "
+                    f"(digits={self.digits}) or the name of one of the choices"
+                ))  # fmt: skip
+        return out
 
 
 @dataclass
 class Goto(Step):
+    """Go to step ``target``."""
+
     target: str
+    colour: ClassVar[str] = "#ede9fe"
 
     async def run(self, call: FlowCall) -> str | None:
         return self.target
 
-    def targets(self) -> list[str]:
-        return [self.target]
+    def edges(self, following: str | None) -> list[Edge]:
+        return [Edge(self.name, self.target, "goto")]
+
+    def summary(self) -> str:
+        return f"to {self.target}"
 
 
 @dataclass
@@ -209,6 +342,7 @@ class Hangup(Step):
     """Optionally say goodbye, then end the call."""
 
     text: str | None = None
+    colour: ClassVar[str] = "#fee2e2"
 
     async def run(self, call: FlowCall) -> str | None:
         if self.text:
@@ -216,22 +350,56 @@ class Hangup(Step):
         await call.hangup()
         return None
 
+    def edges(self, following: str | None) -> list[Edge]:
+        return []
+
+    def summary(self) -> str:
+        return self.text or "end the call"
+
     def prompt_texts(self) -> list[str]:
         return [self.text] if self.text else []
 
 
 @dataclass
 class Python(Step):
-    """An ``async def step(call) -> next step name`` written in Python."""
+    """An ``async def step(call) -> next step name`` written in Python.
+
+    ``may_go_to`` (``goes_to=[...]`` of ``@flow.step``) lists the steps it may return; it
+    is held to that when it runs: returning another name fails the step (None is always
+    allowed: the next step in order, or the end of the call after a hang-up).
+    """
 
     fn: Callable[[FlowCall], Awaitable[str | None]]
     may_go_to: tuple[str, ...] = ()
+    colour: ClassVar[str] = "#f3f4f6"
 
     async def run(self, call: FlowCall) -> str | None:
-        return await self.fn(call)
+        chosen = await self.fn(call)
+        if chosen is not None and self.may_go_to and chosen not in self.may_go_to:
+            raise FlowError(
+                f"{self.source()}: step {self.name!r} returned {chosen!r}, which is not in its "
+                f"goes_to {list(self.may_go_to)}: return one of those, or add it to goes_to"
+            )
+        return chosen
 
-    def targets(self) -> list[str]:
-        return list(self.may_go_to)
+    def edges(self, following: str | None) -> list[Edge]:
+        targets = list(self.may_go_to) or ([following] if following else [])
+        return [Edge(self.name, t, "may go to") for t in targets]
+
+    def summary(self) -> str:
+        return f"{getattr(self.fn, '__name__', 'python')}()"
+
+    def check(self, flow: Flow) -> list[Problem]:
+        if self.may_go_to:
+            return []
+        return [self.problem(
+            "Python step declares no goes_to=[...]: the check assumes it goes to the next "
+            "step in order, and the graph cannot show where else it goes", "warning"
+        )]  # fmt: skip
+
+    def source(self) -> str:
+        code = getattr(self.fn, "__code__", None)
+        return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
 
 
 @dataclass
@@ -241,6 +409,7 @@ class Set(Step):
 
     values: Mapping[str, Any]
     next: str | None = None
+    colour: ClassVar[str] = "#f5f5f4"
 
     async def run(self, call: FlowCall) -> str | None:
         for key, value in self.values.items():
@@ -251,5 +420,14 @@ class Set(Step):
             call.vars[key] = value
         return self.next
 
-    def targets(self) -> list[str]:
-        return [self.next] if self.next else []
+    def summary(self) -> str:
+        return ", ".join(
+            f"{k}={'f(call)' if callable(v) else repr(v)}" for k, v in self.values.items()
+        )
+
+    def check(self, flow: Flow) -> list[Problem]:
+        if not isinstance(self.values, Mapping) or not self.values:
+            return [self.problem("Set needs a dict of variables to set, e.g. values={'tries': 0}")]
+        if not all(isinstance(k, str) and k for k in self.values):
+            return [self.problem("Set's variable names must be non-empty strings")]
+        return []

@@ -20,16 +20,17 @@ import logging
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ivrbot.errors import PhoneException
-from ivrbot.flow.flow import FlowError
-from ivrbot.flow.steps import Step
+from ivrbot.errors import FlowError, PhoneException
+from ivrbot.flow.steps import Edge, Problem, Step
+from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.phone import Phone
 
 if TYPE_CHECKING:
     from ivrbot.flow.call import FlowCall
+    from ivrbot.flow.flow import Flow
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,6 @@ class WithFallback:
     say: str | None
     announce: str | None
 
-    def targets(self) -> list[str]:
-        return [t for t in (self.fallback, self.next) if t]
-
     def prompt_texts(self) -> list[str]:
         texts = [self.say] if self.say else []
         if self.announce and not format_fields(self.announce):
@@ -111,6 +109,7 @@ class Transfer(WithFallback, Step):
     next: str | None = None
     say: str | None = None
     voice: str | None = None
+    colour: ClassVar[str] = "#fce7f3"
 
     async def run(self, call: FlowCall) -> str | None:
         result = await transfer_call(call, self)
@@ -120,6 +119,43 @@ class Transfer(WithFallback, Step):
         if self.say:
             await call.say(self.say, voice=self.voice)
         return self.fallback or self.next
+
+    def edges(self, following: str | None) -> list[Edge]:
+        return fallback_edge(self.name, self.fallback or self.next or following)
+
+    def summary(self) -> str:
+        return f"{self.mode} to {self.to}"
+
+    def check(self, flow: Flow) -> list[Problem]:
+        out = hand_over_problems(self)
+        add = out.append
+        to = self.to
+        if not isinstance(to, str) or not to.strip():
+            add(self.problem("Transfer has no target: give to='agent@ivrbot.local' or a number"))
+        elif "sip:" in to or "tel:" in to or to.count("@") > 1:
+            add(self.problem(f"to {to!r}: give a number or user@domain (no sip:/tel:, one @)"))
+        elif called_party_uri(to, "ivrbot.local") is None:
+            add(self.problem(f"to {to!r} is not a callable number or user@domain"))
+        if self.mode not in TRANSFER_MODES:
+            add(self.problem(f"mode must be 'blind' or 'warm', not {self.mode!r}"))
+        if self.say is not None and not self.say.strip():
+            add(self.problem("say is empty: give a sorry prompt, or leave say out"))
+        if self.announce is not None:
+            if not self.announce.strip():
+                add(self.problem("announce is empty: give words for the target, or leave "
+                                 "announce out"))  # fmt: skip
+            try:
+                format_fields(self.announce)
+            except ValueError as exc:
+                add(self.problem(f"announce is not a valid format string ({exc}): write {{var}} "
+                                 "for a call variable, {{ and }} for a brace"))  # fmt: skip
+            if self.mode == "blind":
+                add(self.problem("announce is only spoken in a warm transfer (mode='warm')",
+                                 "warning"))  # fmt: skip
+        elif self.mode == "warm":
+            add(self.problem("a warm transfer announces the caller to the target: give "
+                             "announce='...'"))  # fmt: skip
+        return out
 
 
 @dataclass
@@ -140,13 +176,40 @@ class Move(Step):
     next: str | None = None
     fallback: str | None = None
     timeout_s: float = 10.0
+    colour: ClassVar[str] = "#ecfccb"
 
     async def run(self, call: FlowCall) -> str | None:
         result = await move_call(call, self)
         return None if result.done else (self.fallback or self.next)
 
-    def targets(self) -> list[str]:
-        return [t for t in (self.fallback, self.next) if t]
+    def edges(self, following: str | None) -> list[Edge]:
+        return fallback_edge(self.name, self.fallback or self.next or following)
+
+    def summary(self) -> str:
+        return "to another session of the number"
+
+    def check(self, flow: Flow) -> list[Problem]:
+        return hand_over_problems(self)
+
+
+def fallback_edge(source: str, target: str | None) -> list[Edge]:
+    """After a transfer or a move the flow ends: the only way on is when it fails."""
+    return [Edge(source, target, "fallback")] if target else []
+
+
+def hand_over_problems(step: Transfer | Move) -> list[Problem]:
+    """What Transfer and Move check alike: the timeout, and a next that is never taken."""
+    out = []
+    if not step.timeout_s > 0:
+        out.append(
+            step.problem(f"timeout_s must be a positive number of seconds, not {step.timeout_s!r}")
+        )
+    if step.fallback and step.next and step.fallback != step.next:
+        out.append(step.problem(
+            f"{step.kind} never goes to next {step.next!r}: when it fails it goes to fallback "
+            f"{step.fallback!r}, and after it the flow ends; leave one out", "warning"
+        ))  # fmt: skip
+    return out
 
 
 # announcements -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The gateway's aiohttp application: the wire API of spec/rtc-api.md."""
+"""The gateway's aiohttp application: the wire API of docs/spec/rtc-api.md."""
 
 from __future__ import annotations
 

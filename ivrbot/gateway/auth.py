@@ -1,6 +1,6 @@
 """Access tokens and the OAuth provider's logic: clients, consent codes, grants.
 
-Tokens are issued per app scope (spec/rtc-api.md), expire, are refreshed (the old pair is
+Tokens are issued per app scope (docs/spec/rtc-api.md), expire, are refreshed (the old pair is
 revoked: refresh tokens rotate) and revoked. Only SHA-256 digests of access tokens, refresh
 tokens and authorization codes reach the store; the client secret is kept as a salted PBKDF2
 hash. Checking a bearer token is synchronous and uses the in-memory table (filled from the

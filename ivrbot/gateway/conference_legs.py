@@ -1,51 +1,26 @@
 """What a conference is made of: its legs (one per session), participants, the mix member
-of each leg, states, reasons and errors (the behaviour is in conferences.py)."""
+of each leg and errors (states and reasons: call_state.py; behaviour: conferences.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import av
 import numpy as np
 
+from ivrbot.gateway.call_state import LEG_CHANGES, LegState, change
 from ivrbot.gateway.endpoints import Endpoint
 from ivrbot.gateway.mixer import Member, Mixer, MonoConverter
 from ivrbot.gateway.sessions import Session
 from ivrbot.media.frames import frame_from_pcm
 from ivrbot.media.recorder import Recorder
 
-log = logging.getLogger("ivrbot.gateway.conferences")
-
 PARTICIPANT_ID = re.compile(r"^(sip:[^@\s/:]+@[^@\s/]+|tel:\+\d{1,15})$")
-
-
-class Reason(StrEnum):
-    """Reasons sent with ``session-terminated`` and ``mod-terminated``."""
-
-    HANGUP = "Call terminated"
-    CANCELED = "Call canceled"
-    BUSY = "User busy"
-    NOT_FOUND = "User not found"
-    ANSWERED_ELSEWHERE = "Call answered elsewhere"
-    MEDIA_FAILED = "Media failed"
-    LOGGED_OUT = "Session ended"
-    REMOVED = "Removed from conference"
-    ENDED = "Conference ended"
-
-
-class LegState(StrEnum):
-    INVITED = "invited"  # an offer went to an invitee's session; no answer yet
-    CONNECTING = "connecting"  # the answer (or the host's offer) is taken; media not up
-    JOINED = "joined"  # in the mix
-    HELD = "held"  # connected, out of the mix
-    ENDED = "ended"
 
 
 class ConferenceError(Exception):
@@ -125,8 +100,9 @@ class ConferenceLeg:
         self.session.channel.publish(event)
 
     def set_state(self, new: LegState) -> None:
-        log.info("conference %s leg %s: %s -> %s", self.conference.id, self.id, self.state, new)
-        self.state = new
+        """The one place the leg's state changes (checked against LEG_CHANGES, logged)."""
+        if change(f"conference {self.conference.id} leg {self.id}", self.state, new, LEG_CHANGES):
+            self.state = new
 
 
 @dataclass(eq=False)

@@ -49,17 +49,15 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from ivrbot.gateway.call_state import MEDIA_TIMEOUT_S, LegState, Reason
 from ivrbot.gateway.conference_legs import (
     Conference,
     ConferenceError,
     ConferenceLeg,
     LegMember,
-    LegState,
     NotFound,
     Participant,
-    Reason,
     valid_participant_id,
 )
 from ivrbot.gateway.endpoints import Endpoint, endpoint_for_offer, endpoint_for_session
@@ -76,7 +74,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MEDIA_TIMEOUT_S = 10.0
 SWEEP_S = 1.0  # how often legs of sessions that are gone are looked for
 
 
@@ -116,7 +113,7 @@ class Conferences:
         conf.mixer.start()
         self._ensure_sweeper()
         log.info("conference %s created by %s", conf.id, session.user_id)
-        self._later(self._open_host(host, answer))
+        self._tasks.spawn(self._open_host(host, answer))
         return host
 
     async def _open_host(self, host: ConferenceLeg, answer: str) -> None:
@@ -188,7 +185,7 @@ class Conferences:
             self._register(cleg)
             cleg.publish("invitation-received", **{"from": conf.host_uri, "to": uri, "sdp": offer})
         if not participant.ringing and conf.participants.get(uri) is participant:
-            self._later(self._invitation_failed(participant, conf, Reason.NOT_FOUND))
+            self._tasks.spawn(self._invitation_failed(participant, conf, Reason.NOT_FOUND))
         log.info("conference %s: invited %s (%d sessions)", conf.id, uri, len(targets))
         return participant
 
@@ -245,7 +242,7 @@ class Conferences:
         cleg.set_state(LegState.CONNECTING)
         for other in list(participant.ringing):
             await self._drop(other, Reason.ANSWERED_ELSEWHERE)
-        self._later(self._join(cleg))
+        self._tasks.spawn(self._join(cleg))
 
     async def _join(self, cleg: ConferenceLeg) -> None:
         participant, conf = cleg.participant, cleg.conference
@@ -458,9 +455,6 @@ class Conferences:
                 log.exception("conference %s: recording %s failed", conf.id, recorder.path)
 
     # background work -----------------------------------------------------------------------
-    def _later(self, coro: Any) -> None:
-        self._tasks.spawn(coro)
-
     async def close(self) -> None:
         for conf in list(self.conferences.values()):
             await self.end(conf, Reason.LOGGED_OUT, notify_host=True)

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ivrbot.gateway.call_state import CallState, Reason
 from ivrbot.gateway.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.endpoints import Endpoint
-from ivrbot.gateway.switch import CallLeg, CallState, CallStateError, Reason
+from ivrbot.gateway.switch import CallLeg, CallStateError
 from ivrbot.tasks import TaskSet
 
 MERGE_MODES = ("leave", "stay")
@@ -75,7 +76,7 @@ async def merge_call(gateway: Gateway, leg: CallLeg, conference_id: str, stay: b
     if host.conference.ended or host.state is LegState.ENDED:
         raise CallStateError("initiate-call-merge (the conference has ended)", call.state)
     movers = [call.other(leg), leg] if stay else [call.other(leg)]
-    call.merged = True
+    call.set_state(CallState.MERGED)
     switch.apply_media(call)  # unbridged: from now on the mixer carries their audio
     for party in movers:
         party.held = False

@@ -1,6 +1,6 @@
 """The gateway's OpenAPI 3 document, served at ``/openapi.json``.
 
-Written by hand from spec/rtc-api.md (the wire API is a contract, not an accident of the
+Written by hand from docs/spec/rtc-api.md (the wire API is a contract, not an accident of the
 code); a test checks that it names exactly the routes the app serves.
 """
 

@@ -1,6 +1,6 @@
 """App-server routes: public configuration, tokens, user ids (and the OAuth and E911 routes).
 
-``/tokens`` is the developer-hosted app server of spec/rtc-api.md; it uses the gateway's own
+``/tokens`` is the developer-hosted app server of docs/spec/rtc-api.md; it uses the gateway's own
 OAuth provider (``ivrbot.gateway.oauth``) with the configured client, in process:
 
 - ``POST /tokens {app_scope, auth_code?}`` -> ``{access_token, refresh_token, expires_in,

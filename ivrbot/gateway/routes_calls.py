@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ivrbot.gateway.call_state import Reason
 from ivrbot.gateway.http import ApiError, gw, json_body, own_call, own_session
 from ivrbot.gateway.merge import MERGE_MODES, merge_call
-from ivrbot.gateway.switch import Reason
 
 
 async def post_call(request: web.Request) -> web.Response:

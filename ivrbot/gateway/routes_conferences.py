@@ -1,4 +1,4 @@
-"""Conferences and their participants (spec/rtc-api.md); the outcomes go out as events.
+"""Conferences and their participants (docs/spec/rtc-api.md); the outcomes go out as events.
 
 - ``POST /sessions/{sid}/conferences {conference:{sdp}}`` -> 201, ``Location`` (a path),
   ``x-state: created``. The gateway's answer follows on the host's event channel as
@@ -26,12 +26,12 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
+from ivrbot.gateway.call_state import Reason
 from ivrbot.gateway.conferences import (
     ConferenceError,
     ConferenceLeg,
     LegState,
     NotFound,
-    Reason,
     valid_participant_id,
 )
 from ivrbot.gateway.http import ApiError, gw, json_body, own_session

@@ -26,7 +26,7 @@ class Session:
     e911_id: str | None = None
     channel: EventChannel = field(default_factory=EventChannel)
     legs: dict[str, CallLeg] = field(default_factory=dict)
-    # A session holds one pending (ringing) call at a time (spec/phone-api.md): a call that
+    # A session holds one pending (ringing) call at a time (docs/spec/phone-api.md): a call that
     # would ring it meanwhile waits here, and rings it once the pending one is settled.
     offering: int = 0  # invitations being prepared for this session
     waiting: list[tuple[Any, str]] = field(default_factory=list)  # (Call, from URI)

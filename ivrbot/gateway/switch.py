@@ -13,12 +13,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
 
 from ivrbot.gateway.bridge import Bridge
+from ivrbot.gateway.call_state import CALL_CHANGES, MEDIA_TIMEOUT_S, CallState, Reason, change
 from ivrbot.gateway.endpoints import Endpoint, endpoint_for_offer, endpoint_for_session
 from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.media.tones import hold_music, ringback
@@ -27,32 +27,6 @@ from ivrbot.numbers import identity_candidates, identity_uri
 from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
-
-MEDIA_TIMEOUT_S = 10.0
-
-
-class CallState(StrEnum):
-    RINGING = "ringing"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    ENDED = "ended"
-
-
-class Reason(StrEnum):
-    """Termination reasons sent with ``session-terminated``."""
-
-    HANGUP = "Call terminated"
-    CANCELED = "Call canceled"
-    BUSY = "User busy"
-    NOT_FOUND = "User not found"
-    ANSWERED_ELSEWHERE = "Call answered elsewhere"
-    TRANSFERRED = "Call transferred"
-    MOVED = "Call moved"
-    NO_ANSWER = "No answer"
-    MEDIA_FAILED = "Media failed"
-    LOGGED_OUT = "Session ended"
-    MERGED = "Call merged into a conference"
-    LOST = "Connection lost"  # a party's peer stopped answering (ICE consent) or closed
 
 
 class Acceptor(Protocol):
@@ -129,7 +103,6 @@ class Call:
     media_type: str = "audio"
     pending_mod: tuple[str, CallLeg, str] | None = None  # (modId, initiator, new media type)
     bridge: Bridge | None = None
-    merged: bool = False  # its parties are in a conference (or gone): no bridge any more
     started_at: float = field(default_factory=time.time)
     answered_at: float | None = None
     ended_at: float | None = None
@@ -137,8 +110,8 @@ class Call:
     ring_timer: asyncio.Task[None] | None = None  # ends it "No answer"; cancelled once settled
 
     def set_state(self, new: CallState) -> None:
-        if new is not self.state:
-            log.info("call %s: %s -> %s", self.id, self.state, new)
+        """The one place the call's state changes (checked against CALL_CHANGES, logged)."""
+        if change(f"call {self.id}", self.state, new, CALL_CHANGES):
             self.state = new
 
     def legs(self) -> list[CallLeg]:
@@ -203,7 +176,7 @@ class Switch:
         )
         targets = [] if acceptor is not None else self._targets(called_party, session)
         if acceptor is None and not targets:
-            self._later(self.end(caller, Reason.NOT_FOUND, by_gateway=True))
+            self._tasks.spawn(self.end(caller, Reason.NOT_FOUND, by_gateway=True))
             return caller
         if self.early_media:
             caller.publish("session-open", sdp=answer, provisionalSDP=True)
@@ -211,9 +184,9 @@ class Switch:
         else:
             caller.answer_sdp = answer  # session-open with it when the callee answers
         for target in targets:
-            self._later(self._ring(call, target, call.from_uri))
+            self._tasks.spawn(self._ring(call, target, call.from_uri))
         if acceptor is not None:
-            self._later(self._admit(call, acceptor))
+            self._tasks.spawn(self._admit(call, acceptor))
         call.ring_timer = self._tasks.spawn(self._no_answer(call))
         return caller
 
@@ -280,14 +253,14 @@ class Switch:
             call, from_uri = session.waiting.pop(0)
             call.pending_rings -= 1
             if self._still_rings(call):
-                self._later(self._ring(call, session, from_uri))
+                self._tasks.spawn(self._ring(call, session, from_uri))
                 return
             self._maybe_nobody_answers(call)
 
     def _maybe_nobody_answers(self, call: Call) -> None:
         if call.state is CallState.RINGING and not call.ringing and not call.pending_rings:
             if call.caller is not None:
-                self._later(self.end(call.caller, Reason.BUSY, by_gateway=True))
+                self._tasks.spawn(self.end(call.caller, Reason.BUSY, by_gateway=True))
 
     async def answer(self, callee: CallLeg, sdp: str) -> None:
         """A ringing session answers: the call (or a call being moved) is bridged to it."""
@@ -304,7 +277,7 @@ class Switch:
         for other in list(call.ringing):
             await self._drop(other, Reason.ANSWERED_ELSEWHERE)
         if call.moving is not None:
-            self._later(self._complete_move(call, callee))
+            self._tasks.spawn(self._complete_move(call, callee))
             return
         call.callee = callee
         call.set_state(CallState.CONNECTING)
@@ -313,7 +286,7 @@ class Switch:
         if call.caller.answer_sdp is not None:  # no early media: the answer goes out now
             call.caller.publish("session-open", sdp=call.caller.answer_sdp)
             call.caller.answer_sdp = None
-        self._later(self._connect(call))
+        self._tasks.spawn(self._connect(call))
 
     async def _connect(self, call: Call) -> None:
         assert call.caller and call.callee
@@ -329,8 +302,8 @@ class Switch:
         call.answered_at = time.time()
         call.set_state(CallState.CONNECTED)
         self.on_call_changed(call)
-        self._later(self._watch(call.caller))
-        self._later(self._watch(call.callee))
+        self._tasks.spawn(self._watch(call.caller))
+        self._tasks.spawn(self._watch(call.callee))
         self.apply_media(call)
         # both are told once they hear each other; the caller's answer went out already
         # (session-open + provisionalSDP, or session-open when the callee answered)
@@ -357,7 +330,7 @@ class Switch:
         parties = [p for p in (call.caller, call.callee) if p is not None]
         for party in parties:
             party.stop_tone()
-        if call.merged:  # the conference's mixer carries its parties' audio
+        if call.state is CallState.MERGED:  # the conference's mixer carries their audio
             return
         if call.state is not CallState.CONNECTED or len(parties) != 2:
             return
@@ -371,10 +344,11 @@ class Switch:
 
     def require_connected(self, leg: CallLeg, action: str, merged_ok: bool = False) -> Call:
         call = leg.call
-        if call.state is not CallState.CONNECTED or leg.session.legs.get(leg.id) is not leg:
-            raise CallStateError(action, call.state)
-        if call.merged and not merged_ok:
+        if call.state is CallState.MERGED and not merged_ok:
             raise CallStateError(f"{action} (the call is in a conference)", call.state)
+        live = call.state in (CallState.CONNECTED, CallState.MERGED)
+        if not live or leg.session.legs.get(leg.id) is not leg:
+            raise CallStateError(action, call.state)
         return call
 
     async def hold(self, leg: CallLeg, sdp: str | None = None) -> str:
@@ -444,7 +418,7 @@ class Switch:
         call.moving = leg
         peer = call.other(leg).uri
         for target in targets:
-            self._later(self._ring(call, target, peer))
+            self._tasks.spawn(self._ring(call, target, peer))
 
     async def _complete_move(self, call: Call, new: CallLeg) -> None:
         old = call.moving
@@ -458,7 +432,7 @@ class Switch:
         new.held = False
         call.replace(old, new)
         self.on_call_changed(call)
-        self._later(self._watch(new))
+        self._tasks.spawn(self._watch(new))
         self.apply_media(call)
         new.publish("session-open")
         old.publish("move-terminated", reason="moved")
@@ -515,7 +489,7 @@ class Switch:
         call = leg.call
         if call.state is CallState.ENDED:
             return
-        if call.merged:  # each party of a merged call leaves on its own
+        if call.state is CallState.MERGED:  # each party of a merged call leaves on its own
             await self.part(leg, reason, notify=by_gateway)
             return
         if leg in call.ringing:
@@ -577,9 +551,6 @@ class Switch:
             self._maybe_nobody_answers(call)
         for leg in list(session.legs.values()):
             await self.end(leg, Reason.LOGGED_OUT)
-
-    def _later(self, coro: Any) -> None:
-        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         for call in list(self.calls.values()):

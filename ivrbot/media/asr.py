@@ -1,6 +1,6 @@
 """Speech recognition with vosk: one shared model per process, grammar and free-form turns.
 
-Traps from FACTS.md handled here:
+Traps from docs/facts.md handled here:
 
 * Loading the Korean model takes 2-3 s and ~500 MB: it is loaded once per process per path
   (:func:`shared_model`, thread-safe) and :func:`load_model` does it off the event loop.

@@ -1,4 +1,4 @@
-"""In-band DTMF: tone generation and a streaming detector (spec/dtmf.md).
+"""In-band DTMF: tone generation and a streaming detector (docs/spec/dtmf.md).
 
 Generation
     :func:`tone` and :func:`tones` synthesise int16 mono DTMF. ``level_dbfs`` is the peak

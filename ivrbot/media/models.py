@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import vosk
 
+from ivrbot.errors import UserError
 from ivrbot.media.speech_model import ModelNotFound, find_model_path, load_model
 
 __all__ = [
@@ -60,7 +61,7 @@ MODEL_SITE = "https://alphacephei.com/vosk/models"
 _MB = 1024 * 1024
 
 
-class ModelInstallError(RuntimeError):
+class ModelInstallError(UserError, RuntimeError):
     """Installing a model failed; ``str(e)`` is one line that says why and what to do."""
 
 

@@ -1,6 +1,6 @@
 """Creating aiortc peer connections the way ivrbot needs them.
 
-Two traps from FACTS.md are handled here, in one place:
+Two traps from docs/facts.md are handled here, in one place:
 
 * aioice leaves 127.0.0.1 out of its host candidates, so on a loopback-only machine two
   peers never connect. ivrbot gathers host candidates only on the configured addresses
@@ -16,7 +16,7 @@ import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
-from ivrbot.media import hotpath, rfc4733
+from ivrbot.media import rfc4733
 
 _host_addresses: list[str] = []
 
@@ -65,8 +65,7 @@ def new_peer_connection(
     candidates at all, so the call cannot carry media; the historical SDK's meaning).
     """
     aioice.ice.get_host_addresses = _configured_host_addresses
-    rfc4733.install()
-    hotpath.install()
+    rfc4733.install()  # over hotpath.install(): the cheaper per-packet path
     servers = [] if transport == "none" else list(ice_servers or [])
     policy = RTCIceTransportPolicy.ALL if transport == "all" else RTCIceTransportPolicy.RELAY
     return RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))

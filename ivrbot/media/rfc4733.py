@@ -61,6 +61,8 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransc
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
+from ivrbot.media import hotpath
+
 logger = logging.getLogger(__name__)
 
 MIME_TYPE = "audio/telephone-event"
@@ -78,7 +80,7 @@ TONE_TO_CODE: dict[str, int] = {
 }
 CODE_TO_TONE: dict[int, str] = {code: tone for tone, code in TONE_TO_CODE.items()}
 
-DEFAULT_VOLUME = 10  # -10 dBm0, as spec/dtmf.md and WebRTC use
+DEFAULT_VOLUME = 10  # -10 dBm0, as docs/spec/dtmf.md and WebRTC use
 MIN_DURATION_MS = 40
 MAX_DURATION_MS = 1300  # fits the 16-bit duration field at 48 kHz
 MIN_GAP_MS = 50
@@ -524,6 +526,7 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    hotpath.install()  # the receive path this module wraps: aiortc's, with inline decoding
 
     audio_codecs = aiortc.codecs.CODECS["audio"]
     for payload_type, rate in ((PAYLOAD_TYPE_48000, 48000), (PAYLOAD_TYPE_8000, 8000)):

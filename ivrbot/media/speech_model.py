@@ -1,6 +1,6 @@
 """Finding and loading vosk speech models: one shared model per process per folder.
 
-Loading the Korean model takes 2-3 s and ~500 MB (FACTS.md): it is loaded once per process
+Loading the Korean model takes 2-3 s and ~500 MB (docs/facts.md): it is loaded once per process
 per path (:func:`shared_model`, thread-safe) and :func:`load_model` does it off the event
 loop. This model's unknown-word token is ``<UNK>``, not ``[unk]``: :func:`unknown_token`
 looks it up in the model's own word table.
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import vosk
 
+from ivrbot.errors import UserError
+
 log = logging.getLogger(__name__)
 
 _INSTALL_HINT = (
@@ -27,7 +29,7 @@ _INSTALL_HINT = (
 # Spellings that mean the same answer; if a choice list holds more than one, they share a name.
 
 
-class ModelNotFound(RuntimeError):
+class ModelNotFound(UserError, RuntimeError):
     """No usable speech model; ``str(e)`` is one line that names the fix."""
 
 

@@ -1,6 +1,6 @@
 """Prompts synthesised by pyttsx3 (espeak-ng), cached on disk, never blocking the event loop.
 
-Traps from FACTS.md handled here:
+Traps from docs/facts.md handled here:
 
 * pyttsx3's ``runAndWait()`` returns before the WAV file is written (espeak synthesises on its
   own thread). The worker waits for the ``finished-utterance`` callback, which the espeak
@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from ivrbot.errors import IvrbotError, UserError
+
 __all__ = [
     "DEFAULT_RATE",
     "Prompt",
@@ -73,7 +75,7 @@ _ESPEAK_LIBRARY_NAMES: tuple[str, ...] = (
 )
 
 
-class TtsUnavailable(RuntimeError):
+class TtsUnavailable(UserError, RuntimeError):
     """The speech engine cannot run here; ``str(e)`` is one line that names the fix."""
 
 
@@ -81,7 +83,7 @@ class _VoiceError(Exception):
     """Internal: the worker could not select the requested voice."""
 
 
-class SynthesisError(RuntimeError):
+class SynthesisError(IvrbotError, RuntimeError):
     """The engine is installed but one synthesis failed (worker crash, timeout, bad audio)."""
 
 

@@ -1,4 +1,4 @@
-"""The Phone's conference methods (spec/phone-api.md: startConference ... getParticipants).
+"""The Phone's conference methods (docs/spec/phone-api.md: startConference ... getParticipants).
 
 A conference is a :class:`ConferenceCall`: a :class:`~ivrbot.phone.call.Call` (one peer
 connection with the gateway, which mixes) whose event data says ``callType: 'conference'``
@@ -30,7 +30,7 @@ from ivrbot.media.tracks import FrameSink
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.core import MEDIA_TIMEOUT_S, MEDIA_TYPES, PhoneCore
-from ivrbot.phone.transport_remote import GatewayUnreachable
+from ivrbot.phone.transport import GatewayUnreachable
 
 log = logging.getLogger(__name__)
 

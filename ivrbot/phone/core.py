@@ -17,10 +17,7 @@ from ivrbot.events import Event, now_ms
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.session import PhoneSession
-from ivrbot.phone.transport_remote import (
-    GatewayUnreachable,
-    Response,
-)
+from ivrbot.phone.transport import GatewayUnreachable, Response
 
 log = logging.getLogger(__name__)
 EARLY_EVENTS_MAX = 32  # calls and conferences whose events came before their POST's reply

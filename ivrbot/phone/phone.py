@@ -1,4 +1,4 @@
-"""The Python Phone: the client API of spec/phone-api.md in snake_case, over the wire API."""
+"""The Python Phone: the client API of docs/spec/phone-api.md in snake_case, over the wire API."""
 
 from __future__ import annotations
 

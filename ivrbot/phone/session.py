@@ -17,13 +17,8 @@ from ivrbot.errors import PhoneError, PhoneException, api_error_code
 from ivrbot.events import Event, SessionReady, now_ms
 from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.phone.call import Call, CallState
-from ivrbot.phone.transport_remote import (
-    EventStream,
-    GatewayUnreachable,
-    RemoteTransport,
-    Response,
-    SessionGone,
-)
+from ivrbot.phone.transport import EventSource, GatewayUnreachable, Response, SessionGone, Transport
+from ivrbot.phone.transport_remote import RemoteTransport
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +34,16 @@ class PhoneSession:
         name: str = "phone",
         domain: str = "ivrbot.local",
         in_process: bool = False,
+        transport: Transport | None = None,
     ) -> None:
+        """``transport``: how requests and events reach the gateway (default: HTTP and a
+        WebSocket to ``gateway_url``; tests of the Phone's logic pass a scripted one)."""
         self.name = name
         # a bot in the gateway's own process: its calls' media are frames passed in process
         # (ivrbot.media.local_link), not a WebRTC peer connection
         self.in_process = in_process
         self.domain = domain
-        self.transport = RemoteTransport(gateway_url)
+        self.transport: Transport = transport or RemoteTransport(gateway_url)
         self.user_id: str | None = None
         self.session_path: str | None = None
         self.online = True
@@ -121,7 +119,7 @@ class PhoneSession:
         raise PhoneException(error)
 
     def _api_fail(self, method: str, base: str, resp: Response) -> NoReturn:
-        """A gateway error response, as spec/phone-api.md maps it: the session gone (404
+        """A gateway error response, as docs/spec/phone-api.md maps it: the session gone (404
         SVC8514) is ``session:expired`` instead of ``error``; a resource that is gone (404
         SVC0404, or a bare 404: a call, a conference) fails the method (``base``, xx00);
         others map by status and MessageId (unknown: 1000). 502/503 never get here: the transport raises
@@ -336,7 +334,7 @@ class PhoneSession:
         await self.transport.close()  # also after a login the gateway refused
 
     # the event channel -----------------------------------------------------------------------
-    async def _keep_channel(self, stream: EventStream) -> None:
+    async def _keep_channel(self, stream: EventSource) -> None:
         """Read the event channel; when it drops, retry every second until back or expired."""
         while self.session_path is not None:
             try:

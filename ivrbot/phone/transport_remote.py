@@ -1,56 +1,22 @@
-"""The remote path from a Phone to the gateway: HTTP requests and the WebSocket channel."""
+"""The remote path from a Phone to the gateway: HTTP requests and the WebSocket channel
+(the :class:`~ivrbot.phone.transport.Transport` every Phone uses unless given another)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from ivrbot.credentials import Credentials
 from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
+from ivrbot.phone.transport import GatewayUnreachable, Response, SessionGone
+
+__all__ = ["EventStream", "GatewayUnreachable", "RemoteTransport", "Response", "SessionGone"]
 
 log = logging.getLogger(__name__)
-
-
-class GatewayUnreachable(Exception):
-    """The gateway did not answer (connection refused, reset, timed out, 502/503)."""
-
-
-class SessionGone(Exception):
-    """The gateway no longer knows the session (404): it expired or was deleted."""
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def message_id(self) -> str | None:
-        try:
-            error = self.body["RequestError"]
-            inner = error.get("ServiceException") or error.get("PolicyException")
-            return str(inner["MessageId"])
-        except (TypeError, KeyError, AttributeError):
-            return None
-
-    @property
-    def text(self) -> str:
-        try:
-            error = self.body["RequestError"]
-            inner = error.get("ServiceException") or error.get("PolicyException")
-            return str(inner["Text"])
-        except (TypeError, KeyError, AttributeError):
-            return str(self.body or "")
 
 
 class RemoteTransport:

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from ivrbot.errors import IvrbotError
 from ivrbot.store.base import (
     AuthCode,
     CallLogEntry,
@@ -200,7 +201,7 @@ def _create(engine: Any) -> None:
         _add_missing_columns(conn)
 
 
-class StoreError(RuntimeError):
+class StoreError(IvrbotError, RuntimeError):
     """The database cannot be opened or used."""
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ivrbot.flow import Ask, Flow, FlowCall, Goto, Hangup, Menu, Say
+from ivrbot.flow import Ask, Flow, FlowCall, FlowError, Goto, Hangup, Menu, Say
 from ivrbot.flow.check import check_flow
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import load_flow_file
+from tests.flow.pictures import step_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = (
@@ -126,10 +127,7 @@ def test_unknown_event_is_an_error_at_load(tmp_path: Path) -> None:
 
 def test_graph_is_valid_svg_with_every_step() -> None:
     flow = load_flow_file(ROOT / "flows" / "welcome.py")
-    root = ET.fromstring(svg(flow))
-    assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    groups = {g.get("id") for g in root.iter("{http://www.w3.org/2000/svg}g")}
-    assert groups == {f"step-{name}" for name in flow.steps}
+    assert step_ids(svg(flow)) == {f"step-{name}" for name in flow.steps}
     text = mermaid(flow)
     assert text.startswith("flowchart TD") and text.count("-->") >= len(flow.steps)
 
@@ -142,3 +140,32 @@ def test_cli_graph_writes_svg(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     ET.fromstring(out.read_text())
+
+
+def test_the_start_step_is_explicit_or_the_first_added() -> None:
+    first = make(Say("hi", "Hello", next="bye"), Hangup("bye"))
+    assert first.start == "hi" and check_flow(first) == []
+    flow = Flow("t", number="5550001001", start="hi")
+    flow.add(Hangup("bye"), Say("hi", "Hello", next="bye"))
+    assert flow.start == "hi" and check_flow(flow) == []
+    flow = Flow("t", number="5550001001", start="bye")
+    flow.add(Say("hi", "Hello"), Hangup("bye"))
+    assert messages(flow) == ["error: step 'hi': unreachable from the start step 'bye'"]
+
+
+def test_an_unknown_start_step_is_one_clear_error(tmp_path: Path) -> None:
+    flow = Flow("t", number="5550001001", start="hello")
+    flow.add(Say("hi", "Hello"), Hangup("bye"))
+    assert messages(flow) == ["error: start names unknown step 'hello' (steps: 'hi', 'bye')"]
+    path = tmp_path / "start.py"
+    path.write_text(
+        HEADER.replace("number='5550001001'", "number='5550001001', start='hello'")
+        + "flow.add(Say('hi', 'Hello'), Hangup('bye'))\n"
+    )
+    proc = run_check(path)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"{path}: flow 't': error: start names unknown step 'hello' (steps: 'hi', 'bye')"
+    ]
+    with pytest.raises(FlowError, match="start names unknown step 'hello'"):
+        load_flow_file(path)

@@ -4,14 +4,21 @@ up cleanly, and the record names the flow file and line."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import os
+import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB, SimulatedCaller
+from ivrbot.flow.testing import SPEECH_DB
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from tests.flow.calling import call_once
 
 APOLOGY = "We are sorry, that did not work."
 
@@ -50,17 +57,7 @@ def write_flow(folder: Path, on_error: str | None, returns: str = "raise") -> Pa
 async def call_through(gateway: GatewayServer, tts: Synthesizer, path: Path) -> tuple[float, Bot]:
     """Call the flow and listen until the bot hangs up: how long the caller heard speech
     (first to last loud frame), and the bot."""
-    bot = Bot(load_flow_file(path), gateway.url, tts)
-    await bot.start()
-    caller = SimulatedCaller(gateway.url, tts)
-    try:
-        await caller.dial("5550001020")
-        async with asyncio.timeout(30):
-            await caller.disconnected.wait()
-        await bot.wait_records()
-    finally:
-        await caller.close()
-        await bot.stop()
+    caller, bot = await call_once(gateway, tts, path, "5550001020")
     loud = [t for t, db in caller.ear.levels if db > SPEECH_DB]
     return (loud[-1] - loud[0] if loud else 0.0), bot
 
@@ -108,3 +105,56 @@ async def test_a_step_that_returns_an_unknown_step_names_its_line(
     assert record.outcome == "error"
     assert "'nowhere'" in record.error
     assert f"{path}:{line_of(path, '@flow.step')}" in record.error
+
+
+async def test_a_step_that_returns_a_step_outside_its_goes_to_fails_at_its_line(
+    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_flow(tmp_path, on_error=None, returns="hello")  # a step, but not in goes_to
+    with caplog.at_level(logging.INFO):
+        heard, bot = await call_through(gateway, tts, path)
+    record = bot.records[0]
+    assert record.path == ["hello", "lookup"], "the flow went where goes_to does not allow"
+    assert record.outcome == "error"
+    where = f"{path}:{line_of(path, '@flow.step')}"
+    assert record.error == (
+        f"step lookup: {where}: step 'lookup' returned 'hello', which is not in its goes_to "
+        "['bye']: return one of those, or add it to goes_to"
+    )
+    assert heard > await seconds(tts, "Hello.", APOLOGY) - 0.6  # the apology was heard
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in failures] == [
+        f"flow fragile failed in step lookup: {record.error.removeprefix('step lookup: ')}"
+    ]
+    assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
+
+
+@pytest.mark.slow
+async def test_ivrbot_call_reports_the_failed_flow_and_exits_1(
+    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
+) -> None:
+    """``ivrbot call`` on the machine of the gateway (and of its store) says the flow failed,
+    as its record does, though the caller only heard an apology and a hang-up."""
+    path = write_flow(tmp_path, on_error=None, returns="nowhere")
+    bot = Bot(load_flow_file(path), gateway.url, tts, store=gateway.gateway.store)
+    await bot.start()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ivrbot", "call", "5550001020", "--gateway", gateway.url,
+            "--json", cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "IVRBOT_DB": str(tmp_path / "gateway.db")},
+        )  # fmt: skip
+        async with asyncio.timeout(90):
+            out, err = await proc.communicate()
+        (record,) = await bot.wait_records()
+    finally:
+        await bot.stop()
+    assert record.outcome == "error"
+    assert proc.returncode == 1, err.decode()[-2000:]
+    result = json.loads(out)
+    assert result["result"] == "failed"
+    assert result["problems"] == [f"the flow failed: {record.error}"]
+    assert f"{path}:{line_of(path, '@flow.step')}: step 'lookup' returned 'nowhere'" in (
+        record.error
+    )
+    assert "Traceback" not in err.decode()

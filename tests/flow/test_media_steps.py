@@ -27,6 +27,7 @@ from ivrbot.media.recorder import open_writer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.media.vad import power_dbfs
 from tests.audio_checks import sine, tone_dbfs
+from tests.flow.pictures import step_ids
 
 WORD = "안녕하세요"
 HEARD_DB = -30.0
@@ -311,4 +312,4 @@ def test_new_steps_are_edges_and_boxes(tmp_path: Path) -> None:
     assert "<i>Record</i> <= 30 s, # ends: Speak." in chart
     assert "<i>Play</i> tune.wav" in chart and "<i>Set</i> tries=0, who=f(call)" in chart
     picture = svg(flow)
-    assert all(f"id='step-{name}'" in picture for name in flow.steps)
+    assert step_ids(picture) == {f"step-{name}" for name in flow.steps}

@@ -11,6 +11,7 @@ from ivrbot.flow.runner import Bot
 from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from tests.flow.calling import call_once
 
 
 def patient_flow() -> Flow:
@@ -32,17 +33,7 @@ def patient_flow() -> Flow:
 async def test_silence_gets_escalating_prompts_then_goodbye(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
 ) -> None:
-    bot = Bot(patient_flow(), gateway.url, tts, model)
-    await bot.start()
-    caller = SimulatedCaller(gateway.url, tts)
-    try:
-        await caller.dial("5550001002")
-        async with asyncio.timeout(30):
-            await caller.disconnected.wait()
-        await bot.wait_records()
-    finally:
-        await caller.close()
-        await bot.stop()
+    _, bot = await call_once(gateway, tts, patient_flow(), "5550001002", model)
     record = bot.records[0]
     assert record.prompts == [
         "Your pin?", "I did not hear you.", "Your pin?", "Please press a key now.", "Your pin?",

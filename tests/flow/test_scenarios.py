@@ -19,7 +19,7 @@ import pytest
 
 from ivrbot.flow.loader import import_flow_file
 from ivrbot.flow.media_steps import RecordResult
-from ivrbot.flow.record import CallRecord
+from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.scenario import find_scenario_flow
 from ivrbot.flow.scenario_file import (
     ScenarioError,
@@ -165,8 +165,8 @@ def test_an_unknown_flow_names_the_folder(tmp_path: Path) -> None:
 
 
 # comparing (no calls) -------------------------------------------------------------------------
-def record(**fields: Any) -> CallRecord:
-    out = CallRecord("survey", "sip:caller@ivrbot.local")
+def record(**fields: Any) -> FlowRecord:
+    out = FlowRecord("survey", "sip:caller@ivrbot.local")
     for key, value in fields.items():
         setattr(out, key, value)
     return out

@@ -17,8 +17,8 @@ import pytest
 
 from ivrbot.flow import Flow, FlowCall, Hangup, Move, Say, Set, Transfer, TransferResult
 from ivrbot.flow.check import check_flow, flow_edges
-from ivrbot.flow.graph import COLOURS, mermaid, svg
-from ivrbot.flow.record import CallRecord
+from ivrbot.flow.graph import mermaid, svg
+from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.testing import SPEECH_DB, Ear, SimulatedCaller
 from ivrbot.flow.transfer_steps import fill
@@ -351,7 +351,7 @@ def test_edges_prompts_and_boxes() -> None:
     assert "<i>Move</i> to another session" in chart
     assert "-- fallback -->" in chart
     picture = svg(flow)
-    assert COLOURS["Transfer"] in picture and COLOURS["Move"] in picture
+    assert Transfer.colour in picture and Move.colour in picture
 
 
 def test_announcements_fill_in_call_variables() -> None:
@@ -364,7 +364,7 @@ def test_announcements_fill_in_call_variables() -> None:
 
 
 def test_the_record_lists_transfers() -> None:
-    record = CallRecord("bank", "sip:caller@ivrbot.local")
+    record = FlowRecord("bank", "sip:caller@ivrbot.local")
     result = TransferResult(AGENT, "warm", "no-answer", "no answer within 2 s", 2.004)
     record.transfers.append({"step": "agent", **result.to_dict()})
     assert record.to_dict()["transfers"] == [

@@ -24,12 +24,12 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.serve import Runner
-from tests.gateway.test_auth import (
+from tests.gateway.wire import (
     RTC,
-    _db_bytes,
     basic_auth,
     call,
     consent_code,
+    db_bytes,
     dev_code,
     error_text,
     login,
@@ -115,7 +115,7 @@ async def test_tokens_need_credentials_outside_development_mode(tmp_path: Path) 
         assert await fetch_token(
             server.url, "VIRTUAL_NUMBER", Credentials.operator(DEV_CLIENT_ID, SECRET)
         )
-    raw = _db_bytes(tmp_path, "g.db")
+    raw = db_bytes(tmp_path, "g.db")
     for secret in (SECRET, KEY_A, KEY_B):
         assert secret.encode() not in raw
 

@@ -4,129 +4,34 @@ rate limits, restarts and what reaches the database."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiortc import RTCPeerConnection
-from yarl import URL
 
-from ivrbot.config import Settings
 from ivrbot.errors import api_error_code
 from ivrbot.gateway.auth import digest
 from ivrbot.gateway.oauth import redirect_allowed
 from ivrbot.gateway.ratelimit import RateLimited, RateLimiter
-from ivrbot.gateway.server import GatewayServer
-
-RTC = "/RTC/v1"
-
-
-@asynccontextmanager
-async def running(
-    db: Path, **overrides: Any
-) -> AsyncIterator[tuple[GatewayServer, aiohttp.ClientSession]]:
-    server = GatewayServer(Settings(port=0, db=str(db), **overrides))
-    await server.start()
-    try:
-        async with aiohttp.ClientSession(server.url) as client:
-            yield server, client
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def gwc(tmp_path: Path) -> AsyncIterator[tuple[GatewayServer, aiohttp.ClientSession]]:
-    async with running(tmp_path / "gateway.db") as pair:
-        yield pair
-
-
-async def call(
-    client: aiohttp.ClientSession,
-    method: str,
-    path: str,
-    token: str | None = None,
-    headers: dict[str, str] | None = None,
-    **kwargs: Any,
-) -> tuple[int, Any, Any]:
-    all_headers = dict(headers or {})
-    if token is not None:
-        all_headers["Authorization"] = f"Bearer {token}"
-    async with client.request(method, path, headers=all_headers, **kwargs) as resp:
-        text = await resp.text()
-        body: Any = None
-        if resp.content_type == "application/json" and text:
-            body = await resp.json()
-        return resp.status, body if body is not None else text, resp.headers
-
-
-def message_id(body: Any) -> str:
-    (exc,) = body["RequestError"].values()
-    return str(exc["MessageId"])
-
-
-def error_text(body: Any) -> str:
-    (exc,) = body["RequestError"].values()
-    return str(exc["Text"])
-
-
-async def new_token(client: aiohttp.ClientSession, app_scope: str, **extra: Any) -> dict[str, Any]:
-    status, body, _ = await call(client, "POST", "/tokens", json={"app_scope": app_scope, **extra})
-    assert status == 200, body
-    return dict(body)
-
-
-async def login(
-    client: aiohttp.ClientSession,
-    access: str,
-    user_id: str | None = None,
-    e911_id: str | None = None,
-) -> tuple[int, Any, Any]:
-    if user_id is not None:
-        status, body, _ = await call(client, "PUT", f"{RTC}/userIds/{user_id}", access)
-        assert status == 204, body
-    headers = {"x-e911Id": e911_id} if e911_id else {}
-    session = {"mediaType": "dtls-srtp", "ice": "true", "services": ["ip_voice_call"]}
-    return await call(
-        client, "POST", f"{RTC}/sessions", access, headers=headers, json={"session": session}
-    )
-
-
-def page_value(page: str, name: str) -> str:
-    """A hidden field's value on a consent page."""
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no {name} on the page"
-    return found.group(1)
-
-
-def dev_code(page: str) -> str:
-    """The verification code the development verifier shows on the page."""
-    found = re.search(r'id="dev-code">(\d{6})<', page)
-    assert found, "no development code on the page"
-    return found.group(1)
-
-
-async def consent_code(
-    client: aiohttp.ClientSession, number: str, redirect: str, field: str = "mobile_number"
-) -> str:
-    """The consent step without a browser: POST the number, then the code the development
-    verifier shows, and read the authorization code from the redirect."""
-    form = {"redirect_uri": redirect, "state": "st", field: number, "decision": "allow"}
-    async with client.post("/oauth/v4/authorize", data=form, allow_redirects=False) as resp:
-        assert resp.status == 200, await resp.text()
-        page = await resp.text()
-    form.update(verification=page_value(page, "verification"), otp=dev_code(page))
-    async with client.post("/oauth/v4/authorize", data=form, allow_redirects=False) as resp:
-        assert resp.status == 302, await resp.text()
-        location = resp.headers["Location"]
-    return URL(location).query["code"]
+from tests.gateway.wire import (
+    RTC,
+    basic_auth,
+    call,
+    consent_code,
+    db_bytes,
+    dev_code,
+    error_text,
+    login,
+    message_id,
+    new_token,
+    page_value,
+    running,
+)
 
 
 # /config and tokens ----------------------------------------------------------------------
@@ -447,11 +352,6 @@ async def test_consent_page_refuses_bad_requests(gwc: Any) -> None:
 
 
 # the OAuth token endpoint ----------------------------------------------------------------
-def basic_auth(client_id: str, secret: str) -> dict[str, str]:
-    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-
-
 async def test_oauth_token_endpoint(gwc: Any) -> None:
     server, client = gwc
     s = server.settings
@@ -656,11 +556,6 @@ async def test_restart_keeps_tokens_identities_e911_and_call_records(tmp_path: P
         assert status == 201  # the user id came along
 
 
-def _db_bytes(folder: Path, name: str) -> bytes:
-    """The database file and its WAL, as stored on disk."""
-    return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith(name))
-
-
 def _db_facts(db: Path) -> tuple[set[str], str, str]:
     with sqlite3.connect(db) as conn:
         digests = {row[0] for row in conn.execute("SELECT access_digest FROM tokens")}
@@ -675,7 +570,7 @@ async def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
         pair = await new_token(client, "VIRTUAL_NUMBER")
         code = await consent_code(client, "4255550102", "http://localhost/cb")
         secret = server.settings.client_secret
-        raw = _db_bytes(tmp_path, "g.db")
+        raw = db_bytes(tmp_path, "g.db")
         for value in (pair["access_token"], pair["refresh_token"], code, secret):
             assert value.encode() not in raw
         digests, hashed, mode = _db_facts(db)

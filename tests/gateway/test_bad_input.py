@@ -23,7 +23,7 @@ from ivrbot.gateway.http import MAX_BODY, MAX_DEPTH
 from ivrbot.gateway.redact import redact
 from ivrbot.gateway.sdpcheck import MAX_MEDIA_SECTIONS, MAX_SDP_BYTES
 from ivrbot.gateway.server import GatewayServer
-from tests.gateway.test_auth import call, error_text, message_id, new_token
+from tests.gateway.wire import call, error_text, message_id, new_token
 from tests.log_secrets import SecretWatch
 
 RTC = "/RTC/v1"

@@ -24,6 +24,7 @@ from ivrbot.phone.conference import ConferenceCall
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from tests.audio_checks import sine, tone_dbfs
+from tests.gateway.wire import message_id
 
 # Measured on loopback: a party's tone arrives at about -15 dBFS through the mixer and Opus;
 # a tone that is not sent to a party measures below -70. The bounds keep a wide margin.
@@ -358,11 +359,6 @@ class Wire:
                 return resp.status, await resp.json(content_type=None)
             except ValueError:
                 return resp.status, text
-
-
-def message_id(body: Any) -> str:
-    error = body["RequestError"]
-    return str((error.get("ServiceException") or error.get("PolicyException"))["MessageId"])
 
 
 async def test_wire_errors_are_4xx_never_500(

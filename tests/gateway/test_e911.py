@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +9,7 @@ import aiohttp
 import pytest
 
 from ivrbot.errors import api_error_code
-from ivrbot.gateway.server import GatewayServer
-from tests.gateway.test_auth import (
+from tests.gateway.wire import (
     RTC,
     call,
     consent_code,
@@ -32,12 +30,6 @@ ADDRESS = {
     "state": "dc",
     "zip": "20500",
 }
-
-
-@pytest.fixture
-async def gwc(tmp_path: Path) -> AsyncIterator[tuple[GatewayServer, aiohttp.ClientSession]]:
-    async with running(tmp_path / "gateway.db") as pair:
-        yield pair
 
 
 async def create(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import textwrap
 import time
@@ -25,6 +24,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.peer import DEFAULT_PEER_TIMEOUT_S, set_peer_timeout
 from ivrbot.media.tts import Synthesizer
 from ivrbot.store.sqlite import SqliteStore
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENT = textwrap.dedent("""\
@@ -106,12 +106,6 @@ async def test_a_caller_killed_mid_call_is_hung_up_within_the_timeout(
         await store.close()
     assert entry.call is not None and entry.call.reason == "Connection lost"
     assert entry.flow is not None and entry.flow["id"] == record.id  # joined by call id
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from aiortc.codecs.base import Decoder, Encoder
 from aiortc.jitterbuffer import JitterFrame
 
 from ivrbot.media.dtmf import DIGITS, DtmfDetector, tone, tones
+from tests.audio_checks import resample_pcm as resample
 
 RATES = (8000, 16000, 48000)
 Pcm = npt.NDArray[np.int16]
@@ -240,14 +241,6 @@ SENTENCES = [
     "Ooooh, aaaah, eeeee, la la la la, do re mi fa so la ti do.",
 ]
 VOICES = [("en-us", 50), ("en+f3", 80), ("en-gb+f5", 99), ("en+m3", 20)]
-
-
-def resample(pcm: Pcm, src: int, dst: int) -> Pcm:
-    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-    frame.sample_rate = src
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=dst)
-    frames = [*resampler.resample(frame), *resampler.resample(None)]
-    return np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
 
 
 @pytest.fixture(scope="module")

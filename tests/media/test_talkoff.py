@@ -14,12 +14,12 @@ import subprocess
 import wave
 from pathlib import Path
 
-import av
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from ivrbot.media.dtmf import DtmfDetector, tones
+from tests.audio_checks import resample_pcm as resample
 
 Pcm = npt.NDArray[np.int16]
 ESPEAK_RATE = 22050
@@ -94,14 +94,6 @@ VOICES = [
     ("it+f2", 130, 70),
     ("it", 160, 50),
 ]
-
-
-def resample(pcm: Pcm, src: int, dst: int) -> Pcm:
-    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-    frame.sample_rate = src
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=dst)
-    frames = [*resampler.resample(frame), *resampler.resample(None)]
-    return np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
 
 
 def louder(pcm: Pcm, db: float) -> Pcm:

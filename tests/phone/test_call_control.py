@@ -12,12 +12,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.call import CallState
 from ivrbot.phone.phone import Phone
 from tests.gateway.test_calls import Party, login
-
-
-async def code_of(coro: Any) -> str:
-    with pytest.raises(PhoneException) as info:
-        await coro
-    return info.value.error.error_code
+from tests.helpers import code_of
 
 
 async def test_checks_before_login_publish_error_events() -> None:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ivrbot.errors import PhoneException
 from ivrbot.phone.call import Call, CallState
 from ivrbot.phone.conference import ConferenceCall
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import Response
+from tests.helpers import code_of, sync_code_of
 
 SESSION = "/RTC/v1/sessions/s1"
 
@@ -39,18 +39,6 @@ class ScriptedTransport:
 
     async def close(self) -> None:
         pass
-
-
-async def code_of(coro: Any) -> str:
-    with pytest.raises(PhoneException) as info:
-        await coro
-    return info.value.error.error_code
-
-
-def sync_code_of(fn: Any) -> str:
-    with pytest.raises(PhoneException) as info:
-        fn()
-    return info.value.error.error_code
 
 
 @pytest.fixture

@@ -1,0 +1,114 @@
+"""The per-packet layer over aiortc (ivrbot/media/hotpath.py): process CPU per leg-second,
+aiortc's own path vs ivrbot's, on the same machine in the same run.
+
+Each variant runs in a fresh process (the layer patches aiortc for the whole process): P
+pairs of real peer connections on 127.0.0.1 send each other a 20 ms-paced tone for S
+seconds and read every received frame, as a gateway leg does; CPU time is the process's
+own (getrusage), so callers of other work on the machine do not count. Runs alternate
+between the variants and the table shows medians.
+
+Run: .venv/bin/python bench/hotpath.py [--pairs 4] [--seconds 10] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def one_run(pairs: int, seconds: float) -> dict[str, float]:
+    from aiortc import MediaStreamTrack
+
+    from ivrbot.media.peer import new_peer_connection
+    from tests.media.test_rfc4733 import SineTrack, negotiate
+
+    pcs = []
+    frames = 0
+
+    async def drain(track: MediaStreamTrack) -> None:
+        nonlocal frames
+        while True:
+            await track.recv()
+            frames += 1
+
+    readers: list[asyncio.Task[None]] = []
+    for _ in range(pairs):
+        a, b = new_peer_connection(), new_peer_connection()
+        pcs += [a, b]
+        for pc, freq in ((a, 440.0), (b, 660.0)):
+            pc.addTrack(SineTrack(freq))
+            pc.on("track", lambda t: readers.append(asyncio.ensure_future(drain(t))))
+        await negotiate(a, b)
+    await asyncio.sleep(2.0)  # ICE, DTLS, jitter buffers primed
+    c0, f0, t0 = cpu_s(), frames, time.monotonic()
+    await asyncio.sleep(seconds)
+    c1, f1, t1 = cpu_s(), frames, time.monotonic()
+    for task in readers:
+        task.cancel()
+    for pc in pcs:
+        await pc.close()
+    leg_seconds = 2 * pairs * (t1 - t0)
+    return {
+        "cpu_ms_per_leg_s": 1000 * (c1 - c0) / leg_seconds,
+        "frames_per_leg_s": (f1 - f0) / leg_seconds,
+    }
+
+
+def child(variant: str, pairs: int, seconds: float) -> None:
+    if variant == "aiortc":  # the layer is installed by rfc4733.install(): keep it out
+        from ivrbot.media import hotpath
+
+        hotpath._installed = True  # install() becomes a no-op: aiortc's own per-packet path
+    print(json.dumps(asyncio.run(one_run(pairs, seconds))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--child", choices=["aiortc", "ivrbot"])
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.pairs, args.seconds)
+        return
+    results: dict[str, list[dict[str, float]]] = {"aiortc": [], "ivrbot": []}
+    for _ in range(args.runs):
+        for variant in results:
+            cmd = [sys.executable, __file__, "--child", variant, "--pairs", str(args.pairs),
+                   "--seconds", str(args.seconds)]  # fmt: skip
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            results[variant].append(json.loads(out.strip().splitlines()[-1]))
+    med = {
+        v: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        for v, runs in results.items()
+    }
+    print(f"hot path: {args.pairs} pairs ({2 * args.pairs} legs), {args.seconds:g} s, "
+          f"median of {args.runs} runs each")  # fmt: skip
+    print(f"{'path':<34}{'CPU ms per leg-second':>24}{'frames/leg-s':>14}")
+    for variant, label in (
+        ("aiortc", "aiortc 1.16 as shipped"),
+        ("ivrbot", "with ivrbot's hot path"),
+    ):
+        print(f"{label:<34}{med[variant]['cpu_ms_per_leg_s']:>24.1f}"
+              f"{med[variant]['frames_per_leg_s']:>14.1f}")  # fmt: skip
+    ratio = med["ivrbot"]["cpu_ms_per_leg_s"] / med["aiortc"]["cpu_ms_per_leg_s"]
+    print(f"{'ratio (ivrbot / aiortc)':<34}{ratio:>24.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The gateway's call state machine, for two-party calls and conference legs alike: the
+states, the changes each state allows, the one function that changes a state (it checks the
+change and logs ``old -> new``), and the reasons a party is told when it is dropped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypeVar
+
+log = logging.getLogger("ivrbot.gateway.state")
+
+MEDIA_TIMEOUT_S = 10.0  # an answered leg whose media is not up by then has failed
+
+
+class Reason(StrEnum):
+    """Reasons sent with ``session-terminated`` (calls and conferences)."""
+
+    HANGUP = "Call terminated"
+    CANCELED = "Call canceled"
+    BUSY = "User busy"
+    NOT_FOUND = "User not found"
+    ANSWERED_ELSEWHERE = "Call answered elsewhere"
+    TRANSFERRED = "Call transferred"
+    MOVED = "Call moved"
+    NO_ANSWER = "No answer"
+    MEDIA_FAILED = "Media failed"
+    LOGGED_OUT = "Session ended"
+    MERGED = "Call merged into a conference"
+    LOST = "Connection lost"  # a party's peer stopped answering (ICE consent) or closed
+    REMOVED = "Removed from conference"
+    ENDED = "Conference ended"
+
+
+class CallState(StrEnum):
+    """A two-party call of the switch."""
+
+    RINGING = "ringing"  # the callee's sessions (or the in-process bot) are being rung
+    CONNECTING = "connecting"  # answered; waiting for both legs' media
+    CONNECTED = "connected"  # bridged (or one side holding)
+    MERGED = "merged"  # its parties are in a conference's mix: no bridge any more
+    ENDED = "ended"
+
+
+class LegState(StrEnum):
+    """One session's leg of a conference (host or participant)."""
+
+    INVITED = "invited"  # an offer went to an invitee's session; no answer yet
+    CONNECTING = "connecting"  # the answer (or the host's offer) is taken; media not up
+    JOINED = "joined"  # in the mix
+    HELD = "held"  # connected, out of the mix
+    ENDED = "ended"
+
+
+CALL_CHANGES: Mapping[CallState, frozenset[CallState]] = {
+    CallState.RINGING: frozenset({CallState.CONNECTING, CallState.ENDED}),
+    CallState.CONNECTING: frozenset({CallState.CONNECTED, CallState.ENDED}),
+    CallState.CONNECTED: frozenset({CallState.MERGED, CallState.ENDED}),
+    CallState.MERGED: frozenset({CallState.ENDED}),
+    CallState.ENDED: frozenset(),
+}
+LEG_CHANGES: Mapping[LegState, frozenset[LegState]] = {
+    LegState.INVITED: frozenset({LegState.CONNECTING, LegState.ENDED}),
+    LegState.CONNECTING: frozenset({LegState.JOINED, LegState.ENDED}),
+    LegState.JOINED: frozenset({LegState.HELD, LegState.ENDED}),
+    LegState.HELD: frozenset({LegState.JOINED, LegState.ENDED}),
+    LegState.ENDED: frozenset(),
+}
+
+S = TypeVar("S", CallState, LegState)
+
+
+class IllegalChange(RuntimeError):
+    """A state change the machine does not allow: a bug in the gateway, never a user's."""
+
+
+def change(what: str, old: S, new: S, allowed: Mapping[S, frozenset[S]]) -> bool:
+    """Check and log the change of ``what`` from ``old`` to ``new``; False when it is no
+    change (the same state), else True. Raises :class:`IllegalChange` for a change that
+    ``allowed`` does not list."""
+    if new is old:
+        return False
+    if new not in allowed[old]:
+        raise IllegalChange(f"{what}: {old} -> {new} is not a change this state allows")
+    log.info("%s: %s -> %s", what, old, new)
+    return True

@@ -1,0 +1,77 @@
+"""How a Phone reaches the gateway: the transport interface, its responses and failures.
+
+The Phone only ever calls :class:`Transport`: ``request`` for the wire API's HTTP calls and
+``open_events`` for the session's event channel. :class:`~ivrbot.phone.transport_remote.
+RemoteTransport` (aiohttp, HTTP + WebSocket) is the one every Phone uses by default; tests
+of the Phone's own logic inject a scripted one (``Phone(url, transport=...)``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class GatewayUnreachable(Exception):
+    """The gateway did not answer (connection refused, reset, timed out, 502/503)."""
+
+
+class SessionGone(Exception):
+    """The gateway no longer knows the session (404): it expired or was deleted."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def message_id(self) -> str | None:
+        try:
+            error = self.body["RequestError"]
+            inner = error.get("ServiceException") or error.get("PolicyException")
+            return str(inner["MessageId"])
+        except (TypeError, KeyError, AttributeError):
+            return None
+
+    @property
+    def text(self) -> str:
+        try:
+            error = self.body["RequestError"]
+            inner = error.get("ServiceException") or error.get("PolicyException")
+            return str(inner["Text"])
+        except (TypeError, KeyError, AttributeError):
+            return str(self.body or "")
+
+
+class EventSource(Protocol):
+    """A session's open event channel: event objects until it closes."""
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    token: str | None  # the access token sent with every request once logged in
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """One wire API call; raises :class:`GatewayUnreachable` when nobody answers."""
+        ...
+
+    async def open_events(self, session_path: str) -> EventSource:
+        """The session's event channel; :class:`SessionGone` if the gateway forgot it."""
+        ...
+
+    async def close(self) -> None: ...
