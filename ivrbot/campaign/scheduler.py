@@ -93,12 +93,23 @@ class CampaignService:
     async def start(self) -> None:
         """Settle what a crash left, then run the jobs (those kept in the store too)."""
         _SERVICES[self.key] = self
+        running = []
         for name in await self.store.run(self.store.names):
             campaign, state = await self.store.run(self.store.campaign, name)
             await self._recover(campaign)
             if state in (State.RUNNING, State.PAUSED):
                 await self._dialer(campaign)
+            if state is State.RUNNING:
+                running.append(campaign)
         self.scheduler.start()
+        for campaign in running:  # a pace paused until a wake-up the store lost (a wake-up
+            self._pace_now(campaign)  # missed by more than the grace time is dropped)
+
+    def _pace_now(self, campaign: Campaign) -> None:
+        """The campaign's pace job, running from now."""
+        self._remove("wake", campaign.name)
+        self._add("pace", campaign.name, _pace, "interval",
+                  seconds=60.0 / campaign.calls_per_minute, next_run_time=datetime.now(UTC))  # fmt: skip
 
     async def stop(self) -> None:
         if self.scheduler.running:
@@ -153,10 +164,7 @@ class CampaignService:
         log.info("campaign %s: %s -> %s", name, state, new)
         if new is State.RUNNING:
             await self._dialer(campaign)
-            self._remove("wake", name)
-            interval = 60.0 / campaign.calls_per_minute
-            self._add("pace", name, _pace, "interval", seconds=interval,
-                      next_run_time=datetime.now(UTC))  # fmt: skip
+            self._pace_now(campaign)
             if campaign.stop_at:
                 at = self.clock.to_real(_parse_at(campaign.stop_at))
                 self._add("stop", name, _stop_at, "date", run_date=at)

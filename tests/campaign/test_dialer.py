@@ -3,6 +3,7 @@ ratio, do-not-call at dial time, contacts claimed once."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,9 +11,11 @@ from ivrbot.campaign.campaign import Campaign
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.dialer import Dialer
+from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
 
 NOON_IN_NEW_YORK = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
+NIGHT_IN_NEW_YORK = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)  # 02:00 EDT
 CSV = "number\n+1 212 555 0101\n+1 212 555 0102\n"
 
 
@@ -48,3 +51,28 @@ async def test_concurrency_and_do_not_call_at_dial_time(tmp_path: Path) -> None:
         ("+12125550102", "failed"),
     ]
     d.store.close()
+
+
+async def test_a_restart_dials_again_when_the_window_is_open(tmp_path: Path) -> None:
+    """Stopped while waiting for a window (its wake-up lost): started again in the day, the
+    campaign dials."""
+    store = CampaignStore(tmp_path / "c.db")
+    store.create(Campaign("c", "reminder", retries={}), read_contacts(CSV).contacts)
+    night = CampaignService(store, Clock(1, NIGHT_IN_NEW_YORK), lambda _: None)
+    await night.start()
+    await night.control("c", "start")
+    async with asyncio.timeout(10):
+        while night.scheduler.get_job("wake:c") is None:  # the pace sleeps until 08:00
+            await asyncio.sleep(0.05)
+    night.scheduler.remove_job("wake:c")
+    await night.stop()
+    assert store.attempt_rows("c") == []
+    day = CampaignService(store, Clock(1, NOON_IN_NEW_YORK), lambda _: None)
+    await day.start()
+    try:
+        async with asyncio.timeout(10):
+            while len(store.attempt_rows("c")) < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        await day.stop()
+    store.close()
