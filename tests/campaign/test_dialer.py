@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ivrbot.campaign.campaign import Campaign
+from ivrbot.campaign.campaign import Campaign, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.dialer import Dialer
@@ -75,4 +75,22 @@ async def test_a_restart_dials_again_when_the_window_is_open(tmp_path: Path) -> 
                 await asyncio.sleep(0.05)
     finally:
         await day.stop()
+    store.close()
+
+
+async def test_a_campaign_starts_at_its_start_time(tmp_path: Path) -> None:
+    store = CampaignStore(tmp_path / "c.db")
+    starts = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)  # an hour after noon in New York
+    campaign = Campaign("c", "reminder", retries={}, start_at=starts.isoformat())
+    store.create(campaign, read_contacts(CSV).contacts)
+    service = CampaignService(store, Clock(3600, NOON_IN_NEW_YORK), lambda _: None)
+    await service.start()
+    try:
+        assert await service.control("c", "start") is State.CREATED  # not yet
+        async with asyncio.timeout(10):
+            while len(store.attempt_rows("c")) < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        await service.stop()
+    assert min(float(r["started_at"]) for r in store.attempt_rows("c")) >= starts.timestamp()
     store.close()
