@@ -6,7 +6,8 @@ reminder and picks: 1 confirm, 2 cancel, 3 reschedule, 9 stop these calls (opt-o
 answering machine gets a short message after its beep.
 
 ``call.vars['result']`` says how it ended: 'confirmed', 'canceled', 'reschedule',
-'opted-out', 'no-answer' (no key pressed, or no valid one) or 'voicemail'. The campaign that
+'opted-out', 'no-answer' (no key pressed, or no valid one), 'voicemail' or
+'machine-hangup' (a machine, and the campaign's policy is to hang up on machines). The campaign that
 placed the call acts on it: an opted-out number belongs on its do-not-call list.
 
 Try it: ``ivrbot dial reminder NUMBER`` against a running gateway, or the scenarios in
@@ -26,10 +27,13 @@ flow = Flow(
 )
 
 
-@flow.step("start", goes_to=["remind", "voicemail"])
+@flow.step("start", goes_to=["remind", "voicemail", "machine_hangup"])
 async def start(call: FlowCall) -> str:
-    """An answering machine gets a message; anyone else is asked."""
-    return "voicemail" if call.vars.get("answered_by") == "machine" else "remind"
+    """An answering machine gets a message (or nothing, when the campaign's machine policy
+    is 'hangup'); anyone else is asked."""
+    if call.vars.get("answered_by") != "machine":
+        return "remind"
+    return "machine_hangup" if call.vars.get("machine_policy") == "hangup" else "voicemail"
 
 
 flow.add(
@@ -69,6 +73,8 @@ flow.add(
     Say("invalid", "Sorry, that key is not one of the choices.", next="remind"),
     Set("no_answer", {"result": "no-answer"}, next="later"),
     Hangup("later", f"We will try again later. This was {CLINIC}. Goodbye."),
+    Set("machine_hangup", {"result": "machine-hangup"}, next="hang_up"),
+    Hangup("hang_up"),
     Set("voicemail", {"result": "voicemail"}, next="message"),
     Hangup(
         "message",

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ivrbot import __version__, logs
 from ivrbot.cli_calls import calls
+from ivrbot.cli_campaign import campaign
 from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
@@ -184,7 +185,8 @@ def run(
     (IVRBOT_MAX_CALLS, IVRBOT_FLOW_MAX_CALLS; then a queue with ringback, then busy). Also
     serves the softphone page (/softphone). Edited flow files are loaded again for new
     calls (calls in progress finish on the old version); a flow file that does not load is
-    reported and the others are served.
+    reported and the others are served. Runs the outbound campaigns (ivrbot campaign
+    start; IVRBOT_CAMPAIGN_CLOCK for a faster campaign clock).
 
     Logs one timestamped line per call event on stderr (call in, flow, step, input,
     transfer, outcome and duration; --log-format json for one JSON object per line).
@@ -312,3 +314,4 @@ main.add_command(flows)
 main.add_command(calls)
 main.add_command(dial)
 main.add_command(models)
+main.add_command(campaign)

@@ -134,6 +134,8 @@ class Settings:
     queue_s: float = field(default_factory=lambda: _env_float("QUEUE_TIMEOUT", 30))
     # storage: one SQLite file (":memory:" keeps nothing across restarts)
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))
+    # campaigns: '' real time, or SPEED[@ISO-START] (a faster campaign clock for trials)
+    campaign_clock: str = field(default_factory=lambda: _env("CAMPAIGN_CLOCK", ""))
     # OAuth: the app server's client, refresh tokens, consent codes, allowed redirect URIs
     client_id: str = field(default_factory=lambda: _env("CLIENT_ID", DEV_CLIENT_ID))
     client_secret: str = field(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ivrbot.campaign.service import campaign_service
 from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
 from ivrbot.flow.admission import Admission
@@ -58,6 +59,11 @@ class Runner:
         self.admission = Admission(settings.max_calls)  # every bot of this process
         self._credentials = Credentials.operator(settings.client_id, settings.client_secret)
         self.warnings: list[str] = []
+        # outbound campaigns: their scheduler and HTTP API (None with a :memory: database)
+        self.campaigns = campaign_service(self.server.app, settings, self._bot_named)
+
+    def _bot_named(self, flow_name: str) -> Bot | None:
+        return next((b for b in self.bots.values() if b.flow.name == flow_name), None)
 
     async def start(self) -> str:
         self.warnings = self.settings.check_access()  # unsafe settings: ConfigError, first
@@ -77,6 +83,8 @@ class Runner:
         url = await self.server.start()
         for flow in flows:
             await self._serve(flow)
+        if self.campaigns is not None:
+            await self.campaigns.start()
         return url
 
     def flow_status(self) -> dict[str, list[str]]:
@@ -148,6 +156,8 @@ class Runner:
                 log.exception("reloading flows failed")
 
     async def stop(self) -> None:
+        if self.campaigns is not None:
+            await self.campaigns.stop()
         for bot in self.bots.values():
             await bot.stop()
         await self.server.stop()

@@ -69,3 +69,10 @@ def test_listing_calls_of_a_missing_store_creates_nothing(tmp_path: Path) -> Non
     lines = proc.stderr.strip().splitlines()
     assert lines == ["Error: no store at missing.db (give --db FILE, or set IVRBOT_DB)"]
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_reading_campaigns_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+    for args in (("list",), ("status", "reminder"), ("report", "reminder")):
+        line = one_error_line(ivrbot("campaign", *args, "--db", "missing.db", cwd=tmp_path))
+        assert line == "ivrbot: error: no store at missing.db (give --db FILE, or set IVRBOT_DB)"
+    assert not (tmp_path / "missing.db").exists()

@@ -1,0 +1,106 @@
+"""The campaigns on the HTTP API of ``ivrbot run`` (for the dashboard and the CLI).
+
+- ``GET /ivrbot/campaigns`` -> ``{"campaigns": [summary, ...]}`` (report.summary's keys:
+  name, flow, state, total, done, in_progress, outcomes, abandon_ratio)
+- ``GET /ivrbot/campaigns/{name}`` -> one summary
+- ``GET /ivrbot/campaigns/{name}/attempts.csv`` -> every attempt (report --csv)
+- ``POST /ivrbot/campaigns/{name}/{start|pause|resume|cancel}`` -> the summary after it
+
+Only the operator: a bearer token issued to the OAuth client's credentials (the bots'
+kind), or those credentials themselves as HTTP Basic. Anything else is 401/403, and nothing
+is readable without them.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from ivrbot.campaign.campaign import CampaignError
+from ivrbot.campaign.report import attempts_csv, summary
+from ivrbot.campaign.scheduler import ACTIONS, CampaignService
+from ivrbot.gateway.access import basic_credentials
+from ivrbot.gateway.auth import AuthError
+from ivrbot.gateway.http import gw
+
+SERVICE = web.AppKey("campaigns", CampaignService)
+BASE = "/ivrbot/campaigns"
+
+
+def _operator(request: web.Request) -> None:
+    header = request.headers.get("Authorization", "")
+    settings = gw(request).settings
+    try:
+        pair = basic_credentials(header)
+    except AuthError as exc:
+        raise web.HTTPUnauthorized(text=str(exc)) from exc
+    if pair is not None:
+        client_id, secret = pair
+        if client_id == settings.client_id and hmac.compare_digest(
+            secret.encode(), settings.client_secret.encode()
+        ):
+            return
+        raise web.HTTPUnauthorized(text="wrong client id or secret")
+    access = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if not access:
+        raise web.HTTPUnauthorized(
+            text="campaigns need the operator's credentials: HTTP Basic client_id:client_secret "
+            "or a bearer token issued to them"
+        )
+    tokens = gw(request).tokens
+    try:
+        token = tokens.check(access)
+    except AuthError as exc:
+        raise web.HTTPUnauthorized(text=str(exc)) from exc
+    if not tokens.is_operator(token):
+        raise web.HTTPForbidden(text="campaigns are the operator's: this token is not")
+
+
+async def _summary(service: CampaignService, name: str) -> dict[str, object]:
+    try:
+        return await service.store.run(summary, service.store, name)
+    except CampaignError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from exc
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    _operator(request)
+    service = request.app[SERVICE]
+    names = await service.store.run(service.store.names)
+    return web.json_response({"campaigns": [await _summary(service, n) for n in names]})
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    _operator(request)
+    return web.json_response(await _summary(request.app[SERVICE], request.match_info["name"]))
+
+
+async def get_attempts(request: web.Request) -> web.Response:
+    _operator(request)
+    service, name = request.app[SERVICE], request.match_info["name"]
+    await _summary(service, name)  # 404 for an unknown campaign
+    text = await service.store.run(attempts_csv, service.store, name)
+    return web.Response(text=text, content_type="text/csv")
+
+
+async def post_action(request: web.Request) -> web.Response:
+    _operator(request)
+    service, name = request.app[SERVICE], request.match_info["name"]
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise web.HTTPNotFound(text=f"unknown action {action!r}: use {', '.join(ACTIONS)}")
+    await _summary(service, name)  # 404 for an unknown campaign
+    try:
+        await service.control(name, action)
+    except CampaignError as exc:
+        raise web.HTTPConflict(text=str(exc)) from exc
+    return web.json_response(await _summary(service, name))
+
+
+def add_routes(app: web.Application, service: CampaignService) -> None:
+    app[SERVICE] = service
+    app.router.add_get(BASE, list_campaigns)
+    app.router.add_get(BASE + "/{name}", get_campaign)
+    app.router.add_get(BASE + "/{name}/attempts.csv", get_attempts)
+    app.router.add_post(BASE + "/{name}/{action}", post_action)

@@ -1,0 +1,219 @@
+"""Placing one campaign's calls: claim a due contact in an open window, check the
+do-not-call lists, dial through the flow's bot, classify the outcome, settle the attempt
+and schedule the retry the policy asks for."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ivrbot.campaign.campaign import Campaign, Outcome
+from ivrbot.campaign.clock import Clock
+from ivrbot.campaign.store import CampaignStore
+from ivrbot.campaign.windows import Windows
+from ivrbot.errors import PhoneException
+from ivrbot.events import Event
+from ivrbot.phone.call import CallState
+from ivrbot.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from ivrbot.flow.call import FlowCall
+    from ivrbot.flow.runner import Bot
+
+log = logging.getLogger(__name__)
+ANSWERED = {Outcome.COMPLETED, Outcome.MACHINE, Outcome.OPTED_OUT, Outcome.ABANDONED}
+# how the gateway ends a call that was never answered -> the campaign's outcome
+NOT_ANSWERED = {
+    "User busy": Outcome.REJECTED,  # every session of the callee turned it down
+    "No answer": Outcome.NO_ANSWER,
+    "User not found": Outcome.FAILED,
+}
+ZONES_TTL_S = 2.0
+RINGING = (
+    CallState.CREATED,
+    CallState.CONNECTING,
+)  # how long the list of zones with pending contacts is reused
+
+
+def classify(flow_call: FlowCall, rang_out: bool) -> Outcome:
+    """The campaign outcome of a finished call."""
+    record = flow_call.record
+    if record.outcome == "not-answered":
+        if rang_out:
+            return Outcome.NO_ANSWER
+        return NOT_ANSWERED.get(record.error, Outcome.FAILED)
+    if not record.path:  # answered, but no step of the flow ran: nobody was there for them
+        return Outcome.ABANDONED
+    if flow_call.vars.get("result") == "opted-out":
+        return Outcome.OPTED_OUT
+    if flow_call.vars.get("answered_by") == "machine":
+        return Outcome.MACHINE
+    return Outcome.COMPLETED
+
+
+def next_try(campaign: Campaign, outcome: str, attempt: int, now: float) -> float | None:
+    """When to call again after ``attempt`` ended with ``outcome`` (None: never)."""
+    retry = campaign.retry_for(outcome)
+    if retry is None or attempt >= retry.max_attempts:
+        return None
+    return now + retry.delay_s
+
+
+class Dialer:
+    """The calls of one campaign; ``tick()`` is called at the campaign's pace."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        store: CampaignStore,
+        clock: Clock,
+        bot_for: Callable[[str], Bot | None],
+    ) -> None:
+        self.campaign = campaign
+        self.store = store
+        self.clock = clock
+        self.bot_for = bot_for
+        self.windows = Windows(campaign)
+        self.calls = TaskSet(f"campaign {campaign.name}")
+        self.active = 0
+        self.answered = 0
+        self.abandoned = 0
+        self._zones: tuple[float, list[str]] = (0.0, [])
+        self._watched: set[int] = set()  # the bot phones whose call states are followed
+        self._ringing: dict[tuple[int, int], asyncio.Future[None]] = {}
+
+    async def load_counts(self) -> None:
+        counts = await self.store.run(self.store.counts, self.campaign.name)
+        outcomes = counts["outcomes"]
+        self.answered = sum(outcomes.get(o, 0) for o in ANSWERED)
+        self.abandoned = outcomes.get(Outcome.ABANDONED, 0)
+
+    @property
+    def abandon_ratio(self) -> float:
+        return self.abandoned / self.answered if self.answered else 0.0
+
+    async def pending_zones(self) -> list[str]:
+        at, zones = self._zones
+        if time.monotonic() - at > ZONES_TTL_S:
+            zones = await self.store.run(self.store.pending_zones, self.campaign.name)
+            self._zones = (time.monotonic(), zones)
+        return zones
+
+    async def tick(self) -> str:
+        """Place the next call if one may be placed now. Returns what happened: 'dialled',
+        'full' (max_concurrent calls up), 'throttled' (abandon ratio over its limit),
+        'dnc' (the contact was on a do-not-call list), or 'idle' (nothing due now)."""
+        c = self.campaign
+        if self.active >= c.max_concurrent:
+            return "full"
+        if self.abandon_ratio > c.max_abandon_ratio and self.active > 0:
+            return "throttled"  # one call at a time until the ratio is back under its limit
+        now = self.clock.now()
+        zones = [z for z in await self.pending_zones() if self.windows.is_open(z, now)]
+        if not zones:
+            return "idle"
+        contact = await self.store.run(self.store.claim, c.name, zones, now.timestamp())
+        if contact is None:
+            return "idle"
+        listed = await self.store.run(self.store.dnc_listed, contact["number"], c.name)
+        if listed is not None:
+            await self._settle(contact, {"outcome": Outcome.DNC}, final=True)
+            return "dnc"
+        bot = self.bot_for(c.flow)
+        if bot is None:
+            log.error("campaign %s: no bot serves flow %r", c.name, c.flow)
+            await self._settle(contact, {"outcome": Outcome.FAILED})
+            return "dialled"
+        self.active += 1
+        self.calls.spawn(self._call(bot, contact))
+        return "dialled"
+
+    async def _call(self, bot: Bot, contact: dict[str, Any]) -> None:
+        c = self.campaign
+        result: dict[str, str] = {"outcome": Outcome.FAILED}
+        try:
+            result = await self._dial(bot, contact)
+        except Exception as exc:
+            log.error("campaign %s: call to %s failed: %s", c.name, contact["number"], exc)
+        finally:
+            self.active -= 1
+        outcome = result["outcome"]
+        if outcome in ANSWERED:
+            self.answered += 1
+            self.abandoned += outcome == Outcome.ABANDONED
+        if outcome == Outcome.OPTED_OUT:  # before the attempt is settled: never again
+            listed = "" if c.opt_out == "global" else c.name
+            await self.store.run(
+                self.store.dnc_add, [contact["number"]], listed, f"opted out during {c.name}"
+            )
+        await self._settle(contact, result, final=outcome == Outcome.OPTED_OUT)
+
+    async def _dial(self, bot: Bot, contact: dict[str, Any]) -> dict[str, str]:
+        c = self.campaign
+        flow_call = await bot.dial(contact["number"])
+        flow_call.vars.update(contact["vars"])
+        flow_call.vars.update(
+            campaign=c.name, contact_name=contact["name"], attempt=contact["attempt"],
+            machine_policy=c.machine,
+        )  # fmt: skip
+        rang_out = False
+        try:
+            await asyncio.wait_for(self._answered(flow_call), c.ring_timeout_s)
+        except TimeoutError:
+            rang_out = True
+            try:
+                await bot.hangup(flow_call)
+            except PhoneException as exc:
+                log.info("campaign %s: ending an unanswered call: %s", c.name, exc)
+        record = await bot.finished_call(flow_call)
+        outcome = classify(flow_call, rang_out)
+        return {
+            "outcome": outcome,
+            "answered_by": str(flow_call.vars.get("answered_by") or ""),
+            "flow_result": str(flow_call.vars.get("result") or ""),
+            "recording": record.recordings[0] if record.recordings else "",
+            "call_id": record.call_id,
+        }
+
+    def _answered(self, flow_call: FlowCall) -> asyncio.Future[None]:
+        """Done once the call is answered or over (the phone's call:state-changed events;
+        each of the bot's phones is subscribed once)."""
+        call = flow_call.call
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if call.state not in RINGING:
+            done.set_result(None)
+            return done
+        phone = call.phone
+        if id(phone) not in self._watched:
+            self._watched.add(id(phone))
+            phone.on(Event.CALL_STATE_CHANGED, functools.partial(self._state_changed, phone))
+        self._ringing[(id(phone), call.index)] = done
+        done.add_done_callback(lambda _: self._ringing.pop((id(phone), call.index), None))
+        return done
+
+    def _state_changed(self, phone: object, data: Any) -> None:
+        if data.get("newState") in RINGING:
+            return
+        waiting = self._ringing.get((id(phone), data.index))
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    async def _settle(
+        self, contact: dict[str, Any], result: dict[str, str], final: bool = False
+    ) -> None:
+        now = self.clock.now().timestamp()
+        outcome = result["outcome"]
+        again = None if final else next_try(self.campaign, outcome, contact["attempt"], now)
+        await self.store.run(
+            self.store.settle, contact["attempt_id"], contact["id"], result, now, again
+        )
+        log.info("campaign %s: %s attempt %d: %s%s", self.campaign.name, contact["number"],
+                 contact["attempt"], outcome, "" if again is None else " (will retry)")  # fmt: skip
+
+    def close(self) -> None:
+        """Stop: calls in progress are cut (their attempts are settled at the next start)."""
+        self.calls.cancel_all()

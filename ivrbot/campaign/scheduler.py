@@ -1,0 +1,260 @@
+"""The campaign scheduler inside ``ivrbot run``: APScheduler 3.x (AsyncIOScheduler) with its
+job store in the same SQLite file as the campaigns.
+
+Jobs per running campaign: ``pace:NAME`` (an interval trigger at the campaign's calls per
+minute: each run may place one call), ``wake:NAME`` (a date trigger: when no contact may be
+called now, the pace job is paused until the next window opening or retry time),
+``start:NAME`` / ``stop:NAME`` (the campaign's start and stop times). Job functions are
+module-level (the job store pickles references) and find their service by the database URL.
+
+At start, attempts that a crash cut short are settled (``interrupted``) and retried by the
+campaign's policy before any job runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from ivrbot.campaign.campaign import Campaign, CampaignError, Outcome, State
+from ivrbot.campaign.clock import Clock
+from ivrbot.campaign.dialer import Dialer, next_try
+from ivrbot.campaign.store import CampaignStore
+
+if TYPE_CHECKING:
+    from ivrbot.flow.runner import Bot
+
+log = logging.getLogger(__name__)
+# APScheduler warns at every pace tick skipped while the previous one still runs (a pace
+# faster than the store answers): the achieved pace is in the report, not in the log
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+_SERVICES: dict[str, CampaignService] = {}  # by database URL: what the jobs run against
+ACTIONS = ("start", "pause", "resume", "cancel")
+
+
+async def _pace(url: str, name: str) -> None:
+    service = _SERVICES.get(url)
+    if service is not None:
+        await service.tick(name)
+
+
+async def _wake(url: str, name: str) -> None:
+    service = _SERVICES.get(url)
+    if service is not None:
+        service.wake(name)
+
+
+async def _start_at(url: str, name: str) -> None:
+    service = _SERVICES.get(url)
+    if service is not None:
+        await service.control(name, "start")
+
+
+async def _stop_at(url: str, name: str) -> None:
+    service = _SERVICES.get(url)
+    if service is not None:
+        await service.finish(name)
+
+
+def _parse_at(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+class CampaignService:
+    def __init__(
+        self, store: CampaignStore, clock: Clock, bot_for: Callable[[str], Bot | None]
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.bot_for = bot_for
+        self.dialers: dict[str, Dialer] = {}
+        self.scheduler = AsyncIOScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=store.engine, tablename="campaign_jobs")
+            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+            timezone=UTC,
+        )
+        self.ticks = 0  # pace job runs (bench: scheduler CPU per dispatched call)
+
+    @property
+    def key(self) -> str:
+        return self.store.url
+
+    async def start(self) -> None:
+        """Settle what a crash left, then run the jobs (those kept in the store too)."""
+        _SERVICES[self.key] = self
+        running = []
+        for name in await self.store.run(self.store.names):
+            campaign, state = await self.store.run(self.store.campaign, name)
+            await self._recover(campaign)
+            if state in (State.RUNNING, State.PAUSED):
+                await self._dialer(campaign)
+            if state is State.RUNNING:
+                running.append(campaign)
+        self.scheduler.start()
+        for campaign in running:  # a pace paused until a wake-up the store lost (a wake-up
+            self._pace_now(campaign)  # missed by more than the grace time is dropped)
+
+    def _pace_now(self, campaign: Campaign) -> None:
+        """The campaign's pace job, running from now."""
+        self._remove("wake", campaign.name)
+        self._add("pace", campaign.name, _pace, "interval",
+                  seconds=60.0 / campaign.calls_per_minute, next_run_time=datetime.now(UTC))  # fmt: skip
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for dialer in self.dialers.values():
+            dialer.close()
+        _SERVICES.pop(self.key, None)
+
+    async def _recover(self, campaign: Campaign) -> None:
+        now = self.clock.now().timestamp()
+        for attempt in await self.store.run(self.store.unfinished, campaign.name):
+            again = next_try(campaign, Outcome.INTERRUPTED, attempt["attempt"], now)
+            await self.store.run(
+                self.store.settle, attempt["id"], attempt["contact_id"],
+                {"outcome": Outcome.INTERRUPTED}, now, again,
+            )  # fmt: skip
+            log.warning("campaign %s: attempt %d to %s was cut by a restart: %s",
+                        campaign.name, attempt["attempt"], attempt["number"],
+                        "retried later" if again is not None else "no attempts left")  # fmt: skip
+
+    async def _dialer(self, campaign: Campaign) -> Dialer:
+        dialer = self.dialers.get(campaign.name)
+        if dialer is None:
+            dialer = self.dialers[campaign.name] = Dialer(
+                campaign, self.store, self.clock, self.bot_for
+            )
+            await dialer.load_counts()
+        return dialer
+
+    # control ---------------------------------------------------------------------------------
+    async def control(self, name: str, action: str) -> State:
+        """start | pause | resume | cancel; CampaignError when it does not apply."""
+        campaign, state = await self.store.run(self.store.campaign, name)
+        allowed = {
+            "start": (State.CREATED,),
+            "pause": (State.RUNNING,),
+            "resume": (State.PAUSED,),
+            "cancel": (State.CREATED, State.RUNNING, State.PAUSED),
+        }.get(action)
+        if allowed is None:
+            raise CampaignError(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
+        if state not in allowed:
+            raise CampaignError(f"campaign {name} is {state}: it cannot {action}")
+        new = {"start": State.RUNNING, "pause": State.PAUSED, "resume": State.RUNNING,
+               "cancel": State.CANCELED}[action]  # fmt: skip
+        if action == "start" and campaign.start_at:
+            at = _parse_at(campaign.start_at)
+            if at > self.clock.now():  # not yet: a job starts it then
+                self._add("start", name, _start_at, "date", run_date=self.clock.to_real(at))
+                return state
+        await self.store.run(self.store.set_state, name, new)
+        log.info("campaign %s: %s -> %s", name, state, new)
+        if new is State.RUNNING:
+            await self._dialer(campaign)
+            self._pace_now(campaign)
+            if campaign.stop_at:
+                at = self.clock.to_real(_parse_at(campaign.stop_at))
+                self._add("stop", name, _stop_at, "date", run_date=at)
+        else:
+            self._remove("pace", name)
+            self._remove("wake", name)
+            if new is State.CANCELED:
+                self._remove("start", name)
+                self._remove("stop", name)
+        return new
+
+    async def finish(self, name: str) -> None:
+        for job in ("pace", "wake", "stop"):
+            self._remove(job, name)
+        _, state = await self.store.run(self.store.campaign, name)
+        if state in (State.RUNNING, State.PAUSED):
+            await self.store.run(self.store.set_state, name, State.FINISHED)
+            log.info("campaign %s: %s -> finished", name, state)
+
+    def _add(self, job: str, name: str, fn: Any, trigger: str, **kw: Any) -> None:
+        self.scheduler.add_job(fn, trigger, args=[self.key, name], id=f"{job}:{name}",
+                               replace_existing=True, **kw)  # fmt: skip
+
+    def _remove(self, job: str, name: str) -> None:
+        try:
+            self.scheduler.remove_job(f"{job}:{name}")
+        except JobLookupError:
+            pass
+
+    # the pace --------------------------------------------------------------------------------
+    async def tick(self, name: str) -> None:
+        self.ticks += 1
+        dialer = self.dialers.get(name)
+        if dialer is None:
+            campaign, state = await self.store.run(self.store.campaign, name)
+            if state is not State.RUNNING:
+                self._remove("pace", name)
+                return
+            dialer = await self._dialer(campaign)
+        done = await dialer.tick()
+        if done == "idle" and dialer.active == 0:
+            await self._sleep_until_due(dialer)
+
+    async def _sleep_until_due(self, dialer: Dialer) -> None:
+        """Nothing may be dialled now: finish if nothing is left, else pause the pace until
+        the next window opening or retry time."""
+        name = dialer.campaign.name
+        zones = await self.store.run(self.store.pending_zones, name)
+        counts = await self.store.run(self.store.counts, name)
+        if not zones and not counts["contacts"].get("dialing"):
+            await self.finish(name)
+            return
+        now = self.clock.now()
+        moments = []
+        open_zones = [z for z in zones if dialer.windows.is_open(z, now)]
+        due = await self.store.run(self.store.next_due, name, open_zones) if open_zones else None
+        if due is not None:
+            moments.append(datetime.fromtimestamp(due, UTC))
+        for zone in zones:
+            if zone not in open_zones:
+                opening = dialer.windows.next_open(zone, now)
+                if opening is not None:
+                    moments.append(opening)
+        if not moments:
+            return
+        at = max(min(moments), now)
+        real = max(self.clock.to_real(at), datetime.now(UTC) + timedelta(milliseconds=10))
+        self.scheduler.pause_job(f"pace:{name}")
+        self._add("wake", name, _wake, "date", run_date=real)
+        log.info("campaign %s: nothing to dial until %s", name, at.isoformat())
+
+    def wake(self, name: str) -> None:
+        try:
+            self.scheduler.resume_job(f"pace:{name}")
+        except JobLookupError:
+            pass
+
+
+def clock_for(store: CampaignStore, setting: str) -> Clock:
+    """The campaign clock of ``setting``, keeping its origin across restarts (a fast clock
+    goes on from where it was, it does not start again)."""
+    clock = Clock.from_setting(setting)
+    if clock.real:
+        return clock
+    saved = store.get_meta("clock")
+    if saved is not None:
+        data = json.loads(saved)
+        if data["setting"] == setting:
+            return Clock(clock.speed, datetime.fromisoformat(data["start"]), data["t0"])
+    assert clock.start is not None
+    store.set_meta("clock", json.dumps({"setting": setting, "start": clock.start.isoformat(),
+                                        "t0": time.time()}))  # fmt: skip
+    return Clock(clock.speed, clock.start, json.loads(store.get_meta("clock") or "{}")["t0"])
