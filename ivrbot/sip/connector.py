@@ -1,0 +1,236 @@
+"""The SIP connector: SIP calls as parties of the gateway's switch.
+
+An INVITE from an allow-listed trunk address becomes a call placed by a SIP session of the
+gateway to the called number, with in-process media (a LocalLink whose far end is the SIP
+call's PCM port): routing to the flow's bot, transfer, conference and call records work as
+for any other caller. The switch's events on that session drive the SIP side (183 with early
+media, 200, final failure codes, BYE); the SIP side's hang-up ends the switch's call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pjsua2 as pj
+
+from ivrbot.gateway.core import Gateway
+from ivrbot.gateway.sessions import Session
+from ivrbot.gateway.switch import CallLeg, Reason
+from ivrbot.media.local_link import LocalLink
+from ivrbot.sip.media import HeardTrack, SaySink
+from ivrbot.sip.settings import SipSettings
+from ivrbot.sip.stack import SipCall, SipStack, uri_user
+from ivrbot.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+# the switch's reason for ending a call that was never answered -> the SIP final response
+FAILURE_CODES = {
+    Reason.BUSY: 486,
+    Reason.NOT_FOUND: 404,
+    Reason.NO_ANSWER: 480,
+    Reason.MEDIA_FAILED: 488,
+    Reason.LOGGED_OUT: 480,
+}
+
+
+def called_uri(number: str) -> str:
+    """The switch's URI for a called number: '5550001000' -> 'tel:+15550001000'."""
+    digits = re.sub(r"\D", "", number)
+    if digits and len(digits) >= len(number.strip().lstrip("+")) - 2:
+        return f"tel:+1{digits}" if len(digits) == 10 else f"tel:+{digits}"
+    return f"sip:{number}"
+
+
+@dataclass(eq=False)
+class SipParty:
+    """One SIP call on the event loop's side: its switch session, media link and state."""
+
+    call: SipCall
+    trunk: str
+    session: Session
+    link: LocalLink
+    leg: CallLeg | None = None
+    answered: bool = False  # 200 OK sent (inbound) or received (outbound)
+    ended: bool = False
+    started_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Registration:
+    account: str
+    code: int = 0
+    reason: str = "not yet registered"
+    active: bool = False
+
+
+class SipConnector:
+    """PJSIP's calls, bridged into ``gateway``'s switch (see the module's docstring)."""
+
+    def __init__(self, gateway: Gateway, settings: SipSettings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self.stack = SipStack(settings, self)
+        self.parties: dict[int, SipParty] = {}  # by id(SipCall)
+        self.registrations = {name: Registration(name) for name in settings.accounts}
+        self.rejected = 0  # INVITEs turned away (address not allowed, ...)
+        self._tasks = TaskSet("sip")
+
+    @property
+    def port(self) -> int:
+        return self.stack.port
+
+    async def start(self) -> None:
+        await self.stack.start()
+        log.info("SIP listening on %s:%d (UDP)", self.settings.host, self.stack.port)
+
+    async def stop(self) -> None:
+        for party in list(self.parties.values()):
+            await self._end_switch_call(party, Reason.HANGUP)
+            self._hangup(party, 503)
+        self._tasks.cancel_all()
+        await self.stack.stop()
+
+    # events from the stack ----------------------------------------------------------------
+    def incoming(self, call: SipCall, source: str, called: str, caller: str) -> None:
+        trunk = self.settings.trunk_for(source)
+        if trunk is None:
+            self.rejected += 1
+            log.warning("SIP INVITE from %s to %s rejected (403): the address is not in any "
+                        "trunk's allow list", source, called)  # fmt: skip
+            self.stack.run(lambda: _hangup(call, 403))
+            return
+        number = trunk.route(called)
+        user = uri_user(caller) or "anonymous"
+        session = self.gateway.sessions.create(f"{user}@{trunk.name}.sip", "", None)
+        link = LocalLink(f"sip/{trunk.name}/{user}")
+        party = SipParty(call, trunk.name, session, link)
+        self.parties[id(call)] = party
+        link.attach("endpoint", HeardTrack(call.port), SaySink(call.port), self._key_sender(call))
+        log.info("SIP call from %s (%s, trunk %s) to %s", user, source, trunk.name, number)
+        self.stack.run(lambda: _answer(call, 180))
+        self._tasks.spawn(self._place(party, called_uri(number)))
+
+    async def _place(self, party: SipParty, to_uri: str) -> None:
+        try:
+            party.leg = await self.gateway.switch.place(party.session, to_uri, party.link.sdp())
+        except Exception:
+            log.exception("SIP call to %s could not be placed", to_uri)
+            self._finish(party, 500)
+            return
+        await self._follow(party)
+
+    async def _follow(self, party: SipParty) -> None:
+        """Turn the switch's events on the party's session into SIP responses."""
+        while not party.ended:
+            batch = await party.session.channel.next_batch(None)
+            if batch is None:
+                break
+            for event in batch:
+                if event.get("type") == "calls":
+                    self._on_switch_event(party, event)
+
+    def _on_switch_event(self, party: SipParty, event: dict[str, Any]) -> None:
+        state = event.get("state")
+        if state == "session-open" and event.get("provisionalSDP"):
+            self.stack.run(lambda: _answer(party.call, 183))  # early media: ringback in-band
+        elif state in ("session-open", "session-modified") and not party.answered:
+            party.answered = True
+            self.stack.run(lambda: _answer(party.call, 200))
+        elif state == "session-terminated":
+            reason = str(event.get("reason") or Reason.HANGUP)
+            code = 200 if party.answered else FAILURE_CODES.get(reason, 603)  # type: ignore[call-overload]
+            log.info("SIP call of %s ended by the gateway: %s", party.session.user_id, reason)
+            self._finish(party, code)
+
+    def call_state(self, call: SipCall, state: str, code: int, reason: str) -> None:
+        party = self.parties.get(id(call))
+        if party is None or state != "disconnected":
+            return
+        log.info("SIP call of %s ended by SIP: %d %s", party.session.user_id, code, reason)
+        why = Reason.HANGUP if party.answered else Reason.CANCELED
+        self._tasks.spawn(self._end_switch_call(party, why))
+
+    async def _end_switch_call(self, party: SipParty, reason: str) -> None:
+        leg = party.leg
+        if leg is not None and not party.ended:
+            party.ended = True
+            await self.gateway.switch.end(leg, reason)
+        self._finish(party, None)
+
+    def media_up(self, call: SipCall) -> None:
+        log.debug("SIP call %s: media up", id(call))
+
+    def digit(self, call: SipCall, digit: str) -> None:
+        party = self.parties.get(id(call))
+        if party is not None:
+            party.link.key("endpoint", digit)
+
+    def registration(self, account: str, code: int, reason: str, active: bool) -> None:
+        reg = self.registrations.setdefault(account, Registration(account))
+        reg.code, reg.reason, reg.active = code, reason, active
+        if active:
+            log.info("SIP account %s registered (%d %s)", account, code, reason)
+        else:
+            log.warning("SIP account %s is not registered: %d %s", account, code, reason)
+
+    # helpers ------------------------------------------------------------------------------
+    def _key_sender(self, call: SipCall) -> Any:
+        def send(tone: str) -> None:
+            self.stack.run(lambda: call.dialDtmf(tone))
+
+        return send
+
+    def _hangup(self, party: SipParty, code: int) -> None:
+        self.stack.run(lambda: _hangup(party.call, code))
+
+    def _finish(self, party: SipParty, code: int | None) -> None:
+        """The party is over: SIP hang-up (``code``; None: SIP ended it), media and session."""
+        party.ended = True
+        if self.parties.pop(id(party.call), None) is None:
+            return
+        if code is not None:
+            self._hangup(party, code)
+        party.link.close()
+        self.gateway.sessions.remove(party.session.id)
+
+    def status(self) -> dict[str, Any]:
+        """Registrations, trunks and active SIP calls (``ivrbot sip status``, /metrics)."""
+        now = time.time()
+        return {
+            "port": self.stack.port,
+            "registrations": [vars(r) for r in self.registrations.values()],
+            "trunks": [
+                {"name": t.name, "allow": list(t.allow), "uri": t.uri}
+                for t in self.settings.trunks.values()
+            ],
+            "calls": [
+                {
+                    "trunk": p.trunk,
+                    "party": p.session.user_id,
+                    "answered": p.answered,
+                    "seconds": round(now - p.started_at, 1),
+                }
+                for p in self.parties.values()
+            ],
+            "rejected": self.rejected,
+        }
+
+
+def _answer(call: SipCall, code: int) -> None:
+    param = pj.CallOpParam()
+    param.statusCode = code
+    call.answer(param)
+
+
+def _hangup(call: SipCall, code: int) -> None:
+    param = pj.CallOpParam()
+    param.statusCode = code
+    try:
+        call.hangup(param)
+    except pj.Error as exc:  # already gone
+        log.debug("SIP hang-up: %s", exc.info())

@@ -1,0 +1,152 @@
+"""SIP settings: the SIP and media ports, trunks (who may send INVITEs, which called numbers
+go to which flow numbers, how outbound calls leave) and accounts (registration to a PBX).
+
+Read from a TOML file (``IVRBOT_SIP_CONFIG``); ``IVRBOT_SIP_PORT`` and
+``IVRBOT_SIP_MEDIA_PORTS`` (``start-end``) override its ports, ``IVRBOT_SIP_LOG`` names a file
+for PJSIP's own log (every SIP message)::
+
+    port = 5060
+    media_ports = "40000-40999"
+
+    [trunks.carrier]
+    allow = ["192.0.2.10", "192.0.2.11"]   # source addresses whose INVITEs are taken
+    routes = { "+15551230000" = "5550001000" }  # called number -> ivrbot number
+    uri = "sip:192.0.2.10:5060"            # where outbound calls through it go
+    caller_id = "+15551230000"
+
+    [accounts.office]
+    registrar = "sip:pbx.example.com"
+    user = "201"
+    password = "secret"
+    number = "5550001000"                  # calls to the extension go to this number
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class SipConfigError(ValueError):
+    """A SIP setting that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Trunk:
+    name: str
+    allow: tuple[str, ...] = ()  # addresses or networks (CIDR)
+    routes: dict[str, str] = field(default_factory=dict)
+    uri: str = ""
+    caller_id: str = ""
+
+    def allows(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(net, strict=False) for net in self.allow)
+
+    def route(self, called: str) -> str:
+        return self.routes.get(called, called)
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    registrar: str
+    user: str
+    password: str = field(repr=False, default="")
+    domain: str = ""
+    number: str = ""  # the ivrbot number its calls go to (default: the user part)
+
+    @property
+    def uri(self) -> str:
+        host = self.domain or self.registrar.removeprefix("sip:").split(";")[0]
+        return f"sip:{self.user}@{host}"
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    host: str = "127.0.0.1"
+    port: int = 5060
+    media_ports: tuple[int, int] = (40000, 40999)
+    trunks: dict[str, Trunk] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    log_file: str = ""  # PJSIP's own log (SIP messages, level 5), for troubleshooting
+
+    def trunk_for(self, address: str) -> Trunk | None:
+        return next((t for t in self.trunks.values() if t.allows(address)), None)
+
+
+def _port_range(text: str, what: str) -> tuple[int, int]:
+    try:
+        start, end = (int(part) for part in text.split("-", 1))
+    except ValueError:
+        raise SipConfigError(f"{what}={text!r}: write a port range like 40000-40999") from None
+    if not 0 < start <= end < 65536:
+        raise SipConfigError(f"{what}={text!r}: ports must be 1-65535, start <= end")
+    return start, end
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    value = data.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise SipConfigError(f"[{key}.NAME] sections expected in the SIP configuration")
+    return value
+
+
+def _trunk(name: str, raw: dict[str, Any]) -> Trunk:
+    allow = raw.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise SipConfigError(f"trunks.{name}.allow: a list of addresses expected")
+    for net in allow:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise SipConfigError(f"trunks.{name}.allow: {net!r} is not an address") from None
+    routes = raw.get("routes", {})
+    if not isinstance(routes, dict):
+        raise SipConfigError(f"trunks.{name}.routes: a table of number = number expected")
+    return Trunk(name, tuple(allow), {str(k): str(v) for k, v in routes.items()},
+                 str(raw.get("uri", "")), str(raw.get("caller_id", "")))  # fmt: skip
+
+
+def _account(name: str, raw: dict[str, Any]) -> Account:
+    for key in ("registrar", "user"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise SipConfigError(f"accounts.{name}.{key} is missing")
+    return Account(name, raw["registrar"], raw["user"], str(raw.get("password", "")),
+                   str(raw.get("domain", "")), str(raw.get("number", "")))  # fmt: skip
+
+
+def parse_sip_settings(data: dict[str, Any], env: dict[str, str] | None = None) -> SipSettings:
+    env = os.environ if env is None else env  # type: ignore[assignment]
+    assert env is not None
+    port_text = env.get("IVRBOT_SIP_PORT") or str(data.get("port", 5060))
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise SipConfigError(f"SIP port {port_text!r}: a number expected") from None
+    if not 0 <= port < 65536:
+        raise SipConfigError(f"SIP port {port}: use 0-65535 (0: any free port)")
+    media = env.get("IVRBOT_SIP_MEDIA_PORTS") or str(data.get("media_ports", "40000-40999"))
+    trunks = {n: _trunk(n, raw) for n, raw in _table(data, "trunks").items()}
+    accounts = {n: _account(n, raw) for n, raw in _table(data, "accounts").items()}
+    host = str(data.get("host", "127.0.0.1"))
+    log_file = env.get("IVRBOT_SIP_LOG") or str(data.get("log_file", ""))
+    return SipSettings(host, port, _port_range(media, "media_ports"), trunks, accounts, log_file)
+
+
+def load_sip_settings(path: str | Path) -> SipSettings:
+    """The SIP settings of a TOML file; SipConfigError names what to fix."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise SipConfigError(f"cannot read the SIP configuration {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SipConfigError(f"the SIP configuration {path} is not valid TOML: {exc}") from None
+    return parse_sip_settings(data)

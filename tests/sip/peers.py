@@ -1,0 +1,151 @@
+"""Real SIP peers from Debian packages, run by the tests on 127.0.0.1: baresip (a phone,
+driven over its ctrl_tcp interface, recording what it hears with its sndfile module),
+kamailio (registrar/proxy) and sipp (load). Generated configs live in a tmp dir."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MODULES = Path("/usr/lib/baresip/modules")
+MIC_SECONDS = 120  # how long baresip's microphone sends (silence)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 for both UDP and TCP (SIP listens on both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+
+
+def need(binary: str) -> str:
+    """The binary's path; a clear skip when it is missing outside CI (in CI: a failure)."""
+    path = shutil.which(binary) or (
+        f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None
+    )
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{binary} is missing: `make setup` installs it")
+        pytest.skip(f"{binary} is not installed (make setup installs it)")
+    return path
+
+
+class Baresip:
+    """A baresip phone on 127.0.0.1 with a silent microphone and recorded ears."""
+
+    def __init__(
+        self, workdir: Path, user: str = "phone", codecs: tuple[str, ...] = ("g711", "g722")
+    ) -> None:
+        self.codecs = codecs
+        self.binary = need("baresip")
+        self.dir = workdir / f"baresip-{user}"
+        self.dir.mkdir()
+        self.sip_port = free_port()
+        self.ctrl_port = free_port()
+        self.user = user
+        self.proc: asyncio.subprocess.Process | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self.events: list[dict[str, object]] = []
+
+    def write_config(self, account: str) -> None:
+        modules = [*self.codecs, "aufile", "aubridge", "sndfile", "account", "menu", "ctrl_tcp"]
+        lines = [
+            f"module_path {MODULES}",
+            f"sip_listen 127.0.0.1:{self.sip_port}",
+            "net_interface 127.0.0.1",
+            "ausrc_srate 48000",
+            "auplay_srate 48000",
+            f"audio_source aufile,{self.dir / 'mic.wav'}",  # silence (keys ride its packets)
+            "ausrc_channels 1",
+            "audio_player aubridge,ear",  # nobody listens: sndfile keeps what was decoded
+            f"snd_path {self.dir}",
+            f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+            "rtp_ports 30000-30999",
+            "audio_buffer 20-160",
+            "call_max_calls 4",
+        ] + [f"module {m}.so" for m in modules]
+        (self.dir / "config").write_text("\n".join(lines) + "\n")
+        (self.dir / "accounts").write_text(account + "\n")
+        (self.dir / "contacts").write_text("")
+        with wave.open(str(self.dir / "mic.wav"), "wb") as mic:
+            mic.setnchannels(1)
+            mic.setsampwidth(2)
+            mic.setframerate(48000)
+            mic.writeframes(bytes(2 * 48000 * MIC_SECONDS))
+
+    async def start(self, account: str | None = None) -> None:
+        self.write_config(account or f"<sip:{self.user}@127.0.0.1:{self.sip_port}>;regint=0")
+        with (self.dir / "log.txt").open("wb") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                self.binary, "-f", str(self.dir), "-v",
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        for _ in range(100):
+            try:
+                self._reader, self._writer = await asyncio.open_connection(
+                    "127.0.0.1", self.ctrl_port
+                )
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError(f"baresip did not start: {self.log()}")
+
+    def log(self) -> str:
+        return (self.dir / "log.txt").read_text(errors="replace")
+
+    async def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
+        """baresip's log once it has a line with ``text`` (that line)."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                line = next((ln for ln in self.log().splitlines() if text in ln), None)
+                if line is not None:
+                    return line
+                await asyncio.sleep(0.05)
+
+    async def command(self, command: str, params: str = "") -> None:
+        assert self._writer is not None
+        body = json.dumps({"command": command, "params": params, "token": command}).encode()
+        self._writer.write(str(len(body)).encode() + b":" + body + b",")
+        await self._writer.drain()
+
+    async def hangup(self) -> None:
+        """Hang up, and wait until baresip has closed the call (and its recording)."""
+        await self.command("hangup")
+        await self.wait_for_log("audio: destroyed")
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+    def heard(self) -> tuple[np.ndarray, int]:
+        """What baresip decoded from the call (its sndfile ``*-dec.wav``): PCM and rate."""
+        files = sorted(self.dir.glob("*dec*.wav"))
+        if not files:
+            raise AssertionError(f"baresip recorded nothing; files: {list(self.dir.iterdir())}")
+        with wave.open(str(files[-1])) as w:
+            pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+            return pcm, w.getframerate()

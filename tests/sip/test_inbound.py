@@ -1,0 +1,95 @@
+"""A SIP phone (baresip, a Debian package) calls a flow from an allow-listed trunk address:
+it hears the prompts (measured in what baresip decoded) and navigates the menu with RFC 4733
+keys (what the bot recorded). Calls from other addresses, or with no common codec, are
+turned away with a clear SIP response and a log line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+import pytest
+
+from ivrbot.flow.call import FlowCall
+from ivrbot.flow.runner import Bot
+from ivrbot.sip.settings import Trunk
+from tests.sip.peers import Baresip
+
+pytestmark = pytest.mark.slow
+TRUNK = {"local": Trunk("local", allow=("127.0.0.1",))}
+
+
+async def prompt_done(bot: Bot, count: int) -> FlowCall:
+    """The bot's call once it has played ``count`` prompts to the end."""
+    async with asyncio.timeout(20):
+        while True:
+            calls = [entry[0] for entry in bot.active.values()]
+            if calls and len(calls[0].playbacks) >= count and calls[0].playbacks[count - 1].done:
+                return calls[0]
+            await asyncio.sleep(0.05)
+
+
+def levels_db(pcm: np.ndarray, rate: int, window_s: float = 0.1) -> np.ndarray:
+    n = int(rate * window_s)
+    blocks = pcm[: pcm.size // n * n].astype(np.float64).reshape(-1, n)
+    return 20 * np.log10(np.sqrt(np.mean(blocks**2, axis=1)) / 32768 + 1e-9)
+
+
+async def test_sip_caller_hears_prompts_and_keys_navigate_the_menu(
+    welcome: Bot,
+    make_sip,
+    phone: Baresip,  # type: ignore[no-untyped-def]
+) -> None:
+    sip = await make_sip(TRUNK)
+    await phone.start()
+    await phone.command("dial", f"sip:5550001000@127.0.0.1:{sip.port}")
+    await prompt_done(welcome, 1)  # "Welcome to ivrbot. Press a key, or say a word."
+    await phone.command("sndcode", "7")  # RFC 4733
+    await prompt_done(welcome, 3)  # "You pressed 7." "Anything else? ..."
+    await phone.hangup()
+    records = await welcome.wait_records(1)
+
+    record = records[0]
+    assert [(i["step"], i["outcome"], i["value"], i["method"]) for i in record.inputs][:1] == [
+        ("menu", "dtmf", "7", "rfc4733")
+    ]
+    assert record.path[:3] == ["menu", "confirm", "more"]
+    pcm, rate = phone.heard()
+    loud = levels_db(pcm, rate) > -35
+    # three prompts of speech (about 6 s) reached the phone through PCMU
+    assert loud.sum() * 0.1 > 3.0, f"the SIP phone heard {loud.sum() * 0.1:.1f} s of speech"
+
+
+async def test_invite_from_an_address_not_allowed_is_refused(
+    welcome: Bot,
+    make_sip,
+    phone: Baresip,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+) -> None:
+    sip = await make_sip({"carrier": Trunk("carrier", allow=("192.0.2.10",))})
+    await phone.start()
+    with caplog.at_level(logging.WARNING, logger="ivrbot.sip"):
+        await phone.command("dial", f"sip:5550001000@127.0.0.1:{sip.port}")
+        await phone.wait_for_log("403 Forbidden")
+    assert "not in any trunk's allow list" in caplog.text
+    assert not welcome.active and not welcome.records  # the flow never saw a call
+
+
+async def test_an_offer_with_no_common_codec_is_refused(
+    welcome: Bot,
+    make_sip,
+    tmp_path,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+) -> None:
+    sip = await make_sip(TRUNK)
+    phone = Baresip(tmp_path, "opus-only", codecs=("opus",))
+    try:
+        await phone.start()
+        with caplog.at_level(logging.WARNING, logger="ivrbot.sip"):
+            await phone.command("dial", f"sip:5550001000@127.0.0.1:{sip.port}")
+            await phone.wait_for_log("488 Not Acceptable")
+    finally:
+        await phone.stop()
+    assert "Not Acceptable Here" in caplog.text  # PJSIP's line: verification failed
+    assert not welcome.active and not welcome.records
