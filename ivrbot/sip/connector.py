@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
@@ -25,6 +26,9 @@ from ivrbot.sip.media import HeardTrack, SaySink
 from ivrbot.sip.settings import SipSettings
 from ivrbot.sip.stack import SipCall, SipStack, uri_user
 from ivrbot.tasks import TaskSet
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ class SipParty:
     session: Session
     link: LocalLink
     leg: CallLeg | None = None
+    outbound: bool = False  # the gateway dialled out through a trunk
     answered: bool = False  # 200 OK sent (inbound) or received (outbound)
     ended: bool = False
     started_at: float = field(default_factory=time.time)
@@ -79,6 +84,10 @@ class SipConnector:
         self.registrations = {name: Registration(name) for name in settings.accounts}
         self.rejected = 0  # INVITEs turned away (address not allowed, ...)
         self._tasks = TaskSet("sip")
+        from ivrbot.sip.dialout import Dialout  # it uses this module's parts
+
+        self.dialout = Dialout(self)
+        gateway.switch.route_out = self.dialout.route
 
     @property
     def port(self) -> int:
@@ -90,28 +99,32 @@ class SipConnector:
 
     async def stop(self) -> None:
         for party in list(self.parties.values()):
-            await self._end_switch_call(party, Reason.HANGUP)
+            await self.end_switch_call(party, Reason.HANGUP)
             self._hangup(party, 503)
         self._tasks.cancel_all()
         await self.stack.stop()
 
     # events from the stack ----------------------------------------------------------------
-    def incoming(self, call: SipCall, source: str, called: str, caller: str) -> None:
+    def incoming(self, call: SipCall, account: str, source: str, called: str, caller: str) -> None:
+        registered = self.settings.accounts.get(account)
         trunk = self.settings.trunk_for(source)
-        if trunk is None:
+        if registered is not None and registered.registrar_host == source:
+            via, number = f"account {account}", registered.number or called
+        elif trunk is not None:
+            via, number = trunk.name, trunk.route(called)
+        else:
             self.rejected += 1
             log.warning("SIP INVITE from %s to %s rejected (403): the address is not in any "
                         "trunk's allow list", source, called)  # fmt: skip
             self.stack.run(lambda: _hangup(call, 403))
             return
-        number = trunk.route(called)
         user = uri_user(caller) or "anonymous"
-        session = self.gateway.sessions.create(f"{user}@{trunk.name}.sip", "", None)
-        link = LocalLink(f"sip/{trunk.name}/{user}")
-        party = SipParty(call, trunk.name, session, link)
+        session = self.gateway.sessions.create(f"{user}@{via.replace(' ', '-')}.sip", "", None)
+        link = LocalLink(f"sip/{via}/{user}")
+        party = SipParty(call, via, session, link)
         self.parties[id(call)] = party
-        link.attach("endpoint", HeardTrack(call.port), SaySink(call.port), self._key_sender(call))
-        log.info("SIP call from %s (%s, trunk %s) to %s", user, source, trunk.name, number)
+        self.attach(party)
+        log.info("SIP call from %s (%s, %s) to %s", user, source, via, number)
         self.stack.run(lambda: _answer(call, 180))
         self._tasks.spawn(self._place(party, called_uri(number)))
 
@@ -124,18 +137,21 @@ class SipConnector:
             return
         await self._follow(party)
 
+    def attach(self, party: SipParty) -> None:
+        """Plug the SIP call's PCM port into the far end of the party's media link."""
+        port = party.call.port
+        party.link.attach("endpoint", HeardTrack(port), SaySink(port), self._key_sender(party.call))
+
     async def _follow(self, party: SipParty) -> None:
         """Turn the switch's events on the party's session into SIP responses."""
-        while not party.ended:
-            batch = await party.session.channel.next_batch(None)
-            if batch is None:
-                break
-            for event in batch:
-                if event.get("type") == "calls":
-                    self._on_switch_event(party, event)
+        await follow(party.session, lambda event: self.on_switch_event(party, event))
 
-    def _on_switch_event(self, party: SipParty, event: dict[str, Any]) -> None:
+    def on_switch_event(self, party: SipParty, event: dict[str, Any]) -> None:
         state = event.get("state")
+        if party.outbound:
+            if state == "session-terminated":  # the caller hung up or cancelled
+                self._finish(party, 487 if not party.answered else 200)
+            return
         if state == "session-open" and event.get("provisionalSDP"):
             self.stack.run(lambda: _answer(party.call, 183))  # early media: ringback in-band
         elif state in ("session-open", "session-modified") and not party.answered:
@@ -149,13 +165,24 @@ class SipConnector:
 
     def call_state(self, call: SipCall, state: str, code: int, reason: str) -> None:
         party = self.parties.get(id(call))
-        if party is None or state != "disconnected":
+        if party is None:
+            return
+        if party.outbound and state == "confirmed" and not party.answered and party.leg:
+            party.answered = True
+            log.info("SIP call to %s answered", party.session.user_id)
+            self._tasks.spawn(self.gateway.switch.answer(party.leg, party.link.sdp()))
+        if state != "disconnected":
             return
         log.info("SIP call of %s ended by SIP: %d %s", party.session.user_id, code, reason)
-        why = Reason.HANGUP if party.answered else Reason.CANCELED
-        self._tasks.spawn(self._end_switch_call(party, why))
+        if party.answered:
+            why = str(Reason.HANGUP)
+        elif party.outbound:
+            why = failure_reason(code)
+        else:
+            why = Reason.CANCELED
+        self._tasks.spawn(self.end_switch_call(party, why))
 
-    async def _end_switch_call(self, party: SipParty, reason: str) -> None:
+    async def end_switch_call(self, party: SipParty, reason: str) -> None:
         leg = party.leg
         if leg is not None and not party.ended:
             party.ended = True
@@ -179,6 +206,9 @@ class SipConnector:
             log.warning("SIP account %s is not registered: %d %s", account, code, reason)
 
     # helpers ------------------------------------------------------------------------------
+    def spawn(self, coro: Any) -> None:
+        self._tasks.spawn(coro)
+
     def _key_sender(self, call: SipCall) -> Any:
         def send(tone: str) -> None:
             self.stack.run(lambda: call.dialDtmf(tone))
@@ -219,6 +249,30 @@ class SipConnector:
             ],
             "rejected": self.rejected,
         }
+
+
+def failure_reason(code: int) -> str:
+    """The switch's reason (and so the call record's outcome) for an INVITE that failed."""
+    if code == 486 or code == 600:
+        return Reason.BUSY
+    if code == 603:
+        return "Call rejected"
+    if code == 404 or code == 604:
+        return Reason.NOT_FOUND
+    if code in (480, 487):
+        return Reason.NO_ANSWER
+    return "Unreachable"  # 408 (no response), 503, transport errors
+
+
+async def follow(session: Session, handle: Callable[[dict[str, Any]], None]) -> None:
+    """Hand every call event of ``session``'s channel to ``handle`` until it closes."""
+    while True:
+        batch = await session.channel.next_batch(None)
+        if batch is None:
+            return
+        for event in batch:
+            if event.get("type") == "calls":
+                handle(event)
 
 
 def _answer(call: SipCall, code: int) -> None:

@@ -13,6 +13,7 @@ for PJSIP's own log (every SIP message)::
     routes = { "+15551230000" = "5550001000" }  # called number -> ivrbot number
     uri = "sip:192.0.2.10:5060"            # where outbound calls through it go
     caller_id = "+15551230000"
+    prefixes = ["1", "+1"]                 # numbers dialled through it (default: all)
 
     [accounts.office]
     registrar = "sip:pbx.example.com"
@@ -42,6 +43,7 @@ class Trunk:
     routes: dict[str, str] = field(default_factory=dict)
     uri: str = ""
     caller_id: str = ""
+    prefixes: tuple[str, ...] = ()  # numbers dialled through it ('' : every number)
 
     def allows(self, address: str) -> bool:
         try:
@@ -53,6 +55,13 @@ class Trunk:
     def route(self, called: str) -> str:
         return self.routes.get(called, called)
 
+    def dials(self, number: str) -> bool:
+        return bool(self.uri) and any(number.startswith(p) for p in self.prefixes or ("",))
+
+    def dial_uri(self, number: str) -> str:
+        """'5550002000' through 'sip:192.0.2.10:5060' -> 'sip:5550002000@192.0.2.10:5060'."""
+        return f"sip:{number}@{self.uri.removeprefix('sip:')}"
+
 
 @dataclass(frozen=True)
 class Account:
@@ -62,6 +71,12 @@ class Account:
     password: str = field(repr=False, default="")
     domain: str = ""
     number: str = ""  # the ivrbot number its calls go to (default: the user part)
+
+    @property
+    def registrar_host(self) -> str:
+        """'sip:192.0.2.5:5060;transport=udp' -> '192.0.2.5' (its INVITEs come from there)."""
+        host = self.registrar.removeprefix("sip:").split(";")[0]
+        return host.rsplit(":", 1)[0] if host.count(":") == 1 else host.strip("[]")
 
     @property
     def uri(self) -> str:
@@ -80,6 +95,9 @@ class SipSettings:
 
     def trunk_for(self, address: str) -> Trunk | None:
         return next((t for t in self.trunks.values() if t.allows(address)), None)
+
+    def trunk_dialling(self, number: str) -> Trunk | None:
+        return next((t for t in self.trunks.values() if t.dials(number)), None)
 
 
 def _port_range(text: str, what: str) -> tuple[int, int]:
@@ -111,8 +129,14 @@ def _trunk(name: str, raw: dict[str, Any]) -> Trunk:
     routes = raw.get("routes", {})
     if not isinstance(routes, dict):
         raise SipConfigError(f"trunks.{name}.routes: a table of number = number expected")
-    return Trunk(name, tuple(allow), {str(k): str(v) for k, v in routes.items()},
-                 str(raw.get("uri", "")), str(raw.get("caller_id", "")))  # fmt: skip
+    prefixes = raw.get("prefixes", [])
+    if not isinstance(prefixes, list):
+        raise SipConfigError(f"trunks.{name}.prefixes: a list of number prefixes expected")
+    uri = str(raw.get("uri", ""))
+    if uri and not uri.startswith("sip:"):
+        raise SipConfigError(f"trunks.{name}.uri={uri!r}: write it as sip:HOST[:PORT]")
+    return Trunk(name, tuple(allow), {str(k): str(v) for k, v in routes.items()}, uri,
+                 str(raw.get("caller_id", "")), tuple(str(p) for p in prefixes))  # fmt: skip
 
 
 def _account(name: str, raw: dict[str, Any]) -> Account:

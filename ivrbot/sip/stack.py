@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 class StackEvents(Protocol):
     """What the stack tells the event loop (each called on the loop)."""
 
-    def incoming(self, call: SipCall, source: str, called: str, caller: str) -> None: ...
+    def incoming(
+        self, call: SipCall, account: str, source: str, called: str, caller: str
+    ) -> None: ...
 
     def call_state(self, call: SipCall, state: str, code: int, reason: str) -> None: ...
 
@@ -96,7 +98,7 @@ class _Account(pj.Account):
         first_line = prm.rdata.wholeMsg.split("\r\n", 1)[0]  # INVITE sip:NUMBER@host SIP/2.0
         if first_line.startswith("INVITE "):
             called = uri_user(first_line.split(" ")[1])
-        self.stack.tell("incoming", call, call.source, called, info.remoteUri)
+        self.stack.tell("incoming", call, self.name, call.source, called, info.remoteUri)
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         active = bool(self.getInfo().regIsActive)
@@ -245,7 +247,11 @@ class SipStack:
         self.port = int(endpoint.transportGetInfo(tid).localName.rsplit(":", 1)[1])
         endpoint.libStart()
         endpoint.audDevManager().setNullDev()
-        self.default = self._account("default", f"sip:ivrbot@{self.settings.host}:{self.port}")
+        here = f"{self.settings.host}:{self.port}"
+        self.default = self._account("", f"sip:ivrbot@{here}")
+        for trunk in self.settings.trunks.values():  # outbound calls: From the caller id
+            if trunk.uri:
+                self._account(f"trunk:{trunk.name}", f"sip:{trunk.caller_id or 'ivrbot'}@{here}")
         for account in self.settings.accounts.values():
             self._account(account.name, account.uri, account)
         return endpoint
