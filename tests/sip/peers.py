@@ -149,3 +149,104 @@ class Baresip:
         with wave.open(str(files[-1])) as w:
             pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
             return pcm, w.getframerate()
+
+
+KAMAILIO_CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=1
+tcp_children=1
+disable_tcp=yes
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+alias="127.0.0.1:{port}"
+mpath="{modules}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "auth.so"
+modparam("usrloc", "db_mode", 0)
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (has_totag()) {{
+        if (loose_route() || is_method("ACK|BYE|INVITE|UPDATE|INFO|REFER")) {{ t_relay(); }}
+        exit;
+    }}
+    if (is_method("REGISTER")) {{
+        if ($fU == "{user}" && !pv_auth_check("$fd", "{password}", "0", "1")) {{
+            xlog("L_WARN", "REGISTER of $fU: bad or missing credentials\\n");
+            auth_challenge("$fd", "0");
+            exit;
+        }}
+        save("location");
+        exit;
+    }}
+    record_route();
+    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+    t_relay();
+}}
+"""
+
+
+class Kamailio:
+    """kamailio as registrar and proxy on 127.0.0.1; ``user`` must authenticate with
+    ``password`` (digest), other users register without."""
+
+    def __init__(self, workdir: Path, user: str, password: str) -> None:
+        self.binary = need("kamailio")
+        self.dir = workdir / "kamailio"
+        self.dir.mkdir()
+        self.port = free_port()
+        self.user, self.password = user, password
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        modules = next(Path("/usr/lib").glob("*/kamailio/modules"), Path("/usr/lib/kamailio/modules"))
+        cfg = self.dir / "kamailio.cfg"
+        cfg.write_text(KAMAILIO_CFG.format(port=self.port, modules=modules, user=self.user,
+                                           password=self.password))  # fmt: skip
+        with (self.dir / "log.txt").open("wb") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                self.binary, "-f", str(cfg), "-DD", "-E", "-n", "1",
+                "-P", str(self.dir / "pid"), "-Y", str(self.dir),
+                stdout=out, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        for _ in range(100):
+            if "INFO: <core>" in self.log() or "listening on" in self.log():
+                break
+            if self.proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        if self.proc.returncode is not None:
+            raise RuntimeError(f"kamailio did not start: {self.log()}")
+
+    def log(self) -> str:
+        path = self.dir / "log.txt"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    async def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                line = next((ln for ln in self.log().splitlines() if text in ln), None)
+                if line is not None:
+                    return line
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
