@@ -18,6 +18,7 @@ from ivrbot.cli_calls import calls
 from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
+from ivrbot.cli_sip import sip
 from ivrbot.config import ConfigError
 from ivrbot.flow.flow import FlowError
 from ivrbot.gateway.redact import redact_handlers
@@ -243,3 +244,4 @@ main.add_command(flows)
 main.add_command(calls)
 main.add_command(dial)
 main.add_command(models)
+main.add_command(sip)

@@ -79,6 +79,8 @@ class Settings:
     queue_s: float = field(default_factory=lambda: float(_env("QUEUE_TIMEOUT", "30")))
     # storage: one SQLite file (":memory:" keeps nothing across restarts)
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))
+    # SIP trunks and accounts (a TOML file, see ivrbot/sip/settings.py); empty: no SIP
+    sip_config: str = field(default_factory=lambda: _env("SIP_CONFIG", ""))
     # OAuth: the app server's client, refresh tokens, consent codes, allowed redirect URIs
     client_id: str = field(default_factory=lambda: _env("CLIENT_ID", DEV_CLIENT_ID))
     client_secret: str = field(

@@ -25,6 +25,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.numbers import format_number
+from ivrbot.sip.connector import SipConnector, sip_connector
 from ivrbot.web import SOFTPHONE_PATH
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Runner:
         self.admission = Admission(settings.max_calls)  # every bot of this process
         self._credentials = Credentials.operator(settings.client_id, settings.client_secret)
         self.warnings: list[str] = []
+        self.sip: SipConnector | None = None
 
     async def start(self) -> str:
         self.warnings = self.settings.check_access()  # unsafe settings: ConfigError, first
@@ -71,7 +73,11 @@ class Runner:
             self._broken(path, problem)
         for flow in flows:  # reserved before anyone can reach the gateway
             self.server.gateway.access.reserve(flow.user_ids)
+        if self.settings.sip_config:
+            self.sip = sip_connector(self.server, self.settings.sip_config)  # SipConfigError
         url = await self.server.start()
+        if self.sip is not None:
+            await self.sip.start()
         for flow in flows:
             await self._serve(flow)
         return url
@@ -143,6 +149,8 @@ class Runner:
     async def stop(self) -> None:
         for bot in self.bots.values():
             await bot.stop()
+        if self.sip is not None:
+            await self.sip.stop()
         await self.server.stop()
         await self._tts.close()
 
@@ -151,6 +159,8 @@ class Runner:
             self.console.print(f"[bold red]WARNING:[/] {warning}")
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
+        if self.sip is not None:
+            self.console.print(f"  SIP: [bold]udp {self.sip.settings.host}:{self.sip.port}[/]")
         for bot in self.bots.values():
             flow = bot.flow
             numbers = ", ".join(format_number("1" + n) for n in flow.numbers)

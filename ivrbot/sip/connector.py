@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 import pjsua2 as pj
 
 from ivrbot.gateway.core import Gateway
+from ivrbot.gateway.server import GatewayServer
 from ivrbot.gateway.sessions import Session
 from ivrbot.gateway.switch import CallLeg, Reason
 from ivrbot.media.local_link import LocalLink
 from ivrbot.sip.media import HeardTrack, SaySink
-from ivrbot.sip.settings import SipSettings
+from ivrbot.sip.settings import SipSettings, load_sip_settings
 from ivrbot.sip.stack import SipCall, SipStack, uri_user
 from ivrbot.tasks import TaskSet
 
@@ -288,3 +289,13 @@ def _hangup(call: SipCall, code: int) -> None:
         call.hangup(param)
     except pj.Error as exc:  # already gone
         log.debug("SIP hang-up: %s", exc.info())
+
+
+def sip_connector(server: GatewayServer, config: str) -> SipConnector:
+    """The connector for ``server`` from a SIP configuration file, its status route added
+    (before the server starts); SipConfigError names what to fix."""
+    from ivrbot.sip.routes import add_routes
+
+    connector = SipConnector(server.gateway, load_sip_settings(config))
+    add_routes(server.app, connector)
+    return connector

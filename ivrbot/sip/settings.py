@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivrbot.config import ConfigError
 
-class SipConfigError(ValueError):
+
+class SipConfigError(ConfigError):
     """A SIP setting that cannot be used; the message names it."""
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import pjsua2 as pj
 
 from ivrbot.sip.media import RATE, CallPort
-from ivrbot.sip.settings import Account, SipSettings
+from ivrbot.sip.settings import Account, SipConfigError, SipSettings
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,11 @@ class SipStack:
         try:
             endpoint = self._create()
         except BaseException as exc:
-            self._error = RuntimeError(f"the SIP stack did not start: {exc}")
+            why = exc.info() if isinstance(exc, pj.Error) else str(exc)
+            self._error = SipConfigError(
+                f"SIP did not start on {self.settings.host}:{self.settings.port} "
+                f"(IVRBOT_SIP_PORT): {why.strip()}"
+            )
             self._ready.set()
             return
         self._ready.set()

@@ -208,10 +208,12 @@ class Kamailio:
         self.dir.mkdir()
         self.port = free_port()
         self.user, self.password = user, password
+        found = Path("/usr/lib").glob("*/kamailio/modules")
+        self.modules = next(found, Path("/usr/lib/kamailio/modules"))
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        modules = next(Path("/usr/lib").glob("*/kamailio/modules"), Path("/usr/lib/kamailio/modules"))
+        modules = self.modules
         cfg = self.dir / "kamailio.cfg"
         cfg.write_text(KAMAILIO_CFG.format(port=self.port, modules=modules, user=self.user,
                                            password=self.password))  # fmt: skip

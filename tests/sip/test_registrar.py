@@ -41,7 +41,10 @@ async def registered(sip: SipConnector, name: str) -> None:
 
 
 async def test_a_phone_calls_the_registered_extension_through_the_pbx(
-    welcome: Bot, make_sip, pbx: Kamailio, phone: Baresip  # type: ignore[no-untyped-def]
+    welcome: Bot,
+    make_sip,
+    pbx: Kamailio,
+    phone: Baresip,  # type: ignore[no-untyped-def]
 ) -> None:
     sip = await make_sip({}, accounts=extension(pbx, PASSWORD))  # no trunk: only the PBX
     await registered(sip, "office")
@@ -58,7 +61,9 @@ async def test_a_phone_calls_the_registered_extension_through_the_pbx(
 
 
 async def test_a_wrong_password_is_reported(
-    make_sip, pbx: Kamailio, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+    make_sip,
+    pbx: Kamailio,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="ivrbot.sip"):
         sip = await make_sip({}, accounts=extension(pbx, "not-the-password"))

@@ -1,0 +1,76 @@
+"""``ivrbot sip check`` and ``ivrbot sip status``: what an operator sees."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ivrbot.cli import main
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.sip.connector import sip_connector
+
+CONFIG = """
+port = 0
+media_ports = "43000-43099"
+
+[trunks.carrier]
+allow = ["192.0.2.10"]
+routes = {{ "+15551230000" = "5550001000" }}
+
+[accounts.office]
+registrar = "sip:127.0.0.1:{registrar_port}"
+user = "201"
+password = "secret"
+"""
+
+
+def test_check_names_what_to_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "sip.toml"
+    bad.write_text('[trunks.carrier]\nallow = ["not-an-address"]\n')
+    result = CliRunner().invoke(main, ["sip", "check", str(bad)])
+    assert result.exit_code == 1
+    assert "trunks.carrier.allow: 'not-an-address' is not an address" in result.output
+    assert "Traceback" not in result.output
+
+    bad.write_text("port = [")
+    result = CliRunner().invoke(main, ["sip", "check", str(bad)])
+    assert "is not valid TOML" in result.output and result.exit_code == 1
+
+    good = tmp_path / "good.toml"
+    good.write_text(CONFIG.format(registrar_port=9))
+    result = CliRunner().invoke(main, ["sip", "check", str(good)])
+    assert result.exit_code == 0
+    assert "1 trunk(s), 1 account(s)" in result.output
+
+
+async def test_status_of_a_running_gateway(gateway: GatewayServer, tmp_path: Path) -> None:
+    config = tmp_path / "sip.toml"
+    config.write_text(CONFIG.format(registrar_port=9))  # nothing answers there
+    server = GatewayServer(gateway.settings.__class__(port=0, db=str(tmp_path / "g.db")))
+    connector = sip_connector(server, str(config))
+    await server.start()
+    await connector.start()
+    try:
+        result = await asyncio.to_thread(
+            CliRunner().invoke, main, ["sip", "status", "--url", server.url, "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        status = json.loads(result.output)
+        assert status["port"] == connector.port > 0
+        assert [t["name"] for t in status["trunks"]] == ["carrier"]
+        assert status["registrations"][0]["account"] == "office"
+        assert status["registrations"][0]["active"] is False  # nobody registers it at port 9
+        table = await asyncio.to_thread(
+            CliRunner().invoke, main, ["sip", "status", "--url", server.url]
+        )
+        assert "carrier" in table.output and "office" in table.output
+        plain = await asyncio.to_thread(
+            CliRunner().invoke, main, ["sip", "status", "--url", gateway.url]
+        )
+        assert plain.exit_code == 1 and "runs no SIP connector" in plain.output
+    finally:
+        await connector.stop()
+        await server.stop()
