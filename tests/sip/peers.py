@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.audio_checks import sine
+
 MODULES = Path("/usr/lib/baresip/modules")
-MIC_SECONDS = 120  # how long baresip's microphone sends (silence)
+MIC_SECONDS = 60  # how long baresip's microphone sends (silence)
 
 
 def free_port() -> int:
@@ -49,9 +51,14 @@ class Baresip:
     """A baresip phone on 127.0.0.1 with a silent microphone and recorded ears."""
 
     def __init__(
-        self, workdir: Path, user: str = "phone", codecs: tuple[str, ...] = ("g711", "g722")
+        self,
+        workdir: Path,
+        user: str = "phone",
+        codecs: tuple[str, ...] = ("g711", "g722"),
+        mic_hz: float = 0.0,
     ) -> None:
         self.codecs = codecs
+        self.mic_hz = mic_hz  # what the microphone sends: a sine (0: silence)
         self.binary = need("baresip")
         self.dir = workdir / f"baresip-{user}"
         self.dir.mkdir()
@@ -87,7 +94,10 @@ class Baresip:
             mic.setnchannels(1)
             mic.setsampwidth(2)
             mic.setframerate(48000)
-            mic.writeframes(bytes(2 * 48000 * MIC_SECONDS))
+            if self.mic_hz:
+                mic.writeframes(sine(self.mic_hz, MIC_SECONDS, 48000, -14.0).tobytes())
+            else:
+                mic.writeframes(bytes(2 * 48000 * MIC_SECONDS))
 
     async def start(self, account: str | None = None) -> None:
         self.write_config(account or f"<sip:{self.user}@127.0.0.1:{self.sip_port}>;regint=0")
