@@ -198,6 +198,16 @@ class SipConnector:
         if party is not None:
             party.link.key("endpoint", digit)
 
+    def held(self, call: SipCall, held: bool) -> None:
+        """The SIP side holds (re-INVITE a=sendonly / inactive) or resumes: the switch's
+        hold, so the far party hears music on hold."""
+        party = self.parties.get(id(call))
+        if party is None or party.leg is None or not party.answered:
+            return
+        log.info("SIP call of %s %s", party.session.user_id, "held" if held else "resumed")
+        switch = self.gateway.switch
+        self._tasks.spawn(switch.hold(party.leg) if held else switch.resume(party.leg))
+
     def registration(self, account: str, code: int, reason: str, active: bool) -> None:
         reg = self.registrations.setdefault(account, Registration(account))
         reg.code, reg.reason, reg.active = code, reason, active

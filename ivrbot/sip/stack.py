@@ -32,6 +32,8 @@ class StackEvents(Protocol):
 
     def digit(self, call: SipCall, digit: str) -> None: ...
 
+    def held(self, call: SipCall, held: bool) -> None: ...
+
     def registration(self, account: str, code: int, reason: str, active: bool) -> None: ...
 
 
@@ -51,6 +53,7 @@ class SipCall(pj.Call):
         self.port = CallPort()  # made on the stack's thread, like every SipCall
         self.port.create(f"call{id(self)}")
         self.connected_media = False
+        self.held = False  # the SIP side put the call on hold (re-INVITE a=sendonly)
         self.source = ""
         self.party: Any = None  # the event loop's side (ivrbot.sip.connector.SipParty)
 
@@ -70,7 +73,13 @@ class SipCall(pj.Call):
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         info = self.getInfo()
         for media in info.media:
-            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+            if media.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            held = media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
+            if held != self.held and (held or media.status == pj.PJSUA_CALL_MEDIA_ACTIVE):
+                self.held = held
+                self.stack.tell("held", self, held)
+            if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
             audio = self.getAudioMedia(media.index)
             audio.startTransmit(self.port)
@@ -78,6 +87,11 @@ class SipCall(pj.Call):
             if not self.connected_media:
                 self.connected_media = True
                 self.stack.tell("media_up", self)
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        # a REFER from the far end: declined (the gateway transfers calls itself)
+        log.warning("SIP REFER to %s declined (603): transfers are made in ivrbot", prm.dstUri)
+        prm.statusCode = 603
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         self.stack.tell("digit", self, prm.digit)

@@ -20,7 +20,14 @@ from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.settings import Trunk
 from tests.audio_checks import sine, tone_dbfs
-from tests.flow.test_transfer_steps import AGENT, HEARD_DB, SILENT_DB, agent_phone, recent
+from tests.flow.test_transfer_steps import (
+    AGENT,
+    HEARD_DB,
+    SILENT_DB,
+    agent_phone,
+    music_db,
+    recent,
+)
 from tests.sip.peers import Baresip
 
 pytestmark = pytest.mark.slow
@@ -109,3 +116,37 @@ async def test_a_webrtc_caller_transferred_to_a_sip_phone(
     print(f"caller hears SIP {caller_hears_sip:.1f} dB, SIP hears caller {sip_hears_caller:.1f}")
     assert caller_hears_sip > HEARD_DB and sip_hears_caller > HEARD_DB
     assert outcome == "transferred"
+
+
+async def test_a_sip_phone_holds_and_the_agent_hears_music(
+    gateway: GatewayServer,
+    tts: Synthesizer,
+    make_sip,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    sip = await make_sip({"local": Trunk("local", allow=("127.0.0.1",))})
+    agent = await agent_phone(gateway, answer_after_s=0.2)
+    phone = Baresip(tmp_path, mic_hz=SIP_HZ)
+    heard: dict[str, float] = {}
+    async with desk(gateway, tts, AGENT):
+        try:
+            await phone.start()
+            await phone.command("dial", f"sip:5550001011@127.0.0.1:{sip.port}")
+            async with asyncio.timeout(15):
+                await agent.connected.wait()
+            await asyncio.sleep(1.0)
+            await phone.command("hold")  # re-INVITE a=sendonly
+            await phone.wait_for_log("hold")
+            await asyncio.sleep(1.5)
+            heard["held: SIP tone"] = tone_dbfs(recent(agent.ear), SIP_HZ)
+            heard["held: music"] = music_db(recent(agent.ear))
+            await phone.command("resume")
+            await asyncio.sleep(1.5)
+            heard["resumed: SIP tone"] = tone_dbfs(recent(agent.ear), SIP_HZ)
+            heard["resumed: music"] = music_db(recent(agent.ear))
+        finally:
+            await phone.stop()
+            await agent.phone.close()
+    print({k: round(v, 1) for k, v in heard.items()})
+    assert heard["held: music"] > HEARD_DB and heard["held: SIP tone"] < SILENT_DB
+    assert heard["resumed: SIP tone"] > HEARD_DB and heard["resumed: music"] < SILENT_DB
