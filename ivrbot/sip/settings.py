@@ -7,6 +7,7 @@ for PJSIP's own log (every SIP message)::
 
     port = 5060
     media_ports = "40000-40999"
+    max_calls = 4                          # SIP calls at once (the wheel's limit: 4)
 
     [trunks.carrier]
     allow = ["192.0.2.10", "192.0.2.11"]   # source addresses whose INVITEs are taken
@@ -32,6 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from ivrbot.config import ConfigError
+
+
+# The pjsua2-python wheel (2.15.1) is built with PJSUA_MAX_CALLS = 4: a fifth call at once is
+# refused by PJSIP (inbound: 486; outbound: PJ_ETOOMANY), whatever maxCalls says (measured).
+WHEEL_MAX_CALLS = 4
 
 
 class SipConfigError(ConfigError):
@@ -93,6 +99,7 @@ class SipSettings:
     media_ports: tuple[int, int] = (40000, 40999)
     trunks: dict[str, Trunk] = field(default_factory=dict)
     accounts: dict[str, Account] = field(default_factory=dict)
+    max_calls: int = WHEEL_MAX_CALLS  # SIP calls at once
     log_file: str = ""  # PJSIP's own log (SIP messages, level 5), for troubleshooting
 
     def trunk_for(self, address: str) -> Trunk | None:
@@ -164,7 +171,15 @@ def parse_sip_settings(data: dict[str, Any], env: dict[str, str] | None = None) 
     accounts = {n: _account(n, raw) for n, raw in _table(data, "accounts").items()}
     host = str(data.get("host", "127.0.0.1"))
     log_file = env.get("IVRBOT_SIP_LOG") or str(data.get("log_file", ""))
-    return SipSettings(host, port, _port_range(media, "media_ports"), trunks, accounts, log_file)
+    max_calls = data.get("max_calls", WHEEL_MAX_CALLS)
+    if not isinstance(max_calls, int) or not 1 <= max_calls <= WHEEL_MAX_CALLS:
+        raise SipConfigError(f"max_calls={max_calls!r}: 1 to {WHEEL_MAX_CALLS} (the pjsua2-python "
+                             "wheel's limit of SIP calls at once per process)")  # fmt: skip
+    low, high = _port_range(media, "media_ports")
+    if high - low + 1 < 2 * max_calls:
+        raise SipConfigError(f"media_ports={media!r}: {max_calls} calls need {2 * max_calls} "
+                             "ports (RTP and RTCP each)")  # fmt: skip
+    return SipSettings(host, port, (low, high), trunks, accounts, max_calls, log_file)
 
 
 def load_sip_settings(path: str | Path) -> SipSettings:

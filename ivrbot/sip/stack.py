@@ -248,6 +248,7 @@ class SipStack:
         config.uaConfig.threadCnt = 0
         config.uaConfig.mainThreadOnly = True
         config.uaConfig.userAgent = "ivrbot"
+        config.uaConfig.maxCalls = self.settings.max_calls
         config.logConfig.consoleLevel = 3  # what reaches the writer (it replaces stdout)
         config.logConfig.level = 5 if self.settings.log_file else 3
         config.logConfig.filename = self.settings.log_file

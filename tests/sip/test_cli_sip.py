@@ -35,6 +35,10 @@ def test_check_names_what_to_fix(tmp_path: Path) -> None:
     assert "trunks.carrier.allow: 'not-an-address' is not an address" in result.output
     assert "Traceback" not in result.output
 
+    bad.write_text("max_calls = 50")
+    result = CliRunner().invoke(main, ["sip", "check", str(bad)])
+    assert "max_calls=50: 1 to 4" in result.output and result.exit_code == 1
+
     bad.write_text("port = [")
     result = CliRunner().invoke(main, ["sip", "check", str(bad)])
     assert "is not valid TOML" in result.output and result.exit_code == 1
