@@ -34,7 +34,6 @@ from typing import Any
 
 from ivrbot.config import ConfigError
 
-
 # The pjsua2-python wheel (2.15.1) is built with PJSUA_MAX_CALLS = 4: a fifth call at once is
 # refused by PJSIP (inbound: 486; outbound: PJ_ETOOMANY), whatever maxCalls says (measured).
 WHEEL_MAX_CALLS = 4
