@@ -122,7 +122,8 @@ def run(flows_dir: Path, host: str | None, port: int | None) -> None:
     (IVRBOT_MAX_CALLS, IVRBOT_FLOW_MAX_CALLS; then a queue with ringback, then busy). Also
     serves the softphone page (/softphone). Edited flow files are loaded again for new
     calls (calls in progress finish on the old version); a flow file that does not load is
-    reported and the others are served.
+    reported and the others are served. With IVRBOT_SIP_CONFIG (a TOML file of SIP trunks
+    and accounts) it also answers and places SIP calls (see `ivrbot sip`).
     """
     from ivrbot.serve import serve
 
