@@ -6,11 +6,16 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ivrbot.cli import main
+from ivrbot.config import ConfigError, Settings
 from ivrbot.gateway.server import GatewayServer
+from ivrbot.serve import Runner
 from ivrbot.sip.connector import sip_connector
+from tests.sip.peers import Baresip
+from tests.sip.test_inbound import levels_db
 
 CONFIG = """
 port = 0
@@ -78,3 +83,53 @@ async def test_status_of_a_running_gateway(gateway: GatewayServer, tmp_path: Pat
     finally:
         await connector.stop()
         await server.stop()
+
+
+HELLO_FLOW = """
+from ivrbot.flow import Flow, Hangup, Say
+
+flow = Flow("hello", number="5550001020")
+flow.add(Say("hello", "Hello from ivrbot.", next="bye"), Hangup("bye", "Goodbye."))
+"""
+
+
+@pytest.mark.slow
+async def test_ivrbot_run_answers_sip_with_its_config(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "hello.py").write_text(HELLO_FLOW)
+    config = tmp_path / "sip.toml"
+    config.write_text(
+        'port = 0\nmedia_ports = "43100-43199"\n[trunks.lan]\nallow = ["127.0.0.1"]\n'
+    )
+    settings = Settings(port=0, db=str(tmp_path / "run.db"), sip_config=str(config))
+    runner = Runner(flows, settings)
+    phone = Baresip(tmp_path)
+    await runner.start()
+    try:
+        assert runner.sip is not None
+        await phone.start()
+        await phone.command("dial", f"sip:5550001020@127.0.0.1:{runner.sip.port}")
+        await phone.wait_for_log("audio: destroyed")  # the flow said its piece and hung up
+        result = await asyncio.to_thread(
+            CliRunner().invoke, main, ["sip", "status", "--url", runner.server.url, "--json"]
+        )
+    finally:
+        await phone.stop()
+        await runner.stop()
+    pcm, rate = phone.heard()
+    assert (levels_db(pcm, rate) > -35).sum() * 0.1 > 1.0  # it heard the flow speak
+    assert json.loads(result.output)["trunks"][0]["name"] == "lan"
+
+
+async def test_ivrbot_run_with_a_broken_sip_config_says_what_to_fix(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "hello.py").write_text(HELLO_FLOW)
+    config = tmp_path / "sip.toml"
+    config.write_text('media_ports = "9-8"\n')
+    settings = Settings(port=0, db=str(tmp_path / "run.db"), sip_config=str(config))
+    runner = Runner(flows, settings)
+    with pytest.raises(ConfigError, match="media_ports='9-8'"):
+        await runner.start()
+    await runner.stop()
