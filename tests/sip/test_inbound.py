@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 import numpy as np
 import pytest
@@ -93,3 +94,30 @@ async def test_an_offer_with_no_common_codec_is_refused(
         await phone.stop()
     assert "Not Acceptable Here" in caplog.text  # PJSIP's line: verification failed
     assert not welcome.active and not welcome.records
+
+
+async def test_garbage_is_logged_and_calls_go_on(
+    welcome: Bot,
+    make_sip,
+    phone: Baresip,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+) -> None:
+    sip = await make_sip(TRUNK)
+    broken = (  # a request without From, To, Call-ID or CSeq
+        f"OPTIONS sip:ivrbot@127.0.0.1:{sip.port} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-garbage\r\nContent-Length: 0\r\n\r\n"
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="ivrbot.sip"),
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer,
+    ):
+        peer.sendto(bytes(range(256)) * 4, ("127.0.0.1", sip.port))  # not SIP at all
+        peer.sendto(broken.encode(), ("127.0.0.1", sip.port))
+        async with asyncio.timeout(5):
+            while "Missing required header" not in caplog.text:
+                await asyncio.sleep(0.05)
+    assert "PJSIP: Error processing packet from 127.0.0.1" in caplog.text
+    await phone.start()
+    await phone.command("dial", f"sip:5550001000@127.0.0.1:{sip.port}")
+    await prompt_done(welcome, 1)  # the next caller is served as usual
+    await phone.hangup()
