@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import pjsua2 as pj
-
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.gateway.sessions import Session
@@ -25,7 +23,7 @@ from ivrbot.gateway.switch import CallLeg, Reason
 from ivrbot.media.local_link import LocalLink
 from ivrbot.sip.media import HeardTrack, SaySink
 from ivrbot.sip.settings import SipSettings, load_sip_settings
-from ivrbot.sip.stack import SipCall, SipStack, uri_user
+from ivrbot.sip.stack import CallRef, SipStack, uri_user
 from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -55,7 +53,7 @@ def called_uri(number: str) -> str:
 class SipParty:
     """One SIP call on the event loop's side: its switch session, media link and state."""
 
-    call: SipCall
+    call: CallRef
     trunk: str
     session: Session
     link: LocalLink
@@ -106,7 +104,7 @@ class SipConnector:
         await self.stack.stop()
 
     # events from the stack ----------------------------------------------------------------
-    def incoming(self, call: SipCall, account: str, source: str, called: str, caller: str) -> None:
+    def incoming(self, call: CallRef, account: str, source: str, called: str, caller: str) -> None:
         registered = self.settings.accounts.get(account)
         trunk = self.settings.trunk_for(source)
         if registered is not None and registered.registrar_host == source:
@@ -117,16 +115,16 @@ class SipConnector:
             self.rejected += 1
             log.warning("SIP INVITE from %s to %s rejected (403): the address is not in any "
                         "trunk's allow list", source, called)  # fmt: skip
-            self.stack.run(lambda: _hangup(call, 403))
+            self.stack.hangup(call, 403)
             return
         user = uri_user(caller) or "anonymous"
         session = self.gateway.sessions.create(f"{user}@{via.replace(' ', '-')}.sip", "", None)
         link = LocalLink(f"sip/{via}/{user}")
         party = SipParty(call, via, session, link)
-        self.parties[id(call)] = party
+        self.parties[call.key] = party
         self.attach(party)
         log.info("SIP call from %s (%s, %s) to %s", user, source, via, number)
-        self.stack.run(lambda: _answer(call, 180))
+        self.stack.answer(call, 180)
         self._tasks.spawn(self._place(party, called_uri(number)))
 
     async def _place(self, party: SipParty, to_uri: str) -> None:
@@ -140,8 +138,10 @@ class SipConnector:
 
     def attach(self, party: SipParty) -> None:
         """Plug the SIP call's PCM port into the far end of the party's media link."""
-        port = party.call.port
-        party.link.attach("endpoint", HeardTrack(port), SaySink(port), self._key_sender(party.call))
+        audio = party.call.audio
+        party.link.attach(
+            "endpoint", HeardTrack(audio), SaySink(audio), self._key_sender(party.call)
+        )
 
     async def _follow(self, party: SipParty) -> None:
         """Turn the switch's events on the party's session into SIP responses."""
@@ -154,18 +154,18 @@ class SipConnector:
                 self._finish(party, 487 if not party.answered else 200)
             return
         if state == "session-open" and event.get("provisionalSDP"):
-            self.stack.run(lambda: _answer(party.call, 183))  # early media: ringback in-band
+            self.stack.answer(party.call, 183)  # early media: ringback in-band
         elif state in ("session-open", "session-modified") and not party.answered:
             party.answered = True
-            self.stack.run(lambda: _answer(party.call, 200))
+            self.stack.answer(party.call, 200)
         elif state == "session-terminated":
             reason = str(event.get("reason") or Reason.HANGUP)
             code = 200 if party.answered else FAILURE_CODES.get(reason, 603)  # type: ignore[call-overload]
             log.info("SIP call of %s ended by the gateway: %s", party.session.user_id, reason)
             self._finish(party, code)
 
-    def call_state(self, call: SipCall, state: str, code: int, reason: str) -> None:
-        party = self.parties.get(id(call))
+    def call_state(self, call: CallRef, state: str, code: int, reason: str) -> None:
+        party = self.parties.get(call.key)
         if party is None:
             return
         if party.outbound and state == "confirmed" and not party.answered and party.leg:
@@ -190,18 +190,18 @@ class SipConnector:
             await self.gateway.switch.end(leg, reason)
         self._finish(party, None)
 
-    def media_up(self, call: SipCall) -> None:
-        log.debug("SIP call %s: media up", id(call))
+    def media_up(self, call: CallRef) -> None:
+        log.debug("SIP call %d: media up", call.key)
 
-    def digit(self, call: SipCall, digit: str) -> None:
-        party = self.parties.get(id(call))
+    def digit(self, call: CallRef, digit: str) -> None:
+        party = self.parties.get(call.key)
         if party is not None:
             party.link.key("endpoint", digit)
 
-    def held(self, call: SipCall, held: bool) -> None:
+    def held(self, call: CallRef, held: bool) -> None:
         """The SIP side holds (re-INVITE a=sendonly / inactive) or resumes: the switch's
         hold, so the far party hears music on hold."""
-        party = self.parties.get(id(call))
+        party = self.parties.get(call.key)
         if party is None or party.leg is None or not party.answered:
             return
         log.info("SIP call of %s %s", party.session.user_id, "held" if held else "resumed")
@@ -220,19 +220,19 @@ class SipConnector:
     def spawn(self, coro: Any) -> None:
         self._tasks.spawn(coro)
 
-    def _key_sender(self, call: SipCall) -> Any:
+    def _key_sender(self, call: CallRef) -> Any:
         def send(tone: str) -> None:
-            self.stack.run(lambda: call.dialDtmf(tone))
+            self.stack.send_dtmf(call, tone)
 
         return send
 
     def _hangup(self, party: SipParty, code: int) -> None:
-        self.stack.run(lambda: _hangup(party.call, code))
+        self.stack.hangup(party.call, code)
 
     def _finish(self, party: SipParty, code: int | None) -> None:
         """The party is over: SIP hang-up (``code``; None: SIP ended it), media and session."""
         party.ended = True
-        if self.parties.pop(id(party.call), None) is None:
+        if self.parties.pop(party.call.key, None) is None:
             return
         if code is not None:
             self._hangup(party, code)
@@ -284,21 +284,6 @@ async def follow(session: Session, handle: Callable[[dict[str, Any]], None]) -> 
         for event in batch:
             if event.get("type") == "calls":
                 handle(event)
-
-
-def _answer(call: SipCall, code: int) -> None:
-    param = pj.CallOpParam()
-    param.statusCode = code
-    call.answer(param)
-
-
-def _hangup(call: SipCall, code: int) -> None:
-    param = pj.CallOpParam()
-    param.statusCode = code
-    try:
-        call.hangup(param)
-    except pj.Error as exc:  # already gone
-        log.debug("SIP hang-up: %s", exc.info())
 
 
 def sip_connector(server: GatewayServer, config: str) -> SipConnector:

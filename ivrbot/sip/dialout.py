@@ -75,16 +75,16 @@ class _TrunkCall:
                 self.connector.spawn(self._invite(session, leg, link))
 
     async def _invite(self, session: Session, leg: Any, link: LocalLink) -> None:
-        stack = self.connector.stack
         uri = self.trunk.dial_uri(self.number)
-        call = await stack.call(lambda: stack.new_call(f"trunk:{self.trunk.name}"))
+        stack = self.connector.stack
+        call = await stack.new_call(f"trunk:{self.trunk.name}")
         party = SipParty(call, self.trunk.name, session, link, leg=leg, outbound=True)
         self.party = party
-        self.connector.parties[id(call)] = party
+        self.connector.parties[call.key] = party  # before the INVITE: its events find it
         self.connector.attach(party)
         log.info("SIP call to %s through trunk %s", uri, self.trunk.name)
         try:
-            await stack.call(lambda: call.makeCall(uri, pj.CallOpParam(True)))
+            await stack.invite(call, uri)
         except pj.Error as exc:
-            log.warning("SIP call to %s failed: %s", uri, exc.info())
+            log.warning("SIP call to %s failed: %s", uri, exc.info().strip())
             await self.connector.end_switch_call(party, "Unreachable")

@@ -5,10 +5,8 @@ side ever waits for the other."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import ctypes
-import time
 
 import av
 import numpy as np
@@ -16,6 +14,7 @@ import pjsua2 as pj
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ivrbot.media.frames import Downsampler, frame_from_pcm
+from ivrbot.media.tracks import Pacer
 
 RATE = 16000  # the conference bridge's clock (G.722 is 16 kHz; G.711 is resampled by PJSIP)
 SAMPLES = RATE // 50
@@ -34,14 +33,24 @@ def vector_bytes(vector: pj.ByteVector) -> bytes:
     return ctypes.string_at(begin, size) if begin else b""
 
 
-class CallPort(pj.AudioMediaPort):
-    """The call's end of the bridge: what the caller says goes to ``heard``; what the
-    caller is sent comes from ``to_say``. Runs on PJSIP's media clock thread."""
+class CallAudio:
+    """The two queues of a call's audio, 20 ms of 16 kHz PCM each: what the caller says
+    (``heard``) and what the caller is sent (``to_say``). The event loop holds these, never
+    the PJSIP port itself: a port must die on the stack's thread, before PJSIP does."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.heard: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED)
         self.to_say: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED)
+
+
+class CallPort(pj.AudioMediaPort):
+    """The call's end of the bridge, on PJSIP's media clock thread: frames it receives go
+    to ``audio.heard``, frames it is asked for come from ``audio.to_say``."""
+
+    def __init__(self, audio: CallAudio) -> None:
+        super().__init__()
+        self.heard = audio.heard
+        self.to_say = audio.to_say
 
     def create(self, name: str) -> None:
         fmt = pj.MediaFormatAudio()
@@ -66,37 +75,30 @@ class HeardTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, port: CallPort) -> None:
+    def __init__(self, audio: CallAudio) -> None:
         super().__init__()
-        self.port = port
-        self._start: float | None = None
-        self._pts = 0
+        self.heard = audio.heard
+        self._pacer = Pacer(RATE, SAMPLES)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        if self._start is None:
-            self._start = time.time()
-        else:
-            self._pts += SAMPLES
-            wait = self._start + self._pts / RATE - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        data = self.port.heard.popleft() if self.port.heard else SILENCE
-        return frame_from_pcm(np.frombuffer(data, np.int16), self._pts, RATE)
+        pts = await self._pacer.next()
+        data = self.heard.popleft() if self.heard else SILENCE
+        return frame_from_pcm(np.frombuffer(data, np.int16), pts, RATE)
 
 
 class SaySink:
     """Frames the gateway sends the SIP caller: to 16 kHz, then queued for the bridge."""
 
-    def __init__(self, port: CallPort) -> None:
-        self.port = port
+    def __init__(self, audio: CallAudio) -> None:
+        self.to_say = audio.to_say
         self._down = Downsampler(RATE)
         self._rest = np.zeros(0, np.int16)
 
     def __call__(self, frame: av.AudioFrame) -> None:
         pcm = np.concatenate((self._rest, self._down.convert(frame)))
         while pcm.size >= SAMPLES:
-            self.port.to_say.append(pcm[:SAMPLES].tobytes())
+            self.to_say.append(pcm[:SAMPLES].tobytes())
             pcm = pcm[SAMPLES:]
         self._rest = pcm

@@ -5,15 +5,17 @@ never block and reach the event loop only through ``call_soon_threadsafe``."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from ivrbot.sip.media import RATE, CallPort
+from ivrbot.sip.media import RATE, CallAudio, CallPort
 from ivrbot.sip.settings import Account, SipConfigError, SipSettings
 
 log = logging.getLogger(__name__)
@@ -23,16 +25,16 @@ class StackEvents(Protocol):
     """What the stack tells the event loop (each called on the loop)."""
 
     def incoming(
-        self, call: SipCall, account: str, source: str, called: str, caller: str
+        self, call: CallRef, account: str, source: str, called: str, caller: str
     ) -> None: ...
 
-    def call_state(self, call: SipCall, state: str, code: int, reason: str) -> None: ...
+    def call_state(self, call: CallRef, state: str, code: int, reason: str) -> None: ...
 
-    def media_up(self, call: SipCall) -> None: ...
+    def media_up(self, call: CallRef) -> None: ...
 
-    def digit(self, call: SipCall, digit: str) -> None: ...
+    def digit(self, call: CallRef, digit: str) -> None: ...
 
-    def held(self, call: SipCall, held: bool) -> None: ...
+    def held(self, call: CallRef, held: bool) -> None: ...
 
     def registration(self, account: str, code: int, reason: str, active: bool) -> None: ...
 
@@ -44,18 +46,28 @@ def uri_user(uri: str) -> str:
     return inner.split("@", 1)[0].split(";", 1)[0]
 
 
+@dataclass(frozen=True, eq=False)
+class CallRef:
+    """What the event loop holds of a SIP call: a key and its audio queues, never the
+    PJSIP object (that one lives and dies on the stack's thread, while PJSIP lives)."""
+
+    key: int
+    audio: CallAudio
+
+
 class SipCall(pj.Call):
     """One SIP dialog; its callbacks run on the stack's thread."""
 
     def __init__(self, stack: SipStack, account: pj.Account, call_id: int = -1) -> None:
         super().__init__(account, call_id)
         self.stack = stack
-        self.port = CallPort()  # made on the stack's thread, like every SipCall
+        self.audio = CallAudio()  # what the event loop reads and writes
+        self.ref = CallRef(next(stack.keys), self.audio)
+        self.port: CallPort | None = CallPort(self.audio)  # made and dropped on this thread
         self.port.create(f"call{id(self)}")
         self.connected_media = False
         self.held = False  # the SIP side put the call on hold (re-INVITE a=sendonly)
         self.source = ""
-        self.party: Any = None  # the event loop's side (ivrbot.sip.connector.SipParty)
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
@@ -66,9 +78,9 @@ class SipCall(pj.Call):
             pj.PJSIP_INV_STATE_DISCONNECTED: "disconnected",
         }.get(info.state, "")
         if state:
-            self.stack.tell("call_state", self, state, info.lastStatusCode, info.lastReason)
+            self.stack.tell("call_state", self.ref, state, info.lastStatusCode, info.lastReason)
         if state == "disconnected":
-            self.stack.forget(self)
+            self.stack.forget(self.ref.key)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         info = self.getInfo()
@@ -78,15 +90,17 @@ class SipCall(pj.Call):
             held = media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
             if held != self.held and (held or media.status == pj.PJSUA_CALL_MEDIA_ACTIVE):
                 self.held = held
-                self.stack.tell("held", self, held)
+                self.stack.tell("held", self.ref, held)
             if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
             audio = self.getAudioMedia(media.index)
+            if self.port is None:
+                continue
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
             if not self.connected_media:
                 self.connected_media = True
-                self.stack.tell("media_up", self)
+                self.stack.tell("media_up", self.ref)
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
         # a REFER from the far end: declined (the gateway transfers calls itself)
@@ -94,7 +108,7 @@ class SipCall(pj.Call):
         prm.statusCode = 603
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
-        self.stack.tell("digit", self, prm.digit)
+        self.stack.tell("digit", self.ref, prm.digit)
 
 
 class _Account(pj.Account):
@@ -112,7 +126,7 @@ class _Account(pj.Account):
         first_line = prm.rdata.wholeMsg.split("\r\n", 1)[0]  # INVITE sip:NUMBER@host SIP/2.0
         if first_line.startswith("INVITE "):
             called = uri_user(first_line.split(" ")[1])
-        self.stack.tell("incoming", call, self.name, call.source, called, info.remoteUri)
+        self.stack.tell("incoming", call.ref, self.name, call.source, called, info.remoteUri)
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         active = bool(self.getInfo().regIsActive)
@@ -141,8 +155,9 @@ class SipStack:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._calls: dict[int, SipCall] = {}  # alive until disconnected (PJSIP needs them)
-        self._ended: list[SipCall] = []
+        self._calls: dict[int, SipCall] = {}  # the only holder of each call, until it ends
+        self._ended: list[int] = []
+        self.keys = itertools.count(1)
         self.accounts: dict[str, _Account] = {}
         self.default: _Account | None = None
 
@@ -171,7 +186,10 @@ class SipStack:
             try:
                 result = work()
             except BaseException as exc:
-                self._loop.call_soon_threadsafe(_settle, future, None, exc)  # type: ignore[union-attr]
+                # without its traceback: its frames hold PJSIP objects, which must not be
+                # freed anywhere but on this thread
+                bare = exc.with_traceback(None)
+                self._loop.call_soon_threadsafe(_settle, future, None, bare)  # type: ignore[union-attr]
             else:
                 self._loop.call_soon_threadsafe(_settle, future, result, None)  # type: ignore[union-attr]
 
@@ -197,11 +215,17 @@ class SipStack:
             log.exception("SIP event %s failed", event)
 
     def keep(self, call: SipCall) -> None:
-        self._calls[id(call)] = call
+        self._calls[call.ref.key] = call
 
-    def forget(self, call: SipCall) -> None:
-        # deleted a turn later: PJSIP is still inside the call's callback
-        self._ended.append(call)
+    def forget(self, key: int) -> None:
+        # dropped a turn later: PJSIP is still inside the call's callback
+        self._ended.append(key)
+
+    def _drop(self, key: int) -> None:
+        """The call's last reference goes (its port first), on this thread."""
+        call = self._calls.pop(key, None)
+        if call is not None:
+            call.port = None
 
     def _main(self) -> None:
         try:
@@ -219,14 +243,25 @@ class SipStack:
             while True:
                 endpoint.libHandleEvents(10)
                 while self._ended:
-                    self._calls.pop(id(self._ended.pop()), None)
+                    self._drop(self._ended.pop())
                 if not self._drain():
                     break
         finally:
-            self._calls.clear()
-            self.accounts.clear()
-            self.default = None
-            endpoint.libDestroy()
+            self._shut_down(endpoint)
+
+    def _shut_down(self, endpoint: pj.Endpoint) -> None:
+        """Hang up, let the calls end, drop every PJSIP object on this thread, then PJSIP:
+        an object the event loop still holds must not reach PJSIP once it is gone."""
+        if self._calls:
+            endpoint.hangupAllCalls()
+            for _ in range(20):
+                endpoint.libHandleEvents(10)
+        for key in list(self._calls):
+            self._drop(key)
+        self._ended.clear()
+        self.accounts.clear()
+        self.default = None
+        endpoint.libDestroy()
 
     def _drain(self) -> bool:
         while True:
@@ -253,8 +288,11 @@ class SipStack:
         config.logConfig.level = 5 if self.settings.log_file else 3
         config.logConfig.filename = self.settings.log_file
         config.logConfig.msgLogging = bool(self.settings.log_file)
-        self._log_writer = _LogWriter()
-        config.logConfig.writer = self._log_writer
+        writer = _LogWriter()
+        # PJSIP deletes the log writer it was given when it shuts down: it owns it, Python
+        # must never free it too (a double free aborts the process)
+        writer.__disown__()
+        config.logConfig.writer = writer
         config.medConfig.clockRate = RATE
         config.medConfig.sndClockRate = RATE
         config.medConfig.ecTailLen = 0
@@ -278,6 +316,9 @@ class SipStack:
     def _account(self, name: str, uri: str, account: Account | None = None) -> _Account:
         config = pj.AccountConfig()
         config.idUri = uri
+        # no re-INVITE after an answer that named several codecs (a phone would restart its
+        # audio for it; measured with baresip)
+        config.mediaConfig.lockCodecEnabled = False
         media = config.mediaConfig.transportConfig
         media.boundAddress = self.settings.host
         media.port, last = self.settings.media_ports
@@ -294,12 +335,53 @@ class SipStack:
         self.accounts[name] = created
         return created
 
-    def new_call(self, account: str | None = None) -> SipCall:
-        """An outgoing call object (on the stack's thread)."""
-        owner = self.accounts.get(account or "") or self.default
-        call = SipCall(self, owner)
-        self.keep(call)
-        return call
+    # call control, from the event loop (done on the stack's thread) ---------------------------
+    async def new_call(self, account: str) -> CallRef:
+        """A call to be placed from ``account`` (see :meth:`invite`)."""
+
+        def make() -> CallRef:
+            call = SipCall(self, self.accounts.get(account) or self.default)
+            self.keep(call)
+            return call.ref
+
+        ref: CallRef = await self.call(make)
+        return ref
+
+    async def invite(self, ref: CallRef, uri: str) -> None:
+        """INVITE ``uri``; pj.Error when PJSIP cannot (too many calls, a bad URI...)."""
+
+        def invite() -> None:
+            call = self._calls[ref.key]
+            try:
+                call.makeCall(uri, pj.CallOpParam(True))
+            except pj.Error:
+                self._drop(ref.key)
+                raise
+
+        await self.call(invite)
+
+    def answer(self, ref: CallRef, code: int) -> None:
+        self.run(lambda: self._op(ref.key, "answer", code))
+
+    def hangup(self, ref: CallRef, code: int) -> None:
+        self.run(lambda: self._op(ref.key, "hangup", code))
+
+    def send_dtmf(self, ref: CallRef, digits: str) -> None:
+        self.run(lambda: self._op(ref.key, "dtmf", digits))
+
+    def _op(self, key: int, what: str, arg: Any) -> None:
+        call = self._calls.get(key)
+        if call is None:
+            return  # it ended meanwhile
+        try:
+            if what == "dtmf":
+                call.dialDtmf(arg)
+                return
+            param = pj.CallOpParam()
+            param.statusCode = arg
+            (call.answer if what == "answer" else call.hangup)(param)
+        except pj.Error as exc:  # the call moved on (ended, already answered)
+            log.debug("SIP %s on call %d: %s", what, key, exc.info().strip())
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -3,7 +3,7 @@ connector in front of it (PJSIP on 127.0.0.1, a random free port)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from tests.sip.peers import Baresip
 
 WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"
 MEDIA_PORTS = (42000, 42999)
+MakeSip = Callable[..., Awaitable[SipConnector]]
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ async def welcome(gateway: GatewayServer, tts: Synthesizer) -> AsyncIterator[Bot
 
 
 @pytest.fixture
-async def make_sip(gateway: GatewayServer) -> AsyncIterator[Callable[..., SipConnector]]:
+async def make_sip(gateway: GatewayServer) -> AsyncIterator[MakeSip]:
     """Start the connector with the given trunks (only one per process: PJSIP is a
     process-wide library)."""
     started: list[SipConnector] = []
@@ -43,7 +44,7 @@ async def make_sip(gateway: GatewayServer) -> AsyncIterator[Callable[..., SipCon
         started.append(connector)
         return connector
 
-    yield make  # type: ignore[misc]
+    yield make
     for connector in started:
         await connector.stop()
 

@@ -21,18 +21,25 @@ MODULES = Path("/usr/lib/baresip/modules")
 MIC_SECONDS = 60  # how long baresip's microphone sends (silence)
 
 
+def _free(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port() -> int:
-    """A port free on 127.0.0.1 for both UDP and TCP (SIP listens on both)."""
+    """A port free on 127.0.0.1 for UDP and TCP, and the next one too (SIP listens on both;
+    baresip puts TLS on the next port)."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.bind(("127.0.0.1", 0))
             port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+        if port < 65535 and _free(port) and _free(port + 1):
+            return port
 
 
 def need(binary: str) -> str:
@@ -47,7 +54,36 @@ def need(binary: str) -> str:
     return path
 
 
-class Baresip:
+class Peer:
+    """A peer process with its folder and log (``dir/log.txt``)."""
+
+    dir: Path
+    proc: asyncio.subprocess.Process | None = None
+
+    def log(self) -> str:
+        path = self.dir / "log.txt"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    async def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
+        """The first line of the log with ``text``, once there is one."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                line = next((ln for ln in self.log().splitlines() if text in ln), None)
+                if line is not None:
+                    return line
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+class Baresip(Peer):
     """A baresip phone on 127.0.0.1 with a silent microphone and recorded ears."""
 
     def __init__(
@@ -65,7 +101,6 @@ class Baresip:
         self.sip_port = free_port()
         self.ctrl_port = free_port()
         self.user = user
-        self.proc: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.StreamReader | None = None
         self.events: list[dict[str, object]] = []
@@ -117,18 +152,6 @@ class Baresip:
         else:
             raise RuntimeError(f"baresip did not start: {self.log()}")
 
-    def log(self) -> str:
-        return (self.dir / "log.txt").read_text(errors="replace")
-
-    async def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
-        """baresip's log once it has a line with ``text`` (that line)."""
-        async with asyncio.timeout(timeout_s):
-            while True:
-                line = next((ln for ln in self.log().splitlines() if text in ln), None)
-                if line is not None:
-                    return line
-                await asyncio.sleep(0.05)
-
     async def command(self, command: str, params: str = "") -> None:
         assert self._writer is not None
         body = json.dumps({"command": command, "params": params, "token": command}).encode()
@@ -143,13 +166,7 @@ class Baresip:
     async def stop(self) -> None:
         if self._writer is not None:
             self._writer.close()
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 5)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await super().stop()
 
     def heard(self) -> tuple[np.ndarray, int]:
         """What baresip decoded from the call (its sndfile ``*-dec.wav``): PCM and rate."""
@@ -208,7 +225,7 @@ request_route {{
 """
 
 
-class Kamailio:
+class Kamailio(Peer):
     """kamailio as registrar and proxy on 127.0.0.1; ``user`` must authenticate with
     ``password`` (digest), other users register without."""
 
@@ -220,7 +237,6 @@ class Kamailio:
         self.user, self.password = user, password
         found = Path("/usr/lib").glob("*/kamailio/modules")
         self.modules = next(found, Path("/usr/lib/kamailio/modules"))
-        self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         modules = self.modules
@@ -241,24 +257,3 @@ class Kamailio:
             await asyncio.sleep(0.05)
         if self.proc.returncode is not None:
             raise RuntimeError(f"kamailio did not start: {self.log()}")
-
-    def log(self) -> str:
-        path = self.dir / "log.txt"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    async def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                line = next((ln for ln in self.log().splitlines() if text in ln), None)
-                if line is not None:
-                    return line
-                await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 5)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.runner import Bot
 from ivrbot.sip.settings import Trunk
+from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip
 
 pytestmark = pytest.mark.slow
@@ -39,8 +41,8 @@ def levels_db(pcm: np.ndarray, rate: int, window_s: float = 0.1) -> np.ndarray:
 
 async def test_sip_caller_hears_prompts_and_keys_navigate_the_menu(
     welcome: Bot,
-    make_sip,
-    phone: Baresip,  # type: ignore[no-untyped-def]
+    make_sip: MakeSip,
+    phone: Baresip,
 ) -> None:
     sip = await make_sip(TRUNK)
     await phone.start()
@@ -64,9 +66,9 @@ async def test_sip_caller_hears_prompts_and_keys_navigate_the_menu(
 
 async def test_invite_from_an_address_not_allowed_is_refused(
     welcome: Bot,
-    make_sip,
+    make_sip: MakeSip,
     phone: Baresip,
-    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sip = await make_sip({"carrier": Trunk("carrier", allow=("192.0.2.10",))})
     await phone.start()
@@ -79,9 +81,9 @@ async def test_invite_from_an_address_not_allowed_is_refused(
 
 async def test_an_offer_with_no_common_codec_is_refused(
     welcome: Bot,
-    make_sip,
-    tmp_path,
-    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+    make_sip: MakeSip,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sip = await make_sip(TRUNK)
     phone = Baresip(tmp_path, "opus-only", codecs=("opus",))
@@ -98,9 +100,9 @@ async def test_an_offer_with_no_common_codec_is_refused(
 
 async def test_garbage_is_logged_and_calls_go_on(
     welcome: Bot,
-    make_sip,
+    make_sip: MakeSip,
     phone: Baresip,
-    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sip = await make_sip(TRUNK)
     broken = (  # a request without From, To, Call-ID or CSeq

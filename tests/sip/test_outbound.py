@@ -13,6 +13,7 @@ from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.settings import Trunk
+from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip
 from tests.sip.test_inbound import levels_db
 
@@ -44,8 +45,8 @@ def trunk_to(phone: Baresip) -> dict[str, Trunk]:
 
 async def test_a_flow_dials_a_sip_phone_which_hears_it(
     dialler: Bot,
-    make_sip,
-    phone: Baresip,  # type: ignore[no-untyped-def]
+    make_sip: MakeSip,
+    phone: Baresip,
 ) -> None:
     await make_sip(trunk_to(phone))
     await phone.start(f"<sip:{CALLEE}@127.0.0.1:{phone.sip_port}>;regint=0;answermode=auto")
@@ -62,9 +63,9 @@ async def test_a_flow_dials_a_sip_phone_which_hears_it(
 
 async def test_a_sip_phone_that_declines_makes_the_call_busy(
     dialler: Bot,
-    make_sip,
+    make_sip: MakeSip,
     phone: Baresip,
-    gateway: GatewayServer,  # type: ignore[no-untyped-def]
+    gateway: GatewayServer,
 ) -> None:
     await make_sip(trunk_to(phone))
     await phone.start(f"<sip:{CALLEE}@127.0.0.1:{phone.sip_port}>;regint=0;answermode=manual")

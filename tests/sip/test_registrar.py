@@ -14,6 +14,7 @@ import pytest
 from ivrbot.flow.runner import Bot
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Account
+from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip, Kamailio
 from tests.sip.test_inbound import prompt_done
 
@@ -42,9 +43,9 @@ async def registered(sip: SipConnector, name: str) -> None:
 
 async def test_a_phone_calls_the_registered_extension_through_the_pbx(
     welcome: Bot,
-    make_sip,
+    make_sip: MakeSip,
     pbx: Kamailio,
-    phone: Baresip,  # type: ignore[no-untyped-def]
+    phone: Baresip,
 ) -> None:
     sip = await make_sip({}, accounts=extension(pbx, PASSWORD))  # no trunk: only the PBX
     await registered(sip, "office")
@@ -61,9 +62,9 @@ async def test_a_phone_calls_the_registered_extension_through_the_pbx(
 
 
 async def test_a_wrong_password_is_reported(
-    make_sip,
+    make_sip: MakeSip,
     pbx: Kamailio,
-    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="ivrbot.sip"):
         sip = await make_sip({}, accounts=extension(pbx, "not-the-password"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from tests.flow.test_transfer_steps import (
     music_db,
     recent,
 )
+from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip
 
 pytestmark = pytest.mark.slow
@@ -56,8 +58,8 @@ async def desk(gateway: GatewayServer, tts: Synthesizer, target: str) -> AsyncIt
 async def test_a_sip_caller_transferred_to_a_webrtc_agent(
     gateway: GatewayServer,
     tts: Synthesizer,
-    make_sip,
-    tmp_path,  # type: ignore[no-untyped-def]
+    make_sip: MakeSip,
+    tmp_path: Path,
 ) -> None:
     sip = await make_sip({"local": Trunk("local", allow=("127.0.0.1",))})
     agent = await agent_phone(gateway, answer_after_s=0.5)  # plays 1300 Hz once connected
@@ -87,8 +89,8 @@ async def test_a_sip_caller_transferred_to_a_webrtc_agent(
 async def test_a_webrtc_caller_transferred_to_a_sip_phone(
     gateway: GatewayServer,
     tts: Synthesizer,
-    make_sip,
-    tmp_path,  # type: ignore[no-untyped-def]
+    make_sip: MakeSip,
+    tmp_path: Path,
 ) -> None:
     phone = Baresip(tmp_path, user=SIP_NUMBER, mic_hz=SIP_HZ)
     trunk = Trunk("pbx", uri=f"sip:127.0.0.1:{phone.sip_port}", prefixes=("5550002",))
@@ -121,8 +123,8 @@ async def test_a_webrtc_caller_transferred_to_a_sip_phone(
 async def test_a_sip_phone_holds_and_the_agent_hears_music(
     gateway: GatewayServer,
     tts: Synthesizer,
-    make_sip,
-    tmp_path,  # type: ignore[no-untyped-def]
+    make_sip: MakeSip,
+    tmp_path: Path,
 ) -> None:
     sip = await make_sip({"local": Trunk("local", allow=("127.0.0.1",))})
     agent = await agent_phone(gateway, answer_after_s=0.2)
