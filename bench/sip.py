@@ -134,15 +134,26 @@ def sip_path(levels: list[int], work: Path) -> list[dict[str, Any]]:
     try:
         server.wait_ready()
         run_sipp(work, sip_port, 1)  # warm-up: first call pays for imports and prompts
+        c0 = server.cpu_s()
+        time.sleep(3.0)
+        idle = (server.cpu_s() - c0) / 3.0  # CPU s per s with no call (bots, PJSIP's clock)
+        print(f"[sip] idle server: {idle * 1000:.1f} ms CPU per second", flush=True)
         for n in levels:
             c0 = server.cpu_s()
             result = run_sipp(work, sip_port, n)
             cpu = server.cpu_s() - c0
-            call_s = n * result["wall_s"]  # an upper bound: every call lasts the whole run
-            result.update(n=n, server_cpu_ms_per_call_s=round(cpu * 1000 / call_s, 1))
+            call_s = result["completed"] * result["wall_s"]  # every call lasts the whole run
+            net = cpu - idle * result["wall_s"]
+            result.update(
+                n=n,
+                idle_ms_per_s=round(idle * 1000, 1),
+                server_cpu_ms_per_call_s=round(cpu * 1000 / call_s, 1) if call_s else None,
+                net_ms_per_call_s=round(net * 1000 / call_s, 1) if call_s else None,
+            )
             rows.append(result)
             print(f"[sip] N={n}: {result['completed']}/{n} completed, "
-                  f"{result['server_cpu_ms_per_call_s']} ms CPU per call-second", flush=True)  # fmt: skip
+                  f"{result['server_cpu_ms_per_call_s']} ms CPU per call-second "
+                  f"({result['net_ms_per_call_s']} above idle)", flush=True)  # fmt: skip
     finally:
         server.stop()
         os.environ.pop("IVRBOT_SIP_CONFIG", None)
@@ -164,14 +175,14 @@ def main() -> None:
         report = load.main(["--paths", "local", "--max-n", str(max(levels)), "--burst", "0"])
         webrtc = {lv["n"]: lv for lv in report["paths"]["local"]["levels"]}
     print()
-    print("| N | SIP completed | SIP server CPU ms/call-s | WebRTC completed | "
-          "WebRTC server CPU ms/call-s |")  # fmt: skip
-    print("|---|---|---|---|---|")
+    print("| N | SIP completed | SIP server CPU ms/call-s | SIP above idle | WebRTC completed |"
+          " WebRTC server CPU ms/call-s |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for row in sip:
         w = webrtc.get(row["n"], {})
         w_done = f"{w['completed']}/{w['calls']}" if w else "-"
         print(f"| {row['n']} | {row['completed']}/{row['n']} | "
-              f"{row['server_cpu_ms_per_call_s']} | {w_done} | "
+              f"{row['server_cpu_ms_per_call_s']} | {row['net_ms_per_call_s']} | {w_done} | "
               f"{w.get('server_cpu_ms_per_call_s', '-')} |")  # fmt: skip
     print(
         "\nnote: SIP call-seconds count every call as lasting the whole level (sipp's run), "
