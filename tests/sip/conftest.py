@@ -50,6 +50,12 @@ async def make_sip(gateway: GatewayServer) -> AsyncIterator[MakeSip]:
 
 
 @pytest.fixture
+async def sip_local(make_sip: MakeSip) -> SipConnector:
+    """The connector with one trunk taking INVITEs from 127.0.0.1 (calls route by number)."""
+    return await make_sip({"local": Trunk("local", allow=("127.0.0.1",))})
+
+
+@pytest.fixture
 async def phone(tmp_path: Path) -> AsyncIterator[Baresip]:
     phone = Baresip(tmp_path)
     yield phone

@@ -168,6 +168,14 @@ class Baresip(Peer):
             self._writer.close()
         await super().stop()
 
+    def speech_s(self, threshold_db: float = -35.0) -> float:
+        """Seconds of what baresip heard louder than ``threshold_db`` (100 ms windows)."""
+        pcm, rate = self.heard()
+        n = rate // 10
+        blocks = pcm[: pcm.size // n * n].astype(np.float64).reshape(-1, n)
+        levels = 20 * np.log10(np.sqrt(np.mean(blocks**2, axis=1)) / 32768 + 1e-9)
+        return float((levels > threshold_db).sum()) * 0.1
+
     def heard(self) -> tuple[np.ndarray, int]:
         """What baresip decoded from the call (its sndfile ``*-dec.wav``): PCM and rate."""
         files = sorted(self.dir.glob("*dec*.wav"))

@@ -15,7 +15,6 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
 from ivrbot.sip.connector import sip_connector
 from tests.sip.peers import Baresip
-from tests.sip.test_inbound import levels_db
 
 CONFIG = """
 port = 0
@@ -117,8 +116,7 @@ async def test_ivrbot_run_answers_sip_with_its_config(tmp_path: Path) -> None:
     finally:
         await phone.stop()
         await runner.stop()
-    pcm, rate = phone.heard()
-    assert (levels_db(pcm, rate) > -35).sum() * 0.1 > 1.0  # it heard the flow speak
+    assert phone.speech_s() > 1.0  # it heard the flow speak
     assert json.loads(result.output)["trunks"][0]["name"] == "lan"
 
 

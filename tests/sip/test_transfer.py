@@ -19,12 +19,14 @@ from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
+from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Trunk
 from tests.audio_checks import sine, tone_dbfs
 from tests.flow.test_transfer_steps import (
     AGENT,
     HEARD_DB,
     SILENT_DB,
+    Agent,
     agent_phone,
     music_db,
     recent,
@@ -55,14 +57,13 @@ async def desk(gateway: GatewayServer, tts: Synthesizer, target: str) -> AsyncIt
         await bot.stop()
 
 
-async def test_a_sip_caller_transferred_to_a_webrtc_agent(
-    gateway: GatewayServer,
-    tts: Synthesizer,
-    make_sip: MakeSip,
-    tmp_path: Path,
-) -> None:
-    sip = await make_sip({"local": Trunk("local", allow=("127.0.0.1",))})
-    agent = await agent_phone(gateway, answer_after_s=0.5)  # plays 1300 Hz once connected
+@contextlib.asynccontextmanager
+async def sip_caller_with_agent(
+    gateway: GatewayServer, tts: Synthesizer, sip: SipConnector, tmp_path: Path
+) -> AsyncIterator[tuple[Baresip, Agent, Bot]]:
+    """A SIP phone (700 Hz microphone) calls the desk, which transfers it to the WebRTC
+    agent (1300 Hz); yields once the agent is connected."""
+    agent = await agent_phone(gateway, answer_after_s=0.3)
     phone = Baresip(tmp_path, mic_hz=SIP_HZ)
     async with desk(gateway, tts, AGENT) as bot:
         try:
@@ -70,14 +71,21 @@ async def test_a_sip_caller_transferred_to_a_webrtc_agent(
             await phone.command("dial", f"sip:5550001011@127.0.0.1:{sip.port}")
             async with asyncio.timeout(15):
                 await agent.connected.wait()
-            await bot.wait_records(1)
-            await asyncio.sleep(1.5)
-            agent_hears_sip = tone_dbfs(recent(agent.ear), SIP_HZ)
-            await phone.hangup()
-            heard, rate = tail(phone)
+            yield phone, agent, bot
         finally:
             await phone.stop()
             await agent.phone.close()
+
+
+async def test_a_sip_caller_transferred_to_a_webrtc_agent(
+    gateway: GatewayServer, tts: Synthesizer, sip_local: SipConnector, tmp_path: Path
+) -> None:
+    async with sip_caller_with_agent(gateway, tts, sip_local, tmp_path) as (phone, agent, bot):
+        await bot.wait_records(1)
+        await asyncio.sleep(1.5)
+        agent_hears_sip = tone_dbfs(recent(agent.ear), SIP_HZ)
+        await phone.hangup()
+        heard, rate = tail(phone)
         outcome = bot.records[0].outcome
     sip_hears_agent = tone_dbfs(heard, WEBRTC_HZ, rate)
     print(f"agent hears SIP {agent_hears_sip:.1f} dB, SIP hears agent {sip_hears_agent:.1f} dB")
@@ -121,34 +129,20 @@ async def test_a_webrtc_caller_transferred_to_a_sip_phone(
 
 
 async def test_a_sip_phone_holds_and_the_agent_hears_music(
-    gateway: GatewayServer,
-    tts: Synthesizer,
-    make_sip: MakeSip,
-    tmp_path: Path,
+    gateway: GatewayServer, tts: Synthesizer, sip_local: SipConnector, tmp_path: Path
 ) -> None:
-    sip = await make_sip({"local": Trunk("local", allow=("127.0.0.1",))})
-    agent = await agent_phone(gateway, answer_after_s=0.2)
-    phone = Baresip(tmp_path, mic_hz=SIP_HZ)
     heard: dict[str, float] = {}
-    async with desk(gateway, tts, AGENT):
-        try:
-            await phone.start()
-            await phone.command("dial", f"sip:5550001011@127.0.0.1:{sip.port}")
-            async with asyncio.timeout(15):
-                await agent.connected.wait()
-            await asyncio.sleep(1.0)
-            await phone.command("hold")  # re-INVITE a=sendonly
-            await phone.wait_for_log("hold")
-            await asyncio.sleep(1.5)
-            heard["held: SIP tone"] = tone_dbfs(recent(agent.ear), SIP_HZ)
-            heard["held: music"] = music_db(recent(agent.ear))
-            await phone.command("resume")
-            await asyncio.sleep(1.5)
-            heard["resumed: SIP tone"] = tone_dbfs(recent(agent.ear), SIP_HZ)
-            heard["resumed: music"] = music_db(recent(agent.ear))
-        finally:
-            await phone.stop()
-            await agent.phone.close()
+    async with sip_caller_with_agent(gateway, tts, sip_local, tmp_path) as (phone, agent, _):
+        await asyncio.sleep(1.0)
+        await phone.command("hold")  # re-INVITE a=sendonly
+        await phone.wait_for_log("hold")
+        await asyncio.sleep(1.5)
+        heard["held: SIP tone"] = tone_dbfs(recent(agent.ear), SIP_HZ)
+        heard["held: music"] = music_db(recent(agent.ear))
+        await phone.command("resume")
+        await asyncio.sleep(1.5)
+        heard["resumed: SIP tone"] = tone_dbfs(recent(agent.ear), SIP_HZ)
+        heard["resumed: music"] = music_db(recent(agent.ear))
     print({k: round(v, 1) for k, v in heard.items()})
     assert heard["held: music"] > HEARD_DB and heard["held: SIP tone"] < SILENT_DB
     assert heard["resumed: SIP tone"] > HEARD_DB and heard["resumed: music"] < SILENT_DB
