@@ -41,12 +41,13 @@ FAILURE_CODES = {
 }
 
 
-def called_uri(number: str) -> str:
-    """The switch's URI for a called number: '5550001000' -> 'tel:+15550001000'."""
-    digits = re.sub(r"\D", "", number)
-    if digits and len(digits) >= len(number.strip().lstrip("+")) - 2:
+def called_uri(number: str, domain: str) -> str:
+    """The switch's URI for a called number or name: '5550001000' -> 'tel:+15550001000',
+    'alice' -> 'sip:alice@DOMAIN' (a user of the gateway)."""
+    if re.fullmatch(r"\+?[\d\s().-]*\d[\d\s().-]*", number.strip()):
+        digits = re.sub(r"\D", "", number)
         return f"tel:+1{digits}" if len(digits) == 10 else f"tel:+{digits}"
-    return f"sip:{number}"
+    return f"sip:{number}" if "@" in number else f"sip:{number}@{domain}"
 
 
 @dataclass(eq=False)
@@ -125,7 +126,7 @@ class SipConnector:
         self.attach(party)
         log.info("SIP call from %s (%s, %s) to %s", user, source, via, number)
         self.stack.answer(call, 180)
-        self._tasks.spawn(self._place(party, called_uri(number)))
+        self._tasks.spawn(self._place(party, called_uri(number, self.gateway.settings.domain)))
 
     async def _place(self, party: SipParty, to_uri: str) -> None:
         try:
