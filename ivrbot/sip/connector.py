@@ -120,6 +120,7 @@ class SipConnector:
             return
         user = uri_user(caller) or "anonymous"
         session = self.gateway.sessions.create(f"{user}@{via.replace(' ', '-')}.sip", "", None)
+        session.expires_at = float("inf")  # it lasts as long as the SIP call, however long
         link = LocalLink(f"sip/{via}/{user}")
         party = SipParty(call, via, session, link)
         self.parties[call.key] = party

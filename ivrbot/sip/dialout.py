@@ -56,6 +56,7 @@ class _TrunkCall:
     async def admit(self, call: Call) -> Session | None:
         sessions = self.connector.gateway.sessions
         session = sessions.create(f"{self.number}@{self.trunk.name}.sip", "", None, local=True)
+        session.expires_at = float("inf")  # it lasts as long as the SIP call, however long
         self.connector.spawn(self._run(session))
         return session
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import av
 import numpy as np
@@ -16,11 +20,30 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ivrbot.media.frames import Downsampler, frame_from_pcm
 from ivrbot.media.tracks import Pacer
 
+log = logging.getLogger(__name__)
+
 RATE = 16000  # the conference bridge's clock (G.722 is 16 kHz; G.711 is resampled by PJSIP)
 SAMPLES = RATE // 50
 FRAME_BYTES = SAMPLES * 2
 MAX_QUEUED = 5  # frames (100 ms): older audio is dropped when a side falls behind
 SILENCE = bytes(FRAME_BYTES)
+
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def guarded(callback: F) -> F:
+    """A PJSIP callback that never lets an exception reach PJSIP (it would abort), and logs
+    it without its traceback: frames holding PJSIP objects must not outlive the call."""
+
+    @functools.wraps(callback)
+    def run(*args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception as exc:
+            log.error("SIP %s failed: %s: %s", callback.__name__, type(exc).__name__, exc)
+
+    return run  # type: ignore[return-value]
 
 
 def vector_bytes(vector: pj.ByteVector) -> bytes:
@@ -57,12 +80,14 @@ class CallPort(pj.AudioMediaPort):
         fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
         self.createPort(name, fmt)
 
+    @guarded
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         data = self.to_say.popleft() if self.to_say else SILENCE
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = pj.ByteVector(data)
         frame.size = len(data)
 
+    @guarded
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
             data = vector_bytes(frame.buf)

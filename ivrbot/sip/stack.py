@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from ivrbot.sip.media import RATE, CallAudio, CallPort
+from ivrbot.sip.media import RATE, CallAudio, CallPort, guarded
 from ivrbot.sip.settings import Account, SipConfigError, SipSettings
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class SipCall(pj.Call):
         self.held = False  # the SIP side put the call on hold (re-INVITE a=sendonly)
         self.source = ""
 
+    @guarded
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
         state = {
@@ -82,6 +83,7 @@ class SipCall(pj.Call):
         if state == "disconnected":
             self.stack.forget(self.ref.key)
 
+    @guarded
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         info = self.getInfo()
         for media in info.media:
@@ -102,11 +104,13 @@ class SipCall(pj.Call):
                 self.connected_media = True
                 self.stack.tell("media_up", self.ref)
 
+    @guarded
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
         # a REFER from the far end: declined (the gateway transfers calls itself)
         log.warning("SIP REFER to %s declined (603): transfers are made in ivrbot", prm.dstUri)
         prm.statusCode = 603
 
+    @guarded
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         self.stack.tell("digit", self.ref, prm.digit)
 
@@ -117,6 +121,7 @@ class _Account(pj.Account):
         self.stack = stack
         self.name = name
 
+    @guarded
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = SipCall(self.stack, self, prm.callId)
         self.stack.keep(call)
@@ -128,6 +133,7 @@ class _Account(pj.Account):
             called = uri_user(first_line.split(" ")[1])
         self.stack.tell("incoming", call.ref, self.name, call.source, called, info.remoteUri)
 
+    @guarded
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         active = bool(self.getInfo().regIsActive)
         self.stack.tell("registration", self.name, prm.code, prm.reason, active)
