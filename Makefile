@@ -27,6 +27,11 @@ $(STAMP): pyproject.toml
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
+	@if [ ! -x /usr/bin/baresip ] || [ ! -x /usr/sbin/kamailio ] || [ ! -x /usr/bin/sipp ]; then \
+	  echo "installing baresip, kamailio and sipp (the SIP tests' peers) with apt-get"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq baresip-core kamailio sip-tester >/dev/null; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -19,6 +19,7 @@ from ivrbot.cli_campaign import campaign
 from ivrbot.cli_dial import dial
 from ivrbot.cli_flows import flows
 from ivrbot.cli_models import models
+from ivrbot.cli_sip import sip
 from ivrbot.config import ConfigError
 from ivrbot.errors import UserError
 
@@ -186,7 +187,8 @@ def run(
     serves the softphone page (/softphone). Edited flow files are loaded again for new
     calls (calls in progress finish on the old version); a flow file that does not load is
     reported and the others are served. Runs the outbound campaigns (ivrbot campaign
-    start; IVRBOT_CAMPAIGN_CLOCK for a faster campaign clock).
+    start; IVRBOT_CAMPAIGN_CLOCK for a faster campaign clock). With IVRBOT_SIP_CONFIG (a TOML
+    file of SIP trunks and accounts) it also answers and places SIP calls (ivrbot sip).
 
     Logs one timestamped line per call event on stderr (call in, flow, step, input,
     transfer, outcome and duration; --log-format json for one JSON object per line).
@@ -315,3 +317,4 @@ main.add_command(calls)
 main.add_command(dial)
 main.add_command(models)
 main.add_command(campaign)
+main.add_command(sip)

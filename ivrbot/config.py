@@ -136,6 +136,12 @@ class Settings:
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))
     # campaigns: '' real time, or SPEED[@ISO-START] (a faster campaign clock for trials)
     campaign_clock: str = field(default_factory=lambda: _env("CAMPAIGN_CLOCK", ""))
+    # SIP trunks and accounts (a TOML file, see ivrbot/sip/settings.py); empty: no SIP
+    sip_config: str = field(default_factory=lambda: _env("SIP_CONFIG", ""))
+    # over the SIP file's port, media_ports ("start-end") and log_file (PJSIP's own log)
+    sip_port: str = field(default_factory=lambda: _env("SIP_PORT", ""))
+    sip_media_ports: str = field(default_factory=lambda: _env("SIP_MEDIA_PORTS", ""))
+    sip_log: str = field(default_factory=lambda: _env("SIP_LOG", ""))
     # OAuth: the app server's client, refresh tokens, consent codes, allowed redirect URIs
     client_id: str = field(default_factory=lambda: _env("CLIENT_ID", DEV_CLIENT_ID))
     client_secret: str = field(
@@ -188,6 +194,12 @@ class Settings:
         """The mobile verifier in effect: 'dev' by default in development mode."""
         chosen = self.mobile_verifier.strip()
         return chosen or ("dev" if self.development else "")
+
+    def sip_overrides(self) -> dict[str, str]:
+        """The SIP settings given here over those of the SIP file (IVRBOT_SIP_CONFIG)."""
+        given = {"port": self.sip_port, "media_ports": self.sip_media_ports,
+                 "log_file": self.sip_log}  # fmt: skip
+        return {key: value for key, value in given.items() if value}
 
     def check_access(self) -> list[str]:
         """The warnings to print at start-up; ConfigError (one line naming the setting to

@@ -27,6 +27,7 @@ from ivrbot.gateway.server import GatewayServer, check_listen
 from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.numbers import format_number
+from ivrbot.sip.connector import SipConnector, sip_connector
 from ivrbot.web import SOFTPHONE_PATH
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Runner:
         self.admission = Admission(settings.max_calls)  # every bot of this process
         self._credentials = Credentials.operator(settings.client_id, settings.client_secret)
         self.warnings: list[str] = []
+        self.sip: SipConnector | None = None
         # outbound campaigns: their scheduler and HTTP API (None with a :memory: database)
         self.campaigns = campaign_service(self.server.app, settings, self._bot_named)
 
@@ -80,7 +82,11 @@ class Runner:
             self._broken(path, problem)
         for flow in flows:  # reserved before anyone can reach the gateway
             self.server.gateway.access.reserve(flow.user_ids)
+        if self.settings.sip_config:
+            self.sip = sip_connector(self.server, self.settings)  # SipConfigError
         url = await self.server.start()
+        if self.sip is not None:
+            await self.sip.start()
         for flow in flows:
             await self._serve(flow)
         if self.campaigns is not None:
@@ -160,6 +166,8 @@ class Runner:
             await self.campaigns.stop()
         for bot in self.bots.values():
             await bot.stop()
+        if self.sip is not None:
+            await self.sip.stop()
         await self.server.stop()
         await self._tts.close()
 
@@ -168,6 +176,8 @@ class Runner:
             self.console.print(f"[bold red]WARNING:[/] {warning}")
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
+        if self.sip is not None:
+            self.console.print(f"  SIP: [bold]udp {self.sip.settings.host}:{self.sip.port}[/]")
         for bot in self.bots.values():
             flow = bot.flow
             numbers = ", ".join(format_number("1" + n) for n in flow.numbers)

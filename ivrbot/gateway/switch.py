@@ -149,6 +149,8 @@ class Switch:
         # told when a call starts, is answered, changes parties and ends (the call record)
         self.on_call_changed: Callable[[Call], None] = lambda call: None
         self.acceptors: dict[str, Acceptor] = {}  # identity -> the in-process bot taking its calls
+        # who takes calls to numbers nobody here answers (the SIP connector's trunks), if anyone
+        self.route_out: Callable[[str], Acceptor | None] = lambda called_party: None
         self._tasks = TaskSet("switch")
 
     @staticmethod
@@ -175,6 +177,8 @@ class Switch:
             None,
         )
         targets = [] if acceptor is not None else self._targets(called_party, session)
+        if acceptor is None and not targets:
+            acceptor = self.route_out(called_party)
         if acceptor is None and not targets:
             self._tasks.spawn(self.end(caller, Reason.NOT_FOUND, by_gateway=True))
             return caller

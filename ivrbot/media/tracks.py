@@ -73,6 +73,28 @@ class Playback:
         return self._done.__await__()
 
 
+class Pacer:
+    """Real-time pacing of a track's frames: ``await next()`` waits until the next frame is
+    due (the first at once) and gives its pts, in samples at ``rate``; how late each frame
+    is goes to /metrics (ivrbot_frame_lateness_seconds)."""
+
+    def __init__(self, rate: int = WIRE_RATE, samples: int = WIRE_SAMPLES) -> None:
+        self.rate, self.samples = rate, samples
+        self.pts = 0
+        self._start: float | None = None
+
+    async def next(self) -> int:
+        if self._start is None:
+            self._start = time.time()
+        else:
+            self.pts += self.samples
+            wait = self._start + self.pts / self.rate - time.time()
+            FRAME_LATENESS.observe(max(0.0, -wait))
+            if wait > 0:
+                await asyncio.sleep(wait)
+        return self.pts
+
+
 class OutboundAudio(MediaStreamTrack):
     """The audio a leg sends: queued playbacks mixed with bridged frames, silence otherwise.
 
@@ -91,8 +113,7 @@ class OutboundAudio(MediaStreamTrack):
         self._queue: collections.deque[Playback] = collections.deque()
         self._bridged = np.zeros(0, np.int16)
         self._converter: av.AudioResampler | None = None
-        self._start: float | None = None
-        self._pts = 0
+        self._pacer = Pacer()
         self.muted = False  # send silence (prompts keep their place)
         self.taps: list[PcmTap] = []  # hear every frame sent (see PcmTap); remove to stop
 
@@ -146,14 +167,7 @@ class OutboundAudio(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        if self._start is None:
-            self._start = time.time()
-        else:
-            self._pts += WIRE_SAMPLES
-            wait = self._start + self._pts / WIRE_RATE - time.time()
-            FRAME_LATENESS.observe(max(0.0, -wait))
-            if wait > 0:
-                await asyncio.sleep(wait)
+        pts = await self._pacer.next()
         while self._queue and self._queue[0].done:
             self._queue.popleft()
         bridged = self._take_bridged()
@@ -172,7 +186,7 @@ class OutboundAudio(MediaStreamTrack):
                     tap(pcm)
                 except Exception:
                     log.exception("a tap of an outbound track failed")
-        return frame_from_pcm(pcm, self._pts)
+        return frame_from_pcm(pcm, pts)
 
 
 async def pump(track: MediaStreamTrack, sink: FrameSink) -> None:

@@ -94,6 +94,8 @@ REASON_OUTCOMES = {
     "Call transferred": "transferred",
     "Call moved": "moved",
     "Call merged into a conference": "conferenced",
+    "Call rejected": "rejected",  # a SIP callee declined (603)
+    "Unreachable": "unreachable",  # a SIP trunk or callee did not answer the INVITE at all
 }
 
 

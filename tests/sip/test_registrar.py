@@ -1,0 +1,76 @@
+"""ivrbot registers to a PBX (kamailio, a Debian package) as extension 201, and a SIP phone
+(baresip) calls that extension through kamailio: the flow answers and the phone's keys reach
+it. A wrong password is reported (log line, status), and nothing else breaks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ivrbot.flow.runner import Bot
+from ivrbot.sip.connector import SipConnector
+from ivrbot.sip.settings import Account
+from tests.sip.conftest import MakeSip
+from tests.sip.peers import Baresip, Kamailio
+from tests.sip.test_inbound import prompt_done
+
+pytestmark = pytest.mark.slow
+PASSWORD = "s3cret-201"
+
+
+@pytest.fixture
+async def pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
+    kamailio = Kamailio(tmp_path, "201", PASSWORD)
+    await kamailio.start()
+    yield kamailio
+    await kamailio.stop()
+
+
+def extension(pbx: Kamailio, password: str) -> dict[str, Account]:
+    registrar = f"sip:127.0.0.1:{pbx.port}"
+    return {"office": Account("office", registrar, "201", password, number="5550001000")}
+
+
+async def registered(sip: SipConnector, name: str) -> None:
+    async with asyncio.timeout(10):
+        while sip.registrations[name].code == 0 or sip.registrations[name].code == 401:
+            await asyncio.sleep(0.05)
+
+
+async def test_a_phone_calls_the_registered_extension_through_the_pbx(
+    welcome: Bot,
+    make_sip: MakeSip,
+    pbx: Kamailio,
+    phone: Baresip,
+) -> None:
+    sip = await make_sip({}, accounts=extension(pbx, PASSWORD))  # no trunk: only the PBX
+    await registered(sip, "office")
+    await phone.start()
+    await phone.command("dial", f"sip:201@127.0.0.1:{pbx.port}")
+    await prompt_done(welcome, 1)
+    await phone.command("sndcode", "4")
+    await prompt_done(welcome, 2)  # "You pressed 4."
+    await phone.hangup()
+    records = await welcome.wait_records(1)
+
+    assert [(i["value"], i["method"]) for i in records[0].inputs][:1] == [("4", "rfc4733")]
+    assert sip.status()["registrations"][0]["active"] is True
+
+
+async def test_a_wrong_password_is_reported(
+    make_sip: MakeSip,
+    pbx: Kamailio,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ivrbot.sip"):
+        sip = await make_sip({}, accounts=extension(pbx, "not-the-password"))
+        async with asyncio.timeout(10):
+            while "is not registered" not in caplog.text:
+                await asyncio.sleep(0.05)
+    assert "SIP account office is not registered: 401" in caplog.text
+    status = sip.status()["registrations"][0]
+    assert status["active"] is False and status["code"] == 401
