@@ -26,6 +26,7 @@ from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.numbers import format_number
 from ivrbot.web import SOFTPHONE_PATH
+from ivrbot.web.board import BOARD
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Runner:
         self.admission = Admission(settings.max_calls)  # every bot of this process
         self._credentials = Credentials.operator(settings.client_id, settings.client_secret)
         self.warnings: list[str] = []
+        self.board = self.server.app[BOARD]  # the dashboard shows these bots
+        self.board.serve(lambda: list(self.bots.values()), lambda: self.broken)
 
     async def start(self) -> str:
         self.warnings = self.settings.check_access()  # unsafe settings: ConfigError, first
@@ -98,6 +101,7 @@ class Runner:
             max_calls=(flow.max_calls or settings.flow_max_calls) if local else 4,
         )  # fmt: skip
         await bot.start()
+        self.board.watch(bot)
         self.bots[path] = bot
         self.broken.pop(path, None)
         self._stamps[path] = _stamp(path)
@@ -151,6 +155,7 @@ class Runner:
             self.console.print(f"[bold red]WARNING:[/] {warning}")
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
+        self.console.print(f"  dashboard: [bold]{self.server.url}/dashboard[/]")
         for bot in self.bots.values():
             flow = bot.flow
             numbers = ", ".join(format_number("1" + n) for n in flow.numbers)
