@@ -118,7 +118,7 @@ function render(board) {
 }
 
 function renderBots(bots) {
-  const body = $('#bots tBodies[0]') || $('#bots tbody');
+  const body = $('#bots tbody');
   body.replaceChildren();
   for (const bot of bots) {
     const row = body.insertRow();
