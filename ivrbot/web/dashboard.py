@@ -15,6 +15,7 @@ is readable; another client's token: 403.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -102,7 +103,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
     if not n.isdigit() or int(n) >= len(files):
         return web.json_response({"error": f"no recording {n} in record {record_id}"}, status=404)
     path = Path(files[int(n)])
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):
         return web.json_response({"error": f"recording {path.name} is gone"}, status=404)
     return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 

@@ -18,9 +18,9 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from ivrbot.config import Settings
+from ivrbot.flow.media_steps import BEEP_HZ
 from ivrbot.serve import Runner
 from tests.web.conftest import MIC_HZ
-from ivrbot.flow.media_steps import BEEP_HZ
 from tests.web.test_softphone import call_state, open_softphone, page_level
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,9 @@ READABLE = [
 
 async def operator(gateway: GatewayServer) -> str:
     s = Settings()
-    return await fetch_token(gateway.url, "ACCOUNT_ID", Credentials.operator(s.client_id, s.client_secret))
+    return await fetch_token(
+        gateway.url, "ACCOUNT_ID", Credentials.operator(s.client_id, s.client_secret)
+    )
 
 
 def test_every_dashboard_route_is_checked_here() -> None:
