@@ -10,7 +10,8 @@ is readable; another client's token: 403.
 - ``GET /ivrbot/records?q=WORDS&limit=N``: call records that mention the words;
 - ``GET /ivrbot/records/{id}/recordings/{n}``: a record's n-th recording (the file);
 - ``GET /ivrbot/flows/{name}/graph``: a flow's steps and edges (the page lays them out);
-- ``GET /ivrbot/live``: the WebSocket feed (:mod:`ivrbot.web.live`).
+- ``GET /ivrbot/live``: the WebSocket feed (:mod:`ivrbot.web.live`);
+- ``GET /ivrbot/bots``: the bots' numbers, for the softphone (any valid token).
 """
 
 from __future__ import annotations
@@ -108,6 +109,22 @@ async def recording(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 
 
+async def bot_numbers(request: web.Request) -> web.Response:
+    """The bots' numbers, for a softphone to offer: any valid token may read them."""
+    header = request.headers.get("Authorization", "")
+    access = header[7:].strip() if header.lower().startswith("bearer ") else None
+    try:
+        request.app[GATEWAY].tokens.check(access)
+    except AuthError as exc:
+        return web.json_response({"error": str(exc)}, status=401)
+    rows = [
+        {"flow": row["flow"], "number": number, "description": row.get("description", "")}
+        for row in board_of(request).bot_rows()
+        for number in row["numbers"]
+    ]
+    return web.json_response({"bots": rows})
+
+
 async def graph(request: web.Request) -> web.Response:
     try:
         operator_token(request)
@@ -120,6 +137,7 @@ async def graph(request: web.Request) -> web.Response:
     return web.json_response(flow_graph(flow))
 
 
+BOTS_PATH = f"{API}/bots"  # the bots' numbers (any token: the softphone lists them)
 ROUTES = {
     f"{API}/dashboard": snapshot,
     f"{API}/records": records,
@@ -137,7 +155,8 @@ def add_routes(app: web.Application) -> None:
     for path, handler in ROUTES.items():
         app.router.add_get(path, handler)
     app.router.add_get(live.LIVE_PATH, live.feed)
+    app.router.add_get(BOTS_PATH, bot_numbers)
 
 
 # the dashboard's routes: the operator's, not the wire API (the OpenAPI document omits them)
-PATHS = frozenset({*DASHBOARD_PATHS, *ROUTES, f"{API}/live"})
+PATHS = frozenset({*DASHBOARD_PATHS, *ROUTES, f"{API}/live", BOTS_PATH})
