@@ -6,6 +6,7 @@ installs it with apt-get) with the flags of FACTS.md and a fresh profile per lau
 
 from __future__ import annotations
 
+import shutil
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,8 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from ivrbot.config import Settings
+from ivrbot.serve import Runner
 from tests.audio_checks import sine
 
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"  # screenshots (not committed)
 CHROMIUM = Path("/usr/bin/chromium")
 MIC_HZ = 600.0  # the tone the browser's fake microphone plays (looped by Chromium)
 
@@ -79,3 +84,16 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     print(f"[page events, newest first] {events}")
     await context.close()
     assert crashes == [], f"uncaught JavaScript errors in the page: {crashes}"
+
+
+@pytest.fixture
+async def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runner]:
+    """``ivrbot run`` serving flows/bank.py (recordings under tmp_path)."""
+    monkeypatch.setenv("IVRBOT_RECORDINGS", str(tmp_path / "recordings"))
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(ROOT / "flows" / "bank.py", flows / "bank.py")
+    runner = Runner(flows, Settings(port=0, db=str(tmp_path / "ivrbot.db")))
+    await runner.start()
+    yield runner
+    await runner.stop()

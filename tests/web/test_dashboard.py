@@ -10,9 +10,7 @@ page, it holds the caller's tone. Screenshots go to ``artifacts/``.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
@@ -20,11 +18,9 @@ from playwright.async_api import Browser, Page
 from ivrbot.config import Settings
 from ivrbot.flow.media_steps import BEEP_HZ
 from ivrbot.serve import Runner
-from tests.web.conftest import MIC_HZ
+from tests.web.conftest import ARTIFACTS, MIC_HZ
 from tests.web.test_softphone import call_state, open_softphone, page_level
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts"
 BANK = "5550001010"
 
 # Duration (s) of the page's audio element's file and the level (dBFS) of `freq` in it,
@@ -45,19 +41,6 @@ RECORDING_JS = """async ([selector, freq]) => {
   }
   return [buffer.duration, best];
 }"""
-
-
-@pytest.fixture
-async def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runner]:
-    """``ivrbot run`` serving flows/bank.py (recordings under tmp_path)."""
-    monkeypatch.setenv("IVRBOT_RECORDINGS", str(tmp_path / "recordings"))
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    shutil.copy(ROOT / "flows" / "bank.py", flows / "bank.py")
-    runner = Runner(flows, Settings(port=0, db=str(tmp_path / "ivrbot.db")))
-    await runner.start()
-    yield runner
-    await runner.stop()
 
 
 @pytest.fixture
