@@ -178,8 +178,12 @@ def shown(uri: str) -> str:
 def _record_row(record: dict[str, Any]) -> dict[str, Any]:
     row = dict(record)
     row["caller"] = shown(str(record.get("caller", "")))
-    row["recordings"] = [
-        {"n": n, "name": Path(p).name} for n, p in enumerate(record.get("recordings") or [])
+    files = [str(p) for p in record.get("recordings") or []]
+    row["recordings"] = [{"n": n, "name": Path(p).name} for n, p in enumerate(files)]
+    # a Record step's input is its file: its name only (where the server keeps it is not shown)
+    row["inputs"] = [
+        {**i, "value": Path(i["value"]).name} if i.get("value") in files else i
+        for i in record.get("inputs") or []
     ]
     return row
 

@@ -125,7 +125,9 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     await record.locator("td.outcome:text-is('completed')").wait_for()
     path = await record.locator("td.path").text_content() or ""
     assert path.startswith("defaults → menu → account → balance → more → agent → voicemail")
-    assert "account: 123456" in (await record.locator("td.inputs").text_content() or "")
+    inputs = await record.locator("td.inputs").text_content() or ""
+    assert "account: 123456" in inputs
+    assert "-voicemail.wav" in inputs and "/" not in inputs  # the file's name, not its path
     await record.locator("td.recordings button").click()
     await record.locator("audio").wait_for()
     seconds, level = await dashboard.evaluate(RECORDING_JS, ["#records audio", MIC_HZ])
