@@ -17,10 +17,12 @@ is readable; another client's token: 403.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ivrbot.gateway.auth import AuthError, Token
 from ivrbot.gateway.http import GATEWAY
@@ -64,6 +66,20 @@ def refusal(exc: Refused) -> web.Response:
     return web.json_response({"error": str(exc)}, status=exc.status)
 
 
+def operator_only(handler: Handler) -> Handler:
+    """``handler`` answers the operator's token only (401 / 403 with one message otherwise)."""
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        try:
+            operator_token(request)
+        except Refused as exc:
+            return refusal(exc)
+        return await handler(request)
+
+    return checked
+
+
 def board_of(request: web.Request) -> Board:
     return request.app[BOARD]
 
@@ -72,19 +88,13 @@ async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "dashboard.html", headers={"Cache-Control": "no-cache"})
 
 
+@operator_only
 async def snapshot(request: web.Request) -> web.Response:
-    try:
-        operator_token(request)
-    except Refused as exc:
-        return refusal(exc)
     return web.json_response(await board_of(request).snapshot())
 
 
+@operator_only
 async def records(request: web.Request) -> web.Response:
-    try:
-        operator_token(request)
-    except Refused as exc:
-        return refusal(exc)
     try:
         limit = int(request.query.get("limit", RECORDS))
     except ValueError:
@@ -93,11 +103,8 @@ async def records(request: web.Request) -> web.Response:
     return web.json_response({"records": found})
 
 
+@operator_only
 async def recording(request: web.Request) -> web.StreamResponse:
-    try:
-        operator_token(request)
-    except Refused as exc:
-        return refusal(exc)
     record_id, n = request.match_info["id"], request.match_info["n"]
     record = await request.app[GATEWAY].store.flow_call(record_id)
     files = list(record.get("recordings") or []) if record else []
@@ -125,11 +132,8 @@ async def bot_numbers(request: web.Request) -> web.Response:
     return web.json_response({"bots": rows})
 
 
+@operator_only
 async def graph(request: web.Request) -> web.Response:
-    try:
-        operator_token(request)
-    except Refused as exc:
-        return refusal(exc)
     name = request.match_info["name"]
     flow = board_of(request).flow(name)
     if flow is None:

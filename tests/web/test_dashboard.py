@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page
 from ivrbot.config import Settings
 from ivrbot.flow.media_steps import BEEP_HZ
 from ivrbot.serve import Runner
-from tests.web.conftest import ARTIFACTS, MIC_HZ
+from tests.web.conftest import ARTIFACTS, MIC_HZ, fresh_page
 from tests.web.test_softphone import call_state, open_softphone, page_level
 
 BANK = "5550001010"
@@ -45,16 +45,10 @@ RECORDING_JS = """async ([selector, freq]) => {
 
 @pytest.fixture
 async def dashboard(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = await context.new_page()
-    page.set_default_timeout(20000)
-    crashes: list[str] = []
-    page.on("pageerror", lambda exc: crashes.append(str(exc)))
-    page.on("console", lambda msg: print(f"[dashboard {msg.type}] {msg.text}"))
-    yield page
-    print(f"[dashboard message] {await page.text_content('#message')}")
-    await context.close()
-    assert crashes == [], f"uncaught JavaScript errors in the dashboard: {crashes}"
+    viewport = {"width": 1280, "height": 1000}
+    async with fresh_page(browser, "dashboard", "#message", viewport=viewport) as page:
+        page.set_default_timeout(20000)
+        yield page
 
 
 async def log_in(page: Page, url: str, secret: str) -> None:

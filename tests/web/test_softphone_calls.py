@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page
 from ivrbot.serve import Runner
 from tests.audio_checks import sine
 from tests.gateway.test_calls import Party, login
-from tests.web.conftest import ARTIFACTS, MIC_HZ
+from tests.web.conftest import ARTIFACTS, MIC_HZ, fresh_page
 from tests.web.test_softphone import PY_HZ, hears, open_softphone, page_level, party_level, silent
 
 AGENT = "agent@ivrbot.local"
@@ -47,14 +47,8 @@ async def agent(bank: Runner) -> AsyncIterator[Party]:
 
 @pytest.fixture
 async def bob_page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(15000)
-    crashes: list[str] = []
-    page.on("pageerror", lambda exc: crashes.append(str(exc)))
-    yield page
-    await context.close()
-    assert crashes == [], f"uncaught JavaScript errors in bob's page: {crashes}"
+    async with fresh_page(browser, "bob") as page:
+        yield page
 
 
 async def row_state(page: Page, index: int, state: str) -> None:

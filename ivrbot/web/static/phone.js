@@ -716,19 +716,27 @@ export class Phone {
   dial(options) {
     return this._run('dial', '2200', async () => {
       if (!this.online) this._fail('dial', '0002', 'network offline');
-      if (!options || options.destination === undefined || options.destination === null) this._fail('dial', '2201', 'dial needs {destination, mediaType}');
-      const { destination, mediaType = 'audio', localMedia, remoteMedia } = options;
-      if (typeof destination !== 'string' || !destination.trim()) this._fail('dial', '2211', 'destination must be a non-empty string');
-      if (destination.includes('sip:') || destination.includes('tel:')) this._fail('dial', '2212', 'destination must not contain sip: or tel:');
-      if (destination.split('@').length > 2) this._fail('dial', '2213', 'destination has more than one @');
-      if (!['audio', 'video'].includes(mediaType)) this._fail('dial', '2221', "mediaType must be 'audio' or 'video'");
-      this._checkMedia('dial', ['2231', '2232'], localMedia, remoteMedia);
-      if (!this.loggedIn) this._fail('dial', '2241', 'not logged in');
+      const { destination, mediaType, localMedia, remoteMedia } = this._checkDial('dial', '22', options);
       const current = this.currentCall;
       if (current && ['created', 'connecting'].includes(current.state)) this._fail('dial', '2251', 'a call is still connecting');
       if (current) this._fail('dial', '2252', 'a call is already active');
       return this._place('dial', ['2211', '2200'], destination, mediaType, localMedia, remoteMedia);
     });
+  }
+
+  /** dial's and addCall's checks of their options, in order (`prefix`: '22' or '39'):
+   *  no options x01, destination x11 / x12 / x13, mediaType x21, media x31 / x32, logged
+   *  in x41. The options, with mediaType 'audio' by default. */
+  _checkDial(method, prefix, options) {
+    if (!options || options.destination === undefined || options.destination === null) this._fail(method, `${prefix}01`, `${method} needs {destination, mediaType}`);
+    const { destination, mediaType = 'audio', localMedia, remoteMedia } = options;
+    if (typeof destination !== 'string' || !destination.trim()) this._fail(method, `${prefix}11`, 'destination must be a non-empty string');
+    if (destination.includes('sip:') || destination.includes('tel:')) this._fail(method, `${prefix}12`, 'destination must not contain sip: or tel:');
+    if (destination.split('@').length > 2) this._fail(method, `${prefix}13`, 'destination has more than one @');
+    if (!['audio', 'video'].includes(mediaType)) this._fail(method, `${prefix}21`, "mediaType must be 'audio' or 'video'");
+    this._checkMedia(method, [`${prefix}31`, `${prefix}32`], localMedia, remoteMedia);
+    if (!this.loggedIn) this._fail(method, `${prefix}41`, 'not logged in');
+    return { destination, mediaType, localMedia, remoteMedia };
   }
 
   /** Place a call (dial, addCall): `codes` = [not callable, unexpected]. */

@@ -7,14 +7,7 @@ export function installCallControl(Phone, { ENDED }) {
     /** Hold the current call (resumed automatically later) and dial a second one. */
     addCall(options) {
       return this._run('addCall', '3900', async () => {
-        if (!options || options.destination === undefined || options.destination === null) this._fail('addCall', '3901', 'addCall needs {destination, mediaType}');
-        const { destination, mediaType = 'audio', localMedia, remoteMedia } = options;
-        if (typeof destination !== 'string' || !destination.trim()) this._fail('addCall', '3911', 'destination must be a non-empty string');
-        if (destination.includes('sip:') || destination.startsWith('tel:')) this._fail('addCall', '3912', 'destination must not contain sip: or tel:');
-        if (destination.split('@').length > 2) this._fail('addCall', '3913', 'destination has more than one @');
-        if (!['audio', 'video'].includes(mediaType)) this._fail('addCall', '3921', "mediaType must be 'audio' or 'video'");
-        this._checkMedia('addCall', ['3931', '3932'], localMedia, remoteMedia);
-        if (!this.loggedIn) this._fail('addCall', '3941', 'not logged in');
+        const { destination, mediaType, localMedia, remoteMedia } = this._checkDial('addCall', '39', options);
         const current = this.currentCall;
         if (!current || !['connected', 'held'].includes(current.state)) this._fail('addCall', '3951', 'there is no established call to add a call to');
         if (this.calls.filter((c) => !ENDED.has(c.state)).length >= 2) this._fail('addCall', '3961', 'there are already two calls');
