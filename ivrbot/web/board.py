@@ -37,7 +37,7 @@ class Board:
         self.bots: Callable[[], Iterable[Bot]] = lambda: ()
         self.broken: Callable[[], dict[Path, str]] = dict
         self.version = 0
-        self._changed = asyncio.Condition()
+        self._waiters: set[asyncio.Future[None]] = set()
         switch = gateway.switch
         recorded = switch.on_call_changed  # the gateway's call records, then the board
 
@@ -60,20 +60,21 @@ class Board:
         self.poke()
 
     def poke(self) -> None:
+        """Something changed: wake whoever waits (called on the event loop)."""
         self.version += 1
-        try:
-            asyncio.get_running_loop().create_task(self._notify())
-        except RuntimeError:  # no loop (a test building the app): nobody is waiting
-            pass
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def changed_since(self, version: int) -> int:
         """Wait until the board changes after ``version``; the new version."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.version != version)
+        while version == self.version:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.add(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.discard(waiter)
         return self.version
 
     # what is shown ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 DASHBOARD_PATHS = ("/", "/dashboard")
+MAX_RECORDS = 500  # records one request returns at most
 API = "/ivrbot"
 NOT_OPERATOR = (
     "this token is not the operator's: log in with the gateway's OAuth client credentials "
@@ -99,7 +100,8 @@ async def records(request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", RECORDS))
     except ValueError:
         return web.json_response({"error": "limit: give a whole number"}, status=400)
-    found = await board_of(request).records(request.query.get("q", "").strip(), max(1, limit))
+    limit = min(max(1, limit), MAX_RECORDS)
+    found = await board_of(request).records(request.query.get("q", "").strip(), limit)
     return web.json_response({"records": found})
 
 

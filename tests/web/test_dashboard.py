@@ -17,6 +17,7 @@ from playwright.async_api import Browser, Page
 
 from ivrbot.config import Settings
 from ivrbot.flow.media_steps import BEEP_HZ
+from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
 from tests.web.conftest import ARTIFACTS, MIC_HZ, fresh_page
 from tests.web.test_softphone import call_state, open_softphone, page_level
@@ -85,6 +86,7 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     bot_row = dashboard.locator("#bots tbody tr[data-flow=bank]")
     assert await bot_row.locator(".numbers").text_content() == "+1 (555) 000-1010"
     assert await dashboard.locator("#legend li").count() >= 5  # the flow's kinds of step
+    assert await dashboard.is_hidden("#campaigns-panel")  # this gateway runs no campaigns
 
     await open_softphone(page, bank.server, "alice")
     await page.wait_for_selector("#phone-panel:not([hidden])")
@@ -133,3 +135,26 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     await dashboard.wait_for_selector("#records tbody tr td.path")
     await dashboard.fill("#search", "no such words")
     await dashboard.wait_for_selector("#no-records:not([hidden])")
+
+
+CAMPAIGNS_JS = """async () => {
+  const { drawCampaigns } = await import('/static/campaigns.js');
+  const box = document.createElement('div');
+  document.body.append(box);
+  drawCampaigns(box, [{ name: 'reminders', flow: 'reminder', state: 'running', total: 100,
+    done: 40, in_progress: 10, outcomes: { completed: 30, 'no-answer': 10 }, abandon_ratio: 0.025 }]);
+  const row = box.querySelector('tbody tr');
+  const bars = [...row.querySelectorAll('svg')].map((svg) =>
+    [...svg.querySelectorAll('rect')].map((r) => Number(r.getAttribute('width'))));
+  return { text: [...row.cells].map((c) => c.textContent), bars };
+}"""
+
+
+async def test_campaigns_panel_draws_progress_and_outcomes(
+    page: Page, gateway: GatewayServer
+) -> None:
+    await page.goto(f"{gateway.url}/dashboard")
+    shown = await page.evaluate(CAMPAIGNS_JS)
+    assert shown["text"][:3] == ["reminders", "reminder", "running"]
+    assert shown["text"][3].endswith("40 / 100") and shown["text"][5] == "2.5%"
+    assert shown["bars"] == [[96, 24], [180, 60]]  # 240 px: 40 % done + 10 % in progress; 3:1

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 from ivrbot.errors import PhoneException
 from ivrbot.gateway.server import GatewayServer
@@ -22,7 +22,7 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from tests.audio_checks import sine, tone_dbfs
 from tests.gateway.test_calls import Party, login
-from tests.web.conftest import MIC_HZ
+from tests.web.conftest import MIC_HZ, fresh_page
 
 PY_HZ = 1000.0  # the tone the Python side plays
 HEARD_DB = -32.0  # a tone arrives at about -12 to -16 dBFS
@@ -479,3 +479,23 @@ async def test_validation_codes_match_the_python_phone(page: Page, gateway: Gate
     js_codes = await page.evaluate(MISTAKES_JS)
     assert js_codes == python_codes
     assert js_codes[:3] == ["2001", "2002", "2201"]
+
+
+@pytest.mark.slow
+async def test_move_rings_my_other_softphone_which_takes_the_call(
+    page: Page, browser: Browser, gateway: GatewayServer, bot: Party
+) -> None:
+    async with fresh_page(browser, "second alice") as other:
+        await open_softphone(other, gateway, "alice")  # the same person, another device
+        await other.wait_for_selector("#phone-panel:not([hidden])")
+        await browser_calls_bot(page, gateway, bot)
+        await page.click("#move")
+        await other.wait_for_selector("#incoming:not([hidden])")
+        await other.click("#answer")
+        await call_state(other, "connected")
+        await page.wait_for_selector("#no-calls:not([hidden])")
+        assert await page.locator("#history li[data-outcome=moved]").count() == 1
+        await hears("the bot hears the second softphone", lambda: party_level(bot, MIC_HZ))
+        await hears("the second softphone hears the bot", lambda: page_level(other, PY_HZ))
+        await other.click("#hangup")
+        await bot.wait("call:disconnected")
