@@ -119,9 +119,10 @@ def run(flows_dir: Path, host: str | None, port: int | None) -> None:
 
     The bots attach inside the gateway and take every caller up to their limits
     (IVRBOT_MAX_CALLS, IVRBOT_FLOW_MAX_CALLS; then a queue with ringback, then busy). Also
-    serves the softphone page (/softphone). Edited flow files are loaded again for new
-    calls (calls in progress finish on the old version); a flow file that does not load is
-    reported and the others are served.
+    serves the softphone page (/softphone) and the operator's dashboard (/ and /dashboard:
+    log in with IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET). Edited flow files are loaded
+    again for new calls (calls in progress finish on the old version); a flow file that
+    does not load is reported and the others are served.
     """
     from ivrbot.serve import serve
 
