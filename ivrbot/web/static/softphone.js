@@ -67,6 +67,8 @@ function render() {
     li.textContent = `${shown(p.participant)}: ${p.status}`;
     return li;
   }));
+  $('modification').hidden = !call || !call.pendingMod;
+  $('modification-to').textContent = call && call.pendingMod ? call.pendingMod.mediaType : '';
   $('hangup').disabled = !call || !['connecting', 'connected', 'held'].includes(call.state);
   $('hold').disabled = !call || !['connected', 'held'].includes(call.state);
   $('hold').textContent = call && call.state === 'held' ? 'Resume' : 'Hold';
@@ -196,6 +198,8 @@ $('transfer').addEventListener('click', () => phone.transfer());
 $('move').addEventListener('click', () => phone.move());
 $('upgrade').addEventListener('click', () => phone.upgrade());
 $('downgrade').addEventListener('click', () => phone.downgrade());
+$('accept-mod').addEventListener('click', () => phone.acceptModification());
+$('reject-mod').addEventListener('click', () => phone.rejectModification());
 $('conf-start').addEventListener('click', () => phone.startConference({ mediaType: 'audio' }));
 $('conf-invite').addEventListener('click', () => phone.addParticipant($('destination').value));
 $('conf-end').addEventListener('click', () => phone.endConference());
