@@ -118,6 +118,7 @@ class Board:
                         "caller": shown(record.caller),
                         "step": record.path[-1] if record.path else "",
                         "path": list(record.path),
+                        "inputs": list(record.inputs),
                         "started_at": record.started_at,
                         "seconds": round(now - record.started_at, 1),
                         "last_input": record.inputs[-1] if record.inputs else None,
@@ -137,6 +138,8 @@ class Board:
                     "started_at": call.started_at,
                     "seconds": round(now - call.started_at, 1),
                     "last_input": None,
+                    "path": [],
+                    "inputs": [],
                 }
             )
         return rows
@@ -157,13 +160,17 @@ class Board:
         return found
 
     async def snapshot(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "now": time.time(),
-            "bots": self.bot_rows(),
-            "calls": self.live_calls(),
-            "records": await self.records(),
-        }
+        calls = self.live_calls()
+        records = await self.records()
+        # a record in progress is stored when the call starts: its path so far is the call's
+        live = {c["id"]: c for c in calls}
+        for row in records:
+            call = live.get(row["id"])
+            if call is not None and row["outcome"] == "in-progress":
+                row["path"] = call["path"]
+                row["inputs"] = call["inputs"]
+        return {"version": self.version, "now": time.time(), "bots": self.bot_rows(),
+                "calls": calls, "records": records}  # fmt: skip
 
 
 def shown(uri: str) -> str:

@@ -103,6 +103,9 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     await press(page, "123456#")
     await live_step(dashboard, "more")
     assert "account: 123456" in (await row.text_content() or "")
+    record = dashboard.locator("#records tbody tr").first  # on record as it happens
+    await record.locator("td.outcome:text-is('in-progress')").wait_for()
+    assert (await record.locator("td.path").text_content() or "").endswith("balance → more")
     await dashboard.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     await page.screenshot(path=str(ARTIFACTS / "softphone-bank.png"), full_page=True)
 
@@ -117,7 +120,6 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     await page.wait_for_selector("#no-calls:not([hidden])")  # the bot said goodbye, hung up
     await dashboard.wait_for_selector("#no-calls:not([hidden])")
 
-    record = dashboard.locator("#records tbody tr").first
     await record.locator("td.outcome:text-is('completed')").wait_for()
     path = await record.locator("td.path").text_content() or ""
     assert path.startswith("defaults → menu → account → balance → more → agent → voicemail")
