@@ -38,6 +38,7 @@ class Board:
         self.broken: Callable[[], dict[Path, str]] = dict
         self.version = 0
         self._waiters: set[asyncio.Future[None]] = set()
+        self.feeds: set[web.WebSocketResponse] = set()  # the live feeds open (ivrbot.web.live)
         switch = gateway.switch
         recorded = switch.on_call_changed  # the gateway's call records, then the board
 

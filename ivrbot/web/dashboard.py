@@ -161,6 +161,7 @@ def add_routes(app: web.Application) -> None:
     for path, handler in ROUTES.items():
         app.router.add_get(path, handler)
     app.router.add_get(live.LIVE_PATH, live.feed)
+    app.on_shutdown.append(live.close_feeds)
     app.router.add_get(BOTS_PATH, bot_numbers)
 
 

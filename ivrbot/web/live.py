@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ivrbot.web.board import BOARD, Board
 from ivrbot.web.dashboard import API, Refused, operator_token, refusal
@@ -32,12 +32,14 @@ async def feed(request: web.Request) -> web.StreamResponse:
     board = request.app[BOARD]
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
+    board.feeds.add(ws)
     sender = asyncio.ensure_future(_send_changes(ws, board))
     try:
         async for msg in ws:  # the page sends nothing; this notices it going away
             if msg.type == WSMsgType.ERROR:
                 break
     finally:
+        board.feeds.discard(ws)
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
@@ -55,3 +57,9 @@ async def _send_changes(ws: web.WebSocketResponse, board: Board) -> None:
             await ws.send_json(await board.snapshot())
     except (ConnectionResetError, RuntimeError) as exc:  # the page went away mid-send
         log.debug("dashboard feed closed: %s", exc)
+
+
+async def close_feeds(app: web.Application) -> None:
+    """The server stops: close the dashboards' feeds (it would wait for them otherwise)."""
+    for ws in list(app[BOARD].feeds):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"ivrbot is stopping")

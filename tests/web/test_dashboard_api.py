@@ -99,3 +99,17 @@ def test_parties_are_written_one_way() -> None:
     assert shown("tel:+15550001010") == "+1 (555) 000-1010"
     assert shown("vtn:5550001010") == "+1 (555) 000-1010"
     assert shown("sip:alice@ivrbot.local") == "alice@ivrbot.local"
+
+
+async def test_stopping_the_server_closes_the_live_feed(gateway: GatewayServer) -> None:
+    """An open dashboard does not hold ``ivrbot run`` up: its feed is told it is going away."""
+    token = await operator(gateway)
+    async with aiohttp.ClientSession() as http:
+        url = f"{gateway.url}/ivrbot/live"
+        async with http.ws_connect(url, params={"access_token": token}) as ws:
+            await ws.receive_json(timeout=5)
+            await gateway.stop()
+            closing = await ws.receive(timeout=5)
+    assert closing.type == aiohttp.WSMsgType.CLOSE
+    assert closing.data == aiohttp.WSCloseCode.GOING_AWAY
+    assert closing.extra == "ivrbot is stopping"
