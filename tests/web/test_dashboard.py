@@ -95,6 +95,7 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     await call_state(page, "connected")
     await page.click("#mute")  # quiet until the voicemail's beep: no words for the menu
     await live_step(dashboard, "menu")
+    assert await dashboard.locator("#calls tbody tr").count() == 1  # the bot's, not twice
     row = dashboard.locator("#calls tbody tr").first
     assert await row.locator("td").first.text_content() == "alice@ivrbot.local"
 
