@@ -184,11 +184,13 @@ def run(
 
     The bots attach inside the gateway and take every caller up to their limits
     (IVRBOT_MAX_CALLS, IVRBOT_FLOW_MAX_CALLS; then a queue with ringback, then busy). Also
-    serves the softphone page (/softphone). Edited flow files are loaded again for new
-    calls (calls in progress finish on the old version); a flow file that does not load is
-    reported and the others are served. Runs the outbound campaigns (ivrbot campaign
-    start; IVRBOT_CAMPAIGN_CLOCK for a faster campaign clock). With IVRBOT_SIP_CONFIG (a TOML
-    file of SIP trunks and accounts) it also answers and places SIP calls (ivrbot sip).
+    serves the softphone page (/softphone) and the operator's dashboard (/ and /dashboard:
+    log in with IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET). Edited flow files are loaded
+    again for new calls (calls in progress finish on the old version); a flow file that does
+    not load is reported and the others are served. Runs the outbound campaigns (ivrbot
+    campaign start; IVRBOT_CAMPAIGN_CLOCK for a faster campaign clock). With
+    IVRBOT_SIP_CONFIG (a TOML file of SIP trunks and accounts) it also answers and places SIP
+    calls (ivrbot sip).
 
     Logs one timestamped line per call event on stderr (call in, flow, step, input,
     transfer, outcome and duration; --log-format json for one JSON object per line).

@@ -1,8 +1,9 @@
 """Operator logging: one line per call event that matters, with timestamps, as text or JSON.
 
 Call events go to the ``ivrbot.calls`` logger at INFO (call in, flow answered, step, input,
-transfer, flow end, call end) through :func:`call_event`; the server's own messages (flows
-served, reloaded, not served) to ``ivrbot.serve``. Those are the *operator loggers*: shown
+transfer, flow end, call end) through :func:`call_event`, campaign events (state changes,
+attempts settled) to ``ivrbot.campaigns`` through :func:`campaign_event`; the server's own
+messages (flows served, reloaded, not served) to ``ivrbot.serve``. Those are the *operator loggers*: shown
 at ``--log-level info`` (the default). Everything else in ivrbot is internal detail, shown
 from ``-v`` (INFO) or ``--log-level debug``; warnings and errors always show.
 
@@ -24,7 +25,8 @@ from typing import Any
 from ivrbot.gateway.redact import redact_handlers
 
 CALLS = logging.getLogger("ivrbot.calls")
-OPERATOR_LOGGERS = ("ivrbot.calls", "ivrbot.serve")
+CAMPAIGNS = logging.getLogger("ivrbot.campaigns")
+OPERATOR_LOGGERS = ("ivrbot.calls", "ivrbot.campaigns", "ivrbot.serve")
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 NOISY = ("aioice", "aiortc")  # ICE and RTP chatter: only with -vv
@@ -115,14 +117,23 @@ def _value(value: object) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def call_event(event: str, level: int = logging.INFO, /, **fields: Any) -> None:
-    """One operator line: ``event key=value ...`` (JSON: ``event`` and the fields as keys).
-    Fields that are None are left out."""
-    if not CALLS.isEnabledFor(level):
+def _event(logger: logging.Logger, event: str, level: int, fields: dict[str, Any]) -> None:
+    if not logger.isEnabledFor(level):
         return
     kept = {k: v for k, v in fields.items() if v is not None}
     text = " ".join([event, *(f"{k}={_value(v)}" for k, v in kept.items())])
-    CALLS.log(level, "%s", text, extra={"fields": {"event": event, **kept}})
+    logger.log(level, "%s", text, extra={"fields": {"event": event, **kept}})
+
+
+def call_event(event: str, level: int = logging.INFO, /, **fields: Any) -> None:
+    """One operator line: ``event key=value ...`` (JSON: ``event`` and the fields as keys).
+    Fields that are None are left out."""
+    _event(CALLS, event, level, fields)
+
+
+def campaign_event(event: str, level: int = logging.INFO, /, **fields: Any) -> None:
+    """One operator line of a campaign (state changes, attempts settled), as call_event."""
+    _event(CAMPAIGNS, event, level, fields)
 
 
 def shown_input(value: str, method: str) -> str:

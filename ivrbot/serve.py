@@ -29,6 +29,7 @@ from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.numbers import format_number
 from ivrbot.sip.connector import SipConnector, sip_connector
 from ivrbot.web import SOFTPHONE_PATH
+from ivrbot.web.board import BOARD
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Runner:
         self.sip: SipConnector | None = None
         # outbound campaigns: their scheduler and HTTP API (None with a :memory: database)
         self.campaigns = campaign_service(self.server.app, settings, self._bot_named)
+        self.board = self.server.app[BOARD]  # the dashboard shows these bots
+        self.board.serve(lambda: list(self.bots.values()), lambda: self.broken)
 
     def _bot_named(self, flow_name: str) -> Bot | None:
         return next((b for b in self.bots.values() if b.flow.name == flow_name), None)
@@ -121,6 +124,7 @@ class Runner:
             max_calls=(flow.max_calls or settings.flow_max_calls) if local else 4,
         )  # fmt: skip
         await bot.start()
+        self.board.watch(bot)
         self.bots[path] = bot
         self.broken.pop(path, None)
         self._stamps[path] = _stamp(path)
@@ -176,6 +180,7 @@ class Runner:
             self.console.print(f"[bold red]WARNING:[/] {warning}")
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
+        self.console.print(f"  dashboard: [bold]{self.server.url}/dashboard[/]")
         if self.sip is not None:
             self.console.print(f"  SIP: [bold]udp {self.sip.settings.host}:{self.sip.port}[/]")
         for bot in self.bots.values():

@@ -5,6 +5,7 @@ and schedule the retry the policy asks for."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import logging
 import time
@@ -17,6 +18,7 @@ from ivrbot.campaign.store import CampaignStore
 from ivrbot.campaign.windows import Windows
 from ivrbot.errors import PhoneException
 from ivrbot.events import Event
+from ivrbot.logs import campaign_event
 from ivrbot.phone.call import CallState
 from ivrbot.tasks import TaskSet
 
@@ -53,6 +55,10 @@ def classify(flow_call: FlowCall, rang_out: bool) -> Outcome:
     if flow_call.vars.get("answered_by") == "machine":
         return Outcome.MACHINE
     return Outcome.COMPLETED
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat(timespec="seconds")
 
 
 def next_try(campaign: Campaign, outcome: str, attempt: int, now: float) -> float | None:
@@ -211,8 +217,9 @@ class Dialer:
         await self.store.run(
             self.store.settle, contact["attempt_id"], contact["id"], result, now, again
         )
-        log.info("campaign %s: %s attempt %d: %s%s", self.campaign.name, contact["number"],
-                 contact["attempt"], outcome, "" if again is None else " (will retry)")  # fmt: skip
+        campaign_event("attempt", campaign=self.campaign.name, number=contact["number"],
+                       attempt=contact["attempt"], outcome=outcome,
+                       retry_at=None if again is None else _utc(again))  # fmt: skip
 
     def close(self) -> None:
         """Stop: calls in progress are cut (their attempts are settled at the next start)."""

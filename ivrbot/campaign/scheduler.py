@@ -28,6 +28,7 @@ from ivrbot.campaign.campaign import Campaign, CampaignError, Outcome, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.dialer import Dialer, next_try
 from ivrbot.campaign.store import CampaignStore
+from ivrbot.logs import campaign_event
 
 if TYPE_CHECKING:
     from ivrbot.flow.runner import Bot
@@ -161,7 +162,7 @@ class CampaignService:
                 self._add("start", name, _start_at, "date", run_date=self.clock.to_real(at))
                 return state
         await self.store.run(self.store.set_state, name, new)
-        log.info("campaign %s: %s -> %s", name, state, new)
+        campaign_event("campaign", campaign=name, state=str(new), was=str(state))
         if new is State.RUNNING:
             await self._dialer(campaign)
             self._pace_now(campaign)
@@ -182,7 +183,7 @@ class CampaignService:
         _, state = await self.store.run(self.store.campaign, name)
         if state in (State.RUNNING, State.PAUSED):
             await self.store.run(self.store.set_state, name, State.FINISHED)
-            log.info("campaign %s: %s -> finished", name, state)
+            campaign_event("campaign", campaign=name, state="finished", was=str(state))
 
     def _add(self, job: str, name: str, fn: Any, trigger: str, **kw: Any) -> None:
         self.scheduler.add_job(fn, trigger, args=[self.key, name], id=f"{job}:{name}",

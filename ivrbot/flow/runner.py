@@ -8,7 +8,7 @@ import inspect
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -105,6 +105,8 @@ class Bot:
         self.active: dict[Call, tuple[FlowCall, asyncio.Task[None] | None]] = {}
         self._adding: asyncio.Task[Phone] | None = None
         self._claims: dict[str, Phone] = {}  # caller -> the session answering its call
+        # told of every note (step, input, call ended ...): the dashboard's live feed
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         self.rooms = Rooms(  # Conference steps
             gateway_url, flow.user_ids[0], f"bot:{flow.name}", self.credentials, gateway is not None
         )
@@ -112,6 +114,8 @@ class Bot:
     def note(self, event: str, **detail: Any) -> None:
         if self.timeline is not None:
             self.timeline.add("bot", event, **detail)
+        for observer in self.observers:
+            observer(event, detail)
 
     async def prompt(self, text: str, voice: str | None = None, flow: Flow | None = None) -> Prompt:
         flow = flow or self.flow

@@ -1,6 +1,9 @@
-"""The gateway's web pages: the softphone and the browser Phone SDK (``static/phone.js``).
+"""The gateway's web pages: the dashboard, the softphone and the browser Phone SDK
+(``static/phone.js``).
 
 :func:`add_routes` serves
+
+- ``/`` and ``/dashboard``: the operator's dashboard and its API (:mod:`ivrbot.web.dashboard`);
 
 - ``/softphone``: the softphone page (log in, dial, keypad, answer, hold, mute, calls);
 - ``/static/...``: its files, among them ``/static/phone.js``, the JavaScript twin of
@@ -19,11 +22,14 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ivrbot.web import dashboard
+from ivrbot.web.dashboard import PATHS as DASHBOARD_PATHS
+
 STATIC_DIR = Path(__file__).parent / "static"
 SOFTPHONE_PATH = "/softphone"
 STATIC_PREFIX = "/static"
 # the page routes (not API routes: the OpenAPI document leaves them out)
-WEB_PATHS = frozenset({SOFTPHONE_PATH})
+WEB_PATHS = frozenset({SOFTPHONE_PATH, *DASHBOARD_PATHS})
 _WEBSOCKET_PATH = re.compile(r"/sessions/[^/]+/websockets/[^/]+$")
 
 
@@ -49,7 +55,8 @@ async def websocket_token(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def add_routes(app: web.Application) -> None:
-    """Serve the softphone at ``/softphone`` and its files under ``/static/``."""
+    """Serve the softphone at ``/softphone``, its files under ``/static/``, the dashboard."""
     app.middlewares.append(websocket_token)
     app.router.add_get(SOFTPHONE_PATH, softphone)
     app.router.add_static(STATIC_PREFIX, STATIC_DIR, append_version=False)
+    dashboard.add_routes(app)

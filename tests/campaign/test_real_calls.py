@@ -4,6 +4,7 @@ machine with a beep, reject, never answer, opt out, and one on the do-not-call l
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -54,8 +55,13 @@ async def run_to_end(
 
 @pytest.mark.slow
 async def test_outcomes_retries_and_do_not_call(
-    campaign_gateway: GatewayServer, reminder_bot: Bot, tts: Synthesizer, tmp_path: Path
+    campaign_gateway: GatewayServer,
+    reminder_bot: Bot,
+    tts: Synthesizer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, "ivrbot.campaigns")
     callees = {n: Callee(campaign_gateway.url, n, kind, key) for n, (kind, key) in KINDS.items()}
     for callee in callees.values():
         await callee.login(tts)
@@ -102,6 +108,13 @@ async def test_outcomes_retries_and_do_not_call(
     report = summary(store, "visits")
     assert report["state"] == "finished" and report["done"] == 6 and report["total"] == 6
     assert report["abandon_ratio"] == 0.0
+    # the operator's log: one line per settled call attempt, saying whether it is retried
+    lines = [r.getMessage() for r in caplog.records if r.name == "ivrbot.campaigns"]
+    attempts = [line for line in lines if line.startswith("attempt campaign=visits ")]
+    assert "attempt campaign=visits number=+12125550101 attempt=1 outcome=completed" in attempts
+    first_try = [a for a in attempts if "+12125550104 attempt=1 outcome=no-answer" in a]
+    assert len(first_try) == 1 and "retry_at=" in first_try[0]
+    assert lines[0] == "campaign campaign=visits state=running was=created"
     store.close()
 
 

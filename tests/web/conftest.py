@@ -6,15 +6,22 @@ installs it with apt-get) with the flags of FACTS.md and a fresh profile per lau
 
 from __future__ import annotations
 
+import shutil
 import wave
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from ivrbot.config import Settings
+from ivrbot.serve import Runner
 from tests.audio_checks import sine
 
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"  # screenshots (not committed)
 CHROMIUM = Path("/usr/bin/chromium")
 MIC_HZ = 600.0  # the tone the browser's fake microphone plays (looped by Chromium)
 
@@ -64,18 +71,41 @@ async def browser(chromium: Path, mic_wav: Path) -> AsyncIterator[Browser]:
         await browser.close()
 
 
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    """A fresh page; a JavaScript exception in it fails the test."""
-    context = await browser.new_context()
-    page = await context.new_page()
+@asynccontextmanager
+async def fresh_page(
+    browser: Browser, name: str, log_selector: str = "#log", **context: Any
+) -> AsyncIterator[Page]:
+    """A page in a context of its own; a JavaScript exception in it fails the test. Its
+    console and, at the end, the text of ``log_selector`` are printed (pytest shows them
+    when a test fails)."""
+    ctx = await browser.new_context(**context)
+    page = await ctx.new_page()
     page.set_default_timeout(15000)
     crashes: list[str] = []
     page.on("pageerror", lambda exc: crashes.append(str(exc)))
-    # the page's console, shown by pytest when a test fails
-    page.on("console", lambda msg: print(f"[page {msg.type}] {msg.text}"))
+    page.on("console", lambda msg: print(f"[{name} {msg.type}] {msg.text}"))
     yield page
-    events = await page.text_content("#log") if not page.is_closed() else None
-    print(f"[page events, newest first] {events}")
-    await context.close()
-    assert crashes == [], f"uncaught JavaScript errors in the page: {crashes}"
+    if not page.is_closed() and await page.locator(log_selector).count():
+        print(f"[{name} {log_selector}] {await page.text_content(log_selector)}")
+    await ctx.close()
+    assert crashes == [], f"uncaught JavaScript errors in the {name} page: {crashes}"
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh softphone page (its event log, newest first, is printed at the end)."""
+    async with fresh_page(browser, "page") as page:
+        yield page
+
+
+@pytest.fixture
+async def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runner]:
+    """``ivrbot run`` serving flows/bank.py (recordings under tmp_path)."""
+    monkeypatch.setenv("IVRBOT_RECORDINGS", str(tmp_path / "recordings"))
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(ROOT / "flows" / "bank.py", flows / "bank.py")
+    runner = Runner(flows, Settings(port=0, db=str(tmp_path / "ivrbot.db")))
+    await runner.start()
+    yield runner
+    await runner.stop()

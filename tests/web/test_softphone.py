@@ -9,12 +9,14 @@ getStats reports audioLevel 0).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 from ivrbot.errors import PhoneException
 from ivrbot.gateway.server import GatewayServer
@@ -22,7 +24,7 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from tests.audio_checks import sine, tone_dbfs
 from tests.gateway.test_calls import Party, login
-from tests.web.conftest import MIC_HZ
+from tests.web.conftest import MIC_HZ, fresh_page
 
 PY_HZ = 1000.0  # the tone the Python side plays
 HEARD_DB = -32.0  # a tone arrives at about -12 to -16 dBFS
@@ -174,7 +176,7 @@ async def test_python_phone_calls_the_browser_which_answers(
     await page.wait_for_selector("#phone-panel:not([hidden])")
     await bot.phone.dial("bob@ivrbot.local", remote_media=bot.hear)
     await page.wait_for_selector("#incoming:not([hidden])")
-    assert await page.text_content("#incoming-from") == f"tel:+1{BOT_NUMBER}"
+    assert await page.text_content("#incoming-from") == "+1 (555) 000-1000"
     await call_state(page, "created")
     await page.click("#answer")
     await bot.wait("call:connected")
@@ -479,3 +481,105 @@ async def test_validation_codes_match_the_python_phone(page: Page, gateway: Gate
     js_codes = await page.evaluate(MISTAKES_JS)
     assert js_codes == python_codes
     assert js_codes[:3] == ["2001", "2002", "2201"]
+
+
+@pytest.mark.slow
+async def test_move_rings_my_other_softphone_which_takes_the_call(
+    page: Page, browser: Browser, gateway: GatewayServer, bot: Party
+) -> None:
+    async with fresh_page(browser, "second alice") as other:
+        await open_softphone(other, gateway, "alice")  # the same person, another device
+        await other.wait_for_selector("#phone-panel:not([hidden])")
+        await browser_calls_bot(page, gateway, bot)
+        await page.click("#move")
+        await other.wait_for_selector("#incoming:not([hidden])")
+        await other.click("#answer")
+        await call_state(other, "connected")
+        await page.wait_for_selector("#no-calls:not([hidden])")
+        assert await page.locator("#history li[data-outcome=moved]").count() == 1
+        await hears("the bot hears the second softphone", lambda: party_level(bot, MIC_HZ))
+        await hears("the second softphone hears the bot", lambda: page_level(other, PY_HZ))
+        await other.click("#hangup")
+        await bot.wait("call:disconnected")
+
+
+# The spec's two-call and conference methods, logged out, on the browser SDK...
+MORE_MISTAKES_JS = """async () => {
+  const { Phone } = await import('/static/phone.js');
+  const p = new Phone();
+  const codes = [];
+  p.on('error', (e) => codes.push(e.ErrorCode));
+  await p.move(); await p.switchCall(); await p.transfer(); await p.upgrade();
+  await p.downgrade(); await p.acceptModification(); await p.rejectModification();
+  await p.addCall(); await p.addCall({ destination: 'tel:+1' });
+  await p.addCall({ destination: 'a@b@c' });
+  await p.addCall({ destination: '5550001000', mediaType: 'fax' });
+  await p.addCall({ destination: '5550001000' });
+  await p.startConference({ mediaType: 'fax' }); await p.startConference({ mediaType: 'audio' });
+  await p.addParticipant(''); await p.addParticipant('sip:x'); await p.addParticipant('a@b@c');
+  await p.addParticipant('bob@ivrbot.local');
+  await p.removeParticipant(''); await p.removeParticipant('bob');
+  p.getParticipants();
+  await p.joinConference({}); await p.rejectConference(); await p.endConference();
+  return codes;
+}"""
+
+
+async def test_call_and_conference_codes_match_the_python_phone(
+    page: Page, gateway: GatewayServer
+) -> None:
+    """... and on the Python Phone: the same codes in the same order."""
+    phone = Phone(gateway.url)
+    mistakes: list[Callable[[], Any]] = [
+        phone.move, phone.switch_call, phone.transfer, phone.upgrade, phone.downgrade,
+        phone.accept_modification, phone.reject_modification,
+        lambda: phone.add_call(), lambda: phone.add_call("tel:+1"),
+        lambda: phone.add_call("a@b@c"), lambda: phone.add_call("5550001000", media_type="fax"),
+        lambda: phone.add_call("5550001000"),
+        lambda: phone.start_conference(media_type="fax"), lambda: phone.start_conference(),
+        lambda: phone.add_participant(""), lambda: phone.add_participant("sip:x"),
+        lambda: phone.add_participant("a@b@c"), lambda: phone.add_participant("bob@ivrbot.local"),
+        lambda: phone.remove_participant(""), lambda: phone.remove_participant("bob"),
+        phone.get_participants,
+        lambda: phone.join_conference(), phone.reject_conference, phone.end_conference,
+    ]  # fmt: skip
+    python_codes = []
+    for mistake in mistakes:
+        with pytest.raises(PhoneException) as caught:
+            result = mistake()
+            if inspect.isawaitable(result):
+                await result
+        python_codes.append(caught.value.error.error_code)
+    await phone.close()
+
+    await page.goto(f"{gateway.url}/softphone")
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await page.evaluate(MORE_MISTAKES_JS) == python_codes
+    assert python_codes[:3] == ["4001", "4201", "4101"]
+
+
+async def test_video_upgrade_both_ways(page: Page, gateway: GatewayServer, bot: Party) -> None:
+    """The page asks for video and the Python side accepts (audio goes on); then the Python
+    side asks for audio only and the page's user declines, then asks again and the user
+    accepts. (The media type is negotiated; the page sends no camera picture.)"""
+    await browser_calls_bot(page, gateway, bot)
+    await page.click("#upgrade")
+    await bot.wait("call:modification-in-progress")
+    await bot.phone.accept_modification()
+    await page.wait_for_selector("#downgrade:not([disabled])")
+    assert await page.evaluate("window.softphone.phone.getMediaType()") == "video"
+    assert await page.is_disabled("#upgrade")
+    await hears("upgraded: the bot still hears the browser", lambda: party_level(bot, MIC_HZ))
+    await hears("upgraded: the browser still hears the bot", lambda: page_level(page, PY_HZ))
+
+    for answer, media in (("#reject-mod", "video"), ("#accept-mod", "audio")):
+        await bot.phone.downgrade()
+        await page.wait_for_selector("#modification-to:text-is('audio')")
+        await page.click(answer)
+        await page.wait_for_selector("#modification", state="hidden")
+        settled = await bot.wait("call:media-modification", 2 if media == "video" else 3)
+        assert settled[-1].get("newMediaType") == media
+        assert await page.evaluate("window.softphone.phone.getMediaType()") == media
+    # Not checked: audio after the gateway's own offer. aiortc's new offer gives the RTP
+    # header extensions new ids; Chromium refuses that (phone.js maps them back so the offer
+    # is taken), but then no audio from the browser reaches the gateway (README, Softphone).

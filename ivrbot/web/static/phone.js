@@ -17,6 +17,9 @@
 // because a browser cannot set headers on a WebSocket). No STUN server is used unless
 // setIceServers() says so; offers are not trickled (the SDP carries every candidate).
 
+import { installCallControl } from './phone_calls.js';
+import { installConferences } from './phone_conference.js';
+
 export const VERSION = '0.1.0';
 
 export const EVENTS = new Set([
@@ -28,10 +31,15 @@ export const EVENTS = new Set([
   'call:modification-in-progress', 'call:media-modification', 'call:state-changed',
   'media:established', 'dtmf:tone-sending', 'dtmf:tone-sent', 'notification', 'warning',
   'error', 'connectivity:on', 'connectivity:off',
+  'conference:connecting', 'conference:connected', 'conference:held', 'conference:resumed',
+  'conference:ended', 'conference:canceled', 'conference:invitation-received',
+  'conference:invitation-sending', 'conference:invitation-sent', 'conference:invitation-accepted',
+  'conference:invitation-rejected', 'conference:participant-removed', 'conference:disconnecting',
+  'conference:joining',
 ]);
 
 // states after which a call is gone from this Phone
-const ENDED = new Set(['disconnected', 'rejected', 'canceled', 'moved', 'transferred']);
+export const ENDED = new Set(['disconnected', 'rejected', 'canceled', 'moved', 'transferred']);
 const DTMF_TONES = /^[0-9*#A-Da-d]+$/;
 const MEDIA_TIMEOUT_MS = 10000;
 const AUDIO_CONSTRAINTS = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
@@ -114,7 +122,7 @@ export function calledPartyUri(destination, domain) {
 }
 
 // a caller mistake or a failed request: the error event is already published
-class Failed extends Error {}
+export class Failed extends Error {}
 
 function errorObject(method, code, message, resp) {
   return {
@@ -125,7 +133,7 @@ function errorObject(method, code, message, resp) {
   };
 }
 
-class Unreachable extends Error {}
+export class Unreachable extends Error {}
 
 function requestError(body) {
   const error = body && typeof body === 'object' && body.RequestError;
@@ -576,7 +584,8 @@ export class Phone {
   }
 
   async _onChannelEvent(obj) {
-    if (obj.type !== 'calls') return; // conferences: not in the browser SDK yet
+    if (obj.type === 'conferences') { await this._onConferenceEvent(obj); return; }
+    if (obj.type !== 'calls') return;
     const { state } = obj;
     const url = String(obj.resourceURL || '');
     let call = this._callByUrl(url);
@@ -614,9 +623,8 @@ export class Phone {
       if ('reason' in obj) this._remoteEnded(call, String(obj.reason || ''));
     } else if (state === 'mod-terminated') {
       call.modResult(String(obj.modId || '')).resolve(obj);
-    } else if (state === 'session-modified' && obj.reason === 'transferred') {
-      call.peer = String(obj.from || call.peer);
-      this._publish('notification', call.eventData({ message: `now talking to ${call.peer}` }));
+    } else {
+      await this._onCallChanged(call, state, obj);  // transfer, move, media modification
     }
   }
 
@@ -626,13 +634,13 @@ export class Phone {
     }
   }
 
-  async _whenMediaUp(call) {
+  async _whenMediaUp(call, connected = 'call:connected') {
     const up = await waitFor(call.pc, 'connectionstatechange', () => call.pc.connectionState === 'connected', MEDIA_TIMEOUT_MS);
     if (!up) { this._mediaFailed(call); return; }
     if (call.state === 'connecting') {
       call.setState('connected');
       this._publish('media:established', call.eventData());
-      this._publish('call:connected', call.eventData());
+      this._publish(connected, call.eventData());
     }
   }
 
@@ -708,43 +716,56 @@ export class Phone {
   dial(options) {
     return this._run('dial', '2200', async () => {
       if (!this.online) this._fail('dial', '0002', 'network offline');
-      if (!options || options.destination === undefined || options.destination === null) this._fail('dial', '2201', 'dial needs {destination, mediaType}');
-      const { destination, mediaType = 'audio', localMedia, remoteMedia } = options;
-      if (typeof destination !== 'string' || !destination.trim()) this._fail('dial', '2211', 'destination must be a non-empty string');
-      if (destination.includes('sip:') || destination.includes('tel:')) this._fail('dial', '2212', 'destination must not contain sip: or tel:');
-      if (destination.split('@').length > 2) this._fail('dial', '2213', 'destination has more than one @');
-      if (!['audio', 'video'].includes(mediaType)) this._fail('dial', '2221', "mediaType must be 'audio' or 'video'");
-      this._checkMedia('dial', ['2231', '2232'], localMedia, remoteMedia);
-      if (!this.loggedIn) this._fail('dial', '2241', 'not logged in');
+      const { destination, mediaType, localMedia, remoteMedia } = this._checkDial('dial', '22', options);
       const current = this.currentCall;
       if (current && ['created', 'connecting'].includes(current.state)) this._fail('dial', '2251', 'a call is still connecting');
       if (current) this._fail('dial', '2252', 'a call is already active');
-      const uri = calledPartyUri(destination.trim(), this.domain);
-      if (uri === null) this._fail('dial', '2211', `${JSON.stringify(destination)} is not a callable number`);
-      const call = this._newCall('outgoing', uri, mediaType);
-      this.foreground = call;
-      this._publish('dialing', { to: uri, mediaType, timestamp: now() });
-      await this._attach('dial', call, localMedia, remoteMedia);
-      await call.pc.setLocalDescription(await call.pc.createOffer());
-      const body = { call: { calledParty: uri, sdp: await call.localSdp() } };
-      let resp;
-      try {
-        resp = await this._request('dial', '2200', 'POST', `${this.sessionPath}/calls`, body);
-        if (resp.status === 201) call.id = resp.headers.get('Location').split('/').pop();
-      } catch (e) {
-        this._forget(call, 'disconnected');
-        throw e;
-      } finally {
-        call._placedResolve(); // channel events waiting for the call's id go on
-      }
-      if (resp.status !== 201) {
-        this._forget(call, 'disconnected');
-        this._apiFail('dial', '2200', resp);
-      }
-      call.setState('connecting');
-      this._publish('call:connecting', call.eventData());
-      return call;
+      return this._place('dial', ['2211', '2200'], destination, mediaType, localMedia, remoteMedia);
     });
+  }
+
+  /** dial's and addCall's checks of their options, in order (`prefix`: '22' or '39'):
+   *  no options x01, destination x11 / x12 / x13, mediaType x21, media x31 / x32, logged
+   *  in x41. The options, with mediaType 'audio' by default. */
+  _checkDial(method, prefix, options) {
+    if (!options || options.destination === undefined || options.destination === null) this._fail(method, `${prefix}01`, `${method} needs {destination, mediaType}`);
+    const { destination, mediaType = 'audio', localMedia, remoteMedia } = options;
+    if (typeof destination !== 'string' || !destination.trim()) this._fail(method, `${prefix}11`, 'destination must be a non-empty string');
+    if (destination.includes('sip:') || destination.includes('tel:')) this._fail(method, `${prefix}12`, 'destination must not contain sip: or tel:');
+    if (destination.split('@').length > 2) this._fail(method, `${prefix}13`, 'destination has more than one @');
+    if (!['audio', 'video'].includes(mediaType)) this._fail(method, `${prefix}21`, "mediaType must be 'audio' or 'video'");
+    this._checkMedia(method, [`${prefix}31`, `${prefix}32`], localMedia, remoteMedia);
+    if (!this.loggedIn) this._fail(method, `${prefix}41`, 'not logged in');
+    return { destination, mediaType, localMedia, remoteMedia };
+  }
+
+  /** Place a call (dial, addCall): `codes` = [not callable, unexpected]. */
+  async _place(method, codes, destination, mediaType, localMedia, remoteMedia) {
+    const uri = calledPartyUri(destination.trim(), this.domain);
+    if (uri === null) this._fail(method, codes[0], `${JSON.stringify(destination)} is not a callable number`);
+    const call = this._newCall('outgoing', uri, mediaType);
+    this.foreground = call;
+    this._publish('dialing', { to: uri, mediaType, timestamp: now() });
+    await this._attach(method, call, localMedia, remoteMedia);
+    await call.pc.setLocalDescription(await call.pc.createOffer());
+    const body = { call: { calledParty: uri, sdp: await call.localSdp() } };
+    let resp;
+    try {
+      resp = await this._request(method, codes[1], 'POST', `${this.sessionPath}/calls`, body);
+      if (resp.status === 201) call.id = resp.headers.get('Location').split('/').pop();
+    } catch (e) {
+      this._forget(call, 'disconnected');
+      throw e;
+    } finally {
+      call._placedResolve(); // channel events waiting for the call's id go on
+    }
+    if (resp.status !== 201) {
+      this._forget(call, 'disconnected');
+      this._apiFail(method, codes[1], resp);
+    }
+    call.setState('connecting');
+    this._publish('call:connecting', call.eventData());
+    return call;
   }
 
   answer(options) {
@@ -862,28 +883,41 @@ export class Phone {
   /** Hold or resume: a new offer (`direction` sendonly / sendrecv) with the request; the
    *  gateway's answer comes in mod-terminated with the reply's x-modId. */
   async _mediaChange(method, code, call, action, direction) {
+    const resp = await this._offerChange(method, code, call, direction, `${this.sessionPath}/calls/${call.id}`,
+      { 'x-calls-action': action }, 'callsMediaModifications');
+    await this._changeSettled(method, code, call, resp.headers.get('x-modId'), MEDIA_TIMEOUT_MS);
+  }
+
+  /** A new offer of the call's media (`direction`: sendonly to hold, sendrecv) sent with a
+   *  request that changes it (in body[bodyKey], with `extra`); the answer comes later. */
+  async _offerChange(method, code, call, direction, path, headers, bodyKey, extra = {}) {
     const audio = call.pc.getTransceivers().filter((t) => t.receiver.track && t.receiver.track.kind === 'audio');
     const before = audio.map((t) => t.direction);
-    let resp;
     try {
       audio.forEach((t) => { t.direction = direction; });
       await call.pc.setLocalDescription(await call.pc.createOffer());
-      const body = { callsMediaModifications: { sdp: await call.localSdp() } };
-      resp = await this._request(method, code, 'PUT', `${this.sessionPath}/calls/${call.id}`, body, { 'x-calls-action': action });
+      const body = { [bodyKey]: { sdp: await call.localSdp(), ...extra } };
+      const resp = await this._request(method, code, 'PUT', path, body, headers);
       if (!resp.ok) this._apiFail(method, code, resp);
+      return resp;
     } catch (e) {
       audio.forEach((t, i) => { t.direction = before[i]; });
       throw e;
     }
-    const modId = resp.headers.get('x-modId');
-    if (!modId) return; // a gateway that gives no modId answers nothing
-    const timeout = new Promise((r) => { setTimeout(() => r(undefined), MEDIA_TIMEOUT_MS); });
-    const obj = await Promise.race([call.modResult(modId).promise, timeout]);
+  }
+
+  /** Wait for the mod-terminated event of `modId` (null: no timeout) and apply its answer. */
+  async _changeSettled(method, code, call, modId, timeoutMs) {
+    if (!modId) return {}; // a gateway that gives no modId answers nothing
+    const waits = [call.modResult(modId).promise];
+    if (timeoutMs) waits.push(new Promise((r) => { setTimeout(() => r(undefined), timeoutMs); }));
+    const obj = await Promise.race(waits);
     if (obj === undefined) this._fail(method, code, 'the gateway did not settle the media change');
     if (obj === null) this._fail(method, code, 'the call ended before its media change was settled');
     if (typeof obj.sdp === 'string' && call.pc.signalingState === 'have-local-offer') {
       await call.pc.setRemoteDescription({ type: 'answer', sdp: obj.sdp });
     }
+    return obj;
   }
 
   async _holdCall(call, method, code, auto) {
@@ -1023,3 +1057,8 @@ export async function fetchToken(gatewayUrl = location.origin, appScope = 'ACCOU
   }
   return body.access_token;
 }
+
+// the spec's other methods, one module per part (plain ES modules, no build step)
+const helpers = { ENDED, MEDIA_TIMEOUT_MS, now, calledPartyUri };
+installCallControl(Phone, helpers);
+installConferences(Phone, Call, helpers);

@@ -1,5 +1,6 @@
 // The softphone page: a thin view over the Phone SDK (phone.js).
 import { EVENTS, Phone, fetchToken } from '/static/phone.js';
+import { callTime, installExtras, shown } from '/static/softphone_extras.js';
 
 const $ = (id) => document.getElementById(id);
 const config = await fetch('/config').then((r) => r.json()).catch(() => ({}));
@@ -43,7 +44,31 @@ function render() {
   const call = phone.currentCall;
   const pending = phone.calls.find((c) => c.direction === 'incoming' && c.state === 'created');
   $('incoming').hidden = !pending;
-  $('incoming-from').textContent = pending ? pending.peer : '';
+  $('incoming-from').textContent = pending ? shown(pending.peer) : '';
+  $('incoming-what').textContent = pending && pending.breed === 'conference' ? 'Conference invitation from' : 'Incoming call from';
+  const live = phone.calls.filter((c) => !['created', 'disconnected'].includes(c.state));
+  const established = call && ['connected', 'held'].includes(call.state);
+  $('dial').disabled = Boolean(call);
+  $('add-call').disabled = !established || live.length >= 2;
+  $('switch').disabled = live.length < 2;
+  $('transfer').disabled = live.length < 2 || live.some((c) => c.breed === 'conference');
+  $('move').disabled = !call || call.state !== 'connected' || call.breed === 'conference';
+  $('upgrade').disabled = !call || call.state !== 'connected' || call.mediaType === 'video' || call.breed === 'conference';
+  $('downgrade').disabled = !call || call.state !== 'connected' || call.mediaType !== 'video';
+  const hosted = phone.calls.find((c) => c.breed === 'conference' && c.hosting && ['connecting', 'connected', 'held'].includes(c.state));
+  $('conf-start').disabled = Boolean(hosted) || live.length >= 2;
+  $('conf-invite').disabled = !hosted || hosted !== call || call.state !== 'connected';
+  $('conf-end').disabled = !phone.calls.some((c) => c.breed === 'conference' && ['connecting', 'connected', 'held'].includes(c.state));
+  const people = hosted ? Object.values(hosted.participants) : [];
+  $('participants').hidden = !hosted;
+  $('participants').replaceChildren(...people.map((p) => {
+    const li = document.createElement('li');
+    li.dataset.status = p.status;
+    li.textContent = `${shown(p.participant)}: ${p.status}`;
+    return li;
+  }));
+  $('modification').hidden = !call || !call.pendingMod;
+  $('modification-to').textContent = call && call.pendingMod ? call.pendingMod.mediaType : '';
   $('hangup').disabled = !call || !['connecting', 'connected', 'held'].includes(call.state);
   $('hold').disabled = !call || !['connected', 'held'].includes(call.state);
   $('hold').textContent = call && call.state === 'held' ? 'Resume' : 'Hold';
@@ -54,7 +79,8 @@ function render() {
   const rows = phone.calls.map((c) => {
     const tr = document.createElement('tr');
     tr.dataset.index = c.index;
-    for (const [value, cls] of [[c.index, ''], [c.peer, ''], [c.direction, ''], [c.state, 'state']]) {
+    const peer = c.breed === 'conference' && c.hosting ? 'conference (you host)' : shown(c.peer);
+    for (const [value, cls] of [[c.index, ''], [peer, 'peer'], [c.direction, ''], [c.state, 'state'], [callTime(c), 'time']]) {
       const td = document.createElement('td');
       td.textContent = value;
       if (cls) td.className = cls;
@@ -149,12 +175,34 @@ $('keypad').addEventListener('click', (ev) => {
   else $('destination').value += key.dataset.key;
 });
 
+function pendingCall() {
+  return phone.calls.find((c) => c.direction === 'incoming' && c.state === 'created') || null;
+}
 $('answer').addEventListener('click', () => {
   // with another call in progress, that one goes on hold (and resumes when this one ends)
   const busy = phone.calls.some((c) => !(c.direction === 'incoming' && c.state === 'created'));
-  phone.answer(busy ? { action: 'hold' } : {});
+  const options = busy ? { action: 'hold' } : {};
+  if (pendingCall()?.breed === 'conference') phone.joinConference(options);
+  else phone.answer(options);
 });
-$('reject').addEventListener('click', () => phone.reject());
+$('reject').addEventListener('click', () => {
+  if (pendingCall()?.breed === 'conference') phone.rejectConference();
+  else phone.reject();
+});
+$('add-call').addEventListener('click', () => {
+  showMessage('');
+  phone.addCall({ destination: $('destination').value, mediaType: 'audio' });
+});
+$('switch').addEventListener('click', () => phone.switchCall());
+$('transfer').addEventListener('click', () => phone.transfer());
+$('move').addEventListener('click', () => phone.move());
+$('upgrade').addEventListener('click', () => phone.upgrade());
+$('downgrade').addEventListener('click', () => phone.downgrade());
+$('accept-mod').addEventListener('click', () => phone.acceptModification());
+$('reject-mod').addEventListener('click', () => phone.rejectModification());
+$('conf-start').addEventListener('click', () => phone.startConference({ mediaType: 'audio' }));
+$('conf-invite').addEventListener('click', () => phone.addParticipant($('destination').value));
+$('conf-end').addEventListener('click', () => phone.endConference());
 $('hangup').addEventListener('click', () => {
   const call = phone.currentCall;
   if (call && call.direction === 'outgoing' && call.state === 'connecting') phone.cancel();
@@ -171,5 +219,6 @@ $('mute').addEventListener('click', () => {
   else phone.mute();
 });
 
+installExtras(phone, { render, log });
 render();
 document.body.dataset.ready = 'true';

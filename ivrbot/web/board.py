@@ -1,0 +1,219 @@
+"""What the dashboard shows: the bots and their numbers, live calls, call records, flows.
+
+A :class:`Board` lives in the gateway's app (``app[BOARD]``). ``ivrbot run`` tells it where
+its bots are (:meth:`Board.serve`); each bot's notes (a step begins, an input arrives, a call
+ends) and each change the gateway's switch makes to a call bump :attr:`Board.version`, which
+the live feed (:mod:`ivrbot.web.live`) waits on: no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ivrbot.flow.check import flow_edges
+from ivrbot.numbers import format_number
+
+if TYPE_CHECKING:
+    from ivrbot.flow.flow import Flow
+    from ivrbot.flow.runner import Bot
+    from ivrbot.gateway.core import Gateway
+    from ivrbot.gateway.switch import Call as SwitchCall
+
+RECORDS = 30  # records in a snapshot (searching reaches further back)
+SEARCH_DEPTH = 1000  # records a search looks through
+
+
+class Board:
+    """The dashboard's view of one gateway (and of the bots ``ivrbot run`` serves on it)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.bots: Callable[[], Iterable[Bot]] = lambda: ()
+        self.broken: Callable[[], dict[Path, str]] = dict
+        self.version = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+        self.feeds: set[web.WebSocketResponse] = set()  # the live feeds open (ivrbot.web.live)
+        switch = gateway.switch
+        recorded = switch.on_call_changed  # the gateway's call records, then the board
+
+        def call_changed(call: SwitchCall) -> None:
+            recorded(call)
+            self.poke()
+
+        switch.on_call_changed = call_changed
+
+    def serve(
+        self, bots: Callable[[], Iterable[Bot]], broken: Callable[[], dict[Path, str]]
+    ) -> None:
+        """Show these bots (``ivrbot run``'s) and the flow files that did not load."""
+        self.bots, self.broken = bots, broken
+        self.poke()
+
+    def watch(self, bot: Bot) -> None:
+        """Follow ``bot``'s calls: every note it makes is a change."""
+        bot.observers.append(lambda event, detail: self.poke())
+        self.poke()
+
+    def poke(self) -> None:
+        """Something changed: wake whoever waits (called on the event loop)."""
+        self.version += 1
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def changed_since(self, version: int) -> int:
+        """Wait until the board changes after ``version``; the new version."""
+        while version == self.version:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.add(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.discard(waiter)
+        return self.version
+
+    # what is shown ---------------------------------------------------------------------------
+    def flow(self, name: str) -> Flow | None:
+        return next((b.flow for b in self.bots() if b.flow.name == name), None)
+
+    def bot_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for bot in self.bots():
+            flow = bot.flow
+            rows.append(
+                {
+                    "flow": flow.name,
+                    "numbers": [format_number("1" + n) for n in flow.numbers],
+                    "description": flow.description,
+                    "state": "busy" if bot.active else "ready",
+                    "calls": len(bot.active),
+                    "max_calls": bot.max_calls,
+                    "source": flow.source,
+                }
+            )
+        for path, problem in self.broken().items():
+            rows.append({"flow": path.stem, "numbers": [], "state": "not served",
+                         "problem": problem, "calls": 0, "source": str(path)})  # fmt: skip
+        return rows
+
+    def live_calls(self) -> list[dict[str, Any]]:
+        """Calls a flow is running (who, which flow, which step, since when, last input),
+        then the gateway's other calls (between people)."""
+        rows: list[dict[str, Any]] = []
+        bot_calls: set[str] = set()
+        now = time.time()
+        for bot in self.bots():
+            for flow_call, _ in list(bot.active.values()):
+                record = flow_call.record
+                bot_calls.add(flow_call.call.id or "")
+                rows.append(
+                    {
+                        "id": record.id,
+                        "flow": record.flow,
+                        "caller": shown(record.caller),
+                        "step": record.path[-1] if record.path else "",
+                        "path": list(record.path),
+                        "inputs": list(record.inputs),
+                        "started_at": record.started_at,
+                        "seconds": round(now - record.started_at, 1),
+                        "last_input": record.inputs[-1] if record.inputs else None,
+                    }
+                )
+        for call in self.gateway.switch.calls.values():
+            if bot_calls & {leg.id for leg in call.legs()}:
+                continue  # a flow's call: shown above
+            rows.append(
+                {
+                    "id": call.id,
+                    "flow": "",
+                    "caller": shown(call.from_uri),
+                    "callee": shown(call.to_uri),
+                    "step": "",
+                    "state": str(call.state),
+                    "started_at": call.started_at,
+                    "seconds": round(now - call.started_at, 1),
+                    "last_input": None,
+                    "path": [],
+                    "inputs": [],
+                }
+            )
+        return rows
+
+    async def records(self, query: str = "", limit: int = RECORDS) -> list[dict[str, Any]]:
+        """The latest flow call records, newest first; ``query``: those that mention it
+        (caller, flow, step, prompt, input, transcript, outcome), case-insensitive."""
+        store = self.gateway.store
+        if not query:
+            return [_record_row(r) for r in await store.flow_calls(limit=limit)]
+        wanted = query.casefold()
+        found = []
+        for record in await store.flow_calls(limit=SEARCH_DEPTH):
+            if wanted in _searchable(record):
+                found.append(_record_row(record))
+                if len(found) >= limit:
+                    break
+        return found
+
+    async def snapshot(self) -> dict[str, Any]:
+        calls = self.live_calls()
+        records = await self.records()
+        # a record in progress is stored when the call starts: its path so far is the call's
+        live = {c["id"]: c for c in calls}
+        for row in records:
+            call = live.get(row["id"])
+            if call is not None and row["outcome"] == "in-progress":
+                row["path"] = call["path"]
+                row["inputs"] = call["inputs"]
+        return {"version": self.version, "now": time.time(), "bots": self.bot_rows(),
+                "calls": calls, "records": records}  # fmt: skip
+
+
+def shown(uri: str) -> str:
+    """A party as people write it: numbers in the one format (+1 (555) 000-1010), user ids
+    without their scheme."""
+    bare = uri.split(":", 1)[1] if ":" in uri.split("@", 1)[0] else uri
+    digits = bare.lstrip("+")
+    if digits.isdigit() and len(digits) >= 10:
+        return format_number(digits if len(digits) > 10 else "1" + digits)
+    return bare
+
+
+def _record_row(record: dict[str, Any]) -> dict[str, Any]:
+    row = dict(record)
+    row["caller"] = shown(str(record.get("caller", "")))
+    files = [str(p) for p in record.get("recordings") or []]
+    row["recordings"] = [{"n": n, "name": Path(p).name} for n, p in enumerate(files)]
+    # a Record step's input is its file: its name only (where the server keeps it is not shown)
+    row["inputs"] = [
+        {**i, "value": Path(i["value"]).name} if i.get("value") in files else i
+        for i in record.get("inputs") or []
+    ]
+    return row
+
+
+def _searchable(record: dict[str, Any]) -> str:
+    parts = [str(record.get(k, "")) for k in ("id", "flow", "caller", "outcome", "error")]
+    parts += [shown(str(record.get("caller", "")))]
+    parts += list(record.get("path") or []) + list(record.get("prompts") or [])
+    parts += [str(i.get("value", "")) for i in record.get("inputs") or []]
+    return " ".join(parts).casefold()
+
+
+def flow_graph(flow: Flow) -> dict[str, Any]:
+    """The flow's steps and where each can go, for the dashboard to lay out (dagre)."""
+    nodes = [
+        {"id": name, "kind": type(step).__name__, "label": name}
+        for name, step in flow.steps.items()
+    ]
+    edges = [{"from": e.source, "to": e.target, "label": e.label} for e in flow_edges(flow)]
+    return {"flow": flow.name, "start": next(iter(flow.steps), ""), "nodes": nodes,
+            "edges": edges}  # fmt: skip
+
+
+BOARD = web.AppKey("board", Board)

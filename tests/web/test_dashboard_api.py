@@ -1,0 +1,115 @@
+"""The dashboard's API: nothing is readable without the operator's token (the gateway's
+OAuth client credentials); with it, the board, records, graphs and the live feed answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from ivrbot.config import Settings
+from ivrbot.credentials import Credentials
+from ivrbot.flow.loader import load_flow_file
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.web.board import flow_graph, shown
+from ivrbot.web.dashboard import ROUTES
+
+ROOT = Path(__file__).resolve().parents[2]
+READABLE = [
+    "/ivrbot/dashboard",
+    "/ivrbot/records?q=bank",
+    "/ivrbot/records/abc/recordings/0",
+    "/ivrbot/flows/bank/graph",
+]
+
+
+async def operator(gateway: GatewayServer) -> str:
+    s = Settings()
+    return await fetch_token(
+        gateway.url, "ACCOUNT_ID", Credentials.operator(s.client_id, s.client_secret)
+    )
+
+
+def test_every_dashboard_route_is_checked_here() -> None:
+    assert {p.split("?")[0].replace("abc", "{id}").replace("/0", "/{n}").replace("bank", "{name}")
+            for p in READABLE} == set(ROUTES)  # fmt: skip
+
+
+@pytest.mark.parametrize("who", ["nobody", "a made-up token", "another client"])
+async def test_without_the_operators_token_nothing_is_readable(
+    gateway: GatewayServer, who: str
+) -> None:
+    headers = {}
+    if who == "a made-up token":
+        headers["Authorization"] = "Bearer not-a-token"
+    elif who == "another client":  # development mode: anyone gets a token, not the operator's
+        headers["Authorization"] = f"Bearer {await fetch_token(gateway.url, 'ACCOUNT_ID')}"
+    status = 403 if who == "another client" else 401
+    async with aiohttp.ClientSession() as http:
+        for path in READABLE:
+            async with http.get(f"{gateway.url}{path}", headers=headers) as resp:
+                body = await resp.json()
+                assert resp.status == status, path
+                assert set(body) == {"error"}, path  # one message, no data
+        token = headers.get("Authorization", "Bearer x")[7:]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"{gateway.url}/ivrbot/live", params={"access_token": token})
+        assert refused.value.status == status
+        # the page itself is public: it only holds the login form
+        async with http.get(f"{gateway.url}/") as resp:
+            assert resp.status == 200
+            assert 'id="login-form"' in await resp.text()
+
+
+async def test_the_operator_reads_the_board_and_the_live_feed(gateway: GatewayServer) -> None:
+    auth = {"Authorization": f"Bearer {await operator(gateway)}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{gateway.url}/ivrbot/dashboard", headers=auth) as resp:
+            assert resp.status == 200
+            board = await resp.json()
+        assert (board["bots"], board["calls"], board["records"]) == ([], [], [])
+        async with http.get(f"{gateway.url}/ivrbot/flows/nope/graph", headers=auth) as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"] == "no flow 'nope' is served here"
+        async with http.get(f"{gateway.url}/ivrbot/records?limit=x", headers=auth) as resp:
+            assert resp.status == 400
+            assert "limit" in (await resp.json())["error"]
+        url = f"{gateway.url}/ivrbot/live"
+        async with http.ws_connect(url, params={"access_token": auth["Authorization"][7:]}) as ws:
+            first = await ws.receive_json(timeout=5)
+            assert first["bots"] == [] and first["calls"] == []
+
+
+def test_a_flow_graph_has_every_step_and_edge() -> None:
+    flow = load_flow_file(ROOT / "flows" / "bank.py")
+    graph = flow_graph(flow)
+    ids = [n["id"] for n in graph["nodes"]]
+    assert ids == list(flow.steps) and graph["start"] == "defaults"
+    kinds = {n["id"]: n["kind"] for n in graph["nodes"]}
+    assert (kinds["menu"], kinds["balance"], kinds["voicemail"]) == ("Menu", "Python", "Record")
+    edges = {(e["from"], e["to"], e["label"]) for e in graph["edges"]}
+    assert ("menu", "account", "option 1") in edges
+    assert ("agent", "voicemail", "fallback") in edges
+    assert all(e["to"] in ids for e in graph["edges"])
+
+
+def test_parties_are_written_one_way() -> None:
+    assert shown("tel:+15550001010") == "+1 (555) 000-1010"
+    assert shown("vtn:5550001010") == "+1 (555) 000-1010"
+    assert shown("sip:alice@ivrbot.local") == "alice@ivrbot.local"
+
+
+async def test_stopping_the_server_closes_the_live_feed(gateway: GatewayServer) -> None:
+    """An open dashboard does not hold ``ivrbot run`` up: its feed is told it is going away."""
+    token = await operator(gateway)
+    async with aiohttp.ClientSession() as http:
+        url = f"{gateway.url}/ivrbot/live"
+        async with http.ws_connect(url, params={"access_token": token}) as ws:
+            await ws.receive_json(timeout=5)
+            await gateway.stop()
+            closing = await ws.receive(timeout=5)
+    assert closing.type == aiohttp.WSMsgType.CLOSE
+    assert closing.data == aiohttp.WSCloseCode.GOING_AWAY
+    assert closing.extra == "ivrbot is stopping"
