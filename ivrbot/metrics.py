@@ -1,13 +1,20 @@
 """The process's Prometheus metrics (``GET /metrics``): the objects other parts update.
 
 prometheus-client keeps them in its default registry, one set per process (as Prometheus
-expects of a process it scrapes). Any part may add its own here (a SIP gauge, say): define
-it at module level with an ``ivrbot_`` name and update it where the event happens.
+expects of a process it scrapes). Any part may add its own here: define it at module level
+with an ``ivrbot_`` name and update it where the event happens. The SIP connector's state
+(calls by trunk, registrations, rejected INVITEs) is read from its status at each scrape
+(:func:`watch_sip`).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # seconds: prompt latencies are tens to hundreds of ms; speech results up to a few seconds
 _LATENCY = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -62,3 +69,41 @@ OUTCOMES = {
 def outcome_of(reason: str) -> str:
     """The ``outcome`` label of a call that ended for ``reason``."""
     return OUTCOMES.get(reason, "other")
+
+
+class _SipCollector(Collector):
+    """The SIP connector's state, read from its status() at each scrape."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[Metric]:
+        status = self.status()
+        calls = GaugeMetricFamily(
+            "ivrbot_sip_calls", "SIP calls in progress, by trunk or account", labels=["via"]
+        )
+        by_trunk: dict[str, int] = {}
+        for call in status["calls"]:
+            by_trunk[call["trunk"]] = by_trunk.get(call["trunk"], 0) + 1
+        for trunk, count in sorted(by_trunk.items()):
+            calls.add_metric([trunk], count)
+        yield calls
+        registered = GaugeMetricFamily(
+            "ivrbot_sip_registered",
+            "1 when the account's last registration succeeded, else 0",
+            labels=["account"],
+        )
+        for reg in status["registrations"]:
+            registered.add_metric([reg["account"]], 1 if reg["active"] else 0)
+        yield registered
+        yield CounterMetricFamily(
+            "ivrbot_sip_rejected", "SIP INVITEs turned away (address not allowed, ...)",
+            value=status["rejected"],
+        )  # fmt: skip
+
+
+def watch_sip(status: Callable[[], dict[str, Any]]) -> Callable[[], None]:
+    """Publish a SIP connector's ``status()`` in /metrics; call the result to stop."""
+    collector = _SipCollector(status)
+    REGISTRY.register(collector)
+    return lambda: REGISTRY.unregister(collector)

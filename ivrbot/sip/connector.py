@@ -22,6 +22,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.gateway.sessions import Session
 from ivrbot.gateway.switch import CallLeg, Reason
 from ivrbot.media.local_link import LocalLink
+from ivrbot.metrics import watch_sip
 from ivrbot.sip.media import HeardTrack, SaySink
 from ivrbot.sip.settings import SipSettings, load_sip_settings
 from ivrbot.sip.stack import CallRef, SipStack, uri_user
@@ -84,6 +85,7 @@ class SipConnector:
         self.parties: dict[int, SipParty] = {}  # by id(SipCall)
         self.registrations = {name: Registration(name) for name in settings.accounts}
         self.rejected = 0  # INVITEs turned away (address not allowed, ...)
+        self._unwatch: Callable[[], None] | None = None
         self._tasks = TaskSet("sip")
         from ivrbot.sip.dialout import Dialout  # it uses this module's parts
 
@@ -96,6 +98,7 @@ class SipConnector:
 
     async def start(self) -> None:
         await self.stack.start()
+        self._unwatch = watch_sip(self.status)  # in /metrics
         log.info("SIP listening on %s:%d (UDP)", self.settings.host, self.stack.port)
 
     async def stop(self) -> None:
@@ -104,6 +107,9 @@ class SipConnector:
             self._hangup(party, 503)
         self._tasks.cancel_all()
         await self.stack.stop()
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
 
     # events from the stack ----------------------------------------------------------------
     def incoming(self, call: CallRef, account: str, source: str, called: str, caller: str) -> None:

@@ -9,9 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from ivrbot.flow.runner import Bot
+from ivrbot.gateway.server import GatewayServer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Account
 from tests.sip.conftest import MakeSip
@@ -41,17 +43,28 @@ async def registered(sip: SipConnector, name: str) -> None:
             await asyncio.sleep(0.05)
 
 
+async def metrics(gateway: GatewayServer) -> list[str]:
+    """The SIP samples of the gateway's /metrics."""
+    async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/metrics") as resp:
+        assert resp.status == 200
+        return [line for line in (await resp.text()).splitlines() if line.startswith("ivrbot_sip")]
+
+
 async def test_a_phone_calls_the_registered_extension_through_the_pbx(
     welcome: Bot,
     make_sip: MakeSip,
     pbx: Kamailio,
     phone: Baresip,
+    gateway: GatewayServer,
 ) -> None:
     sip = await make_sip({}, accounts=extension(pbx, PASSWORD))  # no trunk: only the PBX
     await registered(sip, "office")
     await phone.start()
     await phone.command("dial", f"sip:201@127.0.0.1:{pbx.port}")
     await prompt_done(welcome, 1)
+    during = await metrics(gateway)  # an operator's scrape while the call is up
+    assert 'ivrbot_sip_calls{via="account office"} 1.0' in during, during
+    assert 'ivrbot_sip_registered{account="office"} 1.0' in during, during
     await phone.command("sndcode", "4")
     await prompt_done(welcome, 2)  # "You pressed 4."
     await phone.hangup()
@@ -59,6 +72,9 @@ async def test_a_phone_calls_the_registered_extension_through_the_pbx(
 
     assert [(i["value"], i["method"]) for i in records[0].inputs][:1] == [("4", "rfc4733")]
     assert sip.status()["registrations"][0]["active"] is True
+    async with asyncio.timeout(5):
+        while 'ivrbot_sip_calls{via="account office"} 1.0' in await metrics(gateway):
+            await asyncio.sleep(0.1)  # the call is gone from /metrics once it ended
 
 
 async def test_a_wrong_password_is_reported(
