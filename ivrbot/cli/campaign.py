@@ -25,7 +25,7 @@ from ivrbot.campaign.contacts import normalise, read_contacts
 from ivrbot.campaign.report import attempts_csv, status_view, summary
 from ivrbot.campaign.scheduler import ACTIONS
 from ivrbot.campaign.store import CampaignStore
-from ivrbot.cli_dial import DEFAULT_GATEWAY, find_flow
+from ivrbot.cli.dial import DEFAULT_GATEWAY, find_flow
 from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
 from ivrbot.flow.flow import FlowError

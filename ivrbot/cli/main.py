@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ivrbot import __version__, logs
-from ivrbot.cli_calls import calls
-from ivrbot.cli_campaign import campaign
-from ivrbot.cli_dial import dial
-from ivrbot.cli_flows import flows
-from ivrbot.cli_models import models
-from ivrbot.cli_sip import sip
+from ivrbot.cli.calls import calls
+from ivrbot.cli.campaign import campaign
+from ivrbot.cli.dial import dial
+from ivrbot.cli.flows import flows
+from ivrbot.cli.models import models
+from ivrbot.cli.sip import sip
 from ivrbot.config import ConfigError
 from ivrbot.errors import UserError
 

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from ivrbot.cli_dial import find_flow
+from ivrbot.cli.dial import find_flow
 from ivrbot.flow.check import Problem, check_flow
 from ivrbot.flow.flow import FlowError
 from ivrbot.flow.graph import mermaid, svg
