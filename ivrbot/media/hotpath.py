@@ -11,6 +11,15 @@ the busy time for an Opus decode of ~0.05 ms. Here audio frames are encoded and 
 the event loop and the level is computed with numpy; video (which ivrbot does not carry)
 keeps aiortc's way.
 
+Pre-encoded frames: a sender whose track has ``recv_wire`` (``OutboundAudio``) is given the
+frames that are a cached prompt's alone or silence as payloads encoded once
+(:mod:`ivrbot.media.wire_prompt`): no encoder, no resampler, no level computed. Such a
+sender stamps every frame from the track's own 48 kHz pts (the pacer's), whether encoded
+here or not, so RTP timestamps run on across switches (aiortc numbers the packets); the
+Opus encoder starts afresh after pre-encoded frames (its state would be of audio from
+before them). The receiver skips decoding G.711 silence, and Opus silence packets that
+repeat the one just decoded, handing on silent frames instead.
+
 :func:`install` is idempotent; :func:`ivrbot.media.rfc4733.install` calls it first (it wraps
 the receive path installed here), and every peer connection is made after that.
 """
@@ -18,6 +27,7 @@ the receive path installed here), and every peer connection is made after that.
 from __future__ import annotations
 
 import asyncio
+import fractions
 import logging
 import math
 import threading
@@ -29,6 +39,8 @@ from aiortc import rtcrtpreceiver, rtcrtpsender, rtp
 from aiortc.codecs import get_decoder, get_encoder
 from av import AudioFrame
 from av.frame import Frame
+
+from ivrbot.media.wire_prompt import silence_payload
 
 log = logging.getLogger(__name__)
 _installed = False
@@ -50,7 +62,11 @@ def audio_level_dbov(frame: AudioFrame) -> int:
 
 async def _next_encoded_frame(self: Any, codec: Any) -> Any:
     """aiortc 1.16's ``RTCRtpSender._next_encoded_frame``, encoding audio inline."""
-    data = await self._RTCRtpSender__track.recv()
+    track = self._RTCRtpSender__track
+    recv_wire = getattr(track, "recv_wire", None)
+    if recv_wire is not None:
+        return _wire_frame(self, codec, await recv_wire(codec.name))
+    data = await track.recv()
     if not self._enabled:
         return None
     if self._RTCRtpSender__encoder is None:
@@ -73,6 +89,45 @@ async def _next_encoded_frame(self: Any, codec: Any) -> Any:
     return rtcrtpsender.RTCEncodedFrame(payloads, timestamp, audio_level)
 
 
+class _WireState:
+    """Per sender: whether the last frame went out pre-encoded, and the timestamp stamped."""
+
+    __slots__ = ("last", "offset", "preencoded")
+
+    def __init__(self) -> None:
+        self.preencoded = False
+        self.last: int | None = None
+        self.offset = 0
+
+
+def _wire_frame(self: Any, codec: Any, data: Any) -> Any:
+    """One frame from ``recv_wire`` (a ``WirePacket`` or an ``AudioFrame``) as aiortc's
+    ``RTCEncodedFrame``, timestamped from its pts."""
+    if not self._enabled:
+        return None
+    state: _WireState | None = getattr(self, "_ivrbot_wire", None)
+    if state is None:
+        state = self._ivrbot_wire = _WireState()
+    step = codec.clockRate // 50
+    timestamp = data.pts * codec.clockRate // 48000 + state.offset
+    if state.last is not None and timestamp - state.last not in range(1, 1 << 30):
+        state.offset += state.last + step - timestamp  # a new track's pts start again at 0
+        timestamp = state.last + step
+    state.last = timestamp
+    if not isinstance(data, AudioFrame):  # pre-encoded
+        state.preencoded = True
+        return rtcrtpsender.RTCEncodedFrame([data.payload], timestamp, data.level)
+    encoder = self._RTCRtpSender__encoder
+    if encoder is None or (state.preencoded and codec.name == "opus"):
+        encoder = self._RTCRtpSender__encoder = get_encoder(codec)
+    state.preencoded = False
+    audio_level = rtp.compute_audio_level_dbov(data)
+    payloads, _ = encoder.encode(data, False)
+    if not payloads:
+        return None
+    return rtcrtpsender.RTCEncodedFrame(payloads, timestamp, audio_level)
+
+
 class InlineDecoder:
     """Stands for an audio receiver's decoder queue *and* its decoder thread: ``put`` decodes
     the encoded frame at once, on the event loop, and hands the frames to the track; ``None``
@@ -84,6 +139,8 @@ class InlineDecoder:
         self._decode_error = decode_error
         self._codec_name: str | None = None
         self._decoder: Any = None
+        self._silence: bytes | None = None
+        self._after_silence = False  # the last packet decoded was the silence payload
 
     def put(self, task: tuple[Any, Any] | None) -> None:
         if task is None:
@@ -94,17 +151,44 @@ class InlineDecoder:
         if codec.name != self._codec_name:
             self._decoder = get_decoder(codec)
             self._codec_name = codec.name
+            self._silence = silence_payload(codec.name)
+        if encoded_frame.data == self._silence and self._silent_state(codec.name):
+            self._output.put_nowait(_silent_frame(codec.name, encoded_frame.timestamp))
+            return
         try:
             frames = self._decoder.decode(encoded_frame)
         except av.FFmpegError as exc:  # keep the decoder's state, as aiortc does
             log.warning("failed to decode a %s audio frame: %s", codec.name, exc)
             self._decode_error.set()
             return
+        self._after_silence = encoded_frame.data == self._silence
         for frame in frames:
             self._output.put_nowait(frame)
 
+    def _silent_state(self, codec_name: str) -> bool:
+        """A silence payload may skip the decoder: G.711 has no state; an Opus decoder that
+        has just decoded silence is left as it was (one more silent frame would change it
+        no further than a frame of its own silence)."""
+        return codec_name != "opus" or self._after_silence
+
     def join(self) -> None:
         """Nothing runs apart: stopping needs no wait."""
+
+
+_SILENT = {
+    "opus": (np.zeros((1, 1920), np.int16), "stereo", 48000),  # as aiortc's Opus decoder gives
+    "PCMU": (np.zeros((1, 160), np.int16), "mono", 8000),
+    "PCMA": (np.zeros((1, 160), np.int16), "mono", 8000),
+}
+
+
+def _silent_frame(codec_name: str, timestamp: int) -> AudioFrame:
+    samples, layout, rate = _SILENT[codec_name]
+    frame = AudioFrame.from_ndarray(samples, format="s16", layout=layout)
+    frame.sample_rate = rate
+    frame.pts = timestamp
+    frame.time_base = fractions.Fraction(1, rate)
+    return frame
 
 
 _aiortc_receive = rtcrtpreceiver.RTCRtpReceiver.receive
