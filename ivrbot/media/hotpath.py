@@ -40,6 +40,7 @@ from aiortc.codecs import get_decoder, get_encoder
 from av import AudioFrame
 from av.frame import Frame
 
+from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.wire_prompt import silence_payload
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,9 @@ async def _next_encoded_frame(self: Any, codec: Any) -> Any:
     return rtcrtpsender.RTCEncodedFrame(payloads, timestamp, audio_level)
 
 
+_ZEROS = np.zeros(WIRE_SAMPLES, np.int16)
+
+
 class _WireState:
     """Per sender: whether the last frame went out pre-encoded, and the timestamp stamped."""
 
@@ -120,6 +124,8 @@ def _wire_frame(self: Any, codec: Any, data: Any) -> Any:
     encoder = self._RTCRtpSender__encoder
     if encoder is None or (state.preencoded and codec.name == "opus"):
         encoder = self._RTCRtpSender__encoder = get_encoder(codec)
+        if codec.name != "opus":  # fill its resampler's delay now: a payload every frame
+            encoder.encode(frame_from_pcm(_ZEROS, data.pts - _ZEROS.size), False)
     state.preencoded = False
     audio_level = rtp.compute_audio_level_dbov(data)
     payloads, _ = encoder.encode(data, False)
