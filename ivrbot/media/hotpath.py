@@ -125,7 +125,7 @@ def _wire_frame(self: Any, codec: Any, data: Any) -> Any:
     if encoder is None or (state.preencoded and codec.name == "opus"):
         encoder = self._RTCRtpSender__encoder = get_encoder(codec)
         if codec.name != "opus":  # fill its resampler's delay now: a payload every frame
-            encoder.encode(frame_from_pcm(_ZEROS, data.pts - _ZEROS.size), False)
+            encoder.encode(frame_from_pcm(_ZEROS, (data.pts or 0) - _ZEROS.size), False)
     state.preencoded = False
     audio_level = rtp.compute_audio_level_dbov(data)
     payloads, _ = encoder.encode(data, False)

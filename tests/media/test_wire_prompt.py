@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import av
 import numpy as np
@@ -23,7 +25,6 @@ from ivrbot.media.hotpath import audio_level_dbov
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import SILENCE, OutboundAudio
 from ivrbot.media.wire_prompt import (
-    WirePrompt,
     cached_prompts,
     frame_levels,
     frozen,
@@ -79,7 +80,7 @@ def test_g711_payloads_match_aiortcs_encoder() -> None:
     pcm8k = (sine(700, 0.1, rate=8000) + sine(1900, 0.1, rate=8000) // 2).astype(np.int16)
     for name in ("PCMU", "PCMA"):
         codec = RTCRtpCodecParameters(mimeType=f"audio/{name}", clockRate=8000, payloadType=0)
-        encoder = get_encoder(codec)
+        encoder: Any = get_encoder(codec)
         theirs = b"".join(bytes(p) for p in encoder.codec.encode(frame_from_pcm(pcm8k, 0, 8000)))
         assert g711_encode(pcm8k, name) == theirs
         assert silence_payload(name) == g711_encode(np.zeros(160, np.int16), name)
@@ -163,7 +164,7 @@ def windows(pcm: np.ndarray, rate: int, ms: int = 10) -> np.ndarray:
 
 def dominant(pcm: np.ndarray, rate: int, freqs: tuple[float, ...]) -> list[float]:
     """The strongest of ``freqs`` in each loud 100 ms window, in order, repeats merged."""
-    n, out = rate // 10, []
+    n, out = rate // 10, list[float]()
     for i in range(0, pcm.size - n, n):
         block = pcm[i : i + n]
         levels = [tone_dbfs(block, f, rate) for f in freqs]
@@ -181,7 +182,7 @@ def encoder_of(pc: RTCPeerConnection) -> object:
 @pytest.mark.parametrize("codec", list(CODECS))
 async def test_caller_hears_a_pre_encoded_prompt(codec: str) -> None:
     prompt = frozen_copy(notes(PROMPT_HZ))
-    async with call(codec) as (out, received, pc1, packets):
+    async with call(codec) as (out, received, pc1, _packets):
         await listen(received, 0.3)
         playback = out.play(prompt, 48000)
         pcm, rate = await listen(received, 1.4)
@@ -196,7 +197,7 @@ async def test_caller_hears_a_pre_encoded_prompt(codec: str) -> None:
 async def test_dtmf_tones_from_a_pre_encoded_prompt_are_detected(codec: str) -> None:
     digits = "159#0*"
     prompt = frozen_copy(tones(digits, 48000))
-    async with call(codec) as (out, received, pc1, packets):
+    async with call(codec) as (out, received, pc1, _packets):
         await listen(received, 0.2)
         out.play(prompt, 48000)
         pcm, rate = await listen(received, prompt.size / 48000 + 0.4)
@@ -235,7 +236,7 @@ async def test_prompt_bridged_prompt_is_continuous(codec: str) -> None:
         pcm, rate = await listening
         assert encoder_of(pc1) is not None  # the bridged part was encoded
     step = 960 if codec == "opus" else 160
-    pairs = list(zip(packets, packets[1:], strict=False))
+    pairs = list(itertools.pairwise(packets))
     assert len(pairs) > 70 and all(  # one packet per 20 ms, stamped 20 ms apart, throughout
         (b[0] - a[0]) % 65536 == 1 and (b[1] - a[1]) % (1 << 32) == step for a, b in pairs
     ), [(a, b) for a, b in pairs if (b[1] - a[1]) % (1 << 32) != step][:3]
@@ -252,7 +253,7 @@ async def test_prompt_bridged_prompt_is_continuous(codec: str) -> None:
 
 @pytest.mark.parametrize("codec", list(CODECS))
 async def test_silence_is_sent_pre_encoded_and_accepted(codec: str) -> None:
-    async with call(codec) as (out, received, pc1, packets):
+    async with call(codec) as (_out, received, pc1, _packets):
         await listen(received, 0.3)
         stats0 = await pc1.getStats()
         pcm, rate = await listen(received, 1.0)
