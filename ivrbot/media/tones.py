@@ -18,11 +18,17 @@ def _sine_sum(freqs: tuple[float, ...], seconds: float, dbfs: float) -> np.ndarr
     return np.asarray(wave) * (32767 * 10 ** (dbfs / 20))
 
 
+def _frozen(pcm: np.ndarray) -> np.ndarray:
+    """Read-only over immutable bytes, as a cached prompt: legs send it pre-encoded (see
+    ivrbot.media.wire_prompt)."""
+    return np.frombuffer(pcm.astype(np.int16).tobytes(), np.int16)
+
+
 @cache
 def ringback() -> np.ndarray:
     """One 6 s cycle of ringback at 48 kHz (loop it)."""
     on = _sine_sum(RINGBACK_HZ, 2.0, -16.0)
-    return np.concatenate((on, np.zeros(4 * WIRE_RATE))).astype(np.int16)
+    return _frozen(np.concatenate((on, np.zeros(4 * WIRE_RATE))))
 
 
 @cache
@@ -35,4 +41,4 @@ def hold_music() -> np.ndarray:
             1.0, np.minimum(np.arange(note.size), note.size - np.arange(note.size)) / 1200
         )
         notes.append(note * envelope)
-    return np.concatenate(notes).astype(np.int16)
+    return _frozen(np.concatenate(notes))

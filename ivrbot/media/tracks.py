@@ -14,7 +14,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ivrbot.media.frames import WIRE_RATE, WIRE_SAMPLES, frame_from_pcm, pcm_from_frame, resample
-from ivrbot.media.wire_prompt import MIN_LEVEL, WirePrompt, silence_payload, wire_prompt
+from ivrbot.media.wire_prompt import MIN_LEVEL, SILENCE, WirePrompt, silence_payload, wire_prompt
 from ivrbot.metrics import FRAME_LATENESS
 
 log = logging.getLogger(__name__)
@@ -23,9 +23,6 @@ FrameSink = Callable[[av.AudioFrame], Awaitable[None] | None]
 PcmTap = Callable[[np.ndarray], None]
 """Receives each 20 ms a track sends: mono int16 at 48 kHz, read-only (a recorder, say)."""
 
-
-SILENCE = "silence"
-"""The tag of a frame that is digital silence (nothing to send)."""
 
 Tag = tuple[WirePrompt, int] | str | None
 """What a 20 ms frame is, when it is known: frame ``k`` of a cached prompt, or

@@ -31,6 +31,8 @@ from ivrbot.media.frames import WIRE_RATE, WIRE_SAMPLES, frame_from_pcm, resampl
 G711 = {"PCMU": "pcm_mulaw", "PCMA": "pcm_alaw"}
 CODECS = ("opus", *G711)
 MIN_LEVEL = -127
+SILENCE = "silence"
+"""The tag (``frame.opaque``) of a frame that is digital silence: nothing to send."""
 _OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
 
 
