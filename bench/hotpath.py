@@ -114,11 +114,7 @@ def child(variant: str, pairs: int, seconds: float) -> None:
 
     if variant == "aiortc":  # the layer is installed by rfc4733.install(): keep it out
         hotpath._installed = True  # install() becomes a no-op: aiortc's own per-packet path
-    if variant == "live":  # the layer of before: the sender reads frames, decodes everything
-        from ivrbot.media.tracks import OutboundAudio
-
-        del OutboundAudio.recv_wire
-        hotpath.InlineDecoder._silent_state = lambda self, codec_name: False  # type: ignore[method-assign]
+    hotpath.PREENCODE = variant != "live"  # live: every frame encoded and decoded
     print(json.dumps(asyncio.run(one_run(pairs, seconds, VARIANTS[variant][0]))))
 
 

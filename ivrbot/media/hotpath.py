@@ -30,6 +30,7 @@ import asyncio
 import fractions
 import logging
 import math
+import os
 import threading
 from typing import Any
 
@@ -45,6 +46,9 @@ from ivrbot.media.wire_prompt import SILENCE, silence_payload
 
 log = logging.getLogger(__name__)
 _installed = False
+PREENCODE = os.environ.get("IVRBOT_PREENCODE", "1") != "0"
+"""Send cached prompts and silence pre-encoded, skip decoding repeated silence (default);
+``IVRBOT_PREENCODE=0`` encodes and decodes every frame (to compare, or to rule it out)."""
 _MIN_LEVEL = -127
 aiortc_audio_level_dbov = rtp.compute_audio_level_dbov  # the original, for comparison
 
@@ -64,7 +68,7 @@ def audio_level_dbov(frame: AudioFrame) -> int:
 async def _next_encoded_frame(self: Any, codec: Any) -> Any:
     """aiortc 1.16's ``RTCRtpSender._next_encoded_frame``, encoding audio inline."""
     track = self._RTCRtpSender__track
-    recv_wire = getattr(track, "recv_wire", None)
+    recv_wire = getattr(track, "recv_wire", None) if PREENCODE else None
     if recv_wire is not None:
         return _wire_frame(self, codec, await recv_wire(codec.name))
     data = await track.recv()
@@ -158,7 +162,7 @@ class InlineDecoder:
             self._decoder = get_decoder(codec)
             self._codec_name = codec.name
             self._silence = silence_payload(codec.name)
-        if encoded_frame.data == self._silence and self._silent_state(codec.name):
+        if PREENCODE and encoded_frame.data == self._silence and self._silent_state(codec.name):
             self._output.put_nowait(_silent_frame(codec.name, encoded_frame.timestamp))
             return
         try:
