@@ -269,6 +269,12 @@ class DtmfDetector:
         self._cand: str | None = None
         self._cand_count = 0
 
+    @property
+    def idle(self) -> bool:
+        """No press in progress or in the making: digital silence would change nothing that
+        matters (only where the block grid falls), so a caller may leave it unfed."""
+        return self._active is None and self._cand is None
+
     def feed(self, samples: npt.ArrayLike) -> list[str]:
         x = np.asarray(samples)
         if x.ndim != 1:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ivrbot.media.dtmf import DtmfDetector
 from ivrbot.media.frames import LISTEN_RATE, Downsampler
+from ivrbot.media.wire_prompt import SILENCE
 
 DUPLICATE_WINDOW_S = 0.4  # one press heard as RFC 4733 and as in-band tones counts once
 
@@ -30,17 +31,24 @@ class Listener:
         self.listening_for_speech = False
         self.taps: list[Callable[[np.ndarray], None]] = []  # e.g. answering-machine detection
         self._recent: list[tuple[float, str, str]] = []  # (time, digit, method)
+        self._was_silent = False
 
     def on_frame(self, frame: av.AudioFrame) -> None:
         if self._down is None:
             return  # closed: the call has ended
-        pcm = self._down.convert(frame)
+        silent = frame.opaque == SILENCE
+        # Digital silence after digital silence: the resampler's history is all zeros, so it
+        # would give zeros; the idle key detector would find nothing in them. Skip both.
+        skip = silent and self._was_silent and self._detector.idle
+        self._was_silent = silent
+        pcm = np.zeros(LISTEN_RATE // 50, np.int16) if skip else self._down.convert(frame)
         if pcm.size == 0:
             return
         for tap in list(self.taps):
             tap(pcm)
-        for digit in self._detector.feed(pcm):
-            self.press(digit, "inband")
+        if not skip:
+            for digit in self._detector.feed(pcm):
+                self.press(digit, "inband")
         if self.listening_for_speech and not self.speech.full():
             self.speech.put_nowait(pcm)
 

@@ -266,3 +266,50 @@ async def test_silence_is_sent_pre_encoded_and_accepted(codec: str) -> None:
     assert sent[1] - sent[0] >= 40  # a packet every 20 ms, about
     assert pcm.size >= 0.9 * rate  # the peer decoded them into a second of audio
     assert float(np.abs(pcm).max()) < 50  # of silence
+
+
+def test_stereo_to_mono_is_the_floor_of_the_mean() -> None:
+    x = np.random.default_rng(5).integers(-32768, 32768, size=(1, 1920)).astype(np.int16)
+    frame = av.AudioFrame.from_ndarray(x, format="s16", layout="stereo")
+    expected = (x.reshape(-1, 2).astype(np.int32).sum(axis=1) // 2).astype(np.int16)
+    assert np.array_equal(pcm_from_frame(frame), expected)
+
+
+def test_listener_skips_repeated_silence_and_hears_the_same() -> None:
+    """Frames tagged silence after silence skip the resampler and the idle key detector:
+    the keys found and the 16 kHz audio handed on are what they are without the skip."""
+    from ivrbot.media.listener import Listener
+
+    pcm = np.concatenate(
+        [np.zeros(48000 // 2), tones("5", 48000), np.zeros(48000 // 2), tones("7", 48000)]
+    )
+    pcm = np.concatenate([pcm, np.zeros((-pcm.size) % 960 + 9600)]).astype(np.int16)
+
+    def run(tagged: bool) -> tuple[str, np.ndarray, int]:
+        async def main() -> tuple[str, np.ndarray, int]:
+            listener, heard, converts = Listener(), list[np.ndarray](), [0]
+            convert = listener._down.convert  # type: ignore[union-attr]
+
+            def counting(frame: av.AudioFrame) -> np.ndarray:
+                converts[0] += 1
+                return convert(frame)
+
+            listener._down.convert = counting  # type: ignore[union-attr, method-assign]
+            listener.taps.append(heard.append)
+            for i in range(0, pcm.size, 960):
+                frame = frame_from_pcm(pcm[i : i + 960], i)
+                if tagged and not pcm[i : i + 960].any():
+                    frame.opaque = SILENCE
+                listener.on_frame(frame)
+            keys = ""
+            while not listener.presses.empty():
+                keys += listener.presses.get_nowait()[0]
+            return keys, np.concatenate(heard), converts[0]
+
+        return asyncio.run(main())
+
+    keys, audio, converts = run(tagged=False)
+    keys_skip, audio_skip, converts_skip = run(tagged=True)
+    assert keys == keys_skip == "57"
+    assert np.array_equal(audio, audio_skip)
+    assert converts_skip < converts * 0.6  # most of it was silence, and skipped
