@@ -17,13 +17,17 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from ivrbot.config import Settings
+from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
 from tests.audio_checks import sine
+from tests.gateway.test_calls import Party, login
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"  # screenshots (not committed)
 CHROMIUM = Path("/usr/bin/chromium")
 MIC_HZ = 600.0  # the tone the browser's fake microphone plays (looped by Chromium)
+PY_HZ = 1000.0  # the tone the Python side plays
+BOT_NUMBER = "5550001000"  # the Python Phone of the bot fixture
 
 FLAGS = [
     "--no-sandbox",
@@ -109,3 +113,18 @@ async def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     await runner.start()
     yield runner
     await runner.stop()
+
+
+@pytest.fixture
+async def bot(gateway: GatewayServer) -> AsyncIterator[Party]:
+    """A Python Phone on a virtual number that plays PY_HZ into every call it connects."""
+    party = Party(gateway.url, "bot")
+
+    def speak(data: object) -> None:
+        for call in party.phone.calls:
+            call.play(sine(PY_HZ, 120.0, dbfs=-12.0))
+
+    party.phone.on("call:connected", speak)
+    await login(party, gateway.url, "VIRTUAL_NUMBER", f"vtn:{BOT_NUMBER}")
+    yield party
+    await party.phone.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -22,14 +22,12 @@ from ivrbot.errors import PhoneException
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine, tone_dbfs
-from tests.gateway.test_calls import Party, login
-from tests.web.conftest import MIC_HZ, fresh_page
+from tests.audio_checks import tone_dbfs
+from tests.gateway.test_calls import Party
+from tests.web.conftest import BOT_NUMBER, MIC_HZ, PY_HZ, fresh_page
 
-PY_HZ = 1000.0  # the tone the Python side plays
 HEARD_DB = -32.0  # a tone arrives at about -12 to -16 dBFS
 SILENT_DB = -50.0  # an absent one measures below -60
-BOT_NUMBER = "5550001000"
 
 # The level (dBFS) of one frequency in the last ~0.7 s the page received on its current call.
 METER_JS = """async (freq) => {
@@ -105,21 +103,6 @@ async def open_softphone(page: Page, gateway: GatewayServer, user: str, token: s
 
 async def call_state(page: Page, state: str) -> None:
     await page.wait_for_selector(f"#calls td.state:text-is('{state}')")
-
-
-@pytest.fixture
-async def bot(gateway: GatewayServer) -> AsyncIterator[Party]:
-    """A Python Phone on a virtual number that plays PY_HZ into every call it connects."""
-    party = Party(gateway.url, "bot")
-
-    def speak(data: object) -> None:
-        for call in party.phone.calls:
-            call.play(sine(PY_HZ, 120.0, dbfs=-12.0))
-
-    party.phone.on("call:connected", speak)
-    await login(party, gateway.url, "VIRTUAL_NUMBER", f"vtn:{BOT_NUMBER}")
-    yield party
-    await party.phone.close()
 
 
 async def browser_calls_bot(page: Page, gateway: GatewayServer, bot: Party) -> None:
@@ -580,6 +563,6 @@ async def test_video_upgrade_both_ways(page: Page, gateway: GatewayServer, bot: 
         settled = await bot.wait("call:media-modification", 2 if media == "video" else 3)
         assert settled[-1].get("newMediaType") == media
         assert await page.evaluate("window.softphone.phone.getMediaType()") == media
-    # Not checked: audio after the gateway's own offer. aiortc's new offer gives the RTP
-    # header extensions new ids; Chromium refuses that (phone.js maps them back so the offer
-    # is taken), but then no audio from the browser reaches the gateway (README, Softphone).
+    # the gateway's own offers (the Python side's downgrades) kept the call's audio
+    await hears("downgraded: the bot hears the browser", lambda: party_level(bot, MIC_HZ))
+    await hears("downgraded: the browser hears the bot", lambda: page_level(page, PY_HZ))
