@@ -108,6 +108,7 @@ class Board:
         rows: list[dict[str, Any]] = []
         bot_calls: set[str] = set()
         now = time.time()
+        switch_call = {leg.id: c.id for c in self.gateway.switch.calls.values() for leg in c.legs()}
         for bot in self.bots():
             for flow_call, _ in list(bot.active.values()):
                 record = flow_call.record
@@ -115,6 +116,7 @@ class Board:
                 rows.append(
                     {
                         "id": record.id,
+                        "call": switch_call.get(flow_call.call.id or ""),  # to listen in
                         "flow": record.flow,
                         "caller": shown(record.caller),
                         "step": record.path[-1] if record.path else "",
@@ -131,6 +133,7 @@ class Board:
             rows.append(
                 {
                     "id": call.id,
+                    "call": call.id,
                     "flow": "",
                     "caller": shown(call.from_uri),
                     "callee": shown(call.to_uri),

@@ -70,7 +70,7 @@ class Heard:
         return tone_dbfs(np.concatenate(got), freq) if got else -120.0
 
 
-async def until_heard(what: str, heard: Heard, freq: float, timeout: float = 8.0) -> None:
+async def until_heard(what: str, heard: Heard, freq: float, timeout: float = 15.0) -> None:
     async with asyncio.timeout(timeout):
         while (db := await heard.level(freq)) < HEARD_DB:
             print(f"{what}: {db:.1f} dBFS")
@@ -132,7 +132,7 @@ async def levels(party: Party, seconds: float = 0.8) -> tuple[float, float]:
 
 
 async def both_hear(alice: Party, bot: Party, when: str) -> None:
-    async with asyncio.timeout(8):
+    async with asyncio.timeout(15):  # a loaded machine starts media late
         while True:
             (_, a_hears_bot), (b_hears_alice, _) = await levels(alice), await levels(bot)
             if a_hears_bot > HEARD_DB and b_hears_alice > HEARD_DB:

@@ -3,6 +3,7 @@
 
 import { drawFlow, drawLegend, highlight } from '/static/flowgraph.js';
 import { drawCampaigns } from '/static/campaigns.js';
+import { listen, listeningTo, stopListening } from '/static/listen.js';
 
 const $ = (sel) => document.querySelector(sel);
 const TOKEN_KEY = 'ivrbot.dashboard.token';
@@ -150,13 +151,42 @@ function renderCalls(calls) {
     cell(row, call.step || call.state || '', 'step');
     cell(row, duration(Date.now() / 1000 - state.clockSkew - call.started_at), 'duration');
     cell(row, inputText(call.last_input));
+    listenCell(row, call.call);
     if (call.flow) row.onclick = () => showFlow(call.flow);
   }
+  if (listeningTo() && !calls.some((c) => c.call === listeningTo())) stopListening();
+  document.body.dataset.listening = listeningTo();
   $('#no-calls').hidden = calls.length > 0;
   $('#live-count').textContent = String(calls.length);
   const live = calls.find((c) => c.flow);
   if (live && !state.shownFlow) showFlow(live.flow);
   else markSteps();
+}
+
+function listenCell(row, callId) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'listen';
+  button.disabled = !callId;
+  button.textContent = callId && listeningTo() === callId ? 'Stop' : 'Listen';
+  button.onclick = async (event) => {
+    event.stopPropagation();  // not the row's click (which shows its flow)
+    button.disabled = true;
+    try {
+      if (listeningTo() === callId) await stopListening();
+      else await listen(callId, state.token);
+      show('');
+    } catch (exc) {
+      show(`Could not listen in: ${exc.message}`);
+    }
+    button.disabled = false;
+    document.body.dataset.listening = listeningTo();
+    for (const b of document.querySelectorAll('#calls button.listen')) {
+      b.textContent = b.closest('tr').dataset.call === listeningTo() && listeningTo() ? 'Stop' : 'Listen';
+    }
+  };
+  row.dataset.call = callId || '';
+  row.insertCell().append(button);
 }
 
 function tick() {  // the durations count up between messages; campaigns every 5 s
