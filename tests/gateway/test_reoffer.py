@@ -15,6 +15,7 @@ import pytest
 from aiortc import RTCSessionDescription, sdp
 
 from ivrbot.gateway.leg import Leg
+from ivrbot.gateway.reoffer import next_origin
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import pcm_from_frame
 from ivrbot.media.peer import new_peer_connection
@@ -185,3 +186,12 @@ async def test_media_changes_both_ways_keep_audio_and_keys(parties: Any) -> None
     await bot.phone.send_dtmf_tone(input="7")
     back = await alice.wait("dtmf:tone-received")
     assert [e.get("tone") for e in back] == ["7"]
+
+
+def test_next_origin_keeps_the_session_and_raises_its_version() -> None:
+    fresh = "- 99 99 IN IP4 0.0.0.0"
+    assert next_origin("- 4005254899 4005254899 IN IP4 127.0.0.1", fresh) == (
+        "- 4005254899 4005254900 IN IP4 127.0.0.1"
+    )
+    assert next_origin(None, fresh) == fresh  # no previous description
+    assert next_origin("garbage", fresh) == fresh
