@@ -68,6 +68,7 @@ async function start() {
 }
 
 function logout(message = '') {
+  stopListening();
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = '';
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
@@ -180,14 +181,19 @@ function listenCell(row, callId) {
       show(`Could not listen in: ${exc.message}`);
     }
     button.disabled = false;
-    document.body.dataset.listening = listeningTo();
-    for (const b of document.querySelectorAll('#calls button.listen')) {
-      b.textContent = b.closest('tr').dataset.call === listeningTo() && listeningTo() ? 'Stop' : 'Listen';
-    }
+    showListening();
   };
   row.dataset.call = callId || '';
   row.insertCell().append(button);
 }
+
+function showListening() {  // after a click, or when the gateway ended the listening
+  document.body.dataset.listening = listeningTo();
+  for (const b of document.querySelectorAll('#calls button.listen')) {
+    b.textContent = listeningTo() && b.closest('tr').dataset.call === listeningTo() ? 'Stop' : 'Listen';
+  }
+}
+document.addEventListener('listening-changed', showListening);
 
 function tick() {  // the durations count up between messages; campaigns every 5 s
   if (state.token && ++state.ticks % 5 === 0) loadCampaigns();

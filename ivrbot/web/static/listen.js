@@ -56,6 +56,7 @@ export async function listen(callId, token) {
 export async function stopListening() {
   const { pc, listener, audio, token } = current;
   Object.assign(current, { call: '', pc: null, listener: '', audio: null, stream: null });
+  document.dispatchEvent(new Event('listening-changed'));
   if (audio) audio.srcObject = null;
   if (pc) pc.close();
   if (listener) {
