@@ -10,143 +10,16 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pjsua2 as pj
 
-from ivrbot.sip.media import RATE, CallAudio, CallPort, guarded
-from ivrbot.sip.settings import Account, SipConfigError, SipSettings
+from ivrbot.sip.calls import CallRef, LogWriter, SipAccount, SipCall, StackEvents
+from ivrbot.sip.media import RATE
+from ivrbot.sip.settings import Account, SipConfigError, SipSettings, Trunk
+from ivrbot.sip.transports import SRTP_USE, create_transports
 
 log = logging.getLogger(__name__)
-
-
-class StackEvents(Protocol):
-    """What the stack tells the event loop (each called on the loop)."""
-
-    def incoming(
-        self, call: CallRef, account: str, source: str, called: str, caller: str
-    ) -> None: ...
-
-    def call_state(self, call: CallRef, state: str, code: int, reason: str) -> None: ...
-
-    def media_up(self, call: CallRef) -> None: ...
-
-    def digit(self, call: CallRef, digit: str) -> None: ...
-
-    def held(self, call: CallRef, held: bool) -> None: ...
-
-    def registration(self, account: str, code: int, reason: str, active: bool) -> None: ...
-
-
-def uri_user(uri: str) -> str:
-    """'"Bob" <sip:+1555@host;x=y>' -> '+1555'."""
-    inner = uri.split("<", 1)[-1].split(">", 1)[0]
-    inner = inner.split(":", 1)[-1] if ":" in inner else inner
-    return inner.split("@", 1)[0].split(";", 1)[0]
-
-
-@dataclass(frozen=True, eq=False)
-class CallRef:
-    """What the event loop holds of a SIP call: a key and its audio queues, never the
-    PJSIP object (that one lives and dies on the stack's thread, while PJSIP lives)."""
-
-    key: int
-    audio: CallAudio
-
-
-class SipCall(pj.Call):
-    """One SIP dialog; its callbacks run on the stack's thread."""
-
-    def __init__(self, stack: SipStack, account: pj.Account, call_id: int = -1) -> None:
-        super().__init__(account, call_id)
-        self.stack = stack
-        self.audio = CallAudio()  # what the event loop reads and writes
-        self.ref = CallRef(next(stack.keys), self.audio)
-        self.port: CallPort | None = CallPort(self.audio)  # made and dropped on this thread
-        self.port.create(f"call{id(self)}")
-        self.connected_media = False
-        self.held = False  # the SIP side put the call on hold (re-INVITE a=sendonly)
-        self.source = ""
-
-    @guarded
-    def onCallState(self, prm: pj.OnCallStateParam) -> None:
-        info = self.getInfo()
-        state = {
-            pj.PJSIP_INV_STATE_EARLY: "early",
-            pj.PJSIP_INV_STATE_CONNECTING: "connecting",
-            pj.PJSIP_INV_STATE_CONFIRMED: "confirmed",
-            pj.PJSIP_INV_STATE_DISCONNECTED: "disconnected",
-        }.get(info.state, "")
-        if state:
-            self.stack.tell("call_state", self.ref, state, info.lastStatusCode, info.lastReason)
-        if state == "disconnected":
-            self.stack.forget(self.ref.key)
-
-    @guarded
-    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
-        info = self.getInfo()
-        for media in info.media:
-            if media.type != pj.PJMEDIA_TYPE_AUDIO:
-                continue
-            held = media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
-            if held != self.held and (held or media.status == pj.PJSUA_CALL_MEDIA_ACTIVE):
-                self.held = held
-                self.stack.tell("held", self.ref, held)
-            if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
-                continue
-            audio = self.getAudioMedia(media.index)
-            if self.port is None:
-                continue
-            audio.startTransmit(self.port)
-            self.port.startTransmit(audio)
-            if not self.connected_media:
-                self.connected_media = True
-                self.stack.tell("media_up", self.ref)
-
-    @guarded
-    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
-        # a REFER from the far end: declined (the gateway transfers calls itself)
-        log.warning("SIP REFER to %s declined (603): transfers are made in ivrbot", prm.dstUri)
-        prm.statusCode = 603
-
-    @guarded
-    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
-        self.stack.tell("digit", self.ref, prm.digit)
-
-
-class _Account(pj.Account):
-    def __init__(self, stack: SipStack, name: str) -> None:
-        super().__init__()
-        self.stack = stack
-        self.name = name
-
-    @guarded
-    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
-        call = SipCall(self.stack, self, prm.callId)
-        self.stack.keep(call)
-        info = call.getInfo()
-        call.source = prm.rdata.srcAddress.rsplit(":", 1)[0].strip("[]")
-        called = uri_user(info.localUri)
-        first_line = prm.rdata.wholeMsg.split("\r\n", 1)[0]  # INVITE sip:NUMBER@host SIP/2.0
-        if first_line.startswith("INVITE "):
-            called = uri_user(first_line.split(" ")[1])
-        self.stack.tell("incoming", call.ref, self.name, call.source, called, info.remoteUri)
-
-    @guarded
-    def onRegState(self, prm: pj.OnRegStateParam) -> None:
-        active = bool(self.getInfo().regIsActive)
-        self.stack.tell("registration", self.name, prm.code, prm.reason, active)
-
-
-class _LogWriter(pj.LogWriter):
-    """PJSIP's errors and failures (a transport error, an INVITE it turned away itself, like
-    an offer with no common codec: 488) into our log, as warnings."""
-
-    def write(self, entry: pj.LogEntry) -> None:
-        if entry.level <= 2 or "failed" in entry.msg:
-            text = " ".join(entry.msg.split()[2:]).lstrip(".")  # after the time and file
-            log.warning("PJSIP: %s", text or entry.msg.strip())
 
 
 class SipStack:
@@ -156,6 +29,7 @@ class SipStack:
         self.settings = settings
         self.events = events
         self.port = settings.port  # the bound port, once started (0 picks one)
+        self.ports: dict[str, int] = {}  # by transport, once started
         self._loop: asyncio.AbstractEventLoop | None = None
         self._work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -164,8 +38,8 @@ class SipStack:
         self._calls: dict[int, SipCall] = {}  # the only holder of each call, until it ends
         self._ended: list[int] = []
         self.keys = itertools.count(1)
-        self.accounts: dict[str, _Account] = {}
-        self.default: _Account | None = None
+        self.accounts: dict[str, SipAccount] = {}
+        self.default: SipAccount | None = None
 
     # the event loop's side ------------------------------------------------------------------
     async def start(self) -> None:
@@ -294,7 +168,7 @@ class SipStack:
         config.logConfig.level = 5 if self.settings.log_file else 3
         config.logConfig.filename = self.settings.log_file
         config.logConfig.msgLogging = bool(self.settings.log_file)
-        writer = _LogWriter()
+        writer = LogWriter()
         # PJSIP deletes the log writer it was given when it shuts down: it owns it, Python
         # must never free it too (a double free aborts the process)
         writer.__disown__()
@@ -303,23 +177,23 @@ class SipStack:
         config.medConfig.sndClockRate = RATE
         config.medConfig.ecTailLen = 0
         endpoint.libInit(config)
-        transport = pj.TransportConfig()
-        transport.port = self.settings.port
-        transport.boundAddress = self.settings.host
-        tid = endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
-        self.port = int(endpoint.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+        self.ports = create_transports(endpoint, self.settings)
+        self.port = next(iter(self.ports.values()))
         endpoint.libStart()
         endpoint.audDevManager().setNullDev()
         here = f"{self.settings.host}:{self.port}"
         self.default = self._account("", f"sip:ivrbot@{here}")
         for trunk in self.settings.trunks.values():  # outbound calls: From the caller id
             if trunk.uri:
-                self._account(f"trunk:{trunk.name}", f"sip:{trunk.caller_id or 'ivrbot'}@{here}")
+                uri = f"sip:{trunk.caller_id or 'ivrbot'}@{here}"
+                self._account(f"trunk:{trunk.name}", uri, trunk=trunk)
         for account in self.settings.accounts.values():
             self._account(account.name, account.uri, account)
         return endpoint
 
-    def _account(self, name: str, uri: str, account: Account | None = None) -> _Account:
+    def _account(
+        self, name: str, uri: str, account: Account | None = None, trunk: Trunk | None = None
+    ) -> SipAccount:
         config = pj.AccountConfig()
         config.idUri = uri
         # no re-INVITE after an answer that named several codecs (a phone would restart its
@@ -329,6 +203,11 @@ class SipStack:
         media.boundAddress = self.settings.host
         media.port, last = self.settings.media_ports
         media.portRange = last - media.port
+        srtp = account.srtp if account is not None else self.settings.srtp
+        if trunk is not None:
+            srtp = trunk.srtp
+        config.mediaConfig.srtpUse = SRTP_USE[srtp]
+        config.mediaConfig.srtpSecureSignaling = 1  # SDES keys travel only over TLS
         if account is not None:
             config.regConfig.registrarUri = account.registrar
             config.regConfig.timeoutSec = 300
@@ -336,7 +215,7 @@ class SipStack:
             config.sipConfig.authCreds.append(
                 pj.AuthCredInfo("digest", "*", account.user, 0, account.password)
             )
-        created = _Account(self, name)
+        created = SipAccount(self, name)
         created.create(config, True)
         self.accounts[name] = created
         return created
@@ -374,6 +253,18 @@ class SipStack:
 
     def send_dtmf(self, ref: CallRef, digits: str) -> None:
         self.run(lambda: self._op(ref.key, "dtmf", digits))
+
+    async def refer(self, ref: CallRef, uri: str) -> None:
+        """Send a REFER to ``uri`` on the call (its NOTIFYs come as ``transfer_status``);
+        pj.Error when PJSIP cannot (the call is gone, a bad URI...)."""
+
+        def refer() -> None:
+            call = self._calls.get(ref.key)
+            if call is None:
+                raise pj.Error(0, "the call has ended", "", "", 0)
+            call.xfer(uri, pj.CallOpParam(True))
+
+        await self.call(refer)
 
     def _op(self, key: int, what: str, arg: Any) -> None:
         call = self._calls.get(key)
