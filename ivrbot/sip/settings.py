@@ -126,10 +126,11 @@ class SipSettings:
 
     @property
     def srtp(self) -> str:
-        """What the stack offers and takes by default: the most any trunk or account uses
-        (each trunk's own mode is then enforced per call)."""
+        """What the stack takes in calls in before it knows the trunk: 'optional' when any
+        trunk or account uses SRTP (the connector then holds each call to its trunk's
+        mode, and names the trunk when it refuses one), else 'off'."""
         modes = [t.srtp for t in self.trunks.values()] + [a.srtp for a in self.accounts.values()]
-        return max(modes, key=SRTP_MODES.index, default="off")
+        return "optional" if any(mode != "off" for mode in modes) else "off"
 
     def trunk_for(self, address: str) -> Trunk | None:
         return next((t for t in self.trunks.values() if t.allows(address)), None)

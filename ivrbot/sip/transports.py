@@ -27,6 +27,7 @@ def create_transports(endpoint: pj.Endpoint, settings: SipSettings) -> dict[str,
             tls = config.tlsConfig
             tls.certFile = settings.tls_cert_file
             tls.privKeyFile = settings.tls_key_file
+            tls.CaListFile = settings.tls_cert_file  # none given: PJSIP logs an error
             tls.msecTimeout = TLS_HANDSHAKE_MS
         else:
             config.port = ports.get("udp", ports.get("tcp", settings.port))

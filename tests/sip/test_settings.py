@@ -6,10 +6,10 @@ import pytest
 
 from ivrbot.config import Settings
 from ivrbot.gateway.switch import Reason
+from ivrbot.sip.calls import uri_user
 from ivrbot.sip.connector import called_uri, failure_reason
 from ivrbot.sip.dialout import dialled_number
 from ivrbot.sip.settings import SipConfigError, parse_sip_settings
-from ivrbot.sip.calls import uri_user
 from ivrbot.store.base import REASON_OUTCOMES
 
 DATA = {
