@@ -187,7 +187,7 @@ class Baresip(Peer):
 
     def heard(self) -> tuple[np.ndarray, int]:
         """What baresip decoded from the call (its sndfile ``*-dec.wav``): PCM and rate."""
-        files = sorted(self.dir.glob("*dec*.wav"))
+        files = sorted(self.dir.glob("*dec*.wav"), key=lambda f: f.stat().st_mtime)  # last call
         if not files:
             raise AssertionError(f"baresip recorded nothing; files: {list(self.dir.iterdir())}")
         with wave.open(str(files[-1])) as w:
