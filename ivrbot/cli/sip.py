@@ -77,3 +77,16 @@ def check(config: str) -> None:
         f"{settings.media_ports[1]}: {len(settings.trunks)} trunk(s), "
         f"{len(settings.accounts)} account(s)"
     )
+    listens = [
+        f"{name.upper()} on {settings.port}" for name in settings.transports if name != "tls"
+    ]
+    if "tls" in settings.transports:
+        tls_port = settings.tls_port if settings.tls_port is not None else settings.port + 1
+        listens.append(f"TLS on {tls_port} (certificate {settings.tls_cert_file})")
+    click.echo("transports: " + ", ".join(listens))
+    for trunk in settings.trunks.values():
+        out = f", calls out over {trunk.transport.upper()}" if trunk.uri else ""
+        refer = ", transfers to its numbers by REFER" if trunk.refer else ""
+        click.echo(f"trunk {trunk.name}: SRTP {trunk.srtp}{out}{refer}")
+    for account in settings.accounts.values():
+        click.echo(f"account {account.name}: SRTP {account.srtp}")
