@@ -86,8 +86,9 @@ class Referrer:
         try:
             await self.connector.stack.refer(party.call, referral.uri)
             result = await asyncio.wait_for(asyncio.shield(referral.done), REFER_TIMEOUT_S)
-        except pj.Error as exc:
-            result = ("failed", f"REFER not sent: {exc.info().strip()}", ())
+        except (pj.Error, LookupError) as exc:
+            why = exc.info().strip() if isinstance(exc, pj.Error) else str(exc)
+            result = ("failed", f"REFER not sent: {why}", ())
         except TimeoutError:
             result = ("no-answer", f"no final NOTIFY within {REFER_TIMEOUT_S:g} s",
                       tuple(referral.progress))  # fmt: skip

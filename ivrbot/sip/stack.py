@@ -256,12 +256,12 @@ class SipStack:
 
     async def refer(self, ref: CallRef, uri: str) -> None:
         """Send a REFER to ``uri`` on the call (its NOTIFYs come as ``transfer_status``);
-        pj.Error when PJSIP cannot (the call is gone, a bad URI...)."""
+        pj.Error when PJSIP cannot (a bad URI...), LookupError when the call is gone."""
 
         def refer() -> None:
             call = self._calls.get(ref.key)
             if call is None:
-                raise pj.Error(0, "the call has ended", "", "", 0)
+                raise LookupError("the call has ended")
             call.xfer(uri, pj.CallOpParam(True))
 
         await self.call(refer)

@@ -95,10 +95,12 @@ class Baresip(Peer):
         mic_hz: float = 0.0,
         modules: tuple[str, ...] = (),
         cafile: Path | None = None,
+        certificate: Path | None = None,
     ) -> None:
         self.codecs = codecs
         self.modules = modules  # more modules (say 'srtp' for ;mediaenc=srtp-mand)
         self.cafile = cafile  # the CA (a self-signed certificate) of TLS servers it calls
+        self.certificate = certificate  # its own, for TLS calls to it (cert + key, PEM)
         self.mic_hz = mic_hz  # what the microphone sends: a sine (0: silence)
         self.binary = need("baresip")
         self.dir = workdir / f"baresip-{user}"
@@ -131,6 +133,8 @@ class Baresip(Peer):
         ] + [f"module {m}.so" for m in modules]
         if self.cafile is not None:
             lines.append(f"sip_cafile {self.cafile}")
+        if self.certificate is not None:  # TLS server on sip_port + 1
+            lines.append(f"sip_certificate {self.certificate}")
         (self.dir / "config").write_text("\n".join(lines) + "\n")
         (self.dir / "accounts").write_text(account + "\n")
         (self.dir / "contacts").write_text("")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -57,9 +58,8 @@ async def desk(gateway: GatewayServer, tts: Synthesizer, target: str) -> AsyncIt
 
 
 async def office(make_sip: MakeSip, pbx: Kamailio) -> SipConnector:
-    accounts = extension(pbx, PASSWORD)
-    office = accounts["office"]
-    sip = await make_sip({}, accounts={"office": type(office)(**{**vars(office), "number": DESK})})
+    office = dataclasses.replace(extension(pbx, PASSWORD)["office"], number=DESK)
+    sip = await make_sip({}, accounts={"office": office})
     await registered(sip, "office")
     return sip
 
@@ -83,6 +83,8 @@ async def test_a_sip_caller_is_referred_to_the_pbx_and_talks_to_the_target(
             await alice.command("dial", f"sip:201@127.0.0.1:{pbx.port}")
             records = await bot.wait_records(1, timeout_s=20)
             await bob.wait_for_log("answering call")
+            # ivrbot hung up its leg (BYE) once the transfer succeeded
+            await alice.wait_for_log(f"sip:201@127.0.0.1:{pbx.port}: session closed")
             await asyncio.sleep(2.0)  # alice and bob talk
             sip_calls = len(sip.status()["calls"])
             await alice.hangup()  # their recordings are complete once the call is over

@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 
 from ivrbot.flow.runner import Bot
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Trunk
 from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip, self_signed
 from tests.sip.test_inbound import prompt_done
+from tests.sip.test_outbound import CALLEE, notice
 
 pytestmark = pytest.mark.slow
 
@@ -122,3 +125,37 @@ async def test_garbage_on_the_tls_port_is_logged_and_calls_go_on(
         await phone.hangup()
     finally:
         await phone.stop()
+
+
+async def test_a_flow_dials_out_over_tls_with_srtp(
+    gateway: GatewayServer, tts: Synthesizer, make_sip: MakeSip, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path, "phone")  # the phone's own TLS server certificate
+    both = tmp_path / "phone.pem"
+    both.write_text(cert.read_text() + key.read_text())
+    phone = Baresip(tmp_path, user=CALLEE, modules=("srtp",), certificate=both)
+    trunk = Trunk("pbx", uri=f"sip:127.0.0.1:{phone.sip_port + 1}", caller_id="5550001005",
+                  prefixes=("555000",), transport="tls", srtp="mandatory")  # fmt: skip
+    ours, our_key = self_signed(tmp_path)
+    sip = await make_sip({"pbx": trunk}, transports=("udp", "tls"), tls_cert_file=str(ours),
+                         tls_key_file=str(our_key))  # fmt: skip
+    bot = Bot(notice(), gateway.url, tts, None, gateway=gateway.gateway, inbound=False)
+    await bot.start()
+    try:
+        await phone.start(
+            f"<sip:{CALLEE}@127.0.0.1:{phone.sip_port}>;regint=0;answermode=auto;mediaenc=srtp-mand"
+        )
+        flow_call = await bot.dial(CALLEE)
+        async with asyncio.timeout(15):
+            while not sip.status()["calls"] or not sip.status()["calls"][0]["answered"]:
+                await asyncio.sleep(0.05)
+        during = dict(sip.status()["calls"][0])
+        record = await bot.finished_call(flow_call, timeout_s=30)
+        await phone.wait_for_log("audio: destroyed")
+        speech_s = phone.speech_s()
+    finally:
+        await bot.stop()
+        await phone.stop()
+    assert record.path == ["hello", "bye"]
+    assert during["srtp"] is True, during
+    assert speech_s > 1.5, f"the SIP phone heard {speech_s:.1f} s of speech over SRTP"
