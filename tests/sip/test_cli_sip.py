@@ -102,6 +102,7 @@ async def test_status_of_a_running_gateway(gateway: GatewayServer, tmp_path: Pat
             CliRunner().invoke, main, ["sip", "status", "--url", server.url]
         )
         assert "carrier" in table.output and "office" in table.output
+        assert f"SIP on UDP {connector.port};" in table.output
         plain = await asyncio.to_thread(
             CliRunner().invoke, main, ["sip", "status", "--url", gateway.url]
         )

@@ -1,6 +1,7 @@
 """REFER out: a SIP caller (baresip "alice", 700 Hz microphone) calls ivrbot's extension
-through the PBX (kamailio); the flow transfers her blind to ``sip:bob@PBX``, which ivrbot
-hands to her phone as a REFER instead of bridging it. Alice's phone calls Bob (baresip,
+through the PBX (kamailio); the flow transfers her blind to Bob (``sip:5550002000@PBX``, or
+the number 5550002000 of a trunk with ``refer = true``), which ivrbot hands to her phone as
+a REFER instead of bridging it. Alice's phone calls Bob (baresip,
 registered at kamailio, 1300 Hz microphone) itself: each hears the other (measured in what
 each phone decoded), ivrbot has no SIP call left, and the flow's record has the REFER's
 NOTIFY progress. A REFER the phone turns down leaves the caller with the flow."""
@@ -21,6 +22,7 @@ from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
+from ivrbot.sip.settings import Trunk
 from tests.audio_checks import tone_dbfs
 from tests.flow.test_transfer_steps import HEARD_DB, SILENT_DB
 from tests.sip.conftest import MakeSip
@@ -30,6 +32,7 @@ from tests.sip.test_registrar import PASSWORD, extension, registered
 pytestmark = pytest.mark.slow
 ALICE_HZ, BOB_HZ = 700.0, 1300.0
 DESK = "5550001011"
+BOB = "5550002000"  # registered at the PBX
 
 
 @pytest.fixture
@@ -58,8 +61,11 @@ async def desk(gateway: GatewayServer, tts: Synthesizer, target: str) -> AsyncIt
 
 
 async def office(make_sip: MakeSip, pbx: Kamailio) -> SipConnector:
+    """ivrbot registered at the PBX as 201 (calls to it: the desk flow); numbers 5550002...
+    are the PBX's, transferred there by REFER (a trunk with refer = true)."""
     office = dataclasses.replace(extension(pbx, PASSWORD)["office"], number=DESK)
-    sip = await make_sip({}, accounts={"office": office})
+    trunk = Trunk("pbx", uri=f"sip:127.0.0.1:{pbx.port}", prefixes=("5550002",), refer=True)
+    sip = await make_sip({"pbx": trunk}, accounts={"office": office})
     await registered(sip, "office")
     return sip
 
@@ -69,15 +75,22 @@ def last_s(phone: Baresip, seconds: float = 1.0) -> tuple[np.ndarray, int]:
     return pcm[-int(seconds * rate) :], rate
 
 
+@pytest.mark.parametrize("to", ["sip:URI", "number"])
 async def test_a_sip_caller_is_referred_to_the_pbx_and_talks_to_the_target(
-    gateway: GatewayServer, tts: Synthesizer, make_sip: MakeSip, pbx: Kamailio, tmp_path: Path
+    gateway: GatewayServer,
+    tts: Synthesizer,
+    make_sip: MakeSip,
+    pbx: Kamailio,
+    tmp_path: Path,
+    to: str,
 ) -> None:
     sip = await office(make_sip, pbx)
-    bob = Baresip(tmp_path, user="bob", mic_hz=BOB_HZ)
+    bob = Baresip(tmp_path, user=BOB, mic_hz=BOB_HZ)
     alice = Baresip(tmp_path, user="alice", mic_hz=ALICE_HZ)
-    async with desk(gateway, tts, f"sip:bob@127.0.0.1:{pbx.port}") as bot:
+    target = f"sip:{BOB}@127.0.0.1:{pbx.port}" if to == "sip:URI" else BOB
+    async with desk(gateway, tts, target) as bot:
         try:
-            await bob.start(f"<sip:bob@127.0.0.1:{pbx.port}>;regint=60;answermode=auto")
+            await bob.start(f"<sip:{BOB}@127.0.0.1:{pbx.port}>;regint=60;answermode=auto")
             await bob.wait_for_log("200 OK")  # registered at kamailio
             await alice.start()
             await alice.command("dial", f"sip:201@127.0.0.1:{pbx.port}")
@@ -108,6 +121,7 @@ async def test_a_sip_caller_is_referred_to_the_pbx_and_talks_to_the_target(
     print(transfer)
     assert record.outcome == "transferred" and transfer["outcome"] == "transferred"
     assert transfer["progress"][-1].startswith("200"), transfer  # the final NOTIFY
+    assert "answering call on line 1 from sip:alice@" in bob.log()  # alice's phone called bob
     async with asyncio.timeout(5):
         while not (calls := await gateway.gateway.store.recent_calls()) or not calls[0].ended_at:
             await asyncio.sleep(0.05)
