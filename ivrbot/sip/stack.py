@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 class SipStack:
     """The PJSIP endpoint and its thread; ``run`` hands it work from the event loop."""
 
+    alive = False  # a PJSIP endpoint exists in this process (from libCreate to libDestroy)
+
     def __init__(self, settings: SipSettings, events: StackEvents) -> None:
         self.settings = settings
         self.events = events
@@ -80,6 +82,8 @@ class SipStack:
         if self._thread is not None:
             self._work.put(None)
             await asyncio.to_thread(self._thread.join, 10)
+            if self._thread.is_alive():
+                log.error("PJSIP did not shut down within 10 s")
             self._thread = None
 
     # the stack's thread ---------------------------------------------------------------------
@@ -111,11 +115,14 @@ class SipStack:
         try:
             endpoint = self._create()
         except BaseException as exc:
-            why = exc.info() if isinstance(exc, pj.Error) else str(exc)
-            self._error = SipConfigError(
-                f"SIP did not start on {self.settings.host}:{self.settings.port} "
-                f"(IVRBOT_SIP_PORT): {why.strip()}"
-            )
+            if isinstance(exc, SipConfigError):
+                self._error = exc.with_traceback(None)
+            else:
+                why = exc.info() if isinstance(exc, pj.Error) else str(exc)
+                self._error = SipConfigError(
+                    f"SIP did not start on {self.settings.host}:{self.settings.port} "
+                    f"(IVRBOT_SIP_PORT): {why.strip()}"
+                )
             self._ready.set()
             return
         self._ready.set()
@@ -142,6 +149,7 @@ class SipStack:
         self.accounts.clear()
         self.default = None
         endpoint.libDestroy()
+        SipStack.alive = False
 
     def _drain(self) -> bool:
         while True:
@@ -157,8 +165,29 @@ class SipStack:
                 log.exception("SIP work failed")
 
     def _create(self) -> pj.Endpoint:
+        """PJSIP started; when it cannot start, it is destroyed again (one PJSIP endpoint
+        per process: a second ``pj.Endpoint()`` while one lives aborts the process)."""
+        if SipStack.alive:
+            raise SipConfigError("PJSIP already runs in this process (one SIP connector each)")
         endpoint = pj.Endpoint()
         endpoint.libCreate()
+        SipStack.alive = True
+        try:
+            self._start(endpoint)
+        except BaseException as exc:
+            # without its traceback (nor those of the exceptions it came from): their
+            # frames hold the endpoint, and PJSIP's instance lives until that is freed
+            error = exc.with_traceback(None)
+            error.__context__ = error.__cause__ = None
+            self.accounts.clear()
+            self.default = None
+            endpoint.libDestroy()
+            del endpoint
+            SipStack.alive = False
+            raise error from None
+        return endpoint
+
+    def _start(self, endpoint: pj.Endpoint) -> None:
         config = pj.EpConfig()
         config.uaConfig.threadCnt = 0
         config.uaConfig.mainThreadOnly = True
@@ -189,7 +218,6 @@ class SipStack:
                 self._account(f"trunk:{trunk.name}", uri, trunk=trunk)
         for account in self.settings.accounts.values():
             self._account(account.name, account.uri, account)
-        return endpoint
 
     def _account(
         self, name: str, uri: str, account: Account | None = None, trunk: Trunk | None = None

@@ -16,7 +16,7 @@ from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
-from ivrbot.sip.settings import Trunk
+from ivrbot.sip.settings import SipConfigError, Trunk
 from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip, self_signed
 from tests.sip.test_inbound import prompt_done
@@ -159,3 +159,17 @@ async def test_a_flow_dials_out_over_tls_with_srtp(
     assert record.path == ["hello", "bye"]
     assert during["srtp"] is True, during
     assert speech_s > 1.5, f"the SIP phone heard {speech_s:.1f} s of speech over SRTP"
+
+
+async def test_a_port_taken_names_the_transport_and_sip_starts_again_later(
+    make_sip: MakeSip, tmp_path: Path
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SipConfigError) as caught:
+            await make_sip({}, port=port, transports=("udp", "tcp"))
+    assert f"SIP TCP did not start on 127.0.0.1:{port} (port, IVRBOT_SIP_PORT)" in str(caught.value)
+    sip = await secure_sip(make_sip, tmp_path)  # PJSIP was destroyed: it starts again
+    assert set(sip.stack.ports) == {"udp", "tcp", "tls"}
