@@ -5,21 +5,25 @@ never block and reach the event loop only through ``call_soon_threadsafe``."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pjsua2 as pj
 
 from ivrbot.sip.calls import CallRef, LogWriter, SipAccount, SipCall, StackEvents
-from ivrbot.sip.media import RATE
+from ivrbot.sip.media import RATE, CallPort
 from ivrbot.sip.settings import Account, SipConfigError, SipSettings, Trunk
 from ivrbot.sip.transports import SRTP_USE, create_transports
 
 log = logging.getLogger(__name__)
+
+PORT_GRACE_S = 1.0  # a call's PCM port is freed this long after the call ended
 
 
 class SipStack:
@@ -39,6 +43,7 @@ class SipStack:
         self._error: BaseException | None = None
         self._calls: dict[int, SipCall] = {}  # the only holder of each call, until it ends
         self._ended: list[int] = []
+        self._graveyard: collections.deque[tuple[float, CallPort]] = collections.deque()
         self.keys = itertools.count(1)
         self.accounts: dict[str, SipAccount] = {}
         self.default: SipAccount | None = None
@@ -106,10 +111,21 @@ class SipStack:
         self._ended.append(key)
 
     def _drop(self, key: int) -> None:
-        """The call's last reference goes (its port first), on this thread."""
+        """The call's last reference goes, on this thread; its port a while later (see
+        ``_bury``)."""
         call = self._calls.pop(key, None)
-        if call is not None:
+        if call is not None and call.port is not None:
+            self._graveyard.append((time.monotonic() + PORT_GRACE_S, call.port))
             call.port = None
+
+    def _bury(self, everything: bool = False) -> None:
+        """Free the ports of calls that ended ``PORT_GRACE_S`` ago, when PJSIP has long
+        torn the call's own media (and SRTP) down. Freeing a port at once, a turn after
+        its call ended, segfaulted in its destructor once in the tests (an SRTP call over
+        TLS); waiting is a mitigation, not a proven cure."""
+        now = time.monotonic()
+        while self._graveyard and (everything or self._graveyard[0][0] <= now):
+            self._graveyard.popleft()
 
     def _main(self) -> None:
         try:
@@ -131,6 +147,7 @@ class SipStack:
                 endpoint.libHandleEvents(10)
                 while self._ended:
                     self._drop(self._ended.pop())
+                self._bury()
                 if not self._drain():
                     break
         finally:
@@ -145,6 +162,9 @@ class SipStack:
                 endpoint.libHandleEvents(10)
         for key in list(self._calls):
             self._drop(key)
+        for _ in range(5):
+            endpoint.libHandleEvents(10)
+        self._bury(everything=True)
         self._ended.clear()
         self.accounts.clear()
         self.default = None
