@@ -20,7 +20,7 @@ for PJSIP's own log (every SIP message); those three are read in ivrbot.config a
     caller_id = "+15551230000"
     prefixes = ["1", "+1"]                 # numbers dialled through it (default: all)
     transport = "udp"                      # of calls out: udp | tcp | tls
-    srtp = "off"                           # off | optional | mandatory (SDES keys: TLS only)
+    srtp = "off"                           # off | optional | mandatory (SDES keys secret over TLS only)
     refer = false                          # transfers of its SIP callers to numbers it
                                            # dials: REFER to it (not bridged in ivrbot)
 

@@ -255,7 +255,10 @@ class SipStack:
         if trunk is not None:
             srtp = trunk.srtp
         config.mediaConfig.srtpUse = SRTP_USE[srtp]
-        config.mediaConfig.srtpSecureSignaling = 1  # SDES keys travel only over TLS
+        # 0: SRTP is not tied to TLS signalling. With 1 (PJSIP's default) an account with
+        # SRTP on refused every call over UDP or TCP, plain RTP included (406/488,
+        # PJSIP_ESESSIONINSECURE; measured). Keys are secret only over TLS (README).
+        config.mediaConfig.srtpSecureSignaling = 0
         if account is not None:
             config.regConfig.registrarUri = account.registrar
             config.regConfig.timeoutSec = 300
