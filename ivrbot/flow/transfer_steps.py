@@ -299,7 +299,8 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
         result_out = TransferResult(step.to, step.mode, outcome, reason, rang, "", progress)
         return _finish(call, step, result_out)
     if step.to.startswith(("sip:", "sips:")):
-        reason = "a sip: target needs a SIP caller, whose far end takes the REFER"
+        reason = ("a sip: target is reached by a REFER: it needs a SIP caller, and the bot "
+                  "in the gateway's process")  # fmt: skip
         return _finish(call, step, TransferResult(step.to, step.mode, "failed", reason))
     second: Call | None = None
 
