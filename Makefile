@@ -27,10 +27,10 @@ $(STAMP): pyproject.toml
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
-	@if [ ! -x /usr/bin/baresip ] || [ ! -x /usr/sbin/kamailio ] || [ ! -x /usr/bin/sipp ]; then \
-	  echo "installing baresip, kamailio and sipp (the SIP tests' peers) with apt-get"; \
+	@if [ ! -x /usr/bin/baresip ] || [ ! -x /usr/sbin/kamailio ] || [ ! -x /usr/bin/sipp ] || [ ! -x /usr/bin/openssl ]; then \
+	  echo "installing baresip, kamailio, sipp and openssl (the SIP tests' peers, TLS certificates) with apt-get"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq baresip-core kamailio sip-tester >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq baresip-core kamailio sip-tester openssl >/dev/null; \
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

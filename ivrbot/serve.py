@@ -182,7 +182,8 @@ class Runner:
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
         self.console.print(f"  dashboard: [bold]{self.server.url}/dashboard[/]")
         if self.sip is not None:
-            self.console.print(f"  SIP: [bold]udp {self.sip.settings.host}:{self.sip.port}[/]")
+            ports = ", ".join(f"{k} {v}" for k, v in self.sip.stack.ports.items())
+            self.console.print(f"  SIP: [bold]{self.sip.settings.host}: {ports}[/]")
         for bot in self.bots.values():
             flow = bot.flow
             numbers = ", ".join(format_number("1" + n) for n in flow.numbers)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,6 +48,11 @@ class Membership(Protocol):
     def resume(self) -> None: ...
 
     async def leave(self, reason: str) -> None: ...
+
+
+# what a transfer handed to the far end came to: outcome ('transferred' | 'rejected' |
+# 'no-answer' | 'failed'), reason, and the progress reported on the way ('180 Ringing', ...)
+HandOff = tuple[str, str, tuple[str, ...]]
 
 
 @dataclass(eq=False)
@@ -151,6 +156,11 @@ class Switch:
         self.acceptors: dict[str, Acceptor] = {}  # identity -> the in-process bot taking its calls
         # who takes calls to numbers nobody here answers (the SIP connector's trunks), if anyone
         self.route_out: Callable[[str], Acceptor | None] = lambda called_party: None
+        # a blind transfer handed to the far end (the SIP connector's REFER), if it takes it:
+        # (leg of the transferring party, target) -> awaitable (outcome, reason, progress)
+        self.transfer_out: Callable[[CallLeg, str], Awaitable[HandOff] | None] = (
+            lambda leg, target: None
+        )
         self._tasks = TaskSet("switch")
 
     @staticmethod

@@ -303,7 +303,8 @@ def problems_of(*steps: Any) -> list[str]:
     [
         (Transfer("t", ""), "error: step 't': Transfer has no target"),
         (Transfer("t", "  "), "Transfer has no target"),
-        (Transfer("t", "sip:a@b"), "no sip:/tel:"),
+        (Transfer("t", "tel:+15550001000"), "give a number, user@domain or sip:URI"),
+        (Transfer("t", "sip:a@b", mode="warm", announce="Hi."), "blind transfers only"),
         (Transfer("t", "a@b@c"), "one @"),
         (Transfer("t", "(!)"), "is not a callable number"),
         (Transfer("t", AGENT, timeout_s=0), "timeout_s must be a positive number"),

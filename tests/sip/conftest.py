@@ -38,7 +38,7 @@ async def make_sip(gateway: GatewayServer) -> AsyncIterator[MakeSip]:
     async def make(trunks: dict[str, Trunk], **settings: object) -> SipConnector:
         connector = SipConnector(
             gateway.gateway,
-            SipSettings(port=0, media_ports=MEDIA_PORTS, trunks=trunks, **settings),  # type: ignore[arg-type]
+            SipSettings(**{"port": 0, "media_ports": MEDIA_PORTS, "trunks": trunks, **settings}),  # type: ignore[arg-type]
         )
         await connector.start()
         started.append(connector)
