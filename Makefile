@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench run clean
+.PHONY: setup demo test test-fast lint bench run clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,9 @@ demo: setup
 
 test: setup lint
 	$(BIN)/pytest -q
+
+test-fast: setup  # the fast lane: everything but the end-to-end tests marked slow
+	$(BIN)/pytest -q -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check ivrbot tests flows bench

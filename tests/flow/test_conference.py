@@ -169,6 +169,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
             await c.close()
 
 
+@pytest.mark.slow
 async def test_a_bot_that_stays_speaks_to_the_room_then_leaves_the_caller_in_it(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:

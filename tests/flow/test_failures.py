@@ -71,6 +71,7 @@ def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
+@pytest.mark.slow
 async def test_a_failing_step_apologises_and_goes_to_the_error_step(
     gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
 ) -> None:

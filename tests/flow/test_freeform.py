@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import vosk
 
 from ivrbot.flow import Ask, Flow, Hangup
@@ -13,6 +14,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 
 
+@pytest.mark.slow
 async def test_free_form_answer_is_a_transcript(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
 ) -> None:

@@ -117,6 +117,7 @@ def voicemail_flow(silence_s: float = 3.0, prompt: str | None = "Leave a message
     return flow
 
 
+@pytest.mark.slow
 async def test_voicemail_keeps_the_words_not_the_beep_or_the_finish_key(
     gateway: GatewayServer, tts: Synthesizer, recordings: Path
 ) -> None:

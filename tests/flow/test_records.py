@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import vosk
 
 from ivrbot.flow.loader import load_flow_file
@@ -26,6 +27,7 @@ def ivrbot(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 async def test_record_is_stored_and_listed(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model, tmp_path: Path
 ) -> None:

@@ -7,6 +7,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
+
 from ivrbot.config import Settings
 from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.media.tts import Synthesizer
@@ -17,6 +19,7 @@ OLD = "Welcome to ivrbot. Press a key, or say a word."
 NEW = "Hello again. This is the new version."
 
 
+@pytest.mark.slow
 async def test_call_in_progress_keeps_old_flow_new_call_gets_new(
     tmp_path: Path, tts: Synthesizer
 ) -> None:

@@ -24,6 +24,7 @@ def ringing_flow(number: str) -> Flow:
     return flow
 
 
+@pytest.mark.slow
 async def test_the_bot_answers_after_two_rings_and_the_caller_hears_ringback(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:

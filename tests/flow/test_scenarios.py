@@ -72,6 +72,7 @@ def test_the_example_scenarios_pass() -> None:
     assert {e["party"] for e in survey["events"]} == {"caller", "bot"}
 
 
+@pytest.mark.slow
 def test_a_wrong_expectation_fails_with_expected_and_got(tmp_path: Path) -> None:
     (tmp_path / "hello.py").write_text(HELLO)
     scenarios = tmp_path / "scenarios"

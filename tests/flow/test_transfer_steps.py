@@ -113,6 +113,7 @@ async def run_call(
     return bot, caller
 
 
+@pytest.mark.slow
 async def test_blind_transfer_joins_caller_and_agent_and_the_bot_leaves(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -157,6 +158,7 @@ async def test_blind_transfer_joins_caller_and_agent_and_the_bot_leaves(
     assert record.prompts == []  # the caller heard nothing from the bot
 
 
+@pytest.mark.slow
 async def test_warm_transfer_announces_the_caller_to_the_agent_first(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -186,6 +188,7 @@ async def test_warm_transfer_announces_the_caller_to_the_agent_first(
     assert speech_s > 1.0, "the agent heard no announcement before the caller"
 
 
+@pytest.mark.slow
 async def test_no_answer_goes_to_the_fallback_and_the_caller_is_resumed(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:

@@ -190,6 +190,7 @@ def test_public_address_with_credentials_starts_without_warnings() -> None:
     assert "ANYONE who reaches 0.0.0.0" in warning
 
 
+@pytest.mark.slow
 def test_ivrbot_run_on_a_public_address_without_credentials_is_one_line(tmp_path: Path) -> None:
     import subprocess
 
@@ -209,6 +210,7 @@ def test_ivrbot_run_on_a_public_address_without_credentials_is_one_line(tmp_path
 
 
 # the bots' numbers -------------------------------------------------------------------------
+@pytest.mark.slow
 async def test_ivrbot_run_warns_and_keeps_the_bots_number(tmp_path: Path) -> None:
     """The reported hijack against `ivrbot run` on 127.0.0.1: token without credentials,
     PUT /userIds/vtn:<the bot's number>, log in. Refused; the bot still answers."""

@@ -452,6 +452,7 @@ async def test_rate_limit_can_be_disabled(tmp_path: Path) -> None:
 
 
 # sessions --------------------------------------------------------------------------------
+@pytest.mark.slow
 async def test_session_expiry(tmp_path: Path) -> None:
     async with running(tmp_path / "g.db", session_ttl_s=1) as (server, client):
         access = (await new_token(client, "ACCOUNT_ID"))["access_token"]

@@ -157,6 +157,7 @@ async def invite_and_join(host: Member, who: Member, address: str) -> None:
     await host.wait("conference:invitation-accepted", accepted + 1)
 
 
+@pytest.mark.slow
 async def test_who_hears_whom_through_the_mixer(
     trio: tuple[Member, Member, Member], gateway: GatewayServer
 ) -> None:

@@ -423,6 +423,7 @@ def long_speech() -> Pcm:
     return np.concatenate(parts)
 
 
+@pytest.mark.slow
 def test_no_beep_in_speech(long_speech: Pcm) -> None:
     assert long_speech.size > 60 * RATE
     for level in (-12.0, -26.0):

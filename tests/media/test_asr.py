@@ -379,6 +379,7 @@ async def test_speech_start_does_not_wait_for_vosk(model: vosk.Model, synth: Syn
 # --- free-form turns and the warm pool ---------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_free_form_turn_with_a_warm_recogniser_and_partials(
     model: vosk.Model, synth: Synthesizer
 ) -> None:
@@ -415,6 +416,7 @@ async def test_free_form_turn_with_a_warm_recogniser_and_partials(
         pool.close()
 
 
+@pytest.mark.slow
 async def test_free_form_cold_start_max_speech_and_noinput(model: vosk.Model) -> None:
     with RecognizerPool(model, size=0) as empty:
         turn = FreeFormTurn(model, pool=empty, max_speech_ms=1000)

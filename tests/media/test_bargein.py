@@ -113,6 +113,7 @@ async def wait_for(check: Callable[[], bool], timeout_s: float) -> None:
             await asyncio.sleep(0.01)
 
 
+@pytest.mark.slow
 async def test_caller_speech_stops_the_prompt_within_100_ms(
     bot: Bot, gateway: GatewayServer, tts: Synthesizer
 ) -> None:

@@ -262,6 +262,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pcm, int]:
     return np.concatenate(parts), 22050
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", RATES)
 def test_no_digits_in_speech(speech: tuple[Pcm, int], rate: int) -> None:
     pcm = resample(speech[0], speech[1], rate)

@@ -154,6 +154,7 @@ def where(t: float, starts: list[tuple[float, str]]) -> str:
     return f"{label} at {t:.2f} s"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [16000, 8000])
 def test_no_digits_in_ten_minutes_of_speech(speech: list[tuple[str, Pcm]], rate: int) -> None:
     pcm, starts = corpus(speech, rate)
@@ -193,6 +194,7 @@ def music(rate: int, seconds: float, seed: int) -> Pcm:
     return (audio / np.abs(audio).max() * 16000).astype(np.int16)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [16000, 8000])
 def test_no_digits_in_music_like_audio(rate: int) -> None:
     pcm = np.concatenate([music(rate, 60.0, seed) for seed in (1, 2)])

@@ -167,6 +167,7 @@ CAMPAIGNS_JS = """async () => {
 }"""
 
 
+@pytest.mark.slow
 async def test_campaigns_panel_draws_progress_and_outcomes(
     page: Page, gateway: GatewayServer
 ) -> None:

@@ -117,6 +117,7 @@ async def browser_calls_bot(page: Page, gateway: GatewayServer, bot: Party) -> N
     await call_state(page, "connected")
 
 
+@pytest.mark.slow
 async def test_browser_calls_a_python_phone_hold_resume_mute(
     page: Page, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -152,6 +153,7 @@ async def test_browser_calls_a_python_phone_hold_resume_mute(
     assert gateway.gateway.switch.calls == {}
 
 
+@pytest.mark.slow
 async def test_python_phone_calls_the_browser_which_answers(
     page: Page, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -184,6 +186,7 @@ async def test_the_browser_rejects_a_call(page: Page, gateway: GatewayServer, bo
     await page.wait_for_selector("#incoming", state="hidden")
 
 
+@pytest.mark.slow
 async def test_keypad_digits_reach_the_python_phone(
     page: Page, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -338,6 +341,7 @@ HOLD_JS = """async () => {
 }"""
 
 
+@pytest.mark.slow
 async def test_a_session_the_gateway_forgot_is_expired_not_an_error(
     page: Page, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -375,6 +379,7 @@ GHOST_CALL_JS = """(state) => {
 }"""
 
 
+@pytest.mark.slow
 async def test_a_bare_404_on_a_call_fails_with_the_methods_base_code(
     page: Page, gateway: GatewayServer
 ) -> None:
@@ -541,6 +546,7 @@ async def test_call_and_conference_codes_match_the_python_phone(
     assert python_codes[:3] == ["4001", "4201", "4101"]
 
 
+@pytest.mark.slow
 async def test_video_upgrade_both_ways(page: Page, gateway: GatewayServer, bot: Party) -> None:
     """The page asks for video and the Python side accepts (audio goes on); then the Python
     side asks for audio only and the page's user declines, then asks again and the user
