@@ -90,6 +90,8 @@ class Runner:
         url = await self.server.start()
         if self.sip is not None:
             await self.sip.start()
+            self.sip.on_change = self.board.poke
+            self.board.show_sip(self.sip.status)
         for flow in flows:
             await self._serve(flow)
         if self.campaigns is not None:

@@ -86,6 +86,7 @@ class SipConnector:
         self.registrations = {name: Registration(name) for name in settings.accounts}
         self.rejected = 0  # INVITEs turned away (address not allowed, ...)
         self._unwatch: Callable[[], None] | None = None
+        self.on_change: Callable[[], None] = lambda: None  # a registration changed (dashboard)
         self._tasks = TaskSet("sip")
         from ivrbot.sip.dialout import Dialout  # they use this module's parts
         from ivrbot.sip.refer import Referrer
@@ -246,6 +247,7 @@ class SipConnector:
     def registration(self, account: str, code: int, reason: str, active: bool) -> None:
         reg = self.registrations.setdefault(account, Registration(account))
         reg.code, reg.reason, reg.active = code, reason, active
+        self.on_change()
         if active:
             log.info("SIP account %s registered (%d %s)", account, code, reason)
         else:

@@ -36,6 +36,7 @@ class Board:
         self.gateway = gateway
         self.bots: Callable[[], Iterable[Bot]] = lambda: ()
         self.broken: Callable[[], dict[Path, str]] = dict
+        self.sip: Callable[[], dict[str, Any] | None] = lambda: None  # a SIP connector's status
         self.version = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self.feeds: set[web.WebSocketResponse] = set()  # the live feeds open (ivrbot.web.live)
@@ -53,6 +54,11 @@ class Board:
     ) -> None:
         """Show these bots (``ivrbot run``'s) and the flow files that did not load."""
         self.bots, self.broken = bots, broken
+        self.poke()
+
+    def show_sip(self, status: Callable[[], dict[str, Any]]) -> None:
+        """Show a SIP connector's status (registrations, transports, trunks, calls)."""
+        self.sip = status
         self.poke()
 
     def watch(self, bot: Bot) -> None:
@@ -174,7 +180,7 @@ class Board:
                 row["path"] = call["path"]
                 row["inputs"] = call["inputs"]
         return {"version": self.version, "now": time.time(), "bots": self.bot_rows(),
-                "calls": calls, "records": records}  # fmt: skip
+                "calls": calls, "records": records, "sip": self.sip()}  # fmt: skip
 
 
 def shown(uri: str) -> str:
@@ -215,7 +221,7 @@ def flow_graph(flow: Flow) -> dict[str, Any]:
         for name, step in flow.steps.items()
     ]
     edges = [{"from": e.source, "to": e.target, "label": e.label} for e in flow_edges(flow)]
-    return {"flow": flow.name, "start": next(iter(flow.steps), ""), "nodes": nodes,
+    return {"flow": flow.name, "start": flow.start, "nodes": nodes,
             "edges": edges}  # fmt: skip
 
 

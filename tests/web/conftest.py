@@ -128,3 +128,21 @@ async def bot(gateway: GatewayServer) -> AsyncIterator[Party]:
     await login(party, gateway.url, "VIRTUAL_NUMBER", f"vtn:{BOT_NUMBER}")
     yield party
     await party.phone.close()
+
+
+@pytest.fixture
+async def dashboard(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh page for the dashboard (its message line printed at the end)."""
+    viewport = {"width": 1280, "height": 1000}
+    async with fresh_page(browser, "dashboard", "#message", viewport=viewport) as page:
+        page.set_default_timeout(20000)
+        yield page
+
+
+async def log_in(page: Page, url: str, secret: str) -> None:
+    """Log in to the dashboard at ``url`` with the gateway's client id and ``secret``."""
+    await page.goto(f"{url}/dashboard")
+    await page.wait_for_selector("body[data-ready=true]")
+    await page.fill("#client-id", Settings().client_id)
+    await page.fill("#client-secret", secret)
+    await page.click("#login")

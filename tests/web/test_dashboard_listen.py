@@ -7,18 +7,15 @@ call's end, close the operator's leg.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 from ivrbot.config import Settings
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.web.listen import LISTENERS
 from tests.audio_checks import sine
 from tests.gateway.test_calls import Party, connect, login
-from tests.web.conftest import MIC_HZ, fresh_page
-from tests.web.test_dashboard import log_in
+from tests.web.conftest import MIC_HZ, log_in
 from tests.web.test_softphone import HEARD_DB, SILENT_DB, hears, party_level, silent
 
 ALICE_HZ, BOT_HZ = 440.0, 1000.0
@@ -48,12 +45,6 @@ LISTEN_METER_JS = """async (freq) => {
 
 async def operator_level(page: Page, freq: float) -> float:
     return float(await page.evaluate(LISTEN_METER_JS, freq))
-
-
-@pytest.fixture
-async def dashboard(browser: Browser) -> AsyncIterator[Page]:
-    async with fresh_page(browser, "dashboard", "#message") as page:
-        yield page
 
 
 async def test_operator_listens_in_to_a_live_call(dashboard: Page, gateway: GatewayServer) -> None:

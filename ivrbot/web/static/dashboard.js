@@ -117,6 +117,33 @@ function render(board) {
   renderCalls(board.calls);
   if (!state.searching) renderRecords(board.records);
   renderFlowPicker(board.bots);
+  renderSip(board.sip);
+}
+
+function renderSip(sip) {  // null: this gateway runs no SIP connector
+  $('#sip-panel').hidden = !sip;
+  if (!sip) return;
+  $('#sip-transports').textContent = Object.entries(sip.transports || { udp: sip.port })
+    .map(([kind, port]) => `${kind} ${port}`).join(', ');
+  const regs = $('#sip-registrations tbody');
+  regs.replaceChildren();
+  for (const reg of sip.registrations) {
+    const row = regs.insertRow();
+    row.dataset.account = reg.account;
+    cell(row, reg.account);
+    cell(row, reg.active ? 'yes' : 'no', 'registered');
+    cell(row, reg.code ? `${reg.code} ${reg.reason}` : reg.reason);
+  }
+  const trunks = $('#sip-trunks tbody');
+  trunks.replaceChildren();
+  for (const trunk of sip.trunks) {
+    const row = trunks.insertRow();
+    cell(row, trunk.name);
+    cell(row, trunk.allow.join(', '));
+    cell(row, trunk.uri || '');
+  }
+  $('#sip-calls').textContent = String(sip.calls.length);
+  $('#sip-rejected').textContent = String(sip.rejected);
 }
 
 function renderBots(bots) {
