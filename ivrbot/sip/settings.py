@@ -12,6 +12,9 @@ for PJSIP's own log (every SIP message); those three are read in ivrbot.config a
     tls_key_file = "/etc/ivrbot/sip.key"
     media_ports = "40000-40999"
     max_calls = 4                          # SIP calls at once (the wheel's limit: 4)
+    public_address = "203.0.113.7"         # behind NAT: the address peers reach (Via,
+                                           # Contact, SDP); default: the bound address
+    stun_servers = []                      # or learn it by STUN (none by default)
 
     [trunks.carrier]
     allow = ["192.0.2.10", "192.0.2.11"]   # source addresses whose INVITEs are taken
@@ -34,6 +37,7 @@ for PJSIP's own log (every SIP message); those three are read in ivrbot.config a
 from __future__ import annotations
 
 import ipaddress
+import re
 import ssl
 import tomllib
 from collections.abc import Mapping
@@ -123,6 +127,10 @@ class SipSettings:
     tls_port: int | None = None  # default: port + 1 (port 0: any free port)
     tls_cert_file: str = ""  # PEM certificate (chain) and its private key, for 'tls'
     tls_key_file: str = ""
+    # behind NAT: the address peers must reach (in Via, Contact and the SDP), and STUN
+    # servers to learn it from (none by default: no network beyond what is configured)
+    public_address: str = ""
+    stun_servers: tuple[str, ...] = ()
 
     @property
     def srtp(self) -> str:
@@ -264,8 +272,25 @@ def parse_sip_settings(data: dict[str, Any]) -> SipSettings:
         if trunk.transport not in transports:
             raise SipConfigError(f"trunks.{trunk.name}.transport={trunk.transport!r}: add "
                                  f"{trunk.transport!r} to transports")  # fmt: skip
+    public, stun = _nat(data)
     return SipSettings(host, port, (low, high), trunks, accounts, max_calls, log_file,
-                       transports, tls_port, cert, key)  # fmt: skip
+                       transports, tls_port, cert, key, public, stun)  # fmt: skip
+
+
+def _nat(data: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    public = str(data.get("public_address", ""))
+    if public:
+        try:
+            ipaddress.ip_address(public)
+        except ValueError:
+            raise SipConfigError(f"public_address={public!r}: an IP address expected (the one "
+                                 "peers reach this machine at, behind NAT)") from None  # fmt: skip
+    stun = data.get("stun_servers", [])
+    if not isinstance(stun, list) or not all(
+        isinstance(x, str) and re.fullmatch(r"[\w.-]+(:\d{1,5})?", x) for x in stun
+    ):
+        raise SipConfigError('stun_servers: a list like ["stun.example.net:3478"] expected')
+    return public, tuple(stun)
 
 
 def load_sip_settings(path: str | Path, overrides: Mapping[str, str] | None = None) -> SipSettings:

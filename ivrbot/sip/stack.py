@@ -213,6 +213,8 @@ class SipStack:
         config.uaConfig.mainThreadOnly = True
         config.uaConfig.userAgent = "ivrbot"
         config.uaConfig.maxCalls = self.settings.max_calls
+        for server in self.settings.stun_servers:
+            config.uaConfig.stunServer.append(server)
         config.logConfig.consoleLevel = 3  # what reaches the writer (it replaces stdout)
         config.logConfig.level = 5 if self.settings.log_file else 3
         config.logConfig.filename = self.settings.log_file
@@ -230,7 +232,7 @@ class SipStack:
         self.port = next(iter(self.ports.values()))
         endpoint.libStart()
         endpoint.audDevManager().setNullDev()
-        here = f"{self.settings.host}:{self.port}"
+        here = f"{self.settings.public_address or self.settings.host}:{self.port}"
         self.default = self._account("", f"sip:ivrbot@{here}")
         for trunk in self.settings.trunks.values():  # outbound calls: From the caller id
             if trunk.uri:
@@ -249,6 +251,7 @@ class SipStack:
         config.mediaConfig.lockCodecEnabled = False
         media = config.mediaConfig.transportConfig
         media.boundAddress = self.settings.host
+        media.publicAddress = self.settings.public_address  # in the SDP's c= line
         media.port, last = self.settings.media_ports
         media.portRange = last - media.port
         srtp = account.srtp if account is not None else self.settings.srtp

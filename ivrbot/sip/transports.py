@@ -47,6 +47,7 @@ def create_transports(endpoint: pj.Endpoint, settings: SipSettings) -> dict[str,
 def _config(name: str, settings: SipSettings, ports: dict[str, int]) -> pj.TransportConfig:
     config = pj.TransportConfig()
     config.boundAddress = settings.host
+    config.publicAddress = settings.public_address  # '' : the bound address
     if name == "tls":
         config.port = _tls_port(settings)
         tls = config.tlsConfig
