@@ -19,8 +19,7 @@ import pytest
 from ivrbot.events import Event
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import pcm_from_frame
-from ivrbot.phone.call import CallState
-from ivrbot.phone.conference import ConferenceCall
+from ivrbot.phone.call import CallState, ConferenceCall
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from tests.audio_checks import sine, tone_dbfs
