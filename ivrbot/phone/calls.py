@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from aiortc import MediaStreamTrack
 
@@ -43,7 +43,7 @@ class Calls:
         self.domain = domain
         lines.read_channel("calls", self.on_channel_event)
 
-    def _fail(self, method: str, code: str, message: str) -> Any:
+    def _fail(self, method: str, code: str, message: str) -> NoReturn:
         self.publisher.fail(method, code, message)
 
     def _common(self, method: str, offline: bool, codes: tuple[str, str]) -> Call:
@@ -54,10 +54,9 @@ class Calls:
         call = self.lines.current
         if call is None:
             self._fail(method, codes[1], "no call")
-        assert call is not None
         return call
 
-    def _check_destination(self, method: str, codes: tuple[str, ...], destination: Any) -> None:
+    def _check_destination(self, method: str, codes: tuple[str, ...], destination: Any) -> str:
         if destination is None:
             self._fail(method, codes[0], f"{method} needs a destination")
         if not isinstance(destination, str) or not destination.strip():
@@ -66,6 +65,7 @@ class Calls:
             self._fail(method, codes[2], "destination must not contain sip: or tel:")
         if destination.count("@") > 1:
             self._fail(method, codes[3], "destination has more than one @")
+        return destination
 
     # placing ---------------------------------------------------------------------------------
     async def dial(
@@ -76,7 +76,7 @@ class Calls:
         remote_media: Callable[..., Any] | None = None,
     ) -> Call:
         self.session.check_online("dial")
-        self._check_destination("dial", ("2201", "2211", "2212", "2213"), destination)
+        destination = self._check_destination("dial", ("2201", "2211", "2212", "2213"), destination)
         if media_type not in MEDIA_TYPES:
             self._fail("dial", "2221", "media_type must be 'audio' or 'video'")
         self.lines.check_media("dial", ("2231", "2232"), local_media, remote_media)
@@ -86,7 +86,6 @@ class Calls:
             self._fail("dial", "2251", "a call is still connecting")
         if current is not None:
             self._fail("dial", "2252", "a call is already active")
-        assert destination is not None
         return await self._place("dial", "2200", destination, media_type, local_media, remote_media)
 
     async def add_call(
@@ -97,7 +96,8 @@ class Calls:
         remote_media: Any = None,
     ) -> Call:
         """Hold the current call (resumed automatically later) and dial a second one."""
-        self._check_destination("add_call", ("3901", "3911", "3912", "3913"), destination)
+        codes = ("3901", "3911", "3912", "3913")
+        destination = self._check_destination("add_call", codes, destination)
         if media_type not in MEDIA_TYPES:
             self._fail("add_call", "3921", "media_type must be 'audio' or 'video'")
         self.lines.check_media("add_call", ("3931", "3932"), local_media, remote_media)
@@ -105,7 +105,6 @@ class Calls:
         current = self.lines.current
         if current is None or current.state not in (CallState.CONNECTED, CallState.HELD):
             self._fail("add_call", "3951", "there is no established call to add a call to")
-        assert current is not None and destination is not None
         if len(self.lines.live()) >= 2:
             self._fail("add_call", "3961", "there are already two calls")
         if current.state == CallState.CONNECTED:
@@ -127,7 +126,6 @@ class Calls:
         uri = called_party_uri(destination, self.domain)
         if uri is None:
             self._fail(method, code[:2] + "11", f"{destination!r} is not a callable number")
-        assert uri is not None
         call = self.lines.new(
             Call, "outgoing", uri, media_type=media_type, local_media=local_media,
             remote_media=remote_media,
@@ -160,7 +158,6 @@ class Calls:
         call = lines.pending_incoming("call")
         if call is None:
             self._fail("answer", "2331", "no incoming call to answer")
-        assert call is not None
         others = [c for c in lines.live() if c is not call]
         if others and action not in ("hold", "end"):
             self._fail("answer", "2341", "a call is in progress: action must be 'hold' or 'end'")
@@ -193,7 +190,6 @@ class Calls:
         call = self.lines.current
         if call is None or call.state in (CallState.CREATED, CallState.DISCONNECTING):
             self._fail("hangup", "2402", "no active call")
-        assert call is not None
         await self.lines.end(call, "terminate")
 
     async def reject(self) -> None:
@@ -202,7 +198,6 @@ class Calls:
         call = self.lines.pending_incoming("call")
         if call is None:
             self._fail("reject", "3002", "no incoming call to reject")
-        assert call is not None
         path = self.lines.path(call)
         # no longer pending from here on: the next invitation may ring this Phone at once
         await self.lines.forget(call, CallState.REJECTED)
@@ -219,7 +214,6 @@ class Calls:
         call = self.lines.current
         if call is None or call.direction != "outgoing" or call.state != CallState.CONNECTING:
             self._fail("cancel", "2902", "no outgoing call waiting for an answer")
-        assert call is not None
         resp = await self.session.request(
             "cancel", "2900", "DELETE", self.lines.path(call),
             headers={"x-delete-reason": "cancel"},
@@ -234,7 +228,6 @@ class Calls:
         track = call.local_media
         if not isinstance(track, OutboundAudio):
             self._fail(method, codes[2], "mute works on the Phone's own audio track")
-        assert isinstance(track, OutboundAudio)
         if track.muted == muted:
             self.publisher.publish(Event.WARNING, WarningMessage(f"the call is already {method}d"))
             return
@@ -282,7 +275,6 @@ class Calls:
         other = self.lines.background
         if other is None:
             self._fail("switch_call", "4203", "switching needs two calls")
-        assert current is not None and other is not None
         if current.state == CallState.CONNECTED:
             await self.lines.hold(current, "switch_call", "4200", auto=True)
         if other.state == CallState.HELD:
@@ -298,7 +290,6 @@ class Calls:
         current = self.lines.current
         if current is None:
             self._fail("transfer", "4102", "no call")
-        assert current is not None
         background = self.lines.background
         if background is not None and background.state != CallState.HELD:
             self._fail("transfer", "4103", "the background call must be on hold")
@@ -306,10 +297,9 @@ class Calls:
             self._fail("transfer", "4104", "a conference cannot be transferred")
         if background is None:
             self._fail("transfer", "4105", "transfer needs two calls")
-        assert background is not None and background.id is not None
         current.set_state(CallState.TRANSFERRING)
         self.publisher.publish(Event.CALL_TRANSFERRING, current.event_data())
-        headers = {"x-transferTargetCallId": background.id}
+        headers = {"x-transferTargetCallId": str(background.id)}
         await self.lines.action("transfer", "4100", current, "initiate-call-transfer", headers)
 
     async def send_dtmf_tone(self, input: str | None = None, gap: int = 70) -> None:
@@ -320,7 +310,6 @@ class Calls:
             self._fail(method, "4711", "send_dtmf_tone needs input")
         if not isinstance(input, str) or not DTMF_TONES.match(input) or gap < 50:
             self._fail(method, "4712", "input must be 0-9 * # A-D and gap >= 50 ms")
-        assert input is not None
         call = self._common(method, False, ("4721", "4731"))
         if call.state != CallState.CONNECTED:
             self._fail(method, "4741", "the call is not connected")

@@ -8,7 +8,7 @@ rejoins it, the participants keep hearing each other."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from aiortc import MediaStreamTrack
 
@@ -38,7 +38,7 @@ class Conferences:
         self.domain = domain
         lines.read_channel("conferences", self.on_channel_event)
 
-    def _fail(self, method: str, code: str, message: str) -> Any:
+    def _fail(self, method: str, code: str, message: str) -> NoReturn:
         self.publisher.fail(method, code, message)
 
     @staticmethod
@@ -71,7 +71,6 @@ class Conferences:
             self._fail(method, "3101", "start_conference needs options (media_type at least)")
         if media_type not in MEDIA_TYPES:
             self._fail(method, "3111", "media_type is required: 'audio' or 'video'")
-        assert media_type is not None
         lines.check_media(method, ("3121", "3122"), local_media, remote_media)
         self.session.check_logged_in(method, "3131")
         if len(lines.live()) >= 2:
@@ -105,7 +104,6 @@ class Conferences:
         self.session.check_online(method)
         if not isinstance(id, str) or not id.strip():
             self._fail(method, "3611", "the participant must be a non-empty string")
-        assert id is not None
         if "sip:" in id or "tel:" in id:
             self._fail(method, "3612", "the participant must not contain sip: or tel:")
         if id.count("@") > 1:
@@ -114,11 +112,9 @@ class Conferences:
         call = self._hosted(current_only=True)
         if call is None:
             self._fail(method, "3631", "the current call is not a conference this Phone hosts")
-        assert call is not None
         uri = called_party_uri(id.strip(), self.domain)
         if uri is None:
             self._fail(method, "3611", f"{id!r} is not a callable number or address")
-        assert uri is not None
         if uri in call.participants:
             self._fail(method, "3641", f"{uri} is already a participant")
         self.publisher.publish(Event.CONFERENCE_INVITATION_SENDING, InvitationSending(uri))
@@ -142,12 +138,10 @@ class Conferences:
         self.session.check_online(method)
         if not isinstance(id, str) or not id.strip():
             self._fail(method, "3711", "remove_participant needs the participant's id")
-        assert id is not None
         self.session.check_logged_in(method, "3721")
         call = self._hosted()
         if call is None:
             self._fail(method, "3731", "this Phone hosts no conference")
-        assert call is not None
         key = id.strip()
         uri = key if key.startswith(("sip:", "tel:")) else called_party_uri(key, self.domain)
         if uri is None or uri not in call.participants:
@@ -163,7 +157,6 @@ class Conferences:
         call = self._hosted()
         if call is None:
             self._fail("get_participants", "3402", "this Phone hosts no conference")
-        assert call is not None
         return {k: dict(v) for k, v in call.participants.items()}
 
     async def merge_call(self, conference_id: str, stay: bool = False) -> None:
@@ -174,7 +167,6 @@ class Conferences:
         call = self.lines.current
         if call is None or call.state != CallState.CONNECTED:
             self._fail(method, "3862", "merge_call needs a connected current call")
-        assert call is not None
         if call.breed == "conference":
             self._fail(method, "3863", "the current call is a conference already")
         if not isinstance(conference_id, str) or not conference_id.strip():
@@ -200,7 +192,6 @@ class Conferences:
         call = self._conference(lines.pending_incoming())
         if call is None:
             self._fail(method, "3231", "there is no conference invitation to join")
-        assert call is not None
         others = [c for c in lines.live() if c is not call]
         if action not in (None, "hold", "end") or (others and action is None):
             self._fail(method, "3241", "action must be 'hold' or 'end' (needed with a call)")
@@ -236,7 +227,6 @@ class Conferences:
         call = self._conference(self.lines.pending_incoming())
         if call is None:
             self._fail(method, "3302", "there is no conference invitation to reject")
-        assert call is not None
         resp = await self.session.request(
             method, "3300", "DELETE", self.lines.path(call), headers={"x-delete-reason": "reject"}
         )
@@ -256,7 +246,6 @@ class Conferences:
         call = next((c for c in candidates if c is not None and c.state in LIVE), None)
         if call is None:
             self._fail(method, "3502", "there is no conference to end")
-        assert call is not None
         try:
             await lines.end(call, "terminate")
         except Exception as exc:
