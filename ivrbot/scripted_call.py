@@ -24,7 +24,7 @@ from ivrbot.flow.testing import NotAnswered, SimulatedCaller
 from ivrbot.media.sinks import WavRecorder, read_wav
 from ivrbot.media.tts import SynthesisError, Synthesizer, check_tts
 from ivrbot.numbers import called_party_uri
-from ivrbot.phone.core import DTMF_TONES
+from ivrbot.phone.calls import DTMF_TONES
 from ivrbot.phone.transport import GatewayUnreachable
 from ivrbot.timeline import Timeline
 
