@@ -5,12 +5,14 @@ kamailio (registrar/proxy) and sipp (load). Generated configs live in a tmp dir.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +292,17 @@ class Kamailio(Peer):
             await asyncio.sleep(0.05)
         if self.proc.returncode is not None:
             raise RuntimeError(f"kamailio did not start: {self.log()}")
+
+
+PBX_USER, PBX_PASSWORD = "201", "s3cret-201"  # the extension ivrbot registers as
+
+
+@contextlib.asynccontextmanager
+async def running_pbx(workdir: Path) -> AsyncIterator[Kamailio]:
+    """kamailio on 127.0.0.1 where extension 201 registers with PBX_PASSWORD."""
+    kamailio = Kamailio(workdir, PBX_USER, PBX_PASSWORD)
+    await kamailio.start()
+    try:
+        yield kamailio
+    finally:
+        await kamailio.stop()

@@ -9,55 +9,26 @@ NOTIFY progress. A REFER the phone turns down leaves the caller with the flow.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ivrbot.flow import Flow, Hangup, Say, Transfer
-from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Trunk
 from tests.audio_checks import tone_dbfs
 from tests.flow.test_transfer_steps import HEARD_DB, SILENT_DB
-from tests.sip.conftest import MakeSip
+from tests.sip.conftest import DESK, MakeSip, desk
+from tests.sip.peers import PBX_PASSWORD as PASSWORD
 from tests.sip.peers import Baresip, Kamailio
-from tests.sip.test_registrar import PASSWORD, extension, registered
+from tests.sip.test_registrar import extension, registered
 
 pytestmark = pytest.mark.slow
 ALICE_HZ, BOB_HZ = 700.0, 1300.0
-DESK = "5550001011"
 BOB = "5550002000"  # registered at the PBX
-
-
-@pytest.fixture
-async def pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
-    kamailio = Kamailio(tmp_path, "201", PASSWORD)
-    await kamailio.start()
-    yield kamailio
-    await kamailio.stop()
-
-
-@contextlib.asynccontextmanager
-async def desk(gateway: GatewayServer, tts: Synthesizer, target: str) -> AsyncIterator[Bot]:
-    """A flow at the desk number that transfers every caller to ``target`` (blind)."""
-    flow = Flow("desk", number=DESK)
-    flow.add(
-        Transfer("transfer", target, fallback="sorry"),
-        Say("sorry", "Sorry, nobody can take your call.", next="bye"),
-        Hangup("bye", "Goodbye."),
-    )
-    bot = Bot(flow, gateway.url, tts, None, gateway=gateway.gateway)
-    await bot.start()
-    try:
-        yield bot
-    finally:
-        await bot.stop()
 
 
 async def office(make_sip: MakeSip, pbx: Kamailio) -> SipConnector:

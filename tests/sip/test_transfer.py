@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivrbot.flow import Flow, Hangup, Transfer
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
@@ -31,7 +30,7 @@ from tests.flow.test_transfer_steps import (
     music_db,
     recent,
 )
-from tests.sip.conftest import MakeSip
+from tests.sip.conftest import MakeSip, desk
 from tests.sip.peers import Baresip
 
 pytestmark = pytest.mark.slow
@@ -42,19 +41,6 @@ SIP_NUMBER = "5550002000"  # reached through the trunk
 def tail(phone: Baresip, seconds: float = 1.0) -> tuple[np.ndarray, int]:
     pcm, rate = phone.heard()
     return pcm[-int(seconds * rate) :], rate
-
-
-@contextlib.asynccontextmanager
-async def desk(gateway: GatewayServer, tts: Synthesizer, target: str) -> AsyncIterator[Bot]:
-    """A flow at 5550001011 that transfers every caller to ``target`` (blind)."""
-    flow = Flow("desk", number="5550001011")
-    flow.add(Transfer("transfer", target, fallback="bye"), Hangup("bye", "Goodbye."))
-    bot = Bot(flow, gateway.url, tts, None, gateway=gateway.gateway)
-    await bot.start()
-    try:
-        yield bot
-    finally:
-        await bot.stop()
 
 
 @contextlib.asynccontextmanager

@@ -146,3 +146,28 @@ async def log_in(page: Page, url: str, secret: str) -> None:
     await page.fill("#client-id", Settings().client_id)
     await page.fill("#client-secret", secret)
     await page.click("#login")
+
+
+def stream_level_js(stream: str) -> str:
+    """A page function ``async (freq) => dBFS``: the level of ``freq`` in the last ~0.7 s
+    of the MediaStream the JavaScript expression ``stream`` gives (-120 without audio)."""
+    return f"""async (freq) => {{
+  const stream = {stream};
+  if (!stream || !stream.getAudioTracks().length) return -120;
+  const m = window.__meter || (window.__meter = {{ ctx: new AudioContext() }});
+  await m.ctx.resume();
+  if (m.stream !== stream) {{
+    if (m.source) m.source.disconnect();
+    m.source = m.ctx.createMediaStreamSource(stream);
+    m.analyser = m.ctx.createAnalyser();
+    m.analyser.fftSize = 32768;
+    m.source.connect(m.analyser);
+    m.stream = stream;
+  }}
+  const x = new Float32Array(m.analyser.fftSize);
+  m.analyser.getFloatTimeDomainData(x);
+  const w = 2 * Math.PI * freq / m.ctx.sampleRate;
+  let re = 0, im = 0;
+  for (let n = 0; n < x.length; n++) {{ re += x[n] * Math.cos(w * n); im -= x[n] * Math.sin(w * n); }}
+  return 20 * Math.log10(Math.max(2 * Math.hypot(re, im) / x.length, 1e-6));
+}}"""

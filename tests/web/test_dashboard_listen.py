@@ -15,32 +15,13 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.web.listen import LISTENERS
 from tests.audio_checks import sine
 from tests.gateway.test_calls import Party, connect, login
-from tests.web.conftest import MIC_HZ, log_in
+from tests.web.conftest import MIC_HZ, log_in, stream_level_js
 from tests.web.test_softphone import HEARD_DB, SILENT_DB, hears, party_level, silent
 
 ALICE_HZ, BOT_HZ = 440.0, 1000.0
 
 # The level (dBFS) of `freq` in the last ~0.7 s of what the dashboard plays while listening.
-LISTEN_METER_JS = """async (freq) => {
-  const { listenStream } = await import('/static/listen.js');
-  const stream = listenStream();
-  if (!stream || !stream.getAudioTracks().length) return -120;
-  const m = window.__listenMeter || (window.__listenMeter = { ctx: new AudioContext() });
-  await m.ctx.resume();
-  if (m.stream !== stream) {
-    m.source = m.ctx.createMediaStreamSource(stream);
-    m.analyser = m.ctx.createAnalyser();
-    m.analyser.fftSize = 32768;
-    m.source.connect(m.analyser);
-    m.stream = stream;
-  }
-  const x = new Float32Array(m.analyser.fftSize);
-  m.analyser.getFloatTimeDomainData(x);
-  const w = 2 * Math.PI * freq / m.ctx.sampleRate;
-  let re = 0, im = 0;
-  for (let n = 0; n < x.length; n++) { re += x[n] * Math.cos(w * n); im -= x[n] * Math.sin(w * n); }
-  return 20 * Math.log10(Math.max(2 * Math.hypot(re, im) / x.length, 1e-6));
-}"""
+LISTEN_METER_JS = stream_level_js("(await import('/static/listen.js')).listenStream()")
 
 
 async def operator_level(page: Page, freq: float) -> float:

@@ -13,11 +13,11 @@ from playwright.async_api import Page
 
 from ivrbot.config import Settings
 from ivrbot.serve import Runner
-from tests.sip.peers import Kamailio
+from tests.sip.peers import PBX_PASSWORD as PASSWORD
+from tests.sip.peers import Kamailio, running_pbx
 from tests.web.conftest import ROOT, log_in
 
 pytestmark = pytest.mark.slow
-PASSWORD = "s3cret-201"
 SIP = """
 port = 0
 media_ports = "43100-43199"
@@ -36,10 +36,8 @@ number = "5550001000"
 
 @pytest.fixture
 async def pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
-    kamailio = Kamailio(tmp_path, "201", PASSWORD)
-    await kamailio.start()
-    yield kamailio
-    await kamailio.stop()
+    async with running_pbx(tmp_path) as kamailio:
+        yield kamailio
 
 
 @pytest.fixture

@@ -24,32 +24,13 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from tests.audio_checks import tone_dbfs
 from tests.gateway.test_calls import Party
-from tests.web.conftest import BOT_NUMBER, MIC_HZ, PY_HZ, fresh_page
+from tests.web.conftest import BOT_NUMBER, MIC_HZ, PY_HZ, fresh_page, stream_level_js
 
 HEARD_DB = -32.0  # a tone arrives at about -12 to -16 dBFS
 SILENT_DB = -50.0  # an absent one measures below -60
 
 # The level (dBFS) of one frequency in the last ~0.7 s the page received on its current call.
-METER_JS = """async (freq) => {
-  const call = window.softphone.phone.currentCall;
-  if (!call) return -120;
-  const m = window.__meter || (window.__meter = { ctx: new AudioContext() });
-  await m.ctx.resume();
-  if (m.stream !== call.remoteStream) {
-    if (m.source) m.source.disconnect();
-    m.source = m.ctx.createMediaStreamSource(call.remoteStream);
-    m.analyser = m.ctx.createAnalyser();
-    m.analyser.fftSize = 32768;
-    m.source.connect(m.analyser);
-    m.stream = call.remoteStream;
-  }
-  const x = new Float32Array(m.analyser.fftSize);
-  m.analyser.getFloatTimeDomainData(x);
-  const w = 2 * Math.PI * freq / m.ctx.sampleRate;
-  let re = 0, im = 0;
-  for (let n = 0; n < x.length; n++) { re += x[n] * Math.cos(w * n); im -= x[n] * Math.sin(w * n); }
-  return 20 * Math.log10(Math.max(2 * Math.hypot(re, im) / x.length, 1e-6));
-}"""
+METER_JS = stream_level_js("window.softphone.phone.currentCall?.remoteStream")
 
 
 async def page_level(page: Page, freq: float) -> float:
