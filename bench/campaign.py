@@ -28,7 +28,6 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ivrbot.campaign.callees import Callee
 from ivrbot.campaign.campaign import Campaign, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
@@ -39,6 +38,7 @@ from ivrbot.flow import Flow, Hangup
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.callees import Callee
 
 MONDAY_NOON_NEW_YORK = "2026-03-09T16:00:00+00:00"
 SECONDS = 8.0  # of dialling per pace (at least 12 calls)

@@ -10,10 +10,10 @@ from typing import Any
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import NotAnswered, SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.models import load_flow_model
 from ivrbot.media.tts import Synthesizer, check_tts
+from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 from ivrbot.timeline import Timeline
 
 

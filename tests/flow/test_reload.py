@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 from ivrbot.config import Settings
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
+from ivrbot.testing.caller import SimulatedCaller
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = "Welcome to ivrbot. Press a key, or say a word."

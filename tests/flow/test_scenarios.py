@@ -20,14 +20,14 @@ import pytest
 from ivrbot.flow.loader import import_flow_file
 from ivrbot.flow.media_steps import RecordResult
 from ivrbot.flow.record import FlowRecord
-from ivrbot.flow.scenario import find_scenario_flow
-from ivrbot.flow.scenario_file import (
+from ivrbot.flow.steps import Answer
+from ivrbot.testing.scenario import find_scenario_flow
+from ivrbot.testing.scenario_file import (
     ScenarioError,
     check_expectations,
     load_scenario,
     plain,
 )
-from ivrbot.flow.steps import Answer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {

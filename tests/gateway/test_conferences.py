@@ -23,7 +23,7 @@ from ivrbot.phone.call import CallState
 from ivrbot.phone.conference import ConferenceCall
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.gateway.wire import message_id
 
 # Measured on loopback: a party's tone arrives at about -15 dBFS through the mixer and Opus;

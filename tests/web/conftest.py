@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from ivrbot.config import Settings
 from ivrbot.serve import Runner
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"  # screenshots (not committed)

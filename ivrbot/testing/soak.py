@@ -27,9 +27,9 @@ from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.steps import Ask, Python, Say
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 
 SOAK_NUMBER = "5550001099"
 HOLD_S = 30.0  # the soak flow's last step waits this long for the caller to hang up

@@ -67,16 +67,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ivrbot.config import Settings
-from ivrbot.events import Event
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import flow_files, import_flow_file, load_flow_file
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.scenario_file import (
+from ivrbot.gateway.server import GatewayServer
+from ivrbot.media.tts import Synthesizer, check_tts
+from ivrbot.testing.callee import SimulatedCallee, greeting_audio
+from ivrbot.testing.caller import SPEECH_DB, NotAnswered, SimulatedCaller
+from ivrbot.testing.scenario_file import (
     Action,
     Expect,
     Scenario,
@@ -87,11 +88,6 @@ from ivrbot.flow.scenario_file import (
     scenario_files,
     show,
 )
-from ivrbot.flow.testing import SPEECH_DB, NotAnswered, SimulatedCaller
-from ivrbot.gateway.server import GatewayServer
-from ivrbot.media.frames import WIRE_RATE, resample
-from ivrbot.media.tts import Synthesizer, check_tts
-from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.timeline import Timeline
 
 __all__ = [
@@ -111,11 +107,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HUMAN_GREETING = "Hello?"
-MACHINE_GREETING = (
-    "Hi, you have reached the Smith family. We cannot come to the phone right now. "
-    "Please leave a message after the tone."
-)
 WAITING_FOR_THE_END = "waiting for the call to end"
 RECORD_WAIT_S = 5.0  # after the call ends, how long the bot may take to finish its record
 
@@ -194,50 +185,6 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
-
-
-class SimulatedCallee(SimulatedCaller):
-    """Someone the bot calls: answers, plays ``greeting`` (a person's hello, or a machine's
-    message and beep), then acts like a :class:`SimulatedCaller`."""
-
-    def __init__(self, gateway_url: str, tts: Synthesizer, timeline: Timeline | None,
-                 greeting: np.ndarray, user: str = "callee") -> None:  # fmt: skip
-        super().__init__(gateway_url, tts, timeline, user=user)
-        self.greeting = greeting
-        self.greeted = asyncio.Event()
-        self.phone.on(Event.CALL_INCOMING, self._answer)
-        self.phone.on(Event.CALL_CONNECTED, self._greet)
-
-    def note(self, event: str, **detail: Any) -> None:
-        self.timeline.add("callee", event, **{k: v for k, v in detail.items() if v is not None})
-
-    async def log_in(self) -> None:
-        token = await fetch_token(self.gateway_url, "ACCOUNT_ID")
-        await self.phone.login(token=token, user_id=self.user_id)
-
-    async def _answer(self, _: Any) -> None:
-        self.note("answer")
-        self.call = await self.phone.answer(remote_media=self.ear.on_frame)
-
-    async def _greet(self, _: Any) -> None:
-        assert self.call is not None
-        await asyncio.sleep(0.3)
-        self.note("greeting", seconds=round(self.greeting.size / WIRE_RATE, 2))
-        await self.call.play(self.greeting, WIRE_RATE, "greeting")
-        self.greeted.set()
-
-
-async def greeting_audio(tts: Synthesizer, scenario: Scenario) -> np.ndarray:
-    """What the callee plays when it answers: words, and for a machine a 1000 Hz beep."""
-    machine = scenario.callee == "machine"
-    text = scenario.greeting or (MACHINE_GREETING if machine else HUMAN_GREETING)
-    prompt = await tts.synth(text, "en")
-    words = resample(prompt.pcm, prompt.sample_rate, WIRE_RATE)
-    if not machine:
-        return words
-    t = np.arange(int(0.5 * WIRE_RATE)) / WIRE_RATE
-    beep = (32767 * 10 ** (-10 / 20) * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
-    return np.concatenate([words, np.zeros(WIRE_RATE // 5, np.int16), beep])
 
 
 class _Call:
@@ -376,7 +323,9 @@ class ScenarioRunner:
             if inbound:
                 party = SimulatedCaller(url, self.tts, result.timeline)
             else:
-                greeting = await greeting_audio(self.tts, scenario)
+                greeting = await greeting_audio(
+                    self.tts, scenario.callee == "machine", scenario.greeting
+                )
                 party = SimulatedCallee(url, self.tts, result.timeline, greeting)
             stack.push_async_callback(party.close)
             await bot.start()
