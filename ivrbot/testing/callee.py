@@ -53,7 +53,7 @@ class SimulatedCallee(SimulatedCaller):
         self.greeted.set()
 
 
-async def greeting_audio(tts: Synthesizer, machine: bool, text: str = "") -> np.ndarray:
+async def greeting_audio(tts: Synthesizer, machine: bool, text: str | None = None) -> np.ndarray:
     """What the callee plays when it answers: ``text`` (default: a person's hello or a
     machine's message), and for a machine a 1000 Hz beep after it."""
     text = text or (MACHINE_GREETING if machine else HUMAN_GREETING)

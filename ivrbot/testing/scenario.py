@@ -18,8 +18,9 @@ call's record and ``call.vars``.
     greeting = "Hello?"     # optional, outbound: what the callee says when it answers
     timeout = 30            # optional: seconds the whole call may take (default 30)
 
-    [env]                   # optional: environment variables while the scenario runs,
-    IVRBOT_NOW = "2025-01-06T20:30"   # e.g. a flow's clock (restored afterwards)
+    [env]                   # optional: variables over the environment for this scenario:
+    IVRBOT_NOW = "2025-01-06T20:30"   # IVRBOT_* settings, and call.env for the flow (e.g. its
+                                      # clock); the process environment is not changed
 
     [[actions]]
     hear = true             # wait until a prompt has been heard to its end
@@ -49,7 +50,7 @@ call's record and ``call.vars``.
 
 Actions may also be written inline: ``actions = [{ hear = true }, { press = "4" }]``. A
 file that is not valid TOML, or has an unknown key or a wrong value, is refused with one
-line naming it. Recordings go to a temporary folder (``IVRBOT_RECORDINGS``), removed after
+line naming it. Recordings go to a temporary folder (``Settings.recordings``), removed after
 the scenario. The time a scenario takes includes starting its bot (loading the speech
 model the first time).
 """
@@ -59,21 +60,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivrbot.compose import assemble
 from ivrbot.config import Settings
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import flow_files, import_flow_file, load_flow_file
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
+from ivrbot.media.setup import configure_media
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.testing.callee import SimulatedCallee, greeting_audio
 from ivrbot.testing.caller import SPEECH_DB, NotAnswered, SimulatedCaller
@@ -170,21 +171,6 @@ def find_scenario_flow(scenario: Scenario, flows_dir: Path | None = None) -> Flo
     raise FlowError(
         f"no flow named {scenario.flow!r} in {folder}/ (set flow = 'NAME' or 'file.py')"
     )
-
-
-@contextlib.contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables, and put back what was there afterwards."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 class _Call:
@@ -284,51 +270,43 @@ class ScenarioRunner:
         timeline = Timeline()
         result = ScenarioResult(scenario, 0.0, [], timeline=timeline)
         with tempfile.TemporaryDirectory(prefix="ivrbot-scenario-") as work:
-            env = {"IVRBOT_RECORDINGS": str(Path(work) / "recordings"), **scenario.env}
-            with environment(env):
-                try:
-                    await self._run(scenario, Path(work), result)
-                except (FlowError, OSError) as exc:
-                    result.failures.append(f"error: {exc}")
-                except Exception as exc:  # one scenario's failure does not stop the others
-                    log.debug("scenario %s failed", scenario.name, exc_info=True)
-                    result.failures.append(f"error: {type(exc).__name__}: {exc}")
+            try:
+                await self._run(scenario, Path(work), result)
+            except (FlowError, OSError) as exc:
+                result.failures.append(f"error: {exc}")
+            except Exception as exc:  # one scenario's failure does not stop the others
+                log.debug("scenario %s failed", scenario.name, exc_info=True)
+                result.failures.append(f"error: {type(exc).__name__}: {exc}")
         result.seconds = time.monotonic() - began
         return result
 
-    async def _run(self, scenario: Scenario, work: Path, result: ScenarioResult) -> None:
-        from ivrbot.media.models import load_flow_model  # imports vosk: only when running
+    @staticmethod
+    def settings(scenario: Scenario, work: Path) -> Settings:
+        """The settings of a scenario's run: the environment with the scenario's ``[env]``
+        over it (the environment itself is not changed), recordings under ``work``, a
+        gateway on a free port of 127.0.0.1 with its own SQLite file."""
+        env = {"IVRBOT_RECORDINGS": str(work / "recordings"), **scenario.env}
+        return Settings.with_env(env, host="127.0.0.1", port=0, db=str(work / "gateway.db"))
 
+    async def _run(self, scenario: Scenario, work: Path, result: ScenarioResult) -> None:
+        settings = self.settings(scenario, work)
+        configure_media(settings)
         flow = find_scenario_flow(scenario, self.flows_dir)
-        model = await load_flow_model(flow)
-        settings = Settings(host="127.0.0.1", port=0, db=str(work / "gateway.db"))
-        settings.virtual_numbers += [n for n in flow.numbers if n not in settings.virtual_numbers]
+        inbound = scenario.direction == "inbound"
         async with contextlib.AsyncExitStack() as stack:
-            server = GatewayServer(settings)
-            url = await server.start()
-            stack.push_async_callback(server.stop)
-            inbound = scenario.direction == "inbound"
-            bot = Bot(
-                flow,
-                url,
-                self.tts,
-                model,
-                timeline=result.timeline,
-                store=server.gateway.store,
-                inbound=inbound,
-                gateway=server.gateway,
-            )  # fmt: skip (attached inside, as ivrbot run)
-            stack.push_async_callback(bot.stop)
+            parts = await stack.enter_async_context(
+                assemble(settings, tts=self.tts, timeline=result.timeline)
+            )
             party: SimulatedCaller
             if inbound:
-                party = SimulatedCaller(url, self.tts, result.timeline)
+                party = SimulatedCaller(parts.url, self.tts, result.timeline)
             else:
                 greeting = await greeting_audio(
                     self.tts, scenario.callee == "machine", scenario.greeting
                 )
-                party = SimulatedCallee(url, self.tts, result.timeline, greeting)
+                party = SimulatedCallee(parts.url, self.tts, result.timeline, greeting)
             stack.push_async_callback(party.close)
-            await bot.start()
+            bot = await parts.serve(flow, inbound=inbound)  # attached inside, as ivrbot run
             await self._call(scenario, _Call(scenario, bot, party), result)
 
     async def _call(self, scenario: Scenario, call: _Call, result: ScenarioResult) -> None:

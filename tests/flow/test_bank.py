@@ -25,12 +25,14 @@ BANK = Path(__file__).resolve().parents[2] / "flows" / "bank.py"
 
 
 @pytest.fixture
-async def bot(gateway: GatewayServer, tts: Synthesizer, model: vosk.Model) -> AsyncIterator[Bot]:
+async def bot(
+    gateway: GatewayServer, tts: Synthesizer, model: vosk.Model, tmp_path: Path
+) -> AsyncIterator[Bot]:
     flow = load_flow_file(BANK)
     agent_step = flow.steps["agent"]
     assert isinstance(agent_step, Transfer)
     agent_step.timeout_s = 2.0  # a test waits 2 s for the agent, not 15
-    bot = Bot(flow, gateway.url, tts, model)
+    bot = Bot(flow, gateway.url, tts, model, recordings=tmp_path / "recordings")
     await bot.start()
     yield bot
     await bot.stop()
@@ -108,9 +110,7 @@ async def test_no_agent_answers_so_the_caller_leaves_a_voicemail(
     caller: SimulatedCaller,
     gateway: GatewayServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("IVRBOT_RECORDINGS", str(tmp_path / "recordings"))
     agent = await agent_phone(gateway, answer_after_s=None)  # logged in, never answers
     try:
         await caller.dial("5550001010")

@@ -69,7 +69,7 @@ async def call_through(
     flow: Flow, gateway: GatewayServer, tts: Synthesizer, script: Script
 ) -> tuple[Bot, SimulatedCaller]:
     """Run one call: the caller dials the flow, acts out ``script``, and the bot hangs up."""
-    bot = Bot(flow, gateway.url, tts)
+    bot = Bot(flow, gateway.url, tts, recordings=gateway.settings.recordings)
     await bot.start()
     caller = SimulatedCaller(gateway.url, tts)
     try:
@@ -101,10 +101,9 @@ async def heard_beep(caller: SimulatedCaller, timeout_s: float = 15.0) -> None:
 
 
 @pytest.fixture
-def recordings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "recordings"
-    monkeypatch.setenv("IVRBOT_RECORDINGS", str(folder))
-    return folder
+def recordings(gateway: GatewayServer) -> Path:
+    """Where the calls' recordings go (Settings.recordings of the assembled parts)."""
+    return gateway.settings.recordings
 
 
 def voicemail_flow(silence_s: float = 3.0, prompt: str | None = "Leave a message.") -> Flow:

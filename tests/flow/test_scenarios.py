@@ -220,16 +220,12 @@ def test_plain_values() -> None:
 
 
 # the voicemail flow's clock -------------------------------------------------------------------
-def test_the_voicemail_clock_and_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_voicemail_clock_and_hours() -> None:
     import_flow_file(ROOT / "flows" / "voicemail.py")
     voicemail = sys.modules["ivrbot_flows.voicemail"]
     assert voicemail.hours_text() == "Monday to Friday, 9 AM to 5 PM"
-    monkeypatch.setenv("IVRBOT_NOW", "2025-01-06T16:59")  # a Monday
-    assert voicemail.is_open(voicemail.now())
-    monkeypatch.setenv("IVRBOT_NOW", "2025-01-06T17:00")
-    assert not voicemail.is_open(voicemail.now())
-    monkeypatch.setenv("IVRBOT_NOW", "2025-01-04T10:00")  # a Saturday
-    assert not voicemail.is_open(voicemail.now())
-    monkeypatch.setenv("IVRBOT_NOW", "soon")
+    assert voicemail.is_open(voicemail.now({"IVRBOT_NOW": "2025-01-06T16:59"}))  # a Monday
+    assert not voicemail.is_open(voicemail.now({"IVRBOT_NOW": "2025-01-06T17:00"}))
+    assert not voicemail.is_open(voicemail.now({"IVRBOT_NOW": "2025-01-04T10:00"}))  # Saturday
     with pytest.raises(ValueError, match="IVRBOT_NOW='soon' is not an ISO 8601 time"):
-        voicemail.now()
+        voicemail.now({"IVRBOT_NOW": "soon"})

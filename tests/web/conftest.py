@@ -99,13 +99,13 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runner]:
+async def bank(tmp_path: Path) -> AsyncIterator[Runner]:
     """``ivrbot run`` serving flows/bank.py (recordings under tmp_path)."""
-    monkeypatch.setenv("IVRBOT_RECORDINGS", str(tmp_path / "recordings"))
     flows = tmp_path / "flows"
     flows.mkdir()
     shutil.copy(ROOT / "flows" / "bank.py", flows / "bank.py")
-    runner = Runner(flows, Settings(port=0, db=str(tmp_path / "ivrbot.db")))
+    settings = Settings(port=0, db=str(tmp_path / "ivrbot.db"), recordings=tmp_path / "recordings")
+    runner = Runner(flows, settings)
     await runner.start()
     yield runner
     await runner.stop()
