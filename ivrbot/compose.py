@@ -10,7 +10,8 @@ fixtures all build their parts here::
 
 :func:`assemble` enters each part into one :class:`contextlib.AsyncExitStack` as it starts
 it, so the parts stop in the reverse order (campaigns, bots, SIP, gateway and its store,
-synthesiser) when the block ends, also when starting failed half way.
+synthesiser) when the block ends, also when starting failed half way. The campaigns start
+last (:meth:`Parts.start_campaigns`), once the bots they dial with are served.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Parts:
     timeline: Timeline | None = None  # what the bots note (the demo, scenarios)
 
     def __post_init__(self) -> None:
+        self._stack: contextlib.AsyncExitStack | None = None  # set by assemble()
         self.admission = Admission(self.settings.max_calls)  # every bot of this process
         self.credentials = Credentials.operator(
             self.settings.client_id, self.settings.client_secret
@@ -102,6 +104,14 @@ class Parts:
         while self.bots:
             await self.bots.pop().stop()
 
+    async def start_campaigns(self) -> None:
+        """Start the campaign service (built by ``assemble(campaigns=True)``) once the bots
+        it dials with are served; it stops first when the parts are torn down."""
+        if self.campaigns is None or self._stack is None:
+            return
+        await self.campaigns.start()
+        self._stack.push_async_callback(self.campaigns.stop)
+
 
 @contextlib.asynccontextmanager
 async def assemble(
@@ -120,7 +130,8 @@ async def assemble(
       flows ``ivrbot run`` is about to serve: nobody else can take their numbers first);
     - ``tts``: a synthesiser to share (the tests' one); default: one of this process,
       caching in ``settings.cache_dir``;
-    - ``campaigns``: run the campaign service (scheduler and HTTP API) of the database;
+    - ``campaigns``: the campaign service (scheduler and HTTP API) of the database, its
+      routes added; :meth:`Parts.start_campaigns` starts it once the bots are served;
     - ``remote``: no gateway here: the bots log in to the gateway at that URL;
     - ``timeline``: what the bots do is noted there;
     - ``prepare``: called with the parts once the gateway is built, before it listens (to
@@ -134,12 +145,10 @@ async def assemble(
             check_tts()
             tts = await stack.enter_async_context(Synthesizer(settings.cache_dir))
         parts = Parts(settings, tts, remote=remote.rstrip("/"), timeline=timeline)
+        parts._stack = stack
         if not remote:
             await _start_gateway(stack, parts, reserved, campaigns, prepare)
         stack.push_async_callback(parts.stop_bots)
-        if parts.campaigns is not None:
-            await parts.campaigns.start()
-            stack.push_async_callback(parts.campaigns.stop)
         yield parts
 
 

@@ -107,6 +107,7 @@ class Runner:
             )
             for flow in flows:
                 await self._serve(flow)
+            await self.parts.start_campaigns()  # once their bots are served
         except BaseException:
             await self.stop()
             raise

@@ -62,7 +62,7 @@ def test_the_production_path_does_not_import_the_harness() -> None:
 
 
 def test_a_scenario_env_is_settings_not_the_environment(tmp_path: Path) -> None:
-    scenario = Scenario(name="x.y", file=tmp_path / "x.y.toml", flow="x")
+    scenario = Scenario(file=tmp_path / "x.y.toml", flow="x")
     scenario.env = {"IVRBOT_NOW": "2025-01-04T10:30", "IVRBOT_RING_TIMEOUT": "7"}
     before = dict(os.environ)
     settings = ScenarioRunner.settings(scenario, tmp_path)
@@ -87,15 +87,22 @@ async def test_the_parts_start_in_order_and_stop_in_reverse(
         assert gateway._reaper is not None and not gateway._reaper.done()  # at start-up
         bot = await parts.serve(flow)
         assert bot.gateway is gateway  # attached inside, as ivrbot run
+        await parts.start_campaigns()
+        campaigns = parts.campaigns
+        assert campaigns.scheduler.running
         assert gateway.access.is_reserved(flow.user_ids[0])
         stop_bot = bot.stop
 
         async def stop() -> None:
             seen["gateway listening while the bot stops"] = server._runner is not None
+            seen["campaigns stopped before the bots"] = not campaigns.scheduler.running
             await stop_bot()
 
         bot.stop = stop  # type: ignore[method-assign]
-    assert seen == {"gateway listening while the bot stops": True}
+    assert seen == {
+        "gateway listening while the bot stops": True,
+        "campaigns stopped before the bots": True,
+    }
     assert server._runner is None and gateway._reaper.done()
 
 
