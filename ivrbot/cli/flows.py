@@ -109,8 +109,10 @@ def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: b
     """Run the scenarios in PATH (a .toml file or a folder) against their flows.
 
     Each scenario is a real call: a gateway on 127.0.0.1, a bot for the flow and a simulated
-    caller (or, for outbound flows, a callee the bot dials). One line per scenario; exit
-    status 1 when any fails. The file format: ivrbot/testing/scenario.py, and README.md.
+    caller (or, for outbound flows, a callee the bot dials), assembled as ivrbot run does. A
+    scenario's [env] table goes over the settings and the flow's call.env; the environment
+    itself is not changed. One line per scenario; exit status 1 when any fails. The file
+    format: ivrbot/testing/scenario.py, and README.md.
     """
     from ivrbot.testing.scenario import ScenarioResult, run_scenarios  # starts nothing yet
 
