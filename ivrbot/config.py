@@ -56,7 +56,7 @@ def _env(name: str, default: str, kind: str = "str") -> str:
     return environment().get(f"IVRBOT_{name}", default)
 
 
-def _cache_dir() -> Path:
+def prompt_cache_dir() -> Path:
     """``IVRBOT_CACHE_DIR``, else ``$XDG_CACHE_HOME/ivrbot/prompts`` (~/.cache/ivrbot/prompts)."""
     explicit = _env("CACHE_DIR", "")
     if explicit:
@@ -223,7 +223,7 @@ class Settings:
     # vosk's own log lines on stderr (off: it logs every model and recogniser)
     vosk_log: bool = field(default_factory=lambda: _env_bool("VOSK_LOG", "0"))
     # the prompt cache (synthesised prompts, by content)
-    cache_dir: Path = field(default_factory=_cache_dir)
+    cache_dir: Path = field(default_factory=prompt_cache_dir)
     # where calls' recordings go: <recordings>/<flow>/<record id>.wav
     recordings: Path = field(default_factory=lambda: Path(_env("RECORDINGS", "recordings")))
     # a client's API key (ivrbot call, app servers' Phones): one of the gateway's API_KEYS

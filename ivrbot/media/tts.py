@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ivrbot.config import Settings, child_environment
+from ivrbot.config import child_environment, prompt_cache_dir
 from ivrbot.errors import IvrbotError, UserError
 
 __all__ = [
@@ -118,7 +118,7 @@ class SynthStats:
 def default_cache_dir() -> Path:
     """The prompt cache of the settings (``Settings.cache_dir``: ``IVRBOT_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/ivrbot/prompts``)."""
-    return Settings().cache_dir
+    return prompt_cache_dir()
 
 
 # ---------------------------------------------------------------------------------------------
