@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

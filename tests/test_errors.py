@@ -13,12 +13,12 @@ import pytest
 from ivrbot.config import ConfigError
 from ivrbot.errors import IvrbotError, PhoneException, UserError
 from ivrbot.flow.flow import FlowError
-from ivrbot.flow.scenario_file import ScenarioError
 from ivrbot.media.models import ModelInstallError
 from ivrbot.media.speech_model import ModelNotFound
 from ivrbot.media.tts import SynthesisError, TtsUnavailable
 from ivrbot.scripted_call import ScriptError
 from ivrbot.store.sqlite import StoreError
+from ivrbot.testing.scenario_file import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -51,7 +51,16 @@ class Gateway:
         self._writes: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
 
-    async def close(self) -> None:
+    async def start(self) -> None:
+        """At start-up, once: revoke what this configuration no longer allows, and start
+        the session expiry task."""
+        await self.tokens.startup()
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def end_calls(self) -> None:
+        """At shutdown, before the server waits for its connections: calls and conferences
+        end, sessions go, event channels close."""
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -62,6 +71,10 @@ class Gateway:
             self.sessions.remove(session.id)
         for ws in list(self.websockets):
             await ws.close()
+
+    async def close(self) -> None:
+        """Last: the call records still being written, then the store."""
+        await self.end_calls()  # a no-op when shutdown has ended them
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         await self.store.close()
@@ -102,11 +115,6 @@ class Gateway:
             log.exception("could not store the record of call %s", record.id)
 
     # session expiry ------------------------------------------------------------------------
-    def start_background(self) -> None:
-        """Start the expiry task (idempotent; needs the running loop, so routes call it)."""
-        if self._reaper is None or self._reaper.done():
-            self._reaper = asyncio.get_running_loop().create_task(self._reap())
-
     async def _reap(self) -> None:
         period = max(0.2, min(5.0, self.settings.session_ttl_s / 4))
         while True:

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivrbot.campaign.callees import Callee
 from ivrbot.campaign.campaign import Campaign, Retry
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
@@ -19,6 +18,7 @@ from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.callees import Callee
 from tests.campaign.test_real_calls import run_to_end
 
 SATURDAY_NOON_UTC = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)

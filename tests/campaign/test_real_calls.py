@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivrbot.campaign.callees import Callee
 from ivrbot.campaign.campaign import Campaign, Retry, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
@@ -19,9 +18,10 @@ from ivrbot.campaign.report import summary
 from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.callees import Callee
+from ivrbot.testing.caller import SPEECH_DB
 
 MONDAY_10AM_NEW_YORK = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 CONTACTS = """number,name,appointment

@@ -7,7 +7,7 @@ offers and answers itself. It is deliberately not the Phone (ivrbot.phone): the
 conformance tests check the gateway against the table, not against our own client.
 
 Each peer sends a steady sine of its own frequency and records what it receives, so a
-test can measure who hears whom (Goertzel, tests/audio_checks.py).
+test can measure who hears whom (Goertzel, ivrbot/testing/audio.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ivrbot.media.frames import pcm_from_frame
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
 from ivrbot.phone.transport import Response
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 
 RTC = "/RTC/v1"
 EVENT_TIMEOUT_S = 10.0

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from ivrbot.config import Settings
-from ivrbot.flow.testing import NotAnswered, SimulatedCaller
 from ivrbot.media.tones import RINGBACK_HZ
 from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
-from tests.audio_checks import tone_dbfs
+from ivrbot.testing.audio import tone_dbfs
+from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 
 MENU = """\
 from ivrbot.flow import Ask, Flow, Hangup

@@ -9,9 +9,9 @@ import vosk
 
 from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 
 
 @pytest.mark.slow

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ivrbot.config import Settings
-from ivrbot.flow.testing import SPEECH_DB, SimulatedCaller
 from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
+from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
 
 
 def flow_source(name: str, number: str) -> str:

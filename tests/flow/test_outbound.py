@@ -13,14 +13,14 @@ import pytest
 
 from ivrbot.flow import Ask, Flow, FlowCall, Hangup, Say
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB, Ear
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
+from ivrbot.testing.caller import SPEECH_DB, Ear
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "This is a reminder from the clinic. Goodbye."

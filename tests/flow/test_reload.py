@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from ivrbot.config import Settings
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
+from ivrbot.testing.caller import SimulatedCaller
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = "Welcome to ivrbot. Press a key, or say a word."

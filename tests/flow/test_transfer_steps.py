@@ -3,7 +3,7 @@
 Real gateway, Bot and SimulatedCaller (aiortc on 127.0.0.1, espeak-ng), and an agent Phone
 that answers (or does not). Who hears whom is measured on the audio each side received:
 the caller plays 700 Hz, the agent 1300 Hz, the gateway's music on hold is HOLD_NOTES_HZ
-(Goertzel, tests/audio_checks.py).
+(Goertzel, ivrbot/testing/audio.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from ivrbot.flow.check import check_flow, flow_edges
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB, Ear, SimulatedCaller
 from ivrbot.flow.transfer_steps import fill
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE, rms_dbfs
@@ -29,7 +28,8 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.testing.caller import SPEECH_DB, Ear, SimulatedCaller
 
 AGENT = "agent@ivrbot.local"
 CALLER_HZ, AGENT_HZ = 700.0, 1300.0

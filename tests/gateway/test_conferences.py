@@ -25,7 +25,7 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.publisher import Publisher
 from ivrbot.phone.transport import EventSource
 from ivrbot.phone.transport_remote import RemoteTransport, fetch_token
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.gateway.wire import message_id
 
 # Measured on loopback: a party's tone arrives at about -15 dBFS through the mixer and Opus;

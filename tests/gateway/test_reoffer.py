@@ -20,7 +20,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import pcm_from_frame
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.gateway.test_calls import Party, connect, login
 
 HEARD_DB = -25.0

@@ -17,7 +17,7 @@ import pytest
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tones import HOLD_NOTES_HZ, RINGBACK_HZ
 from ivrbot.phone.call import CallState
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.gateway.test_calls import Party, login
 
 HEARD_DB = -32.0  # a party's tone arrives at about -14 dBFS; its absence is below -55

@@ -26,7 +26,7 @@ from ivrbot.media.amd import (
 )
 from ivrbot.media.dtmf import DIGITS, tone, tones
 from ivrbot.media.frames import resample
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
 
 RATE = 16000
 CHUNK = RATE // 50  # 20 ms, one packet

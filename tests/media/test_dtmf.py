@@ -28,7 +28,7 @@ from aiortc.codecs.base import Decoder, Encoder
 from aiortc.jitterbuffer import JitterFrame
 
 from ivrbot.media.dtmf import DIGITS, DtmfDetector, tone, tones
-from tests.audio_checks import resample_pcm as resample
+from ivrbot.testing.audio import resample_pcm as resample
 
 RATES = (8000, 16000, 48000)
 Pcm = npt.NDArray[np.int16]

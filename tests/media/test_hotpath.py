@@ -13,7 +13,7 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from ivrbot.media.frames import frame_from_pcm, pcm_from_frame
 from ivrbot.media.hotpath import aiortc_audio_level_dbov, audio_level_dbov
 from ivrbot.media.peer import new_peer_connection
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.media.test_rfc4733 import SineTrack, negotiate
 
 

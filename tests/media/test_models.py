@@ -126,7 +126,7 @@ async def server() -> AsyncIterator[str]:
 @pytest.fixture
 def clean_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working folder with no models/ and no IVRBOT_MODEL."""
-    monkeypatch.delenv("IVRBOT_MODEL", raising=False)
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", "")  # no IVRBOT_MODEL
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -200,15 +200,15 @@ def test_resolution_order(clean_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     # IVRBOT_MODEL comes before models/ unless its name says another language.
     custom = fake_model(clean_cwd / "elsewhere" / "custom").resolve()
-    monkeypatch.setenv("IVRBOT_MODEL", str(custom))
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", str(custom))  # IVRBOT_MODEL
     assert find_model() == find_model_path() == custom
     assert find_model(language="en") == find_model(language="ko") == custom
-    monkeypatch.setenv("IVRBOT_MODEL", str(packaged))
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", str(packaged))  # IVRBOT_MODEL
     assert find_model(language="ko") == packaged
     assert find_model(language="en") == english  # the Korean IVRBOT_MODEL is skipped
     # An explicit model beats everything.
     assert find_model(model=str(custom), language="ko") == custom
-    monkeypatch.setenv("IVRBOT_MODEL", str(clean_cwd / "nowhere"))
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", str(clean_cwd / "nowhere"))  # IVRBOT_MODEL
     with pytest.raises(ModelNotFound, match="IVRBOT_MODEL"):
         find_model(language="en")
 

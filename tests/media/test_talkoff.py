@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pytest
 
 from ivrbot.media.dtmf import DtmfDetector, tones
-from tests.audio_checks import resample_pcm as resample
+from ivrbot.testing.audio import resample_pcm as resample
 
 Pcm = npt.NDArray[np.int16]
 ESPEAK_RATE = 22050

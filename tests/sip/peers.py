@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
 
 MODULES = Path("/usr/lib/baresip/modules")
 MIC_SECONDS = 60  # how long baresip's microphone sends (silence)

@@ -19,7 +19,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Trunk
-from tests.audio_checks import tone_dbfs
+from ivrbot.testing.audio import tone_dbfs
 from tests.flow.test_transfer_steps import HEARD_DB, SILENT_DB
 from tests.sip.conftest import DESK, MakeSip, desk
 from tests.sip.peers import PBX_PASSWORD as PASSWORD

@@ -1,7 +1,7 @@
 """Transfers across SIP and WebRTC, bridged in the gateway: a SIP caller (baresip) sent by a
 flow to a WebRTC agent, and a WebRTC caller sent by a flow to a SIP phone through a trunk.
 Who hears whom is measured on both sides: the SIP phone's microphone plays one tone, the
-WebRTC party another (Goertzel, tests/audio_checks.py)."""
+WebRTC party another (Goertzel, ivrbot/testing/audio.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Trunk
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.testing.caller import SimulatedCaller
 from tests.flow.test_transfer_steps import (
     AGENT,
     HEARD_DB,

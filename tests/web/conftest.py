@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from ivrbot.config import Settings
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
 from tests.gateway.test_calls import Party, login
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,13 +103,13 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runner]:
+async def bank(tmp_path: Path) -> AsyncIterator[Runner]:
     """``ivrbot run`` serving flows/bank.py (recordings under tmp_path)."""
-    monkeypatch.setenv("IVRBOT_RECORDINGS", str(tmp_path / "recordings"))
     flows = tmp_path / "flows"
     flows.mkdir()
     shutil.copy(ROOT / "flows" / "bank.py", flows / "bank.py")
-    runner = Runner(flows, Settings(port=0, db=str(tmp_path / "ivrbot.db")))
+    settings = Settings(port=0, db=str(tmp_path / "ivrbot.db"), recordings=tmp_path / "recordings")
+    runner = Runner(flows, settings)
     await runner.start()
     yield runner
     await runner.stop()
