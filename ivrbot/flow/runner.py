@@ -39,7 +39,7 @@ from ivrbot.timeline import Timeline
 if TYPE_CHECKING:
     from ivrbot.gateway.core import Gateway
     from ivrbot.gateway.sessions import Session
-    from ivrbot.gateway.switch import Call as SwitchCall
+    from ivrbot.gateway.switch import SwitchCall
 
 log = logging.getLogger(__name__)
 BEEP_WAIT_S = 20.0  # after a machine greeting, how long to wait for its beep

@@ -16,7 +16,7 @@ from ivrbot.gateway.auth import TokenService
 from ivrbot.gateway.conferences import Conferences
 from ivrbot.gateway.ratelimit import RateLimiter
 from ivrbot.gateway.sessions import Session, SessionRegistry
-from ivrbot.gateway.switch import Call, Switch
+from ivrbot.gateway.switch import Switch, SwitchCall
 from ivrbot.gateway.verify import Verifications
 from ivrbot.media.peer import set_peer_timeout
 from ivrbot.store.base import CallRecord, Store
@@ -80,7 +80,7 @@ class Gateway:
         await self.store.close()
 
     # call records --------------------------------------------------------------------------
-    def record_call(self, call: Call) -> None:
+    def record_call(self, call: SwitchCall) -> None:
         """The switch's ``on_call_changed``: write the call record (open while the call is in
         progress, completed when it ends). Writes are scheduled, in order."""
         ended = call.ended_at

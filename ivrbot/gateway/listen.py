@@ -70,7 +70,7 @@ class CallTap:
 
 
 @dataclass
-class Listener:
+class ListenIn:
     id: str
     call_id: str
     leg: Leg
@@ -87,10 +87,10 @@ class Listeners:
 
     def __init__(self, switch: Switch) -> None:
         self.switch = switch
-        self.active: dict[str, Listener] = {}
+        self.active: dict[str, ListenIn] = {}
         self._tasks = TaskSet("listeners")
 
-    async def start(self, call_id: str, offer: str) -> tuple[Listener, str]:
+    async def start(self, call_id: str, offer: str) -> tuple[ListenIn, str]:
         """Answer the operator's ``offer`` with a leg that hears call ``call_id``."""
         call = self.switch.calls.get(call_id)
         parties = [p for p in (call.caller, call.callee) if p is not None] if call else []
@@ -100,13 +100,13 @@ class Listeners:
         answer = await leg.answer_offer(offer)  # closes the leg if the offer is unusable
         endpoints = [p.leg for p in parties]
         tap = CallTap([e.out for e in endpoints], leg.out)
-        listener = Listener(secrets.token_hex(6), call_id, leg, tap, endpoints)
+        listener = ListenIn(secrets.token_hex(6), call_id, leg, tap, endpoints)
         self.active[listener.id] = listener
         self._tasks.spawn(self._watch(listener))
         log.info("listener %s on call %s", listener.id, call_id)
         return listener, answer
 
-    async def _watch(self, listener: Listener) -> None:
+    async def _watch(self, listener: ListenIn) -> None:
         ends = [listener.leg.failed, *(e.failed for e in listener.watched)]
         waits = [asyncio.ensure_future(event.wait()) for event in ends]
         try:
@@ -123,7 +123,7 @@ class Listeners:
         await self._close(listener)
         return True
 
-    async def _close(self, listener: Listener) -> None:
+    async def _close(self, listener: ListenIn) -> None:
         if self.active.pop(listener.id, None) is None:
             return
         listener.tap.remove()

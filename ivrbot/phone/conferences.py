@@ -27,7 +27,7 @@ from ivrbot.phone.calls import MEDIA_TYPES
 from ivrbot.phone.lines import Lines
 
 
-class Conferences:
+class PhoneConferences:
     """Hosting, joining and ending conferences; merging a call into one."""
 
     def __init__(self, lines: Lines, domain: str) -> None:

@@ -18,7 +18,7 @@ from ivrbot.events import CallEnded, Event
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.negotiation import Negotiation
 from ivrbot.phone.publisher import Publisher
-from ivrbot.phone.session import Session
+from ivrbot.phone.session import PhoneSession
 from ivrbot.phone.transport import Response
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class Lines:
     """The calls of one Phone and the steps they share (the session's CallKeeper)."""
 
     def __init__(
-        self, phone: Phone, session: Session, publisher: Publisher, negotiation: Negotiation
+        self, phone: Phone, session: PhoneSession, publisher: Publisher, negotiation: Negotiation
     ) -> None:
         self.phone = phone
         self.session = session

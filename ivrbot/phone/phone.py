@@ -24,12 +24,12 @@ from ivrbot.errors import PhoneError
 from ivrbot.events import Event, Payload
 from ivrbot.phone.call import Call, ConferenceCall
 from ivrbot.phone.calls import Calls
-from ivrbot.phone.conferences import Conferences
+from ivrbot.phone.conferences import PhoneConferences
 from ivrbot.phone.lines import Lines
 from ivrbot.phone.modifications import Modifications
 from ivrbot.phone.negotiation import Negotiation
 from ivrbot.phone.publisher import Handler, Publisher
-from ivrbot.phone.session import Session
+from ivrbot.phone.session import PhoneSession
 from ivrbot.phone.transport import Transport
 from ivrbot.phone.transport_remote import RemoteTransport
 
@@ -57,14 +57,14 @@ class Phone:
         self.name = name
         self.domain = domain
         self._publisher = Publisher(name)
-        self._session = Session(self._publisher, transport or RemoteTransport(gateway_url),
+        self._session = PhoneSession(self._publisher, transport or RemoteTransport(gateway_url),
                                 in_process)  # fmt: skip
         self._negotiation = Negotiation(self._publisher, in_process)
         self._lines = Lines(self, self._session, self._publisher, self._negotiation)
         self._session.keeper = self._lines
         self._modifications = Modifications(self._lines)
         self._calls = Calls(self._lines, self._modifications, domain)
-        self._conferences = Conferences(self._lines, domain)
+        self._conferences = PhoneConferences(self._lines, domain)
 
     # state -----------------------------------------------------------------------------------
     @property

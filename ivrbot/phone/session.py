@@ -37,7 +37,7 @@ class CallKeeper(Protocol):
         """An event object from the session's event channel."""
 
 
-class Session:
+class PhoneSession:
     """The Phone's session: its id, whether the gateway answers, and requests to it."""
 
     def __init__(self, publisher: Publisher, transport: Transport, in_process: bool) -> None:

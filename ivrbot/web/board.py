@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ivrbot.flow.flow import Flow
     from ivrbot.flow.runner import Bot
     from ivrbot.gateway.core import Gateway
-    from ivrbot.gateway.switch import Call as SwitchCall
+    from ivrbot.gateway.switch import SwitchCall
 
 RECORDS = 30  # records in a snapshot (searching reaches further back)
 SEARCH_DEPTH = 1000  # records a search looks through

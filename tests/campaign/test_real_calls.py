@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivrbot.campaign.campaign import Campaign, Retry, State
+from ivrbot.campaign.campaign import Campaign, RetryPolicy, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.report import summary
@@ -70,7 +70,7 @@ async def test_outcomes_retries_and_do_not_call(
     assert not imported.errors
     campaign = Campaign(
         "visits", "reminder", calls_per_minute=600, max_concurrent=6, ring_timeout_s=3,
-        retries={"no-answer": Retry(600, 2)},
+        retries={"no-answer": RetryPolicy(600, 2)},
     )  # fmt: skip
     store.create(campaign, imported.contacts)
     store.dnc_add(["+12125550106"])  # the global list
