@@ -1,7 +1,7 @@
 """Headless Debian Chromium driven by Playwright, with a test tone as its microphone.
 
 Playwright never downloads a browser here: it starts ``/usr/bin/chromium`` (``make setup``
-installs it with apt-get) with the flags of FACTS.md and a fresh profile per launch.
+installs it with apt-get) with the flags of docs/facts.md and a fresh profile per launch.
 """
 
 from __future__ import annotations
