@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench run clean
+.PHONY: setup demo test test-fast lint bench run clean
 
 setup: $(STAMP)
 
@@ -27,10 +27,10 @@ $(STAMP): pyproject.toml
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
-	@if [ ! -x /usr/bin/baresip ] || [ ! -x /usr/sbin/kamailio ] || [ ! -x /usr/bin/sipp ]; then \
-	  echo "installing baresip, kamailio and sipp (the SIP tests' peers) with apt-get"; \
+	@if [ ! -x /usr/bin/baresip ] || [ ! -x /usr/sbin/kamailio ] || [ ! -x /usr/bin/sipp ] || [ ! -x /usr/bin/openssl ]; then \
+	  echo "installing baresip, kamailio, sipp and openssl (the SIP tests' peers, TLS certificates) with apt-get"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq baresip-core kamailio sip-tester >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq baresip-core kamailio sip-tester openssl >/dev/null; \
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -42,6 +42,9 @@ demo: setup
 
 test: setup lint
 	$(BIN)/pytest -q
+
+test-fast: setup  # the fast lane: everything but the end-to-end tests marked slow
+	$(BIN)/pytest -q -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check ivrbot tests flows bench

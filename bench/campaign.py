@@ -28,17 +28,16 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ivrbot.campaign.callees import Callee
 from ivrbot.campaign.campaign import Campaign, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
+from ivrbot.compose import assemble
 from ivrbot.config import Settings
 from ivrbot.flow import Flow, Hangup
-from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.callees import Callee
 
 MONDAY_NOON_NEW_YORK = "2026-03-09T16:00:00+00:00"
 SECONDS = 8.0  # of dialling per pace (at least 12 calls)
@@ -55,34 +54,30 @@ async def run_pace(
     count = max(12, int(cps * SECONDS))
     db = folder / f"pace-{cps}-{with_bot}-{time.monotonic_ns()}.db"
     settings = Settings(port=0, db=str(db.with_suffix(".gw.db")), rate_limit=0,
-                        virtual_numbers=["5550001013", *numbers(count)])  # fmt: skip
-    server = GatewayServer(settings)
-    await server.start()
+                        flow_max_calls=50, virtual_numbers=["5550001013", *numbers(count)])  # fmt: skip
     flow = Flow("bench", number="5550001013")
     flow.add(Hangup("bye"))
-    bot = Bot(flow, server.url, tts, gateway=server.gateway, inbound=False, max_calls=50)
-    await bot.start()
-    callees = [Callee(server.url, "+1" + n, "reject") for n in numbers(count)]
-    for callee in callees:
-        await callee.login(tts)
-    store = CampaignStore(db)
-    text = "number\n" + "\n".join("+1" + n for n in numbers(count)) + "\n"
-    store.create(Campaign("bench", "bench", calls_per_minute=cps * 60, max_concurrent=50,
-                          retries={}), read_contacts(text).contacts)  # fmt: skip
-    clock = Clock(1, datetime.fromisoformat(MONDAY_NOON_NEW_YORK))
-    service = CampaignService(store, clock, (lambda _: bot) if with_bot else (lambda _: None))
-    await service.start()
-    cpu0 = time.process_time()
-    await service.control("bench", "start")
-    while store.campaign("bench")[1] is not State.FINISHED:
-        await asyncio.sleep(0.1)
-    cpu = time.process_time() - cpu0
-    starts = sorted(float(r["started_at"]) for r in store.attempt_rows("bench"))
-    await service.stop()
-    for callee in callees:
-        await callee.close()
-    await bot.stop()
-    await server.stop()
+    async with assemble(settings, tts=tts) as parts:  # gateway and bot, as ivrbot run
+        bot = await parts.serve(flow, inbound=False)
+        callees = [Callee(parts.url, "+1" + n, "reject") for n in numbers(count)]
+        for callee in callees:
+            await callee.login(tts)
+        store = CampaignStore(db)
+        text = "number\n" + "\n".join("+1" + n for n in numbers(count)) + "\n"
+        store.create(Campaign("bench", "bench", calls_per_minute=cps * 60, max_concurrent=50,
+                              retries={}), read_contacts(text).contacts)  # fmt: skip
+        clock = Clock(1, datetime.fromisoformat(MONDAY_NOON_NEW_YORK))
+        service = CampaignService(store, clock, (lambda _: bot) if with_bot else (lambda _: None))
+        await service.start()
+        cpu0 = time.process_time()
+        await service.control("bench", "start")
+        while store.campaign("bench")[1] is not State.FINISHED:
+            await asyncio.sleep(0.1)
+        cpu = time.process_time() - cpu0
+        starts = sorted(float(r["started_at"]) for r in store.attempt_rows("bench"))
+        await service.stop()
+        for callee in callees:
+            await callee.close()
     store.close()
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
     return achieved, cpu / len(starts) * 1000

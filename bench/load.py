@@ -43,7 +43,7 @@ from loadkit.caller import SETTLE_S, CallResult, CallSpec, worker_main
 from loadkit.flows import MENU_NUMBER, SPEECH_NUMBER, write_flows
 from loadkit.report import conclude, summarise_burst, summarise_level, table
 
-CALLS_PER_WORKER = 4  # FACTS.md: one process tops out near 8-10 aiortc legs
+CALLS_PER_WORKER = 4  # docs/facts.md: one process tops out near 8-10 aiortc legs
 MAX_WORKERS = 8
 WORDS = ("예약", "아니요")
 PATHS = {

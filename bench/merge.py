@@ -35,7 +35,7 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE, pcm_from_frame
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 
 MEMBERS = 6  # callers merged into the room, one after another
 HOST_HZ, AGENT_HZ = 600.0, 1400.0

@@ -104,7 +104,7 @@ async def main() -> None:
         )
     print(
         "\nper participant-second = CPU ms per second of one member in the conference;"
-        "\ncompare an aiortc leg's own cost of 80-115 ms per leg-second (FACTS.md)."
+        "\ncompare an aiortc leg's own cost of 80-115 ms per leg-second (docs/facts.md)."
     )
 
 

@@ -1,7 +1,7 @@
 """Soak: what the process holds as calls go by (memory, threads, descriptors, tasks).
 
 Runs short calls one after another through a real gateway and bot on 127.0.0.1 (see
-ivrbot/flow/soak.py: dial, greeting, a key press, hang up) and prints, every 100 calls,
+ivrbot/testing/soak.py: dial, greeting, a key press, hang up) and prints, every 100 calls,
 resident memory, OS threads, open descriptors, live asyncio tasks and live peer
 connections (each after a garbage collection), then the growth per call after the warm-up.
 
@@ -21,9 +21,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # FACTS: BLAS threads fight 
 
 import vosk
 
-from ivrbot.flow.soak import Sample, per_call, soak
 from ivrbot.media.speech_model import load_model
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.soak import Sample, per_call, soak
 
 
 async def run(calls: int, every: int, warm_up: int, use_model: bool) -> None:

@@ -9,7 +9,7 @@ Try it against simulated callees (README: Outbound campaigns)::
     ivrbot campaign status reminder-demo --watch
 """
 
-from ivrbot.campaign.campaign import Campaign, Retry, Window
+from ivrbot.campaign.campaign import Campaign, RetryPolicy, Window
 
 campaign = Campaign(
     "reminder-demo",
@@ -21,11 +21,11 @@ campaign = Campaign(
     max_concurrent=2,
     ring_timeout_s=10,
     retries={
-        "no-answer": Retry(delay_s=2 * 3600, max_attempts=3),
-        "busy": Retry(delay_s=15 * 60, max_attempts=3),
-        "rejected": Retry(delay_s=4 * 3600, max_attempts=2),
-        "failed": Retry(delay_s=30 * 60, max_attempts=2),
-        "interrupted": Retry(delay_s=60, max_attempts=3),
+        "no-answer": RetryPolicy(delay_s=2 * 3600, max_attempts=3),
+        "busy": RetryPolicy(delay_s=15 * 60, max_attempts=3),
+        "rejected": RetryPolicy(delay_s=4 * 3600, max_attempts=2),
+        "failed": RetryPolicy(delay_s=30 * 60, max_attempts=2),
+        "interrupted": RetryPolicy(delay_s=60, max_attempts=3),
     },
     machine="message",
 )

@@ -5,15 +5,16 @@ or 3 seconds of silence, ends it); thanks and goodbye. Open: the office hours, a
 to leave a message anyway (press 1) or end the call (press 2).
 
 The hours are set below (``OPEN_DAYS``, ``OPENS``, ``CLOSES``, ``TIMEZONE``). The time is
-read by :func:`now` when a call comes: the clock, or ``IVRBOT_NOW`` when it is set, an ISO
-8601 time such as ``2025-01-06T20:30`` (office time unless it names a zone). Scenarios set
-it in their ``[env]`` table to test both sides (flows/scenarios/voicemail.*.toml).
+read by :func:`now` when a call comes: the clock, or ``IVRBOT_NOW`` when the call's
+environment (``call.env``) sets it, an ISO 8601 time such as ``2025-01-06T20:30`` (office
+time unless it names a zone). Scenarios set it in their ``[env]`` table to test both sides
+(flows/scenarios/voicemail.*.toml); the process environment is not changed.
 
 ``call.vars``: ``open`` (True/False), ``now`` (the time used), ``message`` (the Record
 step's result: its ``path`` is the recording; the call's record lists it too).
 """
 
-import os
+from collections.abc import Mapping
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -26,10 +27,10 @@ TIMEZONE: str | None = None  # the office's zone, e.g. "Europe/Berlin"; None: th
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def now() -> datetime:
-    """The office's time now: ``IVRBOT_NOW`` when set, else the clock."""
+def now(env: Mapping[str, str]) -> datetime:
+    """The office's time now: ``IVRBOT_NOW`` when ``env`` sets it, else the clock."""
     zone = ZoneInfo(TIMEZONE) if TIMEZONE else None
-    fixed = os.environ.get("IVRBOT_NOW", "").strip()
+    fixed = env.get("IVRBOT_NOW", "").strip()
     if not fixed:
         return datetime.now(zone)
     try:
@@ -73,7 +74,7 @@ flow = Flow(
 @flow.step("hours", goes_to=["offer", "closed"])
 async def hours(call: FlowCall) -> str:
     """Open or closed, by the office hours above."""
-    moment = now()
+    moment = now(call.env)
     call.vars["now"] = moment.isoformat(timespec="minutes")
     call.vars["open"] = is_open(moment)
     return "offer" if call.vars["open"] else "closed"

@@ -20,7 +20,7 @@ from ivrbot.logs import call_event, shown_input
 
 if TYPE_CHECKING:
     from ivrbot.flow.call import FlowCall
-    from ivrbot.gateway.switch import Call as SwitchCall
+    from ivrbot.gateway.switch import SwitchCall
 
 # FlowCall.note events worth an INFO line (the rest are DEBUG)
 INFO_NOTES = frozenset({"step", "transfer", "transfer result", "move", "conference",

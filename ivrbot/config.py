@@ -5,8 +5,11 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from ivrbot.errors import UserError
@@ -18,11 +21,49 @@ ENV_TYPES: dict[str, str] = {}
 BOOLS = {"1": True, "true": True, "yes": True, "on": True,
          "0": False, "false": False, "no": False, "off": False}  # fmt: skip
 T = TypeVar("T")
+# where settings are read from: the process environment, or a scenario's overlay of it
+_SOURCE: ContextVar[Mapping[str, str] | None] = ContextVar("ivrbot_settings_source", default=None)
+
+
+def environment() -> Mapping[str, str]:
+    """The variables settings are read from (the process environment unless overlaid)."""
+    return _SOURCE.get() or os.environ
+
+
+@contextmanager
+def _reading(values: Mapping[str, str]) -> Iterator[None]:
+    token = _SOURCE.set({**os.environ, **values})
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread per process unless OPENBLAS_NUM_THREADS says otherwise (set in the
+    environment before numpy loads, so that it and child processes see it)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment for a child process (a TTS worker, a verifier command): this
+    process's, with ``extra`` set."""
+    return {**os.environ, **extra}
 
 
 def _env(name: str, default: str, kind: str = "str") -> str:
     ENV_TYPES.setdefault(name, kind)
-    return os.environ.get(f"IVRBOT_{name}", default)
+    return environment().get(f"IVRBOT_{name}", default)
+
+
+def prompt_cache_dir() -> Path:
+    """``IVRBOT_CACHE_DIR``, else ``$XDG_CACHE_HOME/ivrbot/prompts`` (~/.cache/ivrbot/prompts)."""
+    explicit = _env("CACHE_DIR", "")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = environment().get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "ivrbot" / "prompts"
 
 
 def _typed(name: str, default: str, kind: str, parse: Callable[[str], T], form: str) -> T:
@@ -175,6 +216,30 @@ class Settings:
     # development mode), 'dev' (the code is shown on the page; development mode only) or a
     # command run with IVRBOT_VERIFY_NUMBER and IVRBOT_VERIFY_CODE in its environment
     mobile_verifier: str = field(default_factory=lambda: _env("MOBILE_VERIFIER", ""), repr=False)
+    # media: the addresses ICE gathers host candidates on (aioice leaves out 127.0.0.1)
+    ice_hosts: list[str] = field(default_factory=lambda: _env_list("ICE_HOSTS", "127.0.0.1"))
+    # the vosk model folder to use ('' : ./models, then installed model packages)
+    model: str = field(default_factory=lambda: _env("MODEL", ""))
+    # vosk's own log lines on stderr (off: it logs every model and recogniser)
+    vosk_log: bool = field(default_factory=lambda: _env_bool("VOSK_LOG", "0"))
+    # the prompt cache (synthesised prompts, by content)
+    cache_dir: Path = field(default_factory=prompt_cache_dir)
+    # where calls' recordings go: <recordings>/<flow>/<record id>.wav
+    recordings: Path = field(default_factory=lambda: Path(_env("RECORDINGS", "recordings")))
+    # a client's API key (ivrbot call, app servers' Phones): one of the gateway's API_KEYS
+    api_key: str = field(default_factory=lambda: _env("API_KEY", "").strip(), repr=False)
+    # the log of the ivrbot command: level ('' : info for run, warning otherwise) and format
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "").lower())
+    log_format: str = field(default_factory=lambda: _env("LOG_FORMAT", "text").lower())
+    # what flows see as call.env: this environment (a scenario's [env] table over it)
+    flow_env: dict[str, str] = field(default_factory=lambda: dict(environment()), repr=False)
+
+    @classmethod
+    def with_env(cls, values: Mapping[str, str], **given: object) -> Settings:
+        """Settings read from the environment with ``values`` over it (a scenario's ``[env]``
+        table), without changing the environment; ``given`` fields over both."""
+        with _reading(values):
+            return cls(**given)  # type: ignore[arg-type]
 
     @property
     def base_url(self) -> str:

@@ -11,11 +11,10 @@
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
-from ivrbot.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET
+from ivrbot.config import Settings
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -30,18 +29,21 @@ class Credentials:
     def operator(
         cls, client_id: str | None = None, client_secret: str | None = None
     ) -> Credentials:
-        """The OAuth client's credentials: given, or from the environment (the development
-        ones when it sets none, as the gateway does)."""
+        """The OAuth client's credentials: given, or those of the settings
+        (``Settings.client_id``/``client_secret``: the development ones unless set)."""
+        if client_id and client_secret:
+            return cls(client_id=client_id, client_secret=client_secret)
+        settings = Settings()
         return cls(
-            client_id=client_id or os.environ.get("IVRBOT_CLIENT_ID", DEV_CLIENT_ID),
-            client_secret=client_secret
-            or os.environ.get("IVRBOT_CLIENT_SECRET", DEV_CLIENT_SECRET),
+            client_id=client_id or settings.client_id,
+            client_secret=client_secret or settings.client_secret,
         )
 
     @classmethod
     def from_env(cls) -> Credentials:
-        """An app's API key from ``IVRBOT_API_KEY``, if it is set (else nothing)."""
-        return cls(api_key=os.environ.get("IVRBOT_API_KEY", "").strip())
+        """An app's API key from the settings (``Settings.api_key``: ``IVRBOT_API_KEY``), if
+        it is set (else nothing)."""
+        return cls(api_key=Settings().api_key)
 
     def headers(self) -> dict[str, str]:
         if self.api_key:

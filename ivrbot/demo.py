@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivrbot.compose import assemble
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import NotAnswered, SimulatedCaller
-from ivrbot.gateway.server import GatewayServer
-from ivrbot.media.models import load_flow_model
-from ivrbot.media.tts import Synthesizer, check_tts
+from ivrbot.media.setup import configure_media
+from ivrbot.media.tts import check_tts
+from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 from ivrbot.timeline import Timeline
 
 
@@ -41,21 +40,22 @@ class DemoResult:
         }
 
 
-async def run_demo(flow_path: Path, press: str = "7", say: str = "메뉴") -> DemoResult:
+async def run_demo(
+    flow_path: Path, press: str = "7", say: str = "메뉴", settings: Settings | None = None
+) -> DemoResult:
     """Call the flow once: press ``press``, say ``say``, hang up. Checks what the bot got."""
+    settings = settings or Settings()
+    settings.port = 0  # a free port
     check_tts()
+    configure_media(settings)
     flow = load_flow_file(flow_path)  # a speech flow whose model is missing fails here
     timeline = Timeline()
-    server = GatewayServer(Settings(port=0))
-    url = await server.start()
-    timeline.add("gateway", "listening", url=url)
     problems: list[str] = []
-    async with Synthesizer() as tts:
-        model = await load_flow_model(flow)  # the model its language/model names
-        bot = Bot(flow, url, tts, model, timeline, gateway=server.gateway)  # attached inside
-        caller = SimulatedCaller(url, tts, timeline)
+    async with assemble(settings, timeline=timeline) as parts:
+        timeline.add("gateway", "listening", url=parts.url)
+        bot = await parts.serve(flow)  # attached inside the gateway, as ivrbot run
+        caller = SimulatedCaller(parts.url, parts.tts, timeline)
         try:
-            await bot.start()
             await caller.dial(flow.numbers[0])
             await caller.hear_prompt()
             await caller.press(press)
@@ -71,10 +71,9 @@ async def run_demo(flow_path: Path, press: str = "7", say: str = "메뉴") -> De
             problems.append(f"the bot did not answer: {exc}")
         finally:
             await caller.close()
-            await bot.stop()
-            gateway = server.gateway
+            await parts.stop_bots()
+            gateway = parts.gateway
             leftovers = len(gateway.sessions), len(gateway.switch.calls)
-            await server.stop()
     if leftovers != (0, 0):
         problems.append(f"the gateway still holds {leftovers[0]} sessions, {leftovers[1]} calls")
     record = bot.records[0] if bot.records else None

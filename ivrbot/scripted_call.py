@@ -3,7 +3,7 @@
 It logs in as ``caller@<domain>`` with an ACCOUNT_ID token, dials, waits for the call to
 connect, then runs the steps in order (before each one it waits for the far end's prompt to
 finish), listens at the end, hangs up, and returns the timeline. The caller is
-:class:`~ivrbot.flow.testing.SimulatedCaller`, the same one the tests and the demo use.
+:class:`~ivrbot.testing.caller.SimulatedCaller`, the same one the tests and the demo use.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import numpy as np
 from ivrbot.config import Settings
 from ivrbot.errors import PhoneException, UserError
 from ivrbot.flow.outcome import flow_failure
-from ivrbot.flow.testing import NotAnswered, SimulatedCaller
 from ivrbot.media.sinks import WavRecorder, read_wav
 from ivrbot.media.tts import SynthesisError, Synthesizer, check_tts
 from ivrbot.numbers import called_party_uri
-from ivrbot.phone.core import DTMF_TONES
+from ivrbot.phone.calls import DTMF_TONES
 from ivrbot.phone.transport import GatewayUnreachable
+from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 from ivrbot.timeline import Timeline
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"

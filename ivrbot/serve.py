@@ -8,28 +8,30 @@ that no longer loads is reported and the running version stays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ivrbot.campaign.service import campaign_service
+from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
-from ivrbot.credentials import Credentials
-from ivrbot.flow.admission import Admission
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import check_numbers_free, flow_files, load_flow_file, load_flows_apart
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.access import reserve
 from ivrbot.gateway.health import FLOWS
 from ivrbot.gateway.server import GatewayServer, check_listen
-from ivrbot.media.models import load_flow_model
-from ivrbot.media.tts import Synthesizer, check_tts
+from ivrbot.media.setup import configure_media
+from ivrbot.media.tts import check_tts
 from ivrbot.numbers import format_number
-from ivrbot.sip.connector import SipConnector, sip_connector
 from ivrbot.web import SOFTPHONE_PATH
 from ivrbot.web.board import BOARD
+
+if TYPE_CHECKING:
+    from ivrbot.campaign.scheduler import CampaignService
+    from ivrbot.sip.connector import SipConnector
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 class Runner:
-    """The gateway and one bot per flow file in ``flows_dir``.
+    """The gateway and one bot per flow file in ``flows_dir``, assembled by
+    :func:`ivrbot.compose.assemble` (with the campaign service, and SIP when configured).
 
     A flow file that does not load is reported and skipped: the others are served. Hot
     reload tries it again whenever it changes (and serves new flow files the same way)."""
@@ -52,28 +55,43 @@ class Runner:
         self.flows_dir = flows_dir
         self.settings = settings
         self.console = console or Console(quiet=True)
-        self.server = GatewayServer(settings)
-        self.server.app[FLOWS] = self.flow_status  # for GET /health
         self.bots: dict[Path, Bot] = {}
         self.broken: dict[Path, str] = {}  # flow files that do not load, and why
         self._stamps: dict[Path, tuple[int, int]] = {}
-        self._tts = Synthesizer()
-        self.admission = Admission(settings.max_calls)  # every bot of this process
-        self._credentials = Credentials.operator(settings.client_id, settings.client_secret)
         self.warnings: list[str] = []
-        self.sip: SipConnector | None = None
-        # outbound campaigns: their scheduler and HTTP API (None with a :memory: database)
-        self.campaigns = campaign_service(self.server.app, settings, self._bot_named)
-        self.board = self.server.app[BOARD]  # the dashboard shows these bots
-        self.board.serve(lambda: list(self.bots.values()), lambda: self.broken)
+        self._stack = contextlib.AsyncExitStack()
+        self._parts: Parts | None = None
 
-    def _bot_named(self, flow_name: str) -> Bot | None:
-        return next((b for b in self.bots.values() if b.flow.name == flow_name), None)
+    @property
+    def parts(self) -> Parts:
+        if self._parts is None:
+            raise RuntimeError("the runner has not started")
+        return self._parts
+
+    @property
+    def server(self) -> GatewayServer:
+        assert self.parts.server is not None
+        return self.parts.server
+
+    @property
+    def sip(self) -> SipConnector | None:
+        return self.parts.sip
+
+    @property
+    def campaigns(self) -> CampaignService | None:
+        return self.parts.campaigns
+
+    def _prepare(self, parts: Parts) -> None:
+        """Before the gateway listens: /health and the dashboard show these flows and bots."""
+        assert parts.server is not None
+        parts.server.app[FLOWS] = self.flow_status  # for GET /health
+        parts.server.app[BOARD].serve(lambda: list(self.bots.values()), lambda: self.broken)
 
     async def start(self) -> str:
         self.warnings = self.settings.check_access()  # unsafe settings: ConfigError, first
         check_listen(self.settings.host, self.settings.port)  # a port in use: at once
         check_tts()
+        configure_media(self.settings)  # the speech model the flows are checked against
         flows, problems = load_flows_apart(self.flows_dir)
         if not flows:  # nothing to serve: say what to fix
             if len(problems) == 1:
@@ -83,18 +101,17 @@ class Runner:
             )
         for path, problem in problems:
             self._broken(path, problem)
-        for flow in flows:  # reserved before anyone can reach the gateway
-            self.server.gateway.access.reserve(flow.user_ids)
-        if self.settings.sip_config:
-            self.sip = sip_connector(self.server, self.settings)  # SipConfigError
-        url = await self.server.start()
-        if self.sip is not None:
-            await self.sip.start()
-        for flow in flows:
-            await self._serve(flow)
-        if self.campaigns is not None:
-            await self.campaigns.start()
-        return url
+        try:
+            self._parts = await self._stack.enter_async_context(
+                assemble(self.settings, reserved=flows, campaigns=True, prepare=self._prepare)
+            )
+            for flow in flows:
+                await self._serve(flow)
+            await self.parts.start_campaigns()  # once their bots are served
+        except BaseException:
+            await self.stop()
+            raise
+        return self.parts.url
 
     def flow_status(self) -> dict[str, list[str]]:
         """The flows served (by name) and the flow files that do not load."""
@@ -111,20 +128,8 @@ class Runner:
     async def _serve(self, flow: Flow) -> None:
         """Start a bot for ``flow`` (its speech model loaded, its numbers in the pool)."""
         path = Path(flow.source)
-        model = await load_flow_model(flow)  # one vosk.Model per folder
-        pool = self.settings.virtual_numbers
-        pool += [n for n in flow.numbers if n not in pool]
-        # only this process's bots (and the operator's other bot processes) may use its numbers
-        await reserve(self.server.gateway, flow.user_ids)
-        settings, local = self.settings, self.settings.local_bots
-        bot = Bot(  # local: the bot attaches inside the gateway (in-process media, admission)
-            flow, self.server.url, self._tts, model, store=self.server.gateway.store,
-            credentials=self._credentials, gateway=self.server.gateway if local else None,
-            admission=self.admission, queue_s=settings.queue_s,
-            max_calls=(flow.max_calls or settings.flow_max_calls) if local else 4,
-        )  # fmt: skip
-        await bot.start()
-        self.board.watch(bot)
+        bot = await self.parts.serve(flow)
+        self.server.app[BOARD].watch(bot)
         self.bots[path] = bot
         self.broken.pop(path, None)
         self._stamps[path] = _stamp(path)
@@ -166,14 +171,8 @@ class Runner:
                 log.exception("reloading flows failed")
 
     async def stop(self) -> None:
-        if self.campaigns is not None:
-            await self.campaigns.stop()
-        for bot in self.bots.values():
-            await bot.stop()
-        if self.sip is not None:
-            await self.sip.stop()
-        await self.server.stop()
-        await self._tts.close()
+        """Campaigns, bots, SIP, the gateway and the synthesiser stop, in that order."""
+        await self._stack.aclose()
 
     def banner(self) -> None:
         for warning in self.warnings:
@@ -182,7 +181,8 @@ class Runner:
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
         self.console.print(f"  dashboard: [bold]{self.server.url}/dashboard[/]")
         if self.sip is not None:
-            self.console.print(f"  SIP: [bold]udp {self.sip.settings.host}:{self.sip.port}[/]")
+            ports = ", ".join(f"{k} {v}" for k, v in self.sip.stack.ports.items())
+            self.console.print(f"  SIP: [bold]{self.sip.settings.host}: {ports}[/]")
         for bot in self.bots.values():
             flow = bot.flow
             numbers = ", ".join(format_number("1" + n) for n in flow.numbers)

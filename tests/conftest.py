@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import vosk
 
+from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.speech_model import load_model
@@ -17,11 +18,19 @@ from tests.log_secrets import SecretWatch
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[GatewayServer]:
-    server = GatewayServer(Settings(port=0, db=str(tmp_path / "gateway.db")))
-    await server.start()
-    yield server
-    await server.stop()
+async def parts(tmp_path: Path, tts: Synthesizer) -> AsyncIterator[Parts]:
+    """What ``ivrbot run`` assembles (the composition root), on a free port of 127.0.0.1
+    with its own SQLite file, sharing the session's synthesiser; no bots until a test adds
+    them (``await parts.serve(flow)``)."""
+    settings = Settings(port=0, db=str(tmp_path / "gateway.db"), recordings=tmp_path / "rec")
+    async with assemble(settings, tts=tts) as assembled:
+        yield assembled
+
+
+@pytest.fixture
+async def gateway(parts: Parts) -> GatewayServer:
+    assert parts.server is not None
+    return parts.server
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Small helpers shared by tests of every part (audio measures: audio_checks.py; talking to
+"""Small helpers shared by tests of every part (audio measures: ivrbot/testing/audio.py; talking to
 a gateway over HTTP: gateway/wire.py)."""
 
 from __future__ import annotations

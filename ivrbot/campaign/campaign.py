@@ -67,7 +67,7 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Retry:
+class RetryPolicy:
     """After ``outcome``: try again ``delay_s`` later, up to ``max_attempts`` in all."""
 
     delay_s: float
@@ -75,11 +75,11 @@ class Retry:
 
 
 DEFAULT_RETRIES = {
-    Outcome.NO_ANSWER: Retry(3600, 3),
-    Outcome.BUSY: Retry(900, 3),
-    Outcome.FAILED: Retry(1800, 2),
-    Outcome.INTERRUPTED: Retry(60, 3),
-    Outcome.ABANDONED: Retry(600, 2),
+    Outcome.NO_ANSWER: RetryPolicy(3600, 3),
+    Outcome.BUSY: RetryPolicy(900, 3),
+    Outcome.FAILED: RetryPolicy(1800, 2),
+    Outcome.INTERRUPTED: RetryPolicy(60, 3),
+    Outcome.ABANDONED: RetryPolicy(600, 2),
 }
 
 
@@ -93,7 +93,7 @@ class Campaign:
     calls_per_minute: float = 30
     max_concurrent: int = 4
     ring_timeout_s: float = 30
-    retries: dict[str, Retry] = field(
+    retries: dict[str, RetryPolicy] = field(
         default_factory=lambda: {str(k): r for k, r in DEFAULT_RETRIES.items()}
     )
     machine: str = "message"  # 'message' (leave it after the beep) or 'hangup'
@@ -117,11 +117,11 @@ class Campaign:
             raise CampaignError(f"machine={self.machine!r}: use 'message' or 'hangup'")
         self.windows = [w if isinstance(w, Window) else Window(**w) for w in self.windows]
         self.retries = {
-            str(Outcome(k)): r if isinstance(r, Retry) else Retry(**r)
+            str(Outcome(k)): r if isinstance(r, RetryPolicy) else RetryPolicy(**r)
             for k, r in self.retries.items()
         }
 
-    def retry_for(self, outcome: str) -> Retry | None:
+    def retry_for(self, outcome: str) -> RetryPolicy | None:
         return self.retries.get(outcome)
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,7 +131,7 @@ class Campaign:
     def from_dict(cls, data: dict[str, Any]) -> Campaign:
         data = dict(data)
         data["windows"] = [Window(**{**w, "days": tuple(w["days"])}) for w in data["windows"]]
-        data["retries"] = {k: Retry(**r) for k, r in data["retries"].items()}
+        data["retries"] = {k: RetryPolicy(**r) for k, r in data["retries"].items()}
         return cls(**data)
 
 

@@ -261,8 +261,8 @@ def callees(file: Path, gateway: str) -> None:
 
 
 async def _simulate(gateway: str, rows: list[tuple[str, str]]) -> None:
-    from ivrbot.campaign.callees import simulate
     from ivrbot.media.tts import Synthesizer
+    from ivrbot.testing.callees import simulate
 
     async with Synthesizer() as tts:
         people = await simulate(gateway, rows, tts)

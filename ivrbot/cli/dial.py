@@ -10,11 +10,10 @@ from typing import Any
 
 import click
 
+from ivrbot.compose import assemble
+from ivrbot.config import Settings
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import load_flow_file, load_flows
-from ivrbot.flow.runner import Bot
-from ivrbot.media.models import load_flow_model
-from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.phone.transport import GatewayUnreachable
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"
@@ -31,17 +30,14 @@ def find_flow(name: str, folder: Path, check_model: bool = True) -> Flow:
     raise FlowError(f"no flow named {name!r} in {folder}/ (ivrbot flows check lists them)")
 
 
-async def dial_once(flow: Flow, number: str, gateway: str) -> dict[str, Any]:
-    check_tts()
-    model = await load_flow_model(flow)
-    async with Synthesizer() as tts:
-        bot = Bot(flow, gateway, tts, model, inbound=False)
-        try:
-            await bot.start()
-            flow_call = await bot.dial(number)
-            record = await bot.finished_call(flow_call)
-        finally:
-            await bot.stop()
+async def dial_once(
+    flow: Flow, number: str, gateway: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """One outbound call of ``flow`` to ``number`` through the gateway at ``gateway``."""
+    async with assemble(settings or Settings(), remote=gateway) as parts:
+        bot = await parts.serve(flow, inbound=False)
+        flow_call = await bot.dial(number)
+        record = await bot.finished_call(flow_call)
     out = record.to_dict()
     out["answered_by"] = flow_call.vars.get("answered_by")
     out["beep"] = flow_call.vars.get("beep")

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -15,9 +15,11 @@ from ivrbot.flow.check import Problem, check_flow
 from ivrbot.flow.flow import FlowError
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import flow_files, import_flow_file
-from ivrbot.flow.scenario_file import Scenario, ScenarioError, load_scenario, scenario_files
 from ivrbot.media.models import flow_model_problem
 from ivrbot.media.tts import TtsUnavailable
+
+if TYPE_CHECKING:  # the test harness is imported only by the commands that run scenarios
+    from ivrbot.testing.scenario_file import Scenario
 
 
 @click.group()
@@ -107,10 +109,12 @@ def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: b
     """Run the scenarios in PATH (a .toml file or a folder) against their flows.
 
     Each scenario is a real call: a gateway on 127.0.0.1, a bot for the flow and a simulated
-    caller (or, for outbound flows, a callee the bot dials). One line per scenario; exit
-    status 1 when any fails. The file format: ivrbot/flow/scenario.py, and README.md.
+    caller (or, for outbound flows, a callee the bot dials), assembled as ivrbot run does. A
+    scenario's [env] table goes over the settings and the flow's call.env; the environment
+    itself is not changed. One line per scenario; exit status 1 when any fails. The file
+    format: ivrbot/testing/scenario.py, and README.md.
     """
-    from ivrbot.flow.scenario import ScenarioResult, run_scenarios  # starts nothing yet
+    from ivrbot.testing.scenario import ScenarioResult, run_scenarios  # starts nothing yet
 
     scenarios = _load_scenarios(path)
     if select:
@@ -145,6 +149,8 @@ def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: b
 
 def _load_scenarios(path: Path) -> list[Scenario]:
     """Every scenario file at ``path``, read and checked; one line per bad file, then exit 1."""
+    from ivrbot.testing.scenario_file import ScenarioError, load_scenario, scenario_files
+
     try:
         files = scenario_files(path)
     except ScenarioError as exc:

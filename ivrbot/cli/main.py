@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,8 +19,9 @@ from ivrbot.cli.dial import dial
 from ivrbot.cli.flows import flows
 from ivrbot.cli.models import models
 from ivrbot.cli.sip import sip
-from ivrbot.config import ConfigError
+from ivrbot.config import ConfigError, Settings
 from ivrbot.errors import UserError
+from ivrbot.media.setup import configure_media
 
 console = Console()
 # mistakes a user can fix (FlowError, ConfigError, ModelNotFound, TtsUnavailable, ...) and
@@ -84,13 +84,15 @@ def _log_options(command: Any) -> Any:
 @click.pass_context
 def main(ctx: click.Context, verbose: int, log_level: str | None, log_format: str | None) -> None:
     """ivrbot: voice bots, IVR menus and outbound campaigns, with their own WebRTC gateway."""
-    level = log_level or os.environ.get("IVRBOT_LOG_LEVEL", "").lower() or None
-    fmt = log_format or os.environ.get("IVRBOT_LOG_FORMAT", "").lower() or "text"
+    settings = Settings()  # ConfigError (one line naming the variable) for a bad value
+    level = log_level or settings.log_level or None
+    fmt = log_format or settings.log_format or "text"
     for name, value, allowed in (("LEVEL", level, logs.LEVELS), ("FORMAT", fmt, logs.FORMATS)):
         if value is not None and value not in allowed:
             raise ConfigError(f"IVRBOT_LOG_{name}={value!r} is not valid: use {', '.join(allowed)}")
     ctx.obj = {"log_level": level, "log_format": fmt, "verbose": verbose}
     logs.configure(level or "warning", fmt, verbose)
+    configure_media(settings)  # the speech model (flows check, models), ICE addresses
 
 
 def _serving_logs(ctx: click.Context, log_level: str | None, log_format: str | None) -> None:

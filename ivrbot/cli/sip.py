@@ -48,7 +48,8 @@ def status(url: str | None, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     console = Console()
-    console.print(f"SIP on port {data['port']}; INVITEs refused: {data['rejected']}")
+    ports = ", ".join(f"{k.upper()} {v}" for k, v in data.get("transports", {}).items())
+    console.print(f"SIP on {ports or data['port']}; INVITEs refused: {data['rejected']}")
     table = Table("account", "registered", "last response")
     for reg in data["registrations"]:
         table.add_row(reg["account"], "yes" if reg["active"] else "no",
@@ -58,9 +59,10 @@ def status(url: str | None, as_json: bool) -> None:
     for trunk in data["trunks"]:
         trunks.add_row(trunk["name"], ", ".join(trunk["allow"]) or "-", trunk["uri"] or "-")
     console.print(trunks)
-    calls = Table("trunk / account", "party", "answered", "seconds")
+    calls = Table("trunk / account", "party", "answered", "seconds", "transport", "SRTP")
     for call in data["calls"]:
-        calls.add_row(call["trunk"], call["party"], str(call["answered"]), str(call["seconds"]))
+        calls.add_row(call["trunk"], call["party"], str(call["answered"]), str(call["seconds"]),
+                      call["transport"].upper(), "yes" if call["srtp"] else "no")  # fmt: skip
     console.print(calls)
 
 
@@ -77,3 +79,16 @@ def check(config: str) -> None:
         f"{settings.media_ports[1]}: {len(settings.trunks)} trunk(s), "
         f"{len(settings.accounts)} account(s)"
     )
+    listens = [
+        f"{name.upper()} on {settings.port}" for name in settings.transports if name != "tls"
+    ]
+    if "tls" in settings.transports:
+        tls_port = settings.tls_port if settings.tls_port is not None else settings.port + 1
+        listens.append(f"TLS on {tls_port} (certificate {settings.tls_cert_file})")
+    click.echo("transports: " + ", ".join(listens))
+    for trunk in settings.trunks.values():
+        out = f", calls out over {trunk.transport.upper()}" if trunk.uri else ""
+        refer = ", transfers to its numbers by REFER" if trunk.refer else ""
+        click.echo(f"trunk {trunk.name}: SRTP {trunk.srtp}{out}{refer}")
+    for account in settings.accounts.values():
+        click.echo(f"account {account.name}: SRTP {account.srtp}")

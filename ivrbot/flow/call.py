@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from ivrbot.media.asr import FreeFormTurn, GrammarTurn, SpeechTurn
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.listener import Listener
 from ivrbot.media.recognizer_pool import shared_pool
-from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources, recordings_dir
+from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources
 from ivrbot.media.tracks import Playback
 from ivrbot.phone.call import Call
 
@@ -53,6 +54,12 @@ class FlowCall:
     @property
     def caller(self) -> str:
         return self.call.peer
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment the flow runs in (``Settings.flow_env``: the process's, with a
+        scenario's ``[env]`` table over it); flows read their own variables here."""
+        return self.bot.env
 
     def note(self, event: str, **detail: Any) -> None:
         self.bot.note(event, **detail)
@@ -203,11 +210,12 @@ class FlowCall:
 
     # recording ---------------------------------------------------------------------------------
     def recording_path(self, fmt: str = "wav", label: str = "") -> Path:
-        """A new file for this call: <IVRBOT_RECORDINGS>/<flow>/<record id>[-label].<fmt>."""
+        """A new file for this call: <recordings>/<flow>/<record id>[-label].<fmt> (the folder:
+        ``Settings.recordings``, IVRBOT_RECORDINGS)."""
         if fmt not in FORMAT_SUFFIX:
             raise FlowError(f"recording format {fmt!r}: use one of {', '.join(FORMAT_SUFFIX)}")
         return _new_file(
-            recordings_dir() / self.flow.name, f"{self.record.id}{'-' if label else ''}{label}",
+            self.bot.recordings / self.flow.name, f"{self.record.id}{'-' if label else ''}{label}",
             FORMAT_SUFFIX[fmt],
         )  # fmt: skip
 

@@ -17,8 +17,7 @@ from ivrbot.errors import IvrbotError, PhoneException
 from ivrbot.events import Event
 from ivrbot.media.tracks import Playback
 from ivrbot.media.tts import Prompt
-from ivrbot.phone.call import ENDED, CallState
-from ivrbot.phone.conference import ConferenceCall
+from ivrbot.phone.call import ENDED, CallState, ConferenceCall
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.tasks import TaskSet

@@ -8,7 +8,8 @@ import inspect
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from ivrbot.timeline import Timeline
 if TYPE_CHECKING:
     from ivrbot.gateway.core import Gateway
     from ivrbot.gateway.sessions import Session
-    from ivrbot.gateway.switch import Call as SwitchCall
+    from ivrbot.gateway.switch import SwitchCall
 
 log = logging.getLogger(__name__)
 BEEP_WAIT_S = 20.0  # after a machine greeting, how long to wait for its beep
@@ -76,8 +77,12 @@ class Bot:
         gateway: Gateway | None = None,
         admission: Admission | None = None,
         queue_s: float = 30.0,
+        recordings: Path = Path("recordings"),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.flow = flow
+        self.recordings = recordings  # <recordings>/<flow>/<record id>.wav (Settings.recordings)
+        self.env: Mapping[str, str] = env if env is not None else {}  # call.env (Settings.flow_env)
         self.gateway = gateway  # the gateway of this process, when the bot runs inside it
         self.admission = admission or Admission()
         self.queue_s = queue_s

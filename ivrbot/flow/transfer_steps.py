@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,6 +31,7 @@ from ivrbot.phone.phone import Phone
 if TYPE_CHECKING:
     from ivrbot.flow.call import FlowCall
     from ivrbot.flow.flow import Flow
+    from ivrbot.gateway.switch import HandOff
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,15 @@ class TransferResult:
     reason: str = ""  # why it did not happen: the gateway's reason or the error
     ring_s: float = 0.0  # how long the target rang (until it answered, or the bot gave up)
     announcement: str = ""  # what a warm transfer said to the target
+    # a transfer handed to the far end (a SIP caller's REFER): what it reported on the way
+    progress: tuple[str, ...] = ()
 
     @property
     def done(self) -> bool:
         return self.outcome in ("transferred", "moved")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "target": self.target,
             "mode": self.mode,
             "outcome": self.outcome,
@@ -68,6 +71,7 @@ class TransferResult:
             "ring_s": round(self.ring_s, 2),
             "announcement": self.announcement,
         }
+        return out | ({"progress": list(self.progress)} if self.progress else {})
 
 
 class WithFallback:
@@ -132,8 +136,11 @@ class Transfer(WithFallback, Step):
         to = self.to
         if not isinstance(to, str) or not to.strip():
             add(self.problem("Transfer has no target: give to='agent@ivrbot.local' or a number"))
+        elif to.startswith(("sip:", "sips:")):  # a SIP caller is REFERred there (blind)
+            if self.mode != "blind":
+                add(self.problem(f"to {to!r}: a sip: target takes blind transfers only"))
         elif "sip:" in to or "tel:" in to or to.count("@") > 1:
-            add(self.problem(f"to {to!r}: give a number or user@domain (no sip:/tel:, one @)"))
+            add(self.problem(f"to {to!r}: give a number, user@domain or sip:URI (one @)"))
         elif called_party_uri(to, "ivrbot.local") is None:
             add(self.problem(f"to {to!r} is not a callable number or user@domain"))
         if self.mode not in TRANSFER_MODES:
@@ -285,6 +292,16 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
     )
     call.note("transfer", to=step.to, mode=step.mode)
     began = loop.time()
+    handed = _handed_out(call, step) if step.mode == "blind" else None
+    if handed is not None:  # the far end transfers (a SIP caller: REFER to the PBX)
+        outcome, reason, progress = await handed
+        rang = loop.time() - began
+        result_out = TransferResult(step.to, step.mode, outcome, reason, rang, "", progress)
+        return _finish(call, step, result_out)
+    if step.to.startswith(("sip:", "sips:")):
+        reason = ("a sip: target is reached by a REFER: it needs a SIP caller, and the bot "
+                  "in the gateway's process")  # fmt: skip
+        return _finish(call, step, TransferResult(step.to, step.mode, "failed", reason))
     second: Call | None = None
 
     def result(outcome: str, reason: str = "", ring_s: float | None = None) -> TransferResult:
@@ -338,6 +355,17 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
 
 
 _RINGING = (CallState.CREATED, CallState.CONNECTING)
+
+
+def _handed_out(call: FlowCall, step: Transfer) -> Awaitable[HandOff] | None:
+    """The gateway's hand-over of this call to the far end (a REFER to the SIP caller's
+    PBX), when the bot runs in the gateway's process and the far end takes ``step.to``."""
+    gateway = call.bot.gateway
+    session = gateway.sessions.get(call.call.phone.session_id or "") if gateway else None
+    leg = session.legs.get(call.call.id or "") if session is not None else None
+    if gateway is None or leg is None:
+        return None
+    return gateway.switch.transfer_out(leg, step.to)
 
 
 def _other(phone: Phone, first: Call) -> Call | None:

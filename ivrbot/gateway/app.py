@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -34,14 +35,18 @@ def make_app(settings: Settings | None = None) -> web.Application:
     health.add_routes(app, rtc)  # /health, /metrics
     web_pages.add_routes(app)  # the softphone page and the browser Phone SDK
 
-    async def on_startup(app: web.Application) -> None:
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        """Start-up (settings checked, tokens revoked, session expiry started) and, after
+        the server has stopped, the store closed last."""
         for warning in gateway.settings.check_access():  # ConfigError: it does not start
             log.warning("%s", warning)
-        await gateway.tokens.startup()  # revoke what this configuration no longer allows
-
-    async def on_shutdown(app: web.Application) -> None:
+        await gateway.start()
+        yield
         await gateway.close()
 
-    app.on_startup.append(on_startup)
-    app.on_shutdown.append(on_shutdown)
+    async def end_calls(app: web.Application) -> None:
+        await gateway.end_calls()  # before aiohttp waits for open connections (WebSockets)
+
+    app.cleanup_ctx.append(lifetime)
+    app.on_shutdown.append(end_calls)
     return app

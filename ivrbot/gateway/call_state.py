@@ -1,5 +1,6 @@
 """The gateway's call state machine, for two-party calls and conference legs alike: the
-states, the changes each state allows, the one function that changes a state (it checks the
+phases of a call (``CallPhase``; the Phone's own ``ivrbot.phone.call.CallState`` is the
+client's view, named apart), the states of a leg, the changes each allows, the one function that changes a state (it checks the
 change and logs ``old -> new``), and the reasons a party is told when it is dropped."""
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Reason(StrEnum):
     ENDED = "Conference ended"
 
 
-class CallState(StrEnum):
+class CallPhase(StrEnum):
     """A two-party call of the switch."""
 
     RINGING = "ringing"  # the callee's sessions (or the in-process bot) are being rung
@@ -53,12 +54,12 @@ class LegState(StrEnum):
     ENDED = "ended"
 
 
-CALL_CHANGES: Mapping[CallState, frozenset[CallState]] = {
-    CallState.RINGING: frozenset({CallState.CONNECTING, CallState.ENDED}),
-    CallState.CONNECTING: frozenset({CallState.CONNECTED, CallState.ENDED}),
-    CallState.CONNECTED: frozenset({CallState.MERGED, CallState.ENDED}),
-    CallState.MERGED: frozenset({CallState.ENDED}),
-    CallState.ENDED: frozenset(),
+CALL_CHANGES: Mapping[CallPhase, frozenset[CallPhase]] = {
+    CallPhase.RINGING: frozenset({CallPhase.CONNECTING, CallPhase.ENDED}),
+    CallPhase.CONNECTING: frozenset({CallPhase.CONNECTED, CallPhase.ENDED}),
+    CallPhase.CONNECTED: frozenset({CallPhase.MERGED, CallPhase.ENDED}),
+    CallPhase.MERGED: frozenset({CallPhase.ENDED}),
+    CallPhase.ENDED: frozenset(),
 }
 LEG_CHANGES: Mapping[LegState, frozenset[LegState]] = {
     LegState.INVITED: frozenset({LegState.CONNECTING, LegState.ENDED}),
@@ -68,7 +69,7 @@ LEG_CHANGES: Mapping[LegState, frozenset[LegState]] = {
     LegState.ENDED: frozenset(),
 }
 
-S = TypeVar("S", CallState, LegState)
+S = TypeVar("S", CallPhase, LegState)
 
 
 class IllegalChange(RuntimeError):

@@ -79,7 +79,7 @@ class ConferenceLeg:
     session: Session
     leg: Endpoint
     role: str  # 'host' | 'participant'
-    conference: Conference
+    conference: GatewayConference
     participant: Participant | None = None
     state: LegState = LegState.CONNECTING
     member: LegMember | None = None
@@ -120,7 +120,7 @@ class Participant:
 
 
 @dataclass(eq=False)
-class Conference:
+class GatewayConference:
     id: str
     host_uri: str
     mixer: Mixer

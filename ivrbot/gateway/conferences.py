@@ -52,9 +52,9 @@ from collections.abc import Awaitable, Callable
 
 from ivrbot.gateway.call_state import MEDIA_TIMEOUT_S, LegState, Reason
 from ivrbot.gateway.conference_legs import (
-    Conference,
     ConferenceError,
     ConferenceLeg,
+    GatewayConference,
     LegMember,
     NotFound,
     Participant,
@@ -68,8 +68,15 @@ from ivrbot.numbers import identity_candidates, identity_uri
 from ivrbot.tasks import TaskSet
 
 __all__ = [
-    "Conference", "ConferenceError", "ConferenceLeg", "Conferences", "LegState", "NotFound",
-    "Participant", "Reason", "valid_participant_id",
+    "ConferenceError",
+    "ConferenceLeg",
+    "Conferences",
+    "GatewayConference",
+    "LegState",
+    "NotFound",
+    "Participant",
+    "Reason",
+    "valid_participant_id",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -82,7 +89,7 @@ class Conferences:
 
     def __init__(self, sessions: SessionRegistry) -> None:
         self.sessions = sessions
-        self.conferences: dict[str, Conference] = {}
+        self.conferences: dict[str, GatewayConference] = {}
         self.legs: dict[str, ConferenceLeg] = {}  # by resource id (unique across sessions)
         self._tasks = TaskSet("conferences")
         self._sweeper: asyncio.Task[None] | None = None
@@ -102,7 +109,7 @@ class Conferences:
     # the host ------------------------------------------------------------------------------
     async def create(self, session: Session, sdp: str) -> ConferenceLeg:
         """Take the host's offer; the answer goes out as ``session-open`` on its channel."""
-        conf = Conference(self._new_id(), identity_uri(session.user_id), Mixer())
+        conf = GatewayConference(self._new_id(), identity_uri(session.user_id), Mixer())
         conf.mixer.name = f"mixer/{conf.id}"
         leg = endpoint_for_offer(f"{session.user_id}/conference/{conf.id}", sdp)
         host = ConferenceLeg(self._new_id(), session, leg, "host", conf)
@@ -190,7 +197,7 @@ class Conferences:
         return participant
 
     async def _invitation_failed(
-        self, participant: Participant, conf: Conference, reason: Reason
+        self, participant: Participant, conf: GatewayConference, reason: Reason
     ) -> None:
         if conf.participants.get(participant.uri) is not participant:
             return
@@ -375,7 +382,7 @@ class Conferences:
         await self._drop(cleg, None)
         self._left(cleg, reason)
 
-    async def end(self, conf: Conference, reason: Reason, notify_host: bool) -> None:
+    async def end(self, conf: GatewayConference, reason: Reason, notify_host: bool) -> None:
         """End the conference for everyone."""
         if conf.ended:
             return
@@ -436,7 +443,7 @@ class Conferences:
 
     # recording -----------------------------------------------------------------------------
     def record(
-        self, conf: Conference, path: str | os.PathLike[str], rate: int | None = None
+        self, conf: GatewayConference, path: str | os.PathLike[str], rate: int | None = None
     ) -> Recorder:
         """Start recording the full mix (everyone) to ``path`` (.wav, .ogg or .opus).
 
@@ -447,7 +454,7 @@ class Conferences:
         conf.recorders.append(recorder)
         return recorder
 
-    async def _stop_recorders(self, conf: Conference) -> None:
+    async def _stop_recorders(self, conf: GatewayConference) -> None:
         for recorder in conf.recorders:
             try:
                 await recorder.stop()

@@ -16,7 +16,7 @@ from ivrbot.gateway.auth import TokenService
 from ivrbot.gateway.conferences import Conferences
 from ivrbot.gateway.ratelimit import RateLimiter
 from ivrbot.gateway.sessions import Session, SessionRegistry
-from ivrbot.gateway.switch import Call, Switch
+from ivrbot.gateway.switch import Switch, SwitchCall
 from ivrbot.gateway.verify import Verifications
 from ivrbot.media.peer import set_peer_timeout
 from ivrbot.store.base import CallRecord, Store
@@ -51,7 +51,16 @@ class Gateway:
         self._writes: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
 
-    async def close(self) -> None:
+    async def start(self) -> None:
+        """At start-up, once: revoke what this configuration no longer allows, and start
+        the session expiry task."""
+        await self.tokens.startup()
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def end_calls(self) -> None:
+        """At shutdown, before the server waits for its connections: calls and conferences
+        end, sessions go, event channels close."""
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -62,12 +71,16 @@ class Gateway:
             self.sessions.remove(session.id)
         for ws in list(self.websockets):
             await ws.close()
+
+    async def close(self) -> None:
+        """Last: the call records still being written, then the store."""
+        await self.end_calls()  # a no-op when shutdown has ended them
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         await self.store.close()
 
     # call records --------------------------------------------------------------------------
-    def record_call(self, call: Call) -> None:
+    def record_call(self, call: SwitchCall) -> None:
         """The switch's ``on_call_changed``: write the call record (open while the call is in
         progress, completed when it ends). Writes are scheduled, in order."""
         ended = call.ended_at
@@ -102,11 +115,6 @@ class Gateway:
             log.exception("could not store the record of call %s", record.id)
 
     # session expiry ------------------------------------------------------------------------
-    def start_background(self) -> None:
-        """Start the expiry task (idempotent; needs the running loop, so routes call it)."""
-        if self._reaper is None or self._reaper.done():
-            self._reaper = asyncio.get_running_loop().create_task(self._reap())
-
     async def _reap(self) -> None:
         period = max(0.2, min(5.0, self.settings.session_ttl_s / 4))
         while True:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import av
 from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
 
+from ivrbot.gateway.reoffer import stable_offer
 from ivrbot.gateway.sdpcheck import sdp_problem
 from ivrbot.media import rfc4733
 from ivrbot.media.peer import new_peer_connection
@@ -110,9 +111,9 @@ class Leg(EndpointBase):
         return await self.make_answer()
 
     async def reoffer(self) -> str:
-        """A new offer of this live leg's media (the endpoint answers it later)."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return self.pc.localDescription.sdp
+        """A new offer of this live leg's media (the endpoint answers it later), with the
+        numbering negotiated before (see :mod:`ivrbot.gateway.reoffer`)."""
+        return await stable_offer(self.pc)
 
     async def _set_remote(self, sdp: str, kind: str) -> None:
         if not isinstance(sdp, str) or not sdp.strip().startswith("v=0"):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivrbot.gateway.call_state import CallState, Reason
+from ivrbot.gateway.call_state import CallPhase, Reason
 from ivrbot.gateway.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.endpoints import Endpoint
@@ -53,13 +53,13 @@ class CallMembership:
         try:
             self.conferences.hold(self.cleg)
         except ConferenceError:
-            raise CallStateError("initiate-call-hold (held)", CallState.CONNECTED) from None
+            raise CallStateError("initiate-call-hold (held)", CallPhase.CONNECTED) from None
 
     def resume(self) -> None:
         try:
             self.conferences.resume(self.cleg)
         except ConferenceError:
-            raise CallStateError("initiate-call-resume (not held)", CallState.CONNECTED) from None
+            raise CallStateError("initiate-call-resume (not held)", CallPhase.CONNECTED) from None
 
     async def leave(self, reason: str) -> None:
         self._keys.cancel_all()
@@ -76,7 +76,7 @@ async def merge_call(gateway: Gateway, leg: CallLeg, conference_id: str, stay: b
     if host.conference.ended or host.state is LegState.ENDED:
         raise CallStateError("initiate-call-merge (the conference has ended)", call.state)
     movers = [call.other(leg), leg] if stay else [call.other(leg)]
-    call.set_state(CallState.MERGED)
+    call.set_state(CallPhase.MERGED)
     switch.apply_media(call)  # unbridged: from now on the mixer carries their audio
     for party in movers:
         party.held = False

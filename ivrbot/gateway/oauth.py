@@ -116,7 +116,6 @@ async def post_token(request: web.Request) -> web.Response:
             )
     except GrantError as exc:
         return oauth_error(exc.error, exc.description)
-    gateway.start_background()
     return web.json_response(issued.to_json(), headers=NO_STORE)
 
 

@@ -73,7 +73,6 @@ async def get_config(request: web.Request) -> web.Response:
 
 
 def _tokens_response(request: web.Request, issued: Issued) -> web.Response:
-    gw(request).start_background()
     return web.json_response(issued.to_json(), headers=oauth.NO_STORE)
 
 

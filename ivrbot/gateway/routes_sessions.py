@@ -30,7 +30,6 @@ async def post_session(request: web.Request) -> web.Response:
     # a Phone in the gateway's own process proves it with the process key: local media
     local = request.headers.get(SESSION_HEADER) == PROCESS_KEY
     session = gateway.sessions.create(token.user_id, digest, e911_id, local)
-    gateway.start_background()
     return web.Response(
         status=201,
         headers={"Location": session.path, "x-expires": str(gateway.settings.session_ttl_s)},

@@ -11,14 +11,14 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from ivrbot.gateway.bridge import Bridge
-from ivrbot.gateway.call_state import CALL_CHANGES, MEDIA_TIMEOUT_S, CallState, Reason, change
+from ivrbot.gateway.call_state import CALL_CHANGES, MEDIA_TIMEOUT_S, CallPhase, Reason, change
 from ivrbot.gateway.endpoints import Endpoint, endpoint_for_offer, endpoint_for_session
 from ivrbot.gateway.sessions import Session, SessionRegistry
 from ivrbot.media.tones import hold_music, ringback
@@ -34,7 +34,7 @@ class Acceptor(Protocol):
     sessions of that identity being rung): it picks the session to ring, or turns the call
     away (None) when it has no room within its queue time."""
 
-    async def admit(self, call: Call) -> Session | None: ...
+    async def admit(self, call: SwitchCall) -> Session | None: ...
 
     def released(self, session: Session) -> None:
         """The session admitted for a call was not rung after all (the call ended first)."""
@@ -50,6 +50,11 @@ class Membership(Protocol):
     async def leave(self, reason: str) -> None: ...
 
 
+# what a transfer handed to the far end came to: outcome ('transferred' | 'rejected' |
+# 'no-answer' | 'failed'), reason, and the progress reported on the way ('180 Ringing', ...)
+HandOff = tuple[str, str, tuple[str, ...]]
+
+
 @dataclass(eq=False)
 class CallLeg:
     """One session's view of a call: its call id, its media leg, its side."""
@@ -58,7 +63,7 @@ class CallLeg:
     session: Session
     leg: Endpoint
     side: str  # 'caller' | 'callee'
-    call: Call
+    call: SwitchCall
 
     @property
     def resource_url(self) -> str:
@@ -89,11 +94,11 @@ class CallLeg:
 
 
 @dataclass(eq=False)
-class Call:
+class SwitchCall:
     id: str
     from_uri: str
     to_uri: str
-    state: CallState = CallState.RINGING
+    state: CallPhase = CallPhase.RINGING
     caller: CallLeg | None = None
     ringing: list[CallLeg] = field(default_factory=list)  # callee sessions, or move targets
     callee: CallLeg | None = None
@@ -109,7 +114,7 @@ class Call:
     reason: str = ""
     ring_timer: asyncio.Task[None] | None = None  # ends it "No answer"; cancelled once settled
 
-    def set_state(self, new: CallState) -> None:
+    def set_state(self, new: CallPhase) -> None:
         """The one place the call's state changes (checked against CALL_CHANGES, logged)."""
         if change(f"call {self.id}", self.state, new, CALL_CHANGES):
             self.state = new
@@ -145,12 +150,17 @@ class Switch:
         # early media: the caller gets the answer at once (session-open, provisionalSDP) and
         # hears ringback; without it the answer goes out when the callee answers
         self.early_media = True
-        self.calls: dict[str, Call] = {}
+        self.calls: dict[str, SwitchCall] = {}
         # told when a call starts, is answered, changes parties and ends (the call record)
-        self.on_call_changed: Callable[[Call], None] = lambda call: None
+        self.on_call_changed: Callable[[SwitchCall], None] = lambda call: None
         self.acceptors: dict[str, Acceptor] = {}  # identity -> the in-process bot taking its calls
         # who takes calls to numbers nobody here answers (the SIP connector's trunks), if anyone
         self.route_out: Callable[[str], Acceptor | None] = lambda called_party: None
+        # a blind transfer handed to the far end (the SIP connector's REFER), if it takes it:
+        # (leg of the transferring party, target) -> awaitable (outcome, reason, progress)
+        self.transfer_out: Callable[[CallLeg, str], Awaitable[HandOff] | None] = (
+            lambda leg, target: None
+        )
         self._tasks = TaskSet("switch")
 
     @staticmethod
@@ -164,7 +174,7 @@ class Switch:
     # placing and answering ----------------------------------------------------------------
     async def place(self, session: Session, called_party: str, sdp: str) -> CallLeg:
         """Take the caller's offer, give early media (ringback), ring the called identity."""
-        call = Call(self._new_id(), identity_uri(session.user_id), called_party)
+        call = SwitchCall(self._new_id(), identity_uri(session.user_id), called_party)
         leg = endpoint_for_offer(f"{session.user_id}/{call.id}", sdp)
         caller = CallLeg(self._new_id(), session, leg, "caller", call)
         answer = await leg.answer_offer(sdp)
@@ -194,7 +204,7 @@ class Switch:
         call.ring_timer = self._tasks.spawn(self._no_answer(call))
         return caller
 
-    async def _admit(self, call: Call, acceptor: Acceptor) -> None:
+    async def _admit(self, call: SwitchCall, acceptor: Acceptor) -> None:
         """An in-process bot takes the call: it names the session to ring (the caller hears
         ringback meanwhile, queued if the bot is at its limit), or the caller hears busy."""
         call.pending_rings += 1  # still ringing while the bot decides
@@ -215,21 +225,21 @@ class Switch:
             acceptor.released(session)
         self._maybe_nobody_answers(call)  # turned away (or the bot's session was gone): busy
 
-    async def _no_answer(self, call: Call) -> None:
+    async def _no_answer(self, call: SwitchCall) -> None:
         await asyncio.sleep(self.ring_timeout_s)
-        if call.state is CallState.RINGING and call.caller is not None:
+        if call.state is CallPhase.RINGING and call.caller is not None:
             await self.end(call.caller, Reason.NO_ANSWER, by_gateway=True)
 
     @staticmethod
     def _has_pending(session: Session) -> bool:
         return session.offering > 0 or any(leg in leg.call.ringing for leg in session.legs.values())
 
-    def _still_rings(self, call: Call) -> bool:
-        return call.state is CallState.RINGING or (
-            call.moving is not None and call.state is not CallState.ENDED
+    def _still_rings(self, call: SwitchCall) -> bool:
+        return call.state is CallPhase.RINGING or (
+            call.moving is not None and call.state is not CallPhase.ENDED
         )
 
-    async def _ring(self, call: Call, target: Session, from_uri: str) -> None:
+    async def _ring(self, call: SwitchCall, target: Session, from_uri: str) -> None:
         if self._has_pending(target):
             call.pending_rings += 1
             target.waiting.append((call, from_uri))
@@ -261,8 +271,8 @@ class Switch:
                 return
             self._maybe_nobody_answers(call)
 
-    def _maybe_nobody_answers(self, call: Call) -> None:
-        if call.state is CallState.RINGING and not call.ringing and not call.pending_rings:
+    def _maybe_nobody_answers(self, call: SwitchCall) -> None:
+        if call.state is CallPhase.RINGING and not call.ringing and not call.pending_rings:
             if call.caller is not None:
                 self._tasks.spawn(self.end(call.caller, Reason.BUSY, by_gateway=True))
 
@@ -284,7 +294,7 @@ class Switch:
             self._tasks.spawn(self._complete_move(call, callee))
             return
         call.callee = callee
-        call.set_state(CallState.CONNECTING)
+        call.set_state(CallPhase.CONNECTING)
         assert call.caller is not None
         call.caller.stop_tone()
         if call.caller.answer_sdp is not None:  # no early media: the answer goes out now
@@ -292,19 +302,19 @@ class Switch:
             call.caller.answer_sdp = None
         self._tasks.spawn(self._connect(call))
 
-    async def _connect(self, call: Call) -> None:
+    async def _connect(self, call: SwitchCall) -> None:
         assert call.caller and call.callee
         results = await asyncio.gather(
             call.caller.leg.wait_connected(MEDIA_TIMEOUT_S),
             call.callee.leg.wait_connected(MEDIA_TIMEOUT_S),
         )
-        if call.state is not CallState.CONNECTING:
+        if call.state is not CallPhase.CONNECTING:
             return
         if not all(results):
             await self.end(call.caller, Reason.MEDIA_FAILED, by_gateway=True)
             return
         call.answered_at = time.time()
-        call.set_state(CallState.CONNECTED)
+        call.set_state(CallPhase.CONNECTED)
         self.on_call_changed(call)
         self._tasks.spawn(self._watch(call.caller))
         self._tasks.spawn(self._watch(call.callee))
@@ -320,13 +330,13 @@ class Switch:
         call (whichever call it is in by then: a transfer joins it to another)."""
         await party.leg.failed.wait()
         call = party.call
-        if party.leg.closed or call.state is CallState.ENDED or party not in call.legs():
+        if party.leg.closed or call.state is CallPhase.ENDED or party not in call.legs():
             return
         log.info("call %s: %s is gone: ending the call", call.id, party.uri)
         await self.end(party, Reason.LOST, by_gateway=True)
 
     # who hears whom -------------------------------------------------------------------------
-    def apply_media(self, call: Call) -> None:
+    def apply_media(self, call: SwitchCall) -> None:
         """Bridge the two parties, or, while one holds, give the other music or silence."""
         if call.bridge is not None:
             call.bridge.unbridge()
@@ -334,9 +344,9 @@ class Switch:
         parties = [p for p in (call.caller, call.callee) if p is not None]
         for party in parties:
             party.stop_tone()
-        if call.state is CallState.MERGED:  # the conference's mixer carries their audio
+        if call.state is CallPhase.MERGED:  # the conference's mixer carries their audio
             return
-        if call.state is not CallState.CONNECTED or len(parties) != 2:
+        if call.state is not CallPhase.CONNECTED or len(parties) != 2:
             return
         a, b = parties
         if not a.held and not b.held:
@@ -346,11 +356,11 @@ class Switch:
             if other.held and not me.held and self.hold_audio == "music":
                 me.play_tone(hold_music())
 
-    def require_connected(self, leg: CallLeg, action: str, merged_ok: bool = False) -> Call:
+    def require_connected(self, leg: CallLeg, action: str, merged_ok: bool = False) -> SwitchCall:
         call = leg.call
-        if call.state is CallState.MERGED and not merged_ok:
+        if call.state is CallPhase.MERGED and not merged_ok:
             raise CallStateError(f"{action} (the call is in a conference)", call.state)
-        live = call.state in (CallState.CONNECTED, CallState.MERGED)
+        live = call.state in (CallPhase.CONNECTED, CallPhase.MERGED)
         if not live or leg.session.legs.get(leg.id) is not leg:
             raise CallStateError(action, call.state)
         return call
@@ -395,7 +405,7 @@ class Switch:
             if call.bridge is not None:
                 call.bridge.unbridge()
                 call.bridge = None
-        joined = Call(self._new_id(), a.uri, b.uri, CallState.CONNECTED, caller=a, callee=b)
+        joined = SwitchCall(self._new_id(), a.uri, b.uri, CallPhase.CONNECTED, caller=a, callee=b)
         joined.answered_at = time.time()
         a.call = b.call = joined
         a.held = b.held = False
@@ -424,12 +434,12 @@ class Switch:
         for target in targets:
             self._tasks.spawn(self._ring(call, target, peer))
 
-    async def _complete_move(self, call: Call, new: CallLeg) -> None:
+    async def _complete_move(self, call: SwitchCall, new: CallLeg) -> None:
         old = call.moving
         assert old is not None
         ok = await new.leg.wait_connected(MEDIA_TIMEOUT_S)
         call.moving = None
-        if not ok or call.state is not CallState.CONNECTED:
+        if not ok or call.state is not CallPhase.CONNECTED:
             await self._drop(new, Reason.MEDIA_FAILED)
             old.publish("move-terminated", reason="failed")
             return
@@ -491,9 +501,9 @@ class Switch:
     async def end(self, leg: CallLeg, reason: str, by_gateway: bool = False) -> None:
         """``leg`` hangs up, cancels or rejects (``by_gateway``: the gateway ends it)."""
         call = leg.call
-        if call.state is CallState.ENDED:
+        if call.state is CallPhase.ENDED:
             return
-        if call.state is CallState.MERGED:  # each party of a merged call leaves on its own
+        if call.state is CallPhase.MERGED:  # each party of a merged call leaves on its own
             await self.part(leg, reason, notify=by_gateway)
             return
         if leg in call.ringing:
@@ -502,7 +512,7 @@ class Switch:
             if call.moving is not None and not call.ringing and not call.pending_rings:
                 call.moving.publish("move-terminated", reason=reason)
                 call.moving = None
-            if call.ringing or call.pending_rings or call.state is not CallState.RINGING:
+            if call.ringing or call.pending_rings or call.state is not CallPhase.RINGING:
                 return
         for other in call.legs():
             notify = by_gateway or other is not leg
@@ -525,14 +535,14 @@ class Switch:
         if call.caller is None and call.callee is None:
             await self._finish(call, reason)
 
-    async def _finish(self, call: Call, reason: str) -> None:
+    async def _finish(self, call: SwitchCall, reason: str) -> None:
         timer, call.ring_timer = call.ring_timer, None
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()  # it holds the call (and its legs) for the whole ring timeout
         if call.bridge:
             call.bridge.unbridge()
             call.bridge = None
-        call.set_state(CallState.ENDED)
+        call.set_state(CallPhase.ENDED)
         call.ended_at = time.time()
         call.reason = reason
         self.calls.pop(call.id, None)
@@ -564,7 +574,7 @@ class Switch:
 
 
 class CallStateError(Exception):
-    def __init__(self, action: str, state: CallState) -> None:
+    def __init__(self, action: str, state: CallPhase) -> None:
         super().__init__(f"the call is {state}; {action} is not allowed now")
         self.action = action
         self.state = state

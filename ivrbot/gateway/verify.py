@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import secrets
 import shlex
 import time
@@ -28,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivrbot.config import Settings
+from ivrbot.config import Settings, child_environment
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -72,7 +71,7 @@ class CommandVerifier:
         self.name = self.argv[0] if self.argv else ""
 
     async def send(self, number: str, code: str) -> None:
-        env = {**os.environ, "IVRBOT_VERIFY_NUMBER": number, "IVRBOT_VERIFY_CODE": code}
+        env = child_environment(IVRBOT_VERIFY_NUMBER=number, IVRBOT_VERIFY_CODE=code)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.argv,

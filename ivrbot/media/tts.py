@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ivrbot.config import child_environment, prompt_cache_dir
 from ivrbot.errors import IvrbotError, UserError
 
 __all__ = [
@@ -115,13 +116,9 @@ class SynthStats:
 
 
 def default_cache_dir() -> Path:
-    """``$IVRBOT_CACHE_DIR``, else ``$XDG_CACHE_HOME/ivrbot/prompts`` (~/.cache/ivrbot/prompts)."""
-    explicit = os.environ.get("IVRBOT_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "ivrbot" / "prompts"
+    """The prompt cache of the settings (``Settings.cache_dir``: ``IVRBOT_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/ivrbot/prompts``)."""
+    return prompt_cache_dir()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +318,7 @@ class _WorkerClient:
 
     def __init__(self) -> None:
         reply_r, reply_w = os.pipe()
-        env = dict(os.environ)
+        env = child_environment()
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p

@@ -1,29 +1,34 @@
-"""A call as a Phone sees it: its state machine, media and event data."""
+"""A call as a Phone sees it: its state machine, its media (made and negotiated by
+:mod:`ivrbot.phone.negotiation`) and its event data. A conference is a
+:class:`ConferenceCall`: a call whose :class:`CallKind` names the conference resource, its
+requests and its events, and whose event data carries the ``invitations`` and
+``participants`` maps (docs/spec/phone-api.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection
 
-from ivrbot.events import CallEventData, Event
+from ivrbot.events import CallEventData, CallStateChanged, Event, Tone
 from ivrbot.media.frames import WIRE_RATE
-from ivrbot.media.local_link import LocalLink
 from ivrbot.media.tracks import FrameSink, OutboundAudio, Playback
-from ivrbot.phone.media import CallMedia, LocalMedia, MediaHost, RtcMedia
+from ivrbot.phone.media import CallMedia, MediaHost, RtcMedia
 from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from ivrbot.phone.core import PhoneCore
+    from ivrbot.phone.phone import Phone
 
 log = logging.getLogger(__name__)
 LOST_GRACE_S = 1.0  # media gone and no word of the call's end after this long: lost
+Data = TypeVar("Data", bound=CallEventData)
 
 
 class CallState(StrEnum):
@@ -52,42 +57,82 @@ ENDED = {
     CallState.MOVED,
     CallState.TRANSFERRED,
 }
+LIVE = (CallState.CONNECTING, CallState.CONNECTED, CallState.HELD)
+
+
+@dataclass(frozen=True)
+class CallKind:
+    """What differs between a call and a conference: the wire resource, its requests and
+    the events that tell the application."""
+
+    breed: str  # 'call' | 'conference' (getCalls, callType)
+    resource: str  # the session's sub-resource: 'calls' | 'conferences'
+    action_header: str
+    modifications: str  # the body key of a media change
+    hold_action: str
+    resume_action: str
+    connected: Event
+    held: Event
+    resumed: Event
+    disconnecting: Event
+    ended: Event
+    canceled: Event
+    busy: Event | None  # 'User busy' while connecting ends a call as rejected
+
+
+CALL = CallKind(
+    "call", "calls", "x-calls-action", "callsMediaModifications", "initiate-call-hold",
+    "initiate-call-resume", Event.CALL_CONNECTED, Event.CALL_HELD, Event.CALL_RESUMED,
+    Event.CALL_DISCONNECTING, Event.CALL_DISCONNECTED, Event.CALL_CANCELED, Event.CALL_REJECTED,
+)  # fmt: skip
+CONFERENCE = CallKind(
+    "conference", "conferences", "x-conference-action", "conferenceModifications",
+    "initiate-hold", "initiate-resume", Event.CONFERENCE_CONNECTED, Event.CONFERENCE_HELD,
+    Event.CONFERENCE_RESUMED, Event.CONFERENCE_DISCONNECTING, Event.CONFERENCE_ENDED,
+    Event.CONFERENCE_CANCELED, None,
+)  # fmt: skip
 
 
 class Call(MediaHost):
     """One call of a Phone. ``play()`` speaks into it; ``remote_media`` hears it."""
 
+    kind = CALL
+
     def __init__(
         self,
-        phone: PhoneCore,
+        phone: Phone,
         index: int,
         direction: str,
         peer: str,
         media_type: str = "audio",
         local_media: MediaStreamTrack | None = None,
         remote_media: FrameSink | None = None,
+        on_lost: Callable[[Call], Awaitable[None]] | None = None,
     ) -> None:
         self.phone = phone
         self.index = index
         self.direction = direction  # 'outgoing' | 'incoming'
         self.peer = peer
         self.media_type = media_type
-        self.breed = "call"  # 'call' | 'conference'
         self.id: str | None = None  # the gateway's call id
         self.state = CallState.CREATED
-        self.remote_sdp: str | None = None
         self.end_reason = ""
         self.auto_held = False  # held by the Phone itself (second call, switch): resume later
         self.pending_mod: tuple[str, str] | None = None  # (modId, new media type) offered to us
-        self.mod_offer: str | None = None  # the gateway's SDP offer that came with it
         self._mod_results: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.local_media: MediaStreamTrack = local_media or OutboundAudio()
         self.remote_media = remote_media
-        self.media: CallMedia | None = None  # made by the first offer or answer
+        self.media: CallMedia | None = None  # made by the negotiation's first offer or answer
+        self.far_offer: str | None = None  # the far end's offer not yet answered (negotiation)
         self.media_up = asyncio.Event()
         self.ended = asyncio.Event()
+        self._on_lost = on_lost
         self._tasks = TaskSet(f"{phone.name} call {index}")
         self._closed = False
+
+    @property
+    def breed(self) -> str:
+        return self.kind.breed
 
     # state ---------------------------------------------------------------------------------
     def set_state(self, new: CallState) -> None:
@@ -96,24 +141,29 @@ class Call(MediaHost):
         if old == new:
             return
         log.info("%s call %d: %s -> %s", self.phone.name, self.index, old, new)
-        self.phone.publish(
-            Event.CALL_STATE_CHANGED,
-            self.event_data(oldState=old.value, newState=new.value),
-        )
+        changed = self.event_data(CallStateChanged, old_state=old.value, new_state=new.value)
+        self.phone.publish(Event.CALL_STATE_CHANGED, changed)
         if new in ENDED:
             self.ended.set()
 
-    def event_data(self, **extra: object) -> CallEventData:
+    def event_data(self, payload: type[Data] = CallEventData, **fields: Any) -> Data:  # type: ignore[assignment]
+        """This call's event data as ``payload`` (CallEventData or one that extends it,
+        e.g. CallEnded with ``message``)."""
         outgoing = self.direction == "outgoing"
-        return CallEventData(
+        user = self.phone.user_id or ""
+        return payload(
             index=self.index,
-            call_type="call",
+            call_type=self.kind.breed,
             media_type=self.media_type,
-            to=self.peer if outgoing else self.phone.user_id or "",
-            from_=self.phone.user_id or "" if outgoing else self.peer,
+            to=self.peer if outgoing else user,
+            from_=user if outgoing else self.peer,
             generator="initiator" if outgoing else "receiver",
-            extra=tuple(extra.items()),
+            **self._more_data(),
+            **fields,
         )
+
+    def _more_data(self) -> dict[str, Any]:
+        return {}
 
     def mod_result(self, mod_id: str) -> asyncio.Future[dict[str, Any]]:
         """The ``mod-terminated`` event of ``mod_id`` (it may come before the reply that
@@ -123,6 +173,10 @@ class Call(MediaHost):
             future = asyncio.get_running_loop().create_future()
             self._mod_results[mod_id] = future
         return future
+
+    def end_message(self, message: str) -> str:
+        """What call:disconnected (conference:ended) says when this side ends the call."""
+        return message
 
     # media ---------------------------------------------------------------------------------
     def play(self, pcm: np.ndarray, rate: int = WIRE_RATE, label: str = "") -> Playback:
@@ -135,37 +189,16 @@ class Call(MediaHost):
         if isinstance(self.local_media, OutboundAudio):
             self.local_media.stop_playback()
 
-    # negotiation (the media itself is in ivrbot.phone.media) -----------------------------
-    async def offer(self) -> str:
-        """This call's first offer: in-process media for an in-process Phone."""
-        return await self.ensure_media().offer()
-
-    def ensure_media(self) -> CallMedia:
-        """The call's media (made now, of the Phone's kind, if no offer or answer made it)."""
-        return self._new_media(self.phone.in_process)
-
-    async def answer(self, offer: str) -> str:
-        """Answer the far end's offer (in-process media when the offer names a local link)."""
-        media = self.media or self._new_media(LocalLink.is_local(offer))
-        return await media.answer(offer)
-
-    def _new_media(self, local: bool) -> CallMedia:
-        if self.media is None:
-            if local:
-                self.media = LocalMedia(self, self.local_media)
-            else:
-                phone = self.phone
-                self.media = RtcMedia(
-                    self, self.local_media, phone.ice_servers, phone.ice_transport
-                )
-        return self.media
-
     @property
     def pc(self) -> RTCPeerConnection:
         """The peer connection of a call over WebRTC (not of an in-process call)."""
         if not isinstance(self.media, RtcMedia):
             raise AttributeError("this call has no WebRTC peer connection")
         return self.media.pc
+
+    @property
+    def media_flows(self) -> bool:
+        return self.media is not None and self.media.up
 
     # what the media reports (MediaHost) --------------------------------------------------
     @property
@@ -176,7 +209,9 @@ class Call(MediaHost):
         return self.remote_media(frame) if self.remote_media is not None else None
 
     def on_media_key(self, tone: str, method: str) -> None:
-        self.phone.publish(Event.DTMF_TONE_RECEIVED, self.event_data(tone=tone, method=method))
+        self.phone.publish(
+            Event.DTMF_TONE_RECEIVED, self.event_data(Tone, tone=tone, method=method)
+        )
 
     def on_media_up(self) -> None:
         self.media_up.set()
@@ -192,7 +227,8 @@ class Call(MediaHost):
         try:
             await asyncio.wait_for(self.ended.wait(), LOST_GRACE_S)
         except TimeoutError:
-            await self.phone._media_failed(self)
+            if self._on_lost is not None:
+                await self._on_lost(self)
 
     async def send_dtmf(self, tones: str, gap_ms: int) -> bool:
         return self.media is not None and await self.media.send_dtmf(tones, gap_ms)
@@ -219,4 +255,61 @@ class Call(MediaHost):
         }
 
 
-SinkFactory = Callable[[Call], FrameSink | None]
+class ConferenceCall(Call):
+    """A conference as this Phone sees it: hosted (``hosting``) or joined. Both maps are
+    keyed by the participant's URI (``sip:bob@ivrbot.local``, ``tel:+5550001001``) with
+    values ``{participant, status}``:
+
+    - ``participants``: who is in the conference or invited to it; status ``invited`` or
+      ``joined``. An entry goes when the participant is removed, leaves or declines.
+    - ``invitations``: every invitation sent; status ``pending``, ``accepted``, ``rejected``,
+      ``canceled``, ``removed`` or ``left``.
+    """
+
+    kind = CONFERENCE
+
+    def __init__(
+        self,
+        phone: Phone,
+        index: int,
+        direction: str,
+        peer: str,
+        hosting: bool,
+        media_type: str = "audio",
+        local_media: MediaStreamTrack | None = None,
+        remote_media: FrameSink | None = None,
+        on_lost: Callable[[Call], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(
+            phone, index, direction, peer, media_type, local_media, remote_media, on_lost
+        )
+        self.hosting = hosting
+        self.invitations: dict[str, dict[str, str]] = {}
+        self.participants: dict[str, dict[str, str]] = {}
+
+    def _more_data(self) -> dict[str, Any]:
+        return {
+            "invitations": {k: dict(v) for k, v in self.invitations.items()},
+            "participants": {k: dict(v) for k, v in self.participants.items()},
+        }
+
+    def end_message(self, message: str) -> str:
+        return "Conference ended" if self.hosting else "Call terminated"
+
+    def to_info(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "state": self.state.value,
+            "breed": "conference",
+            "type": self.media_type,
+            "participants": {k: dict(v) for k, v in self.participants.items()},
+        }
+
+    def set_participant(self, uri: str, status: str | None, invitation: str | None) -> None:
+        """Update both maps (``status`` None: ``uri`` is no longer a participant)."""
+        if status is None:
+            self.participants.pop(uri, None)
+        else:
+            self.participants[uri] = {"participant": uri, "status": status}
+        if invitation is not None:
+            self.invitations[uri] = {"participant": uri, "status": invitation}

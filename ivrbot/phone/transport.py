@@ -30,23 +30,23 @@ class Response:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
-    @property
-    def message_id(self) -> str | None:
+    def _error(self, key: str) -> str | None:
+        """``key`` of a JSON ``RequestError`` body (None when the body is not one)."""
         try:
             error = self.body["RequestError"]
             inner = error.get("ServiceException") or error.get("PolicyException")
-            return str(inner["MessageId"])
+            return str(inner[key])
         except (TypeError, KeyError, AttributeError):
             return None
 
     @property
+    def message_id(self) -> str | None:
+        return self._error("MessageId")
+
+    @property
     def text(self) -> str:
-        try:
-            error = self.body["RequestError"]
-            inner = error.get("ServiceException") or error.get("PolicyException")
-            return str(inner["Text"])
-        except (TypeError, KeyError, AttributeError):
-            return str(self.body or "")
+        found = self._error("Text")
+        return found if found is not None else str(self.body or "")
 
 
 class EventSource(Protocol):

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ivrbot.config import Settings
 from ivrbot.gateway.core import Gateway
@@ -23,13 +23,11 @@ from ivrbot.gateway.sessions import Session
 from ivrbot.gateway.switch import CallLeg, Reason
 from ivrbot.media.local_link import LocalLink
 from ivrbot.metrics import watch_sip
+from ivrbot.sip.calls import CallRef, Invite, uri_user
 from ivrbot.sip.media import HeardTrack, SaySink
 from ivrbot.sip.settings import SipSettings, load_sip_settings
-from ivrbot.sip.stack import CallRef, SipStack, uri_user
+from ivrbot.sip.stack import SipStack
 from ivrbot.tasks import TaskSet
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +62,8 @@ class SipParty:
     outbound: bool = False  # the gateway dialled out through a trunk
     answered: bool = False  # 200 OK sent (inbound) or received (outbound)
     ended: bool = False
+    transport: str = "udp"  # of its signalling
+    srtp: bool = False  # its audio is SRTP (known once media is up)
     started_at: float = field(default_factory=time.time)
 
 
@@ -86,11 +86,15 @@ class SipConnector:
         self.registrations = {name: Registration(name) for name in settings.accounts}
         self.rejected = 0  # INVITEs turned away (address not allowed, ...)
         self._unwatch: Callable[[], None] | None = None
+        self.on_change: Callable[[], None] = lambda: None  # a registration changed (dashboard)
         self._tasks = TaskSet("sip")
-        from ivrbot.sip.dialout import Dialout  # it uses this module's parts
+        from ivrbot.sip.dialout import Dialout  # they use this module's parts
+        from ivrbot.sip.refer import Referrer
 
         self.dialout = Dialout(self)
         gateway.switch.route_out = self.dialout.route
+        self.referrer = Referrer(self)
+        gateway.switch.transfer_out = self.referrer.transfer_out
 
     @property
     def port(self) -> int:
@@ -99,7 +103,8 @@ class SipConnector:
     async def start(self) -> None:
         await self.stack.start()
         self._unwatch = watch_sip(self.status)  # in /metrics
-        log.info("SIP listening on %s:%d (UDP)", self.settings.host, self.stack.port)
+        ports = ", ".join(f"{name.upper()} {port}" for name, port in self.stack.ports.items())
+        log.info("SIP listening on %s: %s", self.settings.host, ports)
 
     async def stop(self) -> None:
         for party in list(self.parties.values()):
@@ -112,27 +117,37 @@ class SipConnector:
             self._unwatch = None
 
     # events from the stack ----------------------------------------------------------------
-    def incoming(self, call: CallRef, account: str, source: str, called: str, caller: str) -> None:
-        registered = self.settings.accounts.get(account)
-        trunk = self.settings.trunk_for(source)
+    def incoming(self, call: CallRef, invite: Invite) -> None:
+        registered = self.settings.accounts.get(invite.account)
+        trunk = self.settings.trunk_for(invite.source)
+        source, called = invite.source, invite.called
         if registered is not None and registered.registrar_host == source:
-            via, number = f"account {account}", registered.number or called
+            via, number = f"account {invite.account}", registered.number or called
+            srtp = registered.srtp
         elif trunk is not None:
-            via, number = trunk.name, trunk.route(called)
+            via, number, srtp = trunk.name, trunk.route(called), trunk.srtp
         else:
-            self.rejected += 1
-            log.warning("SIP INVITE from %s to %s rejected (403): the address is not in any "
-                        "trunk's allow list", source, called)  # fmt: skip
-            self.stack.hangup(call, 403)
+            self._reject(call, 403, f"from {source} to {called}",
+                         "the address is not in any trunk's allow list")  # fmt: skip
             return
-        user = uri_user(caller) or "anonymous"
+        if srtp == "mandatory" and not invite.srtp:
+            self._reject(call, 488, f"from {source} ({via}) to {called}",
+                         f"{via} has srtp = \"mandatory\" and the offer has no SRTP "
+                         "(a=crypto)")  # fmt: skip
+            return
+        if srtp == "off" and invite.srtp:
+            self._reject(call, 488, f"from {source} ({via}) to {called}",
+                         f"{via} has srtp = \"off\" and the offer has SRTP")  # fmt: skip
+            return
+        user = uri_user(invite.caller) or "anonymous"
         session = self.gateway.sessions.create(f"{user}@{via.replace(' ', '-')}.sip", "", None)
         session.expires_at = float("inf")  # it lasts as long as the SIP call, however long
         link = LocalLink(f"sip/{via}/{user}")
-        party = SipParty(call, via, session, link)
+        party = SipParty(call, via, session, link, transport=invite.transport)
         self.parties[call.key] = party
         self.attach(party)
-        log.info("SIP call from %s (%s, %s) to %s", user, source, via, number)
+        log.info("SIP call from %s (%s, %s, %s) to %s", user, source, via,
+                 invite.transport.upper(), number)  # fmt: skip
         self.stack.answer(call, 180)
         self._tasks.spawn(self._place(party, called_uri(number, self.gateway.settings.domain)))
 
@@ -183,6 +198,7 @@ class SipConnector:
             self._tasks.spawn(self.gateway.switch.answer(party.leg, party.link.sdp()))
         if state != "disconnected":
             return
+        self.referrer.ended(call)
         log.info("SIP call of %s ended by SIP: %d %s", party.session.user_id, code, reason)
         if party.answered:
             why = str(Reason.HANGUP)
@@ -192,15 +208,26 @@ class SipConnector:
             why = Reason.CANCELED
         self._tasks.spawn(self.end_switch_call(party, why))
 
-    async def end_switch_call(self, party: SipParty, reason: str) -> None:
+    async def end_switch_call(
+        self, party: SipParty, reason: str, sip_code: int | None = None
+    ) -> None:
+        """End the party's switch call (``reason``), then the party (``sip_code``: hang the
+        SIP call up with it; None: SIP has ended it already)."""
         leg = party.leg
         if leg is not None and not party.ended:
             party.ended = True
             await self.gateway.switch.end(leg, reason)
-        self._finish(party, None)
+        self._finish(party, sip_code)
 
-    def media_up(self, call: CallRef) -> None:
-        log.debug("SIP call %d: media up", call.key)
+    def media_up(self, call: CallRef, srtp: bool) -> None:
+        party = self.parties.get(call.key)
+        if party is not None:
+            party.srtp = srtp
+            log.info("SIP call of %s: audio up (%s)", party.session.user_id,
+                     "SRTP" if srtp else "RTP")  # fmt: skip
+
+    def transfer_status(self, call: CallRef, code: int, reason: str, final: bool) -> None:
+        self.referrer.status(call, code, reason, final)
 
     def digit(self, call: CallRef, digit: str) -> None:
         party = self.parties.get(call.key)
@@ -220,6 +247,7 @@ class SipConnector:
     def registration(self, account: str, code: int, reason: str, active: bool) -> None:
         reg = self.registrations.setdefault(account, Registration(account))
         reg.code, reg.reason, reg.active = code, reason, active
+        self.on_change()
         if active:
             log.info("SIP account %s registered (%d %s)", account, code, reason)
         else:
@@ -234,6 +262,11 @@ class SipConnector:
             self.stack.send_dtmf(call, tone)
 
         return send
+
+    def _reject(self, call: CallRef, code: int, what: str, why: str) -> None:
+        self.rejected += 1
+        log.warning("SIP INVITE %s rejected (%d): %s", what, code, why)
+        self.stack.hangup(call, code)
 
     def _hangup(self, party: SipParty, code: int) -> None:
         self.stack.hangup(party.call, code)
@@ -253,6 +286,7 @@ class SipConnector:
         now = time.time()
         return {
             "port": self.stack.port,
+            "transports": dict(self.stack.ports),
             "registrations": [vars(r) for r in self.registrations.values()],
             "trunks": [
                 {"name": t.name, "allow": list(t.allow), "uri": t.uri}
@@ -263,6 +297,8 @@ class SipConnector:
                     "trunk": p.trunk,
                     "party": p.session.user_id,
                     "answered": p.answered,
+                    "transport": p.transport,
+                    "srtp": p.srtp,
                     "seconds": round(now - p.started_at, 1),
                 }
                 for p in self.parties.values()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pjsua2 as pj
 
 from ivrbot.gateway.sessions import Session
-from ivrbot.gateway.switch import Call
+from ivrbot.gateway.switch import SwitchCall
 from ivrbot.media.local_link import LocalLink
 from ivrbot.sip.connector import SipParty, follow
 from ivrbot.sip.settings import Trunk
@@ -53,7 +53,7 @@ class _TrunkCall:
         self.number = number
         self.party: SipParty | None = None
 
-    async def admit(self, call: Call) -> Session | None:
+    async def admit(self, call: SwitchCall) -> Session | None:
         sessions = self.connector.gateway.sessions
         session = sessions.create(f"{self.number}@{self.trunk.name}.sip", "", None, local=True)
         session.expires_at = float("inf")  # it lasts as long as the SIP call, however long

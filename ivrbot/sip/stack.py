@@ -5,157 +5,37 @@ never block and reach the event loop only through ``call_soon_threadsafe``."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pjsua2 as pj
 
-from ivrbot.sip.media import RATE, CallAudio, CallPort, guarded
-from ivrbot.sip.settings import Account, SipConfigError, SipSettings
+from ivrbot.sip.calls import CallRef, LogWriter, SipAccount, SipCall, StackEvents
+from ivrbot.sip.media import RATE, CallPort
+from ivrbot.sip.settings import Account, SipConfigError, SipSettings, Trunk
+from ivrbot.sip.transports import SRTP_USE, create_transports
 
 log = logging.getLogger(__name__)
 
-
-class StackEvents(Protocol):
-    """What the stack tells the event loop (each called on the loop)."""
-
-    def incoming(
-        self, call: CallRef, account: str, source: str, called: str, caller: str
-    ) -> None: ...
-
-    def call_state(self, call: CallRef, state: str, code: int, reason: str) -> None: ...
-
-    def media_up(self, call: CallRef) -> None: ...
-
-    def digit(self, call: CallRef, digit: str) -> None: ...
-
-    def held(self, call: CallRef, held: bool) -> None: ...
-
-    def registration(self, account: str, code: int, reason: str, active: bool) -> None: ...
-
-
-def uri_user(uri: str) -> str:
-    """'"Bob" <sip:+1555@host;x=y>' -> '+1555'."""
-    inner = uri.split("<", 1)[-1].split(">", 1)[0]
-    inner = inner.split(":", 1)[-1] if ":" in inner else inner
-    return inner.split("@", 1)[0].split(";", 1)[0]
-
-
-@dataclass(frozen=True, eq=False)
-class CallRef:
-    """What the event loop holds of a SIP call: a key and its audio queues, never the
-    PJSIP object (that one lives and dies on the stack's thread, while PJSIP lives)."""
-
-    key: int
-    audio: CallAudio
-
-
-class SipCall(pj.Call):
-    """One SIP dialog; its callbacks run on the stack's thread."""
-
-    def __init__(self, stack: SipStack, account: pj.Account, call_id: int = -1) -> None:
-        super().__init__(account, call_id)
-        self.stack = stack
-        self.audio = CallAudio()  # what the event loop reads and writes
-        self.ref = CallRef(next(stack.keys), self.audio)
-        self.port: CallPort | None = CallPort(self.audio)  # made and dropped on this thread
-        self.port.create(f"call{id(self)}")
-        self.connected_media = False
-        self.held = False  # the SIP side put the call on hold (re-INVITE a=sendonly)
-        self.source = ""
-
-    @guarded
-    def onCallState(self, prm: pj.OnCallStateParam) -> None:
-        info = self.getInfo()
-        state = {
-            pj.PJSIP_INV_STATE_EARLY: "early",
-            pj.PJSIP_INV_STATE_CONNECTING: "connecting",
-            pj.PJSIP_INV_STATE_CONFIRMED: "confirmed",
-            pj.PJSIP_INV_STATE_DISCONNECTED: "disconnected",
-        }.get(info.state, "")
-        if state:
-            self.stack.tell("call_state", self.ref, state, info.lastStatusCode, info.lastReason)
-        if state == "disconnected":
-            self.stack.forget(self.ref.key)
-
-    @guarded
-    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
-        info = self.getInfo()
-        for media in info.media:
-            if media.type != pj.PJMEDIA_TYPE_AUDIO:
-                continue
-            held = media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
-            if held != self.held and (held or media.status == pj.PJSUA_CALL_MEDIA_ACTIVE):
-                self.held = held
-                self.stack.tell("held", self.ref, held)
-            if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
-                continue
-            audio = self.getAudioMedia(media.index)
-            if self.port is None:
-                continue
-            audio.startTransmit(self.port)
-            self.port.startTransmit(audio)
-            if not self.connected_media:
-                self.connected_media = True
-                self.stack.tell("media_up", self.ref)
-
-    @guarded
-    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
-        # a REFER from the far end: declined (the gateway transfers calls itself)
-        log.warning("SIP REFER to %s declined (603): transfers are made in ivrbot", prm.dstUri)
-        prm.statusCode = 603
-
-    @guarded
-    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
-        self.stack.tell("digit", self.ref, prm.digit)
-
-
-class _Account(pj.Account):
-    def __init__(self, stack: SipStack, name: str) -> None:
-        super().__init__()
-        self.stack = stack
-        self.name = name
-
-    @guarded
-    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
-        call = SipCall(self.stack, self, prm.callId)
-        self.stack.keep(call)
-        info = call.getInfo()
-        call.source = prm.rdata.srcAddress.rsplit(":", 1)[0].strip("[]")
-        called = uri_user(info.localUri)
-        first_line = prm.rdata.wholeMsg.split("\r\n", 1)[0]  # INVITE sip:NUMBER@host SIP/2.0
-        if first_line.startswith("INVITE "):
-            called = uri_user(first_line.split(" ")[1])
-        self.stack.tell("incoming", call.ref, self.name, call.source, called, info.remoteUri)
-
-    @guarded
-    def onRegState(self, prm: pj.OnRegStateParam) -> None:
-        active = bool(self.getInfo().regIsActive)
-        self.stack.tell("registration", self.name, prm.code, prm.reason, active)
-
-
-class _LogWriter(pj.LogWriter):
-    """PJSIP's errors and failures (a transport error, an INVITE it turned away itself, like
-    an offer with no common codec: 488) into our log, as warnings."""
-
-    def write(self, entry: pj.LogEntry) -> None:
-        if entry.level <= 2 or "failed" in entry.msg:
-            text = " ".join(entry.msg.split()[2:]).lstrip(".")  # after the time and file
-            log.warning("PJSIP: %s", text or entry.msg.strip())
+PORT_GRACE_S = 1.0  # a call's PCM port is freed this long after the call ended
 
 
 class SipStack:
     """The PJSIP endpoint and its thread; ``run`` hands it work from the event loop."""
 
+    alive = False  # a PJSIP endpoint exists in this process (from libCreate to libDestroy)
+
     def __init__(self, settings: SipSettings, events: StackEvents) -> None:
         self.settings = settings
         self.events = events
         self.port = settings.port  # the bound port, once started (0 picks one)
+        self.ports: dict[str, int] = {}  # by transport, once started
         self._loop: asyncio.AbstractEventLoop | None = None
         self._work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -163,9 +43,10 @@ class SipStack:
         self._error: BaseException | None = None
         self._calls: dict[int, SipCall] = {}  # the only holder of each call, until it ends
         self._ended: list[int] = []
+        self._graveyard: collections.deque[tuple[float, CallPort]] = collections.deque()
         self.keys = itertools.count(1)
-        self.accounts: dict[str, _Account] = {}
-        self.default: _Account | None = None
+        self.accounts: dict[str, SipAccount] = {}
+        self.default: SipAccount | None = None
 
     # the event loop's side ------------------------------------------------------------------
     async def start(self) -> None:
@@ -206,6 +87,8 @@ class SipStack:
         if self._thread is not None:
             self._work.put(None)
             await asyncio.to_thread(self._thread.join, 10)
+            if self._thread.is_alive():
+                log.error("PJSIP did not shut down within 10 s")
             self._thread = None
 
     # the stack's thread ---------------------------------------------------------------------
@@ -228,20 +111,34 @@ class SipStack:
         self._ended.append(key)
 
     def _drop(self, key: int) -> None:
-        """The call's last reference goes (its port first), on this thread."""
+        """The call's last reference goes, on this thread; its port a while later (see
+        ``_bury``)."""
         call = self._calls.pop(key, None)
-        if call is not None:
+        if call is not None and call.port is not None:
+            self._graveyard.append((time.monotonic() + PORT_GRACE_S, call.port))
             call.port = None
+
+    def _bury(self, everything: bool = False) -> None:
+        """Free the ports of calls that ended ``PORT_GRACE_S`` ago, when PJSIP has long
+        torn the call's own media (and SRTP) down. Freeing a port at once, a turn after
+        its call ended, segfaulted in its destructor once in the tests (an SRTP call over
+        TLS); waiting is a mitigation, not a proven cure."""
+        now = time.monotonic()
+        while self._graveyard and (everything or self._graveyard[0][0] <= now):
+            self._graveyard.popleft()
 
     def _main(self) -> None:
         try:
             endpoint = self._create()
         except BaseException as exc:
-            why = exc.info() if isinstance(exc, pj.Error) else str(exc)
-            self._error = SipConfigError(
-                f"SIP did not start on {self.settings.host}:{self.settings.port} "
-                f"(IVRBOT_SIP_PORT): {why.strip()}"
-            )
+            if isinstance(exc, SipConfigError):
+                self._error = exc.with_traceback(None)
+            else:
+                why = exc.info() if isinstance(exc, pj.Error) else str(exc)
+                self._error = SipConfigError(
+                    f"SIP did not start on {self.settings.host}:{self.settings.port} "
+                    f"(IVRBOT_SIP_PORT): {why.strip()}"
+                )
             self._ready.set()
             return
         self._ready.set()
@@ -250,6 +147,7 @@ class SipStack:
                 endpoint.libHandleEvents(10)
                 while self._ended:
                     self._drop(self._ended.pop())
+                self._bury()
                 if not self._drain():
                     break
         finally:
@@ -264,10 +162,14 @@ class SipStack:
                 endpoint.libHandleEvents(10)
         for key in list(self._calls):
             self._drop(key)
+        for _ in range(5):
+            endpoint.libHandleEvents(10)
+        self._bury(everything=True)
         self._ended.clear()
         self.accounts.clear()
         self.default = None
         endpoint.libDestroy()
+        SipStack.alive = False
 
     def _drain(self) -> bool:
         while True:
@@ -283,18 +185,41 @@ class SipStack:
                 log.exception("SIP work failed")
 
     def _create(self) -> pj.Endpoint:
+        """PJSIP started; when it cannot start, it is destroyed again (one PJSIP endpoint
+        per process: a second ``pj.Endpoint()`` while one lives aborts the process)."""
+        if SipStack.alive:
+            raise SipConfigError("PJSIP already runs in this process (one SIP connector each)")
         endpoint = pj.Endpoint()
         endpoint.libCreate()
+        SipStack.alive = True
+        try:
+            self._start(endpoint)
+        except BaseException as exc:
+            # without its traceback (nor those of the exceptions it came from): their
+            # frames hold the endpoint, and PJSIP's instance lives until that is freed
+            error = exc.with_traceback(None)
+            error.__context__ = error.__cause__ = None
+            self.accounts.clear()
+            self.default = None
+            endpoint.libDestroy()
+            del endpoint
+            SipStack.alive = False
+            raise error from None
+        return endpoint
+
+    def _start(self, endpoint: pj.Endpoint) -> None:
         config = pj.EpConfig()
         config.uaConfig.threadCnt = 0
         config.uaConfig.mainThreadOnly = True
         config.uaConfig.userAgent = "ivrbot"
         config.uaConfig.maxCalls = self.settings.max_calls
+        for server in self.settings.stun_servers:
+            config.uaConfig.stunServer.append(server)
         config.logConfig.consoleLevel = 3  # what reaches the writer (it replaces stdout)
         config.logConfig.level = 5 if self.settings.log_file else 3
         config.logConfig.filename = self.settings.log_file
         config.logConfig.msgLogging = bool(self.settings.log_file)
-        writer = _LogWriter()
+        writer = LogWriter()
         # PJSIP deletes the log writer it was given when it shuts down: it owns it, Python
         # must never free it too (a double free aborts the process)
         writer.__disown__()
@@ -303,23 +228,22 @@ class SipStack:
         config.medConfig.sndClockRate = RATE
         config.medConfig.ecTailLen = 0
         endpoint.libInit(config)
-        transport = pj.TransportConfig()
-        transport.port = self.settings.port
-        transport.boundAddress = self.settings.host
-        tid = endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
-        self.port = int(endpoint.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+        self.ports = create_transports(endpoint, self.settings)
+        self.port = next(iter(self.ports.values()))
         endpoint.libStart()
         endpoint.audDevManager().setNullDev()
-        here = f"{self.settings.host}:{self.port}"
+        here = f"{self.settings.public_address or self.settings.host}:{self.port}"
         self.default = self._account("", f"sip:ivrbot@{here}")
         for trunk in self.settings.trunks.values():  # outbound calls: From the caller id
             if trunk.uri:
-                self._account(f"trunk:{trunk.name}", f"sip:{trunk.caller_id or 'ivrbot'}@{here}")
+                uri = f"sip:{trunk.caller_id or 'ivrbot'}@{here}"
+                self._account(f"trunk:{trunk.name}", uri, trunk=trunk)
         for account in self.settings.accounts.values():
             self._account(account.name, account.uri, account)
-        return endpoint
 
-    def _account(self, name: str, uri: str, account: Account | None = None) -> _Account:
+    def _account(
+        self, name: str, uri: str, account: Account | None = None, trunk: Trunk | None = None
+    ) -> SipAccount:
         config = pj.AccountConfig()
         config.idUri = uri
         # no re-INVITE after an answer that named several codecs (a phone would restart its
@@ -327,8 +251,17 @@ class SipStack:
         config.mediaConfig.lockCodecEnabled = False
         media = config.mediaConfig.transportConfig
         media.boundAddress = self.settings.host
+        media.publicAddress = self.settings.public_address  # in the SDP's c= line
         media.port, last = self.settings.media_ports
         media.portRange = last - media.port
+        srtp = account.srtp if account is not None else self.settings.srtp
+        if trunk is not None:
+            srtp = trunk.srtp
+        config.mediaConfig.srtpUse = SRTP_USE[srtp]
+        # 0: SRTP is not tied to TLS signalling. With 1 (PJSIP's default) an account with
+        # SRTP on refused every call over UDP or TCP, plain RTP included (406/488,
+        # PJSIP_ESESSIONINSECURE; measured). Keys are secret only over TLS (README).
+        config.mediaConfig.srtpSecureSignaling = 0
         if account is not None:
             config.regConfig.registrarUri = account.registrar
             config.regConfig.timeoutSec = 300
@@ -336,7 +269,7 @@ class SipStack:
             config.sipConfig.authCreds.append(
                 pj.AuthCredInfo("digest", "*", account.user, 0, account.password)
             )
-        created = _Account(self, name)
+        created = SipAccount(self, name)
         created.create(config, True)
         self.accounts[name] = created
         return created
@@ -374,6 +307,18 @@ class SipStack:
 
     def send_dtmf(self, ref: CallRef, digits: str) -> None:
         self.run(lambda: self._op(ref.key, "dtmf", digits))
+
+    async def refer(self, ref: CallRef, uri: str) -> None:
+        """Send a REFER to ``uri`` on the call (its NOTIFYs come as ``transfer_status``);
+        pj.Error when PJSIP cannot (a bad URI...), LookupError when the call is gone."""
+
+        def refer() -> None:
+            call = self._calls.get(ref.key)
+            if call is None:
+                raise LookupError("the call has ended")
+            call.xfer(uri, pj.CallOpParam(True))
+
+        await self.call(refer)
 
     def _op(self, key: int, what: str, arg: Any) -> None:
         call = self._calls.get(key)

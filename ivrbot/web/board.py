@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ivrbot.flow.flow import Flow
     from ivrbot.flow.runner import Bot
     from ivrbot.gateway.core import Gateway
-    from ivrbot.gateway.switch import Call as SwitchCall
+    from ivrbot.gateway.switch import SwitchCall
 
 RECORDS = 30  # records in a snapshot (searching reaches further back)
 SEARCH_DEPTH = 1000  # records a search looks through
@@ -36,6 +36,7 @@ class Board:
         self.gateway = gateway
         self.bots: Callable[[], Iterable[Bot]] = lambda: ()
         self.broken: Callable[[], dict[Path, str]] = dict
+        self.sip: Callable[[], dict[str, Any] | None] = lambda: None  # a SIP connector's status
         self.version = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self.feeds: set[web.WebSocketResponse] = set()  # the live feeds open (ivrbot.web.live)
@@ -53,6 +54,11 @@ class Board:
     ) -> None:
         """Show these bots (``ivrbot run``'s) and the flow files that did not load."""
         self.bots, self.broken = bots, broken
+        self.poke()
+
+    def show_sip(self, status: Callable[[], dict[str, Any]]) -> None:
+        """Show a SIP connector's status (registrations, transports, trunks, calls)."""
+        self.sip = status
         self.poke()
 
     def watch(self, bot: Bot) -> None:
@@ -108,6 +114,7 @@ class Board:
         rows: list[dict[str, Any]] = []
         bot_calls: set[str] = set()
         now = time.time()
+        switch_call = {leg.id: c.id for c in self.gateway.switch.calls.values() for leg in c.legs()}
         for bot in self.bots():
             for flow_call, _ in list(bot.active.values()):
                 record = flow_call.record
@@ -115,6 +122,7 @@ class Board:
                 rows.append(
                     {
                         "id": record.id,
+                        "call": switch_call.get(flow_call.call.id or ""),  # to listen in
                         "flow": record.flow,
                         "caller": shown(record.caller),
                         "step": record.path[-1] if record.path else "",
@@ -131,6 +139,7 @@ class Board:
             rows.append(
                 {
                     "id": call.id,
+                    "call": call.id,
                     "flow": "",
                     "caller": shown(call.from_uri),
                     "callee": shown(call.to_uri),
@@ -171,7 +180,7 @@ class Board:
                 row["path"] = call["path"]
                 row["inputs"] = call["inputs"]
         return {"version": self.version, "now": time.time(), "bots": self.bot_rows(),
-                "calls": calls, "records": records}  # fmt: skip
+                "calls": calls, "records": records, "sip": self.sip()}  # fmt: skip
 
 
 def shown(uri: str) -> str:
@@ -212,7 +221,7 @@ def flow_graph(flow: Flow) -> dict[str, Any]:
         for name, step in flow.steps.items()
     ]
     edges = [{"from": e.source, "to": e.target, "label": e.label} for e in flow_edges(flow)]
-    return {"flow": flow.name, "start": next(iter(flow.steps), ""), "nodes": nodes,
+    return {"flow": flow.name, "start": flow.start, "nodes": nodes,
             "edges": edges}  # fmt: skip
 
 

@@ -11,7 +11,9 @@ is readable; another client's token: 403.
 - ``GET /ivrbot/records/{id}/recordings/{n}``: a record's n-th recording (the file);
 - ``GET /ivrbot/flows/{name}/graph``: a flow's steps and edges (the page lays them out);
 - ``GET /ivrbot/live``: the WebSocket feed (:mod:`ivrbot.web.live`);
-- ``GET /ivrbot/bots``: the bots' numbers, for the softphone (any valid token).
+- ``GET /ivrbot/bots``: the bots' numbers, for the softphone (any valid token);
+- ``POST /ivrbot/calls/{id}/listen``, ``DELETE /ivrbot/listeners/{id}``: listening in to a
+  live call (:mod:`ivrbot.web.listen`).
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ ROUTES = {
 
 
 def add_routes(app: web.Application) -> None:
-    from ivrbot.web import live  # the feed needs the helpers above
+    from ivrbot.web import listen, live  # they need the helpers above
 
     app[BOARD] = Board(app[GATEWAY])
     for path in DASHBOARD_PATHS:
@@ -163,7 +165,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(live.LIVE_PATH, live.feed)
     app.on_shutdown.append(live.close_feeds)
     app.router.add_get(BOTS_PATH, bot_numbers)
+    listen.add_routes(app)
 
 
 # the dashboard's routes: the operator's, not the wire API (the OpenAPI document omits them)
-PATHS = frozenset({*DASHBOARD_PATHS, *ROUTES, f"{API}/live", BOTS_PATH})
+LISTEN_PATHS = (f"{API}/calls/{{id}}/listen", f"{API}/listeners/{{id}}")  # ivrbot.web.listen
+PATHS = frozenset({*DASHBOARD_PATHS, *ROUTES, f"{API}/live", BOTS_PATH, *LISTEN_PATHS})

@@ -15,15 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ivrbot.campaign.campaign import Campaign, Retry, State
+from ivrbot.campaign.campaign import Campaign, RetryPolicy, State
 from ivrbot.campaign.contacts import read_contacts
-from ivrbot.campaign.scheduler import CampaignService, clock_for
 from ivrbot.campaign.store import CampaignStore
+from ivrbot.compose import assemble
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 
@@ -31,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOCK = "10@2026-03-09T14:00:00+00:00"  # 10x, from Monday 10:00 in New York
 CAMPAIGN = Campaign(
     "crash", "reminder", calls_per_minute=1200, max_concurrent=8, ring_timeout_s=5,
-    retries={"rejected": Retry(5, 2), "interrupted": Retry(5, 4)},
+    retries={"rejected": RetryPolicy(5, 2), "interrupted": RetryPolicy(5, 4)},
 )  # fmt: skip
 
 
@@ -56,28 +53,22 @@ async def main(db: Path, count: int) -> None:
     if "crash" not in store.names():
         text = "number\n" + "\n".join("+1" + n for n in numbers(count)) + "\n"
         store.create(CAMPAIGN, read_contacts(text).contacts)
-    settings = Settings(port=0, db=str(db.with_suffix(".gw.db")), rate_limit=0,
-                        virtual_numbers=["5550001013", *numbers(count)])  # fmt: skip
-    server = GatewayServer(settings)
-    await server.start()
-    async with Synthesizer() as tts:
-        bot = Bot(load_flow_file(ROOT / "flows" / "reminder.py"), server.url, tts,
-                  gateway=server.gateway, inbound=False, max_calls=10)  # fmt: skip
-        await bot.start()
-        phones = await asyncio.gather(*(callee(server.url, n) for n in numbers(count)))
-        service = CampaignService(store, clock_for(store, CLOCK), lambda _: bot)
-        await service.start()
+    # as ivrbot run: the gateway's records and the campaigns in one database file
+    settings = Settings(port=0, db=str(db), rate_limit=0, campaign_clock=CLOCK,
+                        flow_max_calls=10, virtual_numbers=["5550001013", *numbers(count)])  # fmt: skip
+    async with assemble(settings, campaigns=True) as parts:
+        await parts.serve(load_flow_file(ROOT / "flows" / "reminder.py"), inbound=False)
+        phones = await asyncio.gather(*(callee(parts.url, n) for n in numbers(count)))
+        await parts.start_campaigns()
+        assert parts.campaigns is not None
         if store.campaign("crash")[1] is State.CREATED:
-            await service.control("crash", "start")
+            await parts.campaigns.control("crash", "start")
         print("running", flush=True)
         while store.campaign("crash")[1] is not State.FINISHED:
             await asyncio.sleep(0.2)
         print("finished", datetime.now(UTC).isoformat(), flush=True)
-        await service.stop()
         for phone in phones:
             await phone.close()
-        await bot.stop()
-    await server.stop()
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivrbot.campaign.callees import Callee
-from ivrbot.campaign.campaign import Campaign, Retry
+from ivrbot.campaign.campaign import Campaign, RetryPolicy
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.callees import Callee
 from tests.campaign.test_real_calls import run_to_end
 
 SATURDAY_NOON_UTC = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
@@ -45,7 +45,7 @@ async def test_calls_stay_in_each_callees_window_across_dst_and_a_holiday(
     assert {c.number: c.zone for c in imported.contacts} == ZONES
     campaign = Campaign(
         "dst", "reminder", calls_per_minute=600, max_concurrent=4, ring_timeout_s=3,
-        retries={"rejected": Retry(4 * 3600, 100)}, extra_holidays=[HOLIDAY.isoformat()],
+        retries={"rejected": RetryPolicy(4 * 3600, 100)}, extra_holidays=[HOLIDAY.isoformat()],
         stop_at="2026-03-11T12:00:00+00:00",
     )  # fmt: skip
     store.create(campaign, imported.contacts)

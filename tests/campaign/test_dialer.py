@@ -7,6 +7,8 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from ivrbot.campaign.campaign import Campaign, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
@@ -78,6 +80,7 @@ async def test_a_restart_dials_again_when_the_window_is_open(tmp_path: Path) -> 
     store.close()
 
 
+@pytest.mark.slow
 async def test_a_campaign_starts_at_its_start_time(tmp_path: Path) -> None:
     store = CampaignStore(tmp_path / "c.db")
     starts = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)  # an hour after noon in New York

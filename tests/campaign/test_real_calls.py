@@ -11,17 +11,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivrbot.campaign.callees import Callee
-from ivrbot.campaign.campaign import Campaign, Retry, State
+from ivrbot.campaign.campaign import Campaign, RetryPolicy, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.report import summary
 from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.callees import Callee
+from ivrbot.testing.caller import SPEECH_DB
 
 MONDAY_10AM_NEW_YORK = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 CONTACTS = """number,name,appointment
@@ -70,7 +70,7 @@ async def test_outcomes_retries_and_do_not_call(
     assert not imported.errors
     campaign = Campaign(
         "visits", "reminder", calls_per_minute=600, max_concurrent=6, ring_timeout_s=3,
-        retries={"no-answer": Retry(600, 2)},
+        retries={"no-answer": RetryPolicy(600, 2)},
     )  # fmt: skip
     store.create(campaign, imported.contacts)
     store.dnc_add(["+12125550106"])  # the global list

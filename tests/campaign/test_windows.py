@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ivrbot.campaign.campaign import Campaign, CampaignError, Retry, Window
+from ivrbot.campaign.campaign import Campaign, CampaignError, RetryPolicy, Window
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.dialer import next_try
 from ivrbot.campaign.windows import Windows
@@ -62,7 +62,7 @@ def test_a_fast_clock_maps_campaign_time_to_real_time() -> None:
 
 
 def test_the_retry_policy_counts_attempts_in_all() -> None:
-    c = Campaign("c", "reminder", retries={"no-answer": Retry(600, 3)})
+    c = Campaign("c", "reminder", retries={"no-answer": RetryPolicy(600, 3)})
     assert next_try(c, "no-answer", 1, 0.0) == 600.0
     assert next_try(c, "no-answer", 3, 0.0) is None
     assert next_try(c, "completed", 1, 0.0) is None

@@ -7,7 +7,7 @@ offers and answers itself. It is deliberately not the Phone (ivrbot.phone): the
 conformance tests check the gateway against the table, not against our own client.
 
 Each peer sends a steady sine of its own frequency and records what it receives, so a
-test can measure who hears whom (Goertzel, tests/audio_checks.py).
+test can measure who hears whom (Goertzel, ivrbot/testing/audio.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncio
 import json
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -27,28 +26,12 @@ from aiortc import RTCSessionDescription
 from ivrbot.media.frames import pcm_from_frame
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.phone.transport import Response
+from ivrbot.testing.audio import sine, tone_dbfs
 
 RTC = "/RTC/v1"
 EVENT_TIMEOUT_S = 10.0
 _TONES: dict[float, np.ndarray] = {}
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-    @property
-    def message_id(self) -> str | None:
-        """The MessageId of a JSON ``RequestError`` body (None when the body is not one)."""
-        try:
-            error = self.body["RequestError"]
-            inner = error.get("ServiceException") or error.get("PolicyException")
-            return str(inner["MessageId"])
-        except (TypeError, KeyError, AttributeError):
-            return None
 
 
 def sdp_direction(sdp: str) -> str:
@@ -142,7 +125,7 @@ class Client:
         body: Any = None,
         headers: dict[str, str] | None = None,
         auth: bool = True,
-    ) -> Reply:
+    ) -> Response:
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if auth and self.token:
             all_headers["Authorization"] = f"Bearer {self.token}"
@@ -153,7 +136,7 @@ class Client:
             raw = await resp.read()
             content_type = resp.headers.get("Content-Type", "")
             parsed = json.loads(raw) if raw and "json" in content_type else raw.decode()
-            return Reply(resp.status, dict(resp.headers), parsed)
+            return Response(resp.status, dict(resp.headers), parsed)
 
     async def login(self, app_scope: str, user_id: str) -> None:
         reply = await self.request("POST", "/tokens", {"app_scope": app_scope}, auth=False)

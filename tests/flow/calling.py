@@ -11,9 +11,9 @@ import vosk
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 
 
 async def call_once(

@@ -14,23 +14,25 @@ from ivrbot.flow import FlowCall, Transfer
 from ivrbot.flow.check import check_flow
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import rms_dbfs
 from ivrbot.media.tts import Synthesizer
-from tests.audio_checks import tone_dbfs
+from ivrbot.testing.audio import tone_dbfs
+from ivrbot.testing.caller import SimulatedCaller
 from tests.flow.test_transfer_steps import AGENT, agent_phone
 
 BANK = Path(__file__).resolve().parents[2] / "flows" / "bank.py"
 
 
 @pytest.fixture
-async def bot(gateway: GatewayServer, tts: Synthesizer, model: vosk.Model) -> AsyncIterator[Bot]:
+async def bot(
+    gateway: GatewayServer, tts: Synthesizer, model: vosk.Model, tmp_path: Path
+) -> AsyncIterator[Bot]:
     flow = load_flow_file(BANK)
     agent_step = flow.steps["agent"]
     assert isinstance(agent_step, Transfer)
     agent_step.timeout_s = 2.0  # a test waits 2 s for the agent, not 15
-    bot = Bot(flow, gateway.url, tts, model)
+    bot = Bot(flow, gateway.url, tts, model, recordings=tmp_path / "recordings")
     await bot.start()
     yield bot
     await bot.stop()
@@ -80,6 +82,7 @@ def test_the_flow_checks_clean() -> None:
     assert flow.numbers == ["5550001010"] and check_flow(flow) == []
 
 
+@pytest.mark.slow
 async def test_balance_by_account_number(bot: Bot, caller: SimulatedCaller) -> None:
     await caller.dial("5550001010")
     await asyncio.sleep(1.0)
@@ -103,14 +106,13 @@ async def test_balance_by_account_number(bot: Bot, caller: SimulatedCaller) -> N
     assert bot.finished[0].vars["account_number"] == "123456"
 
 
+@pytest.mark.slow
 async def test_no_agent_answers_so_the_caller_leaves_a_voicemail(
     bot: Bot,
     caller: SimulatedCaller,
     gateway: GatewayServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("IVRBOT_RECORDINGS", str(tmp_path / "recordings"))
     agent = await agent_phone(gateway, answer_after_s=None)  # logged in, never answers
     try:
         await caller.dial("5550001010")

@@ -2,7 +2,7 @@
 
 Real gateway, Bot and SimulatedCallers (aiortc on 127.0.0.1, espeak-ng). Callers key in a
 PIN; who hears whom is measured on what each caller received: each plays its own tone
-once it is in a room (Goertzel, tests/audio_checks.py); the join announcement is measured
+once it is in a room (Goertzel, ivrbot/testing/audio.py); the join announcement is measured
 as speech energy heard after the bot has left the call.
 """
 
@@ -24,11 +24,11 @@ from ivrbot.flow.check import check_flow, flow_edges
 from ivrbot.flow.graph import svg
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB, SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
 
 BRIDGE = Path(__file__).resolve().parents[2] / "flows" / "conference.py"
 HEARD_DB, SILENT_DB = -32.0, -48.0
@@ -169,6 +169,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
             await c.close()
 
 
+@pytest.mark.slow
 async def test_a_bot_that_stays_speaks_to_the_room_then_leaves_the_caller_in_it(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:

@@ -15,9 +15,9 @@ import pytest
 
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SPEECH_DB
 from tests.flow.calling import call_once
 
 APOLOGY = "We are sorry, that did not work."
@@ -71,6 +71,7 @@ def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
+@pytest.mark.slow
 async def test_a_failing_step_apologises_and_goes_to_the_error_step(
     gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
 ) -> None:

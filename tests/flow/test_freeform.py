@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import vosk
 
 from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 
 
+@pytest.mark.slow
 async def test_free_form_answer_is_a_transcript(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
 ) -> None:

@@ -1,7 +1,7 @@
 """Record (voicemail), Play, Set and call recording end to end, and their checks.
 
 Real gateway, Bot and SimulatedCaller (aiortc on 127.0.0.1, espeak-ng). The caller's ear and
-the recorded files are measured: tone levels by Goertzel (tests/audio_checks.py), speech by
+the recorded files are measured: tone levels by Goertzel (ivrbot/testing/audio.py), speech by
 frame energy.
 """
 
@@ -21,12 +21,12 @@ from ivrbot.flow.flow import FlowError
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.recorder import open_writer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.media.vad import power_dbfs
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.testing.caller import SimulatedCaller
 from tests.flow.pictures import step_ids
 
 WORD = "안녕하세요"
@@ -69,7 +69,7 @@ async def call_through(
     flow: Flow, gateway: GatewayServer, tts: Synthesizer, script: Script
 ) -> tuple[Bot, SimulatedCaller]:
     """Run one call: the caller dials the flow, acts out ``script``, and the bot hangs up."""
-    bot = Bot(flow, gateway.url, tts)
+    bot = Bot(flow, gateway.url, tts, recordings=gateway.settings.recordings)
     await bot.start()
     caller = SimulatedCaller(gateway.url, tts)
     try:
@@ -101,10 +101,9 @@ async def heard_beep(caller: SimulatedCaller, timeout_s: float = 15.0) -> None:
 
 
 @pytest.fixture
-def recordings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "recordings"
-    monkeypatch.setenv("IVRBOT_RECORDINGS", str(folder))
-    return folder
+def recordings(gateway: GatewayServer) -> Path:
+    """Where the calls' recordings go (Settings.recordings of the assembled parts)."""
+    return gateway.settings.recordings
 
 
 def voicemail_flow(silence_s: float = 3.0, prompt: str | None = "Leave a message.") -> Flow:
@@ -117,6 +116,7 @@ def voicemail_flow(silence_s: float = 3.0, prompt: str | None = "Leave a message
     return flow
 
 
+@pytest.mark.slow
 async def test_voicemail_keeps_the_words_not_the_beep_or_the_finish_key(
     gateway: GatewayServer, tts: Synthesizer, recordings: Path
 ) -> None:

@@ -17,7 +17,7 @@ from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
-from tests.audio_checks import tone_dbfs
+from ivrbot.testing.audio import tone_dbfs
 from tests.flow.calling import call_once
 from tests.flow.pictures import SVG, step_ids
 

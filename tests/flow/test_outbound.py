@@ -13,14 +13,14 @@ import pytest
 
 from ivrbot.flow import Ask, Flow, FlowCall, Hangup, Say
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB, Ear
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
+from ivrbot.testing.caller import SPEECH_DB, Ear
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "This is a reminder from the clinic. Goodbye."
@@ -90,6 +90,7 @@ async def speech(tts: Synthesizer, text: str) -> np.ndarray:
     return resample(prompt.pcm, prompt.sample_rate, WIRE_RATE)
 
 
+@pytest.mark.slow
 async def test_a_person_answers_and_presses_one(bot: Bot, callee: Callee, tts: Synthesizer) -> None:
     callee.greeting = await speech(tts, "Hello?")
 
@@ -106,6 +107,7 @@ async def test_a_person_answers_and_presses_one(bot: Bot, callee: Callee, tts: S
     assert record.digits == "1"
 
 
+@pytest.mark.slow
 async def test_a_machine_gets_the_message_after_its_beep(
     bot: Bot, callee: Callee, tts: Synthesizer
 ) -> None:
@@ -134,6 +136,7 @@ async def test_nobody_there_is_not_answered(bot: Bot) -> None:
     assert record.outcome == "not-answered" and record.path == []
 
 
+@pytest.mark.slow
 async def test_ivrbot_dial_command(
     gateway: GatewayServer, callee: Callee, tts: Synthesizer, tmp_path: Any
 ) -> None:
@@ -161,6 +164,7 @@ async def test_ivrbot_dial_command(
     assert callee.ended.is_set()
 
 
+@pytest.mark.slow
 async def test_ivrbot_dial_without_gateway_is_one_line(tmp_path: Any) -> None:
     import sys
 

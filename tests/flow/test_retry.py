@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import vosk
 
 from ivrbot.flow import Ask, Flow, Hangup, Retry
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 from tests.flow.calling import call_once
 
 
@@ -30,6 +31,7 @@ def patient_flow() -> Flow:
     return flow
 
 
+@pytest.mark.slow
 async def test_silence_gets_escalating_prompts_then_goodbye(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
 ) -> None:
@@ -43,6 +45,7 @@ async def test_silence_gets_escalating_prompts_then_goodbye(
     assert record.path == ["pin", "bye"]
 
 
+@pytest.mark.slow
 async def test_a_key_on_the_second_attempt_goes_on(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
 ) -> None:

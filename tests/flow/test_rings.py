@@ -10,11 +10,11 @@ import pytest
 
 from ivrbot.flow import Flow, FlowError, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tones import RINGBACK_HZ
 from ivrbot.media.tts import Synthesizer
-from tests.audio_checks import tone_dbfs
+from ivrbot.testing.audio import tone_dbfs
+from ivrbot.testing.caller import SimulatedCaller
 
 
 def ringing_flow(number: str) -> Flow:
@@ -24,6 +24,7 @@ def ringing_flow(number: str) -> Flow:
     return flow
 
 
+@pytest.mark.slow
 async def test_the_bot_answers_after_two_rings_and_the_caller_hears_ringback(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:

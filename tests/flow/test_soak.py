@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import vosk
 
-from ivrbot.flow.soak import Sample, per_call, soak
 from ivrbot.media import rfc4733
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.soak import Sample, per_call, soak
 
 CALLS = 200
 WARM_UP = 20

@@ -3,7 +3,7 @@
 Real gateway, Bot and SimulatedCaller (aiortc on 127.0.0.1, espeak-ng), and an agent Phone
 that answers (or does not). Who hears whom is measured on the audio each side received:
 the caller plays 700 Hz, the agent 1300 Hz, the gateway's music on hold is HOLD_NOTES_HZ
-(Goertzel, tests/audio_checks.py).
+(Goertzel, ivrbot/testing/audio.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from ivrbot.flow.check import check_flow, flow_edges
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SPEECH_DB, Ear, SimulatedCaller
 from ivrbot.flow.transfer_steps import fill
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE, rms_dbfs
@@ -29,7 +28,8 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.testing.caller import SPEECH_DB, Ear, SimulatedCaller
 
 AGENT = "agent@ivrbot.local"
 CALLER_HZ, AGENT_HZ = 700.0, 1300.0
@@ -113,6 +113,7 @@ async def run_call(
     return bot, caller
 
 
+@pytest.mark.slow
 async def test_blind_transfer_joins_caller_and_agent_and_the_bot_leaves(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -157,6 +158,7 @@ async def test_blind_transfer_joins_caller_and_agent_and_the_bot_leaves(
     assert record.prompts == []  # the caller heard nothing from the bot
 
 
+@pytest.mark.slow
 async def test_warm_transfer_announces_the_caller_to_the_agent_first(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -186,6 +188,7 @@ async def test_warm_transfer_announces_the_caller_to_the_agent_first(
     assert speech_s > 1.0, "the agent heard no announcement before the caller"
 
 
+@pytest.mark.slow
 async def test_no_answer_goes_to_the_fallback_and_the_caller_is_resumed(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -303,7 +306,8 @@ def problems_of(*steps: Any) -> list[str]:
     [
         (Transfer("t", ""), "error: step 't': Transfer has no target"),
         (Transfer("t", "  "), "Transfer has no target"),
-        (Transfer("t", "sip:a@b"), "no sip:/tel:"),
+        (Transfer("t", "tel:+15550001000"), "give a number, user@domain or sip:URI"),
+        (Transfer("t", "sip:a@b", mode="warm", announce="Hi."), "blind transfers only"),
         (Transfer("t", "a@b@c"), "one @"),
         (Transfer("t", "(!)"), "is not a callable number"),
         (Transfer("t", AGENT, timeout_s=0), "timeout_s must be a positive number"),

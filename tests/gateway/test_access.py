@@ -18,12 +18,12 @@ import pytest
 from ivrbot.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, ConfigError, Settings
 from ivrbot.credentials import Credentials
 from ivrbot.errors import PhoneException, api_error_code
-from ivrbot.flow.testing import SPEECH_DB, SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.serve import Runner
+from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
 from tests.gateway.wire import (
     RTC,
     basic_auth,
@@ -190,6 +190,7 @@ def test_public_address_with_credentials_starts_without_warnings() -> None:
     assert "ANYONE who reaches 0.0.0.0" in warning
 
 
+@pytest.mark.slow
 def test_ivrbot_run_on_a_public_address_without_credentials_is_one_line(tmp_path: Path) -> None:
     import subprocess
 
@@ -209,6 +210,7 @@ def test_ivrbot_run_on_a_public_address_without_credentials_is_one_line(tmp_path
 
 
 # the bots' numbers -------------------------------------------------------------------------
+@pytest.mark.slow
 async def test_ivrbot_run_warns_and_keeps_the_bots_number(tmp_path: Path) -> None:
     """The reported hijack against `ivrbot run` on 127.0.0.1: token without credentials,
     PUT /userIds/vtn:<the bot's number>, log in. Refused; the bot still answers."""

@@ -536,6 +536,7 @@ async def test_a_slow_drip_request_head_is_cut_off(gw: Gw) -> None:
     await gw.serving()
 
 
+@pytest.mark.slow
 async def test_a_slow_drip_body_is_cut_off(gw: Gw) -> None:
     body = b'{"app_scope": "ACCOUNT_ID", "pad": "' + b"a" * 100 + b'"}'
     head = (
@@ -553,6 +554,7 @@ async def test_a_slow_drip_body_is_cut_off(gw: Gw) -> None:
     await gw.serving()
 
 
+@pytest.mark.slow
 async def test_idle_connections_are_closed_after_the_keepalive_timeout(gw: Gw) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
     start = time.monotonic()
@@ -577,6 +579,7 @@ async def test_idle_connections_are_closed_after_the_keepalive_timeout(gw: Gw) -
         writer.close()
 
 
+@pytest.mark.slow
 async def test_the_event_channel_websocket_is_not_cut_by_the_head_timeout(gw: Gw) -> None:
     async with gw.client.ws_connect(
         f"{gw.session}/websockets/w1", headers={"Authorization": f"Bearer {gw.token}"}

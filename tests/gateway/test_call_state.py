@@ -10,7 +10,7 @@ import pytest
 from ivrbot.gateway.call_state import (
     CALL_CHANGES,
     LEG_CHANGES,
-    CallState,
+    CallPhase,
     IllegalChange,
     LegState,
     change,
@@ -32,23 +32,23 @@ def test_a_call_goes_ringing_to_ended_through_the_allowed_changes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="ivrbot.gateway.state")
-    path = [CallState.RINGING, CallState.CONNECTING, CallState.CONNECTED, CallState.MERGED]
+    path = [CallPhase.RINGING, CallPhase.CONNECTING, CallPhase.CONNECTED, CallPhase.MERGED]
     for old, new in itertools.pairwise(path):
         assert change("call x", old, new, CALL_CHANGES) is True
-    assert change("call x", CallState.MERGED, CallState.MERGED, CALL_CHANGES) is False
+    assert change("call x", CallPhase.MERGED, CallPhase.MERGED, CALL_CHANGES) is False
     assert "call x: connected -> merged" in caplog.text
 
 
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        (CallState.ENDED, CallState.CONNECTED),
-        (CallState.RINGING, CallState.CONNECTED),
-        (CallState.MERGED, CallState.CONNECTED),
-        (CallState.CONNECTED, CallState.RINGING),
+        (CallPhase.ENDED, CallPhase.CONNECTED),
+        (CallPhase.RINGING, CallPhase.CONNECTED),
+        (CallPhase.MERGED, CallPhase.CONNECTED),
+        (CallPhase.CONNECTED, CallPhase.RINGING),
     ],
 )
-def test_a_change_the_call_state_does_not_allow_is_refused(old: CallState, new: CallState) -> None:
+def test_a_change_the_call_state_does_not_allow_is_refused(old: CallPhase, new: CallPhase) -> None:
     with pytest.raises(IllegalChange, match=f"{old} -> {new}"):
         change("call x", old, new, CALL_CHANGES)
 

@@ -16,7 +16,7 @@ from ivrbot.media.local_link import open_links
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 
 
 class Party:

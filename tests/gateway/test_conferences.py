@@ -19,11 +19,13 @@ import pytest
 from ivrbot.events import Event
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import pcm_from_frame
-from ivrbot.phone.call import CallState
-from ivrbot.phone.conference import ConferenceCall
+from ivrbot.phone.call import CallState, ConferenceCall
+from ivrbot.phone.negotiation import Negotiation
 from ivrbot.phone.phone import Phone
-from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.phone.publisher import Publisher
+from ivrbot.phone.transport import EventSource
+from ivrbot.phone.transport_remote import RemoteTransport, fetch_token
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.gateway.wire import message_id
 
 # Measured on loopback: a party's tone arrives at about -15 dBFS through the mixer and Opus;
@@ -38,6 +40,30 @@ USERS = {
 }
 
 
+class WireTap(RemoteTransport):
+    """The remote transport, keeping every event object its channel delivers."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.wire: list[dict[str, Any]] = []
+
+    async def open_events(self, session_path: str) -> EventSource:
+        return TappedEvents(await super().open_events(session_path), self.wire)
+
+
+class TappedEvents:
+    def __init__(self, source: EventSource, wire: list[dict[str, Any]]) -> None:
+        self.source, self.wire = source, wire
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for obj in self.source:
+            self.wire.append(obj)
+            yield obj
+
+    async def close(self) -> None:
+        await self.source.close()
+
+
 class Member:
     """A Phone that plays its own tone in every conference, records what it hears, every
     event it gets and every raw event object from its channel."""
@@ -45,20 +71,14 @@ class Member:
     def __init__(self, url: str, name: str, freq: float | None = None) -> None:
         self.name = name
         self.freq = freq or FREQS[name]
-        self.phone = Phone(url, name=name)
+        tap = WireTap(url)
+        self.phone = Phone(url, name=name, transport=tap)
         self.heard: list[np.ndarray] = []
         self.events: dict[str, list[Any]] = {}
-        self.wire: list[dict[str, Any]] = []
+        self.wire = tap.wire
         for event in Event:
             self.phone.on(event.value, self._record(event.value))
         self.phone.on("conference:connected", self._speak)
-        channel_handler = self.phone._on_channel_event
-
-        async def spy(obj: dict[str, Any]) -> None:
-            self.wire.append(obj)
-            await channel_handler(obj)
-
-        self.phone._on_channel_event = spy  # type: ignore[method-assign]
 
     def _record(self, event: str) -> Any:
         def handler(payload: Any) -> None:
@@ -157,6 +177,7 @@ async def invite_and_join(host: Member, who: Member, address: str) -> None:
     await host.wait("conference:invitation-accepted", accepted + 1)
 
 
+@pytest.mark.slow
 async def test_who_hears_whom_through_the_mixer(
     trio: tuple[Member, Member, Member], gateway: GatewayServer
 ) -> None:
@@ -463,7 +484,7 @@ async def test_location_and_headers(trio: tuple[Member, Member, Member]) -> None
     offer_phone = Phone(transport.base_url, name="raw")
     try:
         call = ConferenceCall(offer_phone, 1, "outgoing", "", True)
-        body = {"conference": {"sdp": await call.offer()}}
+        body = {"conference": await Negotiation(Publisher("raw"), in_process=False).offer(call)}
         resp = await transport.request("POST", f"{host.phone.session_path}/conferences", body)
         assert resp.status == 201 and resp.headers["x-state"] == "created"
         location = resp.headers["Location"]

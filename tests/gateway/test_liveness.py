@@ -19,11 +19,11 @@ from ivrbot.config import Settings
 from ivrbot.events import Event
 from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.peer import DEFAULT_PEER_TIMEOUT_S, set_peer_timeout
 from ivrbot.media.tts import Synthesizer
 from ivrbot.store.sqlite import SqliteStore
+from ivrbot.testing.caller import SimulatedCaller
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +71,7 @@ async def wait_line(stream: asyncio.StreamReader, text: str, timeout_s: float = 
     return seen
 
 
+@pytest.mark.slow
 async def test_a_caller_killed_mid_call_is_hung_up_within_the_timeout(
     tmp_path: Path, tts: Synthesizer
 ) -> None:
@@ -133,6 +134,7 @@ async def doomed_server(tmp_path: Path) -> AsyncIterator[tuple[str, asyncio.subp
     [(60.0, 3.0, "Gateway unreachable"), (2.0, 60.0, "Connection lost")],
     indirect=["consent_after"],
 )
+@pytest.mark.slow
 async def test_a_gateway_killed_mid_call_ends_the_phones_call_and_the_restart_settles_it(
     doomed_server: tuple[str, asyncio.subprocess.Process],
     consent_after: None,

@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from ivrbot.gateway.openapi import document
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.transport_remote import fetch_token
@@ -36,6 +38,7 @@ async def test_document_names_exactly_the_served_routes(gateway: GatewayServer) 
     assert served_routes(gateway) == documented_routes()
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_server_error(gateway: GatewayServer, tmp_path: Path) -> None:
     token = await fetch_token(gateway.url, "ACCOUNT_ID")
     st = Path(sys.executable).with_name("st")

@@ -17,7 +17,7 @@ import pytest
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tones import HOLD_NOTES_HZ, RINGBACK_HZ
 from ivrbot.phone.call import CallState
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.gateway.test_calls import Party, login
 
 HEARD_DB = -32.0  # a party's tone arrives at about -14 dBFS; its absence is below -55
@@ -103,6 +103,7 @@ async def call(frm: Speaker, to: Speaker, address: str | None = None) -> None:
     await to.wait("call:connected", len(to.events.get("call:connected", [])) + 1)
 
 
+@pytest.mark.slow
 async def test_answer_hold_resume_hangup(
     people: dict[str, Speaker], gateway: GatewayServer
 ) -> None:
@@ -136,6 +137,7 @@ async def test_answer_hold_resume_hangup(
     assert gateway.gateway.switch.calls == {}
 
 
+@pytest.mark.slow
 async def test_second_call_switch_and_transfer(people: dict[str, Speaker]) -> None:
     alice, bob, carol = people["alice"], people["bob"], people["carol"]
     await call(alice, bob)
@@ -162,6 +164,7 @@ async def test_second_call_switch_and_transfer(people: dict[str, Speaker]) -> No
     assert alice.phone.calls == []
 
 
+@pytest.mark.slow
 async def test_move_to_another_session_of_the_same_user(people: dict[str, Speaker]) -> None:
     alice, alice2, bob = people["alice"], people["alice2"], people["bob"]
     await bob.phone.dial("alice@ivrbot.local", remote_media=bob.hear)

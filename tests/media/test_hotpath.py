@@ -7,12 +7,13 @@ import threading
 
 import av
 import numpy as np
+import pytest
 from aiortc import MediaStreamTrack, RTCRtpSender
 
 from ivrbot.media.frames import frame_from_pcm, pcm_from_frame
 from ivrbot.media.hotpath import aiortc_audio_level_dbov, audio_level_dbov
 from ivrbot.media.peer import new_peer_connection
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.media.test_rfc4733 import SineTrack, negotiate
 
 
@@ -25,6 +26,7 @@ def test_audio_level_matches_aiortc() -> None:
         assert audio_level_dbov(frame) == aiortc_audio_level_dbov(frame)
 
 
+@pytest.mark.slow
 async def test_received_audio_is_decoded_on_the_loop_and_sounds_the_same() -> None:
     """Two real peers on 127.0.0.1, Opus and then G.711: each side hears the other's tone
     (440 Hz one way, 660 Hz the other) with no decoder thread running."""

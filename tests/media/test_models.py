@@ -126,7 +126,7 @@ async def server() -> AsyncIterator[str]:
 @pytest.fixture
 def clean_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working folder with no models/ and no IVRBOT_MODEL."""
-    monkeypatch.delenv("IVRBOT_MODEL", raising=False)
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", "")  # no IVRBOT_MODEL
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -135,6 +135,7 @@ def clean_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # Listing and languages
 
 
+@pytest.mark.slow
 async def test_list_shows_the_installed_korean_package() -> None:
     code, out, err = await ivrbot("models", "list", "--json")
     assert code == 0, err
@@ -199,15 +200,15 @@ def test_resolution_order(clean_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     # IVRBOT_MODEL comes before models/ unless its name says another language.
     custom = fake_model(clean_cwd / "elsewhere" / "custom").resolve()
-    monkeypatch.setenv("IVRBOT_MODEL", str(custom))
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", str(custom))  # IVRBOT_MODEL
     assert find_model() == find_model_path() == custom
     assert find_model(language="en") == find_model(language="ko") == custom
-    monkeypatch.setenv("IVRBOT_MODEL", str(packaged))
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", str(packaged))  # IVRBOT_MODEL
     assert find_model(language="ko") == packaged
     assert find_model(language="en") == english  # the Korean IVRBOT_MODEL is skipped
     # An explicit model beats everything.
     assert find_model(model=str(custom), language="ko") == custom
-    monkeypatch.setenv("IVRBOT_MODEL", str(clean_cwd / "nowhere"))
+    monkeypatch.setattr(speech_model.CHOICE, "chosen", str(clean_cwd / "nowhere"))  # IVRBOT_MODEL
     with pytest.raises(ModelNotFound, match="IVRBOT_MODEL"):
         find_model(language="en")
 
@@ -232,6 +233,7 @@ def test_missing_models_name_the_fix(clean_cwd: Path, monkeypatch: pytest.Monkey
         find_model(language="ko")
 
 
+@pytest.mark.slow
 async def test_models_path_command(tmp_path: Path) -> None:
     code, out, err = await ivrbot("models", "path")
     assert code == 0, err
@@ -275,6 +277,7 @@ async def test_install_then_found(server: str, clean_cwd: Path) -> None:
         await asyncio.to_thread(install, target.name, url=f"{server}/fake.zip")
 
 
+@pytest.mark.slow
 async def test_install_command(server: str, tmp_path: Path) -> None:
     name = "vosk-model-tiny-en-us-0.1"
     code, out, err = await ivrbot(
@@ -300,6 +303,7 @@ async def test_install_command(server: str, tmp_path: Path) -> None:
     assert (tmp_path / "elsewhere" / "other-en" / "conf" / "model.conf").is_file()
 
 
+@pytest.mark.slow
 async def test_wrong_checksum_leaves_nothing(server: str, tmp_path: Path) -> None:
     dest = tmp_path / "models"
     code, out, err = await ivrbot(
@@ -319,6 +323,7 @@ async def test_wrong_checksum_leaves_nothing(server: str, tmp_path: Path) -> Non
         await asyncio.to_thread(install, "m-en", dest, f"{server}/fake.zip", "abc")
 
 
+@pytest.mark.slow
 async def test_path_traversal_is_refused(server: str, tmp_path: Path) -> None:
     dest = tmp_path / "models"
     code, out, err = await ivrbot(
@@ -419,6 +424,7 @@ async def test_flows_share_one_model_per_folder(clean_cwd: Path) -> None:
     assert await models.load_flow_model(keys) is None
 
 
+@pytest.mark.slow
 async def test_run_refuses_a_flow_without_its_model(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()

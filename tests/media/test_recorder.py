@@ -34,7 +34,7 @@ from ivrbot.media.recorder import (
 from ivrbot.media.sinks import read_audio
 from ivrbot.media.tracks import OutboundAudio
 from ivrbot.phone.transport_remote import fetch_token
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.gateway.test_calls import Party, connect, login
 from tests.gateway.test_conferences import FREQS, USERS, Member, invite_and_join, start
 from tests.gateway.test_conferences import tone as conference_tone

@@ -14,7 +14,7 @@ import pytest
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.sinks import Silence, Tee, WavRecorder, read_wav
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.gateway.test_calls import Party, login
 
 

@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 from tests.test_cli import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

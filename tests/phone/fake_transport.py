@@ -20,6 +20,12 @@ class FakeEvents:
     async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
         while (item := await self.queue.get()) is not None:
             yield item
+            self.queue.task_done()  # the Phone has handled it: deliver() returns
+
+    async def deliver(self, obj: dict[str, Any]) -> None:
+        """Send ``obj`` on the event channel and wait until the Phone has handled it."""
+        self.queue.put_nowait(obj)
+        await self.queue.join()
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._iterate()

@@ -1,7 +1,8 @@
 """The Phone's conference methods: the spec's checks in order, and the channel's events.
 
-Unit level: no gateway. A Phone that is "logged in" has a session path and a scripted
-transport that answers requests the way the gateway would (or fails them).
+Unit level: no gateway. The Phone logs in through a scripted transport that answers
+requests the way the gateway would (or fails them); the tests set up calls in the Phone's
+lines (``phone._lines``) and send event objects on its scripted event channel.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from ivrbot.phone.call import Call, CallState
-from ivrbot.phone.conference import ConferenceCall
+from ivrbot.phone.call import Call, CallState, ConferenceCall
 from ivrbot.phone.phone import Phone
-from ivrbot.phone.transport_remote import Response
+from ivrbot.phone.transport import EventSource, Response
 from tests.helpers import code_of, sync_code_of
+from tests.phone.fake_transport import FakeEvents
 
 SESSION = "/RTC/v1/sessions/s1"
 
@@ -26,7 +27,8 @@ class ScriptedTransport:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, Any, dict[str, str]]] = []
         self.replies: list[Response | Exception] = []
-        self.token = "t"
+        self.token: str | None = None
+        self.events = FakeEvents()
 
     async def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -37,44 +39,51 @@ class ScriptedTransport:
             raise reply
         return reply
 
+    async def open_events(self, session_path: str) -> EventSource:
+        return self.events
+
     async def close(self) -> None:
         pass
 
 
 @pytest.fixture
 async def phone() -> AsyncIterator[tuple[Phone, ScriptedTransport, list[Any]]]:
-    p = Phone("http://127.0.0.1:9", name="unit")
     transport = ScriptedTransport()
-    p.transport = transport  # type: ignore[assignment]
+    p = Phone("http://127.0.0.1:9", name="unit", transport=transport)
     errors: list[Any] = []
     p.on("error", errors.append)
     yield p, transport, errors
     for call in list(p.calls):
         await call.close_media()
+    p.calls.clear()
+    await p.close()
 
 
-def log_in(p: Phone) -> None:
-    p.session_path = SESSION
-    p.user_id = "alice@ivrbot.local"
+async def log_in(p: Phone, transport: ScriptedTransport) -> None:
+    """Log in through the scripted gateway (user id, then the session); forget the requests."""
+    created = Response(201, {"Location": SESSION, "x-expires": "0"}, None)
+    transport.replies = [Response(204, {}, None), created]
+    await p.login(token="t", user_id="alice@ivrbot.local")
+    transport.requests.clear()
 
 
 def hosted(p: Phone, state: CallState = CallState.CONNECTED) -> ConferenceCall:
-    call = p._new_conference("outgoing", "", True)
+    call = p._lines.new(ConferenceCall, "outgoing", "", hosting=True)
     call.id = "c1"
     call.set_state(state)
-    p.foreground = call
+    p._lines.foreground = call
     return call
 
 
 def invited(p: Phone) -> ConferenceCall:
-    call = p._new_conference("incoming", "sip:host@ivrbot.local", False)
+    call = p._lines.new(ConferenceCall, "incoming", "sip:host@ivrbot.local", hosting=False)
     call.id = "c2"
-    call.remote_sdp = "v=0"
+    call.far_offer = "v=0"
     return call
 
 
 def plain_call(p: Phone, state: CallState) -> Call:
-    call = p._new_call("outgoing", "tel:+5550001000")
+    call = p._lines.new(Call, "outgoing", "tel:+5550001000")
     call.set_state(state)
     return call
 
@@ -112,7 +121,7 @@ async def test_checks_before_login(phone: tuple[Phone, ScriptedTransport, list[A
 
 async def test_offline_comes_first(phone: tuple[Phone, ScriptedTransport, list[Any]]) -> None:
     p, _, _ = phone
-    p.online = False
+    p._session.online = False
     assert await code_of(p.start_conference(media_type=None)) == "0002"
     assert await code_of(p.join_conference(local_media="mic")) == "0002"  # type: ignore[arg-type]
     assert await code_of(p.reject_conference()) == "0002"
@@ -124,7 +133,7 @@ async def test_offline_comes_first(phone: tuple[Phone, ScriptedTransport, list[A
 
 async def test_checks_after_login(phone: tuple[Phone, ScriptedTransport, list[Any]]) -> None:
     p, transport, _ = phone
-    log_in(p)
+    await log_in(p, transport)
     # nothing hosted, nothing pending
     assert await code_of(p.join_conference()) == "3231"
     assert await code_of(p.reject_conference()) == "3302"
@@ -138,12 +147,12 @@ async def test_checks_after_login(phone: tuple[Phone, ScriptedTransport, list[An
     assert await code_of(p.join_conference()) == "3231"
     p.calls.remove(plain)
     # the current call is a plain call, or a conference this Phone only joined
-    p.foreground = plain_call(p, CallState.CONNECTED)
+    p._lines.foreground = plain_call(p, CallState.CONNECTED)
     assert await code_of(p.add_participant("bob@ivrbot.local")) == "3631"
     p.calls.clear()
     joined = invited(p)
     joined.set_state(CallState.CONNECTED)
-    p.foreground = joined
+    p._lines.foreground = joined
     assert await code_of(p.add_participant("bob@ivrbot.local")) == "3631"
     assert sync_code_of(p.get_participants) == "3402"
     p.calls.clear()
@@ -170,7 +179,7 @@ async def test_gateway_failures_map_as_the_spec_says(
     phone: tuple[Phone, ScriptedTransport, list[Any]],
 ) -> None:
     p, transport, _ = phone
-    log_in(p)
+    await log_in(p, transport)
     expired: list[Any] = []
     p.on("session:expired", expired.append)
     conflict = Response(409, {}, "no")  # no MessageId: not a mapped API error (1000)
@@ -204,7 +213,7 @@ async def test_gateway_failures_map_as_the_spec_says(
 
 async def test_requests_and_events(phone: tuple[Phone, ScriptedTransport, list[Any]]) -> None:
     p, transport, _ = phone
-    log_in(p)
+    await log_in(p, transport)
     seen: list[tuple[str, Any]] = []
     for name in (
         "conference:invitation-sending", "conference:invitation-sent",
@@ -234,13 +243,13 @@ async def test_requests_and_events(phone: tuple[Phone, ScriptedTransport, list[A
         return {"type": "conferences", "state": state, "resourceURL": path, **fields}
 
     seen.clear()
-    await p._on_channel_event(
+    await transport.events.deliver(
         event("session-modified", modId="m1", participant="sip:bob@ivrbot.local", status="joined")
     )
-    await p._on_channel_event(
+    await transport.events.deliver(
         event("mod-terminated", modId="m2", participant="tel:+5550001001", reason="User busy")
     )
-    await p._on_channel_event(
+    await transport.events.deliver(
         event("session-modified", modId="m3", participant="sip:bob@ivrbot.local", status="left",
               reason="Call terminated")
     )  # fmt: skip
@@ -275,15 +284,15 @@ async def test_requests_and_events(phone: tuple[Phone, ScriptedTransport, list[A
     seen.clear()
     invite = {"from": "sip:host@ivrbot.local", "sdp": "v=0"}
     url2 = f"{SESSION}/conferences/c2"
-    await p._on_channel_event(
+    await transport.events.deliver(
         {"type": "conferences", "state": "invitation-received", "resourceURL": url2, **invite}
     )
-    await p._on_channel_event(
+    await transport.events.deliver(
         {"type": "conferences", "state": "invitation-received", "resourceURL": url2 + "x", **invite}
     )
     assert transport.requests[-1][:2] == ("DELETE", url2 + "x")
     assert transport.requests[-1][3] == {"x-delete-reason": "reject"}
-    await p._on_channel_event(
+    await transport.events.deliver(
         {"type": "conferences", "state": "session-terminated", "resourceURL": url2,
          "reason": "Call canceled"}
     )  # fmt: skip
@@ -298,10 +307,10 @@ async def test_events_before_the_post_returns_are_kept(
     phone: tuple[Phone, ScriptedTransport, list[Any]],
 ) -> None:
     p, transport, _ = phone
-    log_in(p)
+    await log_in(p, transport)
     early = {"type": "conferences", "state": "session-terminated", "reason": "Media failed",
              "resourceURL": f"{SESSION}/conferences/c9"}  # fmt: skip
-    await p._on_channel_event(early)  # arrives before the POST's 201 is read
+    await transport.events.deliver(early)  # arrives before the POST's 201 is read
     ended: list[Any] = []
     p.on("conference:ended", ended.append)
     transport.replies = [Response(201, {"Location": f"{SESSION}/conferences/c9"}, None)]

@@ -100,6 +100,7 @@ async def test_session_that_vanishes_is_reported_as_expired(gateway: GatewayServ
     await phone.close()
 
 
+@pytest.mark.slow
 async def test_refresh_keeps_a_short_session_alive() -> None:
     server = GatewayServer(Settings(port=0, session_ttl_s=2, db=":memory:"))
     url = await server.start()

@@ -3,21 +3,24 @@ connector in front of it (PJSIP on 127.0.0.1, a random free port)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from ivrbot.flow import Flow, Hangup, Say, Transfer
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import SipSettings, Trunk
-from tests.sip.peers import Baresip
+from tests.sip.peers import Baresip, Kamailio, running_pbx
 
 WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"
 MEDIA_PORTS = (42000, 42999)
+DESK = "5550001011"
 MakeSip = Callable[..., Awaitable[SipConnector]]
 
 
@@ -38,7 +41,7 @@ async def make_sip(gateway: GatewayServer) -> AsyncIterator[MakeSip]:
     async def make(trunks: dict[str, Trunk], **settings: object) -> SipConnector:
         connector = SipConnector(
             gateway.gateway,
-            SipSettings(port=0, media_ports=MEDIA_PORTS, trunks=trunks, **settings),  # type: ignore[arg-type]
+            SipSettings(**{"port": 0, "media_ports": MEDIA_PORTS, "trunks": trunks, **settings}),  # type: ignore[arg-type]
         )
         await connector.start()
         started.append(connector)
@@ -60,3 +63,28 @@ async def phone(tmp_path: Path) -> AsyncIterator[Baresip]:
     phone = Baresip(tmp_path)
     yield phone
     await phone.stop()
+
+
+@pytest.fixture
+async def pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
+    """kamailio as the PBX (extension 201, see tests.sip.peers.running_pbx)."""
+    async with running_pbx(tmp_path) as kamailio:
+        yield kamailio
+
+
+@contextlib.asynccontextmanager
+async def desk(gateway: GatewayServer, tts: Synthesizer, target: str) -> AsyncIterator[Bot]:
+    """A flow at the desk number that transfers every caller to ``target`` (blind); when
+    the transfer fails it says so and hangs up."""
+    flow = Flow("desk", number=DESK)
+    flow.add(
+        Transfer("transfer", target, fallback="sorry"),
+        Say("sorry", "Sorry, nobody can take your call.", next="bye"),
+        Hangup("bye", "Goodbye."),
+    )
+    bot = Bot(flow, gateway.url, tts, None, gateway=gateway.gateway)
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()

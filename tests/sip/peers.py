@@ -5,17 +5,20 @@ kamailio (registrar/proxy) and sipp (load). Generated configs live in a tmp dir.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import socket
+import subprocess
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
 
 MODULES = Path("/usr/lib/baresip/modules")
 MIC_SECONDS = 60  # how long baresip's microphone sends (silence)
@@ -92,8 +95,14 @@ class Baresip(Peer):
         user: str = "phone",
         codecs: tuple[str, ...] = ("g711", "g722"),
         mic_hz: float = 0.0,
+        modules: tuple[str, ...] = (),
+        cafile: Path | None = None,
+        certificate: Path | None = None,
     ) -> None:
         self.codecs = codecs
+        self.modules = modules  # more modules (say 'srtp' for ;mediaenc=srtp-mand)
+        self.cafile = cafile  # the CA (a self-signed certificate) of TLS servers it calls
+        self.certificate = certificate  # its own, for TLS calls to it (cert + key, PEM)
         self.mic_hz = mic_hz  # what the microphone sends: a sine (0: silence)
         self.binary = need("baresip")
         self.dir = workdir / f"baresip-{user}"
@@ -106,7 +115,9 @@ class Baresip(Peer):
         self.events: list[dict[str, object]] = []
 
     def write_config(self, account: str) -> None:
-        modules = [*self.codecs, "aufile", "aubridge", "sndfile", "account", "menu", "ctrl_tcp"]
+        # before 'account': an account's ;mediaenc names a module already loaded
+        modules = [*self.codecs, *self.modules, "aufile", "aubridge", "sndfile", "account",
+                   "menu", "ctrl_tcp"]  # fmt: skip
         lines = [
             f"module_path {MODULES}",
             f"sip_listen 127.0.0.1:{self.sip_port}",
@@ -122,6 +133,10 @@ class Baresip(Peer):
             "audio_buffer 20-160",
             "call_max_calls 4",
         ] + [f"module {m}.so" for m in modules]
+        if self.cafile is not None:
+            lines.append(f"sip_cafile {self.cafile}")
+        if self.certificate is not None:  # TLS server on sip_port + 1
+            lines.append(f"sip_certificate {self.certificate}")
         (self.dir / "config").write_text("\n".join(lines) + "\n")
         (self.dir / "accounts").write_text(account + "\n")
         (self.dir / "contacts").write_text("")
@@ -178,12 +193,24 @@ class Baresip(Peer):
 
     def heard(self) -> tuple[np.ndarray, int]:
         """What baresip decoded from the call (its sndfile ``*-dec.wav``): PCM and rate."""
-        files = sorted(self.dir.glob("*dec*.wav"))
+        files = sorted(self.dir.glob("*dec*.wav"), key=lambda f: f.stat().st_mtime)  # last call
         if not files:
             raise AssertionError(f"baresip recorded nothing; files: {list(self.dir.iterdir())}")
         with wave.open(str(files[-1])) as w:
             pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
             return pcm, w.getframerate()
+
+
+def self_signed(folder: Path, name: str = "sip") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files), made by openssl."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(
+        [need("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 KAMAILIO_CFG = """#!KAMAILIO
@@ -265,3 +292,17 @@ class Kamailio(Peer):
             await asyncio.sleep(0.05)
         if self.proc.returncode is not None:
             raise RuntimeError(f"kamailio did not start: {self.log()}")
+
+
+PBX_USER, PBX_PASSWORD = "201", "s3cret-201"  # the extension ivrbot registers as
+
+
+@contextlib.asynccontextmanager
+async def running_pbx(workdir: Path) -> AsyncIterator[Kamailio]:
+    """kamailio on 127.0.0.1 where extension 201 registers with PBX_PASSWORD."""
+    kamailio = Kamailio(workdir, PBX_USER, PBX_PASSWORD)
+    await kamailio.start()
+    try:
+        yield kamailio
+    finally:
+        await kamailio.stop()

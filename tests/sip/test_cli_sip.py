@@ -14,7 +14,7 @@ from ivrbot.config import ConfigError, Settings
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
 from ivrbot.sip.connector import sip_connector
-from tests.sip.peers import Baresip
+from tests.sip.peers import Baresip, self_signed
 
 CONFIG = """
 port = 0
@@ -52,6 +52,32 @@ def test_check_names_what_to_fix(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["sip", "check", str(good)])
     assert result.exit_code == 0
     assert "1 trunk(s), 1 account(s)" in result.output
+    assert "transports: UDP on 0" in result.output and "trunk carrier: SRTP off" in result.output
+
+
+def test_check_shows_transports_and_srtp(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    config = tmp_path / "sip.toml"
+    config.write_text(
+        f'port = 5070\ntransports = ["udp", "tcp", "tls"]\ntls_cert_file = "{cert}"\n'
+        f'tls_key_file = "{key}"\n[trunks.pbx]\nuri = "sip:192.0.2.1"\ntransport = "tls"\n'
+        'srtp = "mandatory"\nrefer = true\n'
+    )
+    result = CliRunner().invoke(main, ["sip", "check", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"transports: UDP on 5070, TCP on 5070, TLS on 5071 (certificate {cert})" in (
+        result.output
+    )
+    assert "trunk pbx: SRTP mandatory, calls out over TLS, transfers to its numbers by REFER" in (
+        result.output
+    )
+    config.write_text('transports = ["udp", "tls"]\ntls_cert_file = "/nonexistent.crt"\n'
+                      'tls_key_file = "/nonexistent.key"\n')  # fmt: skip
+    result = CliRunner().invoke(main, ["sip", "check", str(config)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "tls_cert_file='/nonexistent.crt': cannot read it (No such file or directory)" in (
+        result.output
+    )
 
 
 async def test_status_of_a_running_gateway(gateway: GatewayServer, tmp_path: Path) -> None:
@@ -76,6 +102,7 @@ async def test_status_of_a_running_gateway(gateway: GatewayServer, tmp_path: Pat
             CliRunner().invoke, main, ["sip", "status", "--url", server.url]
         )
         assert "carrier" in table.output and "office" in table.output
+        assert f"SIP on UDP {connector.port};" in table.output
         plain = await asyncio.to_thread(
             CliRunner().invoke, main, ["sip", "status", "--url", gateway.url]
         )

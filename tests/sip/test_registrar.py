@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,19 +15,11 @@ from ivrbot.gateway.server import GatewayServer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Account
 from tests.sip.conftest import MakeSip
+from tests.sip.peers import PBX_PASSWORD as PASSWORD
 from tests.sip.peers import Baresip, Kamailio
 from tests.sip.test_inbound import prompt_done
 
 pytestmark = pytest.mark.slow
-PASSWORD = "s3cret-201"
-
-
-@pytest.fixture
-async def pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
-    kamailio = Kamailio(tmp_path, "201", PASSWORD)
-    await kamailio.start()
-    yield kamailio
-    await kamailio.stop()
 
 
 def extension(pbx: Kamailio, password: str) -> dict[str, Account]:

@@ -1,7 +1,7 @@
 """Transfers across SIP and WebRTC, bridged in the gateway: a SIP caller (baresip) sent by a
 flow to a WebRTC agent, and a WebRTC caller sent by a flow to a SIP phone through a trunk.
 Who hears whom is measured on both sides: the SIP phone's microphone plays one tone, the
-WebRTC party another (Goertzel, tests/audio_checks.py)."""
+WebRTC party another (Goertzel, ivrbot/testing/audio.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivrbot.flow import Flow, Hangup, Transfer
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.testing import SimulatedCaller
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Trunk
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.testing.caller import SimulatedCaller
 from tests.flow.test_transfer_steps import (
     AGENT,
     HEARD_DB,
@@ -31,7 +30,7 @@ from tests.flow.test_transfer_steps import (
     music_db,
     recent,
 )
-from tests.sip.conftest import MakeSip
+from tests.sip.conftest import MakeSip, desk
 from tests.sip.peers import Baresip
 
 pytestmark = pytest.mark.slow
@@ -42,19 +41,6 @@ SIP_NUMBER = "5550002000"  # reached through the trunk
 def tail(phone: Baresip, seconds: float = 1.0) -> tuple[np.ndarray, int]:
     pcm, rate = phone.heard()
     return pcm[-int(seconds * rate) :], rate
-
-
-@contextlib.asynccontextmanager
-async def desk(gateway: GatewayServer, tts: Synthesizer, target: str) -> AsyncIterator[Bot]:
-    """A flow at 5550001011 that transfers every caller to ``target`` (blind)."""
-    flow = Flow("desk", number="5550001011")
-    flow.add(Transfer("transfer", target, fallback="bye"), Hangup("bye", "Goodbye."))
-    bot = Bot(flow, gateway.url, tts, None, gateway=gateway.gateway)
-    await bot.start()
-    try:
-        yield bot
-    finally:
-        await bot.stop()
 
 
 @contextlib.asynccontextmanager

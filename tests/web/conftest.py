@@ -1,7 +1,7 @@
 """Headless Debian Chromium driven by Playwright, with a test tone as its microphone.
 
 Playwright never downloads a browser here: it starts ``/usr/bin/chromium`` (``make setup``
-installs it with apt-get) with the flags of FACTS.md and a fresh profile per launch.
+installs it with apt-get) with the flags of docs/facts.md and a fresh profile per launch.
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from ivrbot.config import Settings
+from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
-from tests.audio_checks import sine
+from ivrbot.testing.audio import sine
+from tests.gateway.test_calls import Party, login
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"  # screenshots (not committed)
 CHROMIUM = Path("/usr/bin/chromium")
 MIC_HZ = 600.0  # the tone the browser's fake microphone plays (looped by Chromium)
+PY_HZ = 1000.0  # the tone the Python side plays
+BOT_NUMBER = "5550001000"  # the Python Phone of the bot fixture
 
 FLAGS = [
     "--no-sandbox",
@@ -99,13 +103,71 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runner]:
+async def bank(tmp_path: Path) -> AsyncIterator[Runner]:
     """``ivrbot run`` serving flows/bank.py (recordings under tmp_path)."""
-    monkeypatch.setenv("IVRBOT_RECORDINGS", str(tmp_path / "recordings"))
     flows = tmp_path / "flows"
     flows.mkdir()
     shutil.copy(ROOT / "flows" / "bank.py", flows / "bank.py")
-    runner = Runner(flows, Settings(port=0, db=str(tmp_path / "ivrbot.db")))
+    settings = Settings(port=0, db=str(tmp_path / "ivrbot.db"), recordings=tmp_path / "recordings")
+    runner = Runner(flows, settings)
     await runner.start()
     yield runner
     await runner.stop()
+
+
+@pytest.fixture
+async def bot(gateway: GatewayServer) -> AsyncIterator[Party]:
+    """A Python Phone on a virtual number that plays PY_HZ into every call it connects."""
+    party = Party(gateway.url, "bot")
+
+    def speak(data: object) -> None:
+        for call in party.phone.calls:
+            call.play(sine(PY_HZ, 120.0, dbfs=-12.0))
+
+    party.phone.on("call:connected", speak)
+    await login(party, gateway.url, "VIRTUAL_NUMBER", f"vtn:{BOT_NUMBER}")
+    yield party
+    await party.phone.close()
+
+
+@pytest.fixture
+async def dashboard(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh page for the dashboard (its message line printed at the end)."""
+    viewport = {"width": 1280, "height": 1000}
+    async with fresh_page(browser, "dashboard", "#message", viewport=viewport) as page:
+        page.set_default_timeout(20000)
+        yield page
+
+
+async def log_in(page: Page, url: str, secret: str) -> None:
+    """Log in to the dashboard at ``url`` with the gateway's client id and ``secret``."""
+    await page.goto(f"{url}/dashboard")
+    await page.wait_for_selector("body[data-ready=true]")
+    await page.fill("#client-id", Settings().client_id)
+    await page.fill("#client-secret", secret)
+    await page.click("#login")
+
+
+def stream_level_js(stream: str) -> str:
+    """A page function ``async (freq) => dBFS``: the level of ``freq`` in the last ~0.7 s
+    of the MediaStream the JavaScript expression ``stream`` gives (-120 without audio)."""
+    return f"""async (freq) => {{
+  const stream = {stream};
+  if (!stream || !stream.getAudioTracks().length) return -120;
+  const m = window.__meter || (window.__meter = {{ ctx: new AudioContext() }});
+  await m.ctx.resume();
+  if (m.stream !== stream) {{
+    if (m.source) m.source.disconnect();
+    m.source = m.ctx.createMediaStreamSource(stream);
+    m.analyser = m.ctx.createAnalyser();
+    m.analyser.fftSize = 32768;
+    m.source.connect(m.analyser);
+    m.stream = stream;
+  }}
+  const x = new Float32Array(m.analyser.fftSize);
+  m.analyser.getFloatTimeDomainData(x);
+  const w = 2 * Math.PI * freq / m.ctx.sampleRate;
+  let re = 0, im = 0;
+  for (let n = 0; n < x.length; n++) {{ re += x[n] * Math.cos(w * n); im -= x[n] * Math.sin(w * n); }}
+  return 20 * Math.log10(Math.max(2 * Math.hypot(re, im) / x.length, 1e-6));
+}}"""

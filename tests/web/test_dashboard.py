@@ -11,10 +11,9 @@ the campaigns panel. Screenshots go to ``artifacts/``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 from ivrbot.campaign.campaign import load_campaign_file
 from ivrbot.campaign.contacts import read_contacts
@@ -22,7 +21,7 @@ from ivrbot.config import Settings
 from ivrbot.flow.media_steps import BEEP_HZ
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
-from tests.web.conftest import ARTIFACTS, MIC_HZ, ROOT, fresh_page
+from tests.web.conftest import ARTIFACTS, MIC_HZ, ROOT, log_in
 from tests.web.test_softphone import call_state, open_softphone, page_level
 
 BANK = "5550001010"
@@ -45,22 +44,6 @@ RECORDING_JS = """async ([selector, freq]) => {
   }
   return [buffer.duration, best];
 }"""
-
-
-@pytest.fixture
-async def dashboard(browser: Browser) -> AsyncIterator[Page]:
-    viewport = {"width": 1280, "height": 1000}
-    async with fresh_page(browser, "dashboard", "#message", viewport=viewport) as page:
-        page.set_default_timeout(20000)
-        yield page
-
-
-async def log_in(page: Page, url: str, secret: str) -> None:
-    await page.goto(f"{url}/dashboard")
-    await page.wait_for_selector("body[data-ready=true]")
-    await page.fill("#client-id", Settings().client_id)
-    await page.fill("#client-secret", secret)
-    await page.click("#login")
 
 
 async def live_step(page: Page, step: str) -> None:
@@ -167,6 +150,7 @@ CAMPAIGNS_JS = """async () => {
 }"""
 
 
+@pytest.mark.slow
 async def test_campaigns_panel_draws_progress_and_outcomes(
     page: Page, gateway: GatewayServer
 ) -> None:

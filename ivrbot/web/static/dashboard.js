@@ -3,6 +3,7 @@
 
 import { drawFlow, drawLegend, highlight } from '/static/flowgraph.js';
 import { drawCampaigns } from '/static/campaigns.js';
+import { listen, listeningTo, stopListening } from '/static/listen.js';
 
 const $ = (sel) => document.querySelector(sel);
 const TOKEN_KEY = 'ivrbot.dashboard.token';
@@ -67,6 +68,7 @@ async function start() {
 }
 
 function logout(message = '') {
+  stopListening();
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = '';
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
@@ -115,6 +117,33 @@ function render(board) {
   renderCalls(board.calls);
   if (!state.searching) renderRecords(board.records);
   renderFlowPicker(board.bots);
+  renderSip(board.sip);
+}
+
+function renderSip(sip) {  // null: this gateway runs no SIP connector
+  $('#sip-panel').hidden = !sip;
+  if (!sip) return;
+  $('#sip-transports').textContent = Object.entries(sip.transports || { udp: sip.port })
+    .map(([kind, port]) => `${kind} ${port}`).join(', ');
+  const regs = $('#sip-registrations tbody');
+  regs.replaceChildren();
+  for (const reg of sip.registrations) {
+    const row = regs.insertRow();
+    row.dataset.account = reg.account;
+    cell(row, reg.account);
+    cell(row, reg.active ? 'yes' : 'no', 'registered');
+    cell(row, reg.code ? `${reg.code} ${reg.reason}` : reg.reason);
+  }
+  const trunks = $('#sip-trunks tbody');
+  trunks.replaceChildren();
+  for (const trunk of sip.trunks) {
+    const row = trunks.insertRow();
+    cell(row, trunk.name);
+    cell(row, trunk.allow.join(', '));
+    cell(row, trunk.uri || '');
+  }
+  $('#sip-calls').textContent = String(sip.calls.length);
+  $('#sip-rejected').textContent = String(sip.rejected);
 }
 
 function renderBots(bots) {
@@ -150,14 +179,48 @@ function renderCalls(calls) {
     cell(row, call.step || call.state || '', 'step');
     cell(row, duration(Date.now() / 1000 - state.clockSkew - call.started_at), 'duration');
     cell(row, inputText(call.last_input));
+    listenCell(row, call.call);
     if (call.flow) row.onclick = () => showFlow(call.flow);
   }
+  if (listeningTo() && !calls.some((c) => c.call === listeningTo())) stopListening();
+  document.body.dataset.listening = listeningTo();
   $('#no-calls').hidden = calls.length > 0;
   $('#live-count').textContent = String(calls.length);
   const live = calls.find((c) => c.flow);
   if (live && !state.shownFlow) showFlow(live.flow);
   else markSteps();
 }
+
+function listenCell(row, callId) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'listen';
+  button.disabled = !callId;
+  button.textContent = callId && listeningTo() === callId ? 'Stop' : 'Listen';
+  button.onclick = async (event) => {
+    event.stopPropagation();  // not the row's click (which shows its flow)
+    button.disabled = true;
+    try {
+      if (listeningTo() === callId) await stopListening();
+      else await listen(callId, state.token);
+      show('');
+    } catch (exc) {
+      show(`Could not listen in: ${exc.message}`);
+    }
+    button.disabled = false;
+    showListening();
+  };
+  row.dataset.call = callId || '';
+  row.insertCell().append(button);
+}
+
+function showListening() {  // after a click, or when the gateway ended the listening
+  document.body.dataset.listening = listeningTo();
+  for (const b of document.querySelectorAll('#calls button.listen')) {
+    b.textContent = listeningTo() && b.closest('tr').dataset.call === listeningTo() ? 'Stop' : 'Listen';
+  }
+}
+document.addEventListener('listening-changed', showListening);
 
 function tick() {  // the durations count up between messages; campaigns every 5 s
   if (state.token && ++state.ticks % 5 === 0) loadCampaigns();

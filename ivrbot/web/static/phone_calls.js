@@ -2,27 +2,6 @@
 // upgrade / downgrade and accepting or rejecting a media modification, with the same checks
 // in the same order as ivrbot/phone/call_control.py. Installed on Phone by phone.js.
 
-/** `sdp` with the RTP header extension ids negotiated before (`previous`): a browser refuses
- *  an offer that gives a negotiated extension another id (aiortc's new offers may), and an
- *  extension it did not have whose id is taken is left out. */
-export function keepExtensionIds(sdp, previous) {
-  const EXTMAP = /^a=extmap:(\d+)(\/\w+)? (\S+)(.*)$/;
-  const known = new Map();
-  for (const line of previous.split(/\r?\n/)) {
-    const m = EXTMAP.exec(line);
-    if (m) known.set(m[3], m[1]);
-  }
-  if (!known.size) return sdp;
-  const taken = new Set(known.values());
-  return sdp.split('\r\n').filter((line) => {
-    const m = EXTMAP.exec(line);
-    return !m || known.has(m[3]) || !taken.has(m[1]);
-  }).map((line) => {
-    const m = EXTMAP.exec(line);
-    return m && known.has(m[3]) ? `a=extmap:${known.get(m[3])}${m[2] || ''} ${m[3]}${m[4]}` : line;
-  }).join('\r\n');
-}
-
 export function installCallControl(Phone, { ENDED }) {
   const methods = {
     /** Hold the current call (resumed automatically later) and dial a second one. */
@@ -131,8 +110,7 @@ export function installCallControl(Phone, { ENDED }) {
       const offer = call.modOffer;
       call.modOffer = null;
       if (offer) { // answered either way: the gateway's offer needs its answer
-        const previous = call.pc.remoteDescription ? call.pc.remoteDescription.sdp : '';
-        await call.pc.setRemoteDescription({ type: 'offer', sdp: keepExtensionIds(offer, previous) });
+        await call.pc.setRemoteDescription({ type: 'offer', sdp: offer });
         await call.pc.setLocalDescription(await call.pc.createAnswer());
         body = { callsMediaModifications: { sdp: await call.localSdp() } };
       }

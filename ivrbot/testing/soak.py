@@ -22,14 +22,14 @@ from pathlib import Path
 import vosk
 from aiortc import RTCPeerConnection
 
+from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.steps import Ask, Python, Say
-from ivrbot.flow.testing import SimulatedCaller
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.testing.caller import SimulatedCaller
 
 SOAK_NUMBER = "5550001099"
 HOLD_S = 30.0  # the soak flow's last step waits this long for the caller to hang up
@@ -114,11 +114,11 @@ async def one_call(gateway_url: str, tts: Synthesizer, digit: str, user: str) ->
         await caller.close()
 
 
-async def _settled(server: GatewayServer, bot: Bot, calls: int) -> None:
+async def _settled(parts: Parts, bot: Bot, calls: int) -> None:
     """Wait until the bot has the record of call number ``calls`` and neither it nor the
     gateway holds a call."""
     async with asyncio.timeout(CALL_TIMEOUT_S):
-        while bot.ended_count < calls or server.gateway.switch.calls or bot.active:
+        while bot.ended_count < calls or parts.gateway.switch.calls or bot.active:
             await asyncio.sleep(0.02)
 
 
@@ -127,25 +127,20 @@ async def soak(
 ) -> AsyncIterator[Sample]:
     """Run ``calls`` calls one after another through a new gateway (call records in the
     SQLite file ``db``) and bot; a :class:`Sample` before the first call and after every
-    ``every`` calls, each taken once the bot and the gateway have let the last call go."""
-    server = GatewayServer(Settings(port=0, db=db))
-    await server.start()
-    bot = Bot(soak_flow(), server.url, tts, model, gateway=server.gateway)  # as ivrbot run
+    ``every`` calls, each taken once the bot and the gateway have let the last call go.
+    (``model``: loaded by the caller, so that its memory is in the first sample.)"""
     taken = 0
-    try:
-        await bot.start()
+    async with assemble(Settings(port=0, db=db), tts=tts) as parts:
+        bot = await parts.serve(soak_flow())  # attached inside the gateway, as ivrbot run
         started = time.monotonic()
         yield await sample(0, taken, started)
         for index in range(1, calls + 1):
             digit = str(index % 10)
-            await one_call(server.url, tts, digit, user=f"soak{index % 3}")
-            await _settled(server, bot, index)
+            await one_call(parts.url, tts, digit, user=f"soak{index % 3}")
+            await _settled(parts, bot, index)
             taken += bot.records[-1].digits == digit  # the bot keeps its latest records
             if index % every == 0 or index == calls:
                 yield await sample(index, taken, started)
-    finally:
-        await bot.stop()
-        await server.stop()
 
 
 def per_call(samples: list[Sample], warm_up: int) -> dict[str, float]:

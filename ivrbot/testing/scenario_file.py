@@ -1,6 +1,6 @@
 """Scenario files: reading and checking them, and comparing a call with what they expect.
 
-The format is described in :mod:`ivrbot.flow.scenario`, which runs scenarios.
+The format is described in :mod:`ivrbot.testing.scenario`, which runs scenarios.
 """
 
 from __future__ import annotations

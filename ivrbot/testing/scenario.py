@@ -18,8 +18,9 @@ call's record and ``call.vars``.
     greeting = "Hello?"     # optional, outbound: what the callee says when it answers
     timeout = 30            # optional: seconds the whole call may take (default 30)
 
-    [env]                   # optional: environment variables while the scenario runs,
-    IVRBOT_NOW = "2025-01-06T20:30"   # e.g. a flow's clock (restored afterwards)
+    [env]                   # optional: variables over the environment for this scenario:
+    IVRBOT_NOW = "2025-01-06T20:30"   # IVRBOT_* settings, and call.env for the flow (e.g. its
+                                      # clock); the process environment is not changed
 
     [[actions]]
     hear = true             # wait until a prompt has been heard to its end
@@ -49,7 +50,7 @@ call's record and ``call.vars``.
 
 Actions may also be written inline: ``actions = [{ hear = true }, { press = "4" }]``. A
 file that is not valid TOML, or has an unknown key or a wrong value, is refused with one
-line naming it. Recordings go to a temporary folder (``IVRBOT_RECORDINGS``), removed after
+line naming it. Recordings go to a temporary folder (``Settings.recordings``), removed after
 the scenario. The time a scenario takes includes starting its bot (loading the speech
 model the first time).
 """
@@ -59,24 +60,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ivrbot.compose import assemble
 from ivrbot.config import Settings
-from ivrbot.events import Event
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import flow_files, import_flow_file, load_flow_file
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.scenario_file import (
+from ivrbot.media.setup import configure_media
+from ivrbot.media.tts import Synthesizer, check_tts
+from ivrbot.testing.callee import SimulatedCallee, greeting_audio
+from ivrbot.testing.caller import SPEECH_DB, NotAnswered, SimulatedCaller
+from ivrbot.testing.scenario_file import (
     Action,
     Expect,
     Scenario,
@@ -87,11 +89,6 @@ from ivrbot.flow.scenario_file import (
     scenario_files,
     show,
 )
-from ivrbot.flow.testing import SPEECH_DB, NotAnswered, SimulatedCaller
-from ivrbot.gateway.server import GatewayServer
-from ivrbot.media.frames import WIRE_RATE, resample
-from ivrbot.media.tts import Synthesizer, check_tts
-from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.timeline import Timeline
 
 __all__ = [
@@ -111,11 +108,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HUMAN_GREETING = "Hello?"
-MACHINE_GREETING = (
-    "Hi, you have reached the Smith family. We cannot come to the phone right now. "
-    "Please leave a message after the tone."
-)
 WAITING_FOR_THE_END = "waiting for the call to end"
 RECORD_WAIT_S = 5.0  # after the call ends, how long the bot may take to finish its record
 
@@ -179,65 +171,6 @@ def find_scenario_flow(scenario: Scenario, flows_dir: Path | None = None) -> Flo
     raise FlowError(
         f"no flow named {scenario.flow!r} in {folder}/ (set flow = 'NAME' or 'file.py')"
     )
-
-
-@contextlib.contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables, and put back what was there afterwards."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
-class SimulatedCallee(SimulatedCaller):
-    """Someone the bot calls: answers, plays ``greeting`` (a person's hello, or a machine's
-    message and beep), then acts like a :class:`SimulatedCaller`."""
-
-    def __init__(self, gateway_url: str, tts: Synthesizer, timeline: Timeline | None,
-                 greeting: np.ndarray, user: str = "callee") -> None:  # fmt: skip
-        super().__init__(gateway_url, tts, timeline, user=user)
-        self.greeting = greeting
-        self.greeted = asyncio.Event()
-        self.phone.on(Event.CALL_INCOMING, self._answer)
-        self.phone.on(Event.CALL_CONNECTED, self._greet)
-
-    def note(self, event: str, **detail: Any) -> None:
-        self.timeline.add("callee", event, **{k: v for k, v in detail.items() if v is not None})
-
-    async def log_in(self) -> None:
-        token = await fetch_token(self.gateway_url, "ACCOUNT_ID")
-        await self.phone.login(token=token, user_id=self.user_id)
-
-    async def _answer(self, _: Any) -> None:
-        self.note("answer")
-        self.call = await self.phone.answer(remote_media=self.ear.on_frame)
-
-    async def _greet(self, _: Any) -> None:
-        assert self.call is not None
-        await asyncio.sleep(0.3)
-        self.note("greeting", seconds=round(self.greeting.size / WIRE_RATE, 2))
-        await self.call.play(self.greeting, WIRE_RATE, "greeting")
-        self.greeted.set()
-
-
-async def greeting_audio(tts: Synthesizer, scenario: Scenario) -> np.ndarray:
-    """What the callee plays when it answers: words, and for a machine a 1000 Hz beep."""
-    machine = scenario.callee == "machine"
-    text = scenario.greeting or (MACHINE_GREETING if machine else HUMAN_GREETING)
-    prompt = await tts.synth(text, "en")
-    words = resample(prompt.pcm, prompt.sample_rate, WIRE_RATE)
-    if not machine:
-        return words
-    t = np.arange(int(0.5 * WIRE_RATE)) / WIRE_RATE
-    beep = (32767 * 10 ** (-10 / 20) * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
-    return np.concatenate([words, np.zeros(WIRE_RATE // 5, np.int16), beep])
 
 
 class _Call:
@@ -337,49 +270,43 @@ class ScenarioRunner:
         timeline = Timeline()
         result = ScenarioResult(scenario, 0.0, [], timeline=timeline)
         with tempfile.TemporaryDirectory(prefix="ivrbot-scenario-") as work:
-            env = {"IVRBOT_RECORDINGS": str(Path(work) / "recordings"), **scenario.env}
-            with environment(env):
-                try:
-                    await self._run(scenario, Path(work), result)
-                except (FlowError, OSError) as exc:
-                    result.failures.append(f"error: {exc}")
-                except Exception as exc:  # one scenario's failure does not stop the others
-                    log.debug("scenario %s failed", scenario.name, exc_info=True)
-                    result.failures.append(f"error: {type(exc).__name__}: {exc}")
+            try:
+                await self._run(scenario, Path(work), result)
+            except (FlowError, OSError) as exc:
+                result.failures.append(f"error: {exc}")
+            except Exception as exc:  # one scenario's failure does not stop the others
+                log.debug("scenario %s failed", scenario.name, exc_info=True)
+                result.failures.append(f"error: {type(exc).__name__}: {exc}")
         result.seconds = time.monotonic() - began
         return result
 
-    async def _run(self, scenario: Scenario, work: Path, result: ScenarioResult) -> None:
-        from ivrbot.media.models import load_flow_model  # imports vosk: only when running
+    @staticmethod
+    def settings(scenario: Scenario, work: Path) -> Settings:
+        """The settings of a scenario's run: the environment with the scenario's ``[env]``
+        over it (the environment itself is not changed), recordings under ``work``, a
+        gateway on a free port of 127.0.0.1 with its own SQLite file."""
+        env = {"IVRBOT_RECORDINGS": str(work / "recordings"), **scenario.env}
+        return Settings.with_env(env, host="127.0.0.1", port=0, db=str(work / "gateway.db"))
 
+    async def _run(self, scenario: Scenario, work: Path, result: ScenarioResult) -> None:
+        settings = self.settings(scenario, work)
+        configure_media(settings)
         flow = find_scenario_flow(scenario, self.flows_dir)
-        model = await load_flow_model(flow)
-        settings = Settings(host="127.0.0.1", port=0, db=str(work / "gateway.db"))
-        settings.virtual_numbers += [n for n in flow.numbers if n not in settings.virtual_numbers]
+        inbound = scenario.direction == "inbound"
         async with contextlib.AsyncExitStack() as stack:
-            server = GatewayServer(settings)
-            url = await server.start()
-            stack.push_async_callback(server.stop)
-            inbound = scenario.direction == "inbound"
-            bot = Bot(
-                flow,
-                url,
-                self.tts,
-                model,
-                timeline=result.timeline,
-                store=server.gateway.store,
-                inbound=inbound,
-                gateway=server.gateway,
-            )  # fmt: skip (attached inside, as ivrbot run)
-            stack.push_async_callback(bot.stop)
+            parts = await stack.enter_async_context(
+                assemble(settings, tts=self.tts, timeline=result.timeline)
+            )
             party: SimulatedCaller
             if inbound:
-                party = SimulatedCaller(url, self.tts, result.timeline)
+                party = SimulatedCaller(parts.url, self.tts, result.timeline)
             else:
-                greeting = await greeting_audio(self.tts, scenario)
-                party = SimulatedCallee(url, self.tts, result.timeline, greeting)
+                greeting = await greeting_audio(
+                    self.tts, scenario.callee == "machine", scenario.greeting
+                )
+                party = SimulatedCallee(parts.url, self.tts, result.timeline, greeting)
             stack.push_async_callback(party.close)
-            await bot.start()
+            bot = await parts.serve(flow, inbound=inbound)  # attached inside, as ivrbot run
             await self._call(scenario, _Call(scenario, bot, party), result)
 
     async def _call(self, scenario: Scenario, call: _Call, result: ScenarioResult) -> None:

@@ -13,18 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from ivrbot.flow.testing import Ear
 from ivrbot.media.frames import WIRE_RATE, resample
 from ivrbot.media.tones import _sine_sum
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
-
-MACHINE_GREETING = (
-    "Hi, you have reached the Smith family. We cannot come to the phone right now. "
-    "Please leave a message after the tone."
-)
+from ivrbot.testing.callee import MACHINE_GREETING
+from ivrbot.testing.caller import Ear
 
 KINDS = ("person", "machine", "reject", "silent")
 

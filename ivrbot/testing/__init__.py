@@ -1,0 +1,14 @@
+"""The test harness: simulated parties, scenarios and audio checks.
+
+* :mod:`~ivrbot.testing.caller`: a simulated caller (a real Phone that dials, listens,
+  presses keys and speaks) and its :class:`~ivrbot.testing.caller.Ear`.
+* :mod:`~ivrbot.testing.callee`: a simulated callee a bot dials (a person or a machine).
+* :mod:`~ivrbot.testing.callees`: simulated contacts of a campaign (``ivrbot campaign
+  callees``).
+* :mod:`~ivrbot.testing.scenario_file` and :mod:`~ivrbot.testing.scenario`: scenario files
+  and running them (``ivrbot flows test``); :mod:`~ivrbot.testing.soak`: many calls in a row.
+* :mod:`~ivrbot.testing.audio`: test signals and measuring them (sine, Goertzel level).
+
+The production path (``ivrbot run``) imports none of it; only the commands that run
+scenarios, simulated parties or the demo do.
+"""
