@@ -165,6 +165,8 @@ class Settings:
     ring_timeout_s: float = field(default_factory=lambda: _env_float("RING_TIMEOUT", 60))
     # a peer that stops answering ICE consent checks this long is gone: its calls end
     peer_timeout_s: float = field(default_factory=lambda: _env_float("PEER_TIMEOUT", 8))
+    # cached prompts and silence sent pre-encoded (0: encode and decode every frame)
+    preencode: bool = field(default_factory=lambda: _env_bool("PREENCODE", "1"))
     # bots in this process: concurrent calls in all and per flow (Flow(max_calls=N) sets its
     # own); past the limit a caller waits in a queue with ringback this long, then hears busy
     max_calls: int = field(default_factory=lambda: _env_int("MAX_CALLS", 100))

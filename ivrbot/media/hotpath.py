@@ -30,7 +30,6 @@ import asyncio
 import fractions
 import logging
 import math
-import os
 import threading
 from typing import Any
 
@@ -46,9 +45,10 @@ from ivrbot.media.wire_prompt import SILENCE, silence_payload
 
 log = logging.getLogger(__name__)
 _installed = False
-PREENCODE = os.environ.get("IVRBOT_PREENCODE", "1") != "0"
+PREENCODE = True
 """Send cached prompts and silence pre-encoded, skip decoding repeated silence (default);
-``IVRBOT_PREENCODE=0`` encodes and decodes every frame (to compare, or to rule it out)."""
+``IVRBOT_PREENCODE=0`` (Settings.preencode, applied by media.setup.configure_media) encodes
+and decodes every frame (to compare, or to rule it out)."""
 _MIN_LEVEL = -127
 aiortc_audio_level_dbov = rtp.compute_audio_level_dbov  # the original, for comparison
 

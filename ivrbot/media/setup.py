@@ -10,8 +10,12 @@ from ivrbot.media.peer import set_ice_host_addresses, set_peer_timeout
 
 def configure_media(settings: Settings) -> None:
     """ICE host addresses (``ice_hosts``), the peer timeout (``peer_timeout_s``), the speech
-    model folder (``model``) and vosk's log (``vosk_log``) from ``settings``."""
+    model folder (``model``), vosk's log (``vosk_log``) and pre-encoded prompts
+    (``preencode``) from ``settings``."""
+    from ivrbot.media import hotpath
     from ivrbot.media.speech_model import choose_model  # imports vosk
+
+    hotpath.PREENCODE = settings.preencode
 
     set_ice_host_addresses(settings.ice_hosts)
     set_peer_timeout(settings.peer_timeout_s)

@@ -32,7 +32,7 @@ from ivrbot.media.wire_prompt import (
     silence_payload,
     wire_prompt,
 )
-from tests.audio_checks import sine, tone_dbfs
+from ivrbot.testing.audio import sine, tone_dbfs
 from tests.media.test_rfc4733 import negotiate
 
 CODECS = {"opus": None, "PCMU": "audio/PCMU"}
