@@ -7,7 +7,6 @@ from typing import Any
 
 import av
 import numpy as np
-import pytest
 
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media import rfc4733
@@ -56,19 +55,6 @@ class Party:
 
 async def login(party: Party, url: str, scope: str, user_id: str) -> None:
     await party.phone.login(token=await fetch_token(url, scope), user_id=user_id)
-
-
-@pytest.fixture(params=["webrtc", "local"])
-async def pair(gateway: GatewayServer, request: pytest.FixtureRequest) -> Any:
-    """alice (WebRTC) and a bot: a remote Phone over WebRTC, or a Phone in the gateway's
-    process (local media: frames in process)."""
-    url = gateway.url
-    alice, bot = Party(url, "alice"), Party(url, "bot", in_process=request.param == "local")
-    await login(alice, url, "ACCOUNT_ID", "alice@ivrbot.local")
-    await login(bot, url, "VIRTUAL_NUMBER", "vtn:5550001000")
-    yield alice, bot
-    await alice.phone.close()
-    await bot.phone.close()
 
 
 async def connect(alice: Party, bot: Party) -> tuple[Call, Call]:

@@ -11,17 +11,15 @@ from typing import Any
 
 import av
 import numpy as np
-import pytest
 from aiortc import RTCSessionDescription, sdp
 
 from ivrbot.gateway.leg import Leg
 from ivrbot.gateway.reoffer import next_origin
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import pcm_from_frame
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
 from ivrbot.testing.audio import sine, tone_dbfs
-from tests.gateway.test_calls import Party, connect, login
+from tests.gateway.test_calls import Party, connect
 
 HEARD_DB = -25.0
 SILENT_DB = -50.0
@@ -153,23 +151,11 @@ async def change(asker: Party, method: str, answerer: Party, to: str) -> None:
     assert answerer.phone.get_media_type() == to
 
 
-@pytest.fixture(params=["webrtc", "local"])
-async def parties(gateway: GatewayServer, request: pytest.FixtureRequest) -> Any:
-    """alice (WebRTC) and a bot on a virtual number: a remote Phone, or one in process."""
-    url = gateway.url
-    alice, bot = Party(url, "alice"), Party(url, "bot", in_process=request.param == "local")
-    await login(alice, url, "ACCOUNT_ID", "alice@ivrbot.local")
-    await login(bot, url, "VIRTUAL_NUMBER", "vtn:5550001000")
-    yield alice, bot
-    await alice.phone.close()
-    await bot.phone.close()
-
-
-async def test_media_changes_both_ways_keep_audio_and_keys(parties: Any) -> None:
+async def test_media_changes_both_ways_keep_audio_and_keys(pair: Any) -> None:
     """Phone to Phone through the gateway: the bot upgrades (the gateway re-offers alice's
     leg, which alice offered), alice downgrades (it re-offers the bot's leg, which it
     offered); after each, both hear each other, and RFC 4733 keys still go both ways."""
-    alice, bot = parties
+    alice, bot = pair
     out, inc = await connect(alice, bot)
     out.play(sine(440, 60.0))
     inc.play(sine(1000, 60.0))
