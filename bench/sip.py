@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load
-from loadkit.flows import MENU_NUMBER, write_flows
+from loadkit.flows import MENU_NUMBER
+from loadkit.sip_server import idle_cpu_per_s, sip_server
 
 PCAPS = Path("/usr/share/sip-tester")
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -125,18 +126,11 @@ def run_sipp(work: Path, sip_port: int, n: int) -> dict[str, Any]:
 
 
 def sip_path(levels: list[int], work: Path) -> list[dict[str, Any]]:
-    flows = work / "flows"
-    write_flows(flows, 4.0)
     sip_port = load.free_port()
-    os.environ["IVRBOT_SIP_CONFIG"] = str(sip_config(work, sip_port))
-    server = load.Server(flows, work, "1")
     rows = []
-    try:
-        server.wait_ready()
+    with sip_server(work, sip_config(work, sip_port)) as server:
         run_sipp(work, sip_port, 1)  # warm-up: first call pays for imports and prompts
-        c0 = server.cpu_s()
-        time.sleep(3.0)
-        idle = (server.cpu_s() - c0) / 3.0  # CPU s per s with no call (bots, PJSIP's clock)
+        idle = idle_cpu_per_s(server)
         print(f"[sip] idle server: {idle * 1000:.1f} ms CPU per second", flush=True)
         for n in levels:
             c0 = server.cpu_s()
@@ -154,9 +148,6 @@ def sip_path(levels: list[int], work: Path) -> list[dict[str, Any]]:
             print(f"[sip] N={n}: {result['completed']}/{n} completed, "
                   f"{result['server_cpu_ms_per_call_s']} ms CPU per call-second "
                   f"({result['net_ms_per_call_s']} above idle)", flush=True)  # fmt: skip
-    finally:
-        server.stop()
-        os.environ.pop("IVRBOT_SIP_CONFIG", None)
     return rows
 
 

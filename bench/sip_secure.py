@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load
-from loadkit.flows import MENU_NUMBER, write_flows
+from loadkit.flows import MENU_NUMBER
+from loadkit.sip_server import idle_cpu_per_s, sip_server
 
 from tests.sip.peers import Baresip, self_signed
 
@@ -93,17 +94,10 @@ async def run(levels: list[int], hold_s: float) -> list[dict]:  # type: ignore[t
     work = Path(tempfile.mkdtemp(prefix="ivrbot-sip-secure-"))
     (work / "warm-up").mkdir()
     (work / "warm-up" / "sip.crt").symlink_to(work / "sip.crt")
-    flows = work / "flows"
-    write_flows(flows, 4.0)
-    os.environ["IVRBOT_SIP_CONFIG"] = str(sip_config(work, load.free_port()))
-    server = load.Server(flows, work, "1")
     rows = []
-    try:
-        server.wait_ready()
+    with sip_server(work, sip_config(work, load.free_port())) as server:
         await level(server, work / "warm-up", "udp/rtp", 1, 3.0)  # imports, prompts
-        c0 = server.cpu_s()
-        await asyncio.sleep(3.0)
-        idle = (server.cpu_s() - c0) / 3.0
+        idle = idle_cpu_per_s(server)
         print(f"[sip-secure] idle server: {idle * 1000:.1f} ms CPU per second", flush=True)
         for n in levels:
             for mode in MODES:
@@ -115,9 +109,6 @@ async def run(levels: list[int], hold_s: float) -> list[dict]:  # type: ignore[t
                 print(f"[sip-secure] {mode} N={n}: {row['up']} up ({row['srtp']} SRTP, "
                       f"{'/'.join(row['transport'])}), {row['ms_per_call_s']} ms CPU per "
                       f"call-second ({row['net_ms_per_call_s']} above idle)", flush=True)  # fmt: skip
-    finally:
-        server.stop()
-        os.environ.pop("IVRBOT_SIP_CONFIG", None)
     return rows
 
 
