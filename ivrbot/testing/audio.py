@@ -23,6 +23,19 @@ def tone_dbfs(pcm: np.ndarray, freq: float, rate: int = 48000) -> float:
     return float(20 * np.log10(max(amplitude, 1e-6)))
 
 
+def loudest_window(
+    pcm: np.ndarray, freq: float, rate: int = 48000, window_s: float = 0.25
+) -> np.ndarray:
+    """The ``window_s`` of ``pcm`` where ``freq`` is loudest (windows overlapping by half):
+    where a short tone is, whatever the length of the recording around it."""
+    size = int(window_s * rate)
+    if pcm.size <= size:
+        return pcm
+    starts = range(0, pcm.size - size + 1, size // 2)
+    best = max(starts, key=lambda i: tone_dbfs(pcm[i : i + size], freq, rate))
+    return pcm[best : best + size]
+
+
 def resample_pcm(pcm: np.ndarray, src: int, dst: int) -> np.ndarray:
     """Mono int16 ``pcm`` from ``src`` Hz to ``dst`` Hz with FFmpeg's resampler (as the
     media path does), flushed to the end."""
