@@ -174,6 +174,9 @@ class Settings:
     # Phone of its own gateway (the path of bots in other processes; for comparison)
     local_bots: bool = field(default_factory=lambda: _env_bool("LOCAL_BOTS", "1"))
     flow_max_calls: int = field(default_factory=lambda: _env_int("FLOW_MAX_CALLS", 50))
+    # ivrbot run: media worker processes taking WebRTC callers' calls to the flows (each
+    # call's media and bot in one worker; ivrbot/workers); 0: all in the gateway's process
+    media_workers: int = field(default_factory=lambda: _env_int("MEDIA_WORKERS", 0, 0, 64))
     queue_s: float = field(default_factory=lambda: _env_float("QUEUE_TIMEOUT", 30))
     # storage: one SQLite file (":memory:" keeps nothing across restarts)
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))

@@ -89,10 +89,14 @@ class LevelByLogger(logging.Filter):
         return record.levelno >= (self.operator if ours else self.internal)
 
 
+CONFIGURED: list[tuple[str, str, int]] = []  # the last configure() call's arguments
+
+
 def configure(level: str = "info", fmt: str = "text", verbose: int = 0) -> None:
     """Log to stderr: operator loggers at ``level``; the rest at WARNING (INFO with -v,
     DEBUG with -vv or level debug), never below ``level``. Called again, it replaces its
     own handler; other handlers keep what they get (the root level is only ever lowered)."""
+    CONFIGURED[:] = [(level, fmt, verbose)]  # media workers log the same way
     chosen = logging.getLevelName(level.upper())
     internal = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     internal = logging.DEBUG if chosen == logging.DEBUG else max(internal, chosen)

@@ -32,6 +32,7 @@ from ivrbot.web.board import BOARD
 if TYPE_CHECKING:
     from ivrbot.campaign.scheduler import CampaignService
     from ivrbot.sip.connector import SipConnector
+    from ivrbot.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,17 @@ class Runner:
     A flow file that does not load is reported and skipped: the others are served. Hot
     reload tries it again whenever it changes (and serves new flow files the same way)."""
 
-    def __init__(self, flows_dir: Path, settings: Settings, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        flows_dir: Path,
+        settings: Settings,
+        console: Console | None = None,
+        campaigns: bool = True,
+    ) -> None:
         self.flows_dir = flows_dir
         self.settings = settings
+        self.with_campaigns = campaigns  # a media worker's runner has none
+        self.workers: WorkerPool | None = None  # settings.media_workers > 0
         self.console = console or Console(quiet=True)
         self.bots: dict[Path, Bot] = {}
         self.broken: dict[Path, str] = {}  # flow files that do not load, and why
@@ -103,15 +112,34 @@ class Runner:
             self._broken(path, problem)
         try:
             self._parts = await self._stack.enter_async_context(
-                assemble(self.settings, reserved=flows, campaigns=True, prepare=self._prepare)
+                assemble(
+                    self.settings,
+                    reserved=flows,
+                    campaigns=self.with_campaigns,
+                    prepare=self._prepare,
+                )
             )
             for flow in flows:
                 await self._serve(flow)
             await self.parts.start_campaigns()  # once their bots are served
+            if self.settings.media_workers:
+                await self._start_workers()
         except BaseException:
             await self.stop()
             raise
         return self.parts.url
+
+    async def _start_workers(self) -> None:
+        """Media workers beside the gateway (ivrbot/workers); they stop first."""
+        from ivrbot import logs
+        from ivrbot.workers.pool import WorkerPool
+
+        log_config = logs.CONFIGURED[0] if logs.CONFIGURED else ("info", "text", 0)
+        pool = WorkerPool(self.server.gateway, self.settings, self.flows_dir,
+                          self.settings.media_workers, log_config)  # fmt: skip
+        await pool.start()
+        self.workers = pool
+        self._stack.push_async_callback(pool.stop)
 
     def flow_status(self) -> dict[str, list[str]]:
         """The flows served (by name) and the flow files that do not load."""
@@ -180,6 +208,11 @@ class Runner:
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
         self.console.print(f"  dashboard: [bold]{self.server.url}/dashboard[/]")
+        if self.workers is not None:
+            pids = ", ".join(str(w.pid) for w in self.workers.workers)
+            self.console.print(
+                f"  media workers: [bold]{len(self.workers.workers)}[/] (pids {pids})"
+            )
         if self.sip is not None:
             ports = ", ".join(f"{k} {v}" for k, v in self.sip.stack.ports.items())
             self.console.print(f"  SIP: [bold]{self.sip.settings.host}: {ports}[/]")
@@ -200,12 +233,15 @@ async def serve(
     console: Console,
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
+    workers: int | None = None,
 ) -> None:
     settings = Settings()
     if host:
         settings.host = host
     if port is not None:
         settings.port = port
+    if workers is not None:
+        settings.media_workers = workers
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

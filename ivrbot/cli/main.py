@@ -172,6 +172,13 @@ def demo(as_json: bool, flow_path: Path, press: str, say: str) -> None:
     type=click.IntRange(0, 65535),
     help="Port to listen on (default 8890, IVRBOT_PORT).",
 )
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(0, 64),
+    help="Media worker processes (default 0: calls in this process; IVRBOT_MEDIA_WORKERS). "
+    "Use the number of cores to spread calls over all of them.",
+)
 @_log_options
 @click.pass_context
 def run(
@@ -179,6 +186,7 @@ def run(
     flows_dir: Path,
     host: str | None,
     port: int | None,
+    workers: int | None,
     log_level: str | None,
     log_format: str | None,
 ) -> None:
@@ -194,6 +202,11 @@ def run(
     IVRBOT_SIP_CONFIG (a TOML file of SIP trunks and accounts) it also answers and places SIP
     calls (ivrbot sip).
 
+    With --workers N, N media worker processes take the WebRTC callers' calls to the flows
+    (each call's media and bot in one worker, the least busy; signalling stays here); a
+    worker that stops ends its calls with a record and starts again. Flows with Transfer,
+    Move or Conference steps, SIP and campaign calls stay in this process.
+
     Logs one timestamped line per call event on stderr (call in, flow, step, input,
     transfer, outcome and duration; --log-format json for one JSON object per line).
     GET /health is open; GET /metrics (Prometheus) answers this machine or an X-API-Key.
@@ -203,7 +216,7 @@ def run(
     _serving_logs(ctx, log_level, log_format)
 
     try:
-        asyncio.run(serve(flows_dir, host, port, console))
+        asyncio.run(serve(flows_dir, host, port, console, workers=workers))
     except USER_ERRORS as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -68,6 +68,8 @@ class Conference(WithFallback, Step):
     a :class:`ConferenceResult`; the record lists it under ``conferences``.
     """
 
+    reaches_others = True
+
     room: str
     announce: str | None = None
     stay: bool = False

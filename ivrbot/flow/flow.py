@@ -151,6 +151,10 @@ class Flow:
     def needs_speech(self) -> bool:
         return any(isinstance(s, Ask) and s.listens for s in self.steps.values())
 
+    def reaches_others(self) -> bool:
+        """Whether a step joins the caller with parties outside the call (see Step)."""
+        return any(s.reaches_others for s in self.steps.values())
+
     def needs_free_form(self) -> bool:
         return any(isinstance(s, Ask) and s.free_form for s in self.steps.values())
 

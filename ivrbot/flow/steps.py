@@ -54,6 +54,9 @@ class Step:
 
     name: str
     colour: ClassVar[str] = "#ffffff"  # the fill of its box in the flow's picture
+    # joins the caller with parties outside the call (transfer, move, conference): the
+    # flow's calls then stay in the gateway's own process, where those parties are
+    reaches_others: ClassVar[bool] = False
 
     async def run(self, call: FlowCall) -> str | None:
         raise NotImplementedError

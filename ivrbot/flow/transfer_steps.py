@@ -105,6 +105,8 @@ class Transfer(WithFallback, Step):
     :class:`TransferResult`; the call's record lists it under ``transfers``.
     """
 
+    reaches_others = True
+
     to: str
     mode: str = "blind"
     announce: str | None = None
@@ -179,6 +181,8 @@ class Move(Step):
     takes it within ``timeout_s`` (or none is logged in), the flow goes on to ``fallback``
     (default ``next``, then the next step in order).
     """
+
+    reaches_others = True
 
     next: str | None = None
     fallback: str | None = None

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -22,6 +23,9 @@ from ivrbot.media.peer import set_peer_timeout
 from ivrbot.store.base import CallRecord, Store
 from ivrbot.store.nodes import node_alive, this_node
 from ivrbot.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from ivrbot.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ class Gateway:
             log.warning("%d call records were left open by a process that stopped: "
                         "marked 'interrupted'", settled)  # fmt: skip
         self.conferences = Conferences(self.sessions)
+        self.workers: WorkerPool | None = None  # media worker processes (ivrbot/workers)
         self.websockets: set[web.WebSocketResponse] = set()
         self._writes: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
@@ -137,5 +142,7 @@ class Gateway:
     async def end_session(self, session: Session) -> None:
         """Log a session out: its calls and conferences end, its channel closes."""
         await self.switch.end_session(session)
+        if self.workers is not None:
+            await self.workers.end_session(session)
         await self.conferences.end_session(session)
         self.sessions.remove(session.id)

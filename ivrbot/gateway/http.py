@@ -22,6 +22,7 @@ from ivrbot.gateway.ratelimit import RateLimited
 from ivrbot.gateway.sessions import Session
 from ivrbot.gateway.switch import CallLeg, CallStateError
 from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
+from ivrbot.workers.relayed import RelayedLeg
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -266,9 +267,11 @@ def own_session(request: web.Request) -> Session:
     return session
 
 
-def own_call(request: web.Request) -> CallLeg:
+def own_call(request: web.Request) -> CallLeg | RelayedLeg:
+    """The call named in the path, of the caller's session: here, or on a media worker."""
     session = own_session(request)
-    leg = session.legs.get(request.match_info["cid"])
+    cid = request.match_info["cid"]
+    leg: CallLeg | RelayedLeg | None = session.legs.get(cid) or session.relayed.get(cid)
     if leg is None:
         raise web.HTTPNotFound(text=f"no call {request.match_info['cid']} in this session")
     return leg

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
 
 from ivrbot.gateway.call_state import Reason
+from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.http import ApiError, gw, json_body, own_call, own_session
 from ivrbot.gateway.merge import MERGE_MODES, merge_call
+from ivrbot.gateway.switch import CallLeg
+from ivrbot.workers.relayed import RelayedLeg
 
 
 async def post_call(request: web.Request) -> web.Response:
@@ -22,7 +26,12 @@ async def post_call(request: web.Request) -> web.Response:
         raise ApiError("SVC0004", "calledParty (tel:+<digits> or sip:<user>@<domain>)")
     if not isinstance(sdp, str):
         raise ApiError("SVC0002", "sdp")
-    leg = await gw(request).switch.place(session, called, sdp)
+    gateway = gw(request)
+    worker = gateway.workers.route(session, called) if gateway.workers else None
+    if worker is not None:  # the flow answering it runs on a media worker
+        leg: CallLeg | RelayedLeg = await worker.place(session, called, sdp)
+    else:
+        leg = await gateway.switch.place(session, called, sdp)
     return web.Response(
         status=201, headers={"Location": leg.resource_url, "x-state": "invitation-sent"}
     )
@@ -43,54 +52,96 @@ ACTIONS = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class CallAction:
+    """One ``x-calls-action`` on a call, checked: what :func:`apply_action` does (here, or
+    on the media worker the call runs on: see ivrbot/workers)."""
+
+    name: str
+    sdp: str | None = None
+    target: str = ""  # initiate-call-transfer: the session's other call
+    conference_id: str = ""  # initiate-call-merge
+    stay: bool = False  # initiate-call-merge mode
+    media: str = ""  # initiate-call-mod: 'video' (upgrade) or 'audio' (downgrade)
+    mod_id: str = ""  # accept-call-mod / reject-call-mod
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_action(request: web.Request, body: dict[str, Any]) -> CallAction:
+    """The request's action with what it needs; 400 naming what is missing or wrong."""
+    name = request.headers.get("x-calls-action", "")
+    headers = request.headers
+    if name not in ACTIONS:
+        raise ApiError("SVC0003", "x-calls-action", ", ".join(ACTIONS))
+    if name == "call-answer":
+        return CallAction(name, sdp=_sdp(body, required=True))
+    if name == "initiate-call-transfer":
+        target = headers.get("x-transferTargetCallId")
+        if not target:
+            raise ApiError("SVC0002", "x-transferTargetCallId")
+        return CallAction(name, target=target)
+    if name == "initiate-call-merge":
+        conference_id = headers.get("x-conferenceId")
+        if not conference_id:
+            raise ApiError("SVC0002", "x-conferenceId")
+        mode = headers.get("x-merge-mode", "leave")
+        if mode not in MERGE_MODES:
+            raise ApiError("SVC0003", "x-merge-mode", ", ".join(MERGE_MODES))
+        return CallAction(name, conference_id=conference_id, stay=mode == "stay")
+    if name == "initiate-call-mod":
+        mods = body.get("callsMediaModifications")
+        kind = mods.get("type") if isinstance(mods, dict) else None
+        if kind not in ("upgrade", "downgrade"):
+            raise ApiError("SVC0003", "callsMediaModifications.type", "upgrade, downgrade")
+        media = "video" if kind == "upgrade" else "audio"
+        return CallAction(name, sdp=_sdp(body, required=False), media=media)
+    if name in ("accept-call-mod", "reject-call-mod"):
+        settled = headers.get("x-modId")
+        if not settled:
+            raise ApiError("SVC0002", "x-modId")
+        return CallAction(name, sdp=_sdp(body, required=False), mod_id=settled)
+    return CallAction(name, sdp=_sdp(body, required=False))
+
+
+async def apply_action(gateway: Gateway, leg: CallLeg, action: CallAction) -> str | None:
+    """Do ``action`` on ``leg``; the modId for hold, resume and a media change."""
+    switch = gateway.switch
+    name = action.name
+    if name == "call-answer":
+        assert action.sdp is not None
+        await switch.answer(leg, action.sdp)
+    elif name in ("initiate-call-hold", "initiate-call-resume"):
+        change = switch.hold if name == "initiate-call-hold" else switch.resume
+        return await change(leg, action.sdp)
+    elif name == "initiate-call-move":
+        await switch.move(leg)
+    elif name == "initiate-call-transfer":
+        await switch.transfer(leg, action.target)
+    elif name == "initiate-call-merge":
+        await merge_call(gateway, leg, action.conference_id, stay=action.stay)
+    elif name == "initiate-call-mod":
+        return await switch.modify(leg, action.media, action.sdp)
+    else:
+        accepted = name == "accept-call-mod"
+        await switch.settle_mod(leg, action.mod_id, accepted, action.sdp)
+    return None
+
+
 async def put_call(request: web.Request) -> web.Response:
     """``x-calls-action`` says what to do. Hold, resume and a media change may carry the
     client's new offer (``callsMediaModifications.sdp``): the gateway answers it in
     ``mod-terminated`` (with the ``x-modId`` of the response). Media is anchored in the
     gateway, so move and transfer need no new SDP (one sent is ignored: that leg ends)."""
     leg = own_call(request)
-    switch = gw(request).switch
-    action = request.headers.get("x-calls-action", "")
-    body = await json_body(request)
-    if action not in ACTIONS:
-        raise ApiError("SVC0003", "x-calls-action", ", ".join(ACTIONS))
-    if action == "call-answer":
-        sdp = _sdp(body, required=True)
-        assert sdp is not None
-        await switch.answer(leg, sdp)
-    elif action in ("initiate-call-hold", "initiate-call-resume"):
-        change = switch.hold if action == "initiate-call-hold" else switch.resume
-        mod_id = await change(leg, _sdp(body, required=False))
-        return web.Response(status=204, headers={"x-modId": mod_id})
-    elif action == "initiate-call-move":
-        await switch.move(leg)
-    elif action == "initiate-call-transfer":
-        target = request.headers.get("x-transferTargetCallId")
-        if not target:
-            raise ApiError("SVC0002", "x-transferTargetCallId")
-        await switch.transfer(leg, target)
-    elif action == "initiate-call-merge":
-        conference_id = request.headers.get("x-conferenceId")
-        if not conference_id:
-            raise ApiError("SVC0002", "x-conferenceId")
-        mode = request.headers.get("x-merge-mode", "leave")
-        if mode not in MERGE_MODES:
-            raise ApiError("SVC0003", "x-merge-mode", ", ".join(MERGE_MODES))
-        await merge_call(gw(request), leg, conference_id, stay=mode == "stay")
-    elif action == "initiate-call-mod":
-        mods = body.get("callsMediaModifications")
-        kind = mods.get("type") if isinstance(mods, dict) else None
-        if kind not in ("upgrade", "downgrade"):
-            raise ApiError("SVC0003", "callsMediaModifications.type", "upgrade, downgrade")
-        media = "video" if kind == "upgrade" else "audio"
-        new_mod = await switch.modify(leg, media, _sdp(body, required=False))
-        return web.Response(status=204, headers={"x-modId": new_mod})
+    action = read_action(request, await json_body(request))
+    if isinstance(leg, RelayedLeg):
+        mod_id = await leg.worker.act(leg, action)
     else:
-        settled = request.headers.get("x-modId")
-        if not settled:
-            raise ApiError("SVC0002", "x-modId")
-        accepted = action == "accept-call-mod"
-        await switch.settle_mod(leg, settled, accepted, _sdp(body, required=False))
+        mod_id = await apply_action(gw(request), leg, action)
+    if mod_id is not None:
+        return web.Response(status=204, headers={"x-modId": mod_id})
     return web.Response(status=204)
 
 
@@ -102,7 +153,10 @@ async def delete_call(request: web.Request) -> web.Response:
     raw = request.headers.get("x-delete-reason", "terminate")
     if raw not in DELETE_REASONS:
         raise ApiError("SVC0003", "x-delete-reason", ", ".join(DELETE_REASONS))
-    await gw(request).switch.end(leg, DELETE_REASONS[raw])
+    if isinstance(leg, RelayedLeg):
+        await leg.worker.end(leg, DELETE_REASONS[raw])
+    else:
+        await gw(request).switch.end(leg, DELETE_REASONS[raw])
     return web.Response(status=204)
 
 

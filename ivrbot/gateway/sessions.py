@@ -13,6 +13,7 @@ from ivrbot.gateway.channel import EventChannel
 
 if TYPE_CHECKING:
     from ivrbot.gateway.switch import CallLeg
+    from ivrbot.workers.relayed import RelayedLeg
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Session:
     e911_id: str | None = None
     channel: EventChannel = field(default_factory=EventChannel)
     legs: dict[str, CallLeg] = field(default_factory=dict)
+    relayed: dict[str, RelayedLeg] = field(default_factory=dict)  # calls on a media worker
     # A session holds one pending (ringing) call at a time (docs/spec/phone-api.md): a call that
     # would ring it meanwhile waits here, and rings it once the pending one is settled.
     offering: int = 0  # invitations being prepared for this session
@@ -43,11 +45,22 @@ class SessionRegistry:
         self._sessions: dict[str, Session] = {}
 
     def create(
-        self, user_id: str, token_digest: str, e911_id: str | None, local: bool = False
+        self,
+        user_id: str,
+        token_digest: str,
+        e911_id: str | None,
+        local: bool = False,
+        channel: EventChannel | None = None,
+        sid: str = "",
     ) -> Session:
-        sid = secrets.token_hex(8)
-        session = Session(sid, user_id, token_digest, time.time() + self.ttl_s, e911_id)
+        """A new session; ``channel`` and ``sid`` are given for a media worker's copy of a
+        session of the main process (ivrbot/workers: same id, events sent back there)."""
+        sid = sid or secrets.token_hex(8)
+        expires = time.time() + self.ttl_s if channel is None else float("inf")
+        session = Session(sid, user_id, token_digest, expires, e911_id)
         session.local = local
+        if channel is not None:
+            session.channel = channel
         self._sessions[sid] = session
         log.info("session %s opened for %s", sid, user_id)
         return session

@@ -193,7 +193,9 @@ class Store(ABC):
     async def get_identity(self, user_id: str) -> Identity | None: ...
 
     @abstractmethod
-    def settle_interrupted(self, now: float, alive: Callable[[str], bool]) -> int:
+    def settle_interrupted(
+        self, now: float, alive: Callable[[str], bool], why: str = "the server stopped"
+    ) -> int:
         """Mark the call records still open (and flow call records still 'in-progress') of
         every process that is no longer ``alive`` (its ``node``) as 'interrupted'.
 

@@ -430,7 +430,9 @@ class SqliteStore(Store):
         return await self._in_tx(get)
 
     # call records ------------------------------------------------------------------------
-    def settle_interrupted(self, now: float, alive: Callable[[str], bool]) -> int:
+    def settle_interrupted(
+        self, now: float, alive: Callable[[str], bool], why: str = "the server stopped"
+    ) -> int:
         def settle(conn: Connection) -> int:
             count = 0
             open_calls = conn.execute(select(call_records).where(call_records.c.ended_at.is_(None)))
@@ -449,7 +451,7 @@ class SqliteStore(Store):
                     continue
                 data = json.loads(row.data)
                 data.update(outcome="interrupted", ended_at=now)
-                data["error"] = data.get("error") or "the server stopped during the call"
+                data["error"] = data.get("error") or f"{why} during the call"
                 conn.execute(
                     update(flow_calls)
                     .where(flow_calls.c.id == row.id)

@@ -1,0 +1,34 @@
+"""What the gateway keeps of a call that runs on a media worker (see ivrbot.workers)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ivrbot.gateway.routes_calls import CallAction
+    from ivrbot.gateway.sessions import Session
+
+
+class Relay(Protocol):
+    """The worker a relayed call runs on: call operations go there."""
+
+    async def act(self, leg: RelayedLeg, action: CallAction) -> str | None: ...
+
+    async def end(self, leg: RelayedLeg, reason: str) -> None: ...
+
+
+@dataclass(eq=False)
+class RelayedLeg:
+    """A session's call whose media and bot run on a worker (same id there)."""
+
+    id: str
+    session: Session
+    worker: Relay
+    called: str
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def resource_url(self) -> str:
+        return f"{self.session.path}/calls/{self.id}"

@@ -1,0 +1,102 @@
+"""The gateway <-> worker link over a real socket pair: replies, events, errors crossing."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from ivrbot.gateway.call_state import CallPhase
+from ivrbot.gateway.http import ApiError
+from ivrbot.gateway.leg import SdpError
+from ivrbot.gateway.switch import CallStateError
+from ivrbot.workers.link import Link, Message, WorkerFailed, WorkerGone
+
+
+@pytest.fixture
+async def ends() -> AsyncIterator[tuple[Link, Link]]:
+    a, b = socket.socketpair()
+    gateway, worker = await Link.over(a, "worker"), await Link.over(b, "gateway")
+    reading = [asyncio.ensure_future(gateway.serve()), asyncio.ensure_future(worker.serve())]
+    yield gateway, worker
+    await gateway.close()
+    await worker.close()
+    for task in reading:
+        task.cancel()
+
+
+async def test_a_request_gets_its_own_reply(ends: tuple[Link, Link]) -> None:
+    gateway, worker = ends
+
+    async def handle(message: Message) -> Message:
+        await asyncio.sleep(0.05 if message["n"] == 1 else 0)  # the first answers last
+        return {"twice": message["n"] * 2}
+
+    worker.handler = handle
+    first, second = await asyncio.gather(
+        gateway.request("double", n=1), gateway.request("double", n=2)
+    )
+    assert (first["twice"], second["twice"]) == (2, 4)
+
+
+async def test_events_reach_the_handler_in_order(ends: tuple[Link, Link]) -> None:
+    gateway, worker = ends
+    seen: list[int] = []
+    done = asyncio.Event()
+
+    def on_event(message: Message) -> None:
+        seen.append(message["n"])
+        if len(seen) == 50:
+            done.set()
+
+    gateway.handler = on_event
+    for n in range(50):
+        worker.send({"op": "event", "n": n})
+    await asyncio.wait_for(done.wait(), 5)
+    assert seen == list(range(50))
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind", "text"),
+    [
+        (CallStateError("initiate-call-hold", CallPhase.RINGING), CallStateError, "ringing"),
+        (SdpError("the SDP offer has no audio section (m=audio)"), SdpError, "m=audio"),
+        (ApiError("SVC0002", "x-modId", status=400), ApiError, "SVC0002"),
+        (web.HTTPNotFound(text="no call 12 in this session"), web.HTTPNotFound, ""),
+        (RuntimeError("boom"), WorkerFailed, "RuntimeError: boom"),
+    ],
+)
+async def test_an_error_on_the_worker_is_raised_at_the_gateway(
+    ends: tuple[Link, Link], raised: Exception, kind: type[Exception], text: str
+) -> None:
+    gateway, worker = ends
+
+    def fail(message: Message) -> Message:
+        raise raised
+
+    worker.handler = fail
+    with pytest.raises(kind) as caught:
+        await gateway.request("act")
+    assert text in str(caught.value)
+    if isinstance(raised, ApiError):
+        assert isinstance(caught.value, ApiError)
+        assert (caught.value.variables, caught.value.status) == (("x-modId",), 400)
+    if isinstance(raised, web.HTTPNotFound):
+        assert caught.value.text == "no call 12 in this session"
+
+
+async def test_requests_waiting_when_the_worker_goes_fail_at_once(
+    ends: tuple[Link, Link],
+) -> None:
+    gateway, worker = ends
+    worker.handler = lambda message: asyncio.sleep(60)  # never answers
+    waiting = asyncio.ensure_future(gateway.request("place"))
+    await asyncio.sleep(0.05)
+    await worker.close()  # the worker's end closes (the process died)
+    with pytest.raises(WorkerGone):
+        await asyncio.wait_for(waiting, 5)
+    with pytest.raises(WorkerGone):
+        await gateway.request("place")
