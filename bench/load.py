@@ -46,9 +46,10 @@ from loadkit.report import conclude, summarise_burst, summarise_level, table
 CALLS_PER_WORKER = 4  # docs/facts.md: one process tops out near 8-10 aiortc legs
 MAX_WORKERS = 8
 WORDS = ("예약", "아니요")
-PATHS = {
-    "remote": ("0", "baseline: each bot a remote Phone of the gateway"),
-    "local": ("1", "new: bots attached inside the gateway"),
+PATHS = {  # name: (IVRBOT_LOCAL_BOTS, IVRBOT_MEDIA_WORKERS, label)
+    "remote": ("0", "0", "baseline: each bot a remote Phone of the gateway"),
+    "local": ("1", "0", "new: bots attached inside the gateway"),
+    "workers": ("1", "2", "new: bots in 2 media worker processes"),
 }
 
 
@@ -97,14 +98,16 @@ def tree_cpu_s(root: int) -> float:
 class Server:
     """``ivrbot run <flows> --port P`` in its own process."""
 
-    def __init__(self, flows: Path, work: Path, local_bots: str) -> None:
+    def __init__(self, flows: Path, work: Path, name: str) -> None:
+        local_bots, workers, _ = PATHS[name]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = work / f"server-{local_bots}.log"
+        self.log = work / f"server-{name}.log"
         env = {
             **os.environ,
-            "IVRBOT_DB": str(work / f"ivrbot-{local_bots}.db"),
+            "IVRBOT_DB": str(work / f"ivrbot-{name}.db"),
             "IVRBOT_LOCAL_BOTS": local_bots,
+            "IVRBOT_MEDIA_WORKERS": workers,
             "IVRBOT_RATE_LIMIT": "0",  # every caller comes from 127.0.0.1
             "OPENBLAS_NUM_THREADS": "1",
         }
@@ -231,9 +234,10 @@ def level_specs(n: int, hold_s: float, start: float, id0: int) -> list[CallSpec]
 def run_path(
     name: str, args: argparse.Namespace, callers: Callers, flows: Path, work: Path
 ) -> dict[str, Any]:
-    local_bots, label = PATHS[name]
-    out: dict[str, Any] = {"label": label, "env": {"IVRBOT_LOCAL_BOTS": local_bots}, "levels": []}
-    server = Server(flows, work, local_bots)
+    local_bots, workers, label = PATHS[name]
+    env = {"IVRBOT_LOCAL_BOTS": local_bots, "IVRBOT_MEDIA_WORKERS": workers}
+    out: dict[str, Any] = {"label": label, "env": env, "levels": []}
+    server = Server(flows, work, name)
     ids = iter(range(1, 1_000_000))
     try:
         t0 = time.monotonic()
@@ -242,9 +246,11 @@ def run_path(
         print(f"[{name}] server up in {out['server_start_s']} s at {server.url}", flush=True)
 
         # warm up: one call of each flow (first calls pay for imports, recognisers, ...)
+        # (with media workers: as many of each at once as there are workers, one on each)
         warm = [
-            CallSpec(next(ids), "menu", MENU_NUMBER, time.time() + 1.0),
-            CallSpec(next(ids), "speech", SPEECH_NUMBER, time.time() + 1.0),
+            CallSpec(next(ids), kind, number, time.time() + 1.0)
+            for kind, number in (("menu", MENU_NUMBER), ("speech", SPEECH_NUMBER))
+            for _ in range(max(1, int(workers)))
         ]
         results, _ = callers.run(server.url, warm, 120)
         out["warmup"] = [r.to_dict() for r in results]
@@ -324,7 +330,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--burst", type=int, default=30, help="callers in the burst (0: none)")
     parser.add_argument("--burst-wait", type=float, default=10.0,
                         help="a burst caller waits this long for an answer")  # fmt: skip
-    parser.add_argument("--paths", default="remote,local", help="remote, local or both")
+    parser.add_argument("--paths", default="remote,local,workers",
+                        help="any of remote, local, workers (comma-separated)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     full = args.full
@@ -334,7 +341,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     for p in paths:
         if p not in PATHS:
-            parser.error(f"unknown path {p!r}: remote or local")
+            parser.error(f"unknown path {p!r}: remote, local or workers")
 
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="ivrbot-load-"))

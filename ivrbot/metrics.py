@@ -102,6 +102,40 @@ class _SipCollector(Collector):
         )  # fmt: skip
 
 
+class _WorkersCollector(Collector):
+    """The media workers' state (ivrbot/workers), read from the pool's status() at each
+    scrape."""
+
+    def __init__(self, status: Callable[[], list[dict[str, Any]]]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[Metric]:
+        workers = self.status()
+        alive = GaugeMetricFamily(
+            "ivrbot_worker_up", "1 while the media worker serves, 0 while it restarts",
+            labels=["worker"],
+        )  # fmt: skip
+        calls = GaugeMetricFamily(
+            "ivrbot_worker_calls", "Calls in progress on the media worker", labels=["worker"]
+        )
+        restarts = CounterMetricFamily(
+            "ivrbot_worker_starts", "Times the media worker was started", labels=["worker"]
+        )
+        for worker in workers:
+            label = [str(worker["index"])]
+            alive.add_metric(label, 1 if worker["alive"] else 0)
+            calls.add_metric(label, worker["calls"])
+            restarts.add_metric(label, worker["starts"])
+        yield from (alive, calls, restarts)
+
+
+def watch_workers(status: Callable[[], list[dict[str, Any]]]) -> Callable[[], None]:
+    """Publish a worker pool's ``status()`` in /metrics; call the result to stop."""
+    collector = _WorkersCollector(status)
+    REGISTRY.register(collector)
+    return lambda: REGISTRY.unregister(collector)
+
+
 def watch_sip(status: Callable[[], dict[str, Any]]) -> Callable[[], None]:
     """Publish a SIP connector's ``status()`` in /metrics; call the result to stop."""
     collector = _SipCollector(status)

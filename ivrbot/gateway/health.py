@@ -1,7 +1,8 @@
 """``GET /health`` (open to all) and ``GET /metrics`` (Prometheus text format).
 
 ``/health`` answers ``{"ok", "version", "uptime_s", "calls_in_progress", "flows": {"loaded",
-"broken"}}``: 200 when ok, 503 when a flow file does not load (the others are served).
+"broken"}}`` (and ``"workers"``: each media worker's index, pid, alive, calls, starts, when
+there are some): 200 when ok, 503 when a flow file does not load (the others are served).
 ``/metrics`` is open to clients on this machine (loopback: a Prometheus beside the gateway
 or a reverse proxy on the same host); from elsewhere it needs ``X-API-Key`` with one of
 ``IVRBOT_API_KEYS`` (403 otherwise), as call counts and numbers are the operator's business.
@@ -39,13 +40,17 @@ async def health(request: web.Request) -> web.Response:
     status = app.get(FLOWS)
     flows = status() if status is not None else {"loaded": [], "broken": []}
     ok = not flows["broken"]
-    body = {
+    gateway = app[GATEWAY]
+    workers = gateway.workers.status() if gateway.workers is not None else []
+    body: dict[str, object] = {
         "ok": ok,
         "version": __version__,
         "uptime_s": round(time.monotonic() - app[STARTED], 1),
-        "calls_in_progress": len(app[GATEWAY].switch.calls),
+        "calls_in_progress": len(gateway.switch.calls) + sum(w["calls"] for w in workers),
         "flows": flows,
     }
+    if workers:
+        body["workers"] = workers
     return web.json_response(body, status=200 if ok else 503)
 
 

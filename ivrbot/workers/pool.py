@@ -11,6 +11,7 @@ import pickle
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.http import ApiError
 from ivrbot.gateway.routes_calls import CallAction
 from ivrbot.gateway.sessions import Session
+from ivrbot.metrics import watch_workers
 from ivrbot.numbers import identity_candidates
 from ivrbot.store.nodes import node_alive
 from ivrbot.tasks import TaskSet
@@ -50,7 +52,8 @@ class MediaWorker:
         self.placing = 0  # calls being placed on it (not yet in legs)
         self.ready = asyncio.Event()
         self.started_at = 0.0
-        self.restarts = 0
+        self.restarts = 0  # quick restarts in a row (the delay before the next grows)
+        self.starts = 0
 
     @property
     def pid(self) -> int | None:
@@ -96,6 +99,7 @@ class MediaWorker:
             reading.cancel()
             raise WorkerStartError(f"{self.name} did not start: {why}")
         self.serves = set(first["serves"])
+        self.starts += 1
         self.ready.set()
         self.pool.tasks.spawn(self._watch(reading))
         log.info("%s (pid %s) serves %d numbers", self.name, self.pid, len(self.serves))
@@ -225,7 +229,7 @@ class MediaWorker:
 
     def status(self) -> dict[str, Any]:
         return {"index": self.index, "pid": self.pid, "alive": self.alive,
-                "calls": len(self.legs)}  # fmt: skip
+                "calls": len(self.legs), "starts": self.starts}  # fmt: skip
 
 
 class WorkerPool:
@@ -246,6 +250,7 @@ class WorkerPool:
         self.workers = [MediaWorker(self, i) for i in range(count)]
         self.tasks = TaskSet("media workers")
         self.stopping = False
+        self._unwatch: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
         """Start every worker (in parallel) and wait until all serve; the gateway then
@@ -256,6 +261,7 @@ class WorkerPool:
             await self.stop()
             raise
         self.gateway.workers = self
+        self._unwatch = watch_workers(self.status)  # in /metrics
         log.info("%d media workers started (pids %s)", len(self.workers),
                  ", ".join(str(w.pid) for w in self.workers))  # fmt: skip
 
@@ -279,6 +285,7 @@ class WorkerPool:
 
     async def stop(self) -> None:
         self.stopping = True
+        self._unwatch()
         if self.gateway.workers is self:
             self.gateway.workers = None
         await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)

@@ -85,6 +85,7 @@ async def test_an_error_on_the_worker_is_raised_at_the_gateway(
         assert isinstance(caught.value, ApiError)
         assert (caught.value.variables, caught.value.status) == (("x-modId",), 400)
     if isinstance(raised, web.HTTPNotFound):
+        assert isinstance(caught.value, web.HTTPNotFound)
         assert caught.value.text == "no call 12 in this session"
 
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from ivrbot.config import Settings
@@ -77,7 +78,15 @@ async def test_each_call_runs_on_a_worker_whose_bot_gets_its_keys(
         assert all(seconds > 1.5 for seconds in greetings)  # "Press one for the time, ..."
         # the gateway relays the calls: no media leg and no bridge of its own
         assert served.server.gateway.switch.calls == {}
-        assert sorted(w.status()["calls"] for w in pool(served).workers) == [1, 1]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{served.server.url}/health") as response:
+                health = await response.json()
+            async with http.get(f"{served.server.url}/metrics") as response:
+                metrics = await response.text()
+        assert health["calls_in_progress"] == 2
+        assert sorted(w["calls"] for w in health["workers"]) == [1, 1]
+        assert 'ivrbot_worker_calls{worker="0"} 1.0' in metrics
+        assert 'ivrbot_worker_calls{worker="1"} 1.0' in metrics
         await ann.press("1")
         await ben.press("2")
         answers = await asyncio.gather(ann.hear_prompt(), ben.hear_prompt())
@@ -162,7 +171,7 @@ async def test_a_killed_worker_ends_only_its_calls_and_starts_again(
     assert any(c.from_uri.startswith("sip:eve@") and c.reason == "interrupted" for c in calls)
     # the worker starts again, and takes calls
     await asyncio.wait_for(eves.ready.wait(), 60)
-    assert eves.pid != old_pid and eves.alive
+    assert eves.pid != old_pid and eves.alive and eves.status()["starts"] == 2
     gus = await caller(served, tts, "gus")
     try:
         assert await gus.hear_prompt() > 1.5
