@@ -15,6 +15,7 @@ Server CPU is read from /proc for the ``ivrbot run`` process and its children, n
 callers'. Quick by default (``make bench``); ``--full`` steps further.
 
 Run: .venv/bin/python bench/load.py [--full] [--max-n N] [--seconds S] [--json FILE]
+(``--speech-only``: levels of speech calls only, for the speech end -> next prompt latency)
 """
 
 from __future__ import annotations
@@ -217,15 +218,18 @@ def synthesise_words() -> dict[str, np.ndarray]:
 
 
 # one path --------------------------------------------------------------------------------------
-def level_specs(n: int, hold_s: float, start: float, id0: int) -> list[CallSpec]:
-    """N menu calls and ceil(N/4) speech calls (spread among them), dials over a ramp."""
-    speech = -(-n // 4)
-    total = n + speech
+def level_specs(
+    n: int, hold_s: float, start: float, id0: int, speech_only: bool = False
+) -> list[CallSpec]:
+    """N menu calls and ceil(N/4) speech calls (spread among them), dials over a ramp;
+    with ``speech_only`` N speech calls and no menu call."""
+    speech = n if speech_only else -(-n // 4)
+    total = speech if speech_only else n + speech
     ramp = min(0.25 * total, 5.0)
     speech_at = {min(total - 1, j * total // speech + 1) for j in range(speech)}
     specs = []
     for i in range(total):
-        kind = "speech" if i in speech_at else "menu"
+        kind = "speech" if speech_only or i in speech_at else "menu"
         number = SPEECH_NUMBER if kind == "speech" else MENU_NUMBER
         specs.append(CallSpec(id0 + i, kind, number, start + ramp * i / total, hold_s))
     return specs
@@ -250,6 +254,7 @@ def run_path(
         warm = [
             CallSpec(next(ids), kind, number, time.time() + 1.0)
             for kind, number in (("menu", MENU_NUMBER), ("speech", SPEECH_NUMBER))
+            if kind == "speech" or not args.speech_only
             for _ in range(max(1, int(workers)))
         ]
         results, _ = callers.run(server.url, warm, 120)
@@ -267,7 +272,9 @@ def run_path(
             if time.monotonic() - began + max(last_wall, 15.0) > args.budget_s:
                 out["stopped"] = f"time bound ({args.budget_s:.0f} s) before N={n}"
                 break
-            specs = level_specs(n, args.seconds, time.time() + 1.5 + 0.05 * n, next(ids) * 1000)
+            specs = level_specs(
+                n, args.seconds, time.time() + 1.5 + 0.05 * n, next(ids) * 1000, args.speech_only
+            )
             c0, w0 = server.cpu_s(), time.monotonic()
             results, caller_cpu = callers.run(server.url, specs, args.seconds + 180)
             wall = time.monotonic() - w0
@@ -332,6 +339,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="a burst caller waits this long for an answer")  # fmt: skip
     parser.add_argument("--paths", default="remote,local,workers",
                         help="any of remote, local, workers (comma-separated)")  # fmt: skip
+    parser.add_argument("--speech-only", action="store_true",
+                        help="level N = N speech calls, no menu calls (speech latency)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     full = args.full
@@ -368,7 +377,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         " `ivrbot run` process and its children only (/proc), callers' CPU is reported apart.",
         "Implied calls = cores * 1000 / server CPU ms per call-second at the largest passing N:"
         " what the server's measured cost implies, not a measured load.",
-        "Level N = N DTMF-menu calls + ceil(N/4) speech calls at once; lateness = frame"
+        (
+            "Level N = N speech calls at once"
+            if args.speech_only
+            else "Level N = N DTMF-menu calls + ceil(N/4) speech calls at once"
+        )
+        + "; lateness = frame"
         " arrival at the caller vs the 20 ms schedule of its RTP timestamps (0 = earliest),"
         f" leaving out each stream's first {SETTLE_S} s (JSON: the worst call's p99 with it).",
     ]

@@ -350,14 +350,16 @@ class FlowCall:
                 self.note("barge-in")
 
         no_input_ms = int((playback.duration_s + step.timeout_s + 60) * 1000)
+        silence_ms, complete_ms = speech_endpoints_ms(step, self.flow)
         if step.free_form:
             return FreeFormTurn(
-                model, pool=shared_pool(model), no_input_ms=no_input_ms,
-                on_speech_start=speech_started,
+                model, silence_ms=silence_ms, no_input_ms=no_input_ms,
+                pool=shared_pool(model), on_speech_start=speech_started,
             )  # fmt: skip
         return GrammarTurn(
-            model, step.choice_map, no_input_ms=no_input_ms, on_speech_start=speech_started
-        )
+            model, step.choice_map, silence_ms=silence_ms, no_input_ms=no_input_ms,
+            complete_silence_ms=complete_ms, on_speech_start=speech_started,
+        )  # fmt: skip
 
     async def _recognise(self, turn: SpeechTurn) -> Answer:
         speech = self.listener.speech
@@ -375,6 +377,19 @@ class FlowCall:
                 value = result.choice if result.choice is not None else result.text
                 return Answer("speech", value, result.text, result.confidence, "asr")
             return Answer(result.outcome, "", result.text, result.confidence, "asr")
+
+
+def speech_endpoints_ms(step: Ask, flow: Flow) -> tuple[int, int | None]:
+    """An Ask's speech turn ends after (``silence_ms``, ``complete_silence_ms``) of silence:
+    its incomplete and complete timeouts (the flow's unless the Ask sets them) in ms; the
+    complete one is None when it would not end a turn sooner (it is not shorter than the
+    incomplete one, or the Ask takes free-form speech, which has no whole choice)."""
+    complete_s, incomplete_s = step.speech_timeouts(flow)
+    silence_ms = max(10, round(incomplete_s * 1000))
+    complete_ms = max(10, round(complete_s * 1000))
+    if step.free_form or complete_ms >= silence_ms:
+        return silence_ms, None
+    return silence_ms, complete_ms
 
 
 async def _wait(playback: Playback) -> None:

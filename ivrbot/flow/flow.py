@@ -57,6 +57,8 @@ class Flow:
         on_error: str | None = None,
         max_calls: int | None = None,
         start: str | None = None,
+        complete_timeout_s: float = 0.15,
+        incomplete_timeout_s: float = 0.3,
     ) -> None:
         self.name = name
         numbers = [number] if isinstance(number, str) else list(number)
@@ -79,6 +81,19 @@ class Flow:
         self.model = os.fspath(model) if model is not None else None  # a model path or name
         self.description = description
         self.retry = retry or Retry()  # the default for every Ask of this flow
+        # Spoken answers end after this much silence: complete_timeout_s once what was heard
+        # is one whole choice of the Ask's grammar, incomplete_timeout_s otherwise (the
+        # defaults for every Ask of this flow; VoiceXML's completetimeout/incompletetimeout)
+        for label, value in (
+            ("complete_timeout_s", complete_timeout_s),
+            ("incomplete_timeout_s", incomplete_timeout_s),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise FlowError(
+                    f"flow {name!r}: {label} must be a positive number of seconds: {value!r}"
+                )
+        self.complete_timeout_s = float(complete_timeout_s)
+        self.incomplete_timeout_s = float(incomplete_timeout_s)
         # Outbound calls: tell a person from an answering machine before the first step
         # (call.vars['answered_by'] = 'human' | 'machine' | 'notsure'); after a machine, the
         # first step starts after its beep (call.vars['beep'] says whether one was heard).

@@ -161,6 +161,9 @@ class Ask(Step):
     wait for the first input after the prompt; ``inter_digit_timeout_s``: between digits.
     ``choices``: words to listen for, mapped to choice names (None: speech off);
     ``free_form``: take whatever is said instead (value = the transcript).
+    Speech ends after ``incomplete_timeout_s`` of silence, or already after
+    ``complete_timeout_s`` when what was heard is exactly one whole choice (VoiceXML's
+    ``incompletetimeout`` / ``completetimeout``; None: the flow's, by default 0.3 / 0.15 s).
     The answer is stored in ``call.vars[name]``; after the retries of ``retry`` (default:
     the flow's), routing goes to ``no_input`` / ``no_match`` when set, otherwise ``next``.
     """
@@ -179,6 +182,8 @@ class Ask(Step):
     retry: Retry | None = None
     free_form: bool = False  # listen for any words (the transcript is the answer's value)
     min_digits: int = 1
+    complete_timeout_s: float | None = None  # silence after a whole choice (None: the flow's)
+    incomplete_timeout_s: float | None = None  # silence after other speech (None: the flow's)
     choice_map: dict[str, str] = field(init=False, default_factory=dict)
     colour: ClassVar[str] = "#dcfce7"
 
@@ -248,6 +253,10 @@ class Ask(Step):
             )
         if self.timeout_s <= 0 or self.inter_digit_timeout_s <= 0:
             wrong.append("timeouts must be positive numbers of seconds")
+        for label in ("complete_timeout_s", "incomplete_timeout_s"):
+            value = getattr(self, label)
+            if value is not None and not _positive_seconds(value):
+                wrong.append(f"{label} must be a positive number of seconds, not {value!r}")
         if self.finish_key and self.finish_key not in DTMF_KEYS:
             wrong.append(f"finish_key {self.finish_key!r} is not a keypad key (0-9 * # A-D)")
         if self.barge_in not in (True, False, "dtmf", "speech"):
@@ -255,6 +264,15 @@ class Ask(Step):
         if self.choices is not None and not self.choice_map:
             wrong.append("choices is empty: give words to listen for, or leave choices out")
         return [self.problem(message) for message in wrong]
+
+    def speech_timeouts(self, flow: Flow) -> tuple[float, float]:
+        """(complete, incomplete) timeouts in seconds: this Ask's, else the flow's."""
+        complete = self.complete_timeout_s
+        incomplete = self.incomplete_timeout_s
+        return (
+            flow.complete_timeout_s if complete is None else complete,
+            flow.incomplete_timeout_s if incomplete is None else incomplete,
+        )
 
     @property
     def listens(self) -> bool:
@@ -268,6 +286,10 @@ class Ask(Step):
     def prompt_texts(self) -> list[str]:
         extra = self.retry.no_input_prompts + self.retry.no_match_prompts if self.retry else ()
         return [self.prompt, *extra]
+
+
+def _positive_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 @dataclass

@@ -155,6 +155,50 @@ async def test_mapping_choices_and_synonyms(model: vosk.Model, synth: Synthesize
     assert turn.grammar[-1] == "<UNK>"
 
 
+@pytest.mark.parametrize("through_opus", [False, True])
+@pytest.mark.parametrize("word", ["메뉴", "예약", "아니요"])
+async def test_a_whole_choice_ends_the_turn_after_the_complete_timeout(
+    model: vosk.Model, synth: Synthesizer, word: str, through_opus: bool
+) -> None:
+    """The early final result is the same answer, ~complete_silence_ms after the speech
+    (vosk's partial result alone would not have the word yet at that point)."""
+    voice = await speech(synth, word)
+    audio = np.concatenate([silence(0.5), voice, silence(1.5)])
+    if through_opus:
+        background = noise(len(audio) / RATE + 0.01, -55.0)[: len(audio)]
+        audio = opus_round_trip(np.clip(audio.astype(np.int32) + background, -32768, 32767)
+                                .astype(np.int16))  # fmt: skip
+    plain, plain_fed = await run_turn(GrammarTurn(model, CHOICES), audio)
+    turn = GrammarTurn(model, CHOICES, complete_silence_ms=150)
+    result, fed = await run_turn(turn, audio)
+    assert plain is not None and result is not None
+    assert result.outcome == plain.outcome == "match"
+    assert result.choice == plain.choice == word, (result, plain)
+    assert turn.ended_by == "complete"
+    speech_end = int(0.5 * RATE) + last_loud_sample(voice)
+    assert int(0.15 * RATE) - CHUNK <= fed - speech_end < int(0.3 * RATE) - CHUNK
+    assert plain_fed - fed >= int(0.14 * RATE)  # 300 ms of silence vs 150
+
+
+@pytest.mark.parametrize("pause_s", [0.15, 0.25])
+async def test_a_pause_inside_a_phrase_is_decoded_as_one_utterance(
+    model: vosk.Model, synth: Synthesizer, pause_s: float
+) -> None:
+    """'메뉴' is a choice and the start of another ('메뉴 예약'): not complete, so the turn
+    waits; when the caller goes on, the whole turn is decoded again and the answer is the
+    longer phrase, as without a complete timeout."""
+    menu, booking = await speech(synth, "메뉴"), await speech(synth, "예약")
+    menu = menu[: last_loud_sample(menu) + 1]
+    audio = np.concatenate([silence(0.5), menu, silence(pause_s), booking, silence(1.0)])
+    choices = ["메뉴", "메뉴 예약", "아니요"]
+    plain, _ = await run_turn(GrammarTurn(model, choices), audio)
+    turn = GrammarTurn(model, choices, complete_silence_ms=150)
+    result, _ = await run_turn(turn, audio)
+    assert plain is not None and plain.choice == "메뉴 예약", plain
+    assert result is not None and result.choice == "메뉴 예약", result
+    assert turn.ended_by == "complete"
+
+
 async def test_speech_started_flags_barge_in_before_the_turn_ends(
     model: vosk.Model, synth: Synthesizer
 ) -> None:
