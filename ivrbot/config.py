@@ -167,6 +167,8 @@ class Settings:
     peer_timeout_s: float = field(default_factory=lambda: _env_float("PEER_TIMEOUT", 8))
     # cached prompts and silence sent pre-encoded (0: encode and decode every frame)
     preencode: bool = field(default_factory=lambda: _env_bool("PREENCODE", "1"))
+    # audio frames a gateway leg's receive buffer waits for before handing one on (aiortc: 4)
+    jitter_prefetch: int = field(default_factory=lambda: _env_int("JITTER_PREFETCH", 1, 0, 8))
     # bots in this process: concurrent calls in all and per flow (Flow(max_calls=N) sets its
     # own); past the limit a caller waits in a queue with ringback this long, then hears busy
     max_calls: int = field(default_factory=lambda: _env_int("MAX_CALLS", 100))

@@ -11,7 +11,7 @@ from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
 
 from ivrbot.gateway.reoffer import stable_offer
 from ivrbot.gateway.sdpcheck import sdp_problem
-from ivrbot.media import rfc4733
+from ivrbot.media import hotpath, rfc4733
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
 from ivrbot.tasks import TaskSet
@@ -136,6 +136,7 @@ class Leg(EndpointBase):
             return
         transceiver = self._audio_transceiver()
         if transceiver is not None:
+            hotpath.hold_back(transceiver.receiver, hotpath.GATEWAY_PREFETCH)
             # forwarded at the press's first packet: the far end hears of it a press sooner
             rfc4733.on_telephone_event(
                 transceiver.receiver, self._on_telephone_event, at_begin=True

@@ -37,6 +37,7 @@ import av
 import numpy as np
 from aiortc import rtcrtpreceiver, rtcrtpsender, rtp
 from aiortc.codecs import get_decoder, get_encoder
+from aiortc.jitterbuffer import JitterBuffer
 from av import AudioFrame
 from av.frame import Frame
 
@@ -49,6 +50,12 @@ PREENCODE = True
 """Send cached prompts and silence pre-encoded, skip decoding repeated silence (default);
 ``IVRBOT_PREENCODE=0`` (Settings.preencode, applied by media.setup.configure_media) encodes
 and decodes every frame (to compare, or to rule it out)."""
+GATEWAY_PREFETCH = 1
+"""Audio frames aiortc's receive buffer waits for before it hands one on, on the gateway's
+legs (aiortc's own: 4, 80 ms at 20 ms a frame; each frame waits for the next packet in any
+case). The gateway re-paces what it forwards (its outbound tracks) and its bots only
+listen, so holding frames back there only delays every key and every end of speech:
+``IVRBOT_JITTER_PREFETCH`` (Settings.jitter_prefetch, applied by configure_media)."""
 _MIN_LEVEL = -127
 aiortc_audio_level_dbov = rtp.compute_audio_level_dbov  # the original, for comparison
 
@@ -221,6 +228,12 @@ async def _receive(self: Any, parameters: Any) -> None:
     self._RTCRtpReceiver__transport._register_rtp_receiver(self, parameters)
     self._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(self._run_rtcp())
     self._RTCRtpReceiver__started = True
+
+
+def hold_back(receiver: Any, frames: int) -> None:
+    """Make an audio receiver hand on each frame once ``frames`` more have arrived (see
+    GATEWAY_PREFETCH); before its first packet (the buffer is replaced)."""
+    receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(capacity=16, prefetch=frames)
 
 
 def install() -> None:

@@ -10,12 +10,14 @@ from ivrbot.media.peer import set_ice_host_addresses, set_peer_timeout
 
 def configure_media(settings: Settings) -> None:
     """ICE host addresses (``ice_hosts``), the peer timeout (``peer_timeout_s``), the speech
-    model folder (``model``), vosk's log (``vosk_log``) and pre-encoded prompts
-    (``preencode``) from ``settings``."""
+    model folder (``model``), vosk's log (``vosk_log``), pre-encoded prompts
+    (``preencode``) and the gateway legs' receive buffer (``jitter_prefetch``) from
+    ``settings``."""
     from ivrbot.media import hotpath
     from ivrbot.media.speech_model import choose_model  # imports vosk
 
     hotpath.PREENCODE = settings.preencode
+    hotpath.GATEWAY_PREFETCH = settings.jitter_prefetch
 
     set_ice_host_addresses(settings.ice_hosts)
     set_peer_timeout(settings.peer_timeout_s)
