@@ -42,7 +42,7 @@ from av import AudioFrame
 from av.frame import Frame
 
 from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
-from ivrbot.media.wire_prompt import SILENCE, silence_payload
+from ivrbot.media.wire_prompt import SILENCE, silence_payload, tag_frame
 
 log = logging.getLogger(__name__)
 _installed = False
@@ -205,7 +205,7 @@ def _silent_frame(codec_name: str, timestamp: int) -> AudioFrame:
     frame.sample_rate = rate
     frame.pts = timestamp
     frame.time_base = fractions.Fraction(1, rate)
-    frame.opaque = SILENCE  # bridged on, it goes out as a silence payload again
+    tag_frame(frame, SILENCE)  # bridged on, it goes out as a silence payload again
     return frame
 
 

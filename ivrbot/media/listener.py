@@ -11,7 +11,7 @@ import numpy as np
 
 from ivrbot.media.dtmf import DtmfDetector
 from ivrbot.media.frames import LISTEN_RATE, Downsampler
-from ivrbot.media.wire_prompt import SILENCE
+from ivrbot.media.wire_prompt import SILENCE, frame_tag
 
 DUPLICATE_WINDOW_S = 0.4  # one press heard as RFC 4733 and as in-band tones counts once
 
@@ -36,7 +36,7 @@ class Listener:
     def on_frame(self, frame: av.AudioFrame) -> None:
         if self._down is None:
             return  # closed: the call has ended
-        silent = frame.opaque == SILENCE
+        silent = frame_tag(frame) == SILENCE
         # Digital silence after digital silence: the resampler's history is all zeros, so it
         # would give zeros; the idle key detector would find nothing in them. Skip both.
         skip = silent and self._was_silent and self._detector.idle

@@ -14,7 +14,15 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ivrbot.media.frames import WIRE_RATE, WIRE_SAMPLES, frame_from_pcm, pcm_from_frame, resample
-from ivrbot.media.wire_prompt import MIN_LEVEL, SILENCE, WirePrompt, silence_payload, wire_prompt
+from ivrbot.media.wire_prompt import (
+    MIN_LEVEL,
+    SILENCE,
+    WirePrompt,
+    frame_tag,
+    silence_payload,
+    tag_frame,
+    wire_prompt,
+)
 from ivrbot.metrics import FRAME_LATENESS
 
 log = logging.getLogger(__name__)
@@ -129,7 +137,7 @@ class OutboundAudio(MediaStreamTrack):
     Bridged audio (another leg's received frames, stereo from Opus, 8 kHz from G.711) is
     converted on arrival and buffered up to ``MAX_BRIDGED_S``; older audio is dropped.
 
-    Frames are tagged (``frame.opaque``, see :data:`Tag`) when they are one frame of a cached
+    Frames are tagged (:func:`~ivrbot.media.wire_prompt.tag_frame`, see :data:`Tag`) when they are one frame of a cached
     prompt or silence, and the tag survives bridging: an aiortc sender reads this track with
     :meth:`recv_wire` and sends such frames as payloads encoded once (no encoder run).
     """
@@ -259,7 +267,7 @@ class OutboundAudio(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         pts, pcm, tag = await self._next()
         frame = frame_from_pcm(pcm, pts)
-        frame.opaque = tag
+        tag_frame(frame, tag)
         return frame
 
     async def recv_wire(self, codec: str) -> av.AudioFrame | WirePacket:
@@ -280,7 +288,7 @@ class OutboundAudio(MediaStreamTrack):
 
 
 def _tag_of(frame: av.AudioFrame) -> Tag:
-    opaque = frame.opaque
+    opaque = frame_tag(frame)
     if opaque == SILENCE:
         return SILENCE
     if isinstance(opaque, tuple) and isinstance(opaque[0], WirePrompt):

@@ -28,9 +28,11 @@ from ivrbot.media.tracks import SILENCE, OutboundAudio
 from ivrbot.media.wire_prompt import (
     cached_prompts,
     frame_levels,
+    frame_tag,
     frozen,
     g711_encode,
     silence_payload,
+    tag_frame,
     wire_prompt,
 )
 from ivrbot.testing.audio import sine, tone_dbfs
@@ -103,7 +105,7 @@ def test_bridged_tags_survive_and_mixing_drops_them() -> None:
         assert isinstance(await leg.recv_wire("opus"), av.AudioFrame)
         idle = OutboundAudio()
         silent = await idle.recv()
-        assert silent.opaque == SILENCE
+        assert frame_tag(silent) == SILENCE
         for track in (bot, leg, idle):
             track.stop()
 
@@ -302,7 +304,7 @@ def test_listener_skips_repeated_silence_and_hears_the_same() -> None:
             for i in range(0, pcm.size, 960):
                 frame = frame_from_pcm(pcm[i : i + 960], i)
                 if tagged and not pcm[i : i + 960].any():
-                    frame.opaque = SILENCE
+                    tag_frame(frame, SILENCE)
                 listener.on_frame(frame)
             keys = ""
             while not listener.presses.empty():
@@ -316,3 +318,46 @@ def test_listener_skips_repeated_silence_and_hears_the_same() -> None:
     assert keys == keys_skip == "57"
     assert np.array_equal(audio, audio_skip)
     assert converts_skip < converts * 0.6  # most of it was silence, and skipped
+
+
+def test_a_frames_tag_outlives_other_frames_tagged_alike() -> None:
+    """PyAV keys ``frame.opaque`` by the object's id and forgets it when any frame holding
+    that object is freed: tags are held per frame, so freeing one silent frame leaves the
+    others silent."""
+    import gc
+
+    from ivrbot.media.hotpath import _silent_frame
+    from ivrbot.media.wire_prompt import SILENCE, frame_tag
+
+    frames = [_silent_frame("opus", i * 960) for i in range(3)]
+    del frames[0]
+    gc.collect()
+    assert [frame_tag(f) for f in frames] == [SILENCE, SILENCE]
+
+
+async def test_silence_received_by_a_leg_stays_silence() -> None:
+    """A caller sending silence: the gateway's leg hands on frames tagged as silence (so the
+    bot's listener skips them and a bridge sends the cached silence payload), not frames
+    that lost their tag on the way."""
+    from aiortc import RTCSessionDescription
+
+    from ivrbot.gateway.leg import Leg
+    from ivrbot.media.peer import new_peer_connection
+    from ivrbot.media.tracks import OutboundAudio
+    from ivrbot.media.wire_prompt import SILENCE, frame_tag
+
+    caller, leg = new_peer_connection(), Leg("gw")
+    tags: list[object] = []
+    leg.on_frame = lambda frame: tags.append(frame_tag(frame))
+    try:
+        caller.addTrack(OutboundAudio())  # nothing played: silence
+        await caller.setLocalDescription(await caller.createOffer())
+        answer = await leg.answer_offer(caller.localDescription.sdp)
+        await caller.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        assert await leg.wait_connected(10)
+        while len(tags) < 100:
+            await asyncio.sleep(0.1)
+    finally:
+        await caller.close()
+        await leg.close()
+    assert tags[5:].count(SILENCE) == len(tags) - 5  # the first is decoded, then all skip
