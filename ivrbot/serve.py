@@ -138,6 +138,8 @@ class Runner:
         pool = WorkerPool(self.server.gateway, self.settings, self.flows_dir,
                           self.settings.media_workers, log_config)  # fmt: skip
         await pool.start()
+        board = self.server.app[BOARD]  # the dashboard shows the workers' calls too
+        board.elsewhere, pool.on_change = pool.live_calls, board.poke
         self.workers = pool
         self._stack.push_async_callback(pool.stop)
 

@@ -37,6 +37,8 @@ class Board:
         self.bots: Callable[[], Iterable[Bot]] = lambda: ()
         self.broken: Callable[[], dict[Path, str]] = dict
         self.sip: Callable[[], dict[str, Any] | None] = lambda: None  # a SIP connector's status
+        # live calls running elsewhere: on media workers (ivrbot.workers), as their boards show
+        self.elsewhere: Callable[[], list[dict[str, Any]]] = list
         self.version = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self.feeds: set[web.WebSocketResponse] = set()  # the live feeds open (ivrbot.web.live)
@@ -152,7 +154,7 @@ class Board:
                     "inputs": [],
                 }
             )
-        return rows
+        return rows + self.elsewhere()
 
     async def records(self, query: str = "", limit: int = RECORDS) -> list[dict[str, Any]]:
         """The latest flow call records, newest first; ``query``: those that mention it

@@ -50,6 +50,7 @@ class MediaWorker:
         self.serves: set[str] = set()  # identities whose calls it takes
         self.legs: dict[tuple[str, str], RelayedLeg] = {}  # (session id, call id) -> call
         self.placing = 0  # calls being placed on it (not yet in legs)
+        self.live: list[dict[str, Any]] = []  # its dashboard's live calls, as it last sent
         self.ready = asyncio.Event()
         self.started_at = 0.0
         self.restarts = 0  # quick restarts in a row (the delay before the next grows)
@@ -111,6 +112,9 @@ class MediaWorker:
                 started.set_result(message)
         elif op == "event":
             self._relay_event(str(message["sid"]), message["event"])
+        elif op == "calls":
+            self.live = list(message["rows"])
+            self.pool.on_change()
 
     def _relay_event(self, sid: str, event: dict[str, Any]) -> None:
         """An event of a mirrored session: to the caller's own session; an ended call is
@@ -141,6 +145,8 @@ class MediaWorker:
     async def _lost(self, code: int | None) -> None:
         calls = list(self.legs.values())
         self.legs.clear()
+        self.live = []
+        self.pool.on_change()
         log.error("%s (pid %s) stopped (exit code %s): ending its %d calls",
                   self.name, self.pid, code, len(calls))  # fmt: skip
         for leg in calls:
@@ -251,6 +257,7 @@ class WorkerPool:
         self.tasks = TaskSet("media workers")
         self.stopping = False
         self._unwatch: Callable[[], None] = lambda: None
+        self.on_change: Callable[[], None] = lambda: None  # the dashboard's poke
 
     async def start(self) -> None:
         """Start every worker (in parallel) and wait until all serve; the gateway then
@@ -293,6 +300,10 @@ class WorkerPool:
 
     def status(self) -> list[dict[str, Any]]:
         return [w.status() for w in self.workers]
+
+    def live_calls(self) -> list[dict[str, Any]]:
+        """Every worker's live calls, as the dashboard shows them (``worker``: its index)."""
+        return [row for w in self.workers if w.alive for row in w.live]
 
 
 def default_count() -> int:

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 
 from ivrbot.config import Settings, limit_blas_threads
+from ivrbot.web.board import BOARD, Board
+from ivrbot.workers.link import Link
 
 log = logging.getLogger("ivrbot.serve.workers")  # an operator logger (ivrbot.logs)
 
@@ -30,7 +32,6 @@ async def _run(fd: int, flows_dir: Path) -> int:
     from ivrbot import logs
     from ivrbot.serve import Runner
     from ivrbot.workers.host import WorkerHost
-    from ivrbot.workers.link import Link
 
     link = await Link.over(socket.socket(fileno=fd), "gateway")
     hello = json.loads(await link.reader.readline())
@@ -59,16 +60,29 @@ async def _run(fd: int, flows_dir: Path) -> int:
         loop.add_signal_handler(sig, stop.set)
     reading = asyncio.ensure_future(link.serve())
     watcher = asyncio.ensure_future(runner.watch())
+    showing = asyncio.ensure_future(_show_calls(runner.server.app[BOARD], link, hello["index"]))
     gone = asyncio.ensure_future(link.closed.wait())
     await asyncio.wait([gone, asyncio.ensure_future(stop.wait())],
                        return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
     watcher.cancel()
+    showing.cancel()
     await runner.stop()  # its calls end: their events go out while the link is up
     await link.close()
     reading.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reading
     return 0
+
+
+async def _show_calls(board: Board, link: Link, index: int) -> None:
+    """This worker's live calls (flow, step, inputs), sent to the gateway's dashboard when
+    they change (at most every 0.2 s)."""
+    version = 0
+    while True:
+        version = await board.changed_since(version)
+        rows = [{**row, "call": None, "worker": index} for row in board.live_calls()]
+        link.send({"op": "calls", "rows": rows})
+        await asyncio.sleep(0.2)
 
 
 def main(argv: list[str]) -> int:

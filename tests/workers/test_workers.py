@@ -9,7 +9,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
 from ivrbot.store.nodes import this_node
 from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
+from ivrbot.web.board import BOARD
 from ivrbot.workers.pool import WorkerPool
 
 pytestmark = pytest.mark.slow
@@ -59,6 +60,14 @@ async def records_of(runner: Runner, callers: set[str], timeout_s: float = 20.0)
         await asyncio.sleep(0.2)
 
 
+async def until(rows: Callable[[], list[Any]], count: int, timeout_s: float = 10.0) -> list[Any]:
+    """``rows()`` once it has ``count`` rows (what it has after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while len(found := rows()) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return found
+
+
 def pid_of(record: dict[str, Any]) -> int:
     return int(record["node"].split(":")[1])
 
@@ -87,6 +96,10 @@ async def test_each_call_runs_on_a_worker_whose_bot_gets_its_keys(
         assert sorted(w["calls"] for w in health["workers"]) == [1, 1]
         assert 'ivrbot_worker_calls{worker="0"} 1.0' in metrics
         assert 'ivrbot_worker_calls{worker="1"} 1.0' in metrics
+        board = served.server.app[BOARD]  # the operator's dashboard: both calls, live
+        rows = await until(lambda: [r for r in board.live_calls() if r["flow"] == "desk"], 2)
+        assert sorted(r["worker"] for r in rows) == [0, 1]
+        assert {r["step"] for r in rows} == {"menu"}
         await ann.press("1")
         await ben.press("2")
         answers = await asyncio.gather(ann.hear_prompt(), ben.hear_prompt())
