@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 # seconds: prompt latencies are tens to hundreds of ms; speech results up to a few seconds
@@ -127,6 +128,33 @@ class _WorkersCollector(Collector):
             calls.add_metric(label, worker["calls"])
             restarts.add_metric(label, worker["starts"])
         yield from (alive, calls, restarts)
+
+
+def with_workers(texts: list[tuple[str, str]]) -> bytes:
+    """This process's metrics with the media workers' (``(index, exposition text)`` each)
+    merged in, every worker sample labelled ``worker``: one family per name, as the
+    exposition format wants."""
+    families = {family.name: family for family in REGISTRY.collect()}
+    for index, text in texts:
+        for parsed in text_string_to_metric_families(text):
+            family = families.get(parsed.name)
+            if family is None:
+                family = families[parsed.name] = Metric(
+                    parsed.name, parsed.documentation, parsed.type, parsed.unit
+                )
+            for sample in parsed.samples:
+                family.samples.append(sample._replace(labels={**sample.labels, "worker": index}))
+    return generate_latest(_Families(list(families.values())))
+
+
+class _Families:
+    """What generate_latest reads: metric families to write out."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
 
 
 def watch_workers(status: Callable[[], list[dict[str, Any]]]) -> Callable[[], None]:

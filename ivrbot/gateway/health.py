@@ -3,6 +3,7 @@
 ``/health`` answers ``{"ok", "version", "uptime_s", "calls_in_progress", "flows": {"loaded",
 "broken"}}`` (and ``"workers"``: each media worker's index, pid, alive, calls, starts, when
 there are some): 200 when ok, 503 when a flow file does not load (the others are served).
+With media workers, ``/metrics`` also carries each worker's samples, labelled ``worker``.
 ``/metrics`` is open to clients on this machine (loopback: a Prometheus beside the gateway
 or a reverse proxy on the same host); from elsewhere it needs ``X-API-Key`` with one of
 ``IVRBOT_API_KEYS`` (403 otherwise), as call counts and numbers are the operator's business.
@@ -21,6 +22,7 @@ from ivrbot import __version__
 from ivrbot.config import is_loopback
 from ivrbot.credentials import API_KEY_HEADER
 from ivrbot.gateway.http import GATEWAY
+from ivrbot.metrics import with_workers
 
 FlowStatus = Callable[[], dict[str, list[str]]]
 # set by whoever serves flows (ivrbot run): the names of the flows served and the files
@@ -60,7 +62,9 @@ async def metrics(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(
             text=f"/metrics: only from this machine, or with {API_KEY_HEADER} (IVRBOT_API_KEYS)"
         )
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    workers = request.app[GATEWAY].workers
+    body = with_workers(await workers.metrics()) if workers is not None else generate_latest()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def metrics_allowed(remote: str, api_key: str, keys: list[str]) -> bool:

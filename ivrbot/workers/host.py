@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from ivrbot.gateway.channel import EventChannel
 from ivrbot.gateway.core import Gateway
@@ -56,6 +57,8 @@ class WorkerHost:
         if op == "end":
             await self.gateway.switch.end(self._leg(message), str(message["reason"]))
             return {}
+        if op == "metrics":
+            return {"text": generate_latest().decode()}
         if op == "end-session":
             session = self.gateway.sessions.get(str(message["sid"]))
             if session is not None:

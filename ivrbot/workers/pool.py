@@ -301,6 +301,22 @@ class WorkerPool:
     def status(self) -> list[dict[str, Any]]:
         return [w.status() for w in self.workers]
 
+    async def metrics(self) -> list[tuple[str, str]]:
+        """Each running worker's metrics (its index, Prometheus text); one that does not
+        answer within a second is left out of this scrape."""
+
+        async def one(worker: MediaWorker) -> tuple[str, str] | None:
+            try:
+                async with asyncio.timeout(1.0):
+                    reply = await worker._link().request("metrics")
+            except Exception as exc:
+                log.info("%s: no metrics this time (%s)", worker.name, exc)
+                return None
+            return str(worker.index), str(reply["text"])
+
+        found = await asyncio.gather(*(one(w) for w in self.workers if w.alive))
+        return [f for f in found if f is not None]
+
     def live_calls(self) -> list[dict[str, Any]]:
         """Every worker's live calls, as the dashboard shows them (``worker``: its index)."""
         return [row for w in self.workers if w.alive for row in w.live]

@@ -96,6 +96,10 @@ async def test_each_call_runs_on_a_worker_whose_bot_gets_its_keys(
         assert sorted(w["calls"] for w in health["workers"]) == [1, 1]
         assert 'ivrbot_worker_calls{worker="0"} 1.0' in metrics
         assert 'ivrbot_worker_calls{worker="1"} 1.0' in metrics
+        # each worker's own metrics, labelled: its call in progress, its CPU
+        assert 'ivrbot_calls_in_progress{worker="0"} 1.0' in metrics
+        assert 'ivrbot_calls_in_progress{worker="1"} 1.0' in metrics
+        assert 'process_cpu_seconds_total{worker="1"}' in metrics
         board = served.server.app[BOARD]  # the operator's dashboard: both calls, live
         rows = await until(lambda: [r for r in board.live_calls() if r["flow"] == "desk"], 2)
         assert sorted(r["worker"] for r in rows) == [0, 1]
