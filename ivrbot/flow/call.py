@@ -17,12 +17,13 @@ from ivrbot.flow.failure import failure_site, step_source
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.steps import Answer, Ask
-from ivrbot.media.asr import FreeFormTurn, GrammarTurn, SpeechTurn
+from ivrbot.media.asr import SpeechTurn
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.listener import Listener
 from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources
 from ivrbot.media.tracks import Playback
+from ivrbot.media.turns import FreeFormTurn, GrammarTurn
 from ivrbot.phone.call import Call
 
 if TYPE_CHECKING:

@@ -194,7 +194,7 @@ class MediaWorker:
             )  # fmt: skip
         finally:
             self.placing -= 1
-        leg = RelayedLeg(str(reply["leg"]), session, self, called)
+        leg = RelayedLeg(str(reply["leg"]), session, self)
         session.relayed[leg.id] = leg
         self.legs[(session.id, leg.id)] = leg
         return leg

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -26,8 +25,6 @@ class RelayedLeg:
     id: str
     session: Session
     worker: Relay
-    called: str
-    started_at: float = field(default_factory=time.time)
 
     @property
     def resource_url(self) -> str:

@@ -15,10 +15,11 @@ import pytest
 import vosk
 
 from ivrbot.media import speech_model
-from ivrbot.media.asr import FreeFormTurn, GrammarTurn, Recognition
+from ivrbot.media.asr import Recognition
 from ivrbot.media.recognizer_pool import RecognizerPool
 from ivrbot.media.speech_model import ModelNotFound, find_model_path, load_model, shared_model
 from ivrbot.media.tts import Synthesizer
+from ivrbot.media.turns import FreeFormTurn, GrammarTurn
 
 RATE = 16000
 CHUNK = RATE // 50  # 20 ms

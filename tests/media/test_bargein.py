@@ -30,10 +30,10 @@ import ivrbot.flow.runner
 from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
-from ivrbot.media.asr import GrammarTurn
 from ivrbot.media.frames import LISTEN_RATE, WIRE_RATE, WIRE_SAMPLES, pcm_from_frame, resample
 from ivrbot.media.listener import Listener
 from ivrbot.media.tts import Synthesizer
+from ivrbot.media.turns import GrammarTurn
 from ivrbot.media.vad import power_dbfs
 from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
 

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ivrbot.media.asr import Recognition, SpeechTurn, is_complete
+from ivrbot.media.asr import Recognition, SpeechTurn
+from ivrbot.media.turns import is_complete
 
 RATE = 16000
 CHUNK = RATE // 50  # 20 ms, as the listener feeds a turn

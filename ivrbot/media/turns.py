@@ -1,0 +1,204 @@
+"""The two kinds of listening turn over :class:`ivrbot.media.asr.SpeechTurn`: a grammar turn
+(one of a question's choices, and whether what was heard is already a whole one) and a
+free-form turn (whatever is said)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Collection, Mapping, Sequence
+
+import vosk
+
+from ivrbot.media.asr import PartialCallback, Recognition, SpeechStartCallback, SpeechTurn
+from ivrbot.media.recognizer_pool import RecognizerPool, shared_pool
+
+log = logging.getLogger(__name__)
+
+# spellings of one word that name one choice
+_SYNONYMS: tuple[frozenset[str], ...] = (frozenset({"아니요", "아니오"}),)
+
+
+def _normalise(phrase: str) -> str:
+    return " ".join(phrase.split())
+
+
+def _choice_table(choices: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    if isinstance(choices, str | bytes):
+        raise TypeError("choices must be a list of phrases or a mapping phrase -> choice name")
+    table: dict[str, str] = {}
+    if isinstance(choices, Mapping):
+        for phrase, name in choices.items():
+            key = _normalise(phrase)
+            if key:
+                table[key] = name
+        return table
+    phrases = [_normalise(p) for p in choices]
+    for phrase in phrases:
+        if phrase and phrase not in table:
+            table[phrase] = phrase
+    for group in _SYNONYMS:
+        given = [p for p in phrases if p in group]
+        for phrase in given:
+            table[phrase] = given[0]
+    return table
+
+
+class GrammarTurn(SpeechTurn):
+    """One question: recognise one of ``choices`` (phrases, or a mapping phrase -> choice
+    name) from the caller's audio, with the endpointing of :class:`SpeechTurn`.
+
+    With ``complete_silence_ms`` the turn ends after that much silence when vosk heard
+    exactly one whole choice, and no other choice goes on from it ('one' when 'one two' is
+    also a choice is not complete); anything else waits for ``silence_ms``.
+
+    The grammar recogniser is made at once (under 1 ms, about 1.6 MB).
+    """
+
+    def __init__(
+        self,
+        model: vosk.Model,
+        choices: Mapping[str, str] | Sequence[str],
+        sample_rate: int = 16000,
+        silence_ms: int = 300,
+        no_input_ms: int = 5000,
+        max_speech_ms: int = 10000,
+        *,
+        complete_silence_ms: int | None = None,
+        on_partial: PartialCallback | None = None,
+        on_speech_start: SpeechStartCallback | None = None,
+    ) -> None:
+        super().__init__(
+            model,
+            sample_rate,
+            silence_ms,
+            no_input_ms,
+            max_speech_ms,
+            complete_silence_ms=complete_silence_ms,
+            on_partial=on_partial,
+            on_speech_start=on_speech_start,
+        )
+        table = _choice_table(choices)
+        missing = sorted(
+            {w for phrase in table for w in phrase.split() if model.vosk_model_find_word(w) < 0}
+        )
+        self.missing_words: tuple[str, ...] = tuple(missing)
+        if missing:
+            log.warning("words not in the speech model's vocabulary, ignored: %s", missing)
+        self.choices: dict[str, str] = {
+            phrase: name
+            for phrase, name in table.items()
+            if not any(w in missing for w in phrase.split())
+        }
+        if not self.choices:
+            raise ValueError(f"no choice is in the speech model's vocabulary: {sorted(table)}")
+        self.grammar: list[str] = [*self.choices, self.unknown]
+        self._rec = vosk.KaldiRecognizer(
+            model, float(sample_rate), json.dumps(self.grammar, ensure_ascii=False)
+        )
+        self._rec.SetWords(True)
+
+    def _open(self) -> vosk.KaldiRecognizer:
+        raise RuntimeError("a grammar turn's recogniser is made with the turn")
+
+    def _complete(self) -> bool:
+        _, text = self._words()
+        return is_complete(text, self.choices)
+
+    def _recognition(self) -> Recognition:
+        words, text = self._words()
+        all_conf = _mean([c for _, c in words])
+        tokens = [w for w, _ in words]
+        best: tuple[int, int, str] | None = None  # (start, -length, phrase)
+        for phrase in self.choices:
+            parts = phrase.split()
+            for start in range(len(tokens) - len(parts) + 1):
+                if tokens[start : start + len(parts)] == parts:
+                    candidate = (start, -len(parts), phrase)
+                    if best is None or candidate < best:
+                        best = candidate
+                    break
+        if best is None:
+            return Recognition("nomatch", text, None, all_conf)
+        start, negative_length, phrase = best
+        span = words[start : start - negative_length]
+        return Recognition("match", text, self.choices[phrase], _mean([c for _, c in span]))
+
+
+class FreeFormTurn(SpeechTurn):
+    """One open question: transcribe whatever the caller says (the model's whole vocabulary),
+    with the endpointing of :class:`SpeechTurn`.
+
+    ``result.text`` is the transcript and ``result.confidence`` its mean word confidence;
+    the outcome is ``nomatch`` when vosk heard nothing but unknown or bracketed tokens
+    (``<UNK>``, ``[10]``...), ``match`` otherwise (``choice`` is None).
+
+    The recogniser comes from ``pool`` (default: :func:`shared_pool` for the model and
+    rate) when speech starts: a warm one if the pool has one (``warm_start`` says which),
+    else one made on the spot, whose first 0.6 s of audio costs about half a second more.
+    After the turn it goes back to the pool. Free-form decoding costs about 0.2-0.4 s of
+    CPU per second of speech. vosk's first partial comes 0.8-1.4 s into the speech (this
+    model decodes in chunks): barge-in on ``on_partial`` (words heard, so a cough or a bang
+    does not stop the prompt) costs that much; :meth:`speech_started` / ``on_speech_start``
+    fire 30-40 ms into it.
+    """
+
+    def __init__(
+        self,
+        model: vosk.Model,
+        sample_rate: int = 16000,
+        silence_ms: int = 300,
+        no_input_ms: int = 5000,
+        max_speech_ms: int = 10000,
+        *,
+        pool: RecognizerPool | None = None,
+        on_partial: PartialCallback | None = None,
+        on_speech_start: SpeechStartCallback | None = None,
+    ) -> None:
+        super().__init__(
+            model,
+            sample_rate,
+            silence_ms,
+            no_input_ms,
+            max_speech_ms,
+            on_partial=on_partial,
+            on_speech_start=on_speech_start,
+        )
+        if pool is None:
+            pool = shared_pool(model, sample_rate)
+        elif pool.model is not model or pool.sample_rate != sample_rate:
+            raise ValueError("the pool's model and sample rate must be the turn's")
+        self.pool = pool
+        self.warm_start: bool | None = None  # None until the turn took a recogniser
+
+    def _open(self) -> vosk.KaldiRecognizer:
+        rec, warm = self.pool.take()
+        self.warm_start = warm
+        return rec
+
+    def _release(self, rec: vosk.KaldiRecognizer) -> None:
+        self.pool.give_back(rec, self._audio_s)
+
+    def _recognition(self) -> Recognition:
+        words, text = self._words()
+        confidence = _mean([c for _, c in words])
+        if all(_not_a_word(w, self.unknown) for w, _ in words):
+            return Recognition("nomatch", text, None, confidence)
+        return Recognition("match", text, None, confidence)
+
+
+def is_complete(text: str, phrases: Collection[str]) -> bool:
+    """Whether ``text`` is exactly one of ``phrases`` (normalised) and no other phrase goes
+    on from it: the caller has said a whole answer and cannot be half-way through another."""
+    said = _normalise(text)
+    if said not in phrases:
+        return False
+    return not any(p.startswith(said + " ") for p in phrases)
+
+
+def _not_a_word(token: str, unknown: str) -> bool:
+    return token == unknown or not token or (token[0], token[-1]) in (("[", "]"), ("<", ">"))
+
+
+def _mean(values: list[float]) -> float:
+    return float(sum(values) / len(values)) if values else 0.0
