@@ -50,6 +50,7 @@ class MediaWorker:
         self.serves: set[str] = set()  # identities whose calls it takes
         self.legs: dict[tuple[str, str], RelayedLeg] = {}  # (session id, call id) -> call
         self.placing = 0  # calls being placed on it (not yet in legs)
+        self._ended_early: set[tuple[str, str]] = set()  # ended before place() had the reply
         self.live: list[dict[str, Any]] = []  # its dashboard's live calls, as it last sent
         self.ready = asyncio.Event()
         self.started_at = 0.0
@@ -127,6 +128,8 @@ class MediaWorker:
             leg = session.relayed.pop(cid, None)
             if leg is not None:
                 self.legs.pop((sid, cid), None)
+            elif self.placing:  # its place() has not resumed yet: it must not keep the call
+                self._ended_early.add((sid, cid))
         session.channel.publish(event)
 
     async def _watch(self, reading: asyncio.Future[None]) -> None:
@@ -195,8 +198,12 @@ class MediaWorker:
         finally:
             self.placing -= 1
         leg = RelayedLeg(str(reply["leg"]), session, self)
+        key = (session.id, leg.id)
+        if key in self._ended_early:  # over already (busy, not found, hung up at once)
+            self._ended_early.discard(key)
+            return leg
         session.relayed[leg.id] = leg
-        self.legs[(session.id, leg.id)] = leg
+        self.legs[key] = leg
         return leg
 
     async def act(self, leg: RelayedLeg, action: CallAction) -> str | None:

@@ -101,3 +101,34 @@ async def test_requests_waiting_when_the_worker_goes_fail_at_once(
         await asyncio.wait_for(waiting, 5)
     with pytest.raises(WorkerGone):
         await gateway.request("place")
+
+
+async def test_a_call_that_ends_before_its_place_reply_is_not_kept() -> None:
+    """The worker's session-terminated can be read before place() resumes with the reply
+    (both are on the link, in that order): the gateway must not keep a call that is over."""
+    from types import SimpleNamespace
+
+    from ivrbot.gateway.sessions import SessionRegistry
+    from ivrbot.workers.pool import MediaWorker
+
+    sessions = SessionRegistry(3600)
+    pool = SimpleNamespace(gateway=SimpleNamespace(sessions=sessions), on_change=lambda: None)
+    worker = MediaWorker(pool, 0)  # type: ignore[arg-type]
+    session = sessions.create("ann@ivrbot.local", "", None)
+    ended = {"type": "calls", "state": "session-terminated", "reason": "User busy",
+             "resourceURL": f"{session.path}/calls/c1"}  # fmt: skip
+
+    class EndsFirst:
+        closed = asyncio.Event()
+
+        async def request(self, op: str, **fields: object) -> Message:
+            worker._relay_event(session.id, ended)  # read before place() resumes
+            return {"leg": "c1"}
+
+    worker.link = EndsFirst()  # type: ignore[assignment]
+    worker.ready.set()
+    leg = await worker.place(session, "tel:+15550002100", "v=0")
+    assert leg.id == "c1"
+    assert session.relayed == {} and worker.legs == {} and worker.load == 0
+    batch = await session.channel.next_batch(1.0)
+    assert batch is not None and batch[0]["state"] == "session-terminated"
