@@ -151,7 +151,10 @@ class CampaignStore:
                     )
                 )
             except IntegrityError as exc:
-                raise CampaignError(f"a campaign named {campaign.name!r} exists already") from exc
+                raise CampaignError(
+                    f"a campaign named {campaign.name!r} exists already (to create it again: "
+                    f"ivrbot campaign delete {campaign.name})"
+                ) from exc
             self._add_contacts(conn, campaign.name, people)
 
     @staticmethod

@@ -260,7 +260,7 @@ def report(name: str, as_csv: bool, as_json: bool, db: str) -> None:
     """The results of campaign NAME: totals, outcomes and attempts per contact as a table;
     --json for machines; --csv for every attempt."""
     if as_csv and as_json:
-        raise click.UsageError("give --csv or --json, not both")
+        _fail("give --csv or --json, not both")
     store = _store(db, read_only=True)
     if as_csv:
         click.echo(attempts_csv(store, name), nl=False)

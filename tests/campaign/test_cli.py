@@ -50,7 +50,8 @@ def test_the_example_campaign_is_created_with_its_bad_rows_reported(tmp_path: Pa
     # created twice: one line saying so
     code, _, err = run("create", str(ROOT / "campaigns" / "reminder.py"), "--db", db)
     assert code == 1 and err.strip().splitlines() == [
-        "ivrbot: error: a campaign named 'reminder-demo' exists already"
+        "ivrbot: error: a campaign named 'reminder-demo' exists already (to create it "
+        "again: ivrbot campaign delete reminder-demo)"
     ]
 
 
