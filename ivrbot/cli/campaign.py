@@ -189,7 +189,7 @@ for _action in ACTIONS:
 @campaign.command()
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Delete it even while it runs or is paused (it is "
-              "canceled first: calls in progress are cut).")  # fmt: skip
+              "canceled first; a call in progress goes on to its end, unrecorded).")  # fmt: skip
 @gateway_option
 @db_option
 def delete(name: str, force: bool, gateway: str, db: str) -> None:

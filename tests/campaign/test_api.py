@@ -139,6 +139,16 @@ async def test_start_refuses_a_flow_not_served_and_an_unknown_name(
     assert err.startswith("ivrbot: error: no ivrbot run at http://127.0.0.1:9 (")
 
 
+async def test_wrong_operator_credentials_are_one_line(
+    server: GatewayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IVRBOT_CLIENT_SECRET", "not-the-secret-at-all")
+    code, _, err = await cli("start", "spring", "--gateway", server.url)
+    assert (code, err) == (1, f"ivrbot: error: 401 from ivrbot run at {server.url}: wrong client "
+                              "id or secret (campaign commands log in as the operator: "
+                              "IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as ivrbot run has them)\n")  # fmt: skip
+
+
 async def test_delete_and_create_again(server: GatewayServer, service: CampaignService) -> None:
     store = service.store
     assert (await cli("start", "spring", "--gateway", server.url))[0] == 0
