@@ -210,7 +210,8 @@ class CampaignService:
 
     async def delete(self, name: str, force: bool = False) -> dict[str, int]:
         """Remove campaign ``name`` with its contacts and attempts (store.delete). A running
-        or paused one only with ``force``: it is canceled first (a call in progress goes on to its end, unrecorded)."""
+        or paused one only with ``force``: it is canceled first (a call in progress goes on
+        to its end, unrecorded)."""
         _, state = await self.store.run(self.store.campaign, name)
         if state in (State.RUNNING, State.PAUSED) and not force:
             raise CampaignError(

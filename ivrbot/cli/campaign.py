@@ -111,7 +111,8 @@ async def _request(gateway: str, method: str, path: str, **params: str) -> dict[
     if status in (401, 403):
         raise GatewayError(
             f"{status} from ivrbot run at {gateway}: {_error_text(text)} (campaign commands "
-            "log in as the operator: IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as ivrbot run has them)"
+            "log in as the operator: IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as ivrbot run "
+            "has them)"
         )
     if status != 200:
         raise GatewayError(_error_text(text))

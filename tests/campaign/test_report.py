@@ -41,8 +41,8 @@ def attempt(store: CampaignStore, campaign: Campaign, number: str, start: dateti
         return
     ended = start.timestamp() + seconds
     again = next_try(campaign, outcome, row["attempt"], ended)
-    store.settle(row["attempt_id"], row["id"], {"outcome": outcome, "call_id": f"c{row['attempt_id']}"},
-                 ended, again)  # fmt: skip
+    result = {"outcome": outcome, "call_id": f"c{row['attempt_id']}"}
+    store.settle(row["attempt_id"], row["id"], result, ended, again)
 
 
 def spring(tmp_path: Path) -> tuple[CampaignStore, Campaign]:
