@@ -201,7 +201,8 @@ class FlowCall:
         the caller hears ``Flow(give_up=...)`` and the bot hangs up; the record's outcome is
         ``outcome`` ('no-input' | 'no-match')."""
         self.record.outcome = outcome
-        self.note("give up", outcome=outcome)
+        self.note("give up", step=self.record.path[-1] if self.record.path else None,
+                  outcome=outcome)  # fmt: skip
         if self.flow.give_up and not self.hung_up:
             await self.say(self.flow.give_up)
         await self.hangup()

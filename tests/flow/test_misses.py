@@ -95,7 +95,9 @@ async def test_a_wrong_key_is_asked_again_then_the_bot_apologises_and_hangs_up()
     assert call.record.prompts == [SIZE, CONFIRM, CONFIRM, CONFIRM, GIVE_UP_TEXT]
     assert call.record.path == ["size", "confirm"]  # never 'ordered', never 'size' again
     assert call.record.outcome == "no-match"
-    assert call.bot_hung_up and ("give up", {"outcome": "no-match"}) in call.notes
+    assert (
+        call.bot_hung_up and ("give up", {"step": "confirm", "outcome": "no-match"}) in call.notes
+    )
 
 
 async def test_a_right_key_on_the_last_attempt_is_taken() -> None:
