@@ -329,7 +329,8 @@ class Menu(Ask):
     answer is a no-match, asked again as ``retry`` says (the flow's: 3 attempts), then
     routed to ``no_match``, or, without one, the bot gives up (an apology and a hang-up).
     No input likewise, with ``no_input``. Unless routed there, a miss never goes to an
-    option's step, nor to ``next`` (a Menu has none: it goes on by its options) or the next step in order.
+    option's step, nor to ``next`` (a Menu has none: it goes on by its options), nor to the
+    next step in order.
     """
 
     options: Mapping[str, str] = field(default_factory=dict)
