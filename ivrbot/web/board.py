@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ivrbot.flow.check import flow_edges
+from ivrbot.flow.steps import GIVE_UP
 from ivrbot.numbers import format_number
 
 if TYPE_CHECKING:
@@ -223,6 +224,8 @@ def flow_graph(flow: Flow) -> dict[str, Any]:
         for name, step in flow.steps.items()
     ]
     edges = [{"from": e.source, "to": e.target, "label": e.label} for e in flow_edges(flow)]
+    if any(e["to"] == GIVE_UP for e in edges):  # misses no step takes: the bot gives up
+        nodes.append({"id": GIVE_UP, "kind": "give up", "label": "give up"})
     return {"flow": flow.name, "start": flow.start, "nodes": nodes,
             "edges": edges}  # fmt: skip
 

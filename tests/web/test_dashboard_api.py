@@ -11,6 +11,7 @@ import pytest
 from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
 from ivrbot.flow.loader import load_flow_file
+from ivrbot.flow.steps import GIVE_UP
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.web.board import flow_graph, shown
@@ -86,12 +87,13 @@ def test_a_flow_graph_has_every_step_and_edge() -> None:
     flow = load_flow_file(ROOT / "flows" / "bank.py")
     graph = flow_graph(flow)
     ids = [n["id"] for n in graph["nodes"]]
-    assert ids == list(flow.steps) and graph["start"] == "defaults"
+    assert ids == [*flow.steps, GIVE_UP] and graph["start"] == "defaults"
     kinds = {n["id"]: n["kind"] for n in graph["nodes"]}
     assert (kinds["menu"], kinds["balance"], kinds["voicemail"]) == ("Menu", "Python", "Record")
     edges = {(e["from"], e["to"], e["label"]) for e in graph["edges"]}
     assert ("menu", "account", "option 1") in edges
     assert ("agent", "voicemail", "fallback") in edges
+    assert ("account", GIVE_UP, "no match") in edges  # '#' alone, after the retries
     assert all(e["to"] in ids for e in graph["edges"])
 
 
