@@ -6,6 +6,11 @@
 - An app server's API key (``IVRBOT_API_KEY``, one of the gateway's ``IVRBOT_API_KEYS``),
   sent as ``X-API-Key``: tokens for the app's users.
 - Nothing: only a gateway in development mode issues tokens then.
+
+The ivrbot commands that talk to a gateway (``ivrbot call``, ``ivrbot dial``) take the API
+key as ``--api-key`` (else ``IVRBOT_API_KEY``); :func:`refused` is their one line when the
+gateway refuses what they presented. :func:`dashboard_login` and :func:`leaving_development`
+are what ``ivrbot run`` prints about logging in.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import base64
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
-from ivrbot.config import Settings
+from ivrbot.config import DEV_CLIENT_SECRET, Settings
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -40,10 +45,23 @@ class Credentials:
         )
 
     @classmethod
-    def from_env(cls) -> Credentials:
-        """An app's API key from the settings (``Settings.api_key``: ``IVRBOT_API_KEY``), if
-        it is set (else nothing)."""
-        return cls(api_key=Settings().api_key)
+    def from_env(cls, api_key: str | None = None) -> Credentials:
+        """An app's API key: ``api_key`` when given (``--api-key``), else the settings'
+        (``Settings.api_key``: ``IVRBOT_API_KEY``), if it is set (else nothing)."""
+        return cls(api_key=(api_key or "").strip() or Settings().api_key)
+
+    @classmethod
+    def for_bots(cls, api_key: str | None = None, settings: Settings | None = None) -> Credentials:
+        """What a bot of this process presents: an API key given (``--api-key``), else the
+        operator's credentials when this environment has a client secret of its own, else
+        ``IVRBOT_API_KEY`` when set, else the (development) operator credentials."""
+        settings = settings or Settings()
+        operator = cls.operator(settings.client_id, settings.client_secret)
+        if api_key and api_key.strip():
+            return cls(api_key=api_key.strip())
+        if settings.client_secret != DEV_CLIENT_SECRET or not settings.api_key:
+            return operator
+        return cls(api_key=settings.api_key)
 
     def headers(self) -> dict[str, str]:
         if self.api_key:
@@ -52,3 +70,57 @@ class Credentials:
             pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}".encode()
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         return {}
+
+
+NEEDS_API_KEY = "this gateway needs an API key: pass --api-key or set IVRBOT_API_KEY"
+
+
+def refused(status: int, reason: str, presented: Credentials) -> str:
+    """One line for a gateway that refused ``presented`` at ``POST /tokens`` (401/403): what
+    to pass, never "no gateway" (it answered)."""
+    why = f" ({reason})" if reason else ""
+    if presented.api_key:
+        return (
+            f"{status}: this gateway refused the API key{why}: pass one of its IVRBOT_API_KEYS "
+            "with --api-key or IVRBOT_API_KEY"
+        )
+    if presented.client_secret and presented.client_secret != DEV_CLIENT_SECRET:
+        return (
+            f"{status}: this gateway refused the operator's credentials{why}: set "
+            "IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as the gateway has them, or pass "
+            "--api-key (IVRBOT_API_KEY)"
+        )
+    return f"{status}: {NEEDS_API_KEY} (one of the gateway's IVRBOT_API_KEYS){why}"
+
+
+def dashboard_login(settings: Settings) -> str:
+    """How the operator logs in to the dashboard (``ivrbot run``'s banner): the development
+    client id and secret themselves, or which settings hold them (a real secret is never
+    printed)."""
+    if settings.client_secret == DEV_CLIENT_SECRET:
+        return (
+            f"log in with client id {settings.client_id} and secret {DEV_CLIENT_SECRET} "
+            "(development mode)"
+        )
+    return (
+        f"log in with client id {settings.client_id} (IVRBOT_CLIENT_ID) and the secret you "
+        "set in IVRBOT_CLIENT_SECRET"
+    )
+
+
+def leaving_development(settings: Settings) -> str:
+    """What to set to leave development mode, and what then needs an API key; outside it,
+    what the clients need."""
+    if settings.development:
+        return (
+            "to leave development mode set IVRBOT_CLIENT_SECRET (16+ characters: the "
+            "dashboard's login) and IVRBOT_API_KEYS (16+ characters each); then ivrbot call, "
+            "ivrbot dial and the softphone need one of those keys (--api-key or "
+            "IVRBOT_API_KEY; the softphone's API key field)"
+        )
+    keys = f"{len(settings.api_keys)} API keys" if settings.api_keys else "no API keys"
+    return (
+        f"tokens need credentials ({keys} in IVRBOT_API_KEYS): ivrbot call, ivrbot dial and "
+        "the softphone take one of them (--api-key or IVRBOT_API_KEY; the softphone's API key "
+        "field)"
+    )

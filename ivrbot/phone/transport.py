@@ -16,6 +16,15 @@ class GatewayUnreachable(Exception):
     """The gateway did not answer (connection refused, reset, timed out, 502/503)."""
 
 
+class TokensRefused(Exception):
+    """``POST /tokens`` answered 401 or 403: the gateway runs, but not for these credentials
+    (none outside development mode, a wrong API key or client secret)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"POST /tokens: HTTP {status} {reason}".strip())
+        self.status, self.reason = status, reason
+
+
 class SessionGone(Exception):
     """The gateway no longer knows the session (404): it expired or was deleted."""
 
