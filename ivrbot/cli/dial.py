@@ -15,7 +15,7 @@ from ivrbot.config import Settings
 from ivrbot.credentials import Credentials, refused
 from ivrbot.errors import PhoneException
 from ivrbot.flow.flow import Flow, FlowError
-from ivrbot.flow.loader import load_flow_file, load_flows
+from ivrbot.flow.loader import load_flow_file, load_flows_apart
 from ivrbot.phone.transport import GatewayUnreachable, TokensRefused
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"
@@ -32,14 +32,24 @@ api_key_option = click.option(
 
 
 def find_flow(name: str, folder: Path, check_model: bool = True) -> Flow:
-    """A flow by file path or by name in ``folder``."""
+    """A flow by file path or by name in ``folder`` (other files of the folder that do not
+    load are no obstacle; the named flow's own problem is raised)."""
     candidate = Path(name)
     if candidate.suffix == ".py" and candidate.is_file():
         return load_flow_file(candidate, check_model=check_model)
-    for flow in load_flows(folder, check_model=check_model):
+    flows, problems = load_flows_apart(folder, check_model=check_model)
+    for flow in flows:
         if flow.name == name:
             return flow
-    raise FlowError(f"no flow named {name!r} in {folder}/ (ivrbot flows check lists them)")
+    for path, problem in problems:
+        if path.stem == name:
+            raise problem
+    hint = ""
+    if problems:
+        hint = "; 1 file does not load" if len(problems) == 1 else f"; {len(problems)} do not load"
+    raise FlowError(
+        f"no flow named {name!r} in {folder}/ (ivrbot flows check {folder} lists them{hint})"
+    )
 
 
 async def dial_once(
