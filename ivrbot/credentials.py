@@ -77,7 +77,8 @@ NEEDS_API_KEY = "this gateway needs an API key: pass --api-key or set IVRBOT_API
 
 def refused(status: int, reason: str, presented: Credentials) -> str:
     """One line for a gateway that refused ``presented`` at ``POST /tokens`` (401/403): what
-    to pass, never "no gateway" (it answered)."""
+    to pass, never "no gateway" (it answered). ``reason``: the gateway's own words, shown
+    when credentials were presented (without any, what is missing is known)."""
     why = f" ({reason})" if reason else ""
     if presented.api_key:
         return (
@@ -90,7 +91,7 @@ def refused(status: int, reason: str, presented: Credentials) -> str:
             "IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as the gateway has them, or pass "
             "--api-key (IVRBOT_API_KEY)"
         )
-    return f"{status}: {NEEDS_API_KEY} (one of the gateway's IVRBOT_API_KEYS){why}"
+    return f"{status}: {NEEDS_API_KEY} (one of the gateway's IVRBOT_API_KEYS)"
 
 
 def dashboard_login(settings: Settings) -> str:
