@@ -100,28 +100,26 @@ def dashboard_login(settings: Settings) -> str:
     printed)."""
     if settings.client_secret == DEV_CLIENT_SECRET:
         return (
-            f"log in with client id {settings.client_id} and secret {DEV_CLIENT_SECRET} "
-            "(development mode)"
+            f"log in: client id {settings.client_id}, secret {DEV_CLIENT_SECRET} (development mode)"
         )
     return (
-        f"log in with client id {settings.client_id} (IVRBOT_CLIENT_ID) and the secret you "
-        "set in IVRBOT_CLIENT_SECRET"
+        f"log in: client id {settings.client_id} (IVRBOT_CLIENT_ID), the secret set in "
+        "IVRBOT_CLIENT_SECRET"
     )
 
 
 def leaving_development(settings: Settings) -> str:
-    """What to set to leave development mode, and what then needs an API key; outside it,
-    what the clients need."""
+    """In development mode: what to set to leave it, and what then needs an API key; outside
+    it: the API keys the clients need."""
+    clients = "ivrbot call, ivrbot dial and the softphone"
+    how = "(--api-key or IVRBOT_API_KEY; the softphone's API key field)"
     if settings.development:
         return (
             "to leave development mode set IVRBOT_CLIENT_SECRET (16+ characters: the "
-            "dashboard's login) and IVRBOT_API_KEYS (16+ characters each); then ivrbot call, "
-            "ivrbot dial and the softphone need one of those keys (--api-key or "
-            "IVRBOT_API_KEY; the softphone's API key field)"
+            f"dashboard's secret) and IVRBOT_API_KEYS; {clients} then need one of those keys " + how
         )
-    keys = f"{len(settings.api_keys)} API keys" if settings.api_keys else "no API keys"
-    return (
-        f"tokens need credentials ({keys} in IVRBOT_API_KEYS): ivrbot call, ivrbot dial and "
-        "the softphone take one of them (--api-key or IVRBOT_API_KEY; the softphone's API key "
-        "field)"
-    )
+    if not settings.api_keys:
+        return f"no API keys: {clients} cannot get tokens here until IVRBOT_API_KEYS has some"
+    count = len(settings.api_keys)
+    keys = "1 API key" if count == 1 else f"{count} API keys"
+    return f"{keys} in IVRBOT_API_KEYS: {clients} need one {how}"

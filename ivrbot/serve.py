@@ -211,8 +211,11 @@ class Runner:
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
         self.console.print(f"  dashboard: [bold]{self.server.url}/dashboard[/]")
-        self.console.print(f"    {dashboard_login(self.settings)}", highlight=False)
-        self.console.print(f"  access: {leaving_development(self.settings)}", highlight=False)
+        # whole lines (a terminal wraps them): the id and secret stay copyable
+        self.console.print(f"    {dashboard_login(self.settings)}", highlight=False, soft_wrap=True)
+        self.console.print(
+            f"  access: {leaving_development(self.settings)}", highlight=False, soft_wrap=True
+        )
         if self.workers is not None:
             pids = ", ".join(str(w.pid) for w in self.workers.workers)
             self.console.print(
