@@ -75,11 +75,12 @@ class Credentials:
 NEEDS_API_KEY = "this gateway needs an API key: pass --api-key or set IVRBOT_API_KEY"
 
 
-def refused(status: int, reason: str, presented: Credentials) -> str:
+def refused(status: int, reason: str, presented: Credentials | None) -> str:
     """One line for a gateway that refused ``presented`` at ``POST /tokens`` (401/403): what
     to pass, never "no gateway" (it answered). ``reason``: the gateway's own words, shown
     when credentials were presented (without any, what is missing is known)."""
     why = f" ({reason})" if reason else ""
+    presented = presented or Credentials()
     if presented.api_key:
         return (
             f"{status}: this gateway refused the API key{why}: pass one of its IVRBOT_API_KEYS "

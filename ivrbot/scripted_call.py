@@ -320,7 +320,7 @@ async def _dial(caller: SimulatedCaller, script: CallScript, recorder: WavRecord
     try:
         await caller.dial(destination, ANSWER_TIMEOUT_S, also=recorder)
     except TokensRefused as exc:
-        raise ScriptError(refused(exc.status, exc.reason, script.credentials)) from None
+        raise ScriptError(refused(exc.status, exc.reason, exc.presented)) from None
     except GatewayUnreachable as exc:
         detail = f" ({exc})" if "HTTP" in str(exc) else ""
         raise ScriptError(

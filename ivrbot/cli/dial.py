@@ -12,11 +12,11 @@ import click
 
 from ivrbot.compose import assemble
 from ivrbot.config import Settings
-from ivrbot.credentials import Credentials, refused
+from ivrbot.credentials import Credentials
 from ivrbot.errors import PhoneException
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import load_flow_file, load_flows_apart
-from ivrbot.phone.transport import GatewayUnreachable, TokensRefused
+from ivrbot.phone.transport import GatewayUnreachable
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"
 
@@ -93,13 +93,10 @@ def dial(
     --api-key (or IVRBOT_API_KEY), else the operator's IVRBOT_CLIENT_ID and
     IVRBOT_CLIENT_SECRET (those are needed for a number the gateway's own flows answer).
     """
-    credentials = Credentials.for_bots(api_key)
+    credentials = Credentials.for_bots(api_key)  # refused: one line (ivrbot.cli.main)
     try:
         flow = find_flow(flow_name, flows_dir)
         record = asyncio.run(dial_once(flow, number, gateway.rstrip("/"), credentials=credentials))
-    except TokensRefused as exc:
-        click.echo(f"ivrbot: error: {refused(exc.status, exc.reason, credentials)}", err=True)
-        sys.exit(1)
     except PhoneException as exc:  # logging in as the flow's number, or dialling
         click.echo(f"ivrbot: error: {flow.name}: {exc.error.error_message}", err=True)
         sys.exit(1)

@@ -20,8 +20,10 @@ from ivrbot.cli.flows import flows
 from ivrbot.cli.models import models
 from ivrbot.cli.sip import sip
 from ivrbot.config import ConfigError, Settings
+from ivrbot.credentials import refused
 from ivrbot.errors import UserError
 from ivrbot.media.setup import configure_media
+from ivrbot.phone.transport import TokensRefused
 
 console = Console()
 # mistakes a user can fix (FlowError, ConfigError, ModelNotFound, TtsUnavailable, ...) and
@@ -54,6 +56,8 @@ class _Main(click.Group):
             return super().invoke(ctx)
         except USER_ERRORS as exc:
             _fail(exc)
+        except TokensRefused as exc:  # the gateway answered: say what it wants
+            _fail(UserError(refused(exc.status, exc.reason, exc.presented)))
 
 
 def _log_options(command: Any) -> Any:

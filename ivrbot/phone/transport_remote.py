@@ -121,7 +121,7 @@ async def fetch_token(
     try:
         resp = await transport.request("POST", "/tokens", {"app_scope": app_scope}, headers)
         if resp.status in (401, 403):
-            raise TokensRefused(resp.status, resp.text)
+            raise TokensRefused(resp.status, resp.text, credentials)
         if resp.status != 200:
             raise GatewayUnreachable(f"POST /tokens: HTTP {resp.status} {resp.text}")
         return str(resp.body["access_token"])
