@@ -211,7 +211,8 @@ def run(
     The bots attach inside the gateway and take every caller up to their limits
     (IVRBOT_MAX_CALLS, IVRBOT_FLOW_MAX_CALLS; then a queue with ringback, then busy). Also
     serves the softphone page (/softphone) and the operator's dashboard (/ and /dashboard:
-    log in with IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET). Edited flow files are loaded
+    log in with IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET; the banner prints the development
+    ones, and what leaving development mode takes). Edited flow files are loaded
     again for new calls (calls in progress finish on the old version); a flow file that does
     not load is reported and the others are served. Runs the outbound campaigns (ivrbot
     campaign start; IVRBOT_CAMPAIGN_CLOCK for a faster campaign clock). With
