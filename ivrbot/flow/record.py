@@ -22,6 +22,7 @@ class FlowRecord:
     ended_at: float | None = None
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
+    prompts_at: list[float] = field(default_factory=list)  # time.time() each prompt began
     inputs: list[dict[str, Any]] = field(default_factory=list)
     # '' while the call runs (stored as 'in-progress'; 'interrupted' if the process died)
     # | 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
@@ -36,6 +37,12 @@ class FlowRecord:
     conferences: list[dict[str, Any]] = field(default_factory=list)  # Conference steps
     call_id: str = ""  # the call's id at the gateway, as the bot's session knows it
     node: str = field(default_factory=this_node)  # the process running the call
+
+    def said(self, text: str) -> None:
+        """The bot began to say ``text`` now (a caller's report names the prompts it heard
+        by these times)."""
+        self.prompts.append(text)
+        self.prompts_at.append(round(time.time(), 3))
 
     @property
     def digits(self) -> str:
@@ -54,6 +61,7 @@ class FlowRecord:
             "ended_at": self.ended_at,
             "path": self.path,
             "prompts": self.prompts,
+            "prompts_at": self.prompts_at,
             "inputs": self.inputs,
             "outcome": self.outcome or "in-progress",
             "error": self.error,
