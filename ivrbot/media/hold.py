@@ -137,6 +137,8 @@ class HoldState:
                 return task.result()
             raise TimeoutError
         finally:
-            for pending in (task, timer):
-                if not pending.done():
-                    pending.cancel()
+            pending = {t for t in (task, timer) if not t.done()}
+            for waiting in pending:
+                waiting.cancel()
+            if pending:  # gone before this returns (a key taken now is not lost later)
+                await asyncio.wait(pending)
