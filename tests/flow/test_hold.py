@@ -18,7 +18,7 @@ import pytest
 import vosk
 
 from ivrbot.compose import Parts
-from ivrbot.flow import Ask, Flow, Hangup, Retry
+from ivrbot.flow import Ask, Flow, Hangup, Retry, Transfer
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
@@ -213,3 +213,44 @@ async def test_the_timer_still_runs_out_after_the_hold(
     waited = goodbye.started_at - prompt.ended_at
     assert waited > 3.0 + 2.0 - 0.3, f"the timeout ran out {waited:.1f} s after the prompt"
     assert waited < 3.0 + 2.0 + 2.5, f"the timeout ran out {waited:.1f} s after the prompt"
+
+
+@pytest.mark.slow
+async def test_the_bots_own_hold_ends_with_its_resume(
+    parts: Parts, tts: Synthesizer, model: vosk.Model, caller: SimulatedCaller
+) -> None:
+    """The bot's side holds the caller (a Transfer nobody answers) and takes them back: the
+    Ask after it listens again (no hold is left over) and the log says both."""
+    from tests.flow.test_transfer_steps import AGENT, agent_phone
+
+    assert parts.server is not None
+    agent = await agent_phone(parts.server, answer_after_s=None)
+    flow = Flow("holdown", number="5550001076", language="ko")
+    flow.add(
+        Transfer("to_agent", AGENT, timeout_s=1.5, fallback="q"),
+        Ask("q", "Press a key.", choices=CHOICES, timeout_s=3.0, retry=Retry(attempts=1),
+            next="got", no_input="bye", no_match="bye"),
+        Hangup("got", "Thank you."),
+        Hangup("bye", "Goodbye."),
+    )  # fmt: skip
+    try:
+        bot = await start_bot("inside", flow, parts, tts, model)
+        notes: list[tuple[str, dict[str, object]]] = []
+        bot.observers.append(lambda event, detail: notes.append((event, detail)))
+        await caller.dial("5550001076")
+        async with asyncio.timeout(20):  # the bot has played "Press a key." to its end
+            while not any(
+                p.label == "Press a key." and p.done
+                for flow_call, _ in bot.active.values()
+                for p in flow_call.playbacks
+            ):
+                await asyncio.sleep(0.05)
+        await caller.press_inband("3")  # audible: a hold left over would keep it out
+        record = await record_of(bot)
+    finally:
+        await agent.phone.close()
+    assert record["path"] == ["to_agent", "q", "got"], record
+    inputs = [(i["outcome"], i["value"], i["method"]) for i in record["inputs"]]  # type: ignore[attr-defined]
+    assert inputs == [("dtmf", "3", "inband")]
+    holds = [(event, detail.get("by")) for event, detail in notes if event in ("hold", "resume")]
+    assert holds == [("hold", "bot"), ("resume", "bot")]
