@@ -123,6 +123,7 @@ async def test_a_held_welcome_bot_hears_silence_and_takes_no_answer(
     record = await record_of(bot)
 
     heard = bot_ear.between(held_at + 0.3, resumed_at - 0.1)
+    print(f"{where}: the held bot received {len(heard)} frames, loudest {max(heard):.1f} dBFS")
     assert len(heard) > 50, "the bot received no frames while held"
     assert max(heard) < SILENCE_DB, f"the held bot heard sound up to {max(heard):.1f} dBFS"
     inputs = [(i["step"], i["outcome"], i["value"]) for i in record["inputs"]]  # type: ignore[attr-defined]
