@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 # FlowCall.note events worth an INFO line (the rest are DEBUG)
 INFO_NOTES = frozenset({"step", "transfer", "transfer result", "move", "conference",
-                        "conference result", "recorded", "transferred", "moved"})  # fmt: skip
+                        "conference result", "recorded", "transferred", "moved", "hold",
+                        "resume"})  # fmt: skip
 PROMPTS = frozenset({"prompt", "play"})
 
 

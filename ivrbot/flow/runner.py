@@ -26,6 +26,7 @@ from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.rooms import Rooms
 from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
 from ivrbot.media.frames import LISTEN_RATE
+from ivrbot.media.hold import BOT_SIDE, FAR_END
 from ivrbot.media.listener import Listener
 from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.tts import Prompt, Synthesizer
@@ -184,6 +185,7 @@ class Bot:
             self.gateway_url,
             name=f"bot:{self.flow.name}:{len(self.phones) + 1}",
             in_process=self.gateway is not None,
+            hold_audio="silence",  # music on hold is not the caller: a held bot hears nothing
         )
         for event, handler in (
             (Event.CALL_INCOMING, self._on_incoming),
@@ -194,6 +196,10 @@ class Bot:
             (Event.CALL_TRANSFERRED, self._on_ended),  # a Transfer step handed it on
             (Event.CALL_MOVED, self._on_ended),  # a Move step: another session has it
             (Event.DTMF_TONE_RECEIVED, self._on_dtmf),
+            (Event.CALL_HELD, self._on_hold),
+            (Event.CALL_RESUMED, self._on_hold),
+            (Event.CALL_REMOTE_HELD, self._on_hold),
+            (Event.CALL_REMOTE_RESUMED, self._on_hold),
         ):
             phone.on(event, functools.partial(handler, phone))
         for event in Event:  # the flow's own handlers, looked up when the event comes
@@ -380,6 +386,21 @@ class Bot:
         if found is not None:
             call_events.key_pressed(found[1])
             found[1].listener.press(data.get("tone"), data.get("method", "rfc4733"))
+
+    def _on_hold(self, phone: Phone, data: Any) -> None:
+        """The call is held or resumed, by the bot's side or by the far end: while held the
+        bot hears nothing and its Ask's timers pause (ivrbot.media.hold)."""
+        found = self._entry(phone, data)
+        if found is None:
+            return
+        call, flow_call = found
+        hold = flow_call.listener.hold
+        before = hold.held_by
+        hold.set(BOT_SIDE, call.state == CallState.HELD)
+        hold.set(FAR_END, call.remote_held)
+        if hold.held_by != before:
+            changed = sorted(before ^ hold.held_by)
+            flow_call.note("hold" if hold.held_by > before else "resume", by=", ".join(changed))
 
     async def _on_ended(self, phone: Phone, data: Any) -> None:
         await self._free(phone)

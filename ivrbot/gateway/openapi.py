@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ivrbot import __version__
+from ivrbot.media.hold import HOLD_AUDIO, HOLD_AUDIO_HEADER
 
 JSON = "application/json"
 ERROR = {"$ref": "#/components/schemas/RequestError"}
@@ -225,7 +226,13 @@ def document(rtc: str = "/RTC/v1") -> dict[str, Any]:
             "post": _op(
                 "Log in: create a session",
                 "201",
-                parameters=[_header("x-e911Id"), _header("x-Arg")],
+                parameters=[
+                    _header("x-e911Id"),
+                    _header("x-Arg"),
+                    # ivrbot's: what it hears while the far end holds (a bot: silence), and
+                    # session-modified (reason held / resumed) when the far end holds
+                    _header(HOLD_AUDIO_HEADER, enum=list(HOLD_AUDIO)),
+                ],
                 requestBody=_body(
                     _obj(
                         ["session"],
