@@ -93,6 +93,7 @@ async def test_a_delivery_is_signed_and_retried_on_5xx_and_connection_errors() -
     assert len(receiver.got) == 4  # 500, refused, timed out, then taken
     assert sleep.waits == [1.0, 2.0, 4.0]
     url, headers, body = receiver.got[-1]
+    assert url == "http://127.0.0.1:9/hook"
     assert headers["X-Ivrbot-Timestamp"] == "1800000000"
     assert headers["X-Ivrbot-Event"] == "call.answered"
     mac = hmac.new(SECRET.encode(), b"1800000000." + body, hashlib.sha256).hexdigest()
@@ -131,7 +132,9 @@ async def test_out_of_tries_is_one_warning_naming_the_last_status(
     await out.idle()
     assert len(receiver.got) == 3 and sleep.waits == [1.0, 2.0]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == ["webhook call.completed to http://127.0.0.1:9/hook failed: HTTP 503 after 3 tries"]
+    assert warnings == [
+        "webhook call.completed to http://127.0.0.1:9/hook failed: HTTP 503 after 3 tries"
+    ]
 
 
 async def test_one_calls_events_keep_their_order_while_another_call_goes_on() -> None:
