@@ -459,6 +459,8 @@ class Bot:
             flow_call.record.outcome = "caller-hangup" if started else "not-answered"
             if not started and reason:
                 flow_call.record.error = reason
+        if flow_call.record.ended_at is None:  # never answered: no run() to set it
+            flow_call.record.ended_at = time.time()
         flow_call.done = True
         call_events.flow_ended(flow_call)
         self.finished.append(flow_call)

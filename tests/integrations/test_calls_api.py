@@ -30,6 +30,7 @@ from ivrbot.integrations.events import Webhooks
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.callees import Callee
+from ivrbot.testing.caller import SimulatedCaller
 
 SECRET = "whsec-integration-test-secret"
 API_KEY = "integrator-key-0123456789"
@@ -279,3 +280,36 @@ def test_a_broken_flow_file_is_not_served() -> None:
         "(see GET /health and the log)"
     )
     assert parse_request({"flow": "notify", "to": "(555) 000-1050"}).to == "+15550001050"
+
+
+@pytest.mark.slow
+async def test_an_inbound_call_tells_its_flows_webhook(
+    tmp_path: Path, tts: Synthesizer, receiver: Receiver
+) -> None:
+    """Flow(webhook=...): a caller's call is answered, each step is told (webhook_steps),
+    and it completes with the caller's hang-up as the record has it."""
+    receiver.fail_first = 0
+    flow = Flow("hello", number="5550001021", webhook=receiver.url, webhook_steps=True)
+    flow.add(Ask("menu", "Press a key.", timeout_s=8, next="bye", no_input="bye"),
+             Hangup("bye", "Goodbye."))  # fmt: skip
+    settings = Settings(port=0, db=str(tmp_path / "g.db"), webhook_secret=SECRET)
+    async with assemble(settings, tts=tts) as parts:
+        bot = await parts.serve(flow)
+        caller = SimulatedCaller(parts.url, tts)
+        try:
+            await caller.dial("5550001021")
+            await caller.hear_prompt()
+            await caller.press("5")
+            async with asyncio.timeout(30):
+                while not any(e["type"] == "call.completed" for e in receiver.events()):
+                    await asyncio.sleep(0.1)
+        finally:
+            await caller.close()
+    events = receiver.events()
+    kinds = [e["type"] if e["type"] != "call.step" else f"step:{e['step']}" for e in events]
+    assert kinds == ["call.answered", "step:menu", "step:bye", "call.completed"]
+    record = bot.records[-1]
+    assert events[0]["call"] == {"id": record.id, "flow": "hello", "direction": "inbound",
+                                 "from": "sip:caller@ivrbot.local", "to": "+15550001021"}  # fmt: skip
+    assert events[-1]["outcome"] == record.outcome == "completed"
+    assert all(verified(SECRET, headers, raw) for headers, raw in receiver.got)
