@@ -134,7 +134,9 @@ def _event(kind: WebhookEvent, required: list[str], **props: Any) -> dict[str, A
         "type": {"const": str(kind)},
         "created_at": {"type": "string", "format": "date-time"},
     }
-    return _obj(["id", "type", "created_at", *required], **base, **props)
+    schema = _obj(["id", "type", "created_at", *required], **base, **props)
+    schema["additionalProperties"] = False  # every field an event has is named here
+    return schema
 
 
 def event_schemas() -> dict[str, Any]:
@@ -145,6 +147,7 @@ def event_schemas() -> dict[str, Any]:
         direction={"type": "string", "enum": ["outbound", "inbound"]},
         **{"from": E164, "to": E164},
     )
+    party["additionalProperties"] = False
     seq = {"type": "integer", "minimum": 1, "description": "the call's events counted from 1"}
     call = {"call": party, "sequence": seq}
     recording = _obj(["index", "file", "url"], index={"type": "integer"}, file=STR,

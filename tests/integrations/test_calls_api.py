@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema_rs
 import pytest
 from aiohttp import web
 
@@ -24,6 +25,7 @@ from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
 from ivrbot.flow import Ask, Flow, FlowCall, Hangup
 from ivrbot.flow.runner import Bot
+from ivrbot.gateway.openapi import document
 from ivrbot.integrations.calls import OutboundCalls, parse_request
 from ivrbot.integrations.delivery import WebhookSender
 from ivrbot.integrations.events import Webhooks
@@ -79,6 +81,14 @@ class Receiver:
             event = json.loads(body)
             seen.setdefault(event["id"], event)
         return list(seen.values())
+
+
+def check_documented(event: dict[str, Any]) -> None:
+    """``event`` is what the OpenAPI document's ``webhooks`` say its type is, field for field."""
+    doc = document()
+    body = doc["webhooks"][event["type"]]["post"]["requestBody"]["content"]["application/json"]
+    schema = {"$ref": body["schema"]["$ref"], "components": doc["components"]}
+    jsonschema_rs.Draft202012Validator(schema).validate(event)
 
 
 def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -169,6 +179,8 @@ async def test_a_call_over_http_reports_its_progress_as_signed_webhooks(
     ]  # fmt: skip
     assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
     assert {e["call"]["id"] for e in events} == {call_id}
+    for event in events:
+        check_documented(event)
     assert events[0]["call"] == {"id": call_id, "flow": "notify", "direction": "outbound",
                                  "from": "+15550001020", "to": "+15550001050"}  # fmt: skip
 
@@ -185,6 +197,8 @@ async def test_a_call_over_http_reports_its_progress_as_signed_webhooks(
     assert recording["url"] == f"/ivrbot/records/{call_id}/recordings/0"
 
     assert state["state"] == "completed" and state["outcome"] == "completed"
+    call_schema = {"$ref": "#/components/schemas/Call", "components": document()["components"]}
+    jsonschema_rs.Draft202012Validator(call_schema).validate(state)
     assert state["duration_s"] > 1.0 and state["path"] == ["greet", "confirm", "thanks"]
 
     status = await (await http.get(f"{parts.url}/ivrbot/webhooks",

@@ -22,6 +22,7 @@ from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.callees import Callee
+from tests.integrations.test_calls_api import check_documented
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec-campaign-test-secret"
@@ -94,6 +95,8 @@ async def test_attempts_and_the_finish_go_to_the_flows_webhook(
 
     assert got and all(signed(headers, body) for headers, body in got)
     events: list[dict[str, Any]] = [json.loads(body) for _, body in got]
+    for event in events:
+        check_documented(event)
     attempts = [e for e in events if e["type"] == "campaign.attempt"]
     assert events[-1]["type"] == "campaign.finished"
     assert sorted(a["number"] for a in attempts) == ["+12125550101", "+12125550102"]
