@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RINGING = (CallState.CREATED, CallState.CONNECTING)  # a dialled call not yet answered
-BEEP_WAIT_S = 20.0
-FINISH_S = 5.0  # a flow that hung up may take this long to finish (complete its recording)  # after a machine greeting, how long to wait for its beep
+BEEP_WAIT_S = 20.0  # after a machine greeting, how long to wait for its beep
+FINISH_S = 5.0  # a flow that hung up may take this long to finish (complete its recording)
 
 
 class Bot:
@@ -447,6 +447,7 @@ class Bot:
             return
         flow_call, task = self.active.pop(call)
         self._answered(flow_call)
+        self._picked_up.pop(flow_call, None)
         if task is not None and not task.done() and task is not asyncio.current_task():
             if flow_call.hung_up:  # the flow ended the call: let it finish (its recording)
                 await asyncio.wait({task}, timeout=FINISH_S)

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
+from ivrbot.errors import FlowError
 from ivrbot.flow import Ask, Flow, FlowCall, Hangup
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.openapi import document
@@ -327,3 +328,12 @@ async def test_an_inbound_call_tells_its_flows_webhook(
                                  "from": "sip:caller@ivrbot.local", "to": "+15550001021"}  # fmt: skip
     assert events[-1]["outcome"] == record.outcome == "completed"
     assert all(verified(SECRET, headers, raw) for headers, raw in receiver.got)
+
+
+def test_a_flows_webhook_must_be_a_url() -> None:
+    with pytest.raises(FlowError) as refused:
+        Flow("hello", number="5550001021", webhook="hooks.example.com/ivrbot")
+    assert str(refused.value) == (
+        "flow 'hello': webhook must be an http:// or https:// URL with a host, not "
+        "'hooks.example.com/ivrbot'"
+    )
