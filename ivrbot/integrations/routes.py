@@ -17,14 +17,9 @@ is at capacity).
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
-from ivrbot.credentials import API_KEY_HEADER
-from ivrbot.gateway.access import basic_credentials
-from ivrbot.gateway.auth import AuthError
-from ivrbot.gateway.http import ApiError, gw, json_body
+from ivrbot.gateway.http import ApiError, check_operator, gw, json_body
 from ivrbot.integrations.calls import CallRefused, OutboundCalls, parse_request, stored_call
 from ivrbot.integrations.delivery import WebhookSender
 
@@ -32,37 +27,7 @@ CALLS = web.AppKey("ivrbot.calls", OutboundCalls)  # set by the composition root
 SENDER = web.AppKey("ivrbot.webhooks", WebhookSender)
 BASE = "/ivrbot/calls"
 STATUS = "/ivrbot/webhooks"
-CREDENTIALS = (
-    f"the operator's credentials: an {API_KEY_HEADER} header (one of IVRBOT_API_KEYS), HTTP "
-    "Basic client_id:client_secret (IVRBOT_CLIENT_ID, IVRBOT_CLIENT_SECRET) or a bearer token "
-    "issued to them"
-)
 NO_FLOWS = "this gateway serves no flows: start it with ivrbot run"
-
-
-async def check_operator(request: web.Request) -> None:
-    """The request carries the operator's credentials; ApiError / AuthError (401, 403)."""
-    gateway = gw(request)
-    key = request.headers.get(API_KEY_HEADER)
-    if key is not None:
-        if any(hmac.compare_digest(key.encode(), k.encode()) for k in gateway.settings.api_keys):
-            return
-        raise AuthError(f"unknown API key in {API_KEY_HEADER} (give one of IVRBOT_API_KEYS)")
-    header = request.headers.get("Authorization", "")
-    pair = basic_credentials(header)
-    if pair is not None:
-        client = await gateway.tokens.verify_client(*pair)  # GrantError: 401
-        if client != gateway.settings.client_id:
-            raise ApiError("POL0001", f"{request.path} needs {CREDENTIALS}", status=403)
-        return
-    if not header.lower().startswith("bearer "):
-        raise AuthError(f"{request.path} needs {CREDENTIALS}")
-    token = gateway.tokens.check(header[7:].strip())
-    if not gateway.tokens.is_operator(token):
-        raise ApiError(
-            "POL0001", f"this token is not the operator's: {request.path} needs {CREDENTIALS}",
-            status=403,
-        )  # fmt: skip
 
 
 def refused(exc: CallRefused) -> ApiError:
