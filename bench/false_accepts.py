@@ -73,9 +73,11 @@ def turn(model: vosk.Model, choices: Mapping[str, str], mode: str) -> GrammarTur
 
 async def answers(
     model: vosk.Model, choices: Mapping[str, str], mode: str, pcm: np.ndarray
-) -> list[tuple[str, str | None]]:
-    """(outcome, choice) of each turn over ``pcm``, one turn after another."""
+) -> tuple[list[tuple[str, str | None]], list[float]]:
+    """(outcome, choice) of each turn over ``pcm``, one turn after another, and the
+    confidence of each match."""
     out: list[tuple[str, str | None]] = []
+    confidences: list[float] = []
     pos = 0
     while pos < len(pcm):
         current = turn(model, choices, mode)
@@ -86,7 +88,9 @@ async def answers(
         if result is None:
             result = await current.finish()
         out.append((result.outcome, result.choice))
-    return out
+        if result.outcome == "match":
+            confidences.append(round(result.confidence, 2))
+    return out, confidences
 
 
 async def spoken(synth: Synthesizer, word: str, rate: int, opus_seed: int | None) -> np.ndarray:
@@ -133,10 +137,12 @@ async def main() -> None:
     model = shared_model()
     table = grammars(args.flows)
     clips = corpus(levels=args.levels, seconds=args.seconds)
+    bursts = corpus(["babble"], levels=args.levels, seconds=1.0)  # short: a few words
+    clips += [Clip("babble 1 s", c.name, c.pcm) for c in bursts]
     variants = [("direct", clips)]
     if not args.no_opus:
         variants.append(("opus", [Clip(c.kind, c.name, opus_round_trip(c.pcm)) for c in clips]))
-    tallies = {kind: Tally() for kind in KINDS}
+    tallies = {kind: Tally() for kind in (*KINDS, "babble 1 s")}
     for _, variant in variants:
         for c in variant:
             tally = tallies[c.kind]
@@ -145,12 +151,12 @@ async def main() -> None:
                 tally.audio_s += c.pcm.size / RATE
                 for mode in ("before", "after"):
                     t0 = time.process_time()
-                    got = await answers(model, choices, mode, c.pcm)
+                    got, confidences = await answers(model, choices, mode, c.pcm)
                     tally.cpu_s[mode] += time.process_time() - t0
                     tally.accepted[mode] += any(o == "match" for o, _ in got)
                     tally.nomatch[mode] += sum(o == "nomatch" for o, _ in got)
                     if args.verbose and mode == "after" and any(o == "match" for o, _ in got):
-                        print(f"  false accept: {c.name} ({c.kind}): {got}")
+                        print(f"  false accept: {c.name} ({c.kind}): {got} {confidences}")
 
     heard = {"before": 0, "after": 0}
     trials = 0
@@ -164,28 +170,30 @@ async def main() -> None:
                         pcm = await spoken(synth, word, rate, seed)
                         trials += 1
                         for mode in heard:
-                            got = await answers(model, welcome, mode, pcm)
+                            got, confidences = await answers(model, welcome, mode, pcm)
                             heard[mode] += got[0] == ("match", welcome[word])
                             if args.verbose and got[0] != ("match", welcome[word]):
                                 how = "direct" if seed is None else f"Opus {seed}"
                                 print(f"  {mode}: {word} {rate} wpm {how} missed: {got}")
+                            elif args.verbose and mode == "after":
+                                print(f"  {word} {rate} wpm: confidence {confidences}")
         finally:
             await synth.close()
 
     print(f"\nGrammars: {', '.join(f'{k} {sorted(v)}' for k, v in table.items())}")
     print(f"Clips: {args.seconds:g} s of sound between quiet line at {args.levels} dBFS, "
           f"{' and '.join(v for v, _ in variants)}; one row counts clip x grammar.\n")  # fmt: skip
-    print(f"{'class':<8} | {'clips':>5} | {'false accepts':^15} | {'no-matches':^15} "
+    print(f"{'class':<10} | {'clips':>5} | {'false accepts':^15} | {'no-matches':^15} "
           f"| {'turn CPU ms/s':^15}")  # fmt: skip
-    print(f"{'':<8} | {'':>5} | {'before':>7} {'after':>7} | {'before':>7} {'after':>7} "
+    print(f"{'':<10} | {'':>5} | {'before':>7} {'after':>7} | {'before':>7} {'after':>7} "
           f"| {'before':>7} {'after':>7}")  # fmt: skip
-    print("-" * 74)
+    print("-" * 76)
     for kind, t in tallies.items():
         cpu = {m: 1000 * t.cpu_s[m] / t.audio_s for m in t.cpu_s}
-        print(f"{kind:<8} | {t.clips:>5} | {t.accepted['before']:>7} {t.accepted['after']:>7} "
+        print(f"{kind:<10} | {t.clips:>5} | {t.accepted['before']:>7} {t.accepted['after']:>7} "
               f"| {t.nomatch['before']:>7} {t.nomatch['after']:>7} "
               f"| {cpu['before']:>7.1f} {cpu['after']:>7.1f}")  # fmt: skip
-    print("-" * 74)
+    print("-" * 76)
     print(f"spoken choices recognised ({'/'.join(SPOKEN)} x {WORDS_PER_MINUTE} wpm x direct "
           f"and {args.opus_trials} through Opus): before {heard['before']}/{trials}, "
           f"after {heard['after']}/{trials}")  # fmt: skip

@@ -295,7 +295,9 @@ class FlowCall:
                     continue
                 if not done:  # no input in time (unless the caller is still speaking)
                     if turn is not None and turn.speech_started():
-                        deadline = None
+                        # look again soon: a sound the turn then finds is not speech (music,
+                        # tones, noise) is forgotten, and then the time is up
+                        deadline = loop.time() + 0.1
                         continue
                     answer = Answer("noinput")
                     break

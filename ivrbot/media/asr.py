@@ -410,9 +410,12 @@ class SpeechTurn:
             self.partial = ""
 
     def _reset_recognizer(self) -> None:
+        # FinalResult, not Reset: after Reset vosk goes on decoding the frames it had not
+        # decoded yet (the forgotten sound) into the next answer; a final result flushes them
+        # and the next audio starts a new utterance.
         with self._rec_lock:
             if self._rec is not None and not self._closed:
-                self._rec.Reset()
+                self._rec.FinalResult()
             self._segments = []
 
     def _speak_again(self) -> None:

@@ -22,7 +22,11 @@ _SYNONYMS: tuple[frozenset[str], ...] = (frozenset({"아니요", "아니오"}),)
 # A choice heard more than once counts only in a short answer ('네 네'): seconds of speech.
 MAX_REPEATS = 2
 MAX_REPEATED_SPEECH_S = 1.5
-MIN_CONFIDENCE = 0.0
+# The mean confidence of the choice's words must be at least this. Measured (bench/
+# false_accepts.py): the spoken choices came with 0.47 and up (아니요 often 0.5-0.6); 1 s
+# bursts of babble heard as a choice mostly with 0.5-1.0, a few under 0.4. It separates
+# little: a floor higher than this would lose real answers.
+MIN_CONFIDENCE = 0.4
 
 
 def _normalise(phrase: str) -> str:
