@@ -139,6 +139,11 @@ class SpeechTurn:
     hypothesis (all words so far), updated as the batches are decoded; ``on_partial`` is
     called on the event loop with each new one.
 
+    With ``reject_nonspeech`` (the default) every sound the VAD starts on is measured
+    (:class:`~ivrbot.media.speechness.SpeechnessMeter`) when it ends and every 0.5 s while
+    it goes on; one that is not a voice is forgotten (its verdict goes to ``rejected``) and
+    the turn listens on: music, tones and noise end a turn as ``noinput``.
+
     Subclasses give the recogniser (:meth:`_open`, in a vosk thread), give it back
     (:meth:`_release`) and interpret vosk's words (:meth:`_recognition`).
     """
@@ -208,7 +213,8 @@ class SpeechTurn:
     # -- public -----------------------------------------------------------------------------
 
     def speech_started(self) -> bool:
-        """True once the energy VAD has heard speech in this turn (use it for barge-in)."""
+        """True while the turn hears speech: from the energy VAD's onset (use it for
+        barge-in) on, unless the sound is then judged not to be a voice and forgotten."""
         return self._speech
 
     def speech_s(self) -> float:

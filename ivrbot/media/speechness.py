@@ -2,32 +2,38 @@
 
 A listening turn's energy detector (:mod:`ivrbot.media.asr`) starts on anything loud: hold
 music, a ringback or busy tone, a beep, hum, a burst of noise. A grammar recogniser then
-forces that sound onto the grammar's words (measured by ``bench/false_accepts.py``: hold
-music was heard as a choice in most clips). :class:`SpeechnessMeter` looks at the same
-sound and says whether it could be a voice, from three measures over its loud frames
-(32 ms windows every 10 ms, 100-4000 Hz):
+forces that sound onto the grammar's words (``bench/false_accepts.py``: 85 of 108 music
+clips were heard as a choice). :class:`SpeechnessMeter` looks at the same sound and says
+whether it could be a voice, from five measures over its loud frames (32 ms windows every
+10 ms; levels and spectra over 100-4000 Hz, where a voice is and Opus's slow decay after
+a click is not). Thresholds, from the corpus of :mod:`ivrbot.testing.nonspeech` and the
+spoken choices (espeak-ng Korean at 150-250 words a minute, directly and through Opus):
 
-* **stationarity**: the share of frames whose spectrum is nearly the same (cosine
+* **length**: at least 10 loud frames: the shortest spoken choice had 20 (네 at 250
+  words a minute); Chromium's fake microphone (20 ms beeps) through Opus, 5;
+* **stationarity**: at most 25 % of frames whose spectrum is nearly the same (cosine
   similarity above 0.97) as 50 ms before. A voice's spectrum keeps moving (the pitch
-  glides, formants move from sound to sound): at most 11 % of frames in the spoken choices
-  measured; a note, a chord or a tone holds still (42-97 % in the corpus; hum 97 %);
-* **tonality**: the share of a frame's energy in its six strongest bins (a voice spreads
-  it over many harmonics: at most 0.77; a tone or a plain melody: 0.87-1.0);
-* **level movement**: the spread (standard deviation, dB) of the level over the sound
-  (within 40 dB of its loudest frame). Syllables make a voice rise and fall: 4.5 dB and up;
-  music and steady noise stay within 3 dB;
-* **flatness**: the spectral flatness (geometric over arithmetic mean of the power) of a
-  median frame: noise is flat (white 0.56, pink 0.39, crackle 0.55), voiced speech is not
-  (0.06 at most).
+  glides, formants move from sound to sound): at most 11 % in the spoken choices; notes,
+  chords and tones hold still (42-97 %; hum 97 %);
+* **tonality**: at most 0.85 of a frame's energy (median frame) in its six strongest bins:
+  a voice spreads it over many harmonics (at most 0.78); tones and plain melodies 0.87-1.0;
+* **flatness**: spectral flatness (geometric over arithmetic mean of the power, median
+  frame) at most 0.2: voices 0.07 at most; noise is flat (white 0.56, pink 0.39, crackle
+  0.55);
+* **level movement**: a spread (standard deviation) of the level over the sound, within
+  40 dB of its loudest frame, of at least 3 dB: syllables make a voice rise and fall
+  (3.8 dB and up); brown noise stays within 1.7-2.8 dB.
 
-Babble (other voices) is speech to all of these: a grammar turn rejects it from what the
-recogniser heard (:mod:`ivrbot.media.turns`).
+Babble (other voices) is speech to all of these: a grammar turn rejects some of it from
+what the recogniser heard (:mod:`ivrbot.media.turns`).
 
-Cost: one 512-point FFT per 10 ms of sound, vectorised per chunk: measured by
-``bench/false_accepts.py``.
+Cost: one 512-point FFT per 10 ms of sound, vectorised per chunk, 4.5-5 ms of CPU per
+second of audio (``bench/false_accepts.py``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -44,35 +50,24 @@ _ACTIVE_BELOW_PEAK_DB = 30.0  # frames this far under the loudest one are pauses
 _ACTIVE_FLOOR_DBFS = -56.0  # ...and so are frames under this level
 _SPREAD_RANGE_DB = 40.0
 
-# Thresholds, measured on the corpus and the spoken choices (see the module docstring).
+# Thresholds (see the module docstring for what they were measured on).
 MAX_STATIONARY = 0.25
 MAX_TONALITY = 0.85
 MIN_LEVEL_SPREAD_DB = 3.0
 MAX_FLATNESS = 0.2
 _SIMILAR = 0.97
-# Fewer loud frames (in the band) than this: too short for a word (the shortest spoken
-# choice measured, 예 at 250 words a minute, has 21; a 20 ms beep through Opus 5).
-_MIN_FRAMES = 10
+_MIN_FRAMES = 10  # fewer loud frames: too short for a word
 
 
+@dataclass(frozen=True, repr=False)
 class Verdict:
     """The measures of one stretch of sound and whether they say speech."""
 
-    __slots__ = ("flatness", "frames", "level_spread_db", "stationary", "tonality")
-
-    def __init__(
-        self,
-        frames: int,
-        stationary: float,
-        tonality: float,
-        level_spread_db: float,
-        flatness: float,
-    ) -> None:
-        self.frames = frames
-        self.stationary = stationary
-        self.tonality = tonality
-        self.level_spread_db = level_spread_db
-        self.flatness = flatness
+    frames: int  # loud frames (10 ms each)
+    stationary: float  # share of frames with the spectrum of 50 ms before
+    tonality: float  # share of energy in the six strongest bins (median frame)
+    level_spread_db: float  # standard deviation of the level
+    flatness: float  # spectral flatness (median frame)
 
     @property
     def reason(self) -> str:
