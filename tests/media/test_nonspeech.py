@@ -10,6 +10,7 @@ babble (other voices) gives no choice.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 import vosk
 
+from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.server import GatewayServer
@@ -209,6 +211,49 @@ async def test_a_caller_line_playing_music_and_beeps_is_no_input(
         await caller.close()
     first = inputs(welcome_bot)[0]
     assert (first["step"], first["outcome"]) == ("menu", "noinput"), first
+
+
+@pytest.fixture
+async def quick_bot(
+    gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
+) -> AsyncIterator[Bot]:
+    flow = Flow("music-line", number="5550001004", language="ko")
+    flow.add(
+        Ask("menu", "Say a word.", choices=WELCOME, timeout_s=1.2, next="bye", no_input="bye",
+            no_match="bye"),
+        Hangup("bye"),
+    )  # fmt: skip
+    bot = Bot(flow, gateway.url, tts, model)
+    await bot.start()
+    yield bot
+    await bot.stop()
+
+
+@pytest.mark.slow
+async def test_the_no_input_timer_is_not_held_by_music(
+    quick_bot: Bot, gateway: GatewayServer, tts: Synthesizer
+) -> None:
+    """Music starting near the end of an Ask's timeout is taken for speech at first, so the
+    call waits for the caller to finish; half a second later it is judged not a voice and
+    forgotten, and then the time is up: no input, at once (not after the turn's own 60 s
+    backstop)."""
+    music = np.resize(hold_music(), int(6.0 * WIRE_RATE))
+    caller = SimulatedCaller(gateway.url, tts)
+    try:
+        await caller.dial("5550001004")
+        await caller.hear_prompt()  # 0.8 s of silence after the prompt: 0.4 s left
+        started = time.monotonic()
+        playing = asyncio.ensure_future(caller.play(music, WIRE_RATE, "hold music"))
+        async with asyncio.timeout(15):
+            while not inputs(quick_bot):
+                await asyncio.sleep(0.02)
+        waited = time.monotonic() - started
+        playing.cancel()
+    finally:
+        await caller.close()
+    first = inputs(quick_bot)[0]
+    assert (first["step"], first["outcome"]) == ("menu", "noinput"), first
+    assert waited < 2.0, f"no input {waited:.2f} s after the music started"
 
 
 def inputs(bot: Bot) -> list[dict[str, Any]]:
