@@ -5,10 +5,10 @@ levels, directly and through Opus) to grammar turns with the grammars of the exa
 (``flows/``), one turn after another as a call would (a turn that ends with no choice is
 followed by the next one on the rest of the clip), before (no speechness check, any match
 accepted) and after (the turn's speechness check and the grammar's acceptance rules).
-Then the spoken choices (espeak-ng Korean at 150/200/250 words a minute, directly and
+Babble also in 1 s bursts (a few words of other people's talk), a row of its own. Then the spoken choices (espeak-ng Korean at 150/200/250 words a minute, directly and
 through Opus with a -55 dBFS noise floor) with the same turns. Prints one table.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/false_accepts.py [--levels -25] [--no-opus]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/false_accepts.py [--levels -25] [--no-opus] [-v]
 """
 
 from __future__ import annotations
