@@ -308,7 +308,10 @@ class FlowCall:
                 if no_input is not None and no_input in done:
                     no_input = None
                     if turn is not None and turn.speech_started():
-                        continue  # the caller is still speaking: the turn decides
+                        # look again soon: a sound the turn then finds is not speech (music,
+                        # tones, noise) is forgotten, and then the time is up
+                        no_input = asyncio.ensure_future(self.listener.hold.sleep(0.1))
+                        continue
                     answer = Answer("noinput")
                     break
         finally:

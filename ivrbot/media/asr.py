@@ -27,6 +27,14 @@ Traps from docs/facts.md handled here:
   them back after a turn.
 * This Korean model's unknown-word token is ``<UNK>``, not ``[unk]``: it is looked up in the
   model's own word table.
+* A grammar recogniser forces whatever it hears onto the grammar's words: hold music, tones,
+  beeps, hum and noise came out as choices (``bench/false_accepts.py``). A
+  :class:`SpeechnessMeter` measures each stretch of sound the energy detector took for
+  speech; when it ends (or every half second while it goes on) and the sound is not a voice,
+  the turn forgets it (the recogniser is reset, nothing is decided) and listens on as if it
+  had been silence; the same sound is not taken for speech again until ``silence_ms`` of
+  quiet. So music, tones and noise end a turn as ``noinput``, never as a choice or a
+  ``nomatch``.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import numpy as np
 import vosk
 
 from ivrbot.media.speech_model import unknown_token
+from ivrbot.media.speechness import SpeechnessMeter, Verdict
 from ivrbot.media.vad import BlockSplitter, NoiseFloor, power_dbfs
 
 __all__ = ["Recognition", "SpeechTurn"]
@@ -95,6 +104,7 @@ _FLOOR_WINDOW_MS = 2000  # the noise floor is the quietest frame in this much au
 # complete_silence_ms: early final results per turn at most (speech after each one has the
 # turn decoded again, so pauses on a noisy line cannot cost without bound)
 _MAX_EARLY_FINALS = 3
+_JUDGE_EVERY_MS = 500  # a long stretch of sound is judged speech or not this often
 
 PartialCallback = Callable[[str], None]
 # complete: complete_silence_ms after a complete answer; silence: silence_ms; max-speech;
@@ -129,6 +139,11 @@ class SpeechTurn:
     hypothesis (all words so far), updated as the batches are decoded; ``on_partial`` is
     called on the event loop with each new one.
 
+    With ``reject_nonspeech`` (the default) every sound the VAD starts on is measured
+    (:class:`~ivrbot.media.speechness.SpeechnessMeter`) when it ends and every 0.5 s while
+    it goes on; one that is not a voice is forgotten (its verdict goes to ``rejected``) and
+    the turn listens on: music, tones and noise end a turn as ``noinput``.
+
     Subclasses give the recogniser (:meth:`_open`, in a vosk thread), give it back
     (:meth:`_release`) and interpret vosk's words (:meth:`_recognition`).
     """
@@ -144,6 +159,7 @@ class SpeechTurn:
         complete_silence_ms: int | None = None,
         on_partial: PartialCallback | None = None,
         on_speech_start: SpeechStartCallback | None = None,
+        reject_nonspeech: bool = True,
     ) -> None:
         if sample_rate <= 0 or sample_rate % (1000 // _FRAME_MS):
             raise ValueError(f"sample_rate must be a positive multiple of 100, not {sample_rate}")
@@ -175,6 +191,11 @@ class SpeechTurn:
         self._speech_frames = 0  # frames since the onset
         self._speech = False
         self.ended_by: EndedBy | None = None  # how the turn ended
+        # the sound since the onset, measured to tell a voice from music, tones and noise
+        self._meter = SpeechnessMeter(sample_rate) if reject_nonspeech else None
+        self._unmeasured: list[np.ndarray] = []
+        self._ignoring = False  # in a sound judged not speech: no onset until quiet again
+        self.rejected: list[Verdict] = []  # sounds judged not speech in this turn
         # complete_silence_ms: the turn's audio since the onset (kept to decode it again),
         # and whether vosk's final result was taken in the current silence (early final)
         self._turn_audio: list[np.ndarray] | None = None
@@ -192,8 +213,13 @@ class SpeechTurn:
     # -- public -----------------------------------------------------------------------------
 
     def speech_started(self) -> bool:
-        """True once the energy VAD has heard speech in this turn (use it for barge-in)."""
+        """True while the turn hears speech: from the energy VAD's onset (use it for
+        barge-in) on, unless the sound is then judged not to be a voice and forgotten."""
         return self._speech
+
+    def speech_s(self) -> float:
+        """Seconds of the current stretch of speech, from its onset to its last loud frame."""
+        return max(0, self._speech_frames - self._silent_run) * _FRAME_MS / 1000
 
     @property
     def result(self) -> Recognition | None:
@@ -212,6 +238,11 @@ class SpeechTurn:
             start = 0
             while True:
                 end, start = self._scan(frames, levels, start)
+                if end is not None and end != "noinput" and not self._sounds_like_speech():
+                    self._forget_sound()
+                    continue  # listen on, from the next frame
+                if end == "judge":
+                    continue
                 if end != "complete?":
                     break
                 if await self._final_if_complete():
@@ -242,6 +273,8 @@ class SpeechTurn:
         async with self._lock:
             if self._result is None:
                 self.ended_by = "finish"
+                if self._speech and not self._sounds_like_speech():
+                    self._forget_sound()
                 if not self._speech:
                     self._end(Recognition("noinput", "", None, 0.0))
                 else:
@@ -253,10 +286,11 @@ class SpeechTurn:
 
     def _scan(
         self, frames: np.ndarray, levels: np.ndarray | None, start: int
-    ) -> tuple[Literal["noinput", "silence", "max-speech", "complete?"] | None, int]:
+    ) -> tuple[Literal["noinput", "silence", "max-speech", "complete?", "judge"] | None, int]:
         """Run the VAD over ``frames[start:]`` (whole 10 ms frames, ``levels`` their dBFS);
         queue audio for vosk; say whether the turn ended, or whether it is time to see if
-        the answer is complete (then scanning goes on from the returned index)."""
+        the answer is complete, or to judge whether a long sound is speech (then scanning
+        goes on from the returned index)."""
         n = len(frames)
         if n == 0 or levels is None:
             return None, start
@@ -266,11 +300,21 @@ class SpeechTurn:
             complete_frames = max(1, self.complete_silence_ms // _FRAME_MS)
         no_input_frames = max(1, self.no_input_ms // _FRAME_MS)
         max_speech_frames = max(1, self.max_speech_ms // _FRAME_MS)
+        judge_frames = _JUDGE_EVERY_MS // _FRAME_MS
         for i in range(start, n):
             level = float(levels[i])
             frame = frames[i]
             self._frames += 1
             floor = self._floor.update(level)
+            if self._ignoring:  # a sound judged not speech goes on: wait for quiet
+                if level <= max(_ABS_OFF_DB, floor + _OFF_MARGIN_DB):
+                    self._silent_run += 1
+                    self._ignoring = self._silent_run < silence_frames
+                else:
+                    self._silent_run = 0
+                if self._frames >= no_input_frames:
+                    return "noinput", i + 1
+                continue
             if not self._speech:
                 if level > max(_ABS_ON_DB, floor + _ON_MARGIN_DB):
                     self._loud_run += 1
@@ -301,6 +345,8 @@ class SpeechTurn:
             if self._silent_run >= complete_frames and not self._early_tried:
                 self._early_tried = True
                 return "complete?", i + 1
+            if self._meter is not None and self._speech_frames % judge_frames == 0:
+                return "judge", i + 1
         return None, n
 
     def _speech_onset(self) -> None:
@@ -311,6 +357,9 @@ class SpeechTurn:
         self._silent_run = 0
         if self.complete_silence_ms is not None and self.complete_silence_ms < self.silence_ms:
             self._turn_audio = []
+        if self._meter is not None:
+            self._meter.reset()
+            self._unmeasured = []  # the pre-roll comes in through _queue
         self._queue(*self._pre_roll)
         self._pre_roll.clear()
         if self.on_speech_start is not None:
@@ -320,11 +369,60 @@ class SpeechTurn:
                 log.exception("on_speech_start callback failed")
 
     def _queue(self, *frames: np.ndarray) -> None:
+        if self._meter is not None and self._speech:
+            self._unmeasured.extend(frames)
         if self._turn_audio is not None:
             self._turn_audio.extend(frames)
         if not self._early:  # after an early final, silence waits here (see _speak_again)
             self._pending.extend(frames)
             self._pending_frames += len(frames)
+
+    def _sounds_like_speech(self) -> bool:
+        """Whether the sound since the onset could be a voice (always, when not checked)."""
+        if self._meter is None or not self._speech:
+            return True
+        if self._unmeasured:
+            self._meter.feed(np.concatenate(self._unmeasured))
+            self._unmeasured.clear()
+        verdict = self._meter.verdict()
+        if verdict.speech:
+            return True
+        self.rejected.append(verdict)
+        log.debug("not speech, ignored: %s", verdict)
+        return False
+
+    def _forget_sound(self) -> None:
+        """The sound since the onset is not speech: listen on as if it had been silence. The
+        recogniser forgets it (reset behind the calls already queued)."""
+        self._speech = False
+        self._ignoring = True
+        self.speech_started_at = None
+        self.speech_onset_ms = None
+        self._loud_run = self._silent_run = self._resume_run = 0
+        self._speech_frames = 0
+        self._turn_audio = None
+        self._early = self._early_tried = False
+        self._early_finals = 0
+        self._pending.clear()
+        self._pending_frames = 0
+        self._unmeasured.clear()
+        self._tail = asyncio.ensure_future(self._call_reset(self._tail))
+
+    async def _call_reset(self, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.shield(before)
+        await asyncio.get_running_loop().run_in_executor(_asr_executor(), self._reset_recognizer)
+        if self.partial:
+            self.partial = ""
+
+    def _reset_recognizer(self) -> None:
+        # FinalResult, not Reset: after Reset vosk goes on decoding the frames it had not
+        # decoded yet (the forgotten sound) into the next answer; a final result flushes them
+        # and the next audio starts a new utterance.
+        with self._rec_lock:
+            if self._rec is not None and not self._closed:
+                self._rec.FinalResult()
+            self._segments = []
 
     def _speak_again(self) -> None:
         """Speech after an early final that was not complete: decode the whole turn again,

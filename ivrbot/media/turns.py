@@ -17,6 +17,16 @@ log = logging.getLogger(__name__)
 
 # spellings of one word that name one choice
 _SYNONYMS: tuple[frozenset[str], ...] = (frozenset({"아니요", "아니오"}),)
+# A choice said more often than this in one answer is not an answer: a grammar recogniser
+# fed other people's talk (babble) hears the grammar's words over and over.
+# A choice heard more than once counts only in a short answer ('네 네'): seconds of speech.
+MAX_REPEATS = 2
+MAX_REPEATED_SPEECH_S = 1.5
+# The mean confidence of the choice's words must be at least this. Measured (bench/
+# false_accepts.py): the spoken choices came with 0.47 and up (아니요 often 0.5-0.6); 1 s
+# bursts of babble heard as a choice mostly with 0.5-1.0, a few under 0.4. It separates
+# little: a floor higher than this would lose real answers.
+MIN_CONFIDENCE = 0.4
 
 
 def _normalise(phrase: str) -> str:
@@ -52,6 +62,14 @@ class GrammarTurn(SpeechTurn):
     exactly one whole choice, and no other choice goes on from it ('one' when 'one two' is
     also a choice is not complete); anything else waits for ``silence_ms``.
 
+    A grammar recogniser puts every sound on the grammar's words, so a match is accepted
+    only when (measured on a corpus of music, tones, babble and noise: see
+    ``bench/false_accepts.py``): the sound is speech (the turn's speechness check, see
+    :class:`SpeechTurn`; music, tones and noise are no input), every choice heard names the
+    same choice, said once (or up to ``MAX_REPEATS`` times within ``MAX_REPEATED_SPEECH_S``
+    of speech), and its words' confidence is at least ``min_confidence``. Otherwise the
+    answer is ``nomatch``.
+
     The grammar recogniser is made at once (under 1 ms, about 1.6 MB).
     """
 
@@ -67,6 +85,9 @@ class GrammarTurn(SpeechTurn):
         complete_silence_ms: int | None = None,
         on_partial: PartialCallback | None = None,
         on_speech_start: SpeechStartCallback | None = None,
+        reject_nonspeech: bool = True,
+        min_confidence: float = MIN_CONFIDENCE,
+        max_repeats: int | None = MAX_REPEATS,
     ) -> None:
         super().__init__(
             model,
@@ -77,7 +98,10 @@ class GrammarTurn(SpeechTurn):
             complete_silence_ms=complete_silence_ms,
             on_partial=on_partial,
             on_speech_start=on_speech_start,
+            reject_nonspeech=reject_nonspeech,
         )
+        self.min_confidence = min_confidence
+        self.max_repeats = max_repeats  # None: any number of times, and other choices too
         table = _choice_table(choices)
         missing = sorted(
             {w for phrase in table for w in phrase.split() if model.vosk_model_find_word(w) < 0}
@@ -107,22 +131,21 @@ class GrammarTurn(SpeechTurn):
 
     def _recognition(self) -> Recognition:
         words, text = self._words()
-        all_conf = _mean([c for _, c in words])
-        tokens = [w for w, _ in words]
-        best: tuple[int, int, str] | None = None  # (start, -length, phrase)
-        for phrase in self.choices:
-            parts = phrase.split()
-            for start in range(len(tokens) - len(parts) + 1):
-                if tokens[start : start + len(parts)] == parts:
-                    candidate = (start, -len(parts), phrase)
-                    if best is None or candidate < best:
-                        best = candidate
-                    break
-        if best is None:
-            return Recognition("nomatch", text, None, all_conf)
-        start, negative_length, phrase = best
-        span = words[start : start - negative_length]
-        return Recognition("match", text, self.choices[phrase], _mean([c for _, c in span]))
+        found = _occurrences([w for w, _ in words], self.choices)
+        if not found:
+            return Recognition("nomatch", text, None, _mean([c for _, c in words]))
+        start, length, phrase = found[0]  # the first choice heard (the longest there)
+        confidence = _mean([c for _, c in words[start : start + length]])
+        names = {self.choices[p] for _, _, p in found}
+        if self.max_repeats is not None and (
+            len(names) > 1
+            or len(found) > self.max_repeats
+            or (len(found) > 1 and self.speech_s() > MAX_REPEATED_SPEECH_S)
+        ):
+            return Recognition("nomatch", text, None, confidence)
+        if confidence < self.min_confidence:
+            return Recognition("nomatch", text, None, confidence)
+        return Recognition("match", text, self.choices[phrase], confidence)
 
 
 class FreeFormTurn(SpeechTurn):
@@ -194,6 +217,23 @@ def is_complete(text: str, phrases: Collection[str]) -> bool:
     if said not in phrases:
         return False
     return not any(p.startswith(said + " ") for p in phrases)
+
+
+def _occurrences(tokens: list[str], phrases: Collection[str]) -> list[tuple[int, int, str]]:
+    """The phrases found in ``tokens``, left to right, without overlap, the longest where
+    several start: (start, length in tokens, phrase)."""
+    split = sorted((p.split() for p in phrases), key=len, reverse=True)
+    found: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(tokens):
+        for parts in split:
+            if tokens[i : i + len(parts)] == parts:
+                found.append((i, len(parts), " ".join(parts)))
+                i += len(parts)
+                break
+        else:
+            i += 1
+    return found
 
 
 def _not_a_word(token: str, unknown: str) -> bool:

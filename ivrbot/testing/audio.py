@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fractions
+
 import av
 import numpy as np
 
@@ -44,3 +46,27 @@ def resample_pcm(pcm: np.ndarray, src: int, dst: int) -> np.ndarray:
     resampler = av.AudioResampler(format="s16", layout="mono", rate=dst)
     frames = [*resampler.resample(frame), *resampler.resample(None)]
     return np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
+
+
+def opus_round_trip(pcm: np.ndarray, rate: int = 16000, bit_rate: int = 32000) -> np.ndarray:
+    """Mono int16 ``pcm`` at ``rate`` through Opus as WebRTC sends it (48 kHz stereo, 20 ms
+    packets), decoded and back to mono at ``rate``."""
+    pcm48 = resample_pcm(pcm, rate, 48000)
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
+    encoder.bit_rate = bit_rate
+    encoder.time_base = fractions.Fraction(1, 48000)
+    decoder = av.CodecContext.create("opus", "r")
+    decoder.sample_rate, decoder.layout = 48000, "stereo"
+    stereo = np.repeat(pcm48, 2)
+    to_mono = av.AudioResampler(format="s16", layout="mono", rate=48000)
+    out: list[np.ndarray] = []
+    for start in range(0, len(pcm48) - 959, 960):
+        frame = av.AudioFrame.from_ndarray(
+            stereo[2 * start : 2 * start + 1920].reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate, frame.pts = 48000, start
+        for packet in encoder.encode(frame):
+            for decoded in decoder.decode(packet):
+                out.extend(f.to_ndarray().reshape(-1) for f in to_mono.resample(decoded))
+    return resample_pcm(np.concatenate(out), 48000, rate)

@@ -20,6 +20,7 @@ from ivrbot.media.recognizer_pool import RecognizerPool
 from ivrbot.media.speech_model import ModelNotFound, find_model_path, load_model, shared_model
 from ivrbot.media.tts import Synthesizer
 from ivrbot.media.turns import FreeFormTurn, GrammarTurn
+from ivrbot.testing.nonspeech import espeak
 
 RATE = 16000
 CHUNK = RATE // 50  # 20 ms
@@ -249,21 +250,33 @@ async def test_finish_before_and_during_speech(model: vosk.Model, synth: Synthes
     assert await turn.finish() is final
 
 
+def talk() -> np.ndarray:
+    """3.7 s of Korean sentence that never pauses 300 ms (espeak-ng at 250 words a minute)."""
+    return espeak("ko", "오늘 날씨가 정말 좋아서 친구들과 공원에서 산책을 했습니다", 250)
+
+
+def onset(pcm: np.ndarray) -> int:
+    return int(np.nonzero(np.abs(pcm) > 300)[0][0])
+
+
 async def test_max_speech_ends_a_long_turn(model: vosk.Model) -> None:
     turn = GrammarTurn(model, CHOICES, max_speech_ms=1000)
-    audio = np.concatenate([silence(0.5), noise(3.0, -20.0, seed=7)])  # loud, never pauses
+    audio = np.concatenate([silence(0.5), talk()])
     result, fed = await run_turn(turn, audio)
     assert result is not None and result.outcome in ("match", "nomatch")
-    assert abs(fed - int(1.5 * RATE)) <= 3 * CHUNK
+    assert turn.ended_by == "max-speech" and not turn.rejected
+    assert abs(fed - onset(audio) - RATE) <= 3 * CHUNK
 
 
-async def test_steady_noise_starting_mid_turn_becomes_the_floor(model: vosk.Model) -> None:
-    # Heard as speech at first; once it has lasted the floor window it is the new floor,
-    # the "speech" ends and the turn with it.
-    turn = GrammarTurn(model, CHOICES)
+async def test_steady_noise_starting_mid_turn_is_not_speech(model: vosk.Model) -> None:
+    # Taken for speech at its onset, judged noise half a second later and forgotten: the
+    # turn listens on and ends with no input (not a no-match) after no_input_ms.
+    turn = GrammarTurn(model, CHOICES, no_input_ms=4000)
     result, fed = await run_turn(turn, np.concatenate([silence(0.5), noise(5.0, -30.0)]))
-    assert turn.speech_started()
-    assert result is not None and fed < int(3.2 * RATE)
+    assert result == Recognition("noinput", "", None, 0.0)
+    assert abs(fed - 4 * RATE) <= CHUNK
+    assert [v.reason for v in turn.rejected] == ["flat spectrum (noise)"]
+    assert not turn.speech_started()
 
 
 async def test_vosk_never_runs_on_the_event_loop(model: vosk.Model, synth: Synthesizer) -> None:
@@ -469,10 +482,10 @@ async def test_free_form_turn_with_a_warm_recogniser_and_partials(
 async def test_free_form_cold_start_max_speech_and_noinput(model: vosk.Model) -> None:
     with RecognizerPool(model, size=0) as empty:
         turn = FreeFormTurn(model, pool=empty, max_speech_ms=1000)
-        audio = np.concatenate([silence(0.5), noise(2.0, -20.0, seed=3)])  # never pauses
+        audio = np.concatenate([silence(0.5), talk()])  # never pauses
         result, fed = await run_turn(turn, audio)
         assert result is not None and result.outcome in ("match", "nomatch")
-        assert abs(fed - int(1.5 * RATE)) <= 3 * CHUNK
+        assert abs(fed - onset(audio) - RATE) <= 3 * CHUNK
         assert turn.warm_start is False and empty.stats.cold_takes == 1
 
         turn = FreeFormTurn(model, pool=empty, no_input_ms=1000)

@@ -71,6 +71,8 @@ class FakeGrammarTurn(SpeechTurn):
     def __init__(
         self, words: list[str], phrases: Mapping[str, str] | list[str], **kwargs: Any
     ) -> None:
+        # noise bursts stand for words here: no speechness check (see test_nonspeech.py)
+        kwargs.setdefault("reject_nonspeech", False)
         super().__init__(FakeModel(), **kwargs)  # type: ignore[arg-type]
         self.phrases = list(phrases)
         self.fake = FakeRecognizer(words)
