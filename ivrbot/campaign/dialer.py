@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ivrbot.campaign.campaign import Campaign, Outcome
+from ivrbot.campaign.campaign import Campaign
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.campaign.windows import Windows
 from ivrbot.errors import PhoneException
 from ivrbot.events import Event
 from ivrbot.logs import campaign_event
+from ivrbot.outcomes import ANSWERED, Outcome
 from ivrbot.phone.call import CallState
 from ivrbot.tasks import TaskSet
 
@@ -27,13 +28,6 @@ if TYPE_CHECKING:
     from ivrbot.flow.runner import Bot
 
 log = logging.getLogger(__name__)
-ANSWERED = {Outcome.COMPLETED, Outcome.MACHINE, Outcome.OPTED_OUT, Outcome.ABANDONED}
-# how the gateway ends a call that was never answered -> the campaign's outcome
-NOT_ANSWERED = {
-    "User busy": Outcome.REJECTED,  # every session of the callee turned it down
-    "No answer": Outcome.NO_ANSWER,
-    "User not found": Outcome.FAILED,
-}
 ZONES_TTL_S = 2.0
 RINGING = (
     CallState.CREATED,
@@ -41,20 +35,9 @@ RINGING = (
 )  # how long the list of zones with pending contacts is reused
 
 
-def classify(flow_call: FlowCall, rang_out: bool) -> Outcome:
-    """The campaign outcome of a finished call."""
-    record = flow_call.record
-    if record.outcome == "not-answered":
-        if rang_out:
-            return Outcome.NO_ANSWER
-        return NOT_ANSWERED.get(record.error, Outcome.FAILED)
-    if not record.path:  # answered, but no step of the flow ran: nobody was there for them
-        return Outcome.ABANDONED
-    if flow_call.vars.get("result") == "opted-out":
-        return Outcome.OPTED_OUT
-    if flow_call.vars.get("answered_by") == "machine":
-        return Outcome.MACHINE
-    return Outcome.COMPLETED
+def classify(flow_call: FlowCall) -> str:
+    """The campaign outcome of a finished call: its flow record's (README "Outcomes")."""
+    return flow_call.record.outcome or Outcome.FAILED
 
 
 def _utc(timestamp: float) -> str:
@@ -166,17 +149,17 @@ class Dialer:
             campaign=c.name, contact_name=contact["name"], attempt=contact["attempt"],
             machine_policy=c.machine,
         )  # fmt: skip
-        rang_out = False
         try:
             await asyncio.wait_for(self._answered(flow_call), c.ring_timeout_s)
         except TimeoutError:
-            rang_out = True
+            if flow_call.call.state in RINGING:  # the record (and the call-end line) says so
+                flow_call.record.outcome = Outcome.NO_ANSWER
             try:
                 await bot.hangup(flow_call)
             except PhoneException as exc:
                 log.info("campaign %s: ending an unanswered call: %s", c.name, exc)
         record = await bot.finished_call(flow_call)
-        outcome = classify(flow_call, rang_out)
+        outcome = classify(flow_call)
         return {
             "outcome": outcome,
             "answered_by": str(flow_call.vars.get("answered_by") or ""),

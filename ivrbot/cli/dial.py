@@ -14,6 +14,7 @@ from ivrbot.compose import assemble
 from ivrbot.config import Settings
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import load_flow_file, load_flows
+from ivrbot.outcomes import ANSWERED
 from ivrbot.phone.transport import GatewayUnreachable
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"
@@ -79,4 +80,4 @@ def dial(flow_name: str, number: str, gateway: str, flows_dir: Path, as_json: bo
             click.echo(f"  bot said: {text}")
         for i in record["inputs"]:
             click.echo(f"  input at {i['step']}: {i['outcome']} {i['value']}")
-    sys.exit(0 if record["outcome"] != "not-answered" else 1)
+    sys.exit(0 if record["outcome"] in ANSWERED else 1)  # answered: 0
