@@ -107,8 +107,12 @@ class Campaign:
         if self.machine not in ("message", "hangup"):
             raise CampaignError(f"machine={self.machine!r}: use 'message' or 'hangup'")
         self.windows = [w if isinstance(w, Window) else Window(**w) for w in self.windows]
+        unknown = [k for k in self.retries if k not in set(Outcome)]
+        if unknown:
+            raise CampaignError(f"retries: {unknown[0]!r} is not an outcome; use one of "
+                                f"{', '.join(Outcome)} (README \"Outcomes\")")  # fmt: skip
         self.retries = {
-            str(Outcome(k)): r if isinstance(r, RetryPolicy) else RetryPolicy(**r)
+            str(k): r if isinstance(r, RetryPolicy) else RetryPolicy(**r)
             for k, r in self.retries.items()
         }
 
