@@ -24,6 +24,7 @@ from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources
 from ivrbot.media.tracks import Playback
 from ivrbot.media.turns import FreeFormTurn, GrammarTurn
+from ivrbot.numbers import e164
 from ivrbot.outcomes import Outcome, of_flow
 from ivrbot.phone.call import Call
 
@@ -43,7 +44,7 @@ class FlowCall:
         self.call = call
         self.listener = listener
         self.vars: dict[str, Any] = {}
-        self.record = FlowRecord(self.flow.name, call.peer)
+        self.record = FlowRecord(self.flow.name, e164(call.peer))  # +1555..., pat@host
         self.hung_up = False
         self.done = False  # the call has ended and its record is complete
         self.last_answer: Answer | None = None

@@ -29,6 +29,7 @@ from ivrbot.media.frames import LISTEN_RATE
 from ivrbot.media.listener import Listener
 from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.tts import Prompt, Synthesizer
+from ivrbot.numbers import e164
 from ivrbot.outcomes import Outcome, of_reason
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.phone import Phone
@@ -288,7 +289,7 @@ class Bot:
         except PhoneException as exc:  # another process's session answered first, or the
             log.info("%s did not take the call: %s", phone.name, exc)  # caller hung up
             if ringing is not None and ringing.end_reason == "Call canceled":
-                record = FlowRecord(self.flow.name, caller, outcome=Outcome.ABANDONED,
+                record = FlowRecord(self.flow.name, e164(caller), outcome=Outcome.ABANDONED,
                                     call_id=ringing.id or "")  # fmt: skip
                 record.ended_at = time.time()
                 call_events.flow_end(self.flow.name, record, call_id)
