@@ -3,15 +3,20 @@ names read back) and the two ways of writing a party: E.164 in data, human on sc
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from ivrbot.campaign.campaign import Campaign, CampaignError
+from ivrbot.cli.calls import calls
 from ivrbot.gateway.call_state import Reason
 from ivrbot.numbers import e164, shown
 from ivrbot.outcomes import Outcome, of_flow, of_reason, read, stored_as
+from ivrbot.store import CallRecord, SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,3 +88,31 @@ def test_parties_are_data_in_e164_and_human_on_screens() -> None:
     assert e164("911") == shown("911") == "911"
     assert e164("tel:+442079460958") == shown("+44 20 7946 0958") == "+442079460958"
     assert "tel:" not in shown("tel:+15550001013") and "vtn:" not in shown("vtn:5550001013")
+
+
+def test_calls_list_shows_people_numbers_and_finds_old_records_by_todays_name(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "calls.db"
+
+    async def fill() -> None:
+        store = SqliteStore(db)
+        await store.add_call(CallRecord("c1", "tel:+15550001013", "tel:+5550001000", 1000.0,
+                                        None, 1001.0, "User busy", 0.0, "a1", ""))  # fmt: skip
+        await store.add_flow_call({
+            "id": "f1", "flow": "reminder", "caller": "tel:+12125550101", "started_at": 1002.0,
+            "ended_at": 1003.0, "path": [], "prompts": [], "inputs": [],
+            "outcome": "not-answered", "error": "User busy", "call_id": "x1", "node": "",
+        })  # fmt: skip
+        await store.close()
+
+    asyncio.run(fill())
+    wide = {"COLUMNS": "200"}
+    shown = CliRunner().invoke(calls, ["list", "--db", str(db)], env=wide)
+    assert shown.exit_code == 0, shown.output
+    assert "+1 (555) 000-1013" in shown.output and "+1 (555) 000-1000" in shown.output
+    assert "+1 (212) 555-0101" in shown.output
+    assert "tel:" not in shown.output and "vtn:" not in shown.output
+    assert "not-answered" not in shown.output
+    busy = CliRunner().invoke(calls, ["list", "--db", str(db), "--outcome", "busy", "--json"])
+    assert sorted(e["id"] for e in json.loads(busy.output)) == ["c1", "f1"]

@@ -133,9 +133,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
         await asyncio.gather(ben_joins_ann(), cat_joins_another_room())
         await bridge.wait_records(3)
         by_caller = {r.caller: r for r in bridge.records}
-        assert by_caller["ben@ivrbot.local"].conferences[0]["others"] == [
-            "sip:ann@ivrbot.local"
-        ]
+        assert by_caller["ben@ivrbot.local"].conferences[0]["others"] == ["sip:ann@ivrbot.local"]
         assert by_caller["cat@ivrbot.local"].conferences[0]["room"] == "board"
         assert set(bridge.rooms.rooms) == {"team", "board"}
 
