@@ -99,9 +99,10 @@ def bot_rung(call: SwitchCall) -> None:
 def flow_taken(flow_call: FlowCall) -> None:
     """A bot in this process runs ``flow_call`` (it answered it, or dialled it)."""
     call_id = _gateway_call_id(flow_call)
-    if call_id != (flow_call.call.id or "") and len(_flows) < KEEP:
+    gateway = flow_call.bot.gateway
+    if gateway is not None and call_id in gateway.switch.calls and len(_flows) < KEEP:
         _info(flow_call).call_id = call_id
-        _flows[call_id] = flow_call  # the gateway's call of this process
+        _flows[call_id] = flow_call  # a call of this process's gateway, in progress
 
 
 def _info(flow_call: FlowCall) -> _Running:
