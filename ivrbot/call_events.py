@@ -2,7 +2,8 @@
 call changes. The gateway, the bot runner and FlowCall call these, one line each where the
 event happens; nothing here changes a call.
 
-Lines at INFO: ``call-in`` / ``call-joined`` and ``call-end`` (every call the gateway
+Parties are written as data: numbers in E.164 (+15550001000), addresses without their
+scheme (pat@ivrbot.local); outcomes are ivrbot.outcomes' names. Lines at INFO: ``call-in`` / ``call-joined`` and ``call-end`` (every call the gateway
 carries), ``flow-start``, ``step``, ``input``, transfers, moves, conferences, recordings and
 ``flow-end`` (calls run by flows). Prompts, barge-in and the like are DEBUG.
 
@@ -22,10 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from ivrbot import metrics
 from ivrbot.logs import call_event, shown_input
+from ivrbot.numbers import e164
+from ivrbot.outcomes import Outcome, of_reason
 
 if TYPE_CHECKING:
     from ivrbot.flow.call import FlowCall
+    from ivrbot.flow.record import FlowRecord
+    from ivrbot.flow.runner import Bot
     from ivrbot.gateway.switch import SwitchCall
+    from ivrbot.phone.call import Call
 
 # FlowCall.note events worth an INFO line (the rest are DEBUG)
 INFO_NOTES = frozenset({"step", "transfer", "transfer result", "move", "conference",
@@ -45,6 +51,14 @@ class _Running:
 
 
 _running: weakref.WeakKeyDictionary[FlowCall, _Running] = weakref.WeakKeyDictionary()
+# gateway call id -> the flow running the call in this process (its outcome once the flow has
+# ended): the call-end line then says what flow-end says
+_flows: dict[str, FlowCall | str] = {}
+_bot_rung: set[str] = set()  # gateway calls an in-process bot was given to ring
+# the caller's leg id -> the gateway's call id: a bot that dialled finds its call's id even
+# when the call ended at once (not found); the latest KEEP calls
+_caller_legs: dict[str, str] = {}
+KEEP = 10_000  # a bound on what is kept per call (never reached by calls in progress)
 
 
 def gateway_call(call: SwitchCall, known: bool) -> None:
@@ -52,15 +66,52 @@ def gateway_call(call: SwitchCall, known: bool) -> None:
     if not known and call.ended_at is None:
         metrics.CALLS_IN_PROGRESS.inc()
         event = "call-in" if call.answered_at is None else "call-joined"
-        call_event(event, call=call.id, caller=call.from_uri, number=call.to_uri)
+        if call.caller is not None:
+            _caller_legs[call.caller.id] = call.id
+            if len(_caller_legs) > KEEP:
+                del _caller_legs[next(iter(_caller_legs))]
+        call_event(event, call=call.id, caller=e164(call.from_uri), number=e164(call.to_uri))
     elif known and call.ended_at is not None:
         metrics.CALLS_IN_PROGRESS.dec()
-        outcome = metrics.outcome_of(call.reason)
+        outcome = _outcome(call)
         metrics.CALLS.labels(outcome).inc()
         answered = call.answered_at
         duration = round(call.ended_at - answered, 1) if answered else 0.0
-        call_event("call-end", call=call.id, caller=call.from_uri, number=call.to_uri,
+        call_event("call-end", call=call.id, caller=e164(call.from_uri), number=e164(call.to_uri),
                    outcome=outcome, duration_s=duration)  # fmt: skip
+
+
+def _outcome(call: SwitchCall) -> str:
+    """How the gateway's call ended: a flow running it in this process has the word (the
+    side that ended it tells the flow whether its caller hung up); else the reason."""
+    flow = _flows.pop(call.id, None)
+    rung_bot = call.id in _bot_rung
+    _bot_rung.discard(call.id)
+    if isinstance(flow, str):
+        return flow
+    answered = call.answered_at is not None
+    if flow is not None and (answered or flow.record.outcome):
+        bot_side = "callee" if flow.call.direction == "incoming" else "caller"
+        return flow.outcome_now("" if call.ended_by == bot_side else call.reason)
+    outcome = of_reason(call.reason, answered)
+    if outcome == Outcome.CANCELED and rung_bot:  # the caller gave up while a bot let it ring
+        return Outcome.ABANDONED
+    return outcome
+
+
+def bot_rung(call: SwitchCall) -> None:
+    """An in-process bot takes ``call`` (it rings the bot's session)."""
+    if call.ended_at is None:
+        _bot_rung.add(call.id)
+
+
+def flow_taken(flow_call: FlowCall) -> None:
+    """A bot in this process runs ``flow_call`` (it answered it, or dialled it)."""
+    call_id = _gateway_call_id(flow_call)
+    gateway = flow_call.bot.gateway
+    if gateway is not None and call_id in gateway.switch.calls and len(_flows) < KEEP:
+        _info(flow_call).call_id = call_id
+        _flows[call_id] = flow_call  # a call of this process's gateway, in progress
 
 
 def _info(flow_call: FlowCall) -> _Running:
@@ -71,10 +122,17 @@ def _info(flow_call: FlowCall) -> _Running:
 
 
 def _gateway_call_id(flow_call: FlowCall) -> str:
-    """The id the gateway's lines give the call (the bot itself knows its leg's id)."""
-    leg_id = flow_call.call.id or ""
-    gateway = flow_call.bot.gateway
-    session_id = getattr(flow_call.call.phone, "session_id", None)
+    return gateway_call_id(flow_call.bot, flow_call.call)
+
+
+def gateway_call_id(bot: Bot, call: Call) -> str:
+    """The id the gateway's lines give ``call`` of ``bot`` (the bot itself knows its leg's
+    id; a bot in another process only that)."""
+    leg_id = call.id or ""
+    gateway = bot.gateway
+    if gateway is not None and leg_id in _caller_legs:
+        return _caller_legs[leg_id]
+    session_id = getattr(call.phone, "session_id", None)
     session = gateway.sessions.get(session_id) if gateway and session_id else None
     leg = session.legs.get(leg_id) if session is not None else None
     return leg.call.id if leg is not None else leg_id
@@ -105,8 +163,9 @@ def flow_started(flow_call: FlowCall) -> None:
     running = _info(flow_call)
     if call.direction == "incoming":
         running.answered_at = time.monotonic()
-    call_event("flow-start", call=running.call_id, flow=flow_call.flow.name, caller=call.peer,
-               number=flow_call.flow.user_ids[0], direction=call.direction,
+    call_event("flow-start", call=running.call_id, flow=flow_call.flow.name,
+               caller=e164(call.peer), number=e164(flow_call.flow.user_ids[0]),
+               direction=call.direction,
                record=flow_call.record.id)  # fmt: skip
     _tell(flow_call, "flow-start")
 
@@ -151,11 +210,20 @@ def speech_recognised(outcome: str, seconds: float) -> None:
 
 def flow_ended(flow_call: FlowCall) -> None:
     record = flow_call.record
-    outcome = record.outcome or "completed"
-    metrics.FLOW_CALLS.labels(flow_call.flow.name, outcome).inc()
-    duration = round((record.ended_at or time.time()) - record.started_at, 1)
-    call_event("flow-end", call=_info(flow_call).call_id, flow=flow_call.flow.name,
-               outcome=outcome, duration_s=duration, steps=len(record.path),
-               error=record.error or None, record=record.id)  # fmt: skip
+    call_id = _info(flow_call).call_id
+    if call_id in _flows:  # the gateway's call goes on (the caller is in a room): same word
+        _flows[call_id] = record.outcome or Outcome.COMPLETED
+    flow_end(flow_call.flow.name, record, call_id)
     _running.pop(flow_call, None)
     _tell(flow_call, "flow-end")
+
+
+def flow_end(flow: str, record: FlowRecord, call_id: str) -> None:
+    """The flow-end line and count of ``record`` (a call of flow ``flow``; ``call_id`` the
+    gateway's id of it): also for a call the caller gave up while the bot let it ring."""
+    outcome = record.outcome or Outcome.COMPLETED
+    metrics.FLOW_CALLS.labels(flow, outcome).inc()
+    duration = round((record.ended_at or time.time()) - record.started_at, 1)
+    call_event("flow-end", call=call_id, flow=flow, outcome=outcome, duration_s=duration,
+               steps=len(record.path), error=record.error or None,
+               record=record.id)  # fmt: skip

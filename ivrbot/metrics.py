@@ -24,6 +24,7 @@ _LATENESS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 CALLS_IN_PROGRESS = Gauge(
     "ivrbot_calls_in_progress", "Calls the gateway carries now (ringing or connected)"
 )
+# ``outcome``: a name of ivrbot.outcomes.Outcome, as on the call-end / flow-end log lines
 CALLS = Counter("ivrbot_calls", "Calls the gateway carried, by how they ended", ["outcome"])
 FLOW_CALLS = Counter(
     "ivrbot_flow_calls", "Calls run through a flow, by flow and outcome", ["flow", "outcome"]
@@ -60,28 +61,6 @@ WEBHOOKS_FAILED = Counter(
 WEBHOOK_RETRIES = Counter(
     "ivrbot_webhook_retries", "Webhook tries after a connection error, timeout or 5xx"
 )
-
-# the gateway's termination reasons (switch.Reason values) as outcome labels; any other
-# reason is 'other' (labels stay a small fixed set)
-OUTCOMES = {
-    "Call terminated": "hangup",  # either party hung up after the answer
-    "Call canceled": "canceled",
-    "User busy": "busy",
-    "User not found": "not-found",
-    "Call answered elsewhere": "answered-elsewhere",
-    "Call transferred": "transferred",
-    "Call moved": "moved",
-    "No answer": "no-answer",
-    "Media failed": "media-failed",
-    "Session ended": "session-ended",
-    "Call merged into a conference": "merged",
-    "Connection lost": "connection-lost",
-}
-
-
-def outcome_of(reason: str) -> str:
-    """The ``outcome`` label of a call that ended for ``reason``."""
-    return OUTCOMES.get(reason, "other")
 
 
 class _SipCollector(Collector):

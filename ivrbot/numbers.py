@@ -137,3 +137,47 @@ def virtual_number_user_id(number: str) -> str:
             f"a virtual number has 10 digits (optionally after a leading 1), got {number!r}"
         )
     return f"vtn:{digits}"
+
+
+def e164(party: str) -> str:
+    """A party as data (records, APIs, CSV, webhooks, log lines): a phone number in E.164,
+    an address without its scheme. 'tel:+15550001000', 'tel:+5550001000' (the wire's
+    10-digit form), 'vtn:5550001000' and '(555) 000-1000' -> '+15550001000';
+    'sip:pat@ivrbot.local' -> 'pat@ivrbot.local'; short numbers ('911') stay as they are.
+
+    Ten digits are a North American number (ivrbot's numbering, as :func:`called_party_uri`
+    and :func:`identity_candidates` read them)."""
+    bare = party.strip().split(";", 1)[0]
+    scheme, colon, rest = bare.partition(":")
+    if colon and scheme.lower() in ("tel", "vtn", "sip", "sips"):
+        bare = rest
+    user = bare.partition("@")[0]
+    if not _looks_like_number(user):
+        return bare  # a user@domain address, a name
+    digits = re.sub(r"\D", "", user)
+    if len(digits) == 10:
+        return f"+1{digits}"
+    if len(digits) > 10 or user.startswith("+"):
+        return f"+{digits}"
+    return digits  # 911, 611, an extension
+
+
+def shown(party: str) -> str:
+    """A party as people read it (screens: CLI tables, timelines; the dashboard and the
+    softphone do the same in JavaScript, softphone_extras.js shown()): a phone number in
+    the README's format '+1 (555) 000-1010' (other countries' numbers in E.164), an
+    address without its scheme."""
+    value = e164(party)
+    if value.startswith("+1") and len(value) == 12:
+        return format_number(value)
+    return value
+
+
+def _looks_like_number(text: str) -> bool:
+    """Digits, with the punctuation people write numbers with (+, spaces, dashes, dots,
+    parentheses)."""
+    return (
+        bool(text)
+        and re.fullmatch(r"\+?[\d\s().-]+", text) is not None
+        and any(c.isdigit() for c in text)
+    )

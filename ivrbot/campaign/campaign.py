@@ -14,6 +14,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from ivrbot.outcomes import Outcome  # an attempt's outcome is its call's (README "Outcomes")
+
+__all__ = ["Campaign", "CampaignError", "Outcome", "RetryPolicy", "State", "Window"]
+
 
 class CampaignError(ValueError):
     """A campaign that cannot be created or run; the message names what to fix."""
@@ -25,19 +29,6 @@ class State(StrEnum):
     PAUSED = "paused"
     CANCELED = "canceled"
     FINISHED = "finished"
-
-
-class Outcome(StrEnum):
-    COMPLETED = "completed"  # a person answered and the flow ran
-    MACHINE = "machine"  # an answering machine answered (message left or hung up, by policy)
-    NO_ANSWER = "no-answer"  # it rang for the ring timeout
-    BUSY = "busy"
-    REJECTED = "rejected"  # the callee turned the call down
-    FAILED = "failed"  # the call could not be placed (nobody there, gateway error)
-    OPTED_OUT = "opted-out"  # the callee asked not to be called again
-    ABANDONED = "abandoned"  # answered, but no bot took the call
-    INTERRUPTED = "interrupted"  # the process died during the attempt (settled at restart)
-    DNC = "dnc"  # on a do-not-call list at dial time: not dialled
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -116,8 +107,12 @@ class Campaign:
         if self.machine not in ("message", "hangup"):
             raise CampaignError(f"machine={self.machine!r}: use 'message' or 'hangup'")
         self.windows = [w if isinstance(w, Window) else Window(**w) for w in self.windows]
+        unknown = [k for k in self.retries if k not in set(Outcome)]
+        if unknown:
+            raise CampaignError(f"retries: {unknown[0]!r} is not an outcome; use one of "
+                                f"{', '.join(Outcome)} (README \"Outcomes\")")  # fmt: skip
         self.retries = {
-            str(Outcome(k)): r if isinstance(r, RetryPolicy) else RetryPolicy(**r)
+            str(k): r if isinstance(r, RetryPolicy) else RetryPolicy(**r)
             for k, r in self.retries.items()
         }
 

@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ivrbot.campaign.campaign import Campaign, Outcome
+from ivrbot.campaign.campaign import Campaign
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.campaign.windows import Windows
 from ivrbot.logs import campaign_event
+from ivrbot.outcomes import ANSWERED, Outcome
 from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -22,32 +23,14 @@ if TYPE_CHECKING:
     from ivrbot.flow.runner import Bot
 
 log = logging.getLogger(__name__)
-ANSWERED = {Outcome.COMPLETED, Outcome.MACHINE, Outcome.OPTED_OUT, Outcome.ABANDONED}
-# how the gateway ends a call that was never answered -> the campaign's outcome
-NOT_ANSWERED = {
-    "User busy": Outcome.REJECTED,  # every session of the callee turned it down
-    "No answer": Outcome.NO_ANSWER,
-    "User not found": Outcome.FAILED,
-}
 ZONES_TTL_S = 2.0  # how long the list of zones with pending contacts is reused
 # told of a campaign's events (webhooks): (campaign, 'attempt' | 'finished', detail)
 CampaignNotify = Callable[[Campaign, str, dict[str, Any]], None]
 
 
-def classify(flow_call: FlowCall, rang_out: bool) -> Outcome:
-    """The campaign outcome of a finished call."""
-    record = flow_call.record
-    if record.outcome == "not-answered":
-        if rang_out:
-            return Outcome.NO_ANSWER
-        return NOT_ANSWERED.get(record.error, Outcome.FAILED)
-    if not record.path:  # answered, but no step of the flow ran: nobody was there for them
-        return Outcome.ABANDONED
-    if flow_call.vars.get("result") == "opted-out":
-        return Outcome.OPTED_OUT
-    if flow_call.vars.get("answered_by") == "machine":
-        return Outcome.MACHINE
-    return Outcome.COMPLETED
+def classify(flow_call: FlowCall) -> str:
+    """The campaign outcome of a finished call: its flow record's (README "Outcomes")."""
+    return flow_call.record.outcome or Outcome.FAILED
 
 
 def _utc(timestamp: float) -> str:
@@ -158,9 +141,9 @@ class Dialer:
             "attempt": contact["attempt"], "machine_policy": c.machine,
         }  # fmt: skip
         flow_call = await bot.dial(contact["number"], vars=variables)
-        rang_out = await bot.ring_out(flow_call, c.ring_timeout_s)
+        await bot.ring_out(flow_call, c.ring_timeout_s)
         record = await bot.finished_call(flow_call)
-        outcome = classify(flow_call, rang_out)
+        outcome = classify(flow_call)
         return {
             "outcome": outcome,
             "answered_by": str(flow_call.vars.get("answered_by") or ""),

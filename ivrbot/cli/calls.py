@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ivrbot.config import Settings
+from ivrbot.numbers import shown
 from ivrbot.store.base import CallLogEntry
 from ivrbot.store.nodes import node_alive
 from ivrbot.store.sqlite import CALL_FIELDS, SqliteStore
@@ -78,8 +79,9 @@ def calls() -> None:
 @click.option(
     "--outcome",
     default=None,
-    help="Only calls with this outcome (completed, caller-hangup, busy, canceled, abandoned, "
-    "no-answer, transferred, error, interrupted, in-progress, ...).",
+    help='Only calls with this outcome (README "Outcomes": completed, caller-hangup, machine, '
+    "busy, rejected, no-answer, canceled, abandoned, not-found, failed, error, transferred, "
+    "interrupted, in-progress, ...).",
 )
 @click.option("--limit", default=20, show_default=True)
 @click.option("--db", default=None, help="The store file (default: IVRBOT_DB or ivrbot.db).")
@@ -102,7 +104,7 @@ def list_calls(
         gateway = r["gateway"] or {}
         seconds = f"{gateway['duration']:.0f}" if gateway.get("duration") else "-"
         table.add_row(
-            r["id"], _when(r["started_at"]), r["caller"], gateway.get("to_uri", "-"),
+            r["id"], _when(r["started_at"]), shown(r["caller"]), shown(gateway.get("to_uri", "-")),
             r["flow"] or "-", r["outcome"], seconds, str(len(r["path"])), inputs,
         )  # fmt: skip
     Console().print(table)
@@ -121,7 +123,7 @@ def show(record_id: str, db: str | None, as_json: bool) -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
         return
     console = Console()
-    console.print(f"[bold]{record['flow']}[/] call {record['id']} from {record['caller']}")
+    console.print(f"[bold]{record['flow']}[/] call {record['id']} from {shown(record['caller'])}")
     console.print(
         f"{_when(record['started_at'])} -> {_when(record['ended_at'])}: {record['outcome']}"
     )

@@ -16,6 +16,7 @@ from ivrbot.credentials import Credentials
 from ivrbot.errors import PhoneException
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import load_flow_file, load_flows_apart
+from ivrbot.outcomes import ANSWERED
 from ivrbot.phone.transport import GatewayUnreachable
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8890"
@@ -117,4 +118,4 @@ def dial(
             click.echo(f"  bot said: {text}")
         for i in record["inputs"]:
             click.echo(f"  input at {i['step']}: {i['outcome']} {i['value']}")
-    sys.exit(0 if record["outcome"] != "not-answered" else 1)
+    sys.exit(0 if record["outcome"] in ANSWERED else 1)  # answered: 0

@@ -23,6 +23,7 @@ from ivrbot.config import ConfigError, Settings
 from ivrbot.credentials import refused
 from ivrbot.errors import UserError
 from ivrbot.media.setup import configure_media
+from ivrbot.numbers import shown
 from ivrbot.phone.transport import TokensRefused
 
 console = Console()
@@ -106,6 +107,9 @@ def _serving_logs(ctx: click.Context, log_level: str | None, log_format: str | N
     logs.configure(level, log_format or top.get("log_format", "text"), top.get("verbose", 0))
 
 
+PARTIES = ("caller", "callee", "from", "to", "peer", "number", "destination")  # numbers shown
+
+
 def _timeline_table(title: str, events: list[dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     for column, justify in (
@@ -116,7 +120,11 @@ def _timeline_table(title: str, events: list[dict[str, Any]]) -> Table:
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for e in events:
-        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("t_ms", "party", "event"))
+        details = ", ".join(
+            f"{k}={shown(str(v)) if k in PARTIES else v}"
+            for k, v in e.items()
+            if k not in ("t_ms", "party", "event")
+        )
         table.add_row(str(e["t_ms"]), e["party"], e["event"], details)
     return table
 

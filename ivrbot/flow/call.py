@@ -24,6 +24,8 @@ from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources
 from ivrbot.media.tracks import Playback
 from ivrbot.media.turns import FreeFormTurn, GrammarTurn
+from ivrbot.numbers import e164
+from ivrbot.outcomes import Outcome, of_flow
 from ivrbot.phone.call import Call
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ class FlowCall:
         self.call = call
         self.listener = listener
         self.vars: dict[str, Any] = {}
-        self.record = FlowRecord(self.flow.name, call.peer)
+        self.record = FlowRecord(self.flow.name, e164(call.peer))  # +1555..., pat@host
         self.hung_up = False
         self.done = False  # the call has ended and its record is complete
         self.last_answer: Answer | None = None
@@ -85,11 +87,11 @@ class FlowCall:
                     failed = True
                     await self._apologise()
                     name = flow.on_error  # None: hang up
-            self.record.outcome = self.record.outcome or "completed"
             if not self.hung_up:
                 await self.hangup()
-        except asyncio.CancelledError:
-            self.record.outcome = self.record.outcome or "caller-hangup"
+            self.record.outcome = self.outcome_now("")
+        except asyncio.CancelledError:  # the caller hung up (or the gateway ended the call)
+            self.record.outcome = self.outcome_now(self.call.end_reason or "Call terminated")
             raise
         except Exception as exc:  # hanging up failed: the call is gone anyway
             log.warning("flow %s: could not end the call cleanly: %s", flow.name, exc)
@@ -119,7 +121,7 @@ class FlowCall:
         message = str(exc) if isinstance(exc, FlowError) else f"{type(exc).__name__}: {exc}"
         if where and not message.startswith(where):
             message = f"{message} ({where})"
-        self.record.outcome, self.record.error = "error", f"step {name}: {message}"
+        self.record.outcome, self.record.error = Outcome.ERROR, f"step {name}: {message}"
         log.error("flow %s failed in step %s: %s", self.flow.name, name, message)
         log.debug("flow %s: the failure", self.flow.name, exc_info=exc)
         self.note("error", step=name, error=message)
@@ -213,10 +215,16 @@ class FlowCall:
         self.record.outcome = outcome
         self.note(outcome)
 
+    def outcome_now(self, ended: str) -> str:
+        """The call's outcome (README "Outcomes") if it ended now, answered: ``ended`` is the
+        gateway's reason when the other party or the gateway ends it, '' when the bot does.
+        The flow record and the gateway's call-end line both take it from here."""
+        return of_flow(self.record.outcome, self.vars, bool(self.record.path), ended)
+
     async def hangup(self) -> None:
         if not self.hung_up:
             self.hung_up = True
-            self.record.outcome = self.record.outcome or "completed"
+            self.record.outcome = self.outcome_now("")
             self.note("hangup")
             await self.bot.hangup(self)
 

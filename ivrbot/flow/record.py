@@ -16,7 +16,7 @@ class FlowRecord:
     ``CallRecord``)."""
 
     flow: str
-    caller: str
+    caller: str  # the other party, as data: +15550001000 (E.164), pat@ivrbot.local
     id: str = field(default_factory=lambda: secrets.token_hex(6))
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None

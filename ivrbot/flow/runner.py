@@ -30,6 +30,8 @@ from ivrbot.media.hold import BOT_SIDE, FAR_END
 from ivrbot.media.listener import Listener
 from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.tts import Prompt, Synthesizer
+from ivrbot.numbers import e164
+from ivrbot.outcomes import Outcome, of_reason
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
@@ -170,6 +172,7 @@ class Bot:
             return None
         self._admitted.add(phone)
         self._ensure_spare()
+        call_events.bot_rung(call)
         return session
 
     def released(self, session: Session) -> None:
@@ -291,6 +294,7 @@ class Bot:
         self.note(Event.CALL_INCOMING, caller=caller)
         listener = Listener()
         ringing = next((c for c in phone.calls if c.state == CallState.CREATED), None)
+        call_id = call_events.gateway_call_id(self, ringing) if ringing is not None else ""
         try:
             if self.flow.rings:  # let it ring first, as a person would
                 await asyncio.sleep(self.flow.rings * self.flow.ring_s)
@@ -298,9 +302,10 @@ class Bot:
         except PhoneException as exc:  # another process's session answered first, or the
             log.info("%s did not take the call: %s", phone.name, exc)  # caller hung up
             if ringing is not None and ringing.end_reason == "Call canceled":
-                record = FlowRecord(self.flow.name, caller, outcome="abandoned",
+                record = FlowRecord(self.flow.name, e164(caller), outcome=Outcome.ABANDONED,
                                     call_id=ringing.id or "")  # fmt: skip
                 record.ended_at = time.time()
+                call_events.flow_end(self.flow.name, record, call_id)
                 await self._keep(record)  # the caller gave up while it rang
             await self._free(phone)
             return
@@ -369,6 +374,8 @@ class Bot:
             await asyncio.wait_for(waiting.wait(), timeout_s)
             return False
         except TimeoutError:
+            if flow_call.call.state in RINGING:  # the record (and the call-end line) says so
+                flow_call.record.outcome = Outcome.NO_ANSWER
             try:
                 await self.hangup(flow_call)
             except PhoneException as exc:
@@ -476,11 +483,15 @@ class Bot:
             await asyncio.gather(task, return_exceptions=True)
         flow_call.listener.close()
         if not flow_call.record.outcome:
-            started = task is not None
             reason = str(data.get("message") or "") if hasattr(data, "get") else ""
-            flow_call.record.outcome = "caller-hangup" if started else "not-answered"
-            if not started and reason:
+            reason = reason or call.end_reason
+            outcome: str = of_reason(reason, answered=False)  # "User busy": busy, ...
+            answered = task is not None or call.direction == "incoming"
+            if answered or outcome == Outcome.COMPLETED:  # the caller hung up, or the gateway
+                outcome = flow_call.outcome_now(reason or "Call terminated")  # ended it
+            elif outcome == Outcome.FAILED:
                 flow_call.record.error = reason
+            flow_call.record.outcome = outcome
         if flow_call.record.ended_at is None:  # never answered: no run() to set it
             flow_call.record.ended_at = time.time()
         flow_call.done = True
@@ -508,6 +519,7 @@ class Bot:
     def _begin(self, flow_call: FlowCall, task: asyncio.Task[None] | None = None) -> None:
         """The flow takes a call: it is active, and on record as in progress."""
         self.active[flow_call.call] = (flow_call, task)
+        call_events.flow_taken(flow_call)
         flow_call.record.call_id = flow_call.call.id or ""
         self._writes.spawn(self._store(flow_call.record))
 

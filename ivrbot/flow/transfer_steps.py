@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ivrbot.errors import FlowError, PhoneException
 from ivrbot.flow.steps import Edge, Problem, Step
 from ivrbot.numbers import called_party_uri
+from ivrbot.outcomes import Outcome, of_reason
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.phone import Phone
 
@@ -39,8 +40,9 @@ TRANSFER_MODES = ("blind", "warm")
 POLL_S = 0.05
 ANNOUNCE_LEAD_S = 0.3  # after the target answers: let them say hello before the announcement
 SETTLE_S = 5.0  # the longest wait for a hand-over or a resume the gateway already confirmed
-# The gateway's reason for ending a call that never connected -> the transfer's outcome.
-REASONS = {"User busy": "rejected", "No answer": "no-answer"}  # others: 'failed'
+# The gateway's reason for ending a call that never connected -> the transfer's outcome
+# (README "Outcomes"); any other reason: 'failed'.
+REASONS = {r: Outcome(r) for r in (Outcome.BUSY, Outcome.REJECTED, Outcome.NO_ANSWER)}
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ class TransferResult:
 
     target: str
     mode: str  # 'blind' | 'warm' | 'move'
-    # 'transferred' | 'no-answer' | 'rejected' | 'failed' | 'caller-hangup'; a Move: 'moved'
-    # | 'failed' | 'caller-hangup'
+    # 'transferred' | 'no-answer' | 'busy' | 'rejected' (SIP 603) | 'failed' | 'caller-hangup';
+    # a Move: 'moved' | 'failed' | 'caller-hangup' (README "Outcomes")
     outcome: str
     reason: str = ""  # why it did not happen: the gateway's reason or the error
     ring_s: float = 0.0  # how long the target rang (until it answered, or the bot gave up)
@@ -335,7 +337,7 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
             if dialled.state in ENDED:
                 await _give_up(phone, first, dialled)
                 reason = "the target hung up during the announcement"
-                return _finish(call, step, result("rejected", reason, ring_s))
+                return _finish(call, step, result(Outcome.BUSY, reason, ring_s))
         try:
             await phone.transfer()
         except PhoneException as exc:
@@ -378,9 +380,10 @@ def _other(phone: Phone, first: Call) -> Call | None:
 
 
 def _outcome(second: Call) -> str:
-    if second.state == CallState.REJECTED:
-        return "rejected"
-    return REASONS.get(second.end_reason, "failed")
+    outcome = of_reason(second.end_reason, answered=False)
+    if outcome in REASONS:
+        return outcome
+    return Outcome.BUSY if second.state == CallState.REJECTED else Outcome.FAILED
 
 
 async def _end(phone: Phone, second: Call) -> None:

@@ -50,8 +50,8 @@ class Membership(Protocol):
     async def leave(self, reason: str) -> None: ...
 
 
-# what a transfer handed to the far end came to: outcome ('transferred' | 'rejected' |
-# 'no-answer' | 'failed'), reason, and the progress reported on the way ('180 Ringing', ...)
+# what a transfer handed to the far end came to: outcome ('transferred' | 'busy' | 'rejected'
+# | 'no-answer' | 'failed'), reason, and the progress reported on the way ('180 Ringing', ...)
 HandOff = tuple[str, str, tuple[str, ...]]
 
 
@@ -113,6 +113,7 @@ class SwitchCall:
     answered_at: float | None = None
     ended_at: float | None = None
     reason: str = ""
+    ended_by: str = ""  # the side that ended it: 'caller' | 'callee' | '' (the gateway)
     ring_timer: asyncio.Task[None] | None = None  # ends it "No answer"; cancelled once settled
 
     def set_state(self, new: CallPhase) -> None:
@@ -534,6 +535,7 @@ class Switch:
         for other in call.legs():
             notify = by_gateway or other is not leg
             await self._drop(other, reason if notify else None)  # None: the one who ended it
+        call.ended_by = "" if by_gateway else leg.side
         await self._finish(call, reason)
 
     async def part(self, leg: CallLeg, reason: str, notify: bool) -> None:
@@ -550,6 +552,7 @@ class Switch:
             await membership.leave(reason)
         await self._drop(leg, reason if notify else None)
         if call.caller is None and call.callee is None:
+            call.ended_by = leg.side if not notify else ""
             await self._finish(call, reason)
 
     async def _finish(self, call: SwitchCall, reason: str) -> None:

@@ -31,8 +31,10 @@ def outcome_of(code: int) -> str:
     """A final NOTIFY's (or the REFER's) status -> the transfer's outcome."""
     if 200 <= code < 300:
         return "transferred"
-    if code in (486, 600, 603):
-        return "rejected"
+    if code in (486, 600):
+        return "busy"
+    if code == 603:
+        return "rejected"  # Decline (README "Outcomes")
     if code in (408, 480, 487):
         return "no-answer"
     return "failed"

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ivrbot.outcomes import Outcome, of_reason, read
+
 
 @dataclass(frozen=True)
 class TokenRecord:
@@ -74,29 +76,11 @@ class CallRecord:
 
     @property
     def outcome(self) -> str:
-        """What happened, in one word (the same words as flow call records where they meet)."""
+        """What happened, in one word (README "Outcomes"; the call-end line may say more: a
+        flow in the gateway's process gives its own word for the calls it ran)."""
         if self.ended_at is None:
-            return "in-progress"
-        if self.reason in REASON_OUTCOMES:
-            return REASON_OUTCOMES[self.reason]
-        return "completed" if self.answered_at else "not-answered"
-
-
-# gateway termination reasons (gateway.switch.Reason) -> call outcomes
-REASON_OUTCOMES = {
-    "interrupted": "interrupted",
-    "User busy": "busy",
-    "Call canceled": "canceled",
-    "No answer": "no-answer",
-    "User not found": "not-found",
-    "Media failed": "failed",
-    "Connection lost": "lost",
-    "Call transferred": "transferred",
-    "Call moved": "moved",
-    "Call merged into a conference": "conferenced",
-    "Call rejected": "rejected",  # a SIP callee declined (603)
-    "Unreachable": "unreachable",  # a SIP trunk or callee did not answer the INVITE at all
-}
+            return Outcome.IN_PROGRESS
+        return of_reason(self.reason, self.answered_at is not None)
 
 
 @dataclass(frozen=True)
@@ -114,8 +98,10 @@ class CallLogEntry:
 
     @property
     def outcome(self) -> str:
+        """The flow's outcome when a flow ran the call, else the gateway's (README
+        "Outcomes"; records of earlier versions read in today's names)."""
         if self.flow is not None:
-            return str(self.flow["outcome"])
+            return read(str(self.flow["outcome"]), str(self.flow.get("error") or ""))
         assert self.call is not None
         return self.call.outcome
 

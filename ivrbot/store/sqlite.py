@@ -43,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from ivrbot.errors import IvrbotError
+from ivrbot.outcomes import read, stored_as
 from ivrbot.store.base import (
     AuthCode,
     CallLogEntry,
@@ -180,6 +181,13 @@ def _call(row: Row[Any]) -> CallRecord:
 
 
 CALL_FIELDS = [f.name for f in dataclasses.fields(CallRecord)]
+
+
+def _flow_data(text: str) -> dict[str, Any]:
+    """A stored flow record, its outcome in today's names (README "Outcomes")."""
+    data: dict[str, Any] = json.loads(text)
+    data["outcome"] = read(str(data.get("outcome", "")), str(data.get("error") or ""))
+    return data
 
 
 def _add_missing_columns(conn: Connection) -> None:
@@ -504,7 +512,7 @@ class SqliteStore(Store):
             query = select(flow_calls.c.data).order_by(flow_calls.c.started_at.desc())
             if flow is not None:
                 query = query.where(flow_calls.c.flow == flow)
-            return [json.loads(r.data) for r in conn.execute(query.limit(limit))]
+            return [_flow_data(r.data) for r in conn.execute(query.limit(limit))]
 
         return await self._in_tx(get)
 
@@ -520,17 +528,20 @@ class SqliteStore(Store):
             alone = select(fc.c.data).where(~select(cr.c.id).where(joined).exists())
             if flow is not None:
                 calls, alone = calls.where(fc.c.flow == flow), alone.where(fc.c.flow == flow)
-            if outcome is not None:
-                calls = calls.where(func.coalesce(fc.c.outcome, cr.c.outcome) == outcome)
-                alone = alone.where(fc.c.outcome == outcome)
+            if outcome is not None:  # the names it may be stored under; read() tells
+                names = stored_as(outcome)
+                calls = calls.where(func.coalesce(fc.c.outcome, cr.c.outcome).in_(names))
+                alone = alone.where(fc.c.outcome.in_(names))
             calls = calls.order_by(cr.c.started_at.desc()).limit(limit)
             alone = alone.order_by(fc.c.started_at.desc()).limit(limit)
             entries = [
-                CallLogEntry(_call(r), json.loads(r.flow_data) if r.flow_data else None)
+                CallLogEntry(_call(r), _flow_data(r.flow_data) if r.flow_data else None)
                 for r in conn.execute(calls)
             ]
-            entries += [CallLogEntry(None, json.loads(r.data)) for r in conn.execute(alone)]
+            entries += [CallLogEntry(None, _flow_data(r.data)) for r in conn.execute(alone)]
             entries.sort(key=lambda e: e.started_at, reverse=True)
+            if outcome is not None:
+                entries = [e for e in entries if e.outcome == outcome]
             return entries[:limit]
 
         return await self._in_tx(get)
@@ -539,6 +550,6 @@ class SqliteStore(Store):
         def get(conn: Connection) -> dict[str, Any] | None:
             query = select(flow_calls.c.data).where(flow_calls.c.id.startswith(record_id))
             rows = conn.execute(query.limit(2)).all()
-            return json.loads(rows[0].data) if len(rows) == 1 else None
+            return _flow_data(rows[0].data) if len(rows) == 1 else None
 
         return await self._in_tx(get)

@@ -44,8 +44,8 @@ call's record and ``call.vars``.
     inputs = [{ outcome = "dtmf", value = "4" }, { step = "q3_comment",
                outcome = ["speech", "nomatch"] }]  # every answer, in order: step, outcome,
                                                    # value, method; a list means any of
-    outcome = "completed"   # completed (the flow ended the call) | caller-hangup | error
-                            # | no-input | no-match (the bot gave up) | ...
+    outcome = "completed"   # a name of README "Outcomes": completed, caller-hangup, machine,
+                            # no-input | no-match (the bot gave up), error, ...
     vars = { rating = 4, recommend = "no" }  # call.vars, compared as text (see plain())
     recordings = 1          # how many recordings the call made
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from ivrbot.flow.check import flow_edges
 from ivrbot.flow.steps import GIVE_UP
-from ivrbot.numbers import format_number
+from ivrbot.numbers import e164, shown
 
 if TYPE_CHECKING:
     from ivrbot.flow.flow import Flow
@@ -98,7 +98,7 @@ class Board:
             rows.append(
                 {
                     "flow": flow.name,
-                    "numbers": [format_number("1" + n) for n in flow.numbers],
+                    "numbers": [e164(n) for n in flow.numbers],  # the page shows them
                     "description": flow.description,
                     "state": "busy" if bot.active else "ready",
                     "calls": len(bot.active),
@@ -127,7 +127,7 @@ class Board:
                         "id": record.id,
                         "call": switch_call.get(flow_call.call.id or ""),  # to listen in
                         "flow": record.flow,
-                        "caller": shown(record.caller),
+                        "caller": e164(record.caller),
                         "step": record.path[-1] if record.path else "",
                         "path": list(record.path),
                         "inputs": list(record.inputs),
@@ -144,8 +144,8 @@ class Board:
                     "id": call.id,
                     "call": call.id,
                     "flow": "",
-                    "caller": shown(call.from_uri),
-                    "callee": shown(call.to_uri),
+                    "caller": e164(call.from_uri),
+                    "callee": e164(call.to_uri),
                     "step": "",
                     "state": str(call.state),
                     "started_at": call.started_at,
@@ -186,19 +186,9 @@ class Board:
                 "calls": calls, "records": records, "sip": self.sip()}  # fmt: skip
 
 
-def shown(uri: str) -> str:
-    """A party as people write it: numbers in the one format (+1 (555) 000-1010), user ids
-    without their scheme."""
-    bare = uri.split(":", 1)[1] if ":" in uri.split("@", 1)[0] else uri
-    digits = bare.lstrip("+")
-    if digits.isdigit() and len(digits) >= 10:
-        return format_number(digits if len(digits) > 10 else "1" + digits)
-    return bare
-
-
 def _record_row(record: dict[str, Any]) -> dict[str, Any]:
-    row = dict(record)
-    row["caller"] = shown(str(record.get("caller", "")))
+    row = dict(record)  # its outcome is in today's names (the store reads them so)
+    row["caller"] = e164(str(record.get("caller", "")))
     files = [str(p) for p in record.get("recordings") or []]
     row["recordings"] = [{"n": n, "name": Path(p).name} for n, p in enumerate(files)]
     # a Record step's input is its file: its name only (where the server keeps it is not shown)
@@ -211,7 +201,7 @@ def _record_row(record: dict[str, Any]) -> dict[str, Any]:
 
 def _searchable(record: dict[str, Any]) -> str:
     parts = [str(record.get(k, "")) for k in ("id", "flow", "caller", "outcome", "error")]
-    parts += [shown(str(record.get("caller", "")))]
+    parts += [e164(str(record.get("caller", ""))), shown(str(record.get("caller", "")))]
     parts += list(record.get("path") or []) + list(record.get("prompts") or [])
     parts += [str(i.get("value", "")) for i in record.get("inputs") or []]
     return " ".join(parts).casefold()

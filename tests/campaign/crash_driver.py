@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOCK = "10@2026-03-09T14:00:00+00:00"  # 10x, from Monday 10:00 in New York
 CAMPAIGN = Campaign(
     "crash", "reminder", calls_per_minute=1200, max_concurrent=8, ring_timeout_s=5,
-    retries={"rejected": RetryPolicy(5, 2), "interrupted": RetryPolicy(5, 4)},
+    retries={"busy": RetryPolicy(5, 2), "interrupted": RetryPolicy(5, 4)},
 )  # fmt: skip
 
 

@@ -45,7 +45,7 @@ async def test_calls_stay_in_each_callees_window_across_dst_and_a_holiday(
     assert {c.number: c.zone for c in imported.contacts} == ZONES
     campaign = Campaign(
         "dst", "reminder", calls_per_minute=600, max_concurrent=4, ring_timeout_s=3,
-        retries={"rejected": RetryPolicy(4 * 3600, 100)}, extra_holidays=[HOLIDAY.isoformat()],
+        retries={"busy": RetryPolicy(4 * 3600, 100)}, extra_holidays=[HOLIDAY.isoformat()],
         stop_at="2026-03-11T12:00:00+00:00",
     )  # fmt: skip
     store.create(campaign, imported.contacts)

@@ -64,7 +64,7 @@ async def test_sigkill_mid_run_loses_nobody_and_dials_nobody_twice(tmp_path: Pat
             # one attempt at a time: the next began after the previous one was settled
             assert float(after["started_at"]) >= float(before["ended_at"])  # type: ignore[arg-type]
         for a in attempts:
-            assert a["ended_at"] is not None and a["outcome"] in ("rejected", "interrupted")
+            assert a["ended_at"] is not None and a["outcome"] in ("busy", "interrupted")
             interrupted += a["outcome"] == "interrupted"
         # the policy: every attempt but the last asked for a retry, the last for none
         for a in attempts[:-1]:
@@ -72,6 +72,6 @@ async def test_sigkill_mid_run_loses_nobody_and_dials_nobody_twice(tmp_path: Pat
         last = attempts[-1]
         assert next_try(CAMPAIGN, str(last["outcome"]), int(last["attempt"]), 0.0) is None  # type: ignore[call-overload]
     assert 0 < interrupted  # the kills did cut calls short
-    rejected = sum(a["outcome"] == "rejected" for a in rows)
-    print(f"{len(rows)} attempts, {rejected} rejected, {interrupted} cut by SIGKILL")
+    busy = sum(a["outcome"] == "busy" for a in rows)
+    print(f"{len(rows)} attempts, {busy} busy, {interrupted} cut by SIGKILL")
     store.close()

@@ -87,7 +87,7 @@ async def test_outcomes_retries_and_do_not_call(
     assert outcomes == {
         "2125550101": ["completed"],
         "2125550102": ["machine"],
-        "2125550103": ["rejected"],
+        "2125550103": ["busy"],  # the callee turned it down ("User busy")
         "2125550104": ["no-answer", "no-answer"],
         "2125550105": ["opted-out"],
         "2125550106": ["dnc"],

@@ -117,7 +117,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
             await ben.hear_prompt()
             mark = len(ann.ear.levels)
             await ben.press("1234")  # four digits: no # needed
-            await left_by_the_bot(bridge, "sip:ben@ivrbot.local")
+            await left_by_the_bot(bridge, "ben@ivrbot.local")
             await ben.hear_prompt(timeout_s=15)  # the announcement, to ben ...
             announced = [db for _, db in ann.ear.levels[mark:] if db > SPEECH_DB]
             assert len(announced) > 25, "... and to ann, already in the room (> 0.5 s)"
@@ -127,16 +127,14 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
             await cat.hear_prompt()
             await cat.hear_prompt()
             await cat.press("5678#")
-            await left_by_the_bot(bridge, "sip:cat@ivrbot.local")
+            await left_by_the_bot(bridge, "cat@ivrbot.local")
             await cat.hear_prompt(timeout_s=15)
 
         await asyncio.gather(ben_joins_ann(), cat_joins_another_room())
         await bridge.wait_records(3)
         by_caller = {r.caller: r for r in bridge.records}
-        assert by_caller["sip:ben@ivrbot.local"].conferences[0]["others"] == [
-            "sip:ann@ivrbot.local"
-        ]
-        assert by_caller["sip:cat@ivrbot.local"].conferences[0]["room"] == "board"
+        assert by_caller["ben@ivrbot.local"].conferences[0]["others"] == ["sip:ann@ivrbot.local"]
+        assert by_caller["cat@ivrbot.local"].conferences[0]["room"] == "board"
         assert set(bridge.rooms.rooms) == {"team", "board"}
 
         for c in (ann, ben, cat):
@@ -156,7 +154,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
         assert [r.outcome for r in bridge.records] == ["conferenced"] * 3
         shown = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "ivrbot", "calls", "show", by_caller["sip:ben@ivrbot.local"].id,
+            [sys.executable, "-m", "ivrbot", "calls", "show", by_caller["ben@ivrbot.local"].id,
              "--db", gateway.gateway.settings.db],
             capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
         )  # fmt: skip

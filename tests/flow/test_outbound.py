@@ -133,7 +133,7 @@ async def test_a_machine_gets_the_message_after_its_beep(
 async def test_nobody_there_is_not_answered(bot: Bot) -> None:
     flow_call = await bot.dial("nobody@ivrbot.local")
     record = await bot.finished_call(flow_call, timeout_s=10)
-    assert record.outcome == "not-answered" and record.path == []
+    assert record.outcome == "not-found" and record.path == []
 
 
 @pytest.mark.slow

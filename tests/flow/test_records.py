@@ -53,7 +53,7 @@ async def test_record_is_stored_and_listed(
     records = json.loads(listed.stdout)
     assert len(records) == 1
     record = records[0]
-    assert record["flow"] == "welcome" and record["caller"] == "sip:caller@ivrbot.local"
+    assert record["flow"] == "welcome" and record["caller"] == "caller@ivrbot.local"
     assert record["inputs"][0]["value"] == "3" and record["outcome"] == "caller-hangup"
     shown = ivrbot("calls", "show", record["id"][:6], "--db", str(db))
     assert shown.returncode == 0, shown.stderr

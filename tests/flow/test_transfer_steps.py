@@ -288,7 +288,7 @@ async def test_move_hands_the_call_to_another_bot_process(
     ]  # fmt: skip
     assert "no other session" in record.transfers[0]["reason"]
     taken = second_bot.records[0]
-    assert taken.caller == "sip:caller@ivrbot.local" and taken.path == ["hello", "bye"]
+    assert taken.caller == "caller@ivrbot.local" and taken.path == ["hello", "bye"]
     assert taken.prompts == ["You are talking to the second bot."]
     spoke = [db for _, db in caller.ear.levels if db > SPEECH_DB]
     assert len(spoke) * 0.02 > 1.0, "the caller did not hear the second bot"

@@ -162,7 +162,7 @@ async def test_operator_sees_every_call_event_health_and_metrics(
         return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
 
     assert after[("ivrbot_calls_in_progress", "")] == 0
-    assert grew("ivrbot_calls_total", "outcome=hangup") == 1
+    assert grew("ivrbot_calls_total", "outcome=caller-hangup") == 1  # as flow-end says
     assert grew("ivrbot_flow_calls_total", "flow=welcome,outcome=caller-hangup") == 1
     assert grew("ivrbot_answer_to_prompt_seconds_count") == 1
     assert grew("ivrbot_key_to_prompt_seconds_count") == 1
@@ -187,7 +187,7 @@ async def test_operator_sees_every_call_event_health_and_metrics(
     assert names[0] == "call-in" and "call-end" in names and names[-1] in ("call-end", "flow-end")
     assert {x["call"] for x in events} == {events[0]["call"]}  # one id for the call throughout
     call_in = events[0]
-    assert "5550001000" in call_in["number"] and "pat@" in call_in["caller"]
+    assert call_in["number"] == "+15550001000" and call_in["caller"] == "pat@ivrbot.local"
     start = next(x for x in events if x["event"] == "flow-start")
     assert start["flow"] == "welcome" and "pat@" in start["caller"]
     assert [x["step"] for x in events if x["event"] == "step"][:4] == [
@@ -198,4 +198,4 @@ async def test_operator_sees_every_call_event_health_and_metrics(
     end = next(x for x in events if x["event"] == "flow-end")
     assert end["outcome"] == "caller-hangup" and end["duration_s"] > 2
     call_end = next(x for x in events if x["event"] == "call-end")
-    assert call_end["outcome"] == "hangup" and call_end["duration_s"] > 2
+    assert call_end["outcome"] == "caller-hangup" and call_end["duration_s"] > 2

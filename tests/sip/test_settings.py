@@ -10,12 +10,12 @@ import pytest
 
 from ivrbot.config import Settings
 from ivrbot.gateway.switch import Reason
+from ivrbot.outcomes import of_reason
 from ivrbot.sip.calls import invite_of, uri_user
 from ivrbot.sip.connector import called_uri, failure_reason
 from ivrbot.sip.dialout import dialled_number
 from ivrbot.sip.refer import Referrer, outcome_of
 from ivrbot.sip.settings import SipConfigError, parse_sip_settings
-from ivrbot.store.base import REASON_OUTCOMES
 from tests.sip.peers import self_signed
 
 DATA = {
@@ -81,12 +81,12 @@ def test_bad_settings_name_what_to_fix(data: dict, message: str) -> None:  # typ
 
 def test_sip_failures_become_call_record_outcomes() -> None:
     outcomes = {
-        code: REASON_OUTCOMES.get(failure_reason(code))
+        code: of_reason(failure_reason(code), answered=False)
         for code in (486, 603, 404, 480, 487, 408, 503)
     }
     assert outcomes == {
         486: "busy", 603: "rejected", 404: "not-found", 480: "no-answer", 487: "no-answer",
-        408: "unreachable", 503: "unreachable",
+        408: "failed", 503: "failed",
     }  # fmt: skip
     assert failure_reason(486) == Reason.BUSY
 
@@ -172,5 +172,5 @@ def test_refer_targets() -> None:
     assert referrer.refer_to("15557770000") is None  # its trunk bridges: no refer = true
     assert referrer.refer_to("agent@ivrbot.local") is None  # a user of the gateway
     assert [outcome_of(c) for c in (200, 486, 603, 487, 404, 503)] == [
-        "transferred", "rejected", "rejected", "no-answer", "failed", "failed",
+        "transferred", "busy", "rejected", "no-answer", "failed", "failed",
     ]  # fmt: skip

@@ -97,3 +97,27 @@ def test_nodes() -> None:
     assert not node_alive(f"{host}:999999:abc")  # no such process
     assert not node_alive(f"{this_node()}x")  # this pid, another run of it (a reused pid)
     assert node_alive("another-host:1:abc")  # cannot tell: left alone
+
+
+async def test_records_of_earlier_versions_read_back_in_todays_outcome_names(
+    tmp_path: Path,
+) -> None:
+    """Before one vocabulary: a flow that dialled someone busy wrote 'not-answered' with the
+    gateway's reason as its error, and the gateway's record of a dead peer said 'lost'."""
+    store = SqliteStore(tmp_path / "calls.db")
+    now = time.time()
+    await store.add_flow_call(flow_record(1, "", outcome="not-answered", error="User busy"))
+    await store.add_flow_call(flow_record(2, "", outcome="not-answered", error="No answer"))
+    await store.add_flow_call(flow_record(3, "", outcome="completed"))
+    await store.add_call(call(4, answered_at=1004.5, ended_at=now, reason="Connection lost"))
+    with sqlite3.connect(tmp_path / "calls.db") as db:  # as an earlier version stored it
+        db.execute("UPDATE call_records SET outcome = 'lost' WHERE id = 'c4'")
+    by_id = {r["id"]: r["outcome"] for r in await store.flow_calls()}
+    assert by_id == {"f1": "busy", "f2": "no-answer", "f3": "completed"}
+    assert (await store.flow_call("f1") or {})["outcome"] == "busy"
+    busy = await store.call_log(outcome="busy")
+    assert [(e.flow or {}).get("id") for e in busy] == ["f1"]
+    lost = await store.call_log(outcome="connection-lost")
+    assert [e.call.id for e in lost if e.call] == ["c4"]
+    assert await store.call_log(outcome="not-answered") == []  # no longer a name
+    await store.close()

@@ -13,8 +13,9 @@ from ivrbot.credentials import Credentials
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.steps import GIVE_UP
 from ivrbot.gateway.server import GatewayServer
+from ivrbot.numbers import shown
 from ivrbot.phone.transport_remote import fetch_token
-from ivrbot.web.board import flow_graph, shown
+from ivrbot.web.board import flow_graph
 from ivrbot.web.dashboard import ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -53,7 +53,7 @@ async def records_of(runner: Runner, callers: set[str], timeout_s: float = 20.0)
     store = runner.server.gateway.store
     deadline = time.monotonic() + timeout_s
     while True:
-        found = {r["caller"].split(":")[1].split("@")[0]: r for r in await store.flow_calls(200)}
+        found = {r["caller"].split("@")[0]: r for r in await store.flow_calls(200)}
         done = {c: found[c] for c in callers if c in found and found[c]["outcome"] != "in-progress"}
         if len(done) == len(callers) or time.monotonic() > deadline:
             return done

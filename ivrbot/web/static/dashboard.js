@@ -4,6 +4,7 @@
 import { drawFlow, drawLegend, highlight } from '/static/flowgraph.js';
 import { drawCampaigns } from '/static/campaigns.js';
 import { listen, listeningTo, stopListening } from '/static/listen.js';
+import { shown } from '/static/softphone_extras.js'; // numbers as +1 (555) 000-1010
 
 const $ = (sel) => document.querySelector(sel);
 const TOKEN_KEY = 'ivrbot.dashboard.token';
@@ -158,7 +159,7 @@ function renderBots(bots) {
       const a = document.createElement('a');
       a.href = `/softphone#dial=${encodeURIComponent(number)}`;
       a.target = '_blank';
-      a.textContent = number;
+      a.textContent = shown(number);
       numbers.append(a);
     }
     cell(row, bot.problem ? `${bot.state}: ${bot.problem}` : bot.state, 'state');
@@ -174,7 +175,7 @@ function renderCalls(calls) {
     row.dataset.id = call.id;
     row.dataset.flow = call.flow;
     row.dataset.started = call.started_at;
-    cell(row, call.callee ? `${call.caller} → ${call.callee}` : call.caller);
+    cell(row, call.callee ? `${shown(call.caller)} → ${shown(call.callee)}` : shown(call.caller));
     cell(row, call.flow || '(between people)');
     cell(row, call.step || call.state || '', 'step');
     cell(row, duration(Date.now() / 1000 - state.clockSkew - call.started_at), 'duration');
@@ -237,7 +238,7 @@ function renderRecords(records) {
     const row = body.insertRow();
     row.dataset.id = record.id;
     cell(row, new Date(record.started_at * 1000).toLocaleString());
-    cell(row, record.caller);
+    cell(row, shown(record.caller));
     cell(row, record.flow);
     cell(row, record.error ? `${record.outcome}: ${record.error}` : record.outcome, 'outcome');
     cell(row, record.path.join(' → '), 'path');
