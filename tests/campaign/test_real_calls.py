@@ -114,7 +114,7 @@ async def test_outcomes_retries_and_do_not_call(
     assert len(sheet) == 7
     others = [r for r in sheet if r["contact_name"] != "Sam"]
     assert {(r["contact_name"], r["outcome"], r["final"]) for r in others} == {
-        ("Pat", "completed", "true"), ("Mo", "machine", "true"), ("Rita", "rejected", "true"),
+        ("Pat", "completed", "true"), ("Mo", "machine", "true"), ("Rita", "busy", "true"),
         ("Otto", "opted-out", "true"), ("Dina", "dnc", "true"),
     }  # fmt: skip
     sam1, sam2 = (r for r in sheet if r["contact_name"] == "Sam")
