@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from html import escape
+from typing import Any
 
 import graphviz
 
@@ -19,6 +20,7 @@ from ivrbot.flow.flow import Flow
 from ivrbot.flow.steps import Step
 
 SUMMARY_LIMIT = 34
+PROMPT_LIMIT = 90  # a prompt in a dashboard box (two lines or so)
 PLAIN = ("next", "goto")  # solid arrows; every other way is dashed and labelled
 FONT = "sans-serif"
 
@@ -57,6 +59,42 @@ def mermaid(flow: Flow) -> str:
         lines.append(f"    style {ids[flow.start]} fill:{flow.steps[flow.start].colour},"
                      "stroke-width:3px")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def box_text(step: Step) -> tuple[str, str]:
+    """(prompt, detail): the first words the step says, and what else its summary tells
+    (the summary without the prompt: 'keys' for an Ask, '<= 60 s, # ends' for a Record)."""
+    prompt = next(iter(step.prompt_texts()), "")
+    detail = step.summary()
+    if prompt and prompt in detail:
+        detail = detail.replace(prompt, "").strip(" :")
+    return " ".join(prompt.split()), " ".join(detail.split())
+
+
+def graph_data(flow: Flow) -> dict[str, Any]:
+    """The flow for a page to lay out (the dashboard uses dagre): every step with its kind,
+    colour, prompt (shortened), what else it does and its options (from the edges labelled
+    'option KEY'), and every edge with its label."""
+    edges = list(flow_edges(flow))
+    nodes = []
+    for name, step in flow.steps.items():
+        prompt, detail = box_text(step)
+        options = [
+            {"key": e.label.removeprefix("option "), "to": e.target}
+            for e in edges
+            if e.source == name and e.label.startswith("option ")
+        ]
+        nodes.append({
+            "id": name, "label": name, "kind": step.kind, "colour": step.colour,
+            "prompt": _short(prompt, PROMPT_LIMIT), "detail": "" if options else _short(detail),
+            "options": options, "start": name == flow.start,
+        })  # fmt: skip
+    return {
+        "flow": flow.name,
+        "start": flow.start,
+        "nodes": nodes,
+        "edges": [{"from": e.source, "to": e.target, "label": e.label} for e in edges],
+    }
 
 
 def _box(step: Step) -> str:

@@ -16,7 +16,7 @@ class FlowRecord:
     ``CallRecord``)."""
 
     flow: str
-    caller: str
+    caller: str  # the other party: who called (inbound), or who was called (outbound)
     id: str = field(default_factory=lambda: secrets.token_hex(6))
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
@@ -35,6 +35,8 @@ class FlowRecord:
     conferences: list[dict[str, Any]] = field(default_factory=list)  # Conference steps
     call_id: str = ""  # the call's id at the gateway, as the bot's session knows it
     node: str = field(default_factory=this_node)  # the process running the call
+    direction: str = "inbound"  # 'inbound': caller -> number; 'outbound': number -> caller
+    number: str = ""  # the bot's own party (its flow's number, 'vtn:5550001010')
 
     @property
     def digits(self) -> str:
@@ -61,4 +63,6 @@ class FlowRecord:
             "conferences": self.conferences,
             "call_id": self.call_id,
             "node": self.node,
+            "direction": self.direction,
+            "number": self.number,
         }

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ivrbot.flow.check import flow_edges
+from ivrbot.flow.graph import graph_data
+from ivrbot.logs import shown_input
 from ivrbot.numbers import format_number
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ class Board:
                         "call": switch_call.get(flow_call.call.id or ""),  # to listen in
                         "flow": record.flow,
                         "caller": shown(record.caller),
+                        **parties(record.to_dict()),
                         "step": record.path[-1] if record.path else "",
                         "path": list(record.path),
                         "inputs": list(record.inputs),
@@ -145,6 +147,9 @@ class Board:
                     "flow": "",
                     "caller": shown(call.from_uri),
                     "callee": shown(call.to_uri),
+                    "direction": "",
+                    "from": shown(call.from_uri),
+                    "to": shown(call.to_uri),
                     "step": "",
                     "state": str(call.state),
                     "started_at": call.started_at,
@@ -160,13 +165,14 @@ class Board:
         """The latest flow call records, newest first; ``query``: those that mention it
         (caller, flow, step, prompt, input, transcript, outcome), case-insensitive."""
         store = self.gateway.store
+        numbers = {b.flow.name: b.flow.user_ids[0] for b in self.bots()}  # older records'
         if not query:
-            return [_record_row(r) for r in await store.flow_calls(limit=limit)]
+            return [_record_row(r, numbers) for r in await store.flow_calls(limit=limit)]
         wanted = query.casefold()
         found = []
         for record in await store.flow_calls(limit=SEARCH_DEPTH):
             if wanted in _searchable(record):
-                found.append(_record_row(record))
+                found.append(_record_row(record, numbers))
                 if len(found) >= limit:
                     break
         return found
@@ -195,36 +201,53 @@ def shown(uri: str) -> str:
     return bare
 
 
-def _record_row(record: dict[str, Any]) -> dict[str, Any]:
+def parties(record: Mapping[str, Any], numbers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Who called whom, as people write it: ``from`` and ``to`` by the record's direction (an
+    outbound call is from the bot's number to the callee), and the ``direction``. A record
+    kept before records had the bot's number takes it from ``numbers`` (flow -> number)."""
+    other = shown(str(record.get("caller", "")))
+    number = str(record.get("number") or (numbers or {}).get(str(record.get("flow")), ""))
+    bot = shown(number) if number else ""
+    direction = str(record.get("direction") or "inbound")
+    if direction == "outbound":
+        return {"direction": direction, "from": bot, "to": other}
+    return {"direction": direction, "from": other, "to": bot}
+
+
+def _shown_input(entry: dict[str, Any], files: list[str]) -> dict[str, Any]:
+    if entry.get("value") in files:  # a Record step's: the file's name (not where it is kept)
+        return {**entry, "value": Path(entry["value"]).name}
+    if "masked" not in entry:  # kept before answers were masked at the source: as logs show it
+        method = str(entry.get("method", ""))
+        value = shown_input(str(entry.get("value", "")), method)
+        text = shown_input(str(entry.get("text", "")), method)
+        return {**entry, "value": value, "text": text, "masked": value != entry.get("value")}
+    return entry
+
+
+def _record_row(record: dict[str, Any], numbers: Mapping[str, str]) -> dict[str, Any]:
     row = dict(record)
     row["caller"] = shown(str(record.get("caller", "")))
+    row.update(parties(record, numbers))
     files = [str(p) for p in record.get("recordings") or []]
     row["recordings"] = [{"n": n, "name": Path(p).name} for n, p in enumerate(files)]
-    # a Record step's input is its file: its name only (where the server keeps it is not shown)
-    row["inputs"] = [
-        {**i, "value": Path(i["value"]).name} if i.get("value") in files else i
-        for i in record.get("inputs") or []
-    ]
+    row["inputs"] = [_shown_input(i, files) for i in record.get("inputs") or []]
     return row
 
 
 def _searchable(record: dict[str, Any]) -> str:
     parts = [str(record.get(k, "")) for k in ("id", "flow", "caller", "outcome", "error")]
-    parts += [shown(str(record.get("caller", "")))]
+    parts += [shown(str(record.get("caller", ""))), shown(str(record.get("number", "")))]
     parts += list(record.get("path") or []) + list(record.get("prompts") or [])
-    parts += [str(i.get("value", "")) for i in record.get("inputs") or []]
+    files = [str(p) for p in record.get("recordings") or []]  # inputs as shown: no secret found
+    parts += [str(_shown_input(i, files).get("value", "")) for i in record.get("inputs") or []]
     return " ".join(parts).casefold()
 
 
 def flow_graph(flow: Flow) -> dict[str, Any]:
-    """The flow's steps and where each can go, for the dashboard to lay out (dagre)."""
-    nodes = [
-        {"id": name, "kind": type(step).__name__, "label": name}
-        for name, step in flow.steps.items()
-    ]
-    edges = [{"from": e.source, "to": e.target, "label": e.label} for e in flow_edges(flow)]
-    return {"flow": flow.name, "start": flow.start, "nodes": nodes,
-            "edges": edges}  # fmt: skip
+    """The flow's steps (kind, colour, prompt, options) and where each can go, for the
+    dashboard to lay out (dagre): :func:`ivrbot.flow.graph.graph_data`."""
+    return graph_data(flow)
 
 
 BOARD = web.AppKey("board", Board)

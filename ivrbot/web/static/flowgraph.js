@@ -1,14 +1,20 @@
 // A flow drawn as a graph: dagre (vendored, the global `dagre`) lays the steps out so that
-// edges go around boxes; each step's box has the id `step-<name>`; highlight() marks the
-// step a live call is on.
+// edges go around boxes. Each step's box (id `step-<name>`) is filled with its kind's colour
+// (the step class's `colour`, from the API) and shows its name, kind, prompt (shortened) and
+// options; the picture is zoomed to fit the panel's width (top to bottom or left to right,
+// whichever shows it larger); highlight() marks the steps live calls are on.
 
-const KINDS = {
-  Say: '#e3f0fb', Ask: '#e6f5ea', Menu: '#d9f0e0', Record: '#fbe9e3', Transfer: '#f2e6fa',
-  Move: '#f2e6fa', Conference: '#f2e6fa', Hangup: '#eceff3', Goto: '#fdf4d8', Set: '#fdf4d8',
-  Play: '#e3f0fb', Python: '#fff8e6',
-};
-const OTHER = '#ffffff';
 const SVG = 'http://www.w3.org/2000/svg';
+const FONT = 'system-ui, -apple-system, "Segoe UI", sans-serif';
+const BOX_W = 210; // a box's width in the picture's own units (px at zoom 1), at least
+const BOX_MAX = 320; // boxes widen up to this when the panel has room (fewer lines)
+const PAD = 8;
+const LINE = 15; // a line of text in a box
+const TITLE = 19; // the name and kind line
+const LABEL_PX = 12; // edge labels
+const MAX_ZOOM = 1.25; // a small flow is not blown up past this
+const PLAIN = new Set(['next', 'goto']); // solid arrows; every other way is dashed
+let measurer = null;
 
 function el(name, attrs = {}, parent = null) {
   const node = document.createElementNS(SVG, name);
@@ -17,68 +23,194 @@ function el(name, attrs = {}, parent = null) {
   return node;
 }
 
-export function kindColour(kind) {
-  return KINDS[kind] || OTHER;
+function textWidth(text, font) {
+  measurer = measurer || document.createElement('canvas').getContext('2d');
+  measurer.font = font;
+  return measurer.measureText(text).width;
 }
 
-// Draw `graph` ({nodes: [{id, kind, label}], edges: [{from, to, label}]}) into `box`.
-export function drawFlow(box, graph) {
+// `text` in lines no wider than `width`, at most `most` of them (the last one ends in … when
+// the text goes on).
+function wrap(text, width, font, most) {
+  const lines = [];
+  let line = '';
+  const words = text.split(/\s+/).filter(Boolean);
+  for (let i = 0; i < words.length; i++) {
+    const next = line ? `${line} ${words[i]}` : words[i];
+    if (textWidth(next, font) <= width || !line) { line = next; continue; }
+    lines.push(line);
+    line = words[i];
+    if (lines.length === most) { line = ''; lines[most - 1] = clip(`${lines[most - 1]} …`, width, font); break; }
+  }
+  if (line) lines.push(clip(line, width, font));
+  return lines;
+}
+
+// Items (a menu's options) side by side, in lines no wider than `width`, at most `most`.
+function pack(items, width, font, most) {
+  const lines = [];
+  for (const item of items) {
+    const last = lines.length ? `${lines[lines.length - 1]} · ${item}` : null;
+    if (last !== null && textWidth(last, font) <= width) lines[lines.length - 1] = last;
+    else if (lines.length < most) lines.push(clip(item, width, font));
+    else { lines[most - 1] = clip(`${lines[most - 1]} …`, width, font); break; }
+  }
+  return lines;
+}
+
+function clip(text, width, font) {
+  if (textWidth(text, font) <= width) return text;
+  while (text.length > 1 && textWidth(`${text}…`, font) > width) text = text.slice(0, -1);
+  return `${text.trimEnd()}…`;
+}
+
+const FONTS = {
+  name: `600 13px ${FONT}`, kind: `11px ${FONT}`, prompt: `italic 12px ${FONT}`,
+  option: `600 12px ${FONT}`, detail: `12px ${FONT}`, label: `${LABEL_PX}px ${FONT}`,
+};
+
+// The lines of a step's box: [{text, font, cls}], below its name and kind.
+function boxLines(n, boxW) {
+  const inner = boxW - 2 * PAD;
+  const lines = [];
+  if (n.prompt) {
+    for (const t of wrap(`“${n.prompt}”`, inner, FONTS.prompt, 3)) lines.push({ text: t, font: 'prompt' });
+  }
+  const options = (n.options || []).map((o) => `${o.key} → ${o.to}`);
+  for (const t of pack(options, inner, FONTS.option, 3)) lines.push({ text: t, font: 'option' });
+  if (n.detail) for (const t of wrap(n.detail, inner, FONTS.detail, 2)) lines.push({ text: t, font: 'detail' });
+  return lines;
+}
+
+function layout(graph, rankdir, boxW = BOX_W) {
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: 'TB', nodesep: 28, ranksep: 36, edgesep: 12, marginx: 8, marginy: 8 });
+  g.setGraph({ rankdir, nodesep: 26, ranksep: 46, edgesep: 14, marginx: 10, marginy: 10 });
+  g.setDefaultEdgeLabel(() => ({}));
   for (const n of graph.nodes) {
-    g.setNode(n.id, { label: n.label, kind: n.kind, width: Math.max(90, 8 * n.label.length + 24), height: 40 });
+    const lines = boxLines(n, boxW);
+    g.setNode(n.id, { ...n, lines, width: boxW, height: 2 * PAD + TITLE + LINE * lines.length });
   }
   graph.edges.forEach((e, i) => {
     if (g.hasNode(e.from) && g.hasNode(e.to)) {
-      g.setEdge(e.from, e.to, { label: e.label, width: 6 * e.label.length, height: 12, labelpos: 'c' }, `e${i}`);
+      const width = textWidth(e.label, FONTS.label) + 8;
+      g.setEdge(e.from, e.to, { label: e.label, width, height: LABEL_PX + 6, labelpos: 'c' }, `e${i}`);
     }
   });
   dagre.layout(g);
+  return g;
+}
+
+// The tallest the picture may be: a little over a screenful (legible text matters more).
+function highest() {
+  return Math.max(480, window.innerHeight * 1.2);
+}
+
+// How much the picture of `g` is zoomed to fit `avail` px wide (and a screenful high).
+function zoomFor(g, avail) {
   const { width, height } = g.graph();
-  const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img',
-    'aria-label': `flow ${graph.flow}` });
-  const defs = el('defs', {}, svg);
-  const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5,
-    markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, defs);
-  el('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#8893a0' }, marker);
+  return Math.min(MAX_ZOOM, avail / width, highest() / height);
+}
+
+function drawEdges(g, svg) {
   for (const e of g.edges()) {
     const edge = g.edge(e);
-    const group = el('g', { class: 'edge', 'data-from': e.v, 'data-to': e.w }, svg);
+    const dashed = !PLAIN.has(edge.label);
+    const group = el('g', { class: dashed ? 'edge dashed' : 'edge', 'data-from': e.v, 'data-to': e.w }, svg);
     const d = edge.points.map((p, i) => `${i ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
     el('path', { d, 'marker-end': 'url(#arrow)' }, group);
     if (edge.label) {
-      const t = el('text', { x: edge.x, y: edge.y + 4, 'text-anchor': 'middle' }, group);
+      const t = el('text', { x: edge.x, y: edge.y + LABEL_PX / 3, 'text-anchor': 'middle', class: 'label' }, group);
       t.textContent = edge.label;
     }
   }
-  for (const id of g.nodes()) {
-    const n = g.node(id);
-    const group = el('g', { class: 'node', id: `step-${id}`, 'data-kind': n.kind }, svg);
-    el('rect', { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height,
-      fill: kindColour(n.kind) }, group);
-    const t = el('text', { x: n.x, y: n.y - 2, 'text-anchor': 'middle' }, group);
-    t.textContent = id;
-    const k = el('text', { x: n.x, y: n.y + 13, 'text-anchor': 'middle', fill: '#6b7480', 'font-size': 10 }, group);
-    k.textContent = n.kind;
-  }
-  box.replaceChildren(svg);
 }
 
-// The legend: one swatch per kind of step in the graph, and the live call's step.
+function drawNodes(g, svg) {
+  for (const id of g.nodes()) {
+    const n = g.node(id);
+    const left = n.x - n.width / 2;
+    const top = n.y - n.height / 2;
+    const group = el('g', { class: n.start ? 'node start' : 'node', id: `step-${id}`, 'data-kind': n.kind }, svg);
+    el('rect', { x: left, y: top, width: n.width, height: n.height, rx: 6, fill: n.colour || '#ffffff' }, group);
+    const name = el('text', { x: left + PAD, y: top + PAD + 12, class: 'name' }, group);
+    name.textContent = clip(id, n.width - 2 * PAD - textWidth(n.kind, FONTS.kind) - 8, FONTS.name);
+    const kind = el('text', { x: left + n.width - PAD, y: top + PAD + 12, 'text-anchor': 'end', class: 'kind' }, group);
+    kind.textContent = n.kind;
+    n.lines.forEach((line, i) => {
+      const t = el('text', { x: left + PAD, y: top + PAD + TITLE + LINE * i + 11, class: line.font }, group);
+      t.textContent = line.text;
+    });
+  }
+}
+
+// Draw `graph` ({nodes: [{id, kind, colour, prompt, detail, options, start}], edges: [{from,
+// to, label}]}) into `box`, zoomed to fit its width.
+export function drawFlow(box, graph) {
+  const avail = Math.max(200, box.clientWidth);
+  const tall = layout(graph, 'TB');
+  const wide = layout(graph, 'LR');
+  let g = zoomFor(wide, avail) > zoomFor(tall, avail) * 1.05 ? wide : tall;
+  // room to spare across: wider boxes (their prompts take fewer lines)
+  const across = g.graph().rankdir === 'TB' ? g.graph().width : 0;
+  if (across && across < avail) {
+    const columns = Math.max(1, Math.round(across / (BOX_W + 26)));
+    const boxW = Math.min(BOX_MAX, BOX_W + Math.floor((avail - across) / columns));
+    const wider = layout(graph, 'TB', boxW);
+    if (wider.graph().width <= avail) g = wider;
+  }
+  const { width, height } = g.graph();
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `flow ${graph.flow}`,
+    preserveAspectRatio: 'xMidYMin meet' });
+  svg.dataset.width = width;
+  svg.dataset.height = height;
+  svg.dataset.rankdir = g.graph().rankdir;
+  const defs = el('defs', {}, svg);
+  const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5,
+    markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, defs);
+  el('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#5b6573' }, marker);
+  drawEdges(g, svg);
+  drawNodes(g, svg);
+  box.replaceChildren(svg);
+  fit(box);
+}
+
+// Size the picture to the panel: its full width, the flow zoomed to fit (on resize too).
+export function fit(box) {
+  const svg = box.querySelector('svg');
+  if (!svg) return;
+  const width = Number(svg.dataset.width);
+  const height = Number(svg.dataset.height);
+  const avail = box.clientWidth;
+  const zoom = Math.min(MAX_ZOOM, avail / width, highest() / height);
+  svg.setAttribute('width', String(avail));
+  svg.setAttribute('height', String(Math.ceil(height * zoom)));
+  svg.dataset.zoom = zoom.toFixed(3);
+}
+
+// The legend: one swatch per kind of step in the graph (its colour), the start step, the
+// kinds of arrow, and the live call's ring.
 export function drawLegend(list, graph) {
-  const kinds = [...new Set(graph.nodes.map((n) => n.kind))];
-  list.replaceChildren(...kinds.map((kind) => {
+  const kinds = new Map();
+  for (const n of graph.nodes) if (!kinds.has(n.kind)) kinds.set(n.kind, n.colour || '#ffffff');
+  const item = (swatchClass, text, colour = '') => {
     const li = document.createElement('li');
     const swatch = document.createElement('i');
-    swatch.style.background = kindColour(kind);
-    li.append(swatch, kind);
+    swatch.className = swatchClass;
+    if (colour) swatch.style.background = colour;
+    li.append(swatch, text);
+    return li;
+  };
+  list.replaceChildren(...[...kinds].map(([kind, colour]) => {
+    const li = item('kind', kind, colour);
+    li.dataset.kind = kind;
     return li;
   }));
-  const live = document.createElement('li');
-  const ring = document.createElement('i');
-  ring.className = 'current';
-  live.append(ring, 'a live call is here');
-  list.append(live);
+  list.append(
+    item('start', 'start step'),
+    item('solid', 'next / goto'),
+    item('dashed', 'other ways (labelled)'),
+    item('current', 'a live call is here'),
+  );
 }
 
 // Mark the steps live calls are on (a set of step names).
