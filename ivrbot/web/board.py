@@ -161,32 +161,36 @@ class Board:
             )
         return rows + self.elsewhere()
 
-    async def records(self, query: str = "", limit: int = RECORDS) -> list[dict[str, Any]]:
+    async def records(
+        self, query: str = "", limit: int = RECORDS, calls: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """The latest flow call records, newest first; ``query``: those that mention it
-        (caller, flow, step, prompt, input, transcript, outcome), case-insensitive."""
+        (caller, flow, step, prompt, input, transcript, outcome), case-insensitive. A record
+        in progress is stored when the call starts: its path and inputs so far are the live
+        call's (``calls``: :meth:`live_calls`, when the caller has them)."""
         store = self.gateway.store
         numbers = {b.flow.name: b.flow.user_ids[0] for b in self.bots()}  # older records'
         if not query:
-            return [_record_row(r, numbers) for r in await store.flow_calls(limit=limit)]
-        wanted = query.casefold()
-        found = []
-        for record in await store.flow_calls(limit=SEARCH_DEPTH):
-            if wanted in _searchable(record):
-                found.append(_record_row(record, numbers))
-                if len(found) >= limit:
-                    break
-        return found
-
-    async def snapshot(self) -> dict[str, Any]:
-        calls = self.live_calls()
-        records = await self.records()
-        # a record in progress is stored when the call starts: its path so far is the call's
-        live = {c["id"]: c for c in calls}
-        for row in records:
+            found = [record_row(r, numbers) for r in await store.flow_calls(limit=limit)]
+        else:
+            wanted = query.casefold()
+            found = []
+            for record in await store.flow_calls(limit=SEARCH_DEPTH):
+                if wanted in _searchable(record):
+                    found.append(record_row(record, numbers))
+                    if len(found) >= limit:
+                        break
+        live = {c["id"]: c for c in (self.live_calls() if calls is None else calls)}
+        for row in found:
             call = live.get(row["id"])
             if call is not None and row["outcome"] == "in-progress":
                 row["path"] = call["path"]
                 row["inputs"] = call["inputs"]
+        return found
+
+    async def snapshot(self) -> dict[str, Any]:
+        calls = self.live_calls()
+        records = await self.records(calls=calls)
         return {"version": self.version, "now": time.time(), "bots": self.bot_rows(),
                 "calls": calls, "records": records, "sip": self.sip()}  # fmt: skip
 
@@ -225,7 +229,7 @@ def _shown_input(entry: dict[str, Any], files: list[str]) -> dict[str, Any]:
     return entry
 
 
-def _record_row(record: dict[str, Any], numbers: Mapping[str, str]) -> dict[str, Any]:
+def record_row(record: dict[str, Any], numbers: Mapping[str, str]) -> dict[str, Any]:
     row = dict(record)
     row["caller"] = shown(str(record.get("caller", "")))
     row.update(parties(record, numbers))

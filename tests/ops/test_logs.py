@@ -86,6 +86,17 @@ def test_an_entry_of_several_keys_is_not_logged() -> None:
     assert shown_input("menu", "asr") == "menu"
 
 
+def test_a_secret_answer_is_never_shown_and_a_plain_one_always() -> None:
+    """Ask(secret=True) hides one key and spoken words too; secret=False shows an entry of
+    several keys (a quantity, an extension) as it is."""
+    assert shown_input("7", "rfc4733", secret=True) == "<1 digit>"
+    assert shown_input("123456", "inband", secret=True) == "<6 digits>"
+    assert shown_input("my account number", "asr", secret=True) == "<3 words>"
+    assert shown_input("yes", "asr", secret=True) == "<1 word>"
+    assert shown_input("1234", "rfc4733", secret=False) == "1234"
+    assert shown_input("", "rfc4733", secret=True) == ""  # nothing given: nothing to hide
+
+
 def test_other_handlers_keep_what_they_get() -> None:
     """A test harness (or an embedding program) listening at INFO still gets INFO records."""
     root = logging.getLogger()

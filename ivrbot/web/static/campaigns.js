@@ -1,7 +1,7 @@
 // The campaigns panel: progress and outcomes of each campaign as inline SVG bars, one colour
 // per outcome (the same in every row), and a legend naming them.
 
-const PROGRESS = { done: '#1f8a4c', 'in progress': '#8fd3a8' };
+const PROGRESS = { done: '#2f6fb3', 'in progress': '#a9c6e8' };
 const OUTCOMES = {
   completed: '#1f8a4c', answered: '#1f8a4c', machine: '#2f6fb3', voicemail: '#2f6fb3',
   'no-answer': '#f2a900', 'not-answered': '#f2a900', busy: '#e67e22', rejected: '#c0392b',

@@ -7,6 +7,7 @@
 const SVG = 'http://www.w3.org/2000/svg';
 const FONT = 'system-ui, -apple-system, "Segoe UI", sans-serif';
 const BOX_W = 210; // a box's width in the picture's own units (px at zoom 1), at least
+const BOX_MIN = 170; // crowded flows: narrower boxes rather than smaller text
 const BOX_MAX = 320; // boxes widen up to this when the panel has room (fewer lines)
 const PAD = 8;
 const LINE = 15; // a line of text in a box
@@ -82,9 +83,9 @@ function boxLines(n, boxW) {
   return lines;
 }
 
-function layout(graph, rankdir, boxW = BOX_W) {
+function layout(graph, rankdir, boxW = BOX_W, ranksep = 46) {
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir, nodesep: 26, ranksep: 46, edgesep: 14, marginx: 10, marginy: 10 });
+  g.setGraph({ rankdir, nodesep: 26, ranksep, edgesep: 14, marginx: 10, marginy: 10 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of graph.nodes) {
     const lines = boxLines(n, boxW);
@@ -92,8 +93,10 @@ function layout(graph, rankdir, boxW = BOX_W) {
   }
   graph.edges.forEach((e, i) => {
     if (g.hasNode(e.from) && g.hasNode(e.to)) {
-      const width = textWidth(e.label, FONTS.label) + 8;
-      g.setEdge(e.from, e.to, { label: e.label, width, height: LABEL_PX + 6, labelpos: 'c' }, `e${i}`);
+      // next / goto: a plain arrow (as `flows graph` draws it); other ways carry a label
+      const label = PLAIN.has(e.label) ? '' : e.label;
+      const size = label ? { width: textWidth(label, FONTS.label) + 8, height: LABEL_PX + 6 } : { width: 0, height: 0 };
+      g.setEdge(e.from, e.to, { label, kind: e.label, ...size, labelpos: 'c' }, `e${i}`);
     }
   });
   dagre.layout(g);
@@ -114,7 +117,7 @@ function zoomFor(g, avail) {
 function drawEdges(g, svg) {
   for (const e of g.edges()) {
     const edge = g.edge(e);
-    const dashed = !PLAIN.has(edge.label);
+    const dashed = !PLAIN.has(edge.kind);
     const group = el('g', { class: dashed ? 'edge dashed' : 'edge', 'data-from': e.v, 'data-to': e.w }, svg);
     const d = edge.points.map((p, i) => `${i ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
     el('path', { d, 'marker-end': 'url(#arrow)' }, group);
@@ -150,6 +153,11 @@ export function drawFlow(box, graph) {
   const tall = layout(graph, 'TB');
   const wide = layout(graph, 'LR');
   let g = zoomFor(wide, avail) > zoomFor(tall, avail) * 1.05 ? wide : tall;
+  if (zoomFor(g, avail) < 1) {  // crowded: narrower boxes, closer ranks (text stays larger)
+    for (const tighter of [layout(graph, 'TB', BOX_MIN, 30), layout(graph, 'LR', BOX_MIN, 24)]) {
+      if (zoomFor(tighter, avail) > zoomFor(g, avail) * 1.03) g = tighter;
+    }
+  }
   // room to spare across: wider boxes (their prompts take fewer lines)
   const across = g.graph().rankdir === 'TB' ? g.graph().width : 0;
   if (across && across < avail) {
