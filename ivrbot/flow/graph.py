@@ -73,21 +73,17 @@ def box_text(step: Step) -> tuple[str, str]:
 
 def graph_data(flow: Flow) -> dict[str, Any]:
     """The flow for a page to lay out (the dashboard uses dagre): every step with its kind,
-    colour, prompt (shortened), what else it does and its options (from the edges labelled
-    'option KEY'), and every edge with its label."""
+    colour, prompt (shortened), what else it does and its options, and every edge with its
+    label."""
     edges = list(flow_edges(flow))
     nodes = []
     for name, step in flow.steps.items():
         prompt, detail = box_text(step)
-        options = [
-            {"key": e.label.removeprefix("option "), "to": e.target}
-            for e in edges
-            if e.source == name and e.label.startswith("option ")
-        ]
+        chosen = options(step)
         nodes.append({
             "id": name, "label": name, "kind": step.kind, "colour": step.colour,
-            "prompt": _short(prompt, PROMPT_LIMIT), "detail": "" if options else _short(detail),
-            "options": options, "start": name == flow.start,
+            "prompt": _short(prompt, PROMPT_LIMIT), "detail": "" if chosen else _short(detail),
+            "options": chosen, "start": name == flow.start,
         })  # fmt: skip
     return {
         "flow": flow.name,
@@ -97,15 +93,37 @@ def graph_data(flow: Flow) -> dict[str, Any]:
     }
 
 
+def options(step: Step) -> list[dict[str, str]]:
+    """A step's options (a Menu's keys and words): its edges labelled 'option KEY'."""
+    return [
+        {"key": e.label.removeprefix("option "), "to": e.target}
+        for e in step.edges(None)
+        if e.label.startswith("option ")
+    ]
+
+
 def _box(step: Step) -> str:
-    """A step's box: its name and kind, then what it does (a Graphviz HTML-like label)."""
-    summary = escape(_short(step.summary())) or " "
+    """A step's box: its name and kind, its prompt (shortened), then its options or what
+    else it does (a Graphviz HTML-like label)."""
+    prompt, detail = box_text(step)
+    chosen = options(step)
+    rows = [
+        f'<tr><td align="left"><b>{escape(step.name)}</b></td>'
+        f'<td align="right"><font color="#1f2937">{escape(step.kind)}</font></td></tr>'
+    ]
+    if prompt:
+        rows.append(
+            f'<tr><td align="left" colspan="2"><i>{escape(_short(f"“{prompt}”"))}</i></td></tr>'
+        )
+    if chosen:
+        text = " · ".join(f"{o['key']} → {o['to']}" for o in chosen)
+        rows.append(f'<tr><td align="left" colspan="2"><b>{escape(_short(text))}</b></td></tr>')
+    elif detail or not prompt:
+        rows.append(f'<tr><td align="left" colspan="2">{escape(_short(detail)) or " "}</td></tr>')
     return (
         '<<table border="0" cellborder="0" cellspacing="0" cellpadding="2">'
-        f'<tr><td align="left"><b>{escape(step.name)}</b></td>'
-        f'<td align="right"><font color="#4b5563">{escape(step.kind)}</font></td></tr>'
-        f'<tr><td align="left" colspan="2"><font color="#374151">{summary}</font></td></tr>'
-        "</table>>"
+        + "".join(rows)
+        + "</table>>"
     )
 
 

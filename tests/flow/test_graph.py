@@ -16,7 +16,7 @@ import pytest
 import ivrbot.flow.conference_steps
 import ivrbot.flow.media_steps
 import ivrbot.flow.transfer_steps  # noqa: F401 (their step classes)
-from ivrbot.flow import Ask, Flow, Hangup
+from ivrbot.flow import Ask, Flow, Hangup, Menu
 from ivrbot.flow.graph import digraph, svg
 from ivrbot.flow.loader import flow_files, load_flow_file
 from ivrbot.flow.steps import Step
@@ -53,23 +53,21 @@ def test_every_box_names_its_kind_and_the_legend_names_every_kind() -> None:
         Ask("talk", "What do you need?", digits=0, free_form=True),
         Ask("keys", "Press a key."),
         Hangup("bye"),
+        Menu("pick", "Press 1 or 2.", options={"1": "keys", "2": "bye"}),
     )
     root = ET.fromstring(svg(flow))
     nodes = {g.get("id"): g for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
-    assert set(nodes) == {"step-talk", "step-keys", "step-bye"}
-    assert texts(nodes["step-talk"]) == ["talk", "Ask", "free speech: What do you need?"]
-    assert texts(nodes["step-keys"]) == [
-        "keys",
-        "Ask",
-        "keys: Press a key.",
-    ]
+    assert set(nodes) == {"step-talk", "step-keys", "step-bye", "step-pick"}
+    assert texts(nodes["step-talk"]) == ["talk", "Ask", "“What do you need?”", "free speech"]
+    assert texts(nodes["step-keys"]) == ["keys", "Ask", "“Press a key.”", "keys"]
     assert texts(nodes["step-bye"]) == ["bye", "Hangup", "end the call"]
+    assert texts(nodes["step-pick"]) == ["pick", "Menu", "“Press 1 or 2.”", "1 → keys · 2 → bye"]
     # the legend: the title, then one swatch per kind (filled with the boxes' colour)
     top = root.find(f"{SVG}g")
     assert top is not None
     legend = [t.text for t in top.findall(f"{SVG}text")]
-    assert legend[:3] == ["kinds answers 5550001001", "Ask", "Hangup"]
-    assert "thick border: the start step" in (legend[3] or "")
+    assert legend[:4] == ["kinds answers 5550001001", "Ask", "Hangup", "Menu"]
+    assert "thick border: the start step" in (legend[4] or "")
 
 
 def lab(colour: str) -> tuple[float, float, float]:
