@@ -22,6 +22,8 @@ class FlowRecord:
     ended_at: float | None = None
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
+    # each answer as it may be shown (Answer.shown: secret entries masked, never kept at
+    # rest); the flow has the values in call.vars while the call runs
     inputs: list[dict[str, Any]] = field(default_factory=list)
     # '' while the call runs (stored as 'in-progress'; 'interrupted' if the process died)
     # | 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
