@@ -348,7 +348,12 @@ $('#login-form').addEventListener('submit', login);
 $('#logout').addEventListener('click', () => logout());
 $('#search').addEventListener('input', search);
 $('#flow-pick').addEventListener('change', (e) => showFlow(e.target.value));
-window.addEventListener('resize', () => fit($('#graph')));
+let resizeTimer = null;
+window.addEventListener('resize', () => {  // rescale now; lay out again for the new width
+  fit($('#graph'));
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => state.shownFlow && showFlow(state.shownFlow), 250);
+});
 setInterval(tick, 1000);
 window.dashboard = state;
 if (state.token) start().catch(() => {});
