@@ -1,6 +1,7 @@
 """Survey: answers 555-000-1011 and asks three questions, then thanks the caller and hangs up.
 
-1. a rating from 1 to 5 on the keypad (another key: asked once more, then skipped);
+1. a rating from 1 to 5 on the keypad (another key: asked once more, then skipped; no key:
+   asked twice, then skipped);
 2. would you recommend us: keypad 1 (yes) or 2 (no), or a spoken answer (in Korean: below);
 3. a free-form comment: whatever the caller says, as the speech model transcribes it.
 
@@ -37,6 +38,7 @@ flow.add(
         "q1_rating",
         "Please rate our service from 1 to 5 on the keypad.",
         next="rating",
+        no_input="rating",  # no key after the retries: no rating (any key is an answer)
     ),
 )
 
@@ -58,7 +60,15 @@ async def rating(call: FlowCall) -> str:
 flow.add(
     Say("rating_again", "Please press a key from 1 to 5.", next="q1_rating"),
     Say("q2_intro", "Would you recommend us? Press 1 for yes, 2 for no, or answer in Korean."),
-    Ask("q2_recommend", "예 또는 아니요?", voice="ko", choices=CHOICES, next="recommend"),
+    Ask(
+        "q2_recommend",
+        "예 또는 아니요?",
+        voice="ko",
+        choices=CHOICES,
+        next="recommend",
+        no_input="recommend",  # no answer after the retries: recommend is None
+        no_match="recommend",
+    ),
 )
 
 
@@ -81,6 +91,8 @@ flow.add(
         timeout_s=5,
         retry=Retry(attempts=1),  # silence here is an answer too: no comment
         next="comment",
+        no_input="comment",
+        no_match="comment",  # words the model could not make out: no comment either
     ),
 )
 

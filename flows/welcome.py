@@ -6,13 +6,16 @@ installs from the package registry is Korean, so the words are Korean: 메뉴 (m
 or hangs up.
 """
 
-from ivrbot.flow import Ask, Flow, FlowCall, Hangup
+from ivrbot.flow import Ask, Flow, FlowCall, Hangup, Retry
 
 flow = Flow(
     "welcome",
     number="5550001000",
     description="Greets, takes a digit or a spoken word, confirms it.",
     language="ko",
+    # each Ask routes its own misses at once: a word it does not know -> 'again' (a second
+    # prompt), silence -> goodbye (the default would ask 3 times first)
+    retry=Retry(attempts=1),
 )
 
 CHOICES = {"메뉴": "menu", "예약": "booking", "아니요": "no", "아니오": "no"}

@@ -1,7 +1,8 @@
 """The two flows the load harness serves: a DTMF menu and a Korean speech grammar.
 
-Wrong input never ends a call: it goes to a ``fail`` step that asks again forever, so a
-call only counts as completed when the bot hangs up after the goodbye of the right path.
+Wrong input never ends a call: it goes at once (``Retry(attempts=1)``) to a ``fail`` step
+that asks again forever, so a call only counts as completed when the bot hangs up after the
+goodbye of the right path.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ SPEECH_NUMBER = "5550001091"
 
 MENU_FLOW = '''"""Load test: a DTMF menu (written by bench/load.py)."""
 
-from ivrbot.flow import Flow, Hangup, Menu, Say
+from ivrbot.flow import Flow, Hangup, Menu, Retry, Say
 
-flow = Flow("loadmenu", number="{number}", description="bench/load.py DTMF menu")
+flow = Flow(
+    "loadmenu", number="{number}", description="bench/load.py DTMF menu", retry=Retry(attempts=1)
+)
 HOLD_S = {hold_s}
 flow.add(
     Say("hello", "Welcome to the load test.", next="main"),
@@ -57,10 +60,11 @@ flow.add(
 
 SPEECH_FLOW = '''"""Load test: a speech grammar in Korean (written by bench/load.py)."""
 
-from ivrbot.flow import Flow, Hangup, Menu
+from ivrbot.flow import Flow, Hangup, Menu, Retry
 
 flow = Flow(
-    "loadspeech", number="{number}", description="bench/load.py speech menu", language="ko"
+    "loadspeech", number="{number}", description="bench/load.py speech menu", language="ko",
+    retry=Retry(attempts=1),
 )
 HOLD_S = {hold_s}
 WORDS = {{"예약": "booking", "메뉴": "menu", "아니요": "no", "아니오": "no"}}

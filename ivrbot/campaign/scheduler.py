@@ -27,7 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ivrbot.campaign.campaign import Campaign, CampaignError, Outcome, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.dialer import Dialer, next_try
-from ivrbot.campaign.store import CampaignStore
+from ivrbot.campaign.store import CampaignStore, note_key
 from ivrbot.logs import campaign_event
 
 if TYPE_CHECKING:
@@ -56,7 +56,10 @@ async def _wake(url: str, name: str) -> None:
 async def _start_at(url: str, name: str) -> None:
     service = _SERVICES.get(url)
     if service is not None:
-        await service.control(name, "start")
+        try:
+            await service.control(name, "start")
+        except CampaignError as exc:  # its flow is not served now: it stays created
+            log.error("campaign %s did not start at its start_at: %s", name, exc)
 
 
 async def _stop_at(url: str, name: str) -> None:
@@ -154,6 +157,12 @@ class CampaignService:
             raise CampaignError(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
         if state not in allowed:
             raise CampaignError(f"campaign {name} is {state}: it cannot {action}")
+        if action in ("start", "resume") and not self.serves(campaign):
+            raise CampaignError(self._unserved(campaign))
+        if action in ("start", "resume", "cancel"):
+            await self.store.run(self.store.del_meta, note_key(name))
+        if action == "start":  # a campaign deleted and created again gets a new dialer
+            self._drop_dialer(name)
         new = {"start": State.RUNNING, "pause": State.PAUSED, "resume": State.RUNNING,
                "cancel": State.CANCELED}[action]  # fmt: skip
         if action == "start" and campaign.start_at:
@@ -176,6 +185,50 @@ class CampaignService:
                 self._remove("start", name)
                 self._remove("stop", name)
         return new
+
+    def serves(self, campaign: Campaign) -> bool:
+        """Whether a bot of this ivrbot run serves the campaign's flow."""
+        return self.bot_for(campaign.flow) is not None
+
+    @staticmethod
+    def _unserved(campaign: Campaign) -> str:
+        return (f"campaign {campaign.name}: its flow {campaign.flow!r} is not served by this "
+                f"ivrbot run (run it with the flows folder that has {campaign.flow}.py)")  # fmt: skip
+
+    async def _pause_unserved(self, campaign: Campaign) -> None:
+        """Running, but its flow is not served (ivrbot run restarted without it): paused with
+        the reason noted (status shows it), before any contact is claimed and failed."""
+        note = (f"its flow {campaign.flow!r} was not served by ivrbot run at "
+                f"{self.clock.now():%Y-%m-%d %H:%M} UTC: serve it, then ivrbot campaign "
+                f"resume {campaign.name}")  # fmt: skip
+        await self.store.run(self.store.set_meta, note_key(campaign.name), note)
+        await self.store.run(self.store.set_state, campaign.name, State.PAUSED)
+        self._remove("pace", campaign.name)
+        self._remove("wake", campaign.name)
+        log.error("campaign %s paused: %s", campaign.name, self._unserved(campaign))
+        campaign_event("campaign", campaign=campaign.name, state="paused", was="running")
+
+    async def delete(self, name: str, force: bool = False) -> dict[str, int]:
+        """Remove campaign ``name`` with its contacts and attempts (store.delete). A running
+        or paused one only with ``force``: it is canceled first (a call in progress goes on
+        to its end, unrecorded)."""
+        _, state = await self.store.run(self.store.campaign, name)
+        if state in (State.RUNNING, State.PAUSED) and not force:
+            raise CampaignError(
+                f"campaign {name} is {state}: cancel it first (ivrbot campaign cancel {name}) "
+                "or delete it with --force"
+            )
+        for job in ("pace", "wake", "start", "stop"):
+            self._remove(job, name)
+        self._drop_dialer(name)
+        gone = await self.store.run(self.store.delete, name)
+        campaign_event("campaign", campaign=name, state="deleted", was=str(state))
+        return gone
+
+    def _drop_dialer(self, name: str) -> None:
+        dialer = self.dialers.pop(name, None)
+        if dialer is not None:
+            dialer.close()
 
     async def finish(self, name: str) -> None:
         for job in ("pace", "wake", "stop"):
@@ -205,6 +258,9 @@ class CampaignService:
                 self._remove("pace", name)
                 return
             dialer = await self._dialer(campaign)
+        if not self.serves(dialer.campaign):
+            await self._pause_unserved(dialer.campaign)
+            return
         done = await dialer.tick()
         if done == "idle" and dialer.active == 0:
             await self._sleep_until_due(dialer)
@@ -248,6 +304,7 @@ def clock_for(store: CampaignStore, setting: str) -> Clock:
     """The campaign clock of ``setting``, keeping its origin across restarts (a fast clock
     goes on from where it was, it does not start again)."""
     clock = Clock.from_setting(setting)
+    store.set_meta("clock-now", json.dumps({"setting": setting.strip()}))  # saved_clock reads
     if clock.real:
         return clock
     saved = store.get_meta("clock")
@@ -259,3 +316,17 @@ def clock_for(store: CampaignStore, setting: str) -> Clock:
     store.set_meta("clock", json.dumps({"setting": setting, "start": clock.start.isoformat(),
                                         "t0": time.time()}))  # fmt: skip
     return Clock(clock.speed, clock.start, json.loads(store.get_meta("clock") or "{}")["t0"])
+
+
+def saved_clock(store: CampaignStore) -> Clock:
+    """The clock ivrbot run last ran this database's campaigns on (read only: for ``ivrbot
+    campaign status`` and ``report`` in another process); real time if it never ran a
+    faster one."""
+    current, saved = store.get_meta("clock-now"), store.get_meta("clock")
+    setting = json.loads(current)["setting"] if current is not None else ""
+    if not setting or saved is None or json.loads(saved)["setting"] != setting:
+        return Clock()
+    data = json.loads(saved)
+    return Clock(
+        Clock.from_setting(setting).speed, datetime.fromisoformat(data["start"]), data["t0"]
+    )

@@ -33,6 +33,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -105,6 +106,13 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
+# APScheduler's job store (scheduler.py makes it): only its ids are read or deleted here
+JOBS = Table("campaign_jobs", MetaData(), Column("id", String, primary_key=True))
+
+
+def _job_ids(name: str) -> list[str]:
+    return [f"{job}:{name}" for job in ("pace", "wake", "start", "stop")]
+
 
 class CampaignStore:
     def __init__(self, path: str | Path) -> None:
@@ -143,7 +151,10 @@ class CampaignStore:
                     )
                 )
             except IntegrityError as exc:
-                raise CampaignError(f"a campaign named {campaign.name!r} exists already") from exc
+                raise CampaignError(
+                    f"a campaign named {campaign.name!r} exists already (to create it again: "
+                    f"ivrbot campaign delete {campaign.name})"
+                ) from exc
             self._add_contacts(conn, campaign.name, people)
 
     @staticmethod
@@ -179,6 +190,29 @@ class CampaignStore:
     def set_state(self, name: str, state: State) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(campaigns).where(campaigns.c.name == name).values(state=state))
+
+    def delete(self, name: str) -> dict[str, int]:
+        """Remove campaign ``name``, its contacts, attempts, scheduler jobs and notes, in one
+        transaction (its do-not-call list stays: opt-outs outlive a campaign). Returns how
+        many contacts and attempts went."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(campaigns).where(campaigns.c.name == name))
+            if gone.rowcount != 1:
+                raise CampaignError(f"no campaign named {name!r} (ivrbot campaign list)")
+            people = conn.execute(delete(contacts).where(contacts.c.campaign == name))
+            tries = conn.execute(delete(attempts).where(attempts.c.campaign == name))
+            conn.execute(delete(meta).where(meta.c.key == note_key(name)))
+            if inspect(conn).has_table(JOBS.name):
+                conn.execute(delete(JOBS).where(JOBS.c.id.in_(_job_ids(name))))
+        return {"contacts": people.rowcount, "attempts": tries.rowcount}
+
+    def jobs(self, name: str) -> set[str]:
+        """The scheduler jobs campaign ``name`` has ('pace', 'wake', 'start', 'stop')."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table(JOBS.name):
+                return set()
+            ids = conn.scalars(select(JOBS.c.id).where(JOBS.c.id.in_(_job_ids(name))))
+            return {job_id.partition(":")[0] for job_id in ids}
 
     # dialling ------------------------------------------------------------------------------
     def pending_zones(self, name: str) -> list[str]:
@@ -287,6 +321,31 @@ class CampaignStore:
             )
             return [r._asdict() for r in rows]
 
+    def report_rows(self, name: str) -> list[dict[str, Any]]:
+        """Every attempt with its contact's name, zone, state, attempts so far and next try
+        (``contact_*`` keys), in the order they were made."""
+        c = contacts
+        q = (
+            select(attempts, c.c.name.label("contact_name"), c.c.zone.label("contact_zone"),
+                   c.c.state.label("contact_state"), c.c.attempts.label("contact_attempts"),
+                   c.c.next_try_at.label("contact_next_try_at"))
+            .join(c, c.c.id == attempts.c.contact_id)
+            .where(attempts.c.campaign == name)
+            .order_by(attempts.c.id)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(q)]
+
+    def pending_by_zone(self, name: str) -> dict[str, float]:
+        """The earliest next try (campaign time) of the pending contacts of each zone."""
+        q = (
+            select(contacts.c.zone, func.min(contacts.c.next_try_at))
+            .where(contacts.c.campaign == name, contacts.c.state == "pending")
+            .group_by(contacts.c.zone)
+        )
+        with self.engine.connect() as conn:
+            return {zone: float(at) for zone, at in conn.execute(q).all()}
+
     # do-not-call ---------------------------------------------------------------------------
     def dnc_add(self, numbers: list[str], list_name: str = "", reason: str = "") -> int:
         now = time.time()
@@ -327,3 +386,12 @@ class CampaignStore:
         with self.engine.begin() as conn:
             conn.execute(delete(meta).where(meta.c.key == key))
             conn.execute(insert(meta).values(key=key, value=value))
+
+    def del_meta(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(meta).where(meta.c.key == key))
+
+
+def note_key(name: str) -> str:
+    """The meta key of why campaign ``name`` was paused by ivrbot run (not the operator)."""
+    return f"note:{name}"

@@ -1,8 +1,9 @@
-"""``ivrbot campaign ...``: create, list, control and report outbound campaigns.
+"""``ivrbot campaign ...``: create, list, control, report and delete outbound campaigns.
 
 ``create``, ``list``, ``status``, ``report`` and ``dnc`` work on the database (the server may
 be down); ``start``, ``pause``, ``resume`` and ``cancel`` ask the running ``ivrbot run``,
-whose scheduler places the calls.
+whose scheduler places the calls; ``delete`` asks it too, or works on the database when no
+ivrbot run answers. Every error is one line naming what to fix.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import click
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
-from ivrbot.campaign.campaign import CampaignError, load_campaign_file
+from ivrbot.campaign.activity import activity
+from ivrbot.campaign.campaign import CampaignError, State, load_campaign_file
 from ivrbot.campaign.contacts import normalise, read_contacts
-from ivrbot.campaign.report import attempts_csv, status_view, summary
-from ivrbot.campaign.scheduler import ACTIONS
+from ivrbot.campaign.report import attempts_csv, full_report, report_view, status_view, summary
+from ivrbot.campaign.scheduler import ACTIONS, saved_clock
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.cli.dial import DEFAULT_GATEWAY, find_flow
 from ivrbot.config import Settings
@@ -33,10 +36,13 @@ from ivrbot.flow.flow import FlowError
 console = Console()
 db_option = click.option("--db", default=lambda: Settings().db, show_default="IVRBOT_DB or ivrbot.db",
                          help="The database of ivrbot run.")  # fmt: skip
+gateway_option = click.option("--gateway", envvar="IVRBOT_GATEWAY", default=DEFAULT_GATEWAY,
+                              show_default=True, help="The running ivrbot run.")  # fmt: skip
+HTTP_TIMEOUT_S = 30.0
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"ivrbot: error: {message}", err=True)
+    click.echo(f"ivrbot: error: {' '.join(message.split())}", err=True)
     sys.exit(1)
 
 
@@ -50,9 +56,71 @@ def _store(db: str, *, read_only: bool = False) -> CampaignStore:
         _fail(str(exc))
 
 
-@click.group()
+class _Campaigns(click.Group):
+    """Any campaign command: a campaign that cannot be found or changed, or a database that
+    cannot be read, is one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (CampaignError, FlowError) as exc:
+            _fail(str(exc))
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc.__class__.__name__
+            _fail(f"the database {ctx.params.get('db') or Settings().db}: {reason}")
+
+
+@click.group(cls=_Campaigns)
 def campaign() -> None:
     """Outbound call campaigns (run by the scheduler inside ivrbot run)."""
+
+
+class GatewayError(CampaignError):
+    """ivrbot run did not answer, or refused the request: the message says which and why."""
+
+
+def _error_text(body: str) -> str:
+    """The message of an error body: a gateway RequestError's text (its first variable, the
+    reason itself), or the body as it is."""
+    try:
+        error = json.loads(body)["RequestError"]
+        inner = error.get("ServiceException") or error.get("PolicyException")
+        return str((inner.get("Variables") or [inner["Text"]])[0])
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return body.strip() or "(no reason given)"
+
+
+async def _request(gateway: str, method: str, path: str, **params: str) -> dict[str, Any]:
+    """One call of the campaign HTTP API of ivrbot run at ``gateway``, as the operator."""
+    headers = Credentials.operator().headers()
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+    url = f"{gateway}/ivrbot/campaigns{path}"
+    try:
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as http:
+            async with http.request(method, url, params=params) as resp:
+                text = await resp.text()
+                status = resp.status
+    except aiohttp.ClientConnectionError as exc:
+        raise GatewayError(
+            f"no ivrbot run at {gateway} ({exc}): start it, or pass --gateway"
+        ) from exc
+    except TimeoutError as exc:
+        raise GatewayError(
+            f"ivrbot run at {gateway} did not answer in {HTTP_TIMEOUT_S:g} s"
+        ) from exc
+    if status in (401, 403):
+        raise GatewayError(
+            f"{status} from ivrbot run at {gateway}: {_error_text(text)} (campaign commands "
+            "log in as the operator: IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as ivrbot run "
+            "has them)"
+        )
+    if status != 200:
+        raise GatewayError(_error_text(text))
+    try:
+        body: dict[str, Any] = json.loads(text)
+    except ValueError as exc:
+        raise GatewayError(f"{gateway} is not an ivrbot run (HTTP {status}, not JSON)") from exc
+    return body
 
 
 @campaign.command()
@@ -102,29 +170,15 @@ def list_(db: str) -> None:
     console.print(table)
 
 
-async def _control(gateway: str, name: str, action: str) -> dict[str, Any]:
-    headers = Credentials.operator().headers()
-    async with aiohttp.ClientSession(headers=headers) as http:
-        async with http.post(f"{gateway}/ivrbot/campaigns/{name}/{action}") as resp:
-            if resp.status != 200:
-                raise CampaignError(await resp.text())
-            body: dict[str, Any] = await resp.json()
-            return body
-
-
 def _control_command(action: str) -> click.Command:
     @click.command(name=action, help=f"{action.capitalize()} campaign NAME (in ivrbot run).")
     @click.argument("name")
-    @click.option("--gateway", envvar="IVRBOT_GATEWAY", default=DEFAULT_GATEWAY,
-                  show_default=True, help="The running ivrbot run.")  # fmt: skip
+    @gateway_option
     def command(name: str, gateway: str) -> None:
-        try:
-            report = asyncio.run(_control(gateway.rstrip("/"), name, action))
-        except aiohttp.ClientConnectionError as exc:
-            _fail(f"no ivrbot run at {gateway} ({exc}): start it, or pass --gateway")
-        except CampaignError as exc:
-            _fail(str(exc))
+        report = asyncio.run(_request(gateway.rstrip("/"), "POST", f"/{name}/{action}"))
         click.echo(f"campaign {name}: {report['state']}")
+        if "activity" in report:
+            click.echo(f"now: {report['activity']['text']}")
 
     return command
 
@@ -135,46 +189,88 @@ for _action in ACTIONS:
 
 @campaign.command()
 @click.argument("name")
+@click.option("--force", is_flag=True, help="Delete it even while it runs or is paused (it is "
+              "canceled first; a call in progress goes on to its end, unrecorded).")  # fmt: skip
+@gateway_option
+@db_option
+def delete(name: str, force: bool, gateway: str, db: str) -> None:
+    """Delete campaign NAME with its contacts and attempts; a campaign of that name can then
+    be created again. A running or paused one is refused: cancel it first, or --force.
+
+    Asks ivrbot run (its scheduler forgets the campaign); when none answers, deletes it from
+    the database. Its do-not-call list stays (opt-outs outlive the campaign).
+    """
+    try:
+        gone = asyncio.run(_request(gateway.rstrip("/"), "DELETE", f"/{name}",
+                                    **({"force": "true"} if force else {})))  # fmt: skip
+        where = f"by ivrbot run at {gateway}"
+    except GatewayError as exc:
+        if not isinstance(exc.__cause__, aiohttp.ClientConnectionError) or not Path(db).exists():
+            raise
+        store = _store(db, read_only=True)
+        _, state = store.campaign(name)
+        if state in (State.RUNNING, State.PAUSED) and not force:
+            raise CampaignError(f"campaign {name} is {state}: cancel it first (ivrbot campaign "
+                                f"cancel {name}) or delete it with --force") from None  # fmt: skip
+        gone = store.delete(name)
+        where = f"from {db} (no ivrbot run answers at {gateway})"
+    click.echo(f"campaign {name} deleted {where}: {gone['contacts']} contacts, "
+               f"{gone['attempts']} attempts")  # fmt: skip
+
+
+@campaign.command()
+@click.argument("name")
 @click.option("--watch", is_flag=True, help="Keep the progress bar live until it finishes.")
-@click.option("--json", "as_json", is_flag=True, help="The summary as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="The summary and activity as JSON.")
 @db_option
 def status(name: str, watch: bool, as_json: bool, db: str) -> None:
-    """Progress of campaign NAME and its attempts by outcome."""
+    """Progress of campaign NAME, its attempts by outcome, and what it does now: dialling,
+    or why not and when the next call is due (outside calling hours until HH:MM, waiting
+    for retries until ..., paused, done ...), on the campaign clock ivrbot run uses."""
     store = _store(db, read_only=True)
-    try:
+    clock = saved_clock(store)
+
+    def now() -> tuple[dict[str, Any], Any]:
         report = summary(store, name)
-    except CampaignError as exc:
-        _fail(str(exc))
+        return report, activity(store, name, clock)
+
+    report, doing = now()
     if as_json:
-        click.echo(json.dumps(report))
+        click.echo(json.dumps({**report, "activity": doing.to_dict()}))
         return
     if not watch:
-        console.print(status_view(report))
+        console.print(status_view(report, doing))
         return
-    with Live(status_view(report), console=console, refresh_per_second=4) as live:
+    with Live(status_view(report, doing), console=console, refresh_per_second=4) as live:
         try:
             while report["state"] in ("running", "paused", "created"):
                 time.sleep(1.0)
-                report = summary(store, name)
-                live.update(status_view(report))
+                report, doing = now()
+                live.update(status_view(report, doing))
         except KeyboardInterrupt:
             pass
 
 
 @campaign.command()
 @click.argument("name")
-@click.option("--csv", "as_csv", is_flag=True, help="Every attempt as CSV.")
+@click.option("--csv", "as_csv", is_flag=True, help="Every attempt as CSV (columns: README, "
+              "Outbound campaigns).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="The totals as JSON, for machines.")
 @db_option
-def report(name: str, as_csv: bool, db: str) -> None:
-    """The results of campaign NAME: the summary as JSON, or every attempt as CSV."""
+def report(name: str, as_csv: bool, as_json: bool, db: str) -> None:
+    """The results of campaign NAME: totals, outcomes and attempts per contact as a table;
+    --json for machines; --csv for every attempt."""
+    if as_csv and as_json:
+        _fail("give --csv or --json, not both")
     store = _store(db, read_only=True)
-    try:
-        click.echo(
-            attempts_csv(store, name) if as_csv else json.dumps(summary(store, name), indent=2),
-            nl=not as_csv,
-        )
-    except CampaignError as exc:
-        _fail(str(exc))
+    if as_csv:
+        click.echo(attempts_csv(store, name), nl=False)
+        return
+    data = full_report(store, name, saved_clock(store))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        console.print(report_view(data))
 
 
 @campaign.group()

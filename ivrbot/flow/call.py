@@ -198,6 +198,17 @@ class FlowCall:
                 self.note("finish key after a full entry", key=key)
         return await presses.get()
 
+    async def give_up(self, outcome: str) -> None:
+        """A Menu or Ask got no usable answer after its retries and has no step for that:
+        the caller hears ``Flow(give_up=...)`` and the bot hangs up; the record's outcome is
+        ``outcome`` ('no-input' | 'no-match')."""
+        self.record.outcome = outcome
+        self.note("give up", step=self.record.path[-1] if self.record.path else None,
+                  outcome=outcome)  # fmt: skip
+        if self.flow.give_up and not self.hung_up:
+            await self.say(self.flow.give_up)
+        await self.hangup()
+
     def handed_over(self, outcome: str) -> None:
         """The call left the bot (a Transfer or Move step): the flow ends with ``outcome``."""
         self.hung_up = True

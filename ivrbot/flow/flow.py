@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ivrbot.errors import FlowError
 from ivrbot.events import Event
-from ivrbot.flow.steps import Ask, Python, Retry, Step
+from ivrbot.flow.steps import GIVE_UP, Ask, Python, Retry, Step
 from ivrbot.numbers import virtual_number_user_id
 
 if TYPE_CHECKING:
@@ -19,9 +19,10 @@ EventHandler = Callable[..., Awaitable[None] | None]
 
 
 RING_S = 6.0  # one ring: the North American cadence (2 s of ringback, 4 s of quiet)
+GIVE_UP_TEXT = "Sorry, I could not understand. Goodbye."
 
 
-__all__ = ["RING_S", "EventHandler", "Flow", "FlowError", "StepFunction"]
+__all__ = ["GIVE_UP_TEXT", "RING_S", "EventHandler", "Flow", "FlowError", "StepFunction"]
 
 
 class Flow:
@@ -54,6 +55,7 @@ class Flow:
         model: str | os.PathLike[str] | None = None,
         rings: int = 0,
         apology: str = "Sorry, something went wrong.",
+        give_up: str = GIVE_UP_TEXT,
         on_error: str | None = None,
         max_calls: int | None = None,
         start: str | None = None,
@@ -80,7 +82,14 @@ class Flow:
         self.language = language  # the speech model's language ('ko', 'en'): see models/
         self.model = os.fspath(model) if model is not None else None  # a model path or name
         self.description = description
-        self.retry = retry or Retry()  # the default for every Ask of this flow
+        # The default for every Ask and Menu of this flow: no input or no match is asked
+        # again, 3 attempts in all (Retry()), then goes to the step's no_input / no_match;
+        # without one the bot gives up: the caller hears ``give_up`` ('' for silence), the
+        # bot hangs up, and the record's outcome is 'no-input' / 'no-match'.
+        self.retry = retry or Retry()
+        if not isinstance(give_up, str):
+            raise FlowError(f"flow {name!r}: give_up must be text to say ('' for none)")
+        self.give_up = give_up
         # Spoken answers end after this much silence: complete_timeout_s once what was heard
         # is one whole choice of the Ask's grammar, incomplete_timeout_s otherwise (the
         # defaults for every Ask of this flow; VoiceXML's completetimeout/incompletetimeout)
@@ -116,6 +125,8 @@ class Flow:
     # building ----------------------------------------------------------------------------
     def add(self, *steps: Step) -> Flow:
         for step in steps:
+            if step.name == GIVE_UP:
+                raise FlowError(f"flow {self.name!r}: {GIVE_UP!r} is not a step name ivrbot allows")
             if step.name in self.steps:
                 raise FlowError(f"flow {self.name!r}: two steps are named {step.name!r}")
             self.steps[step.name] = step
@@ -176,5 +187,5 @@ class Flow:
     def prompts(self) -> list[str]:
         """Every static prompt text (pre-synthesised when the bot starts)."""
         own = [t for s in self.steps.values() for t in s.prompt_texts()]
-        own += [self.apology] if self.apology else []
+        own += [text for text in (self.apology, self.give_up) if text]
         return own + list(self.retry.no_input_prompts + self.retry.no_match_prompts)

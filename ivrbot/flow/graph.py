@@ -2,8 +2,10 @@
 
 Each step is a box (``id="step-<name>"`` in the SVG) coloured and named by its kind, with a
 few words of what it does (``Step.kind``, ``Step.colour``, ``Step.summary``); arrows are
-labelled with when they are taken. Graphviz routes the arrows around the boxes and places
-the labels; a legend above the picture names every kind of step in it.
+labelled with when they are taken; a miss that no step takes goes to a "give up" end
+(``id="give-up"``: the caller hears the flow's ``give_up`` text, the bot hangs up).
+Graphviz routes the arrows around the boxes and places the labels; a legend above the
+picture names every kind of step in it.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import graphviz
 from ivrbot.errors import FlowError
 from ivrbot.flow.check import flow_edges
 from ivrbot.flow.flow import Flow
-from ivrbot.flow.steps import Step
+from ivrbot.flow.steps import GIVE_UP, Step
 
 SUMMARY_LIMIT = 34
 PROMPT_LIMIT = 90  # a prompt in a dashboard box (two lines or so)
 PLAIN = ("next", "goto")  # solid arrows; every other way is dashed and labelled
 FONT = "sans-serif"
+GIVE_UP_KIND = "give up"
+GIVE_UP_COLOUR = "#e5e7eb"
 
 
 class GraphvizMissing(FlowError):
@@ -38,9 +42,17 @@ def _merged_edges(flow: Flow) -> dict[tuple[str, str], str]:
     """(source, target) -> the labels of every way between them, joined."""
     merged: dict[tuple[str, str], list[str]] = {}
     for edge in flow_edges(flow):
-        if edge.target in flow.steps:
+        if edge.target in flow.steps or edge.target == GIVE_UP:
             merged.setdefault((edge.source, edge.target), []).append(edge.label)
     return {pair: ", ".join(dict.fromkeys(labels)) for pair, labels in merged.items()}
+
+
+def _gives_up(flow: Flow) -> bool:
+    return any(edge.target == GIVE_UP for edge in flow_edges(flow))
+
+
+def _give_up_summary(flow: Flow) -> str:
+    return f"{flow.give_up} · hang up" if flow.give_up else "hang up"
 
 
 def mermaid(flow: Flow) -> str:
@@ -51,6 +63,11 @@ def mermaid(flow: Flow) -> str:
         label = f"{name}<br/><i>{step.kind}</i> {_short(step.summary())}".replace('"', "'")
         lines.append(f'    {ids[name]}["{label}"]')
         lines.append(f"    style {ids[name]} fill:{step.colour}")
+    if _gives_up(flow):
+        ids[GIVE_UP] = "giveup"
+        label = f"<i>{GIVE_UP_KIND}</i> {_short(_give_up_summary(flow))}".replace('"', "'")
+        lines.append(f'    giveup(["{label}"])')
+        lines.append(f"    style giveup fill:{GIVE_UP_COLOUR}")
     for edge in flow_edges(flow):
         if edge.target in ids:
             arrow = "-->" if edge.label == "next" else f"-- {edge.label} -->"
@@ -84,6 +101,12 @@ def graph_data(flow: Flow) -> dict[str, Any]:
             "id": name, "label": name, "kind": step.kind, "colour": step.colour,
             "prompt": _short(prompt, PROMPT_LIMIT), "detail": "" if chosen else _short(detail),
             "options": chosen, "start": name == flow.start,
+        })  # fmt: skip
+    if _gives_up(flow):  # misses no step takes: the bot gives up (an end, not a step)
+        nodes.append({
+            "id": GIVE_UP, "label": GIVE_UP_KIND, "kind": GIVE_UP_KIND, "colour": GIVE_UP_COLOUR,
+            "prompt": _short(flow.give_up, PROMPT_LIMIT), "detail": "hang up", "options": [],
+            "start": False, "end": True,
         })  # fmt: skip
     return {
         "flow": flow.name,
@@ -127,11 +150,23 @@ def _box(step: Step) -> str:
     )
 
 
+def _end_box(kind: str, summary: str) -> str:
+    """The box of an end that is no step (a miss nobody takes: the bot gives up)."""
+    return (
+        '<<table border="0" cellborder="0" cellspacing="0" cellpadding="2">'
+        f'<tr><td align="left"><b>{escape(kind)}</b></td></tr>'
+        f'<tr><td align="left"><font color="#374151">{escape(_short(summary))}</font></td></tr>'
+        "</table>>"
+    )
+
+
 def _legend(flow: Flow) -> str:
     """The title and the legend: every kind of step in the flow, and the kinds of arrow."""
     kinds: dict[str, str] = {}
     for step in flow.steps.values():
         kinds.setdefault(step.kind, step.colour)
+    if _gives_up(flow):
+        kinds[GIVE_UP_KIND] = GIVE_UP_COLOUR
     swatches = "".join(
         f'<td bgcolor="{colour}" border="1" style="rounded">{escape(kind)}</td>'
         for kind, colour in kinds.items()
@@ -164,9 +199,14 @@ def digraph(flow: Flow) -> graphviz.Digraph:
     for name, step in flow.steps.items():
         graph.node(ids[name], _box(step), id=f"step-{name}", fillcolor=step.colour,
                    penwidth="2.5" if name == flow.start else "1")  # fmt: skip
+    if _gives_up(flow):
+        ids[GIVE_UP] = "giveup"
+        graph.node("giveup", _end_box(GIVE_UP_KIND, _give_up_summary(flow)), id="give-up",
+                   fillcolor=GIVE_UP_COLOUR, style="rounded,filled,dashed")  # fmt: skip
     for (source, target), label in _merged_edges(flow).items():
         attrs = {} if label in PLAIN else {"label": f"<{escape(label)}>", "style": "dashed"}
-        graph.edge(ids[source], ids[target], id=f"edge-{source}-{target}", **attrs)
+        edge_id = f"edge-{source}-{'give-up' if target == GIVE_UP else target}"
+        graph.edge(ids[source], ids[target], id=edge_id, **attrs)
     return graph
 
 

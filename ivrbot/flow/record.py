@@ -30,6 +30,7 @@ class FlowRecord:
     # | 'transferred' (a Transfer step handed the caller on) | 'moved' (a Move step)
     # | 'conferenced' (a Conference step put the caller in a room)
     # | 'abandoned' (the caller hung up while it rang: Flow(rings=N))
+    # | 'no-input' / 'no-match' (the bot gave up: a Menu or Ask got no usable answer)
     outcome: str = ""
     error: str = ""
     recordings: list[str] = field(default_factory=list)  # files recorded during the call

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ivrbot.flow.flow import Flow
 
 DTMF_KEYS = set("0123456789*#ABCD")
+# Where a miss goes when a Menu or Ask has no ``no_input`` / ``no_match`` step: the caller
+# hears the flow's ``give_up`` text and the bot hangs up (a pseudo-step in edges and pictures)
+GIVE_UP = "(give up)"
+MISSES = {"noinput": "no-input", "nomatch": "no-match"}  # an Answer's outcome -> the record's
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class Edge:
     source: str
     target: str
     label: str  # 'next', 'no input', 'no match', 'goto', 'may go to', 'fallback', 'option 1'
+    # target GIVE_UP: no step; the call ends (the caller hears Flow(give_up=...))
 
 
 @dataclass(frozen=True)
@@ -148,12 +153,14 @@ class Answer:
 @dataclass(frozen=True)
 class Retry:
     """How an Ask handles a caller who gives nothing usable (VoiceXML's counted <noinput> and
-    <nomatch>): ask ``attempts`` times in all; before asking again, say the i-th of
-    ``no_input_prompts`` / ``no_match_prompts`` (the last one repeats; none: just ask again).
-    Only then route on to ``no_input`` / ``no_match``. A flow sets the default for its Asks.
+    <nomatch>): ask ``attempts`` times in all (default 3); before asking again, say the i-th
+    of ``no_input_prompts`` / ``no_match_prompts`` (the last one repeats; none: just ask
+    again). Only then route on to ``no_input`` / ``no_match``, or, when the Ask has none,
+    give up: the caller hears ``Flow(give_up=...)`` and the bot hangs up. A flow sets the
+    default for its Asks (``Flow(retry=...)``); an Ask may set its own.
     """
 
-    attempts: int = 1
+    attempts: int = 3
     no_input_prompts: tuple[str, ...] = ()
     no_match_prompts: tuple[str, ...] = ()
 
@@ -177,8 +184,11 @@ class Ask(Step):
     ``secret``: how records, logs and the dashboard show the answer (``call.vars`` always
     has it): None (default) an entry of several keys by its length only (``<6 digits>``),
     True every answer hidden (keys or words), False as it is.
-    The answer is stored in ``call.vars[name]``; after the retries of ``retry`` (default:
-    the flow's), routing goes to ``no_input`` / ``no_match`` when set, otherwise ``next``.
+    The answer is stored in ``call.vars[name]``. ``next`` is for a usable answer only: no
+    input or no match is asked again as ``retry`` says (default: the flow's, 3 attempts),
+    then goes to ``no_input`` / ``no_match``; without one, the bot gives up (the caller
+    hears ``Flow(give_up=...)``, the call ends, its record's outcome is ``no-input`` /
+    ``no-match``), never on to ``next`` or the next step in order.
     """
 
     prompt: str
@@ -209,11 +219,32 @@ class Ask(Step):
 
     async def run(self, call: FlowCall) -> str | None:
         answer = await self.answer(call)
-        if answer.outcome == "noinput" and self.no_input:
-            return self.no_input
-        if answer.outcome == "nomatch" and self.no_match:
-            return self.no_match
+        if answer.outcome in MISSES:
+            return await self.missed(call, answer)
         return self.next
+
+    async def missed(self, call: FlowCall, answer: Answer) -> str | None:
+        """After the retries, no usable answer: its ``no_input`` / ``no_match`` step, else the
+        bot gives up on the call (None: the call has ended)."""
+        target = self.no_input if answer.outcome == "noinput" else self.no_match
+        if target:
+            return target
+        await call.give_up(MISSES[answer.outcome])
+        return None
+
+    def can_mismatch(self) -> bool:
+        """Whether an answer can be a no-match: speech can, and keys can when an entry may
+        be too short (the finish key first, or ``min_digits``); one key of a plain Ask
+        cannot (any key is an answer)."""
+        short = self.digits > 1 and (bool(self.finish_key) or self.min_digits > 1)
+        return bool(self.choice_map) or self.free_form or short
+
+    def miss_edges(self) -> list[Edge]:
+        """Where no input and no match go (GIVE_UP: the bot gives up on the call)."""
+        out = [Edge(self.name, self.no_input or GIVE_UP, "no input")]
+        if self.can_mismatch():
+            out.append(Edge(self.name, self.no_match or GIVE_UP, "no match"))
+        return out
 
     async def answer(self, call: FlowCall) -> Answer:
         """Ask (again after no input or no match, as ``retry`` says); the final answer."""
@@ -236,11 +267,7 @@ class Ask(Step):
 
     def edges(self, following: str | None) -> list[Edge]:
         nxt = self.next or following
-        out = [Edge(self.name, nxt, "next")] if nxt else []
-        for target, label in ((self.no_input, "no input"), (self.no_match, "no match")):
-            if target and target != nxt:
-                out.append(Edge(self.name, target, label))
-        return out
+        return ([Edge(self.name, nxt, "next")] if nxt else []) + self.miss_edges()
 
     def ways(self) -> str:
         """How the caller answers: 'keys', 'speech', 'keys + speech', 'free speech'."""
@@ -315,8 +342,11 @@ class Menu(Ask):
     ``options`` maps a key (``"1"``) or a spoken choice's name to a step. Keys and words
     are taken as an Ask takes them (``digits`` defaults to 1; ``choices`` maps words to
     choice names, e.g. ``{"잔액": "1"}`` so a word and a key go to the same step); any other
-    answer is a no-match, asked again as ``retry`` says, then routed to ``no_match``
-    (default: ``next``, then the next step in order).
+    answer is a no-match, asked again as ``retry`` says (the flow's: 3 attempts), then
+    routed to ``no_match``, or, without one, the bot gives up (an apology and a hang-up).
+    No input likewise, with ``no_input``. Unless routed there, a miss never goes to an
+    option's step, nor to ``next`` (a Menu has none: it goes on by its options), nor to the
+    next step in order.
     """
 
     options: Mapping[str, str] = field(default_factory=dict)
@@ -326,7 +356,7 @@ class Menu(Ask):
         answer = await self.answer(call)
         if answer.outcome in ("dtmf", "speech"):
             return self.options[answer.value]
-        return (self.no_input if answer.outcome == "noinput" else self.no_match) or self.next
+        return await self.missed(call, answer)
 
     def judge(self, answer: Answer) -> Answer:
         answer = super().judge(answer)
@@ -334,19 +364,24 @@ class Menu(Ask):
             return replace(answer, outcome="nomatch")
         return answer
 
+    def can_mismatch(self) -> bool:
+        return True  # any key or word that is not an option
+
     def edges(self, following: str | None) -> list[Edge]:
         out = [Edge(self.name, to, f"option {key}") for key, to in self.options.items()]
-        nxt = self.next or following
-        for missed, label in ((self.no_input, "no input"), (self.no_match, "no match")):
-            if missed or nxt:
-                out.append(Edge(self.name, missed or nxt or "", label))
-        return out
+        return out + self.miss_edges()
 
     def summary(self) -> str:
         return ", ".join(f"{k}: {v}" for k, v in self.options.items())
 
     def check(self, flow: Flow) -> list[Problem]:
         out = super().check(flow)
+        if self.next is not None:
+            out.append(self.problem(
+                f"a Menu goes on by its options: next={self.next!r} is never taken; route "
+                "a miss with no_input=... / no_match=... (without them the caller is asked "
+                "again, then hears an apology and the bot hangs up)"
+            ))  # fmt: skip
         if not self.options:
             return [*out, self.problem("Menu has no options: give options={'1': 'step'}")]
         for key in self.options:

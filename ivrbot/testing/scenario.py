@@ -45,6 +45,7 @@ call's record and ``call.vars``.
                outcome = ["speech", "nomatch"] }]  # every answer, in order: step, outcome,
                                                    # value, method; a list means any of
     outcome = "completed"   # completed (the flow ended the call) | caller-hangup | error
+                            # | no-input | no-match (the bot gave up) | ...
     vars = { rating = 4, recommend = "no" }  # call.vars, compared as text (see plain())
     recordings = 1          # how many recordings the call made
 

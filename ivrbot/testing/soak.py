@@ -27,7 +27,7 @@ from ivrbot.config import Settings
 from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.runner import Bot
-from ivrbot.flow.steps import Ask, Python, Say
+from ivrbot.flow.steps import Ask, Python, Retry, Say
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 
@@ -40,7 +40,8 @@ GRACE_S = 0.2  # samples are taken this long after the last call was let go (clo
 def soak_flow() -> Flow:
     """A short flow: a greeting that takes one key (or the word 메뉴), a short reply, then it
     waits for the caller to hang up (so the caller, not a race, ends every call)."""
-    flow = Flow("soak", number=SOAK_NUMBER, description="soak", language="ko", rate=260)
+    flow = Flow("soak", number=SOAK_NUMBER, description="soak", language="ko", rate=260,
+                retry=Retry(attempts=1))  # a miss goes on to 'thanks' at once  # fmt: skip
     flow.add(
         Ask(
             "menu",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn, cast
 
 import pytest
 
@@ -15,10 +16,23 @@ from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.dialer import Dialer
 from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
+from ivrbot.flow.runner import Bot
 
 NOON_IN_NEW_YORK = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
 NIGHT_IN_NEW_YORK = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)  # 02:00 EDT
 CSV = "number\n+1 212 555 0101\n+1 212 555 0102\n"
+
+
+class NobodyThere:
+    """ivrbot run serving the campaign's flow, every dial failing at once: these tests are
+    about when contacts are claimed, not about calls."""
+
+    async def dial(self, number: str) -> NoReturn:
+        raise ConnectionError(f"no line to {number}")
+
+
+def serving(_: str) -> Bot:
+    return cast(Bot, NobodyThere())
 
 
 def dialer(tmp_path: Path, **settings: object) -> Dialer:
@@ -60,7 +74,7 @@ async def test_a_restart_dials_again_when_the_window_is_open(tmp_path: Path) -> 
     campaign dials."""
     store = CampaignStore(tmp_path / "c.db")
     store.create(Campaign("c", "reminder", retries={}), read_contacts(CSV).contacts)
-    night = CampaignService(store, Clock(1, NIGHT_IN_NEW_YORK), lambda _: None)
+    night = CampaignService(store, Clock(1, NIGHT_IN_NEW_YORK), serving)
     await night.start()
     await night.control("c", "start")
     async with asyncio.timeout(10):
@@ -69,7 +83,7 @@ async def test_a_restart_dials_again_when_the_window_is_open(tmp_path: Path) -> 
     night.scheduler.remove_job("wake:c")
     await night.stop()
     assert store.attempt_rows("c") == []
-    day = CampaignService(store, Clock(1, NOON_IN_NEW_YORK), lambda _: None)
+    day = CampaignService(store, Clock(1, NOON_IN_NEW_YORK), serving)
     await day.start()
     try:
         async with asyncio.timeout(10):
@@ -86,7 +100,7 @@ async def test_a_campaign_starts_at_its_start_time(tmp_path: Path) -> None:
     starts = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)  # an hour after noon in New York
     campaign = Campaign("c", "reminder", retries={}, start_at=starts.isoformat())
     store.create(campaign, read_contacts(CSV).contacts)
-    service = CampaignService(store, Clock(3600, NOON_IN_NEW_YORK), lambda _: None)
+    service = CampaignService(store, Clock(3600, NOON_IN_NEW_YORK), serving)
     await service.start()
     try:
         assert await service.control("c", "start") is State.CREATED  # not yet

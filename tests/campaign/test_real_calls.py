@@ -4,6 +4,8 @@ machine with a beep, reject, never answer, opt out, and one on the do-not-call l
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from ivrbot.campaign.campaign import Campaign, RetryPolicy, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
-from ivrbot.campaign.report import summary
+from ivrbot.campaign.report import attempts_csv, summary
 from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
@@ -107,6 +109,18 @@ async def test_outcomes_retries_and_do_not_call(
         assert 8 <= local.hour < 21
     report = summary(store, "visits")
     assert report["state"] == "finished" and report["done"] == 6 and report["total"] == 6
+    # the operator's CSV of those calls: names, New York time (EDT), Sam retried as planned
+    sheet = list(csv.DictReader(io.StringIO(attempts_csv(store, "visits"))))
+    assert len(sheet) == 7
+    others = [r for r in sheet if r["contact_name"] != "Sam"]
+    assert {(r["contact_name"], r["outcome"], r["final"]) for r in others} == {
+        ("Pat", "completed", "true"), ("Mo", "machine", "true"), ("Rita", "rejected", "true"),
+        ("Otto", "opted-out", "true"), ("Dina", "dnc", "true"),
+    }  # fmt: skip
+    sam1, sam2 = (r for r in sheet if r["contact_name"] == "Sam")
+    assert (sam1["final"], sam2["final"], sam2["next_retry_utc"]) == ("false", "true", "")
+    assert sam1["ended_at_utc"] < sam1["next_retry_utc"] <= sam2["started_at_utc"]
+    assert all(r["started_at_local"].endswith("-04:00") for r in sheet)
     assert report["abandon_ratio"] == 0.0
     # the operator's log: one line per settled call attempt, saying whether it is retried
     lines = [r.getMessage() for r in caplog.records if r.name == "ivrbot.campaigns"]

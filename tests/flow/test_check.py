@@ -63,7 +63,7 @@ def test_missing_prompt() -> None:
         (Ask("a", "Hi", finish_key="x"), "not a keypad key"),
         (Ask("a", "Hi", choices={}), "choices is empty"),
         (Ask("a", "Hi", digits=4, min_digits=5), "min_digits must be from 1 to digits (4)"),
-        (Menu("a", "Hi", options={}), "Menu has no options"),
+        (Menu("a", "Hi", options={}, no_input="bye"), "Menu has no options"),
         (Menu("a", "Hi", options={"x": "bye"}), "option 'x' can be neither pressed nor said"),
         (Menu("a", "Hi", options={"12": "bye"}), "option '12' can be neither pressed nor said"),
     ],

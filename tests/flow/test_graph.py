@@ -44,7 +44,7 @@ def test_the_geometry_check_sees_an_arrow_through_a_box() -> None:
     graph = digraph(load_flow_file(ROOT / "flows" / "bank.py", check_model=False))
     graph.attr(splines="line")
     found = crossings(graph.pipe(format="svg", encoding="utf-8"))
-    assert "step-menu -> step-bye crosses step-agent" in found
+    assert "step-menu -> step-agent crosses step-account" in found
 
 
 def test_every_box_names_its_kind_and_the_legend_names_every_kind() -> None:
@@ -57,7 +57,7 @@ def test_every_box_names_its_kind_and_the_legend_names_every_kind() -> None:
     )
     root = ET.fromstring(svg(flow))
     nodes = {g.get("id"): g for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
-    assert set(nodes) == {"step-talk", "step-keys", "step-bye", "step-pick"}
+    assert set(nodes) == {"step-talk", "step-keys", "step-bye", "step-pick", "give-up"}
     assert texts(nodes["step-talk"]) == ["talk", "Ask", "“What do you need?”", "free speech"]
     assert texts(nodes["step-keys"]) == ["keys", "Ask", "“Press a key.”", "keys"]
     assert texts(nodes["step-bye"]) == ["bye", "Hangup", "end the call"]
@@ -66,8 +66,8 @@ def test_every_box_names_its_kind_and_the_legend_names_every_kind() -> None:
     top = root.find(f"{SVG}g")
     assert top is not None
     legend = [t.text for t in top.findall(f"{SVG}text")]
-    assert legend[:4] == ["kinds answers 5550001001", "Ask", "Hangup", "Menu"]
-    assert "thick border: the start step" in (legend[4] or "")
+    assert legend[:5] == ["kinds answers 5550001001", "Ask", "Hangup", "Menu", "give up"]
+    assert "thick border: the start step" in (legend[5] or "")
 
 
 def lab(colour: str) -> tuple[float, float, float]:

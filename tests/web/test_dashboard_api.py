@@ -12,7 +12,7 @@ from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
 from ivrbot.flow.graph import PROMPT_LIMIT
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.flow.steps import Menu
+from ivrbot.flow.steps import GIVE_UP, Menu
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.web.board import flow_graph, parties, record_row, shown
@@ -88,12 +88,13 @@ def test_a_flow_graph_has_every_step_and_edge() -> None:
     flow = load_flow_file(ROOT / "flows" / "bank.py")
     graph = flow_graph(flow)
     ids = [n["id"] for n in graph["nodes"]]
-    assert ids == list(flow.steps) and graph["start"] == "defaults"
+    assert ids == [*flow.steps, GIVE_UP] and graph["start"] == "defaults"
     kinds = {n["id"]: n["kind"] for n in graph["nodes"]}
     assert (kinds["menu"], kinds["balance"], kinds["voicemail"]) == ("Menu", "Python", "Record")
     edges = {(e["from"], e["to"], e["label"]) for e in graph["edges"]}
     assert ("menu", "account", "option 1") in edges
     assert ("agent", "voicemail", "fallback") in edges
+    assert ("account", GIVE_UP, "no match") in edges  # '#' alone, after the retries
     assert all(e["to"] in ids for e in graph["edges"])
     # what the boxes show: the step's colour, prompt (shortened), options, what else it does
     nodes = {n["id"]: n for n in graph["nodes"]}

@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import Page
 
 from ivrbot.config import Settings
+from ivrbot.flow.graph import GIVE_UP_COLOUR
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.serve import Runner
@@ -78,7 +79,8 @@ async def test_the_flow_picture_shows_each_step_and_fits_the_panel(
     shown = await picture(dashboard)
 
     nodes = {n["id"]: n for n in shown["nodes"]}
-    assert list(nodes) == [f"step-{name}" for name in flow.steps]  # a box per step
+    assert list(nodes) == [*(f"step-{name}" for name in flow.steps), "give-up"]  # a box per step
+    assert nodes["give-up"]["text"][:2] == ["give up", "give up"]  # the end of misses
     menu = " ".join(nodes["step-menu"]["text"])
     assert menu.startswith("menu Menu “Welcome to ivrbot bank. For your balance, press 1.")
     assert "1 → account · 2 → agent" in menu  # its options
@@ -86,7 +88,7 @@ async def test_the_flow_picture_shows_each_step_and_fits_the_panel(
     assert "<= 60 s, # ends" in nodes["step-voicemail"]["text"]
     for name, step in flow.steps.items():  # filled with its kind's colour
         assert nodes[f"step-{name}"]["fill"] == step.colour, name
-    kinds = {step.kind: step.colour for step in flow.steps.values()}
+    kinds = {step.kind: step.colour for step in flow.steps.values()} | {"give up": GIVE_UP_COLOUR}
     assert shown["legend"] == [[kind, rgb(colour)] for kind, colour in kinds.items()]
     assert len(set(kinds.values())) == len(kinds)
     for words in ("start step", "next / goto", "other ways", "a live call is here"):

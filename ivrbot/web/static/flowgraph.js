@@ -133,7 +133,9 @@ function drawNodes(g, svg) {
     const n = g.node(id);
     const left = n.x - n.width / 2;
     const top = n.y - n.height / 2;
-    const group = el('g', { class: n.start ? 'node start' : 'node', id: `step-${id}`, 'data-kind': n.kind }, svg);
+    // a step's box is `step-NAME`; an end that is no step (the bot gives up) is `give-up`
+    const classes = ['node', n.start ? 'start' : '', n.end ? 'end' : ''].filter(Boolean).join(' ');
+    const group = el('g', { class: classes, id: n.end ? 'give-up' : `step-${id}`, 'data-kind': n.kind }, svg);
     el('rect', { x: left, y: top, width: n.width, height: n.height, rx: 6, fill: n.colour || '#ffffff' }, group);
     const name = el('text', { x: left + PAD, y: top + PAD + 12, class: 'name' }, group);
     name.textContent = clip(id, n.width - 2 * PAD - textWidth(n.kind, FONTS.kind) - 8, FONTS.name);
