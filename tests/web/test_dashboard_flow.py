@@ -39,8 +39,31 @@ PICTURE_JS = """() => {
   const panel = box.parentElement;
   const inner = panel.clientWidth - parseFloat(getComputedStyle(panel).paddingLeft)
     - parseFloat(getComputedStyle(panel).paddingRight);
+  // arrows drawn through a box they do not start or end at, from the drawn geometry
+  const rects = [...svg.querySelectorAll('g.node')].map((g) => {
+    const b = g.querySelector('rect');
+    const [x, y, w, h] = ['x', 'y', 'width', 'height'].map((k) => Number(b.getAttribute(k)));
+    return { step: g.id === 'give-up' ? '(give up)' : g.id.slice(5), box: [x + 2, y + 2, x + w - 2, y + h - 2] };
+  });
+  const cuts = (a, b, [x0, y0, x1, y1]) => {  // sampled: 1 px steps along the segment
+    const n = Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]));
+    for (let i = 0; i <= n; i++) {
+      const x = a[0] + ((b[0] - a[0]) * i) / n, y = a[1] + ((b[1] - a[1]) * i) / n;
+      if (x > x0 && x < x1 && y > y0 && y < y1) return true;
+    }
+    return false;
+  };
+  const through = [];
+  for (const e of svg.querySelectorAll('g.edge')) {
+    const pts = [...e.querySelector('path').getAttribute('d').matchAll(/[ML] ([0-9.-]+) ([0-9.-]+)/g)]
+      .map((m) => [Number(m[1]), Number(m[2])]);
+    for (const r of rects) {
+      if (r.step === e.dataset.from || r.step === e.dataset.to) continue;
+      if (pts.some((p, i) => i > 0 && cuts(pts[i - 1], p, r.box))) through.push(`${e.dataset.from} -> ${e.dataset.to} crosses ${r.step}`);
+    }
+  }
   return {
-    box: r(box), svg: r(svg), panelInner: inner, nodes,
+    box: r(box), svg: r(svg), panelInner: inner, nodes, through,
     labels: labels.map((t) => t.textContent),
     smallestLabelPx: Math.min(...labels.map(px)),
     smallestBoxTextPx: Math.min(...[...svg.querySelectorAll('g.node text')].map(px)),
@@ -80,7 +103,8 @@ async def test_the_flow_picture_shows_each_step_and_fits_the_panel(
 
     nodes = {n["id"]: n for n in shown["nodes"]}
     assert list(nodes) == [*(f"step-{name}" for name in flow.steps), "give-up"]  # a box per step
-    assert nodes["give-up"]["text"][:2] == ["give up", "give up"]  # the end of misses
+    give_up = nodes["give-up"]["text"]  # where misses no step takes end
+    assert give_up[0] == "give up" and give_up[-1] == "hang up", give_up
     menu = " ".join(nodes["step-menu"]["text"])
     assert menu.startswith("menu Menu “Welcome to ivrbot bank. For your balance, press 1.")
     assert "1 → account · 2 → agent" in menu  # its options
@@ -98,6 +122,7 @@ async def test_the_flow_picture_shows_each_step_and_fits_the_panel(
     # the picture spans the panel and every box is in it; text is legible, not shrunk
     assert abs(shown["svg"][2] - shown["svg"][0] - shown["panelInner"]) <= 1
     assert all(inside(n["rect"], shown["svg"]) for n in nodes.values())
+    assert shown["through"] == []  # no arrow runs through a box
     assert shown["smallestLabelPx"] >= 11.5, shown["smallestLabelPx"]
     assert shown["smallestBoxTextPx"] >= 10.5, shown["smallestBoxTextPx"]
     ARTIFACTS.mkdir(exist_ok=True)

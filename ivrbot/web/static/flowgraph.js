@@ -83,9 +83,9 @@ function boxLines(n, boxW) {
   return lines;
 }
 
-function layout(graph, rankdir, boxW = BOX_W, ranksep = 46) {
+function layout(graph, rankdir, ranker = 'network-simplex', boxW = BOX_W, ranksep = 46) {
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir, nodesep: 26, ranksep, edgesep: 14, marginx: 10, marginy: 10 });
+  g.setGraph({ rankdir, ranker, nodesep: 26, ranksep, edgesep: 14, marginx: 10, marginy: 10 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of graph.nodes) {
     const lines = boxLines(n, boxW);
@@ -138,9 +138,12 @@ function drawNodes(g, svg) {
     const group = el('g', { class: classes, id: n.end ? 'give-up' : `step-${id}`, 'data-kind': n.kind }, svg);
     el('rect', { x: left, y: top, width: n.width, height: n.height, rx: 6, fill: n.colour || '#ffffff' }, group);
     const name = el('text', { x: left + PAD, y: top + PAD + 12, class: 'name' }, group);
-    name.textContent = clip(id, n.width - 2 * PAD - textWidth(n.kind, FONTS.kind) - 8, FONTS.name);
-    const kind = el('text', { x: left + n.width - PAD, y: top + PAD + 12, 'text-anchor': 'end', class: 'kind' }, group);
-    kind.textContent = n.kind;
+    const kindText = n.end ? '' : n.kind; // an end's name is its kind
+    name.textContent = clip(n.label || id, n.width - 2 * PAD - textWidth(kindText, FONTS.kind) - 8, FONTS.name);
+    if (kindText) {
+      const kind = el('text', { x: left + n.width - PAD, y: top + PAD + 12, 'text-anchor': 'end', class: 'kind' }, group);
+      kind.textContent = kindText;
+    }
     n.lines.forEach((line, i) => {
       const t = el('text', { x: left + PAD, y: top + PAD + TITLE + LINE * i + 11, class: line.font }, group);
       t.textContent = line.text;
@@ -148,25 +151,71 @@ function drawNodes(g, svg) {
   }
 }
 
+// Whether the segment a-b passes through the rectangle [x0, y0, x1, y1] (Liang-Barsky).
+function cuts(a, b, [x0, y0, x1, y1]) {
+  let t0 = 0;
+  let t1 = 1;
+  const dx = b.x - a.x;
+  const dy = b.y - a.y;
+  for (const [p, q] of [[-dx, a.x - x0], [dx, x1 - a.x], [-dy, a.y - y0], [dy, y1 - a.y]]) {
+    if (p === 0) { if (q < 0) return false; continue; }
+    const t = q / p;
+    if (p < 0) t0 = Math.max(t0, t); else t1 = Math.min(t1, t);
+    if (t0 > t1) return false;
+  }
+  return true;
+}
+
+// How many (arrow, box) pairs cross in layout `g`: an arrow drawn through a box it does not
+// start or end at.
+function crossings(g) {
+  let found = 0;
+  for (const e of g.edges()) {
+    const points = g.edge(e).points;
+    for (const id of g.nodes()) {
+      if (id === e.v || id === e.w) continue;
+      const n = g.node(id);
+      const rect = [n.x - n.width / 2 + 2, n.y - n.height / 2 + 2, n.x + n.width / 2 - 2, n.y + n.height / 2 - 2];
+      if (points.some((p, i) => i > 0 && cuts(points[i - 1], p, rect))) found += 1;
+    }
+  }
+  return found;
+}
+
+// The flow laid out every way it may be (top to bottom or left to right, dagre's two
+// rankers, boxes of the usual width or narrower for crowded flows): the one whose arrows
+// cross fewest boxes, then the one shown largest in `avail` px.
+function bestLayout(graph, avail) {
+  let best = null;
+  for (const ranker of ['network-simplex', 'longest-path']) {
+    for (const rankdir of ['TB', 'LR']) {
+      for (const g of [layout(graph, rankdir, ranker), layout(graph, rankdir, ranker, BOX_MIN, rankdir === 'TB' ? 30 : 24)]) {
+        const tried = { g, crossings: crossings(g), zoom: zoomFor(g, avail) };
+        if (!best || tried.crossings < best.crossings
+            || (tried.crossings === best.crossings && tried.zoom > best.zoom * 1.03)) best = tried;
+      }
+    }
+  }
+  return best;
+}
+
 // Draw `graph` ({nodes: [{id, kind, colour, prompt, detail, options, start}], edges: [{from,
 // to, label}]}) into `box`, zoomed to fit its width.
 export function drawFlow(box, graph) {
   const avail = Math.max(200, box.clientWidth);
-  const tall = layout(graph, 'TB');
-  const wide = layout(graph, 'LR');
-  let g = zoomFor(wide, avail) > zoomFor(tall, avail) * 1.05 ? wide : tall;
-  if (zoomFor(g, avail) < 1) {  // crowded: narrower boxes, closer ranks (text stays larger)
-    for (const tighter of [layout(graph, 'TB', BOX_MIN, 30), layout(graph, 'LR', BOX_MIN, 24)]) {
-      if (zoomFor(tighter, avail) > zoomFor(g, avail) * 1.03) g = tighter;
-    }
-  }
+  const best = bestLayout(graph, avail);
+  let g = best.g;
   // room to spare across: wider boxes (their prompts take fewer lines)
-  const across = g.graph().rankdir === 'TB' ? g.graph().width : 0;
-  if (across && across < avail) {
-    const columns = Math.max(1, Math.round(across / (BOX_W + 26)));
-    const boxW = Math.min(BOX_MAX, BOX_W + Math.floor((avail - across) / columns));
-    const wider = layout(graph, 'TB', boxW);
-    if (wider.graph().width <= avail) g = wider;
+  const { rankdir, ranker, width: across } = g.graph();
+  if (rankdir === 'TB' && across < avail) {
+    const now = g.node(g.nodes()[0]).width;
+    const columns = Math.max(1, Math.round(across / (now + 26)));
+    for (const share of [0.95, 0.6, 0.3]) {
+      const boxW = Math.min(BOX_MAX, now + Math.floor((share * (avail - across)) / columns));
+      const wider = layout(graph, 'TB', ranker, boxW, g.graph().ranksep);
+      if (wider.graph().width <= avail && crossings(wider) <= best.crossings
+          && zoomFor(wider, avail) >= best.zoom * 0.97) { g = wider; break; }
+    }
   }
   const { width, height } = g.graph();
   const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `flow ${graph.flow}`,
@@ -174,6 +223,7 @@ export function drawFlow(box, graph) {
   svg.dataset.width = width;
   svg.dataset.height = height;
   svg.dataset.rankdir = g.graph().rankdir;
+  svg.dataset.crossings = crossings(g);
   const defs = el('defs', {}, svg);
   const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5,
     markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, defs);
