@@ -5,6 +5,10 @@ event happens; nothing here changes a call.
 Lines at INFO: ``call-in`` / ``call-joined`` and ``call-end`` (every call the gateway
 carries), ``flow-start``, ``step``, ``input``, transfers, moves, conferences, recordings and
 ``flow-end`` (calls run by flows). Prompts, barge-in and the like are DEBUG.
+
+A bot's ``call_watchers`` (webhooks) are told of each of its calls' events with the call:
+``dialing`` and ``ringing`` (calls the bot places), ``flow-start``, every note (``step``,
+``input``, ``recorded`` ...) and ``flow-end``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +29,12 @@ if TYPE_CHECKING:
 
 # FlowCall.note events worth an INFO line (the rest are DEBUG)
 INFO_NOTES = frozenset({"step", "transfer", "transfer result", "move", "conference",
-                        "conference result", "recorded", "transferred", "moved"})  # fmt: skip
+                        "conference result", "recorded", "transferred", "moved", "hold",
+                        "resume"})  # fmt: skip
 PROMPTS = frozenset({"prompt", "play"})
+log = logging.getLogger(__name__)
+# told of a flow call's event: (the call, event, detail); must not block or raise
+CallWatcher = Callable[["FlowCall", str, dict[str, Any]], None]
 
 
 @dataclass
@@ -71,6 +80,25 @@ def _gateway_call_id(flow_call: FlowCall) -> str:
     return leg.call.id if leg is not None else leg_id
 
 
+def _tell(flow_call: FlowCall, event: str, detail: dict[str, Any] | None = None) -> None:
+    """The bot's call watchers hear of ``event`` (one failing watcher is logged, not raised)."""
+    for watcher in flow_call.bot.call_watchers:
+        try:
+            watcher(flow_call, event, detail or {})
+        except Exception:
+            log.exception("a watcher of flow %s failed on %s", flow_call.flow.name, event)
+
+
+def flow_dialing(flow_call: FlowCall) -> None:
+    """A bot placed ``flow_call`` (the gateway took it; the callee is being rung)."""
+    _tell(flow_call, "dialing")
+
+
+def flow_ringing(flow_call: FlowCall) -> None:
+    """The callee of a call the bot placed is ringing."""
+    _tell(flow_call, "ringing")
+
+
 def flow_started(flow_call: FlowCall) -> None:
     """A flow begins to run ``flow_call`` (it was answered, or the callee answered)."""
     call = flow_call.call
@@ -80,6 +108,7 @@ def flow_started(flow_call: FlowCall) -> None:
     call_event("flow-start", call=running.call_id, flow=flow_call.flow.name, caller=call.peer,
                number=flow_call.flow.user_ids[0], direction=call.direction,
                record=flow_call.record.id)  # fmt: skip
+    _tell(flow_call, "flow-start")
 
 
 def key_pressed(flow_call: FlowCall) -> None:
@@ -90,6 +119,7 @@ def flow_note(flow_call: FlowCall, event: str, detail: dict[str, Any]) -> None:
     """Something happened in a flow (FlowCall.note): a line, and prompt latencies."""
     if event in PROMPTS:
         _prompt_started(flow_call)
+    _tell(flow_call, event, detail)
     if event == "error":
         return  # FlowCall logs the failure (file and line); flow-end has outcome=error
     ids = {"call": _info(flow_call).call_id, "flow": flow_call.flow.name}
@@ -128,3 +158,4 @@ def flow_ended(flow_call: FlowCall) -> None:
                outcome=outcome, duration_s=duration, steps=len(record.path),
                error=record.error or None, record=record.id)  # fmt: skip
     _running.pop(flow_call, None)
+    _tell(flow_call, "flow-end")

@@ -28,7 +28,12 @@ from ivrbot.flow.admission import Admission
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.runner import Bot
 from ivrbot.gateway.access import reserve
+from ivrbot.gateway.health import FLOWS
 from ivrbot.gateway.server import GatewayServer
+from ivrbot.integrations import routes as integrations
+from ivrbot.integrations.calls import OutboundCalls
+from ivrbot.integrations.delivery import WebhookSender
+from ivrbot.integrations.events import Webhooks
 from ivrbot.media.models import load_flow_model
 from ivrbot.media.setup import configure_media
 from ivrbot.media.tts import Synthesizer, check_tts
@@ -56,6 +61,8 @@ class Parts:
     campaigns: CampaignService | None = None
     bots: list[Bot] = field(default_factory=list)
     timeline: Timeline | None = None  # what the bots note (the demo, scenarios)
+    webhooks: Webhooks | None = None  # the bots' and campaigns' events, POSTed signed
+    calls: OutboundCalls | None = None  # POST /ivrbot/calls
 
     def __post_init__(self) -> None:
         self._stack: contextlib.AsyncExitStack | None = None  # set by assemble()
@@ -97,6 +104,8 @@ class Parts:
             max_calls=(flow.max_calls or s.flow_max_calls) if local else 4,
             recordings=s.recordings, env=s.flow_env,
         )  # fmt: skip
+        if self.webhooks is not None:
+            self.webhooks.watch(bot)
         await bot.start()
         self.bots.append(bot)
         return bot
@@ -168,6 +177,7 @@ async def _start_gateway(
         from ivrbot.campaign.service import campaign_service
 
         parts.campaigns = campaign_service(server.app, settings, parts.bot_named)
+    sender = _integrations(parts, server)
     for flow in reserved:  # reserved before anyone can reach the gateway
         server.gateway.access.reserve(flow.user_ids)
     if settings.sip_config:
@@ -178,9 +188,33 @@ async def _start_gateway(
         prepare(parts)
     await server.start()
     stack.push_async_callback(server.stop)
+    stack.push_async_callback(sender.close)  # after the bots: their last events go out
+    assert parts.calls is not None
+    stack.callback(parts.calls.close)
     if parts.sip is not None:
         await parts.sip.start()
         stack.push_async_callback(parts.sip.stop)
         board = server.app[BOARD]  # the dashboard's SIP panel, live on registrations
         parts.sip.on_change = board.poke
         board.show_sip(parts.sip.status)
+
+
+def _integrations(parts: Parts, server: GatewayServer) -> WebhookSender:
+    """Webhooks for the bots' calls and the campaigns, and ``POST /ivrbot/calls``."""
+    s = parts.settings
+    sender = WebhookSender(s.webhook_secret, s.webhook_tries, s.webhook_backoff_s,
+                           s.webhook_timeout_s)  # fmt: skip
+    parts.webhooks = Webhooks(sender, parts.bot_named)
+    app = server.app
+
+    def flow_status() -> dict[str, list[str]]:  # set by ivrbot run (serve.py)
+        status = app.get(FLOWS)
+        if status is not None:
+            return status()
+        return {"loaded": sorted({b.flow.name for b in parts.bots}), "broken": []}
+
+    parts.calls = OutboundCalls(parts.bot_named, parts.webhooks, s.ring_timeout_s, flow_status)
+    app[integrations.CALLS], app[integrations.SENDER] = parts.calls, sender
+    if parts.campaigns is not None:
+        parts.campaigns.notify = parts.webhooks.campaign_event
+    return sender

@@ -238,6 +238,15 @@ class Settings:
     # the log of the ivrbot command: level ('' : info for run, warning otherwise) and format
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "").lower())
     log_format: str = field(default_factory=lambda: _env("LOG_FORMAT", "text").lower())
+    # webhooks (ivrbot/integrations): the shared secret their HMAC-SHA256 signatures are
+    # keyed with ('': sent unsigned, with a warning), tries per event, the wait before the
+    # first retry (doubled for each one after) and each try's timeout
+    webhook_secret: str = field(default_factory=lambda: _env("WEBHOOK_SECRET", ""), repr=False)
+    webhook_tries: int = field(default_factory=lambda: _env_int("WEBHOOK_TRIES", 5, 1, 20))
+    webhook_backoff_s: float = field(default_factory=lambda: _env_float("WEBHOOK_BACKOFF", 1.0))
+    webhook_timeout_s: float = field(
+        default_factory=lambda: _env_float("WEBHOOK_TIMEOUT", 5.0, 0.1)
+    )
     # what flows see as call.env: this environment (a scenario's [env] table over it)
     flow_env: dict[str, str] = field(default_factory=lambda: dict(environment()), repr=False)
 

@@ -26,6 +26,7 @@ class DemoResult:
     path: list[str]
     events: list[dict[str, Any]]
     problems: list[str] = field(default_factory=list)
+    heard_prompts: list[dict[str, Any]] = field(default_factory=list)  # seconds, text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +37,7 @@ class DemoResult:
             "prompts": self.prompts,
             "path": self.path,
             "events": self.events,
+            "heard_prompts": self.heard_prompts,
             "problems": self.problems,
         }
 
@@ -77,6 +79,9 @@ async def run_demo(
     if leftovers != (0, 0):
         problems.append(f"the gateway still holds {leftovers[0]} sessions, {leftovers[1]} calls")
     record = bot.records[0] if bot.records else None
+    caller.finish_hearing()
+    if record is not None:  # the caller's timeline names the prompts it heard
+        caller.name_prompts(record.prompts, record.prompts_at)
     if record is None:
         problems.append("the bot kept no record of the call")
     digits = record.digits if record else ""
@@ -96,4 +101,5 @@ async def run_demo(
         path=record.path if record else [],
         events=[e.to_dict() for e in timeline.entries],
         problems=problems,
+        heard_prompts=[h.to_dict() for h in caller.heard],
     )

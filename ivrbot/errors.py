@@ -37,6 +37,7 @@ SERVICE_ERRORS: dict[str, tuple[int, str]] = {
     "SVC8511": (400, "Valid e911Id is mandatory for %1"),
     "SVC8512": (400, "Unassigned token: associate the token to a user id first (%1)"),
     "SVC8514": (404, "User id %1 is not associated"),
+    "SVC8520": (409, "The call cannot be placed: %1"),  # POST /ivrbot/calls (ivrbot's own)
     "SVC0404": (404, "No such resource: %1"),  # a call, a conference, a path (JSON, never text)
     "SVC0405": (405, "Method %1 is not allowed on %2"),
     "SVC5000": (500, "The gateway failed unexpectedly: %1"),

@@ -74,6 +74,11 @@ class Event(StrEnum):
     # The browser SDK has no such event because a browser never acts on received tones;
     # a bot does.
     DTMF_TONE_RECEIVED = "dtmf:tone-received"
+    # ivrbot extension: the far end put the call on hold, or took it off hold (the caller
+    # holds, or the gateway holds the caller's leg). Only a session that declared its hold
+    # audio (a bot: ``Phone(hold_audio=...)``) is told; a bot stops listening meanwhile.
+    CALL_REMOTE_HELD = "call:remote-held"
+    CALL_REMOTE_RESUMED = "call:remote-resumed"
 
 
 def now_ms() -> int:
@@ -339,6 +344,7 @@ _CALL_DATA = (
     Event.CALL_TRANSFERRING, Event.CALL_TRANSFERRED, Event.CALL_RINGBACK_PROVIDED,
     Event.MEDIA_ESTABLISHED, Event.CONFERENCE_CONNECTING, Event.CONFERENCE_CONNECTED,
     Event.CONFERENCE_HELD, Event.CONFERENCE_RESUMED, Event.CONFERENCE_DISCONNECTING,
+    Event.CALL_REMOTE_HELD, Event.CALL_REMOTE_RESUMED,
 )  # fmt: skip
 _ENDED = (
     Event.CALL_DISCONNECTED, Event.CALL_CANCELED, Event.CALL_REJECTED, Event.CONFERENCE_ENDED,

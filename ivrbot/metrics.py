@@ -49,6 +49,18 @@ FRAME_LATENESS = Histogram(
     buckets=_LATENESS,
 )
 
+WEBHOOKS_DELIVERED = Counter(
+    "ivrbot_webhooks_delivered", "Webhook events the receiver took (2xx), by event", ["event"]
+)
+WEBHOOKS_FAILED = Counter(
+    "ivrbot_webhooks_failed",
+    "Webhook events given up on (a 4xx, or every try failed), by event",
+    ["event"],
+)
+WEBHOOK_RETRIES = Counter(
+    "ivrbot_webhook_retries", "Webhook tries after a connection error, timeout or 5xx"
+)
+
 # the gateway's termination reasons (switch.Reason values) as outcome labels; any other
 # reason is 'other' (labels stay a small fixed set)
 OUTCOMES = {

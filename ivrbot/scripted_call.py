@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ivrbot.config import Settings
+from ivrbot.credentials import Credentials, refused
 from ivrbot.errors import PhoneException, UserError
-from ivrbot.flow.outcome import flow_failure
+from ivrbot.flow.outcome import failure_of, flow_record
 from ivrbot.media.sinks import WavRecorder, read_wav
 from ivrbot.media.tts import SynthesisError, Synthesizer, check_tts
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.calls import DTMF_TONES
-from ivrbot.phone.transport import GatewayUnreachable
+from ivrbot.phone.transport import GatewayUnreachable, TokensRefused
 from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 from ivrbot.timeline import Timeline
 
@@ -60,6 +61,11 @@ class CallScript:
     voice: str = "ko"
     wait_s: float | None = None  # None: hear one more prompt (the answer to the last step)
     record: Path | None = None
+    api_key: str = field(default="", repr=False)  # '' : IVRBOT_API_KEY, if set
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials.from_env(self.api_key)
 
 
 @dataclass
@@ -68,7 +74,7 @@ class ScriptResult:
     destination: str
     gateway: str
     events: list[dict[str, Any]]
-    heard_prompts: list[float]  # seconds of each prompt heard, in order
+    heard_prompts: list[dict[str, Any]]  # each prompt heard, in order: seconds, text
     recording: str | None
     recorded_s: float
     problems: list[str] = field(default_factory=list)
@@ -164,7 +170,6 @@ class _Run:
     def __init__(self, script: CallScript, caller: SimulatedCaller) -> None:
         self.script = script
         self.caller = caller
-        self.prompts: list[float] = []
         self.problems: list[str] = []
 
     @property
@@ -190,10 +195,9 @@ class _Run:
     async def hear_prompt(self, timeout_s: float) -> bool:
         """Wait for a prompt to be heard to its end; False when none came (or a hangup)."""
         try:
-            seconds = await self.until_hangup(self.caller.hear_prompt(timeout_s=timeout_s))
+            await self.until_hangup(self.caller.hear_prompt(timeout_s=timeout_s))
         except (TimeoutError, _HungUp):
             return False
-        self.prompts.append(round(seconds, 2))
         return True
 
     async def steps(self, plays: dict[str, tuple[np.ndarray, int]]) -> None:
@@ -275,7 +279,8 @@ async def run_script(script: CallScript) -> ScriptResult:
     timeline = Timeline()
     async with Synthesizer() as tts:
         await _synth_all(tts, script)
-        caller = SimulatedCaller(script.gateway, tts, timeline, user=user, domain=domain)
+        caller = SimulatedCaller(script.gateway, tts, timeline, user=user, domain=domain,
+                                 credentials=script.credentials)  # fmt: skip
         run = _Run(script, caller)
         recorder = _open_recorder(script.record)
         try:
@@ -283,8 +288,12 @@ async def run_script(script: CallScript) -> ScriptResult:
             await run.steps(plays)
             await run.listen()
             await run.hang_up()
+            caller.finish_hearing()  # a prompt cut short by the hang-up was heard too
             leg = (caller.call.id if caller.call else None) or ""
-            failure = await flow_failure(Settings().db, leg)
+            record = await flow_record(Settings().db, leg)
+            if record is not None:  # the flow's record names the prompts heard
+                caller.name_prompts(record.get("prompts", []), record.get("prompts_at", []))
+            failure = failure_of(record)
             if failure:  # the caller heard an apology: the flow's record says what failed
                 run.problems.append(f"the flow failed: {failure}")
         finally:
@@ -299,7 +308,7 @@ async def run_script(script: CallScript) -> ScriptResult:
         destination=script.destination,
         gateway=script.gateway,
         events=[e.to_dict() for e in timeline.entries],
-        heard_prompts=run.prompts,
+        heard_prompts=[h.to_dict() for h in caller.heard],
         recording=str(script.record) if script.record is not None else None,
         recorded_s=round(recorder.duration_s, 2) if recorder is not None else 0.0,
         problems=run.problems,
@@ -310,6 +319,8 @@ async def _dial(caller: SimulatedCaller, script: CallScript, recorder: WavRecord
     destination, url = script.destination, script.gateway
     try:
         await caller.dial(destination, ANSWER_TIMEOUT_S, also=recorder)
+    except TokensRefused as exc:
+        raise ScriptError(refused(exc.status, exc.reason, exc.presented)) from None
     except GatewayUnreachable as exc:
         detail = f" ({exc})" if "HTTP" in str(exc) else ""
         raise ScriptError(

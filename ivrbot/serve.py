@@ -18,6 +18,7 @@ from rich.console import Console
 
 from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
+from ivrbot.credentials import dashboard_login, leaving_development
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import check_numbers_free, flow_files, load_flow_file, load_flows_apart
 from ivrbot.flow.runner import Bot
@@ -210,6 +211,11 @@ class Runner:
         self.console.print(f"ivrbot gateway on [bold]{self.server.url}[/]  (Ctrl-C stops)")
         self.console.print(f"  softphone: [bold]{self.server.url}{SOFTPHONE_PATH}[/]")
         self.console.print(f"  dashboard: [bold]{self.server.url}/dashboard[/]")
+        # whole lines (a terminal wraps them): the id and secret stay copyable
+        self.console.print(f"    {dashboard_login(self.settings)}", highlight=False, soft_wrap=True)
+        self.console.print(
+            f"  access: {leaving_development(self.settings)}", highlight=False, soft_wrap=True
+        )
         if self.workers is not None:
             pids = ", ".join(str(w.pid) for w in self.workers.workers)
             self.console.print(

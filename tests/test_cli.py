@@ -39,6 +39,12 @@ def test_demo_json_reports_what_the_bot_got() -> None:
     assert result["digits"] == "7"
     assert result["choices"] == ["menu"] and result["speech"]
     assert "You pressed 7." in result["prompts"] and "You said menu." in result["prompts"]
+    # the caller's side names what it heard: the greeting, then each answer with what follows
+    heard = [h["text"] for h in result["heard_prompts"]]
+    assert heard[0] == "Welcome to ivrbot. Press a key, or say a word.", heard
+    assert heard[1].startswith("You pressed 7.") and heard[2].startswith("You said menu."), heard
+    texts = [e.get("text") for e in result["events"] if e["event"] == "heard prompt"]
+    assert texts == heard
     parties = {e["party"] for e in result["events"]}
     assert {"caller", "bot"} <= parties
     assert all({"t_ms", "party", "event"} <= set(e) for e in result["events"])

@@ -11,14 +11,12 @@
 - ``DELETE /ivrbot/campaigns/{name}[?force=true]`` -> ``{"deleted", "contacts",
   "attempts"}`` (409 while running or paused, unless forced: canceled first)
 
-Only the operator: a bearer token issued to the OAuth client's credentials (the bots'
-kind), or those credentials themselves as HTTP Basic. Anything else is 401/403, and nothing
-is readable without them.
+Only the operator (``gateway.http.check_operator``): an ``X-API-Key`` (one of
+``IVRBOT_API_KEYS``), the OAuth client's credentials as HTTP Basic, or a bearer token issued
+to them. Anything else is 401/403, and nothing is readable without them.
 """
 
 from __future__ import annotations
-
-import hmac
 
 from aiohttp import web
 
@@ -26,41 +24,10 @@ from ivrbot.campaign.activity import activity
 from ivrbot.campaign.campaign import Campaign, CampaignError, State
 from ivrbot.campaign.report import attempts_csv, full_report, summary
 from ivrbot.campaign.scheduler import ACTIONS, CampaignService
-from ivrbot.gateway.access import basic_credentials
-from ivrbot.gateway.auth import AuthError
-from ivrbot.gateway.http import gw
+from ivrbot.gateway.http import check_operator
 
 SERVICE = web.AppKey("campaigns", CampaignService)
 BASE = "/ivrbot/campaigns"
-
-
-def _operator(request: web.Request) -> None:
-    header = request.headers.get("Authorization", "")
-    settings = gw(request).settings
-    try:
-        pair = basic_credentials(header)
-    except AuthError as exc:
-        raise web.HTTPUnauthorized(text=str(exc)) from exc
-    if pair is not None:
-        client_id, secret = pair
-        if client_id == settings.client_id and hmac.compare_digest(
-            secret.encode(), settings.client_secret.encode()
-        ):
-            return
-        raise web.HTTPUnauthorized(text="wrong client id or secret")
-    access = header[7:].strip() if header.lower().startswith("bearer ") else None
-    if not access:
-        raise web.HTTPUnauthorized(
-            text="campaigns need the operator's credentials: HTTP Basic client_id:client_secret "
-            "or a bearer token issued to them"
-        )
-    tokens = gw(request).tokens
-    try:
-        token = tokens.check(access)
-    except AuthError as exc:
-        raise web.HTTPUnauthorized(text=str(exc)) from exc
-    if not tokens.is_operator(token):
-        raise web.HTTPForbidden(text="campaigns are the operator's: this token is not")
 
 
 def _with_activity(service: CampaignService, name: str) -> dict[str, object]:
@@ -78,7 +45,7 @@ async def _summary(service: CampaignService, name: str) -> dict[str, object]:
 
 
 async def get_report(request: web.Request) -> web.Response:
-    _operator(request)
+    await check_operator(request)
     service, name = request.app[SERVICE], request.match_info["name"]
     campaign = (await _campaign(service, name))[0]
     served = service.serves(campaign)
@@ -94,7 +61,7 @@ async def _campaign(service: CampaignService, name: str) -> tuple[Campaign, Stat
 
 
 async def delete_campaign(request: web.Request) -> web.Response:
-    _operator(request)
+    await check_operator(request)
     service, name = request.app[SERVICE], request.match_info["name"]
     force = request.query.get("force", "").lower() in ("1", "true", "yes")
     await _campaign(service, name)  # 404 for an unknown campaign
@@ -106,7 +73,7 @@ async def delete_campaign(request: web.Request) -> web.Response:
 
 
 async def list_campaigns(request: web.Request) -> web.Response:
-    _operator(request)
+    await check_operator(request)
     service = request.app[SERVICE]
     names = await service.store.run(service.store.names)
     found = []
@@ -119,12 +86,12 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    _operator(request)
+    await check_operator(request)
     return web.json_response(await _summary(request.app[SERVICE], request.match_info["name"]))
 
 
 async def get_attempts(request: web.Request) -> web.Response:
-    _operator(request)
+    await check_operator(request)
     service, name = request.app[SERVICE], request.match_info["name"]
     await _campaign(service, name)  # 404 for an unknown campaign
     text = await service.store.run(attempts_csv, service.store, name)
@@ -132,7 +99,7 @@ async def get_attempts(request: web.Request) -> web.Response:
 
 
 async def post_action(request: web.Request) -> web.Response:
-    _operator(request)
+    await check_operator(request)
     service, name = request.app[SERVICE], request.match_info["name"]
     action = request.match_info["action"]
     if action not in ACTIONS:

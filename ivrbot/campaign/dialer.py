@@ -4,9 +4,7 @@ and schedule the retry the policy asks for."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -16,10 +14,7 @@ from ivrbot.campaign.campaign import Campaign, Outcome
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.campaign.windows import Windows
-from ivrbot.errors import PhoneException
-from ivrbot.events import Event
 from ivrbot.logs import campaign_event
-from ivrbot.phone.call import CallState
 from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -34,11 +29,9 @@ NOT_ANSWERED = {
     "No answer": Outcome.NO_ANSWER,
     "User not found": Outcome.FAILED,
 }
-ZONES_TTL_S = 2.0
-RINGING = (
-    CallState.CREATED,
-    CallState.CONNECTING,
-)  # how long the list of zones with pending contacts is reused
+ZONES_TTL_S = 2.0  # how long the list of zones with pending contacts is reused
+# told of a campaign's events (webhooks): (campaign, 'attempt' | 'finished', detail)
+CampaignNotify = Callable[[Campaign, str, dict[str, Any]], None]
 
 
 def classify(flow_call: FlowCall, rang_out: bool) -> Outcome:
@@ -78,8 +71,10 @@ class Dialer:
         store: CampaignStore,
         clock: Clock,
         bot_for: Callable[[str], Bot | None],
+        notify: CampaignNotify | None = None,
     ) -> None:
         self.campaign = campaign
+        self.notify = notify
         self.store = store
         self.clock = clock
         self.bot_for = bot_for
@@ -89,8 +84,6 @@ class Dialer:
         self.answered = 0
         self.abandoned = 0
         self._zones: tuple[float, list[str]] = (0.0, [])
-        self._watched: set[int] = set()  # the bot phones whose call states are followed
-        self._ringing: dict[tuple[int, int], asyncio.Future[None]] = {}
 
     async def load_counts(self) -> None:
         counts = await self.store.run(self.store.counts, self.campaign.name)
@@ -160,21 +153,12 @@ class Dialer:
 
     async def _dial(self, bot: Bot, contact: dict[str, Any]) -> dict[str, str]:
         c = self.campaign
-        flow_call = await bot.dial(contact["number"])
-        flow_call.vars.update(contact["vars"])
-        flow_call.vars.update(
-            campaign=c.name, contact_name=contact["name"], attempt=contact["attempt"],
-            machine_policy=c.machine,
-        )  # fmt: skip
-        rang_out = False
-        try:
-            await asyncio.wait_for(self._answered(flow_call), c.ring_timeout_s)
-        except TimeoutError:
-            rang_out = True
-            try:
-                await bot.hangup(flow_call)
-            except PhoneException as exc:
-                log.info("campaign %s: ending an unanswered call: %s", c.name, exc)
+        variables = {
+            **contact["vars"], "campaign": c.name, "contact_name": contact["name"],
+            "attempt": contact["attempt"], "machine_policy": c.machine,
+        }  # fmt: skip
+        flow_call = await bot.dial(contact["number"], vars=variables)
+        rang_out = await bot.ring_out(flow_call, c.ring_timeout_s)
         record = await bot.finished_call(flow_call)
         outcome = classify(flow_call, rang_out)
         return {
@@ -183,30 +167,8 @@ class Dialer:
             "flow_result": str(flow_call.vars.get("result") or ""),
             "recording": record.recordings[0] if record.recordings else "",
             "call_id": record.call_id,
+            "record_id": record.id,
         }
-
-    def _answered(self, flow_call: FlowCall) -> asyncio.Future[None]:
-        """Done once the call is answered or over (the phone's call:state-changed events;
-        each of the bot's phones is subscribed once)."""
-        call = flow_call.call
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if call.state not in RINGING:
-            done.set_result(None)
-            return done
-        phone = call.phone
-        if id(phone) not in self._watched:
-            self._watched.add(id(phone))
-            phone.on(Event.CALL_STATE_CHANGED, functools.partial(self._state_changed, phone))
-        self._ringing[(id(phone), call.index)] = done
-        done.add_done_callback(lambda _: self._ringing.pop((id(phone), call.index), None))
-        return done
-
-    def _state_changed(self, phone: object, data: Any) -> None:
-        if data.get("newState") in RINGING:
-            return
-        waiting = self._ringing.get((id(phone), data.index))
-        if waiting is not None and not waiting.done():
-            waiting.set_result(None)
 
     async def _settle(
         self, contact: dict[str, Any], result: dict[str, str], final: bool = False
@@ -214,12 +176,20 @@ class Dialer:
         now = self.clock.now().timestamp()
         outcome = result["outcome"]
         again = None if final else next_try(self.campaign, outcome, contact["attempt"], now)
+        row = {k: v for k, v in result.items() if k != "record_id"}  # the record: not a column
         await self.store.run(
-            self.store.settle, contact["attempt_id"], contact["id"], result, now, again
+            self.store.settle, contact["attempt_id"], contact["id"], row, now, again
         )
         campaign_event("attempt", campaign=self.campaign.name, number=contact["number"],
                        attempt=contact["attempt"], outcome=outcome,
                        retry_at=None if again is None else _utc(again))  # fmt: skip
+        if self.notify is not None:  # webhooks (ivrbot/integrations)
+            self.notify(self.campaign, "attempt", {
+                "number": contact["number"], "contact_name": contact["name"],
+                "attempt": contact["attempt"], "outcome": outcome, "final": again is None,
+                "retry_at": None if again is None else _utc(again),
+                "call": result.get("record_id") or None,
+            })  # fmt: skip
 
     def close(self) -> None:
         """Stop: calls in progress are cut (their attempts are settled at the next start)."""

@@ -26,7 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ivrbot.campaign.campaign import Campaign, CampaignError, Outcome, State
 from ivrbot.campaign.clock import Clock
-from ivrbot.campaign.dialer import Dialer, next_try
+from ivrbot.campaign.dialer import CampaignNotify, Dialer, next_try
 from ivrbot.campaign.store import CampaignStore, note_key
 from ivrbot.logs import campaign_event
 
@@ -89,6 +89,7 @@ class CampaignService:
             timezone=UTC,
         )
         self.ticks = 0  # pace job runs (bench: scheduler CPU per dispatched call)
+        self.notify: CampaignNotify | None = None  # told of attempts and the finish (webhooks)
 
     @property
     def key(self) -> str:
@@ -138,7 +139,7 @@ class CampaignService:
         dialer = self.dialers.get(campaign.name)
         if dialer is None:
             dialer = self.dialers[campaign.name] = Dialer(
-                campaign, self.store, self.clock, self.bot_for
+                campaign, self.store, self.clock, self.bot_for, self.notify
             )
             await dialer.load_counts()
         return dialer
@@ -237,6 +238,10 @@ class CampaignService:
         if state in (State.RUNNING, State.PAUSED):
             await self.store.run(self.store.set_state, name, State.FINISHED)
             campaign_event("campaign", campaign=name, state="finished", was=str(state))
+            if self.notify is not None:
+                campaign, _ = await self.store.run(self.store.campaign, name)
+                counts = await self.store.run(self.store.counts, name)
+                self.notify(campaign, "finished", {"outcomes": counts["outcomes"]})
 
     def _add(self, job: str, name: str, fn: Any, trigger: str, **kw: Any) -> None:
         self.scheduler.add_job(fn, trigger, args=[self.key, name], id=f"{job}:{name}",

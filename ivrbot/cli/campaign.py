@@ -28,7 +28,7 @@ from ivrbot.campaign.contacts import normalise, read_contacts
 from ivrbot.campaign.report import attempts_csv, full_report, report_view, status_view, summary
 from ivrbot.campaign.scheduler import ACTIONS, saved_clock
 from ivrbot.campaign.store import CampaignStore
-from ivrbot.cli.dial import DEFAULT_GATEWAY, find_flow
+from ivrbot.cli.dial import DEFAULT_GATEWAY, api_key_option, find_flow
 from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
 from ivrbot.flow.flow import FlowError
@@ -71,8 +71,22 @@ class _Campaigns(click.Group):
 
 
 @click.group(cls=_Campaigns)
-def campaign() -> None:
+@api_key_option
+@click.pass_context
+def campaign(ctx: click.Context, api_key: str | None) -> None:
     """Outbound call campaigns (run by the scheduler inside ivrbot run)."""
+    ctx.meta[API_KEY] = api_key
+
+
+API_KEY = "ivrbot.campaign.api_key"  # --api-key of the campaign group, for _request
+
+
+def _operator() -> Credentials:
+    """What the commands present to ivrbot run: --api-key, else the operator's credentials
+    when this environment has a client secret of its own, else IVRBOT_API_KEY, else the
+    development operator's (Credentials.for_bots)."""
+    ctx = click.get_current_context(silent=True)
+    return Credentials.for_bots(ctx.meta.get(API_KEY) if ctx is not None else None)
 
 
 class GatewayError(CampaignError):
@@ -92,7 +106,7 @@ def _error_text(body: str) -> str:
 
 async def _request(gateway: str, method: str, path: str, **params: str) -> dict[str, Any]:
     """One call of the campaign HTTP API of ivrbot run at ``gateway``, as the operator."""
-    headers = Credentials.operator().headers()
+    headers = _operator().headers()
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
     url = f"{gateway}/ivrbot/campaigns{path}"
     try:
@@ -112,7 +126,7 @@ async def _request(gateway: str, method: str, path: str, **params: str) -> dict[
         raise GatewayError(
             f"{status} from ivrbot run at {gateway}: {_error_text(text)} (campaign commands "
             "log in as the operator: IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as ivrbot run "
-            "has them)"
+            "has them, or an API key: ivrbot campaign --api-key KEY, or IVRBOT_API_KEY)"
         )
     if status != 200:
         raise GatewayError(_error_text(text))

@@ -12,9 +12,9 @@ import click
 
 from ivrbot.cli.dial import find_flow
 from ivrbot.flow.check import Problem, check_flow
-from ivrbot.flow.flow import FlowError
+from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.graph import mermaid, svg
-from ivrbot.flow.loader import flow_files, import_flow_file
+from ivrbot.flow.loader import check_numbers_free, flow_files, import_flow_file
 from ivrbot.media.models import flow_model_problem
 from ivrbot.media.tts import TtsUnavailable
 
@@ -38,8 +38,10 @@ def _flow_files(path: Path) -> list[Path]:
 @flows.command()
 @click.argument("path", type=click.Path(path_type=Path), default=Path("flows"))
 def check(path: Path) -> None:
-    """Check flows in PATH (a file or a folder): targets, reachability, prompts, options."""
+    """Check flows in PATH (a file or a folder): targets, reachability, prompts, options,
+    and that no two flows of a folder answer the same number (ivrbot run would serve one)."""
     failed = False
+    checked: list[Flow] = []
     for file in _flow_files(path):
         try:
             flow = import_flow_file(file)
@@ -47,6 +49,13 @@ def check(path: Path) -> None:
             click.echo(f"{exc}", err=True)
             failed = True
             continue
+        try:
+            check_numbers_free(flow, checked)
+        except FlowError as exc:
+            click.echo(f"{exc}: give each flow its own number", err=True)
+            failed = True
+            continue
+        checked.append(flow)
         problems = check_flow(flow)
         if flow.needs_speech():
             missing = flow_model_problem(flow)
@@ -62,8 +71,13 @@ def check(path: Path) -> None:
 
 @flows.command()
 @click.argument("name")
+@click.argument("flows_dir", type=click.Path(path_type=Path), required=False)
 @click.option(
-    "--flows-dir", type=click.Path(path_type=Path), default=Path("flows"), show_default=True
+    "--flows-dir",
+    "flows_dir_option",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The same as FLOWS_DIR.",
 )
 @click.option("--mermaid", "as_mermaid", is_flag=True, help="Print Mermaid text instead of SVG.")
 @click.option(
@@ -72,13 +86,27 @@ def check(path: Path) -> None:
     type=click.Path(path_type=Path),
     help="Write to this file (default: NAME.svg).",
 )
-def graph(name: str, flows_dir: Path, as_mermaid: bool, output: Path | None) -> None:
-    """Draw flow NAME (or a flow file) as an SVG picture, or as Mermaid text.
+def graph(
+    name: str,
+    flows_dir: Path | None,
+    flows_dir_option: Path | None,
+    as_mermaid: bool,
+    output: Path | None,
+) -> None:
+    """Draw flow NAME of FLOWS_DIR (default: flows), or a flow file, as an SVG picture or
+    as Mermaid text.
 
     The picture is laid out by Graphviz (the ``dot`` program: apt-get install graphviz);
     each step's box has id="step-NAME"; a legend names the kinds of steps."""
+    if flows_dir and flows_dir_option and flows_dir != flows_dir_option:
+        raise click.UsageError(
+            f"FLOWS_DIR {flows_dir} and --flows-dir {flows_dir_option}: give one"
+        )
+    folder = flows_dir or flows_dir_option or Path("flows")
+    if not folder.is_dir():
+        raise click.ClickException(f"{folder}: no such folder of flows")
     try:
-        flow = find_flow(name, flows_dir, check_model=False)
+        flow = find_flow(name, folder, check_model=False)
     except FlowError as exc:
         raise click.ClickException(str(exc)) from None
     if as_mermaid:
@@ -97,7 +125,7 @@ def graph(name: str, flows_dir: Path, as_mermaid: bool, output: Path | None) -> 
 
 
 @flows.command("test")
-@click.argument("path", type=click.Path(path_type=Path), default=Path("flows/scenarios"))
+@click.argument("path", type=click.Path(path_type=Path), default=Path("flows"))
 @click.option(
     "--flows-dir",
     type=click.Path(path_type=Path),
@@ -106,7 +134,8 @@ def graph(name: str, flows_dir: Path, as_mermaid: bool, output: Path | None) -> 
 @click.option("-k", "select", metavar="TEXT", help="Only the scenarios whose name has TEXT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: bool) -> None:
-    """Run the scenarios in PATH (a .toml file or a folder) against their flows.
+    """Run the scenarios in PATH against their flows: a scenario file (.toml), a folder of
+    them, or a folder of flows (default: flows), whose scenarios are in its scenarios/.
 
     Each scenario is a real call: a gateway on 127.0.0.1, a bot for the flow and a simulated
     caller (or, for outbound flows, a callee the bot dials), assembled as ivrbot run does. A
@@ -147,14 +176,27 @@ def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: b
     sys.exit(1 if failed else 0)
 
 
+SCENARIOS = "scenarios"  # a folder of flows keeps its scenario files here
+
+
 def _load_scenarios(path: Path) -> list[Scenario]:
-    """Every scenario file at ``path``, read and checked; one line per bad file, then exit 1."""
+    """Every scenario file at ``path`` (a file, a folder of them, or a folder of flows with a
+    scenarios/ folder), read and checked; one line per bad file, then exit 1."""
     from ivrbot.testing.scenario_file import ScenarioError, load_scenario, scenario_files
 
+    inside = path / SCENARIOS
+    if path.is_dir() and not any(path.glob("*.toml")) and inside.is_dir():
+        path = inside  # a folder of flows: its scenarios/
     try:
         files = scenario_files(path)
     except ScenarioError as exc:
-        _fail(str(exc))
+        message = str(exc)
+        if path.is_dir() and path.name != SCENARIOS:  # say where else it looked
+            message = (
+                f"{path}: no scenario files (*.toml) in it, nor in {inside}/: write one there "
+                "(README: Scenarios)"
+            )
+        _fail(message)
     scenarios, problems = [], []
     for file in files:
         try:

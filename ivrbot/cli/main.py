@@ -15,13 +15,15 @@ from rich.table import Table
 from ivrbot import __version__, logs
 from ivrbot.cli.calls import calls
 from ivrbot.cli.campaign import campaign
-from ivrbot.cli.dial import dial
+from ivrbot.cli.dial import api_key_option, dial
 from ivrbot.cli.flows import flows
 from ivrbot.cli.models import models
 from ivrbot.cli.sip import sip
 from ivrbot.config import ConfigError, Settings
+from ivrbot.credentials import refused
 from ivrbot.errors import UserError
 from ivrbot.media.setup import configure_media
+from ivrbot.phone.transport import TokensRefused
 
 console = Console()
 # mistakes a user can fix (FlowError, ConfigError, ModelNotFound, TtsUnavailable, ...) and
@@ -54,6 +56,8 @@ class _Main(click.Group):
             return super().invoke(ctx)
         except USER_ERRORS as exc:
             _fail(exc)
+        except TokensRefused as exc:  # the gateway answered: say what it wants
+            _fail(UserError(refused(exc.status, exc.reason, exc.presented)))
 
 
 def _log_options(command: Any) -> Any:
@@ -117,8 +121,20 @@ def _timeline_table(title: str, events: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _print_heard(heard: list[dict[str, Any]]) -> None:
+    """The prompts the caller heard: length and, when the flow's record tells, the text."""
+    if not heard:
+        console.print("prompts heard: [bold]-[/]")
+        return
+    console.print("prompts heard:")
+    for prompt in heard:
+        text = prompt["text"] or "(text unknown: the flow's record is not in this IVRBOT_DB)"
+        console.print(f"  {prompt['seconds']:5.1f} s  {text}", highlight=False)
+
+
 def _print_timeline(result: dict[str, Any]) -> None:
     console.print(_timeline_table("ivrbot demo: a caller rings the welcome flow", result["events"]))
+    _print_heard(result["heard_prompts"])
     console.print(f"digits received by the bot: [bold]{result['digits'] or '-'}[/]")
     console.print(
         f"speech recognised by the bot: [bold]{result['speech'] or '-'}[/] {result['choices']}"
@@ -195,7 +211,8 @@ def run(
     The bots attach inside the gateway and take every caller up to their limits
     (IVRBOT_MAX_CALLS, IVRBOT_FLOW_MAX_CALLS; then a queue with ringback, then busy). Also
     serves the softphone page (/softphone) and the operator's dashboard (/ and /dashboard:
-    log in with IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET). Edited flow files are loaded
+    log in with IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET; the banner prints the development
+    ones, and what leaving development mode takes). Edited flow files are loaded
     again for new calls (calls in progress finish on the old version); a flow file that does
     not load is reported and the others are served. Runs the outbound campaigns (ivrbot
     campaign start; IVRBOT_CAMPAIGN_CLOCK for a faster campaign clock). With
@@ -252,8 +269,7 @@ def _steps_in_order(ctx: click.Context, values: dict[str, tuple[str, ...]]) -> l
 
 def _print_call(result: dict[str, Any]) -> None:
     console.print(_timeline_table(f"ivrbot call {result['destination']}", result["events"]))
-    prompts = ", ".join(f"{s:.1f} s" for s in result["heard_prompts"]) or "-"
-    console.print(f"prompts heard: [bold]{prompts}[/]")
+    _print_heard(result["heard_prompts"])
     if result["recording"]:
         console.print(f"recording: [bold]{result['recording']}[/] ({result['recorded_s']:.1f} s)")
     for problem in result["problems"]:
@@ -272,6 +288,7 @@ def _print_call(result: dict[str, Any]) -> None:
     help="The gateway to call through (IVRBOT_GATEWAY).",
 )
 @click.option("--user", default="caller", show_default=True, help="Call as USER@<domain>.")
+@api_key_option
 @click.option("--press", multiple=True, metavar="DIGITS", help="Press keys (0-9 * # A-D).")
 @click.option("--say", multiple=True, metavar="TEXT", help="Speak words (synthesised).")
 @click.option("--voice", default="ko", show_default=True, help="espeak-ng voice for --say.")
@@ -306,16 +323,18 @@ def call(
     wait_s: float | None,
     record: Path | None,
     as_json: bool,
+    api_key: str | None,
 ) -> None:
     """Call DESTINATION through a running gateway and act like a caller.
 
     Steps (--press, --say, --play) run in the order given, each after the far end's prompt
-    has finished; then the caller listens, hangs up and prints what happened.
+    has finished; then the caller listens, hangs up and prints what happened. Outside
+    development mode the gateway wants an API key (--api-key or IVRBOT_API_KEY).
     """
     from ivrbot.scripted_call import CallScript, ScriptError, run_script
 
     steps = _steps_in_order(ctx, {"press": press, "say": say, "play": play})
-    script = CallScript(destination, steps, gateway, user, voice, wait_s, record)
+    script = CallScript(destination, steps, gateway, user, voice, wait_s, record, api_key or "")
     try:
         result = asyncio.run(run_script(script)).to_dict()
     except (ScriptError, *USER_ERRORS) as exc:

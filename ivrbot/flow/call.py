@@ -141,7 +141,7 @@ class FlowCall:
         prompt = await self.bot.prompt(text, voice, flow=self.flow)
         playback = self.call.play(prompt.pcm, prompt.sample_rate, label=text)
         self.playbacks.append(playback)
-        self.record.prompts.append(text)
+        self.record.said(text)
         self.note("prompt", text=text)
         return playback
 
@@ -274,8 +274,10 @@ class FlowCall:
 
     # listening ---------------------------------------------------------------------------------
     async def ask(self, step: Ask) -> Answer:
-        """Prompt, then wait for digits or a spoken choice (barge-in stops the prompt)."""
-        loop = asyncio.get_running_loop()
+        """Prompt, then wait for digits or a spoken choice (barge-in stops the prompt).
+
+        The no-input timeout runs from the end of the prompt, and not while the call is on
+        hold (``listener.hold``): time on hold is not the caller's time to answer."""
         playback = await self.play_prompt(step.prompt, step.voice)
         first_press = asyncio.ensure_future(self._next_press()) if step.digits else None
         speech: asyncio.Future[Answer] | None = None
@@ -283,18 +285,16 @@ class FlowCall:
         if turn is not None:
             speech = asyncio.ensure_future(self._recognise(turn))
         prompt_done = asyncio.ensure_future(_wait(playback))
-        deadline: float | None = None
+        no_input: asyncio.Future[None] | None = None
+        timed = False  # the no-input timer was started (it starts once)
         try:
             while True:
                 waiting: set[asyncio.Future[Any]] = {
-                    t for t in (first_press, speech) if t is not None
+                    t for t in (first_press, speech, no_input) if t is not None
                 }
                 if not prompt_done.done():
                     waiting.add(prompt_done)
-                timeout = None if deadline is None else max(0.0, deadline - loop.time())
-                done, _ = await asyncio.wait(
-                    waiting, timeout=timeout, return_when="FIRST_COMPLETED"
-                )
+                done, _ = await asyncio.wait(waiting, return_when="FIRST_COMPLETED")
                 if first_press is not None and first_press in done:
                     if step.barges("dtmf"):
                         playback.stop()
@@ -303,18 +303,19 @@ class FlowCall:
                 if speech is not None and speech in done:
                     answer = speech.result()
                     break
-                if prompt_done in done and deadline is None:
-                    deadline = loop.time() + step.timeout_s
+                if prompt_done in done and not timed:
+                    timed = True
+                    no_input = asyncio.ensure_future(self.listener.hold.sleep(step.timeout_s))
                     continue
-                if not done:  # no input in time (unless the caller is still speaking)
+                if no_input is not None and no_input in done:
+                    no_input = None
                     if turn is not None and turn.speech_started():
-                        deadline = None
-                        continue
+                        continue  # the caller is still speaking: the turn decides
                     answer = Answer("noinput")
                     break
         finally:
             self.listener.listening_for_speech = False
-            for task in (first_press, speech, prompt_done):
+            for task in (first_press, speech, prompt_done, no_input):
                 if task is not None and not task.done():
                     task.cancel()
             if turn is not None:
@@ -345,8 +346,8 @@ class FlowCall:
                     deadline = time.monotonic() + step.inter_digit_timeout_s
                     self._trailing_key = (step.finish_key, deadline)
                 break
-            try:
-                press = await asyncio.wait_for(
+            try:  # the inter-digit timeout, like the no-input one, pauses while held
+                press = await self.listener.hold.wait_for(
                     self.listener.presses.get(), step.inter_digit_timeout_s
                 )
             except TimeoutError:

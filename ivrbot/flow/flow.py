@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ivrbot.errors import FlowError
 from ivrbot.events import Event
 from ivrbot.flow.steps import GIVE_UP, Ask, Python, Retry, Step
+from ivrbot.integrations.signing import url_problem
 from ivrbot.numbers import virtual_number_user_id
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class Flow:
         start: str | None = None,
         complete_timeout_s: float = 0.15,
         incomplete_timeout_s: float = 0.3,
+        webhook: str | None = None,
+        webhook_steps: bool = False,
     ) -> None:
         self.name = name
         numbers = [number] if isinstance(number, str) else list(number)
@@ -118,6 +121,14 @@ class Flow:
         if start is not None and (not isinstance(start, str) or not start):
             raise FlowError(f"flow {name!r}: start must be the name of a step, not {start!r}")
         self.start_step = start  # None: the first step added
+        # where this flow's call events (and its campaigns' events) are POSTed, signed; with
+        # webhook_steps also every step (README: Starting calls over HTTP, and webhooks)
+        if webhook is not None:
+            problem = url_problem(webhook)
+            if problem:
+                raise FlowError(f"flow {name!r}: webhook {problem}")
+        self.webhook = webhook or ""
+        self.webhook_steps = bool(webhook_steps)
         self.steps: dict[str, Step] = {}
         self.handlers: dict[Event, list[EventHandler]] = {}
         self.source: str = ""

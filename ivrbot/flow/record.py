@@ -22,6 +22,7 @@ class FlowRecord:
     ended_at: float | None = None
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
+    prompts_at: list[float] = field(default_factory=list)  # time.time() each prompt began
     # each answer as it may be shown (Answer.shown: secret entries masked, never kept at
     # rest); the flow has the values in call.vars while the call runs
     inputs: list[dict[str, Any]] = field(default_factory=list)
@@ -41,6 +42,12 @@ class FlowRecord:
     direction: str = "inbound"  # 'inbound': caller -> number; 'outbound': number -> caller
     number: str = ""  # the bot's own party (its flow's number, 'vtn:5550001010')
 
+    def said(self, text: str) -> None:
+        """The bot began to say ``text`` now (a caller's report names the prompts it heard
+        by these times)."""
+        self.prompts.append(text)
+        self.prompts_at.append(round(time.time(), 3))
+
     @property
     def digits(self) -> str:
         return "".join(i["value"] for i in self.inputs if i["outcome"] == "dtmf")
@@ -58,6 +65,7 @@ class FlowRecord:
             "ended_at": self.ended_at,
             "path": self.path,
             "prompts": self.prompts,
+            "prompts_at": self.prompts_at,
             "inputs": self.inputs,
             "outcome": self.outcome or "in-progress",
             "error": self.error,

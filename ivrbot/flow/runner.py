@@ -26,6 +26,7 @@ from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.rooms import Rooms
 from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
 from ivrbot.media.frames import LISTEN_RATE
+from ivrbot.media.hold import BOT_SIDE, FAR_END
 from ivrbot.media.listener import Listener
 from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.tts import Prompt, Synthesizer
@@ -42,7 +43,9 @@ if TYPE_CHECKING:
     from ivrbot.gateway.switch import SwitchCall
 
 log = logging.getLogger(__name__)
+RINGING = (CallState.CREATED, CallState.CONNECTING)  # a dialled call not yet answered
 BEEP_WAIT_S = 20.0  # after a machine greeting, how long to wait for its beep
+FINISH_S = 5.0  # a flow that hung up may take this long to finish (complete its recording)
 
 
 class Bot:
@@ -112,6 +115,10 @@ class Bot:
         self._claims: dict[str, Phone] = {}  # caller -> the session answering its call
         # told of every note (step, input, call ended ...): the dashboard's live feed
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        # told of each call's events with the call (webhooks: ivrbot/integrations)
+        self.call_watchers: list[call_events.CallWatcher] = []
+        self._rang: set[tuple[int, int]] = set()  # dialled calls whose ringback came early
+        self._picked_up: dict[FlowCall, asyncio.Event] = {}  # dialled calls not yet answered
         self.rooms = Rooms(  # Conference steps
             gateway_url, flow.user_ids[0], f"bot:{flow.name}", self.credentials, gateway is not None
         )
@@ -184,16 +191,22 @@ class Bot:
             self.gateway_url,
             name=f"bot:{self.flow.name}:{len(self.phones) + 1}",
             in_process=self.gateway is not None,
+            hold_audio="silence",  # music on hold is not the caller: a held bot hears nothing
         )
         for event, handler in (
             (Event.CALL_INCOMING, self._on_incoming),
             (Event.CALL_CONNECTED, self._on_connected),
+            (Event.CALL_RINGBACK_PROVIDED, self._on_ringback),
             (Event.CALL_DISCONNECTED, self._on_ended),
             (Event.CALL_CANCELED, self._on_ended),
             (Event.CALL_REJECTED, self._on_ended),
             (Event.CALL_TRANSFERRED, self._on_ended),  # a Transfer step handed it on
             (Event.CALL_MOVED, self._on_ended),  # a Move step: another session has it
             (Event.DTMF_TONE_RECEIVED, self._on_dtmf),
+            (Event.CALL_HELD, self._on_hold),
+            (Event.CALL_RESUMED, self._on_hold),
+            (Event.CALL_REMOTE_HELD, self._on_hold),
+            (Event.CALL_REMOTE_RESUMED, self._on_hold),
         ):
             phone.on(event, functools.partial(handler, phone))
         for event in Event:  # the flow's own handlers, looked up when the event comes
@@ -308,23 +321,75 @@ class Bot:
         if found is not None and self.active[found[0]][1] is None:
             self.note(Event.CALL_CONNECTED)
             call, flow_call = found
+            self._answered(flow_call)
             call_events.flow_started(flow_call)
             outbound = call.direction == "outgoing" and flow_call.flow.detect_machine
             start = self._after_detection(flow_call) if outbound else flow_call.run()
             self.active[call] = (flow_call, asyncio.ensure_future(start))
 
     # outbound ------------------------------------------------------------------------------
-    async def dial(self, number: str) -> FlowCall:
-        """Call ``number`` and run the flow when it answers (see Flow.detect_machine)."""
+    async def dial(
+        self,
+        number: str,
+        vars: Mapping[str, Any] | None = None,
+        setup: Callable[[FlowCall], None] | None = None,
+    ) -> FlowCall:
+        """Call ``number`` and run the flow when it answers (see Flow.detect_machine).
+
+        ``vars`` are in the call's ``call.vars`` from its first step; ``setup`` is called
+        with the call before anything is told of it (the watchers hear ``dialing`` first).
+        Campaigns and ``POST /ivrbot/calls`` dial here; :meth:`ring_out` ends a call
+        nobody answers."""
         idle = [p for p in self.phones if self._idle(p)]
         phone = idle[0] if idle else await self._add_phone()
         listener = Listener()
         call = await phone.dial(number, remote_media=listener.on_frame)
         flow_call = FlowCall(self, call, listener)
+        flow_call.vars.update(vars or {})
+        if setup is not None:
+            setup(flow_call)
+        if call.state in RINGING:
+            self._picked_up[flow_call] = asyncio.Event()
         self._begin(flow_call)
         self.note("dialing", to=number)
+        call_events.flow_dialing(flow_call)
+        if (id(phone), call.index) in self._rang:  # it rang while dial() was under way
+            self._rang.discard((id(phone), call.index))
+            call_events.flow_ringing(flow_call)
         self._ensure_spare()
         return flow_call
+
+    async def ring_out(self, flow_call: FlowCall, timeout_s: float) -> bool:
+        """Wait until a dialled call is answered or over; one still ringing after
+        ``timeout_s`` is hung up. True when it rang out unanswered."""
+        waiting = self._picked_up.get(flow_call)
+        if waiting is None or flow_call.done:
+            return False
+        try:
+            await asyncio.wait_for(waiting.wait(), timeout_s)
+            return False
+        except TimeoutError:
+            try:
+                await self.hangup(flow_call)
+            except PhoneException as exc:
+                log.info("flow %s: ending an unanswered call: %s", self.flow.name, exc)
+            return True
+        finally:
+            self._picked_up.pop(flow_call, None)
+
+    def _answered(self, flow_call: FlowCall) -> None:
+        """A dialled call is answered or over: :meth:`ring_out` stops waiting."""
+        waiting = self._picked_up.get(flow_call)
+        if waiting is not None:
+            waiting.set()
+
+    def _on_ringback(self, phone: Phone, data: Any) -> None:
+        """The callee's phone rings (the gateway plays ringback to the bot's call)."""
+        found = self._entry(phone, data)
+        if found is None:  # still inside dial(): told once the call is known
+            self._rang.add((id(phone), data.index))
+        else:
+            call_events.flow_ringing(found[1])
 
     async def wait_records(self, count: int = 1, timeout_s: float = 30.0) -> deque[FlowRecord]:
         """Wait until ``count`` calls have finished (TimeoutError after ``timeout_s``); the
@@ -381,13 +446,32 @@ class Bot:
             call_events.key_pressed(found[1])
             found[1].listener.press(data.get("tone"), data.get("method", "rfc4733"))
 
+    def _on_hold(self, phone: Phone, data: Any) -> None:
+        """The call is held or resumed, by the bot's side or by the far end: while held the
+        bot hears nothing and its Ask's timers pause (ivrbot.media.hold)."""
+        found = self._entry(phone, data)
+        if found is None:
+            return
+        call, flow_call = found
+        hold = flow_call.listener.hold
+        before = hold.held_by
+        hold.set(BOT_SIDE, call.state == CallState.HELD)
+        hold.set(FAR_END, call.remote_held)
+        if hold.held_by != before:
+            changed = sorted(before ^ hold.held_by)
+            flow_call.note("hold" if hold.held_by > before else "resume", by=", ".join(changed))
+
     async def _on_ended(self, phone: Phone, data: Any) -> None:
         await self._free(phone)
         call = next((c for c in self.active if c.phone is phone and c.index == data.index), None)
         if call is None:
             return
         flow_call, task = self.active.pop(call)
+        self._answered(flow_call)
+        self._picked_up.pop(flow_call, None)
         if task is not None and not task.done() and task is not asyncio.current_task():
+            if flow_call.hung_up:  # the flow ended the call: let it finish (its recording)
+                await asyncio.wait({task}, timeout=FINISH_S)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         flow_call.listener.close()
@@ -397,6 +481,8 @@ class Bot:
             flow_call.record.outcome = "caller-hangup" if started else "not-answered"
             if not started and reason:
                 flow_call.record.error = reason
+        if flow_call.record.ended_at is None:  # never answered: no run() to set it
+            flow_call.record.ended_at = time.time()
         flow_call.done = True
         call_events.flow_ended(flow_call)
         self.finished.append(flow_call)

@@ -39,6 +39,11 @@ NEEDS_CREDENTIALS = (
 )
 
 
+def known_api_key(settings: Settings, key: str) -> bool:
+    """Whether ``key`` is one of the gateway's ``IVRBOT_API_KEYS`` (compared in constant time)."""
+    return any(hmac.compare_digest(key.encode(), k.encode()) for k in settings.api_keys)
+
+
 def normalise(user_id: str) -> str:
     """The form reserved identities are compared in: vtn:+digits, lower case."""
     user_id = user_id.strip()
@@ -82,9 +87,8 @@ class Access:
         """Who is asking for a token: the client its tokens are issued to. AuthError (401
         POL0001) for wrong credentials, or none outside development mode."""
         if api_key is not None:
-            for key in self.settings.api_keys:
-                if hmac.compare_digest(api_key.encode(), key.encode()):
-                    return api_key_client(key)
+            if known_api_key(self.settings, api_key):
+                return api_key_client(api_key)
             raise AuthError(f"unknown API key in {API_KEY_HEADER}")
         basic = basic_credentials(authorization)
         if basic is not None:

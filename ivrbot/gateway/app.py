@@ -19,6 +19,7 @@ from ivrbot.gateway import (
 )
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.http import GATEWAY, MAX_BODY, body_middleware, errors_middleware
+from ivrbot.integrations import routes as integrations
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def make_app(settings: Settings | None = None) -> web.Application:
     for routes in (routes_auth, routes_sessions, routes_calls, routes_conferences, openapi):
         routes.add_routes(app, rtc)
     health.add_routes(app, rtc)  # /health, /metrics
+    integrations.add_routes(app)  # /ivrbot/calls, /ivrbot/webhooks (served by compose's bots)
     web_pages.add_routes(app)  # the softphone page and the browser Phone SDK
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

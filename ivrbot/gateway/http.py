@@ -14,7 +14,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from ivrbot.credentials import API_KEY_HEADER
 from ivrbot.errors import request_error
+from ivrbot.gateway.access import basic_credentials, known_api_key
 from ivrbot.gateway.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.leg import SdpError
@@ -275,3 +277,38 @@ def own_call(request: web.Request) -> CallLeg | RelayedLeg:
     if leg is None:
         raise web.HTTPNotFound(text=f"no call {request.match_info['cid']} in this session")
     return leg
+
+
+OPERATOR_CREDENTIALS = (
+    f"the operator's credentials: an {API_KEY_HEADER} header (one of IVRBOT_API_KEYS), HTTP "
+    "Basic client_id:client_secret (IVRBOT_CLIENT_ID, IVRBOT_CLIENT_SECRET) or a bearer token "
+    "issued to them"
+)
+
+
+async def check_operator(request: web.Request) -> None:
+    """The request carries the operator's credentials (the integrators' and campaign APIs):
+    an API key, the OAuth client's id and secret, or a token issued to them. AuthError (401)
+    or ApiError (403) otherwise, one line naming what to send."""
+    gateway = gw(request)
+    key = request.headers.get(API_KEY_HEADER)
+    if key is not None:
+        if known_api_key(gateway.settings, key):
+            return
+        raise AuthError(f"unknown API key in {API_KEY_HEADER} (give one of IVRBOT_API_KEYS)")
+    header = request.headers.get("Authorization", "")
+    pair = basic_credentials(header)
+    if pair is not None:
+        client = await gateway.tokens.verify_client(*pair)  # GrantError: 401
+        if client != gateway.settings.client_id:
+            raise ApiError("POL0001", f"{request.path} needs {OPERATOR_CREDENTIALS}", status=403)
+        return
+    if not header.lower().startswith("bearer "):
+        raise AuthError(f"{request.path} needs {OPERATOR_CREDENTIALS}")
+    token = gateway.tokens.check(header[7:].strip())
+    if not gateway.tokens.is_operator(token):
+        raise ApiError(
+            "POL0001",
+            f"this token is not the operator's: {request.path} needs {OPERATOR_CREDENTIALS}",
+            status=403,
+        )

@@ -1,7 +1,8 @@
 """The gateway's OpenAPI 3 document, served at ``/openapi.json``.
 
 Written by hand from docs/spec/rtc-api.md (the wire API is a contract, not an accident of the
-code); a test checks that it names exactly the routes the app serves.
+code); a test checks that it names exactly the routes the app serves. OpenAPI 3.1: the
+integrators' API and the webhooks ivrbot sends are in too (ivrbot/integrations/openapi.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from ivrbot import __version__
+from ivrbot.integrations import openapi as integrations
+from ivrbot.media.hold import HOLD_AUDIO, HOLD_AUDIO_HEADER
 
 JSON = "application/json"
 ERROR = {"$ref": "#/components/schemas/RequestError"}
@@ -225,7 +228,13 @@ def document(rtc: str = "/RTC/v1") -> dict[str, Any]:
             "post": _op(
                 "Log in: create a session",
                 "201",
-                parameters=[_header("x-e911Id"), _header("x-Arg")],
+                parameters=[
+                    _header("x-e911Id"),
+                    _header("x-Arg"),
+                    # ivrbot's: what it hears while the far end holds (a bot: silence), and
+                    # session-modified (reason held / resumed) when the far end holds
+                    _header(HOLD_AUDIO_HEADER, enum=list(HOLD_AUDIO)),
+                ],
                 requestBody=_body(
                     _obj(
                         ["session"],
@@ -328,14 +337,20 @@ def document(rtc: str = "/RTC/v1") -> dict[str, Any]:
             "delete": _op("Remove a participant", "202", parameters=[*CALL, _path("participant")]),
         },
     }
+    paths.update(integrations.paths())  # POST /ivrbot/calls ...
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "ivrbot gateway (carrier WebRTC wire API)", "version": __version__},
         "paths": paths,
+        "webhooks": integrations.webhooks(),  # what ivrbot POSTs to integrators
         "security": [{"bearer": []}],
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                **integrations.SECURITY_SCHEMES,
+            },
             "schemas": {
+                **integrations.schemas(),
                 "RequestError": _obj(
                     ["RequestError"],
                     RequestError=_obj(
@@ -346,7 +361,7 @@ def document(rtc: str = "/RTC/v1") -> dict[str, Any]:
                             MessageId=STR, Text=STR, Variables={"type": "array", "items": STR}
                         ),
                     ),
-                )
+                ),
             },
         },
     }

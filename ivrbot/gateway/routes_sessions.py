@@ -11,6 +11,7 @@ from aiohttp import WSMsgType, web
 from ivrbot.gateway.channel import envelope
 from ivrbot.gateway.e911 import e911_for_session
 from ivrbot.gateway.http import ApiError, bearer, gw, json_body, limit, own_session
+from ivrbot.media.hold import HOLD_AUDIO, HOLD_AUDIO_HEADER
 from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 
 
@@ -29,7 +30,11 @@ async def post_session(request: web.Request) -> web.Response:
     e911_id = await e911_for_session(gateway, token, request.headers.get("x-e911Id"))
     # a Phone in the gateway's own process proves it with the process key: local media
     local = request.headers.get(SESSION_HEADER) == PROCESS_KEY
+    hold_audio = request.headers.get(HOLD_AUDIO_HEADER)  # ivrbot's: a bot says 'silence'
+    if hold_audio is not None and hold_audio not in HOLD_AUDIO:
+        raise ApiError("SVC0002", f"{HOLD_AUDIO_HEADER} (one of: {', '.join(HOLD_AUDIO)})")
     session = gateway.sessions.create(token.user_id, digest, e911_id, local)
+    session.hold_audio = hold_audio
     return web.Response(
         status=201,
         headers={"Location": session.path, "x-expires": str(gateway.settings.session_ttl_s)},

@@ -73,6 +73,7 @@ class CallLeg:
     answer_sdp: str | None = None  # the answer to this side's offer, until it goes out
     tone: Playback | None = None  # ringback or music on hold playing to this side
     membership: Membership | None = None  # in a conference's mix (a merged call)
+    told_far_held: bool = False  # this side was told its far end holds (session-modified)
 
     def publish(self, state: str, **fields: Any) -> None:
         event = {"type": "calls", "state": state, "resourceURL": self.resource_url}
@@ -337,7 +338,10 @@ class Switch:
 
     # who hears whom -------------------------------------------------------------------------
     def apply_media(self, call: SwitchCall) -> None:
-        """Bridge the two parties, or, while one holds, give the other music or silence."""
+        """Bridge the two parties, or, while one holds, give the other music or silence:
+        its session's ``hold_audio`` when it said (a bot says silence: music on hold is not
+        the caller, and a recogniser would take it for words), else the switch's. A party
+        whose session said is also told when its far end holds and resumes."""
         if call.bridge is not None:
             call.bridge.unbridge()
             call.bridge = None
@@ -349,12 +353,25 @@ class Switch:
         if call.state is not CallPhase.CONNECTED or len(parties) != 2:
             return
         a, b = parties
+        for me, other in ((a, b), (b, a)):
+            self._tell_far_hold(me, other.held)
         if not a.held and not b.held:
             call.bridge = Bridge(a.leg, b.leg)
             return
         for me, other in ((a, b), (b, a)):
-            if other.held and not me.held and self.hold_audio == "music":
+            hears = me.session.hold_audio or self.hold_audio
+            if other.held and not me.held and hears == "music":
                 me.play_tone(hold_music())
+
+    @staticmethod
+    def _tell_far_hold(party: CallLeg, far_held: bool) -> None:
+        """``session-modified`` with reason ``held`` / ``resumed`` when the far end's hold
+        changed, to a session that declared its hold audio (ivrbot's own: a bot stops
+        listening and its input timers pause)."""
+        if party.session.hold_audio is None or party.told_far_held == far_held:
+            return
+        party.told_far_held = far_held
+        party.publish("session-modified", reason="held" if far_held else "resumed")
 
     def require_connected(self, leg: CallLeg, action: str, merged_ok: bool = False) -> SwitchCall:
         call = leg.call

@@ -11,6 +11,7 @@ import numpy as np
 
 from ivrbot.media.dtmf import DtmfDetector
 from ivrbot.media.frames import LISTEN_RATE, Downsampler
+from ivrbot.media.hold import HoldState
 from ivrbot.media.wire_prompt import SILENCE, frame_tag
 
 DUPLICATE_WINDOW_S = 0.4  # one press heard as RFC 4733 and as in-band tones counts once
@@ -20,10 +21,15 @@ class Listener:
     """Frames in; ``presses`` (digit, method) and ``speech`` (16 kHz PCM chunks) out.
 
     Speech audio is only queued while ``listening_for_speech`` is set, so a call costs no
-    recogniser work outside an Ask.
+    recogniser work outside an Ask. While the call is on hold (``hold``: the bot's side
+    holds, or the far end) what arrives is not the caller: it reaches neither the key
+    detector, nor the speech queue, nor the taps (the gateway sends a bot silence on hold;
+    this also keeps out music on hold from a gateway that sends it anyway, and the frames
+    in flight when the hold began).
     """
 
     def __init__(self) -> None:
+        self.hold = HoldState("listener")
         self._down: Downsampler | None = Downsampler(LISTEN_RATE)
         self._detector = DtmfDetector(LISTEN_RATE)
         self.presses: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -34,8 +40,8 @@ class Listener:
         self._was_silent = False
 
     def on_frame(self, frame: av.AudioFrame) -> None:
-        if self._down is None:
-            return  # closed: the call has ended
+        if self._down is None or self.hold.held:
+            return  # closed (the call has ended), or on hold: nothing here is the caller
         silent = frame_tag(frame) == SILENCE
         # Digital silence after digital silence: the resampler's history is all zeros, so it
         # would give zeros; the idle key detector would find nothing in them. Skip both.
@@ -74,4 +80,5 @@ class Listener:
         call's objects are collected; frames that still arrive are ignored."""
         self._down = None
         self.listening_for_speech = False
+        self.hold.clear()
         self.clear()

@@ -118,6 +118,9 @@ class Call(MediaHost):
         self.state = CallState.CREATED
         self.end_reason = ""
         self.auto_held = False  # held by the Phone itself (second call, switch): resume later
+        # the far end holds the call (call:remote-held; told only to a Phone that declared
+        # its hold audio, see Phone(hold_audio=...))
+        self.remote_held = False
         self.pending_mod: tuple[str, str] | None = None  # (modId, new media type) offered to us
         self._mod_results: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.local_media: MediaStreamTrack = local_media or OutboundAudio()

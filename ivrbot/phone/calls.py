@@ -369,9 +369,14 @@ class Calls:
         self.publisher.publish(Event.CALL_INCOMING, IncomingCall(call.peer, call.media_type))
 
     async def _changed(self, call: Call, state: str, reason: str, obj: dict[str, Any]) -> None:
-        """Transfers and moves, as the gateway settles them."""
+        """Transfers and moves, as the gateway settles them; the far end's hold."""
         lines, publish = self.lines, self.publisher.publish
-        if state == "session-modified" and reason == "transferred":
+        if state == "session-modified" and reason in ("held", "resumed"):
+            # ivrbot's: the far end holds / resumes (told to Phones that declared hold audio)
+            call.remote_held = reason == "held"
+            event = Event.CALL_REMOTE_HELD if call.remote_held else Event.CALL_REMOTE_RESUMED
+            publish(event, call.event_data())
+        elif state == "session-modified" and reason == "transferred":
             call.peer = str(obj.get("from", call.peer))
             publish(
                 Event.NOTIFICATION, Notification(f"now talking to {call.peer}", call.event_data())

@@ -22,6 +22,7 @@ from aiortc import MediaStreamTrack, RTCIceServer
 from ivrbot import __version__, numbers
 from ivrbot.errors import PhoneError
 from ivrbot.events import Event, Payload
+from ivrbot.media.hold import HOLD_AUDIO
 from ivrbot.phone.call import Call, ConferenceCall
 from ivrbot.phone.calls import Calls
 from ivrbot.phone.conferences import PhoneConferences
@@ -50,15 +51,22 @@ class Phone:
         domain: str = "ivrbot.local",
         in_process: bool = False,
         transport: Transport | None = None,
+        hold_audio: str | None = None,
     ) -> None:
         """``transport``: how requests and events reach the gateway (default: HTTP and a
         WebSocket to ``gateway_url``; tests of the Phone's logic pass a scripted one).
-        ``in_process``: a bot in the gateway's own process (calls' media as frames)."""
+        ``in_process``: a bot in the gateway's own process (calls' media as frames).
+        ``hold_audio``: what the gateway sends this Phone while the far end holds a call,
+        'music' or 'silence' (None: the gateway's setting); a Phone that says is also told
+        when the far end holds and resumes (``call:remote-held`` / ``call:remote-resumed``).
+        Bots say 'silence': music on hold is not the caller."""
+        if hold_audio not in (None, *HOLD_AUDIO):
+            raise ValueError(f"hold_audio must be one of {HOLD_AUDIO}, not {hold_audio!r}")
         self.name = name
         self.domain = domain
         self._publisher = Publisher(name)
         self._session = PhoneSession(self._publisher, transport or RemoteTransport(gateway_url),
-                                in_process)  # fmt: skip
+                                in_process, hold_audio)  # fmt: skip
         self._negotiation = Negotiation(self._publisher, in_process)
         self._lines = Lines(self, self._session, self._publisher, self._negotiation)
         self._session.keeper = self._lines

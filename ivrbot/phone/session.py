@@ -14,6 +14,7 @@ from typing import Any, NoReturn, Protocol
 
 from ivrbot.errors import PhoneException, api_error_code
 from ivrbot.events import Event, SessionNotice, SessionReady
+from ivrbot.media.hold import HOLD_AUDIO_HEADER
 from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.phone.publisher import Publisher
 from ivrbot.phone.transport import EventSource, GatewayUnreachable, Response, SessionGone, Transport
@@ -40,9 +41,19 @@ class CallKeeper(Protocol):
 class PhoneSession:
     """The Phone's session: its id, whether the gateway answers, and requests to it."""
 
-    def __init__(self, publisher: Publisher, transport: Transport, in_process: bool) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        transport: Transport,
+        in_process: bool,
+        hold_audio: str | None = None,
+    ) -> None:
         self.publisher = publisher
         self.transport = transport
+        # what the gateway sends this session while the far end holds ('music' | 'silence';
+        # None: the gateway's choice); a session that says is also told of the far end's
+        # hold and resume (call:remote-held / call:remote-resumed)
+        self.hold_audio = hold_audio
         # a bot in the gateway's own process: its calls' media are frames passed in process
         # (ivrbot.media.local_link), not a WebRTC peer connection
         self.in_process = in_process
@@ -139,6 +150,8 @@ class PhoneSession:
         headers = {"x-e911Id": e911_id} if e911_id else {}
         if self.in_process:
             headers[SESSION_HEADER] = PROCESS_KEY
+        if self.hold_audio is not None:
+            headers[HOLD_AUDIO_HEADER] = self.hold_audio
         body = {
             "session": {
                 "mediaType": "dtls-srtp",

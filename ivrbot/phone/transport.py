@@ -9,11 +9,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ivrbot.credentials import Credentials
 
 
 class GatewayUnreachable(Exception):
     """The gateway did not answer (connection refused, reset, timed out, 502/503)."""
+
+
+class TokensRefused(Exception):
+    """``POST /tokens`` answered 401 or 403: the gateway runs, but not for these credentials
+    (none outside development mode, a wrong API key or client secret)."""
+
+    def __init__(self, status: int, reason: str, presented: Credentials | None = None) -> None:
+        super().__init__(f"POST /tokens: HTTP {status} {reason}".strip())
+        self.status, self.reason = status, reason
+        self.presented = presented  # what was refused (None: not known)
 
 
 class SessionGone(Exception):

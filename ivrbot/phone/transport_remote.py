@@ -12,9 +12,12 @@ import aiohttp
 
 from ivrbot.credentials import Credentials
 from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
-from ivrbot.phone.transport import GatewayUnreachable, Response, SessionGone
+from ivrbot.phone.transport import GatewayUnreachable, Response, SessionGone, TokensRefused
 
-__all__ = ["EventStream", "GatewayUnreachable", "RemoteTransport", "Response", "SessionGone"]
+__all__ = [
+    "EventStream", "GatewayUnreachable", "RemoteTransport", "Response", "SessionGone",
+    "TokensRefused",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,8 @@ async def fetch_token(
 ) -> str:
     """An access token from the gateway's app server (``POST /tokens``), presenting
     ``credentials`` (default: the API key in ``IVRBOT_API_KEY``, if set); ``in_process``:
-    asked by a bot in the gateway's own process (not rate-limited)."""
+    asked by a bot in the gateway's own process (not rate-limited). :class:`TokensRefused`
+    when the gateway refuses these credentials (401/403)."""
     credentials = credentials if credentials is not None else Credentials.from_env()
     headers = credentials.headers()
     if in_process:
@@ -116,6 +120,8 @@ async def fetch_token(
     transport = RemoteTransport(base_url)
     try:
         resp = await transport.request("POST", "/tokens", {"app_scope": app_scope}, headers)
+        if resp.status in (401, 403):
+            raise TokensRefused(resp.status, resp.text, credentials)
         if resp.status != 200:
             raise GatewayUnreachable(f"POST /tokens: HTTP {resp.status} {resp.text}")
         return str(resp.body["access_token"])

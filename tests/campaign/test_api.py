@@ -144,9 +144,39 @@ async def test_wrong_operator_credentials_are_one_line(
 ) -> None:
     monkeypatch.setenv("IVRBOT_CLIENT_SECRET", "not-the-secret-at-all")
     code, _, err = await cli("start", "spring", "--gateway", server.url)
-    assert (code, err) == (1, f"ivrbot: error: 401 from ivrbot run at {server.url}: wrong client "
-                              "id or secret (campaign commands log in as the operator: "
-                              "IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as ivrbot run has them)\n")  # fmt: skip
+    assert (code, err) == (1, f"ivrbot: error: 401 from ivrbot run at {server.url}: unknown "
+                              "client or wrong client secret (campaign commands log in as the "
+                              "operator: "
+                              "IVRBOT_CLIENT_ID and IVRBOT_CLIENT_SECRET as ivrbot run has them, "
+                              "or an API key: ivrbot campaign --api-key KEY, or "
+                              "IVRBOT_API_KEY)\n")  # fmt: skip
+
+
+async def test_an_api_key_controls_campaigns_out_of_development_mode(
+    service: CampaignService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "campaign-key-0123456789abcdef"
+    server = GatewayServer(Settings(port=0, db=service.store.path, client_secret="s" * 32,
+                                    api_keys=[key]))  # fmt: skip
+    api.add_routes(server.app, service)
+    await server.start()
+    await service.start()
+    try:
+        monkeypatch.delenv("IVRBOT_API_KEY", raising=False)
+        code, _, err = await cli("start", "spring", "--gateway", server.url)
+        assert code == 1 and err.startswith(f"ivrbot: error: 401 from ivrbot run at {server.url}")
+        code, out, _ = await cli("--api-key", key, "start", "spring", "--gateway", server.url)
+        assert (code, out.splitlines()[0]) == (0, "campaign spring: running")
+        monkeypatch.setenv("IVRBOT_API_KEY", key)
+        code, out, _ = await cli("pause", "spring", "--gateway", server.url)
+        assert (code, out.splitlines()[0]) == (0, "campaign spring: paused")
+        wrong = {"X-API-Key": "not-a-key-of-this-gateway"}
+        async with aiohttp.ClientSession(server.url, headers=wrong) as http:
+            async with http.get("/ivrbot/campaigns") as resp:
+                assert resp.status == 401 and "unknown API key" in await resp.text()
+    finally:
+        await service.stop()
+        await server.stop()
 
 
 async def test_delete_and_create_again(server: GatewayServer, service: CampaignService) -> None:

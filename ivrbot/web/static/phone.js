@@ -1045,15 +1045,22 @@ export class Phone {
   }
 }
 
-/** An access token from the gateway's app server (POST /tokens), as `ivrbot call` gets one. */
-export async function fetchToken(gatewayUrl = location.origin, appScope = 'ACCOUNT_ID') {
+/** An access token from the gateway's app server (POST /tokens), as `ivrbot call` gets one;
+ * `apiKey` (one of the gateway's IVRBOT_API_KEYS) is sent as X-API-Key: a gateway outside
+ * development mode wants one. A refusal throws an Error whose `status` is the HTTP status. */
+export async function fetchToken(gatewayUrl = location.origin, appScope = 'ACCOUNT_ID', { apiKey = '' } = {}) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (apiKey) headers['X-API-Key'] = apiKey;
   const resp = await fetch(`${gatewayUrl.replace(/\/+$/, '')}/tokens`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ app_scope: appScope }),
+    method: 'POST', headers, body: JSON.stringify({ app_scope: appScope }),
   });
   const body = await resp.json().catch(() => null);
   if (!resp.ok || !body || !body.access_token) {
     const inner = requestError(body);
-    throw new Error(`POST /tokens: HTTP ${resp.status} ${inner ? inner.Text : ''}`.trim());
+    const error = new Error(`POST /tokens: HTTP ${resp.status} ${inner ? inner.Text : ''}`.trim());
+    error.status = resp.status;
+    error.reason = inner ? inner.Text : '';
+    throw error;
   }
   return body.access_token;
 }

@@ -9,6 +9,20 @@ const phone = new Phone({ rtcUri: config.ewebrtc_uri || '/RTC/v1', domain, name:
 window.softphone = { phone, config }; // for the browser console (and the tests)
 document.querySelectorAll('.domain').forEach((el) => { el.textContent = domain; });
 
+// the API key a gateway outside development mode wants for tokens: asked for when /config
+// says so (or a token request is refused), kept in this tab's sessionStorage only
+const API_KEY = 'ivrbot.softphone.apiKey';
+$('api-key').value = sessionStorage.getItem(API_KEY) || '';
+$('api-key-row').hidden = config.development_mode !== false && !$('api-key').value;
+
+// a refused POST /tokens, as one line saying what to give (the gateway answered)
+function tokenRefusal(error, apiKey) {
+  const why = error.reason ? ` (${error.reason})` : '';
+  if (![401, 403].includes(error.status)) return `Could not get a token from this gateway: ${error.message}`;
+  if (apiKey) return `${error.status}: this gateway refused the API key${why}: enter one of its IVRBOT_API_KEYS`;
+  return `${error.status}: this gateway needs an API key: enter one of its IVRBOT_API_KEYS under API key`;
+}
+
 // what the user typed -> (user id, app scope of the token to ask for)
 function identity(user) {
   user = user.trim();
@@ -145,12 +159,15 @@ $('login-form').addEventListener('submit', async (ev) => {
   try {
     let token = $('token').value.trim();
     if (!token) {
+      const apiKey = $('api-key').value.trim();
       try {
-        token = await fetchToken(location.origin, scope);
+        token = await fetchToken(location.origin, scope, { apiKey });
       } catch (e) {
-        showMessage(`Could not get a token from this gateway: ${e.message}`);
+        showMessage(tokenRefusal(e, apiKey));
+        if ([401, 403].includes(e.status)) $('api-key-row').hidden = false;
         return;
       }
+      if (apiKey) sessionStorage.setItem(API_KEY, apiKey);
     }
     await phone.login({ token, userId });
   } finally {
