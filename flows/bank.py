@@ -62,6 +62,7 @@ flow.add(
         timeout_s=8,
         next="balance",
         no_input="bye",
+        secret=True,  # logs, records and the dashboard show <6 digits>; call.vars has it
     ),
 )
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ivrbot import metrics
-from ivrbot.logs import call_event, shown_input
+from ivrbot.logs import call_event
 from ivrbot.numbers import e164
 from ivrbot.outcomes import Outcome, of_reason
 
@@ -183,9 +183,9 @@ def flow_note(flow_call: FlowCall, event: str, detail: dict[str, Any]) -> None:
         return  # FlowCall logs the failure (file and line); flow-end has outcome=error
     ids = {"call": _info(flow_call).call_id, "flow": flow_call.flow.name}
     if event == "input":
-        shown = shown_input(str(detail.get("value", "")), str(detail.get("method", "")))
+        # the value is already as it may be shown (Answer.shown: the one masking function)
         call_event("input", **ids, step=detail.get("step"), outcome=detail.get("outcome"),
-                   value=shown or None, method=detail.get("method"))  # fmt: skip
+                   value=detail.get("value") or None, method=detail.get("method"))  # fmt: skip
         return
     level = logging.INFO if event in INFO_NOTES else logging.DEBUG
     call_event(event.replace(" ", "-"), level, **{**ids, **detail})

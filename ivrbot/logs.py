@@ -140,9 +140,22 @@ def campaign_event(event: str, level: int = logging.INFO, /, **fields: Any) -> N
     _event(CAMPAIGNS, event, level, fields)
 
 
-def shown_input(value: str, method: str) -> str:
-    """What the log shows of an answer: a spoken choice or one key as it is; an entry of
-    several keys only by its length (PINs and account numbers stay out of logs; the call
-    record keeps the value)."""
-    keyed = method in ("rfc4733", "inband")
-    return f"<{len(value)} digits>" if keyed and len(value) > 1 else value
+KEYED = ("rfc4733", "inband")  # the methods of keypad answers
+
+
+def shown_input(value: str, method: str, secret: bool | None = None) -> str:
+    """What is shown of an answer anywhere (log lines, call records, the dashboard, its API
+    and feed): the one masking function. ``secret`` is the Ask's: None (the default) shows a
+    spoken choice or one key as it is and an entry of several keys only by its length
+    (``<6 digits>``: PINs and account numbers stay out of sight); True hides every answer
+    (``<1 digit>``, ``<3 words>``); False shows it as it is."""
+    if not value or secret is False:
+        return value
+    if method in KEYED:
+        if secret or len(value) > 1:
+            return f"<{len(value)} digit{'s' if len(value) > 1 else ''}>"
+        return value
+    if not secret:
+        return value
+    words = len(value.split())
+    return f"<{words} word{'s' if words != 1 else ''}>"

@@ -44,7 +44,9 @@ class FlowCall:
         self.call = call
         self.listener = listener
         self.vars: dict[str, Any] = {}
-        self.record = FlowRecord(self.flow.name, e164(call.peer))  # +1555..., pat@host
+        direction = "outbound" if call.direction == "outgoing" else "inbound"
+        self.record = FlowRecord(self.flow.name, e164(call.peer), direction=direction,
+                                 number=e164(self.flow.user_ids[0]))  # fmt: skip
         self.hung_up = False
         self.done = False  # the call has ended and its record is complete
         self.last_answer: Answer | None = None
@@ -334,8 +336,9 @@ class FlowCall:
         playback.stop()
         answer = step.judge(answer)
         self.last_answer = answer
-        self.record.inputs.append({"step": step.name, **answer.to_dict()})
-        detail = {k: v for k, v in answer.to_dict().items() if v not in ("", None)}
+        shown = answer.shown(step.secret)  # records, notes, logs: as shown (vars: the value)
+        self.record.inputs.append({"step": step.name, **shown})
+        detail = {k: v for k, v in shown.items() if v not in ("", None, False)}
         if answer.outcome == "dtmf":
             detail.pop("confidence", None)
         self.note("input", step=step.name, **detail)

@@ -77,7 +77,7 @@ class Conference(WithFallback, Step):
     fallback: str | None = None
     say: str | None = None
     voice: str | None = None
-    colour: ClassVar[str] = "#fde68a"
+    colour: ClassVar[str] = "#a7f3d0"
 
     async def run(self, call: FlowCall) -> str | None:
         result = await join_room(call, self)

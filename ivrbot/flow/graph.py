@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 from html import escape
+from typing import Any
 
 import graphviz
 
@@ -21,6 +22,7 @@ from ivrbot.flow.flow import Flow
 from ivrbot.flow.steps import GIVE_UP, Step
 
 SUMMARY_LIMIT = 34
+PROMPT_LIMIT = 90  # a prompt in a dashboard box (two lines or so)
 PLAIN = ("next", "goto")  # solid arrows; every other way is dashed and labelled
 FONT = "sans-serif"
 GIVE_UP_KIND = "give up"
@@ -76,15 +78,75 @@ def mermaid(flow: Flow) -> str:
     return "\n".join(lines) + "\n"
 
 
+def box_text(step: Step) -> tuple[str, str]:
+    """(prompt, detail): the first words the step says, and what else its summary tells
+    (the summary without the prompt: 'keys' for an Ask, '<= 60 s, # ends' for a Record)."""
+    prompt = next(iter(step.prompt_texts()), "")
+    detail = step.summary()
+    if prompt and prompt in detail:
+        detail = detail.replace(prompt, "").strip(" :")
+    return " ".join(prompt.split()), " ".join(detail.split())
+
+
+def graph_data(flow: Flow) -> dict[str, Any]:
+    """The flow for a page to lay out (the dashboard uses dagre): every step with its kind,
+    colour, prompt (shortened), what else it does and its options, and every edge with its
+    label."""
+    edges = list(flow_edges(flow))
+    nodes = []
+    for name, step in flow.steps.items():
+        prompt, detail = box_text(step)
+        chosen = options(step)
+        nodes.append({
+            "id": name, "label": name, "kind": step.kind, "colour": step.colour,
+            "prompt": _short(prompt, PROMPT_LIMIT), "detail": "" if chosen else _short(detail),
+            "options": chosen, "start": name == flow.start,
+        })  # fmt: skip
+    if _gives_up(flow):  # misses no step takes: the bot gives up (an end, not a step)
+        nodes.append({
+            "id": GIVE_UP, "label": GIVE_UP_KIND, "kind": GIVE_UP_KIND, "colour": GIVE_UP_COLOUR,
+            "prompt": _short(flow.give_up, PROMPT_LIMIT), "detail": "hang up", "options": [],
+            "start": False, "end": True,
+        })  # fmt: skip
+    return {
+        "flow": flow.name,
+        "start": flow.start,
+        "nodes": nodes,
+        "edges": [{"from": e.source, "to": e.target, "label": e.label} for e in edges],
+    }
+
+
+def options(step: Step) -> list[dict[str, str]]:
+    """A step's options (a Menu's keys and words): its edges labelled 'option KEY'."""
+    return [
+        {"key": e.label.removeprefix("option "), "to": e.target}
+        for e in step.edges(None)
+        if e.label.startswith("option ")
+    ]
+
+
 def _box(step: Step) -> str:
-    """A step's box: its name and kind, then what it does (a Graphviz HTML-like label)."""
-    summary = escape(_short(step.summary())) or " "
+    """A step's box: its name and kind, its prompt (shortened), then its options or what
+    else it does (a Graphviz HTML-like label)."""
+    prompt, detail = box_text(step)
+    chosen = options(step)
+    rows = [
+        f'<tr><td align="left"><b>{escape(step.name)}</b></td>'
+        f'<td align="right"><font color="#1f2937">{escape(step.kind)}</font></td></tr>'
+    ]
+    if prompt:
+        rows.append(
+            f'<tr><td align="left" colspan="2"><i>{escape(_short(f"“{prompt}”"))}</i></td></tr>'
+        )
+    if chosen:
+        text = " · ".join(f"{o['key']} → {o['to']}" for o in chosen)
+        rows.append(f'<tr><td align="left" colspan="2"><b>{escape(_short(text))}</b></td></tr>')
+    elif detail or not prompt:
+        rows.append(f'<tr><td align="left" colspan="2">{escape(_short(detail)) or " "}</td></tr>')
     return (
         '<<table border="0" cellborder="0" cellspacing="0" cellpadding="2">'
-        f'<tr><td align="left"><b>{escape(step.name)}</b></td>'
-        f'<td align="right"><font color="#4b5563">{escape(step.kind)}</font></td></tr>'
-        f'<tr><td align="left" colspan="2"><font color="#374151">{summary}</font></td></tr>'
-        "</table>>"
+        + "".join(rows)
+        + "</table>>"
     )
 
 

@@ -60,7 +60,7 @@ class Play(Step):
     path: str | os.PathLike[str]
     next: str | None = None
     barge_in: bool = False
-    colour: ClassVar[str] = "#e0f2fe"
+    colour: ClassVar[str] = "#22d3ee"
 
     async def run(self, call: FlowCall) -> str | None:
         file = play_file(self.path, call.flow)
@@ -123,7 +123,7 @@ class Record(Step):
     no_input: str | None = None
     fmt: str = "wav"
     voice: str | None = None
-    colour: ClassVar[str] = "#fef3c7"
+    colour: ClassVar[str] = "#f5d0fe"
 
     async def run(self, call: FlowCall) -> str | None:
         result = await record_message(call, self)

@@ -16,13 +16,16 @@ class FlowRecord:
     ``CallRecord``)."""
 
     flow: str
-    caller: str  # the other party, as data: +15550001000 (E.164), pat@ivrbot.local
+    caller: str  # the other party, as data (+15550001000, pat@ivrbot.local): who called
+    # (inbound), or who was called (outbound)
     id: str = field(default_factory=lambda: secrets.token_hex(6))
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     prompts_at: list[float] = field(default_factory=list)  # time.time() each prompt began
+    # each answer as it may be shown (Answer.shown: secret entries masked, never kept at
+    # rest); the flow has the values in call.vars while the call runs
     inputs: list[dict[str, Any]] = field(default_factory=list)
     # '' while the call runs (stored as 'in-progress'; 'interrupted' if the process died)
     # | 'completed' (the flow hung up or ran out of steps) | 'caller-hangup' | 'error'
@@ -37,6 +40,8 @@ class FlowRecord:
     conferences: list[dict[str, Any]] = field(default_factory=list)  # Conference steps
     call_id: str = ""  # the call's id at the gateway, as the bot's session knows it
     node: str = field(default_factory=this_node)  # the process running the call
+    direction: str = "inbound"  # 'inbound': caller -> number; 'outbound': number -> caller
+    number: str = ""  # the bot's own party (its flow's number, 'vtn:5550001010')
 
     def said(self, text: str) -> None:
         """The bot began to say ``text`` now (a caller's report names the prompts it heard
@@ -70,4 +75,6 @@ class FlowRecord:
             "conferences": self.conferences,
             "call_id": self.call_id,
             "node": self.node,
+            "direction": self.direction,
+            "number": self.number,
         }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ivrbot.errors import FlowError
+from ivrbot.logs import shown_input
 
 if TYPE_CHECKING:
     from ivrbot.flow.call import FlowCall
@@ -104,7 +105,7 @@ class Say(Step):
     voice: str | None = None
     barge_in: bool = False
 
-    colour: ClassVar[str] = "#dbeafe"
+    colour: ClassVar[str] = "#60a5fa"
 
     async def run(self, call: FlowCall) -> str | None:
         await call.say(self.text, voice=self.voice, barge_in=self.barge_in)
@@ -139,6 +140,15 @@ class Answer:
             "method": self.method,
         }
 
+    def shown(self, secret: bool | None = None) -> dict[str, Any]:
+        """As :meth:`to_dict`, with the value and words as records and logs show them
+        (:func:`ivrbot.logs.shown_input`); ``masked``: whether they were hidden."""
+        out = self.to_dict()
+        for key in ("value", "text"):
+            out[key] = shown_input(out[key], self.method, secret)
+        out["masked"] = out["value"] != self.value
+        return out
+
 
 @dataclass(frozen=True)
 class Retry:
@@ -171,6 +181,9 @@ class Ask(Step):
     Speech ends after ``incomplete_timeout_s`` of silence, or already after
     ``complete_timeout_s`` when what was heard is exactly one whole choice (VoiceXML's
     ``incompletetimeout`` / ``completetimeout``; None: the flow's, by default 0.3 / 0.15 s).
+    ``secret``: how records, logs and the dashboard show the answer (``call.vars`` always
+    has it): None (default) an entry of several keys by its length only (``<6 digits>``),
+    True every answer hidden (keys or words), False as it is.
     The answer is stored in ``call.vars[name]``. ``next`` is for a usable answer only: no
     input or no match is asked again as ``retry`` says (default: the flow's, 3 attempts),
     then goes to ``no_input`` / ``no_match``; without one, the bot gives up (the caller
@@ -194,8 +207,9 @@ class Ask(Step):
     min_digits: int = 1
     complete_timeout_s: float | None = None  # silence after a whole choice (None: the flow's)
     incomplete_timeout_s: float | None = None  # silence after other speech (None: the flow's)
+    secret: bool | None = None  # True: never shown; None: several keys by length only
     choice_map: dict[str, str] = field(init=False, default_factory=dict)
-    colour: ClassVar[str] = "#dcfce7"
+    colour: ClassVar[str] = "#4ade80"
 
     def __post_init__(self) -> None:
         if isinstance(self.choices, Mapping):
@@ -288,6 +302,8 @@ class Ask(Step):
             wrong.append(f"finish_key {self.finish_key!r} is not a keypad key (0-9 * # A-D)")
         if self.barge_in not in (True, False, "dtmf", "speech"):
             wrong.append(f"barge_in must be True, False, 'dtmf' or 'speech', not {self.barge_in!r}")
+        if self.secret not in (None, True, False):
+            wrong.append(f"secret must be True, False or None, not {self.secret!r}")
         if self.choices is not None and not self.choice_map:
             wrong.append("choices is empty: give words to listen for, or leave choices out")
         return [self.problem(message) for message in wrong]
@@ -334,7 +350,7 @@ class Menu(Ask):
     """
 
     options: Mapping[str, str] = field(default_factory=dict)
-    colour: ClassVar[str] = "#bbf7d0"
+    colour: ClassVar[str] = "#fb923c"
 
     async def run(self, call: FlowCall) -> str | None:
         answer = await self.answer(call)
@@ -385,7 +401,7 @@ class Goto(Step):
     """Go to step ``target``."""
 
     target: str
-    colour: ClassVar[str] = "#ede9fe"
+    colour: ClassVar[str] = "#c084fc"
 
     async def run(self, call: FlowCall) -> str | None:
         return self.target
@@ -402,7 +418,7 @@ class Hangup(Step):
     """Optionally say goodbye, then end the call."""
 
     text: str | None = None
-    colour: ClassVar[str] = "#fee2e2"
+    colour: ClassVar[str] = "#fb7185"
 
     async def run(self, call: FlowCall) -> str | None:
         if self.text:
@@ -431,7 +447,7 @@ class Python(Step):
 
     fn: Callable[[FlowCall], Awaitable[str | None]]
     may_go_to: tuple[str, ...] = ()
-    colour: ClassVar[str] = "#f3f4f6"
+    colour: ClassVar[str] = "#a8a29e"
 
     async def run(self, call: FlowCall) -> str | None:
         chosen = await self.fn(call)
@@ -469,7 +485,7 @@ class Set(Step):
 
     values: Mapping[str, Any]
     next: str | None = None
-    colour: ClassVar[str] = "#f5f5f4"
+    colour: ClassVar[str] = "#d4a373"
 
     async def run(self, call: FlowCall) -> str | None:
         for key, value in self.values.items():

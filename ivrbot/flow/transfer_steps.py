@@ -117,7 +117,7 @@ class Transfer(WithFallback, Step):
     next: str | None = None
     say: str | None = None
     voice: str | None = None
-    colour: ClassVar[str] = "#fce7f3"
+    colour: ClassVar[str] = "#facc15"
 
     async def run(self, call: FlowCall) -> str | None:
         result = await transfer_call(call, self)
@@ -189,7 +189,7 @@ class Move(Step):
     next: str | None = None
     fallback: str | None = None
     timeout_s: float = 10.0
-    colour: ClassVar[str] = "#ecfccb"
+    colour: ClassVar[str] = "#a3e635"
 
     async def run(self, call: FlowCall) -> str | None:
         result = await move_call(call, self)

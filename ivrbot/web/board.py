@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ivrbot.flow.check import flow_edges
-from ivrbot.flow.steps import GIVE_UP
+from ivrbot.flow.graph import graph_data
+from ivrbot.logs import shown_input
 from ivrbot.numbers import e164, shown
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ class Board:
                         "call": switch_call.get(flow_call.call.id or ""),  # to listen in
                         "flow": record.flow,
                         "caller": e164(record.caller),
+                        **parties(record.to_dict()),
                         "step": record.path[-1] if record.path else "",
                         "path": list(record.path),
                         "inputs": list(record.inputs),
@@ -146,6 +147,9 @@ class Board:
                     "flow": "",
                     "caller": e164(call.from_uri),
                     "callee": e164(call.to_uri),
+                    "direction": "",
+                    "from": e164(call.from_uri),
+                    "to": e164(call.to_uri),
                     "step": "",
                     "state": str(call.state),
                     "started_at": call.started_at,
@@ -157,67 +161,89 @@ class Board:
             )
         return rows + self.elsewhere()
 
-    async def records(self, query: str = "", limit: int = RECORDS) -> list[dict[str, Any]]:
+    async def records(
+        self, query: str = "", limit: int = RECORDS, calls: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """The latest flow call records, newest first; ``query``: those that mention it
-        (caller, flow, step, prompt, input, transcript, outcome), case-insensitive."""
+        (caller, flow, step, prompt, input, transcript, outcome), case-insensitive. A record
+        in progress is stored when the call starts: its path and inputs so far are the live
+        call's (``calls``: :meth:`live_calls`, when the caller has them)."""
         store = self.gateway.store
+        numbers = {b.flow.name: b.flow.user_ids[0] for b in self.bots()}  # older records'
         if not query:
-            return [_record_row(r) for r in await store.flow_calls(limit=limit)]
-        wanted = query.casefold()
-        found = []
-        for record in await store.flow_calls(limit=SEARCH_DEPTH):
-            if wanted in _searchable(record):
-                found.append(_record_row(record))
-                if len(found) >= limit:
-                    break
-        return found
-
-    async def snapshot(self) -> dict[str, Any]:
-        calls = self.live_calls()
-        records = await self.records()
-        # a record in progress is stored when the call starts: its path so far is the call's
-        live = {c["id"]: c for c in calls}
-        for row in records:
+            found = [record_row(r, numbers) for r in await store.flow_calls(limit=limit)]
+        else:
+            wanted = query.casefold()
+            found = []
+            for record in await store.flow_calls(limit=SEARCH_DEPTH):
+                if wanted in _searchable(record):
+                    found.append(record_row(record, numbers))
+                    if len(found) >= limit:
+                        break
+        live = {c["id"]: c for c in (self.live_calls() if calls is None else calls)}
+        for row in found:
             call = live.get(row["id"])
             if call is not None and row["outcome"] == "in-progress":
                 row["path"] = call["path"]
                 row["inputs"] = call["inputs"]
+        return found
+
+    async def snapshot(self) -> dict[str, Any]:
+        calls = self.live_calls()
+        records = await self.records(calls=calls)
         return {"version": self.version, "now": time.time(), "bots": self.bot_rows(),
                 "calls": calls, "records": records, "sip": self.sip()}  # fmt: skip
 
 
-def _record_row(record: dict[str, Any]) -> dict[str, Any]:
+def parties(record: Mapping[str, Any], numbers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Who called whom, as data (E.164; the page shows them as people write them): ``from``
+    and ``to`` by the record's direction (an outbound call is from the bot's number to the
+    callee), and the ``direction``. A record kept before records had the bot's number takes
+    it from ``numbers`` (flow -> number)."""
+    other = e164(str(record.get("caller", "")))
+    number = str(record.get("number") or (numbers or {}).get(str(record.get("flow")), ""))
+    bot = e164(number) if number else ""
+    direction = str(record.get("direction") or "inbound")
+    if direction == "outbound":
+        return {"direction": direction, "from": bot, "to": other}
+    return {"direction": direction, "from": other, "to": bot}
+
+
+def _shown_input(entry: dict[str, Any], files: list[str]) -> dict[str, Any]:
+    if entry.get("value") in files:  # a Record step's: the file's name (not where it is kept)
+        return {**entry, "value": Path(entry["value"]).name}
+    if "masked" not in entry:  # kept before answers were masked at the source: as logs show it
+        method = str(entry.get("method", ""))
+        value = shown_input(str(entry.get("value", "")), method)
+        text = shown_input(str(entry.get("text", "")), method)
+        return {**entry, "value": value, "text": text, "masked": value != entry.get("value")}
+    return entry
+
+
+def record_row(record: dict[str, Any], numbers: Mapping[str, str]) -> dict[str, Any]:
     row = dict(record)  # its outcome is in today's names (the store reads them so)
     row["caller"] = e164(str(record.get("caller", "")))
+    row.update(parties(record, numbers))
     files = [str(p) for p in record.get("recordings") or []]
     row["recordings"] = [{"n": n, "name": Path(p).name} for n, p in enumerate(files)]
-    # a Record step's input is its file: its name only (where the server keeps it is not shown)
-    row["inputs"] = [
-        {**i, "value": Path(i["value"]).name} if i.get("value") in files else i
-        for i in record.get("inputs") or []
-    ]
+    row["inputs"] = [_shown_input(i, files) for i in record.get("inputs") or []]
     return row
 
 
 def _searchable(record: dict[str, Any]) -> str:
     parts = [str(record.get(k, "")) for k in ("id", "flow", "caller", "outcome", "error")]
     parts += [e164(str(record.get("caller", ""))), shown(str(record.get("caller", "")))]
+    parts += [e164(str(record.get("number", ""))), shown(str(record.get("number", "")))]
     parts += list(record.get("path") or []) + list(record.get("prompts") or [])
-    parts += [str(i.get("value", "")) for i in record.get("inputs") or []]
+    files = [str(p) for p in record.get("recordings") or []]  # inputs as shown: no secret found
+    parts += [str(_shown_input(i, files).get("value", "")) for i in record.get("inputs") or []]
     return " ".join(parts).casefold()
 
 
 def flow_graph(flow: Flow) -> dict[str, Any]:
-    """The flow's steps and where each can go, for the dashboard to lay out (dagre)."""
-    nodes = [
-        {"id": name, "kind": type(step).__name__, "label": name}
-        for name, step in flow.steps.items()
-    ]
-    edges = [{"from": e.source, "to": e.target, "label": e.label} for e in flow_edges(flow)]
-    if any(e["to"] == GIVE_UP for e in edges):  # misses no step takes: the bot gives up
-        nodes.append({"id": GIVE_UP, "kind": "give up", "label": "give up"})
-    return {"flow": flow.name, "start": flow.start, "nodes": nodes,
-            "edges": edges}  # fmt: skip
+    """The flow's steps (kind, colour, prompt, options) and where each can go, for the
+    dashboard to lay out (dagre): :func:`ivrbot.flow.graph.graph_data`."""
+    return graph_data(flow)
 
 
 BOARD = web.AppKey("board", Board)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from ivrbot import logs
+from ivrbot.flow.steps import Answer
 from ivrbot.logs import call_event, shown_input
 
 TEXT_LINE = re.compile(
@@ -84,6 +85,26 @@ def test_an_entry_of_several_keys_is_not_logged() -> None:
     assert shown_input("987654", "inband") == "<6 digits>"
     assert shown_input("7", "rfc4733") == "7"
     assert shown_input("menu", "asr") == "menu"
+
+
+def test_a_secret_answer_is_never_shown_and_a_plain_one_always() -> None:
+    """Ask(secret=True) hides one key and spoken words too; secret=False shows an entry of
+    several keys (a quantity, an extension) as it is."""
+    assert shown_input("7", "rfc4733", secret=True) == "<1 digit>"
+    assert shown_input("123456", "inband", secret=True) == "<6 digits>"
+    assert shown_input("my account number", "asr", secret=True) == "<3 words>"
+    assert shown_input("yes", "asr", secret=True) == "<1 word>"
+    assert shown_input("1234", "rfc4733", secret=False) == "1234"
+    assert shown_input("", "rfc4733", secret=True) == ""  # nothing given: nothing to hide
+
+
+def test_an_answer_is_kept_as_it_is_shown() -> None:
+    """What the record, the notes and the log line get of an Ask's answer (Answer.shown)."""
+    keyed = Answer("dtmf", "123456", method="inband").shown()
+    assert (keyed["value"], keyed["masked"], keyed["outcome"]) == ("<6 digits>", True, "dtmf")
+    spoken = Answer("speech", "yes", text="yes please", method="asr").shown(secret=True)
+    assert (spoken["value"], spoken["text"], spoken["masked"]) == ("<1 word>", "<2 words>", True)
+    assert Answer("dtmf", "7", method="rfc4733").shown()["value"] == "7"
 
 
 def test_other_handlers_keep_what_they_get() -> None:

@@ -11,6 +11,7 @@ the campaigns panel. Screenshots go to ``artifacts/``.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from playwright.async_api import Page
@@ -46,6 +47,13 @@ RECORDING_JS = """async ([selector, freq]) => {
 }"""
 
 
+# The records API as the page reads it (the operator's token)
+RECORDS_JS = """async () => {
+  const resp = await fetch('/ivrbot/records', { headers: { Authorization: `Bearer ${window.dashboard.token}` } });
+  return (await resp.json()).records;
+}"""
+
+
 async def live_step(page: Page, step: str) -> None:
     """The dashboard shows the call on ``step``, in the table and in the flow graph."""
     await page.wait_for_selector(f"#calls td.step:text-is('{step}')")
@@ -60,8 +68,9 @@ async def press(page: Page, keys: str) -> None:
 
 @pytest.mark.slow
 async def test_dashboard_follows_a_call_then_plays_its_recording(
-    page: Page, dashboard: Page, bank: Runner
+    page: Page, dashboard: Page, bank: Runner, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ivrbot.calls")
     url = bank.server.url
     ARTIFACTS.mkdir(exist_ok=True)
     await log_in(dashboard, url, "wrong secret")
@@ -83,13 +92,23 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     await live_step(dashboard, "menu")
     assert await dashboard.locator("#calls tbody tr").count() == 1  # the bot's, not twice
     row = dashboard.locator("#calls tbody tr").first
-    assert await row.locator("td").first.text_content() == "alice@ivrbot.local"
+    assert await row.locator(".party.from").text_content() == "fromalice@ivrbot.local"
+    assert await row.locator(".party.to").text_content() == "to+1 (555) 000-1010"
 
     await press(page, "1")
     await live_step(dashboard, "account")
     await press(page, "123456#")
     await live_step(dashboard, "more")
-    assert "account: 123456" in (await row.text_content() or "")
+    # the account number (secret) is shown as the log writes it: live, in the feed, on record
+    assert "account: <6 digits>" in (await row.text_content() or "")
+    logged = [r.fields["value"] for r in caplog.records if getattr(r, "fields", {}).get("event")
+              == "input" and r.fields.get("step") == "account"]  # fmt: skip
+    assert logged == ["<6 digits>"]
+    fed = await dashboard.evaluate("() => window.dashboard.board.calls[0].inputs")  # WebSocket
+    assert [i["value"] for i in fed] == ["1", "<6 digits>"]
+    on_record = await dashboard.evaluate(RECORDS_JS)
+    assert [i["value"] for i in on_record[0]["inputs"]] == ["1", "<6 digits>"]
+    assert "123456" not in (await dashboard.text_content("body") or "")
     record = dashboard.locator("#records tbody tr").first  # on record as it happens
     await record.locator("td.outcome:text-is('in-progress')").wait_for()
     assert (await record.locator("td.path").text_content() or "").endswith("balance → more")
@@ -111,7 +130,7 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     path = await record.locator("td.path").text_content() or ""
     assert path.startswith("defaults → menu → account → balance → more → agent → voicemail")
     inputs = await record.locator("td.inputs").text_content() or ""
-    assert "account: 123456" in inputs
+    assert "account: <6 digits>" in inputs
     assert "-voicemail.wav" in inputs and "/" not in inputs  # the file's name, not its path
     await record.locator("td.recordings button").click()
     await record.locator("audio").wait_for()
@@ -120,9 +139,10 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     assert level > -35.0, f"the caller's tone is at {level:.1f} dBFS in the recording"
     await dashboard.screenshot(path=str(ARTIFACTS / "dashboard-record.png"), full_page=True)
 
-    await dashboard.fill("#search", "123456")
+    assert (await dashboard.evaluate(RECORDS_JS))[0]["inputs"][1]["value"] == "<6 digits>"
+    await dashboard.fill("#search", "voicemail")
     await dashboard.wait_for_selector("#records tbody tr td.path")
-    await dashboard.fill("#search", "no such words")
+    await dashboard.fill("#search", "123456")  # a secret is not found by searching for it
     await dashboard.wait_for_selector("#no-records:not([hidden])")
 
     # a campaign created in the running server's store appears in the panel (it polls)
@@ -142,12 +162,24 @@ CAMPAIGNS_JS = """async () => {
   const box = document.createElement('div');
   document.body.append(box);
   drawCampaigns(box, [{ name: 'reminders', flow: 'reminder', state: 'running', total: 100,
-    done: 40, in_progress: 10, outcomes: { completed: 30, 'no-answer': 10 }, abandon_ratio: 0.025 }]);
+    done: 40, in_progress: 10, outcomes: { completed: 30, 'no-answer': 10 }, abandon_ratio: 0.025 },
+    { name: 'renewals', flow: 'reminder', state: 'done', total: 4, done: 4, in_progress: 0,
+    outcomes: { 'no-answer': 1, busy: 2, 'left-early': 1 }, abandon_ratio: 0 }]);
   const row = box.querySelector('tbody tr');
   const bars = [...row.querySelectorAll('svg')].map((svg) =>
     [...svg.querySelectorAll('rect')].map((r) => Number(r.getAttribute('width'))));
-  return { text: [...row.cells].map((c) => c.textContent), bars };
+  const fills = [...box.querySelectorAll('tbody td:nth-child(5) rect')].map((r) =>
+    [r.dataset.part, r.getAttribute('fill')]);
+  const legend = (id) => [...box.querySelectorAll(`#${id} li`)].map((li) =>
+    [li.textContent, li.querySelector('i').style.background]);
+  return { text: [...row.cells].map((c) => c.textContent), bars, fills,
+    outcomes: legend('outcome-legend'), progress: legend('progress-legend') };
 }"""
+
+
+def css_rgb(colour: str) -> str:
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
 
 
 @pytest.mark.slow
@@ -159,3 +191,12 @@ async def test_campaigns_panel_draws_progress_and_outcomes(
     assert shown["text"][:3] == ["reminders", "reminder", "running"]
     assert shown["text"][3].endswith("40 / 100") and shown["text"][5] == "2.5%"
     assert shown["bars"] == [[96, 24], [180, 60]]  # 240 px: 40 % done + 10 % in progress; 3:1
+    # one colour per outcome in every row, and a legend naming each outcome shown
+    colours = dict(shown["fills"])
+    assert len(shown["fills"]) == 5 and len({tuple(f) for f in shown["fills"]}) == 4
+    assert len(set(colours.values())) == 4  # and no two outcomes alike
+    assert shown["outcomes"] == [
+        [name, css_rgb(colours[name])] for name in ("busy", "completed", "left-early", "no-answer")
+    ]
+    assert [name for name, _ in shown["progress"]] == ["done", "in progress"]
+    await page.screenshot(path=str(ARTIFACTS / "campaigns-legend.png"))

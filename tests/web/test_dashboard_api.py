@@ -10,12 +10,13 @@ import pytest
 
 from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
+from ivrbot.flow.graph import PROMPT_LIMIT
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.flow.steps import GIVE_UP
+from ivrbot.flow.steps import GIVE_UP, Menu
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.numbers import shown
 from ivrbot.phone.transport_remote import fetch_token
-from ivrbot.web.board import flow_graph
+from ivrbot.web.board import flow_graph, parties, record_row
 from ivrbot.web.dashboard import ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +97,38 @@ def test_a_flow_graph_has_every_step_and_edge() -> None:
     assert ("agent", "voicemail", "fallback") in edges
     assert ("account", GIVE_UP, "no match") in edges  # '#' alone, after the retries
     assert all(e["to"] in ids for e in graph["edges"])
+    # what the boxes show: the step's colour, prompt (shortened), options, what else it does
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    menu = nodes["menu"]
+    assert menu["colour"] == Menu.colour and menu["start"] is False and nodes["defaults"]["start"]
+    assert menu["prompt"].startswith("Welcome to ivrbot bank. For your balance, press 1.")
+    assert menu["options"] == [{"key": "1", "to": "account"}, {"key": "2", "to": "agent"}]
+    assert (nodes["account"]["detail"], nodes["voicemail"]["detail"]) == ("keys", "<= 60 s, # ends")
+    assert nodes["bye"]["prompt"] == "Thank you for calling ivrbot bank. Goodbye."
+    assert len(nodes["voicemail"]["prompt"]) <= PROMPT_LIMIT
+
+
+def test_records_show_who_called_whom_and_never_an_unmasked_entry() -> None:
+    """Outbound: from the bot's number to the callee. A record kept before inputs were
+    masked at the source (no 'masked' key) is shown as the logs show it."""
+    outbound = {"flow": "reminder", "caller": "tel:+15550009999", "direction": "outbound",
+                "number": "vtn:5550001013", "inputs": []}  # fmt: skip
+    assert parties(outbound) == {  # data: E.164 (the page shows +1 (555) 000-1013)
+        "direction": "outbound",
+        "from": "+15550001013",
+        "to": "+15550009999",
+    }
+    older = {"flow": "bank", "caller": "sip:alice@ivrbot.local", "recordings": [], "inputs": [
+        {"step": "account", "outcome": "dtmf", "value": "123456", "text": "", "method": "inband"},
+        {"step": "menu", "outcome": "dtmf", "value": "1", "text": "", "method": "rfc4733"},
+    ]}  # fmt: skip
+    row = record_row(older, {"bank": "vtn:5550001010"})
+    assert (row["direction"], row["from"], row["to"]) == (
+        "inbound",
+        "alice@ivrbot.local",
+        "+15550001010",
+    )
+    assert [i["value"] for i in row["inputs"]] == ["<6 digits>", "1"]
 
 
 def test_parties_are_written_one_way() -> None:

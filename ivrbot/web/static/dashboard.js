@@ -1,7 +1,7 @@
 // The operator's dashboard: log in with the gateway's OAuth client credentials (or an
 // operator token), then follow bots, live calls, flows and call records over a WebSocket.
 
-import { drawFlow, drawLegend, highlight } from '/static/flowgraph.js';
+import { drawFlow, drawLegend, fit, highlight } from '/static/flowgraph.js';
 import { drawCampaigns } from '/static/campaigns.js';
 import { listen, listeningTo, stopListening } from '/static/listen.js';
 import { shown } from '/static/softphone_extras.js'; // numbers as +1 (555) 000-1010
@@ -106,6 +106,29 @@ function duration(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+// Who called whom: "from" and "to" lines (an outbound call is from the bot's number).
+function partiesCell(row, call) {
+  const td = row.insertCell();
+  td.className = 'parties';
+  for (const side of ['from', 'to']) {
+    const line = document.createElement('span');
+    line.className = `party ${side}`;
+    line.append(Object.assign(document.createElement('small'), { textContent: side }), shown(call[side] || ''));
+    td.append(line);
+  }
+  return td;
+}
+
+function directionCell(row, direction) {
+  const td = row.insertCell();
+  td.className = 'direction';
+  if (direction) {
+    td.append(Object.assign(document.createElement('span'), {
+      className: `badge ${direction}`, textContent: direction === 'outbound' ? '↗ outbound' : '↘ inbound' }));
+  }
+  return td;
+}
+
 function inputText(input) {
   if (!input) return '';
   return `${input.step}: ${input.value || input.outcome}`;
@@ -175,7 +198,8 @@ function renderCalls(calls) {
     row.dataset.id = call.id;
     row.dataset.flow = call.flow;
     row.dataset.started = call.started_at;
-    cell(row, call.callee ? `${shown(call.caller)} → ${shown(call.callee)}` : shown(call.caller));
+    partiesCell(row, call.from !== undefined ? call : { from: call.caller, to: call.callee });
+    row.dataset.direction = call.direction || '';
     cell(row, call.flow || '(between people)');
     cell(row, call.step || call.state || '', 'step');
     cell(row, duration(Date.now() / 1000 - state.clockSkew - call.started_at), 'duration');
@@ -237,8 +261,11 @@ function renderRecords(records) {
   for (const record of records) {
     const row = body.insertRow();
     row.dataset.id = record.id;
+    row.dataset.direction = record.direction;
     cell(row, new Date(record.started_at * 1000).toLocaleString());
-    cell(row, shown(record.caller));
+    directionCell(row, record.direction);
+    cell(row, shown(record.from || ''), 'from');
+    cell(row, shown(record.to || ''), 'to');
     cell(row, record.flow);
     cell(row, record.error ? `${record.outcome}: ${record.error}` : record.outcome, 'outcome');
     cell(row, record.path.join(' → '), 'path');
@@ -322,6 +349,12 @@ $('#login-form').addEventListener('submit', login);
 $('#logout').addEventListener('click', () => logout());
 $('#search').addEventListener('input', search);
 $('#flow-pick').addEventListener('change', (e) => showFlow(e.target.value));
+let resizeTimer = null;
+window.addEventListener('resize', () => {  // rescale now; lay out again for the new width
+  fit($('#graph'));
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => state.shownFlow && showFlow(state.shownFlow), 250);
+});
 setInterval(tick, 1000);
 window.dashboard = state;
 if (state.token) start().catch(() => {});
