@@ -71,6 +71,7 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     page: Page, dashboard: Page, bank: Runner, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="ivrbot.calls")
+    caplog.set_level(logging.INFO, logger="ivrbot.media.recorder")
     url = bank.server.url
     ARTIFACTS.mkdir(exist_ok=True)
     await log_in(dashboard, url, "wrong secret")
@@ -120,6 +121,11 @@ async def test_dashboard_follows_a_call_then_plays_its_recording(
     async with asyncio.timeout(20):  # "... after the tone": the caller hears the beep
         while await page_level(page, BEEP_HZ) < -30.0:
             await asyncio.sleep(0.1)
+        # and speaks once the bot records (the level at the beep's pitch can rise early, in
+        # the prompt's own words: speaking then went unrecorded, 1 run in 4)
+        while not any("-> recording" in r.getMessage() for r in caplog.records
+                      if r.name == "ivrbot.media.recorder"):  # fmt: skip
+            await asyncio.sleep(0.05)
     await page.click("#mute")  # and speaks (the microphone's tone), then presses #
     await asyncio.sleep(2.0)
     await press(page, "#")
