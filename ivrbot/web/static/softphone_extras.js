@@ -80,7 +80,7 @@ async function loadBots(phone, dial) {
     const call = document.createElement('button');
     call.type = 'button';
     call.dataset.flow = bot.flow;
-    call.textContent = bot.number;
+    call.textContent = shown(bot.number);
     call.title = `call ${bot.flow}`;
     call.onclick = () => dial(bot.number);
     li.append(name, call);
