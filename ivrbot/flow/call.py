@@ -45,9 +45,7 @@ class FlowCall:
     ``clock``: what the call reads the time from and pauses on (``sleep``); the real one
     unless a test kit gives it a virtual one."""
 
-    def __init__(
-        self, bot: Bot, call: Call, listener: Listener, clock: Clock = REAL_CLOCK
-    ) -> None:
+    def __init__(self, bot: Bot, call: Call, listener: Listener, clock: Clock = REAL_CLOCK) -> None:
         self.bot = bot
         self.flow: Flow = bot.flow  # a call finishes on the version it started with
         self.call = call

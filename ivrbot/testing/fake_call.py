@@ -71,7 +71,7 @@ class HangUp:
 Action = Keys | Speech | Silence | HangUp
 
 
-class Unscripted(BaseException):  # noqa: N818 - not the flow's failure: it stops the test
+class Unscripted(BaseException):
     """A step the script gives no result for (or cannot run without media): it stops the run
     (a BaseException, so the flow does not take it for its own error)."""
 
@@ -236,7 +236,9 @@ class FakeCall(FlowCall):
                 ".transfer_answers(True) (it answers) or .transfer_answers(False) (no answer)"
             )
         outcome = self.script.transfers.popleft()
-        announcement = fill(step.announce, self.vars) if step.mode == "warm" and step.announce else ""
+        announcement = (
+            fill(step.announce, self.vars) if step.mode == "warm" and step.announce else ""
+        )
         self.note("transfer", to=step.to, mode=step.mode)
         ring = step.timeout_s if outcome == "no-answer" else 0.0 if outcome == "failed" else RING_S
         await self.clock.sleep(ring)
@@ -295,9 +297,11 @@ class FakeCall(FlowCall):
             seconds = min(step.max_s, SECONDS_PER_WORD * len(action.words.split()))
             ended_by = "max-length" if seconds >= step.max_s else "silence"
             await self.clock.sleep(seconds + (0 if ended_by == "max-length" else step.silence_s))
-            path = self.fake_bot.recordings / self.flow.name / f"{self.record.id}-{step.name}.{step.fmt}"
+            name = f"{self.record.id}-{step.name}.{step.fmt}"
+            path = self.fake_bot.recordings / self.flow.name / name
             return keep_message(self, step, RecordResult("recorded", str(path), seconds, ended_by))
-        finish = isinstance(action, Keys) and bool(step.finish_key) and step.finish_key in action.keys
+        key = step.finish_key or ""
+        finish = isinstance(action, Keys) and bool(key) and key in action.keys
         if not finish:
             await self.clock.sleep(step.silence_s)
         ended_by = "finish-key" if finish else "no-input"

@@ -52,7 +52,9 @@ from ivrbot.testing.fake_call import (
     Unscripted,
 )
 
-REAL_TIMEOUT_S = 10.0  # a run taking this long in real time is stuck (a step waits on something real)
+REAL_TIMEOUT_S = (
+    10.0  # a run taking this long in real time is stuck (a step waits on something real)
+)
 
 
 class FlowTestError(UserError, AssertionError):
@@ -191,7 +193,9 @@ class FlowTest:
         """What the next Transfer steps' targets do, one each: True (answers: transferred),
         False (no answer), or an outcome: 'transferred', 'no-answer', 'rejected', 'failed'."""
         for answer in answers:
-            outcome = {True: "transferred", False: "no-answer"}.get(answer, answer)  # type: ignore[call-overload]
+            outcome = (
+                answer if isinstance(answer, str) else "transferred" if answer else "no-answer"
+            )
             if outcome not in TRANSFER_OUTCOMES:
                 raise FlowTestError(f"transfer_answers({answer!r}): give True, False or one of "
                                     f"{', '.join(TRANSFER_OUTCOMES)}")  # fmt: skip
