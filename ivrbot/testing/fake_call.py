@@ -282,25 +282,32 @@ class FakeCall(FlowCall):
 
     async def record_message(self, step: Record) -> RecordResult:
         """A Record step: the prompt, the beep, then the caller's next action: words are a
-        message (no file is written: its path is where it would be), silence or keys are
-        none, a hang-up ends the call."""
+        message (ended by the finish key when that comes next, else by silence; no file is
+        written: its path is where it would be), silence or keys are none, a hang-up ends
+        the call."""
         if step.prompt:
             await self.say(step.prompt, voice=step.voice)
         if step.beep:
             await self.play(beep_pcm(), WIRE_RATE, label="beep")
-        action = self.script.actions[0] if self.script.actions else Silence()
+        actions = self.script.actions
+        action = actions[0] if actions else Silence()
         if isinstance(action, HangUp):
             self._hang_up_now()
-        if self.script.actions:
-            self.script.actions.popleft()
+        if actions:
+            actions.popleft()
+        key = step.finish_key or ""
         if isinstance(action, Speech):
             seconds = min(step.max_s, SECONDS_PER_WORD * len(action.words.split()))
-            ended_by = "max-length" if seconds >= step.max_s else "silence"
-            await self.clock.sleep(seconds + (0 if ended_by == "max-length" else step.silence_s))
+            ended_by, wait = "silence", step.silence_s
+            if seconds >= step.max_s:
+                ended_by, wait = "max-length", 0.0
+            elif actions and isinstance(actions[0], Keys) and key and key in actions[0].keys:
+                actions.popleft()
+                ended_by, wait = "finish-key", 0.0
+            await self.clock.sleep(seconds + wait)
             name = f"{self.record.id}-{step.name}.{step.fmt}"
             path = self.fake_bot.recordings / self.flow.name / name
             return keep_message(self, step, RecordResult("recorded", str(path), seconds, ended_by))
-        key = step.finish_key or ""
         finish = isinstance(action, Keys) and bool(key) and key in action.keys
         if not finish:
             await self.clock.sleep(step.silence_s)
