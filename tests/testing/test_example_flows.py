@@ -3,6 +3,8 @@ each flow hands on (transfers, messages, rooms), in milliseconds each."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from flows import bank, conference, reminder, survey, voicemail, welcome
@@ -136,3 +138,16 @@ def test_conference_that_cannot_be_joined_says_sorry() -> None:
 def test_a_flow_file_loads_by_its_path() -> None:
     result = FlowTest("flows/welcome.py").silence().run()
     assert result.path == ["menu", "bye"] and GIVE_UP_TEXT not in result.prompts
+
+
+def test_the_readmes_example_runs() -> None:
+    """The example in README.md's "Testing your flows in milliseconds" passes as written."""
+    readme = Path(__file__).parents[2] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("### Testing your flows in milliseconds")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    tests = [f for name, f in scope.items() if name.startswith("test_") and callable(f)]
+    assert len(tests) == 2
+    for test in tests:
+        test()
