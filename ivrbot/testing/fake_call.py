@@ -3,7 +3,8 @@
 The caller is a script of actions (:class:`Keys`, :class:`Speech`, :class:`Silence`,
 :class:`HangUp`) taken in order by the questions that can take them; the steps that reach
 past the call (Transfer, Move, Conference) take scripted results. Prompts are not
-synthesised: each takes :data:`SECONDS_PER_WORD` a word on the call's virtual clock.
+synthesised: each takes :data:`SECONDS_PER_WORD` a word on the call's virtual clock, and the
+caller answers once a question's prompt has been said (barge-in is not played out).
 :mod:`ivrbot.testing.flowtest` is the public face of it.
 """
 
