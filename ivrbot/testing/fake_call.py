@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 SECONDS_PER_WORD = 0.4  # how long a prompt takes on the virtual clock, a word
 RING_S = 2.0  # how long a scripted transfer's target rings before it answers or refuses
-TRANSFER_OUTCOMES = ("transferred", "no-answer", "rejected", "failed")
+TRANSFER_OUTCOMES = ("transferred", "no-answer", "busy", "rejected", "failed")
 
 
 # the caller's actions ---------------------------------------------------------------------------
@@ -94,6 +94,7 @@ class _Line:
         self.peer = peer
         self.id = "test-call"
         self.phone = None
+        self.end_reason = ""  # the gateway's reason, once the call has ended
 
 
 class _Bot:
@@ -122,8 +123,9 @@ class FakeCall(FlowCall):
         caller: str, variables: Mapping[str, Any],
     ) -> None:  # fmt: skip
         self.fake_bot = _Bot(flow, env)
+        self.line = _Line(caller)
         super().__init__(
-            cast("Bot", self.fake_bot), cast("Call", _Line(caller)), Listener(), clock=clock
+            cast("Bot", self.fake_bot), cast("Call", self.line), Listener(), clock=clock
         )
         self.virtual = clock
         self.script = script
@@ -159,6 +161,7 @@ class FakeCall(FlowCall):
         bot's would be."""
         self.script.actions.popleft()
         self.caller_hung_up = True
+        self.line.end_reason = "Call terminated"
         self.note("caller hung up")
         raise asyncio.CancelledError
 
@@ -243,8 +246,8 @@ class FakeCall(FlowCall):
         self.note("transfer", to=step.to, mode=step.mode)
         ring = step.timeout_s if outcome == "no-answer" else 0.0 if outcome == "failed" else RING_S
         await self.clock.sleep(ring)
-        reason = {"no-answer": f"no answer within {step.timeout_s:g} s", "rejected": "User busy",
-                  "failed": "scripted failure"}.get(outcome, "")  # fmt: skip
+        reason = {"no-answer": f"no answer within {step.timeout_s:g} s", "busy": "User busy",
+                  "rejected": "Call rejected", "failed": "scripted failure"}.get(outcome, "")  # fmt: skip
         if outcome != "transferred":
             announcement = ""
         result = TransferResult(step.to, step.mode, outcome, reason, ring, announcement)

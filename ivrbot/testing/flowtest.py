@@ -96,8 +96,9 @@ class FlowResult:
 
     @property
     def outcome(self) -> str:
-        """'completed', 'no-input', 'no-match', 'caller-hangup', 'error', 'transferred',
-        'moved', 'conferenced'."""
+        """How the call ended (README "Outcomes"): 'completed', 'no-input', 'no-match',
+        'caller-hangup', 'error', 'transferred', 'moved', 'conferenced', 'opted-out',
+        'machine'..."""
         return self.record.outcome
 
     @property
@@ -191,7 +192,8 @@ class FlowTest:
     # the parties outside the call ---------------------------------------------------------------
     def transfer_answers(self, *answers: bool | str) -> FlowTest:
         """What the next Transfer steps' targets do, one each: True (answers: transferred),
-        False (no answer), or an outcome: 'transferred', 'no-answer', 'rejected', 'failed'."""
+        False (no answer), or an outcome: 'transferred', 'no-answer', 'busy', 'rejected',
+        'failed'."""
         for answer in answers:
             outcome = (
                 answer if isinstance(answer, str) else "transferred" if answer else "no-answer"

@@ -98,9 +98,10 @@ def test_survey_a_rating_out_of_range_is_asked_once_more_then_skipped() -> None:
 def test_reminder_opt_out_and_a_machine() -> None:
     person = FlowTest(reminder.flow).press("9").run()
     assert person.vars["result"] == "opted-out" and person.path[-1] == "opted_out"
+    assert person.outcome == "opted-out"  # README "Outcomes": the flow's result says so
     machine = FlowTest(reminder.flow, vars={"answered_by": "machine"}).run()
     assert machine.path == ["start", "voicemail", "message"] and not machine.inputs
-    assert machine.vars["result"] == "voicemail"
+    assert machine.vars["result"] == "voicemail" and machine.outcome == "machine"
 
 
 def test_voicemail_closed_takes_a_message_open_offers_one() -> None:
