@@ -127,7 +127,6 @@ class FakeCall(FlowCall):
         super().__init__(
             cast("Bot", self.fake_bot), cast("Call", self.line), Listener(), clock=clock
         )
-        self.virtual = clock
         self.script = script
         self.vars.update(variables)
         self.notes: list[tuple[str, dict[str, Any]]] = []
