@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 SECONDS_PER_WORD = 0.4  # how long a prompt takes on the virtual clock, a word
 RING_S = 2.0  # how long a scripted transfer's target rings before it answers or refuses
+T = TypeVar("T")
 TRANSFER_OUTCOMES = ("transferred", "no-answer", "busy", "rejected", "failed")
 
 
@@ -233,12 +234,9 @@ class FakeCall(FlowCall):
 
     # the steps that reach past the call ---------------------------------------------------------
     async def transfer(self, step: Transfer) -> TransferResult:
-        if not self.script.transfers:
-            raise Unscripted(
-                f"step {step.name!r} (Transfer to {step.to}) needs the target's answer: add "
-                ".transfer_answers(True) (it answers) or .transfer_answers(False) (no answer)"
-            )
-        outcome = self.script.transfers.popleft()
+        outcome = _scripted(self.script.transfers, f"step {step.name!r} (Transfer to {step.to})",
+                            "the target's answer", ".transfer_answers(True) (it answers) or "
+                            ".transfer_answers(False) (no answer)")  # fmt: skip
         announcement = (
             fill(step.announce, self.vars) if step.mode == "warm" and step.announce else ""
         )
@@ -253,26 +251,20 @@ class FakeCall(FlowCall):
         return keep_transfer(self, step, result)
 
     async def move(self, step: Move) -> TransferResult:
-        if not self.script.moves:
-            raise Unscripted(
-                f"step {step.name!r} (Move) needs to know if another session takes the call: "
-                "add .move_answers(True) or .move_answers(False)"
-            )
-        moved = self.script.moves.popleft()
+        moved = _scripted(self.script.moves, f"step {step.name!r} (Move)", "to know if another "
+                          "session takes the call", ".move_answers(True) or .move_answers(False)")  # fmt: skip
         self.note("move")
-        await self.clock.sleep(RING_S if moved else step.timeout_s)
+        ring = RING_S if moved else step.timeout_s
+        await self.clock.sleep(ring)
         reason = "" if moved else f"no other session answered within {step.timeout_s:g} s"
         target = self.flow.user_ids[0] if self.flow.user_ids else ""
-        result = TransferResult(target, "move", "moved" if moved else "failed", reason, RING_S)
+        result = TransferResult(target, "move", "moved" if moved else "failed", reason, ring)
         return keep_transfer(self, step, result)
 
     async def conference(self, step: Conference) -> ConferenceResult:
-        if not self.script.conferences:
-            raise Unscripted(
-                f"step {step.name!r} (Conference) needs to know if the room can be joined: "
-                "add .conference_joins(True) or .conference_joins(False)"
-            )
-        joins = self.script.conferences.popleft()
+        joins = _scripted(self.script.conferences, f"step {step.name!r} (Conference)", "to know "
+                          "if the room can be joined", ".conference_joins(True) or "
+                          ".conference_joins(False)")  # fmt: skip
         room = fill(step.room, self.vars)
         mode = "stay" if step.stay else "leave"
         self.note("conference", room=room, mode=mode)
@@ -322,6 +314,13 @@ class FakeCall(FlowCall):
             "the flow records the call (start_recording / recording_path): the test kit has "
             "no audio to record; test that part over real media (ivrbot flows test)"
         )
+
+
+def _scripted(answers: deque[T], step: str, need: str, add: str) -> T:
+    """The next scripted answer for ``step``; none: the run stops, saying what to add."""
+    if not answers:
+        raise Unscripted(f"{step} needs {need}: add {add}")
+    return answers.popleft()
 
 
 def _heard(step: Ask, words: str) -> Answer:
