@@ -374,6 +374,11 @@ class FlowCall:
         if step.barge_in is False:
             await playback
         playback.stop()
+        return self.answered(step, answer)
+
+    def answered(self, step: Ask, answer: Answer) -> Answer:
+        """``answer`` as ``step`` takes it (judged), kept as the last answer, on record and
+        noted (as shown: a secret masked; ``call.vars`` keep the value)."""
         answer = step.judge(answer)
         self.last_answer = answer
         shown = answer.shown(step.secret)  # records, notes, logs: as shown (vars: the value)

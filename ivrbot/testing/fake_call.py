@@ -96,6 +96,7 @@ class _Line:
         self.id = "test-call"
         self.phone = None
         self.end_reason = ""  # the gateway's reason, once the call has ended
+        self.direction = "incoming"  # the bot answered it
 
 
 class _Bot:
@@ -167,11 +168,7 @@ class FakeCall(FlowCall):
 
     async def ask(self, step: Ask) -> Answer:
         await self.say(step.prompt, step.voice)
-        answer = step.judge(await self._answer(step))
-        self.last_answer = answer
-        self.record.inputs.append({"step": step.name, **answer.to_dict()})
-        self.note("input", step=step.name, **{k: v for k, v in answer.to_dict().items() if v})
-        return answer
+        return self.answered(step, await self._answer(step))
 
     async def _answer(self, step: Ask) -> Answer:
         """The caller's answer to ``step`` from the script (what the real Ask would take)."""

@@ -91,7 +91,9 @@ class FlowResult:
 
     @property
     def answers(self) -> list[tuple[str, str, str]]:
-        """Each answer as (step, outcome, value)."""
+        """Each answer as (step, outcome, value), as the record shows it: an entry of several
+        keys by its length (``<6 digits>``) unless the Ask says ``secret=False``; the value
+        itself is in ``vars[step]``."""
         return [(i["step"], i["outcome"], i["value"]) for i in self.record.inputs]
 
     @property
