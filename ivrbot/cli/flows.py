@@ -133,7 +133,15 @@ def graph(
 )
 @click.option("-k", "select", metavar="TEXT", help="Only the scenarios whose name has TEXT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: bool) -> None:
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Run on the test kit instead: a scripted caller on virtual time, no media (words "
+    "are judged by the question's choices, not recognised); milliseconds a scenario.",
+)
+def run_tests(
+    path: Path, flows_dir: Path | None, select: str | None, as_json: bool, fast: bool
+) -> None:
     """Run the scenarios in PATH against their flows: a scenario file (.toml), a folder of
     them, or a folder of flows (default: flows), whose scenarios are in its scenarios/.
 
@@ -141,7 +149,8 @@ def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: b
     caller (or, for outbound flows, a callee the bot dials), assembled as ivrbot run does. A
     scenario's [env] table goes over the settings and the flow's call.env; the environment
     itself is not changed. One line per scenario; exit status 1 when any fails. The file
-    format: ivrbot/testing/scenario.py, and README.md.
+    format: ivrbot/testing/scenario.py, and README.md. With --fast each runs on the test
+    kit instead (ivrbot.testing.flowtest): no media, virtual time, milliseconds each.
     """
     from ivrbot.testing.scenario import ScenarioResult, run_scenarios  # starts nothing yet
 
@@ -162,7 +171,12 @@ def run_tests(path: Path, flows_dir: Path | None, select: str | None, as_json: b
             click.echo(f"      {failure}")
 
     try:
-        results = asyncio.run(run_scenarios(scenarios, flows_dir, on_result=report))
+        if fast:
+            from ivrbot.testing.scenario_fast import run_scenarios_fast
+
+            results = run_scenarios_fast(scenarios, flows_dir, on_result=report)
+        else:
+            results = asyncio.run(run_scenarios(scenarios, flows_dir, on_result=report))
     except TtsUnavailable as exc:
         _fail(str(exc))
     failed = sum(not r.passed for r in results)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ivrbot import call_events
+from ivrbot.flow.clock import REAL_CLOCK, Clock
 from ivrbot.flow.failure import failure_site, step_source
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import FlowRecord
@@ -29,31 +30,39 @@ from ivrbot.outcomes import Outcome, of_flow
 from ivrbot.phone.call import Call
 
 if TYPE_CHECKING:
+    from ivrbot.flow.conference_steps import Conference, ConferenceResult
+    from ivrbot.flow.media_steps import Record, RecordResult
     from ivrbot.flow.runner import Bot
+    from ivrbot.flow.transfer_steps import Move, Transfer, TransferResult
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 1000  # a flow that loops forever is ended, not left running
 
 
 class FlowCall:
-    """The call as a flow sees it: ``say``, ``ask``, ``hangup``, ``vars`` and its record."""
+    """The call as a flow sees it: ``say``, ``ask``, ``hangup``, ``vars`` and its record.
 
-    def __init__(self, bot: Bot, call: Call, listener: Listener) -> None:
+    ``clock``: what the call reads the time from and pauses on (``sleep``); the real one
+    unless a test kit gives it a virtual one."""
+
+    def __init__(self, bot: Bot, call: Call, listener: Listener, clock: Clock = REAL_CLOCK) -> None:
         self.bot = bot
         self.flow: Flow = bot.flow  # a call finishes on the version it started with
         self.call = call
         self.listener = listener
+        self.clock = clock
         self.vars: dict[str, Any] = {}
         direction = "outbound" if call.direction == "outgoing" else "inbound"
         self.record = FlowRecord(self.flow.name, e164(call.peer), direction=direction,
-                                 number=e164(self.flow.user_ids[0]))  # fmt: skip
+                                 number=e164(self.flow.user_ids[0]),
+                                 started_at=clock.time())  # fmt: skip
         self.hung_up = False
         self.done = False  # the call has ended and its record is complete
         self.last_answer: Answer | None = None
         self.playbacks: list[Playback] = []  # every prompt played, with its start and end times
         self.recorder: Recorder | None = None  # the call's recording (start_recording)
         # An Ask that took all its digits: its finish key, if pressed next (before the
-        # deadline, time.monotonic()), ends that entry and is not the next Ask's answer.
+        # deadline, clock.monotonic()), ends that entry and is not the next Ask's answer.
         self._trailing_key: tuple[str, float] | None = None
 
     @property
@@ -99,7 +108,7 @@ class FlowCall:
             log.warning("flow %s: could not end the call cleanly: %s", flow.name, exc)
         finally:
             await self._stop_recording_quietly()
-            self.record.ended_at = time.time()
+            self.record.ended_at = self.clock.time()
 
     async def _run_step(self, name: str) -> str | None:
         """Run step ``name``; the name of the step to run next."""
@@ -188,7 +197,7 @@ class FlowCall:
             key, deadline = trailing
             try:
                 if presses.empty():
-                    wait = max(0.0, deadline - time.monotonic())
+                    wait = max(0.0, deadline - self.clock.monotonic())
                     press = await asyncio.wait_for(presses.get(), wait)
                 else:
                     press = presses.get_nowait()
@@ -210,6 +219,37 @@ class FlowCall:
         if self.flow.give_up and not self.hung_up:
             await self.say(self.flow.give_up)
         await self.hangup()
+
+    async def sleep(self, seconds: float) -> None:
+        """Pause the flow for ``seconds`` on the call's clock (a Python step's wait: in the
+        test kit it passes in no real time, where ``asyncio.sleep`` would really wait)."""
+        await self.clock.sleep(seconds)
+
+    # reaching past the call: the steps that need the network or media run through these
+    # (the test kit scripts their results)
+    async def transfer(self, step: Transfer) -> TransferResult:
+        """Run a Transfer step's hand-over (see :func:`~ivrbot.flow.transfer_steps.transfer_call`)."""
+        from ivrbot.flow.transfer_steps import transfer_call
+
+        return await transfer_call(self, step)
+
+    async def move(self, step: Move) -> TransferResult:
+        """Run a Move step (see :func:`~ivrbot.flow.transfer_steps.move_call`)."""
+        from ivrbot.flow.transfer_steps import move_call
+
+        return await move_call(self, step)
+
+    async def conference(self, step: Conference) -> ConferenceResult:
+        """Run a Conference step's join (see :func:`~ivrbot.flow.conference_steps.join_room`)."""
+        from ivrbot.flow.conference_steps import join_room
+
+        return await join_room(self, step)
+
+    async def record_message(self, step: Record) -> RecordResult:
+        """Run a Record step (see :func:`~ivrbot.flow.media_steps.record_message`)."""
+        from ivrbot.flow.media_steps import record_message
+
+        return await record_message(self, step)
 
     def handed_over(self, outcome: str) -> None:
         """The call left the bot (a Transfer or Move step): the flow ends with ``outcome``."""
@@ -334,6 +374,11 @@ class FlowCall:
         if step.barge_in is False:
             await playback
         playback.stop()
+        return self.answered(step, answer)
+
+    def answered(self, step: Ask, answer: Answer) -> Answer:
+        """``answer`` as ``step`` takes it (judged), kept as the last answer, on record and
+        noted (as shown: a secret masked; ``call.vars`` keep the value)."""
         answer = step.judge(answer)
         self.last_answer = answer
         shown = answer.shown(step.secret)  # records, notes, logs: as shown (vars: the value)
@@ -354,7 +399,7 @@ class FlowCall:
             digits += digit
             if len(digits) >= step.digits:
                 if step.finish_key and step.digits > 1:
-                    deadline = time.monotonic() + step.inter_digit_timeout_s
+                    deadline = self.clock.monotonic() + step.inter_digit_timeout_s
                     self._trailing_key = (step.finish_key, deadline)
                 break
             try:  # the inter-digit timeout, like the no-input one, pauses while held

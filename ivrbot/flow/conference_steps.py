@@ -80,7 +80,7 @@ class Conference(WithFallback, Step):
     colour: ClassVar[str] = "#a7f3d0"
 
     async def run(self, call: FlowCall) -> str | None:
-        result = await join_room(call, self)
+        result = await call.conference(self)
         if result.done:
             return self.next if self.stay else None
         if result.outcome == "failed" and self.say:
@@ -116,7 +116,7 @@ class Conference(WithFallback, Step):
         return out
 
 
-def _finish(call: FlowCall, step: Conference, result: ConferenceResult) -> ConferenceResult:
+def keep_result(call: FlowCall, step: Conference, result: ConferenceResult) -> ConferenceResult:
     call.vars[step.name] = result
     call.record.conferences.append({"step": step.name, **result.to_dict()})
     call.note("conference result", step=step.name, room=result.room, outcome=result.outcome)
@@ -139,7 +139,7 @@ async def join_room(call: FlowCall, step: Conference) -> ConferenceResult:
         room = await call.bot.rooms.enter(name)
     except RoomError as exc:
         log.warning("%s: %s", call.flow.name, exc)
-        return _finish(call, step, ConferenceResult(name, mode, "failed", str(exc)))
+        return keep_result(call, step, ConferenceResult(name, mode, "failed", str(exc)))
     others = tuple(room.members)
     joined = ConferenceResult(name, mode, "joined", others=others)
     merged = False
@@ -154,18 +154,18 @@ async def join_room(call: FlowCall, step: Conference) -> ConferenceResult:
         merged = True
     except PhoneException as exc:
         outcome = "caller-hangup" if call.call.state in ENDED else "failed"
-        return _finish(call, step, ConferenceResult(name, mode, outcome, str(exc.error)))
+        return keep_result(call, step, ConferenceResult(name, mode, outcome, str(exc.error)))
     except asyncio.CancelledError:
         # The bot's leg left the call as the merge took effect (its end can come before the
         # gateway's answer) - or the caller hung up meanwhile: the record says which.
         merged = call.call.end_reason == MERGED
         if merged:
             welcome()
-            _finish(call, step, joined)
+            keep_result(call, step, joined)
         else:
-            _finish(call, step, ConferenceResult(name, mode, "caller-hangup"))
+            keep_result(call, step, ConferenceResult(name, mode, "caller-hangup"))
         raise
     finally:
         call.bot.rooms.entered(room, merged)
     welcome()
-    return _finish(call, step, joined)
+    return keep_result(call, step, joined)

@@ -126,7 +126,7 @@ class Record(Step):
     colour: ClassVar[str] = "#f5d0fe"
 
     async def run(self, call: FlowCall) -> str | None:
-        result = await record_message(call, self)
+        result = await call.record_message(self)
         if result.outcome == "noinput" and self.no_input:
             return self.no_input
         return self.next
@@ -304,21 +304,29 @@ async def _finish(
         spoke = False
     if spoke:
         result = RecordResult("recorded", str(recorder.path), recorder.duration_s, ended_by)
-        call.add_recording(recorder.path)
     else:
         await asyncio.to_thread(recorder.path.unlink, missing_ok=True)
         result = RecordResult("noinput", None, 0.0, ended_by)
+    return keep_message(call, step, result)
+
+
+def keep_message(call: FlowCall, step: Record, result: RecordResult) -> RecordResult:
+    """A Record step's result: in ``call.vars[step.name]``, the record's inputs (and its
+    recordings, when a message was kept)."""
+    if result.path:
+        call.add_recording(result.path)
     call.vars[step.name] = result
     call.record.inputs.append(
         {
             "step": step.name,
-            "outcome": "recording" if spoke else "noinput",
+            "outcome": "recording" if result.outcome == "recorded" else "noinput",
             "value": result.path or "",
             "text": "",
             "confidence": 1.0,
-            "method": ended_by,
+            "method": result.ended_by,
             "duration_s": round(result.duration_s, 2),
         }
     )
-    call.note("recorded", step=step.name, seconds=round(result.duration_s, 2), ended_by=ended_by)
+    call.note("recorded", step=step.name, seconds=round(result.duration_s, 2),
+              ended_by=result.ended_by)  # fmt: skip
     return result

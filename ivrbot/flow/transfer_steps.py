@@ -120,7 +120,7 @@ class Transfer(WithFallback, Step):
     colour: ClassVar[str] = "#facc15"
 
     async def run(self, call: FlowCall) -> str | None:
-        result = await transfer_call(call, self)
+        result = await call.transfer(self)
         if result.done:
             return None
         call.listener.clear()  # keys pressed on hold answer nothing
@@ -192,7 +192,7 @@ class Move(Step):
     colour: ClassVar[str] = "#a3e635"
 
     async def run(self, call: FlowCall) -> str | None:
-        result = await move_call(call, self)
+        result = await call.move(self)
         return None if result.done else (self.fallback or self.next)
 
     def edges(self, following: str | None) -> list[Edge]:
@@ -276,7 +276,7 @@ async def _until(done: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-def _finish(call: FlowCall, step: Step, result: TransferResult) -> TransferResult:
+def keep_result(call: FlowCall, step: Step, result: TransferResult) -> TransferResult:
     call.vars[step.name] = result
     call.record.transfers.append({"step": step.name, **result.to_dict()})
     detail = {k: v for k, v in result.to_dict().items() if v not in ("", None)}
@@ -303,11 +303,11 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
         outcome, reason, progress = await handed
         rang = loop.time() - began
         result_out = TransferResult(step.to, step.mode, outcome, reason, rang, "", progress)
-        return _finish(call, step, result_out)
+        return keep_result(call, step, result_out)
     if step.to.startswith(("sip:", "sips:")):
         reason = ("a sip: target is reached by a REFER: it needs a SIP caller, and the bot "
                   "in the gateway's process")  # fmt: skip
-        return _finish(call, step, TransferResult(step.to, step.mode, "failed", reason))
+        return keep_result(call, step, TransferResult(step.to, step.mode, "failed", reason))
     second: Call | None = None
 
     def result(outcome: str, reason: str = "", ring_s: float | None = None) -> TransferResult:
@@ -319,7 +319,7 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
             second = dialled = await phone.add_call(step.to)
         except PhoneException as exc:
             await _give_up(phone, first, _other(phone, first))
-            return _finish(call, step, result("failed", str(exc.error), 0.0))
+            return keep_result(call, step, result("failed", str(exc.error), 0.0))
         answered = await _until(lambda: dialled.state not in _RINGING, step.timeout_s)
         ring_s = loop.time() - began
         if dialled.state != CallState.CONNECTED:
@@ -328,7 +328,7 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
             else:
                 outcome, reason = "no-answer", f"no answer within {step.timeout_s:g} s"
             await _give_up(phone, first, dialled)
-            return _finish(call, step, result(outcome, reason, ring_s))
+            return keep_result(call, step, result(outcome, reason, ring_s))
         if prompt is not None:
             await asyncio.sleep(ANNOUNCE_LEAD_S)
             playback = dialled.play(prompt.pcm, prompt.sample_rate, label=announcement)
@@ -337,23 +337,23 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
             if dialled.state in ENDED:
                 await _give_up(phone, first, dialled)
                 reason = "the target hung up during the announcement"
-                return _finish(call, step, result(Outcome.BUSY, reason, ring_s))
+                return keep_result(call, step, result(Outcome.BUSY, reason, ring_s))
         try:
             await phone.transfer()
         except PhoneException as exc:
             await _give_up(phone, first, dialled)
-            return _finish(call, step, result("failed", str(exc.error), ring_s))
+            return keep_result(call, step, result("failed", str(exc.error), ring_s))
         if not await _until(lambda: first.state in ENDED, SETTLE_S):
             await _give_up(phone, first, dialled)
-            return _finish(call, step, result("failed", "the gateway did not transfer", ring_s))
-        return _finish(call, step, result("transferred", ring_s=ring_s))
+            return keep_result(call, step, result("failed", "the gateway did not transfer", ring_s))
+        return keep_result(call, step, result("transferred", ring_s=ring_s))
     except asyncio.CancelledError:
         # The caller hung up (or the bot stops) - or the transfer is complete and the bot
         # already ended this flow: the record says which.
         if first.state == CallState.TRANSFERRED:
-            _finish(call, step, result("transferred"))
+            keep_result(call, step, result("transferred"))
         else:
-            _finish(call, step, result("caller-hangup", first.end_reason))
+            keep_result(call, step, result("caller-hangup", first.end_reason))
             second = second or _other(phone, first)
             if second is not None:
                 await _end(phone, second)
@@ -433,16 +433,16 @@ async def move_call(call: FlowCall, step: Move) -> TransferResult:
         try:
             await phone.move()
         except PhoneException as exc:
-            return _finish(call, step, result("failed", str(exc.error)))
+            return keep_result(call, step, result("failed", str(exc.error)))
         settled = await _until(lambda: first.state != CallState.MOVE_INITIATED, step.timeout_s)
         if first.state == CallState.MOVED:
-            return _finish(call, step, result("moved"))
+            return keep_result(call, step, result("moved"))
         if settled:
             reason = "no other session of the number took the call"
         else:  # a move cannot be withdrawn: a late answer still takes the call
             reason = f"no other session answered within {step.timeout_s:g} s"
-        return _finish(call, step, result("failed", reason))
+        return keep_result(call, step, result("failed", reason))
     except asyncio.CancelledError:
         outcome = "moved" if first.state == CallState.MOVED else "caller-hangup"
-        _finish(call, step, result(outcome))
+        keep_result(call, step, result(outcome))
         raise

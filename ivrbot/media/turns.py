@@ -136,12 +136,8 @@ class GrammarTurn(SpeechTurn):
             return Recognition("nomatch", text, None, _mean([c for _, c in words]))
         start, length, phrase = found[0]  # the first choice heard (the longest there)
         confidence = _mean([c for _, c in words[start : start + length]])
-        names = {self.choices[p] for _, _, p in found}
-        if self.max_repeats is not None and (
-            len(names) > 1
-            or len(found) > self.max_repeats
-            or (len(found) > 1 and self.speech_s() > MAX_REPEATED_SPEECH_S)
-        ):
+        speech_s = self.speech_s() if len(found) > 1 else 0.0
+        if not _one_choice(found, self.choices, self.max_repeats, speech_s):
             return Recognition("nomatch", text, None, confidence)
         if confidence < self.min_confidence:
             return Recognition("nomatch", text, None, confidence)
@@ -217,6 +213,33 @@ def is_complete(text: str, phrases: Collection[str]) -> bool:
     if said not in phrases:
         return False
     return not any(p.startswith(said + " ") for p in phrases)
+
+
+def choice_heard(
+    text: str, choices: Mapping[str, str] | Sequence[str], speech_s: float = 0.0
+) -> str | None:
+    """The name of the choice a grammar turn over ``choices`` (as a flow's Ask makes it)
+    takes ``text`` for, its words heard with full confidence over ``speech_s`` seconds of
+    speech; None: a no-match."""
+    table = _choice_table(choices)
+    found = _occurrences(text.split(), table)
+    if not found or not _one_choice(found, table, MAX_REPEATS, speech_s):
+        return None
+    return table[found[0][2]]
+
+
+def _one_choice(
+    found: list[tuple[int, int, str]], choices: Mapping[str, str], max_repeats: int | None,
+    speech_s: float,
+) -> bool:  # fmt: skip
+    """Whether the phrases ``found`` are one choice said once, or up to ``max_repeats``
+    times within ``MAX_REPEATED_SPEECH_S`` of speech (``max_repeats`` None: anything)."""
+    if max_repeats is None:
+        return True
+    names = {choices[p] for _, _, p in found}
+    if len(names) > 1 or len(found) > max_repeats:
+        return False
+    return len(found) == 1 or speech_s <= MAX_REPEATED_SPEECH_S
 
 
 def _occurrences(tokens: list[str], phrases: Collection[str]) -> list[tuple[int, int, str]]:

@@ -1,5 +1,9 @@
 """The test harness: simulated parties, scenarios and audio checks.
 
+* :mod:`~ivrbot.testing.flowtest`: the flow test kit (a fake caller on a virtual clock, the
+  real steps, no media: a flow test in milliseconds); :mod:`~ivrbot.testing.fake_call` is
+  its call, :mod:`~ivrbot.testing.clock` its clock, :mod:`~ivrbot.testing.scenario_fast`
+  scenario files on it (``ivrbot flows test --fast``).
 * :mod:`~ivrbot.testing.caller`: a simulated caller (a real Phone that dials, listens,
   presses keys and speaks) and its :class:`~ivrbot.testing.caller.Ear`.
 * :mod:`~ivrbot.testing.callee`: a simulated callee a bot dials (a person or a machine).

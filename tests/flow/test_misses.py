@@ -3,29 +3,29 @@ again (3 attempts by default), then goes to ``no_input`` / ``no_match``, or, wit
 an apology and a hang-up (the record's outcome ``no-input`` / ``no-match``): never to an
 option's step, to ``next``, or to the next step in the file.
 
-Which step runs after an answer is pure logic: these tests run the real ``FlowCall.run``
-loop and the real steps, with a caller whose answers are scripted (no media). The pizza case
-over real media, a caller pressing keys over WebRTC, is at the end (slow).
+Which step runs after an answer is pure logic: these tests run the flow on the test kit
+(:mod:`ivrbot.testing.flowtest`: the real ``FlowCall.run`` loop and the real steps, a scripted
+caller, virtual time, no media). The pizza case over real media, a caller pressing keys over
+WebRTC, is at the end (slow).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
 
-from ivrbot.flow import Answer, Ask, Flow, FlowCall, FlowError, Hangup, Menu, Retry, Say
+from ivrbot.flow import Ask, Flow, FlowError, Hangup, Menu, Retry, Say
 from ivrbot.flow.flow import GIVE_UP_TEXT
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.steps import GIVE_UP
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
+from ivrbot.testing.flowtest import FlowResult, FlowTest
 
 SIZE = "Press 1 for a small pizza, or 2 for a large one."
 CONFIRM = "Press 1 to place the order, or 2 to start over."
@@ -44,113 +44,82 @@ def pizza(**confirm: Any) -> Flow:
     return flow
 
 
-class ScriptedCall(FlowCall):
-    """A FlowCall whose caller's answers are scripted (a unit fake: no media). Prompts are
-    recorded as spoken; an Ask takes the next answer (none left: no input) as the real one
-    does: judged by the step, kept in the record."""
-
-    def __init__(self, flow: Flow, *answers: Answer) -> None:
-        bot = SimpleNamespace(flow=flow, hangup=self._bot_hangup)
-        super().__init__(
-            cast(Any, bot), cast(Any, SimpleNamespace(peer="sip:pat@x")), cast(Any, None)
-        )
-        self.answers = deque(answers)
-        self.notes: list[tuple[str, dict[str, Any]]] = []
-        self.bot_hung_up = False
-
-    async def _bot_hangup(self, flow_call: FlowCall) -> None:
-        self.bot_hung_up = True
-
-    def note(self, event: str, **detail: Any) -> None:
-        self.notes.append((event, detail))
-
-    async def say(self, text: str, voice: str | None = None, barge_in: bool = False) -> None:
-        self.record.prompts.append(text)
-
-    async def ask(self, step: Ask) -> Answer:
-        self.record.prompts.append(step.prompt)
-        answer = step.judge(self.answers.popleft() if self.answers else Answer("noinput"))
-        self.last_answer = answer
-        self.record.inputs.append({"step": step.name, **answer.to_dict()})
-        return answer
+def run(flow: Flow, *keys: str) -> FlowResult:
+    """A call to ``flow`` by a caller who presses each of ``keys`` in turn, then is silent."""
+    test = FlowTest(flow)
+    for k in keys:
+        test.press(k)
+    return test.run()
 
 
-def key(digits: str) -> Answer:
-    return Answer("dtmf", digits, method="rfc4733")
+@pytest.mark.unit
+def test_a_wrong_key_is_asked_again_then_the_bot_apologises_and_hangs_up() -> None:
+    call = run(pizza(), "1", "9", "9", "9")
+    assert call.answers == [("size", "dtmf", "1")] + [("confirm", "nomatch", "9")] * 3
+    assert call.prompts == [SIZE, CONFIRM, CONFIRM, CONFIRM, GIVE_UP_TEXT]
+    assert call.path == ["size", "confirm"]  # never 'ordered', never 'size' again
+    assert call.outcome == "no-match"
+    assert call.hung_up_by == "bot"
+    assert ("give up", {"step": "confirm", "outcome": "no-match"}) in call.notes
 
 
-async def run(flow: Flow, *answers: Answer) -> ScriptedCall:
-    call = ScriptedCall(flow, *answers)
-    await call.run()
-    return call
+@pytest.mark.unit
+def test_a_right_key_on_the_last_attempt_is_taken() -> None:
+    call = run(pizza(), "1", "9", "*", "1")
+    assert call.path == ["size", "confirm", "ordered"]
+    assert call.prompts[-1] == ORDERED and call.outcome == "completed"
 
 
-def outcomes(call: FlowCall) -> list[tuple[str, str, str]]:
-    return [(i["step"], i["outcome"], i["value"]) for i in call.record.inputs]
-
-
-async def test_a_wrong_key_is_asked_again_then_the_bot_apologises_and_hangs_up() -> None:
-    call = await run(pizza(), key("1"), key("9"), key("9"), key("9"))
-    assert outcomes(call) == [("size", "dtmf", "1")] + [("confirm", "nomatch", "9")] * 3
-    assert call.record.prompts == [SIZE, CONFIRM, CONFIRM, CONFIRM, GIVE_UP_TEXT]
-    assert call.record.path == ["size", "confirm"]  # never 'ordered', never 'size' again
-    assert call.record.outcome == "no-match"
-    assert (
-        call.bot_hung_up and ("give up", {"step": "confirm", "outcome": "no-match"}) in call.notes
-    )
-
-
-async def test_a_right_key_on_the_last_attempt_is_taken() -> None:
-    call = await run(pizza(), key("1"), key("9"), key("*"), key("1"))
-    assert call.record.path == ["size", "confirm", "ordered"]
-    assert call.record.prompts[-1] == ORDERED and call.record.outcome == "completed"
-
-
-async def test_a_menu_with_no_match_goes_there_after_the_retries() -> None:
+@pytest.mark.unit
+def test_a_menu_with_no_match_goes_there_after_the_retries() -> None:
     flow = pizza(no_match="sorry", retry=Retry(attempts=2, no_match_prompts=("Not a choice.",)))
     flow.add(Hangup("sorry", "Sorry. Please call again."))
-    call = await run(flow, key("2"), key("5"), key("5"))
-    assert call.record.prompts == [SIZE, CONFIRM, "Not a choice.", CONFIRM,
-                                   "Sorry. Please call again."]  # fmt: skip
-    assert call.record.path == ["size", "confirm", "sorry"]
-    assert call.record.outcome == "completed"
+    call = run(flow, "2", "5", "5")
+    assert call.prompts == [SIZE, CONFIRM, "Not a choice.", CONFIRM,
+                            "Sorry. Please call again."]  # fmt: skip
+    assert call.path == ["size", "confirm", "sorry"]
+    assert call.outcome == "completed"
 
 
-async def test_silence_after_the_retries_goes_to_no_input() -> None:
-    call = await run(pizza(), key("1"))  # then nothing
-    assert outcomes(call)[1:] == [("confirm", "noinput", "")] * 3
-    assert call.record.path == ["size", "confirm", "bye"]
-    assert call.record.prompts == [SIZE, CONFIRM, CONFIRM, CONFIRM, "Goodbye."]
+@pytest.mark.unit
+def test_silence_after_the_retries_goes_to_no_input() -> None:
+    call = run(pizza(), "1")  # then nothing
+    assert call.answers[1:] == [("confirm", "noinput", "")] * 3
+    assert call.path == ["size", "confirm", "bye"]
+    assert call.prompts == [SIZE, CONFIRM, CONFIRM, CONFIRM, "Goodbye."]
 
 
-async def test_silence_with_no_no_input_gives_up_with_outcome_no_input() -> None:
+@pytest.mark.unit
+def test_silence_with_no_no_input_gives_up_with_outcome_no_input() -> None:
     flow = Flow("pin", number="5550001021")
     flow.add(
         Ask("pin", "Your PIN, then pound.", digits=4, next="thanks"),
         Hangup("thanks", "Thanks."),
     )
-    call = await run(flow)
-    assert [i["outcome"] for i in call.record.inputs] == ["noinput"] * 3
-    assert call.record.path == ["pin"]  # not 'thanks' (next, and the next step in the file)
-    assert call.record.prompts[-1] == GIVE_UP_TEXT
-    assert call.record.outcome == "no-input" and call.bot_hung_up
+    call = run(flow)
+    assert [i["outcome"] for i in call.inputs] == ["noinput"] * 3
+    assert call.path == ["pin"]  # not 'thanks' (next, and the next step in the file)
+    assert call.prompts[-1] == GIVE_UP_TEXT
+    assert call.outcome == "no-input" and call.hung_up_by == "bot"
 
 
-async def test_an_ask_takes_next_only_for_a_usable_answer() -> None:
+@pytest.mark.unit
+def test_an_ask_takes_next_only_for_a_usable_answer() -> None:
     flow = Flow("pin", number="5550001021", give_up="Goodbye for now.")
     flow.add(
         Ask("pin", "Your PIN, then pound.", digits=4, min_digits=4, next="thanks"),
         Hangup("thanks", "Thanks."),
     )
-    short = await run(flow, key("12"), key("3"), key(""))  # too short, too short, only '#'
-    assert [i["outcome"] for i in short.record.inputs] == ["nomatch"] * 3
-    assert short.record.path == ["pin"] and short.record.outcome == "no-match"
-    assert short.record.prompts[-1] == "Goodbye for now."
-    good = await run(flow, key("12"), key("1234"))
-    assert good.record.path == ["pin", "thanks"] and good.vars["pin"].value == "1234"
+    short = run(flow, "12", "3", "#")  # too short, too short, only '#'
+    assert [i["outcome"] for i in short.inputs] == ["nomatch"] * 3
+    assert short.path == ["pin"] and short.outcome == "no-match"
+    assert short.prompts[-1] == "Goodbye for now."
+    good = run(flow, "12", "1234")
+    assert good.path == ["pin", "thanks"] and good.vars["pin"].value == "1234"
 
 
-async def test_a_spoken_word_out_of_the_grammar_is_a_no_match_too() -> None:
+@pytest.mark.unit
+def test_a_spoken_word_out_of_the_grammar_is_a_no_match_too() -> None:
     flow = Flow("yes", number="5550001022")
     flow.add(
         Ask(
@@ -163,21 +132,21 @@ async def test_a_spoken_word_out_of_the_grammar_is_a_no_match_too() -> None:
         ),
         Say("ok", "OK."),
     )
-    missed = Answer("nomatch", text="maybe", confidence=0.4, method="asr")
-    call = await run(flow, missed, missed, missed)
-    assert call.record.path == ["q"] and call.record.outcome == "no-match"
-    said = Answer("speech", "yes", "yes", 0.9, "asr")
-    assert (await run(flow, missed, said)).record.path == ["q", "ok"]
+    call = FlowTest(flow).say("maybe").say("maybe").say("maybe").run()
+    assert call.path == ["q"] and call.outcome == "no-match"
+    assert FlowTest(flow).say("maybe").say("yes").run().path == ["q", "ok"]
 
 
-async def test_one_attempt_and_a_silent_give_up_are_the_flows_to_choose() -> None:
+@pytest.mark.unit
+def test_one_attempt_and_a_silent_give_up_are_the_flows_to_choose() -> None:
     flow = pizza(retry=Retry(attempts=1))
     flow.give_up = ""
-    call = await run(flow, key("1"), key("9"))
-    assert call.record.prompts == [SIZE, CONFIRM]  # asked once, no apology
-    assert call.record.outcome == "no-match" and call.bot_hung_up
+    call = run(flow, "1", "9")
+    assert call.prompts == [SIZE, CONFIRM]  # asked once, no apology
+    assert call.outcome == "no-match" and call.hung_up_by == "bot"
 
 
+@pytest.mark.unit
 def test_the_defaults_are_three_attempts_and_a_spoken_apology() -> None:
     flow = pizza()
     assert flow.retry.attempts == 3 and Retry().attempts == 3
@@ -187,6 +156,7 @@ def test_the_defaults_are_three_attempts_and_a_spoken_apology() -> None:
     assert GIVE_UP_TEXT not in Flow("f", number="5550001023", give_up="").prompts()
 
 
+@pytest.mark.unit
 def test_the_give_up_end_is_no_step_name() -> None:
     with pytest.raises(FlowError, match=r"'\(give up\)' is not a step name"):
         Flow("f", number="5550001023").add(Hangup(GIVE_UP))
