@@ -25,10 +25,11 @@ SECRET = "operator-secret-0123456789"
 KEY = "app-server-key-0123456789"
 NUMBER = "5550001096"
 FRONT = f"""\
-from ivrbot.flow import Flow, Hangup, Menu
-flow = Flow("front", number="{NUMBER}")
-flow.add(Menu("ask", "Press 1 for sales.", options={{"1": "sales"}}, no_input="sales"))
+from ivrbot.flow import Flow, Hangup, Menu, Retry
+flow = Flow("front", number="{NUMBER}", retry=Retry(attempts=1))
+flow.add(Menu("ask", "Press 1 for sales.", options={{"1": "sales"}}, no_input="closed"))
 flow.add(Hangup("sales", "Sales is closed today. Goodbye."))
+flow.add(Hangup("closed", "Sales is closed today. Goodbye."))  # nobody chose: said the same
 """
 NEEDS_KEY = (
     "ivrbot: error: 401: this gateway needs an API key: pass --api-key or set IVRBOT_API_KEY "
