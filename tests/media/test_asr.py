@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fractions
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from ivrbot.media.recognizer_pool import RecognizerPool
 from ivrbot.media.speech_model import ModelNotFound, find_model_path, load_model, shared_model
 from ivrbot.media.tts import Synthesizer
 from ivrbot.media.turns import FreeFormTurn, GrammarTurn
+from ivrbot.testing.audio import opus_round_trip
 from ivrbot.testing.nonspeech import espeak
 
 RATE = 16000
@@ -101,34 +101,6 @@ async def test_recognises_korean_words(
     speech_end = int(0.5 * RATE) + last_loud_sample(voice)
     assert fed - speech_end < int(0.5 * RATE), f"ended {(fed - speech_end) / RATE:.2f} s late"
     assert fed - speech_end >= int(0.3 * RATE) - CHUNK
-
-
-def opus_round_trip(pcm16k: np.ndarray) -> np.ndarray:
-    """16 kHz mono -> 48 kHz stereo Opus (as WebRTC sends it) -> decoded -> 16 kHz mono."""
-    pcm48 = resample(pcm16k, RATE, 48000)
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
-    encoder.bit_rate = 32000
-    encoder.time_base = fractions.Fraction(1, 48000)
-    decoder = av.CodecContext.create("opus", "r")
-    decoder.sample_rate, decoder.layout = 48000, "stereo"
-    stereo = np.repeat(pcm48, 2)
-    out: list[np.ndarray] = []
-    for start in range(0, len(pcm48) - 959, 960):
-        frame = av.AudioFrame.from_ndarray(
-            stereo[2 * start : 2 * start + 1920].reshape(1, -1), format="s16", layout="stereo"
-        )
-        frame.sample_rate, frame.pts = 48000, start
-        for packet in encoder.encode(frame):
-            for decoded in decoder.decode(packet):
-                mono = resample_frame_to_mono(decoded)
-                out.append(mono)
-    return resample(np.concatenate(out), 48000, RATE)
-
-
-def resample_frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=frame.sample_rate)
-    return np.concatenate([f.to_ndarray().reshape(-1) for f in resampler.resample(frame)])
 
 
 @pytest.mark.parametrize("word", ["메뉴", "예약", "아니요"])
