@@ -5,10 +5,8 @@ prompts it heard, the last one too when the bot hung up right after it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,8 +16,8 @@ from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.media.tts import Synthesizer
+from tests.helpers import run_ivrbot
 from tests.test_call_cli import one_line_error
-from tests.test_cli import ROOT
 
 SECRET = "operator-secret-0123456789"
 KEY = "app-server-key-0123456789"
@@ -56,19 +54,8 @@ async def ivrbot(parts: Parts, *args: str, timeout: float = 90, **env: str) -> t
     """The command, as a user on the gateway's machine runs it (the same IVRBOT_DB; no
     credentials in the environment but ``env``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("IVRBOT_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivrbot", *args, cwd=ROOT,
-        env={**clean, "IVRBOT_DB": parts.settings.db, "NO_COLOR": "1", "COLUMNS": "200", **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    env = {**clean, "IVRBOT_DB": parts.settings.db, "NO_COLOR": "1", "COLUMNS": "200", **env}
+    return await run_ivrbot(*args, env=env, timeout=timeout)
 
 
 async def test_without_an_api_key_the_call_says_to_pass_one(locked: Parts) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from ivrbot.media.frames import rms_dbfs
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.audio import sine
 from ivrbot.testing.caller import SPEECH_DB
-from tests.helpers import free_port
+from tests.helpers import free_port, run_ivrbot
 from tests.test_cli import ROOT
 
 WELCOME = ROOT / "flows" / "welcome.py"
@@ -40,18 +38,7 @@ async def welcome(
 
 
 async def ivrbot_call(*args: str, timeout: float = 90) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivrbot", "call", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_ivrbot("call", *args, timeout=timeout)
 
 
 def one_line_error(code: int, err: str) -> str:

@@ -100,6 +100,19 @@ async def record_of(bot: Bot) -> dict[str, object]:
     return records[0].to_dict()
 
 
+def key_or_bye(name: str, number: str) -> Flow:
+    """One question with a 3 s no-input timeout, asked once: a key (or a word) -> got,
+    nothing -> bye."""
+    flow = Flow(name, number=number, language="ko")
+    flow.add(
+        Ask("q", "Press a key.", choices=CHOICES, timeout_s=3.0, retry=Retry(attempts=1),
+            next="got", no_input="bye", no_match="bye"),
+        Hangup("got", "Thank you."),
+        Hangup("bye", "Goodbye."),
+    )  # fmt: skip
+    return flow
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside", "remote"])
 async def test_a_held_welcome_bot_hears_silence_and_takes_no_answer(
@@ -143,21 +156,7 @@ async def test_the_no_input_timer_pauses_while_held(
 ) -> None:
     """A 3 s no-input timeout, held 4 s just after the prompt, a key 1 s after resume: the
     same attempt takes it (held time is not the caller's time to answer)."""
-    flow = Flow("holdask", number="5550001077", language="ko")
-    flow.add(
-        Ask(
-            "q",
-            "Press a key.",
-            choices=CHOICES,
-            timeout_s=3.0,
-            retry=Retry(attempts=1),
-            next="got",
-            no_input="bye",
-            no_match="bye",
-        ),
-        Hangup("got", "Thank you."),
-        Hangup("bye", "Goodbye."),
-    )
+    flow = key_or_bye("holdask", "5550001077")
     bot = await start_bot(where, flow, parts, tts, model)
     await caller.dial("5550001077")
     await caller.hear_prompt(silence_s=0.3)
@@ -186,21 +185,7 @@ async def test_the_timer_still_runs_out_after_the_hold(
 ) -> None:
     """Paused is not stopped: held 2 s, then silent, the 3 s timeout runs out 3 s (plus the
     held time) after the prompt, not sooner, not never."""
-    flow = Flow("holdquiet", number="5550001078", language="ko")
-    flow.add(
-        Ask(
-            "q",
-            "Press a key.",
-            choices=CHOICES,
-            timeout_s=3.0,
-            retry=Retry(attempts=1),
-            next="got",
-            no_input="bye",
-            no_match="bye",
-        ),
-        Hangup("got", "Thank you."),
-        Hangup("bye", "Goodbye."),
-    )
+    flow = key_or_bye("holdquiet", "5550001078")
     bot = await start_bot(where, flow, parts, tts, model)
     await caller.dial("5550001078")
     await caller.hear_prompt(silence_s=0.3)
