@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ivrbot.gateway.leg import EndpointBase, SdpError
+from ivrbot.core.endpoints import EndpointBase, SdpError
 from ivrbot.media.local_link import LocalLink
 
 ANSWER_DIRECTION = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}

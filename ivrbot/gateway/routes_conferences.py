@@ -26,8 +26,8 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from ivrbot.gateway.call_state import Reason
-from ivrbot.gateway.conferences import (
+from ivrbot.core.call_state import Reason
+from ivrbot.core.conferences import (
     ConferenceError,
     ConferenceLeg,
     LegState,

@@ -8,7 +8,7 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from ivrbot.gateway.channel import envelope
+from ivrbot.core.channel import envelope
 from ivrbot.gateway.e911 import e911_for_session
 from ivrbot.gateway.http import ApiError, bearer, gw, json_body, limit, own_session
 from ivrbot.media.hold import HOLD_AUDIO, HOLD_AUDIO_HEADER

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivrbot.config import Settings
+from ivrbot.core.sessions import Session
+from ivrbot.core.switch import CallLeg, Reason
 from ivrbot.gateway.core import Gateway
 from ivrbot.gateway.server import GatewayServer
-from ivrbot.gateway.sessions import Session
-from ivrbot.gateway.switch import CallLeg, Reason
 from ivrbot.media.local_link import LocalLink
 from ivrbot.metrics import watch_sip
 from ivrbot.sip.calls import CallRef, Invite, uri_user

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ivrbot.core.endpoints import SdpError
 from ivrbot.gateway.http import GATEWAY
-from ivrbot.gateway.leg import SdpError
 from ivrbot.gateway.listen import ListenError, Listeners
 from ivrbot.web.dashboard import LISTEN_PATHS, operator_only
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from ivrbot.gateway.call_state import (
+from ivrbot.core.call_state import (
     CALL_CHANGES,
     LEG_CHANGES,
     CallPhase,
