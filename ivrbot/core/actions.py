@@ -23,7 +23,7 @@ class CallCore(Protocol):
 class CallAction:
     """One ``x-calls-action`` on a call, checked: what :func:`apply_action` does (here, or
     on the media worker the call runs on: see ivrbot/workers). The wire API reads one from
-    ``PUT .../calls/{cid}`` (ivrbot.gateway.routes_calls)."""
+    ``PUT .../calls/{cid}`` (ivrbot.wire.routes_calls)."""
 
     name: str
     sdp: str | None = None

@@ -42,7 +42,7 @@ from ivrbot.timeline import Timeline
 if TYPE_CHECKING:
     from ivrbot.core.sessions import Session
     from ivrbot.core.switch import SwitchCall
-    from ivrbot.gateway.core import Gateway
+    from ivrbot.wire.gateway import Gateway
 
 log = logging.getLogger(__name__)
 RINGING = (CallState.CREATED, CallState.CONNECTING)  # a dialled call not yet answered

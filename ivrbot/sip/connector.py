@@ -19,8 +19,6 @@ from typing import Any
 from ivrbot.config import Settings
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch import CallLeg, Reason
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.local_link import LocalLink
 from ivrbot.metrics import watch_sip
 from ivrbot.sip.calls import CallRef, Invite, uri_user
@@ -28,6 +26,8 @@ from ivrbot.sip.media import HeardTrack, SaySink
 from ivrbot.sip.settings import SipSettings, load_sip_settings
 from ivrbot.sip.stack import SipStack
 from ivrbot.tasks import TaskSet
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.server import GatewayServer
 
 log = logging.getLogger(__name__)
 

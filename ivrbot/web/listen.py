@@ -12,9 +12,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivrbot.core.endpoints import SdpError
-from ivrbot.gateway.http import GATEWAY
 from ivrbot.gateway.listen import ListenError, Listeners
 from ivrbot.web.dashboard import LISTEN_PATHS, operator_only
+from ivrbot.wire.http import GATEWAY
 
 LISTENERS = web.AppKey("listeners", Listeners)
 LISTEN_PATH, LISTENER_PATH = LISTEN_PATHS

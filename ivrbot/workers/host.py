@@ -14,7 +14,7 @@ from ivrbot.core.actions import CallAction, apply_action
 from ivrbot.core.channel import EventChannel
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch import CallLeg
-from ivrbot.gateway.core import Gateway
+from ivrbot.wire.gateway import Gateway
 from ivrbot.workers.link import Link, Message
 
 log = logging.getLogger(__name__)

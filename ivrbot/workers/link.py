@@ -44,7 +44,7 @@ class WorkerFailed(IvrbotError):
 def error_data(exc: BaseException) -> Message:
     """``exc`` as data for the other side (see :func:`raise_error`)."""
     from ivrbot.core.switch import CallStateError
-    from ivrbot.gateway.http import ApiError
+    from ivrbot.wire.http import ApiError
 
     if isinstance(exc, CallStateError):
         return {"kind": "call-state", "action": exc.action, "state": str(exc.state)}
@@ -63,7 +63,7 @@ def error_data(exc: BaseException) -> Message:
 def raise_error(data: Message) -> None:
     """Raise what :func:`error_data` described."""
     from ivrbot.core.switch import CallStateError
-    from ivrbot.gateway.http import ApiError
+    from ivrbot.wire.http import ApiError
 
     kind = data.get("kind")
     if kind == "call-state":

@@ -21,12 +21,12 @@ from ivrbot.core.call_state import Reason
 from ivrbot.core.relayed import RelayedLeg
 from ivrbot.core.sessions import Session
 from ivrbot.errors import UserError
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.http import ApiError
 from ivrbot.metrics import watch_workers
 from ivrbot.numbers import identity_candidates
 from ivrbot.store.nodes import node_alive
 from ivrbot.tasks import TaskSet
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.http import ApiError
 from ivrbot.workers.link import Link, Message, WorkerGone
 
 log = logging.getLogger("ivrbot.serve.workers")  # an operator logger (ivrbot.logs)

@@ -13,7 +13,7 @@ from ivrbot.core.call_state import CallPhase
 from ivrbot.core.endpoints import SdpError
 from ivrbot.core.merge import NoSuchConference
 from ivrbot.core.switch import CallStateError
-from ivrbot.gateway.http import ApiError
+from ivrbot.wire.http import ApiError
 from ivrbot.workers.link import Link, Message, WorkerFailed, WorkerGone
 
 

@@ -21,11 +21,11 @@ from ivrbot.core.sessions import Session
 from ivrbot.core.switch import CallLeg, CallStateError
 from ivrbot.credentials import API_KEY_HEADER
 from ivrbot.errors import request_error
-from ivrbot.gateway.access import basic_credentials, known_api_key
-from ivrbot.gateway.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.ratelimit import RateLimited
 from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
+from ivrbot.wire.access import basic_credentials, known_api_key
+from ivrbot.wire.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -11,7 +11,7 @@ from ivrbot.core.call_state import Reason
 from ivrbot.core.merge import MERGE_MODES
 from ivrbot.core.relayed import RelayedLeg
 from ivrbot.core.switch import CallLeg
-from ivrbot.gateway.http import ApiError, gw, json_body, own_call, own_session
+from ivrbot.wire.http import ApiError, gw, json_body, own_call, own_session
 
 
 async def post_call(request: web.Request) -> web.Response:

@@ -34,7 +34,7 @@ from ivrbot.core.conferences import (
     NotFound,
     valid_participant_id,
 )
-from ivrbot.gateway.http import ApiError, gw, json_body, own_session
+from ivrbot.wire.http import ApiError, gw, json_body, own_session
 
 ACTIONS = ("call-answer", "initiate-hold", "initiate-resume", "accept-media-mod")
 DELETE_REASONS = ("terminate", "cancel", "reject")

@@ -16,14 +16,14 @@ from ivrbot.core.conferences import Conferences
 from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.core.switch import Switch, SwitchCall
 from ivrbot.endpoints.kinds import ENDPOINTS
-from ivrbot.gateway.access import Access
-from ivrbot.gateway.auth import TokenService
-from ivrbot.gateway.ratelimit import RateLimiter
-from ivrbot.gateway.verify import Verifications
 from ivrbot.media.peer import set_peer_timeout
 from ivrbot.store.base import CallRecord, Store
 from ivrbot.store.nodes import node_alive, this_node
 from ivrbot.store.sqlite import SqliteStore
+from ivrbot.wire.access import Access
+from ivrbot.wire.auth import TokenService
+from ivrbot.wire.ratelimit import RateLimiter
+from ivrbot.wire.verify import Verifications
 
 if TYPE_CHECKING:
     from ivrbot.workers.pool import WorkerPool
