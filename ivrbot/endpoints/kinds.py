@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from ivrbot.core.endpoints import Endpoint, SdpError
 from ivrbot.core.sessions import Session
-from ivrbot.gateway.leg import Leg
-from ivrbot.gateway.local_leg import LocalLeg
-from ivrbot.media.local_link import LocalLink
+from ivrbot.endpoints.local.local_leg import LocalLeg
+from ivrbot.endpoints.local.local_link import LocalLink
+from ivrbot.endpoints.webrtc.leg import Leg
 
 
 class MediaEndpoints:

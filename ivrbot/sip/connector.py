@@ -19,7 +19,7 @@ from typing import Any
 from ivrbot.config import Settings
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch import CallLeg, Reason
-from ivrbot.media.local_link import LocalLink
+from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.metrics import watch_sip
 from ivrbot.sip.calls import CallRef, Invite, uri_user
 from ivrbot.sip.media import HeardTrack, SaySink

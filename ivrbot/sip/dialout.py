@@ -14,7 +14,7 @@ import pjsua2 as pj
 
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch import SwitchCall
-from ivrbot.media.local_link import LocalLink
+from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.sip.connector import SipParty, follow
 from ivrbot.sip.settings import Trunk
 

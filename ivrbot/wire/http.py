@@ -20,8 +20,8 @@ from ivrbot.core.relayed import RelayedLeg
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch import CallLeg, CallStateError
 from ivrbot.credentials import API_KEY_HEADER
+from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.errors import request_error
-from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.wire.access import basic_credentials, known_api_key
 from ivrbot.wire.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
 from ivrbot.wire.gateway import Gateway

@@ -19,7 +19,7 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from ivrbot.config import Settings
-from ivrbot.gateway.sdpcheck import MAX_MEDIA_SECTIONS, MAX_SDP_BYTES
+from ivrbot.endpoints.webrtc.sdpcheck import MAX_MEDIA_SECTIONS, MAX_SDP_BYTES
 from ivrbot.redact import redact
 from ivrbot.wire.http import MAX_BODY, MAX_DEPTH
 from ivrbot.wire.server import GatewayServer

@@ -8,8 +8,8 @@ import logging
 from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
 
 from ivrbot.core.endpoints import EndpointBase, SdpError
-from ivrbot.gateway.reoffer import stable_offer
-from ivrbot.gateway.sdpcheck import sdp_problem
+from ivrbot.endpoints.webrtc.reoffer import stable_offer
+from ivrbot.endpoints.webrtc.sdpcheck import sdp_problem
 from ivrbot.media import hotpath, rfc4733
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import pump
@@ -70,7 +70,7 @@ class Leg(EndpointBase):
 
     async def reoffer(self) -> str:
         """A new offer of this live leg's media (the endpoint answers it later), with the
-        numbering negotiated before (see :mod:`ivrbot.gateway.reoffer`)."""
+        numbering negotiated before (see :mod:`ivrbot.endpoints.webrtc.reoffer`)."""
         return await stable_offer(self.pc)
 
     async def _set_remote(self, sdp: str, kind: str) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ivrbot.core.endpoints import Endpoint
 from ivrbot.core.switch import Switch
-from ivrbot.gateway.leg import Leg
+from ivrbot.endpoints.webrtc.leg import Leg
 from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.tracks import OutboundAudio, PcmTap
 from ivrbot.tasks import TaskSet
