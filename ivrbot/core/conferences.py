@@ -15,7 +15,7 @@ To the host:
   'joined'``: an invitee joined and is in the mix (``modId`` is the ``x-modId`` of the PUT
   that invited it: the invitation was accepted).
 - ``session-modified`` + ``modId``, ``participant``, ``status: 'joined'``: a call of the
-  host's identity was merged into the conference (gateway/merge.py).
+  host's identity was merged into the conference (core/merge.py).
 - ``mod-terminated`` + ``modId``, ``participant``, ``reason``: an invitation ended without a
   join. ``reason``: ``User busy`` (every invited session rejected), ``User not found`` (no
   session of that identity), ``Call canceled`` (the host removed the invitee first),
@@ -338,7 +338,7 @@ class Conferences:
                 )
         log.info("conference %s: %s left (%s)", conf.id, participant.uri, reason)
 
-    # merged calls (gateway/merge.py) ------------------------------------------------------
+    # merged calls (core/merge.py) ------------------------------------------------------
     def adopt(
         self,
         host: ConferenceLeg,

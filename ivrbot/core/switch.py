@@ -41,7 +41,7 @@ class Acceptor(Protocol):
 
 
 class Membership(Protocol):
-    """A call party's place in the conference its call was merged into (gateway/merge.py)."""
+    """A call party's place in the conference its call was merged into (core/merge.py)."""
 
     def hold(self) -> None: ...
 
