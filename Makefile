@@ -50,6 +50,7 @@ lint: setup
 	$(BIN)/ruff check ivrbot tests flows bench
 	$(BIN)/ruff format --check ivrbot tests flows bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the package's boundaries: contracts in pyproject.toml
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
@@ -58,4 +59,4 @@ run: setup
 	$(BIN)/ivrbot run flows
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache *.egg-info

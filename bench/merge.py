@@ -31,11 +31,11 @@ import av
 import numpy as np
 
 from ivrbot.config import Settings
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE, pcm_from_frame
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.server import GatewayServer
 
 MEMBERS = 6  # callers merged into the room, one after another
 HOST_HZ, AGENT_HZ = 600.0, 1400.0

@@ -22,7 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import av
 import numpy as np
 
-from ivrbot.gateway.mixer import Mixer, MonoConverter
+from ivrbot.core.mixer import Mixer, MonoConverter
 from ivrbot.media.frames import WIRE_RATE, WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.tracks import OutboundAudio
 

@@ -27,10 +27,10 @@ from ivrbot.numbers import e164
 from ivrbot.outcomes import Outcome, of_reason
 
 if TYPE_CHECKING:
+    from ivrbot.core.switch import SwitchCall
     from ivrbot.flow.call import FlowCall
     from ivrbot.flow.record import FlowRecord
     from ivrbot.flow.runner import Bot
-    from ivrbot.gateway.switch import SwitchCall
     from ivrbot.phone.call import Call
 
 # FlowCall.note events worth an INFO line (the rest are DEBUG)

@@ -27,9 +27,6 @@ from ivrbot.credentials import Credentials
 from ivrbot.flow.admission import Admission
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.access import reserve
-from ivrbot.gateway.health import FLOWS
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.integrations import routes as integrations
 from ivrbot.integrations.calls import OutboundCalls
 from ivrbot.integrations.delivery import WebhookSender
@@ -39,11 +36,14 @@ from ivrbot.media.setup import configure_media
 from ivrbot.media.tts import Synthesizer, check_tts
 from ivrbot.timeline import Timeline
 from ivrbot.web.board import BOARD
+from ivrbot.wire.access import reserve
+from ivrbot.wire.health import FLOWS
+from ivrbot.wire.server import GatewayServer
 
 if TYPE_CHECKING:
     from ivrbot.campaign.scheduler import CampaignService
-    from ivrbot.gateway.core import Gateway
     from ivrbot.sip.connector import SipConnector
+    from ivrbot.wire.gateway import Gateway
 
 log = logging.getLogger(__name__)
 

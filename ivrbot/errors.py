@@ -27,7 +27,7 @@ SERVICE_ERRORS: dict[str, tuple[int, str]] = {
     "SVC0002": (400, "Invalid input value for message part %1"),
     "SVC0003": (400, "Invalid input value for message part %1, valid values are %2"),
     "SVC0004": (400, "No valid addresses provided in message part %1"),
-    # E911 id creation (the Phone maps SVC0015-0018 to 1015-1018; see ivrbot.gateway.e911)
+    # E911 id creation (the Phone maps SVC0015-0018 to 1015-1018; see ivrbot.wire.e911)
     "SVC0015": (400, "Address is not a valid address for E911 routing: %1"),
     "SVC0016": (400, "Address confirmation required: %1"),
     "SVC0017": (400, "Address state is not valid for E911 routing: %1"),

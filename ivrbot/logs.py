@@ -22,7 +22,7 @@ import logging
 import sys
 from typing import Any
 
-from ivrbot.gateway.redact import redact_handlers
+from ivrbot.redact import redact_handlers
 
 CALLS = logging.getLogger("ivrbot.calls")
 CAMPAIGNS = logging.getLogger("ivrbot.campaigns")

@@ -22,13 +22,13 @@ from ivrbot.credentials import dashboard_login, leaving_development
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import check_numbers_free, flow_files, load_flow_file, load_flows_apart
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.health import FLOWS
-from ivrbot.gateway.server import GatewayServer, check_listen
 from ivrbot.media.setup import configure_media
 from ivrbot.media.tts import check_tts
 from ivrbot.numbers import format_number
 from ivrbot.web import SOFTPHONE_PATH
 from ivrbot.web.board import BOARD
+from ivrbot.wire.health import FLOWS
+from ivrbot.wire.server import GatewayServer, check_listen
 
 if TYPE_CHECKING:
     from ivrbot.campaign.scheduler import CampaignService

@@ -11,9 +11,9 @@ import vosk
 
 from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.speech_model import load_model
 from ivrbot.media.tts import Synthesizer
+from ivrbot.wire.server import GatewayServer
 from tests.log_secrets import SecretWatch
 
 

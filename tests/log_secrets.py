@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from ivrbot.config import Settings
-from ivrbot.gateway.auth import Issued, TokenService
+from ivrbot.wire.auth import Issued, TokenService
 
 MIN_SECRET_LEN = 8  # shorter "secrets" (a test's "x") would match anything
 

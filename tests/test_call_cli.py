@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from ivrbot import cli
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import rms_dbfs
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.audio import sine
 from ivrbot.testing.caller import SPEECH_DB
+from ivrbot.wire.server import GatewayServer
 from tests.helpers import free_port, run_ivrbot
 from tests.test_cli import ROOT
 

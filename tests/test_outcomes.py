@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from ivrbot.campaign.campaign import Campaign, CampaignError
 from ivrbot.cli.calls import calls
-from ivrbot.gateway.call_state import Reason
+from ivrbot.core.call_state import Reason
 from ivrbot.numbers import e164, shown
 from ivrbot.outcomes import Outcome, of_flow, of_reason, read, stored_as
 from ivrbot.store import CallRecord, SqliteStore

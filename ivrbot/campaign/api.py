@@ -24,7 +24,7 @@ from ivrbot.campaign.activity import activity
 from ivrbot.campaign.campaign import Campaign, CampaignError, State
 from ivrbot.campaign.report import attempts_csv, full_report, summary
 from ivrbot.campaign.scheduler import ACTIONS, CampaignService
-from ivrbot.gateway.http import check_operator
+from ivrbot.wire.http import check_operator
 
 SERVICE = web.AppKey("campaigns", CampaignService)
 BASE = "/ivrbot/campaigns"

@@ -40,9 +40,9 @@ from ivrbot.tasks import TaskSet
 from ivrbot.timeline import Timeline
 
 if TYPE_CHECKING:
-    from ivrbot.gateway.core import Gateway
-    from ivrbot.gateway.sessions import Session
-    from ivrbot.gateway.switch import SwitchCall
+    from ivrbot.core.sessions import Session
+    from ivrbot.core.switch import SwitchCall
+    from ivrbot.wire.gateway import Gateway
 
 log = logging.getLogger(__name__)
 RINGING = (CallState.CREATED, CallState.CONNECTING)  # a dialled call not yet answered

@@ -30,9 +30,9 @@ from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.phone import Phone
 
 if TYPE_CHECKING:
+    from ivrbot.core.switch import HandOff
     from ivrbot.flow.call import FlowCall
     from ivrbot.flow.flow import Flow
-    from ivrbot.gateway.switch import HandOff
 
 log = logging.getLogger(__name__)
 

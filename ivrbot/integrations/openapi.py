@@ -1,4 +1,4 @@
-"""The integrators' part of the OpenAPI document (ivrbot/gateway/openapi.py puts it in):
+"""The integrators' part of the OpenAPI document (ivrbot/wire/openapi.py puts it in):
 ``/ivrbot/calls``, ``/ivrbot/calls/{id}``, ``/ivrbot/webhooks`` and, as OpenAPI 3.1
 ``webhooks``, every event ivrbot POSTs (ivrbot/integrations/events.py)."""
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivrbot.gateway.http import ApiError, check_operator, gw, json_body
 from ivrbot.integrations.calls import CallRefused, OutboundCalls, parse_request, stored_call
 from ivrbot.integrations.delivery import WebhookSender
+from ivrbot.wire.http import ApiError, check_operator, gw, json_body
 
 CALLS = web.AppKey("ivrbot.calls", OutboundCalls)  # set by the composition root
 SENDER = web.AppKey("ivrbot.webhooks", WebhookSender)

@@ -1,6 +1,6 @@
 """A Phone call's media, and its offer/answer, in one place: over WebRTC (an aiortc peer
 connection with the gateway) or in-process (a bot in the gateway's process: frames by
-function calls, see :mod:`ivrbot.media.local_link`).
+function calls, see :mod:`ivrbot.endpoints.local.local_link`).
 
 The Phone's methods only say what they need (an offer, an answer to an offer, a new offer
 with another direction, the answer to apply); which kind of media a call has follows from
@@ -23,8 +23,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.media import rfc4733
-from ivrbot.media.local_link import LocalLink
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import pump
 from ivrbot.tasks import TaskSet

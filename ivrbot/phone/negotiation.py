@@ -2,7 +2,7 @@
 takes goes through here (the rest of the Phone never reads or writes SDP).
 
 Which media a call gets follows from its first SDP: an in-process Phone offers local media
-(frames in process, :mod:`ivrbot.media.local_link`); a call whose offer names a local link
+(frames in process, :mod:`ivrbot.endpoints.local.local_link`); a call whose offer names a local link
 is answered with local media; anything else is an aiortc peer connection with the ICE
 settings of this Phone (:mod:`ivrbot.phone.media` holds both kinds). Requests carry SDP as
 ``{"sdp": ...}`` parts of their bodies (docs/spec/rtc-api.md); these are made here too.
@@ -14,7 +14,7 @@ from typing import Any
 
 from aiortc import RTCIceServer
 
-from ivrbot.media.local_link import LocalLink
+from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.phone.call import Call
 from ivrbot.phone.media import CallMedia, LocalMedia, RtcMedia
 from ivrbot.phone.publisher import Publisher

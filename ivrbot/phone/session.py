@@ -12,10 +12,10 @@ import logging
 import time
 from typing import Any, NoReturn, Protocol
 
+from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.errors import PhoneException, api_error_code
 from ivrbot.events import Event, SessionNotice, SessionReady
 from ivrbot.media.hold import HOLD_AUDIO_HEADER
-from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.phone.publisher import Publisher
 from ivrbot.phone.transport import EventSource, GatewayUnreachable, Response, SessionGone, Transport
 
@@ -55,7 +55,7 @@ class PhoneSession:
         # hold and resume (call:remote-held / call:remote-resumed)
         self.hold_audio = hold_audio
         # a bot in the gateway's own process: its calls' media are frames passed in process
-        # (ivrbot.media.local_link), not a WebRTC peer connection
+        # (ivrbot.endpoints.local.local_link), not a WebRTC peer connection
         self.in_process = in_process
         self.keeper: CallKeeper | None = None  # set once the calls part exists (Phone)
         self.user_id: str | None = None

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from ivrbot.credentials import Credentials
-from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
+from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.phone.transport import GatewayUnreachable, Response, SessionGone, TokensRefused
 
 __all__ = [

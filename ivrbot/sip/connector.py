@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivrbot.config import Settings
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.server import GatewayServer
-from ivrbot.gateway.sessions import Session
-from ivrbot.gateway.switch import CallLeg, Reason
-from ivrbot.media.local_link import LocalLink
+from ivrbot.core.sessions import Session
+from ivrbot.core.switch import CallLeg, Reason
+from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.metrics import watch_sip
 from ivrbot.sip.calls import CallRef, Invite, uri_user
 from ivrbot.sip.media import HeardTrack, SaySink
 from ivrbot.sip.settings import SipSettings, load_sip_settings
 from ivrbot.sip.stack import SipStack
 from ivrbot.tasks import TaskSet
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.server import GatewayServer
 
 log = logging.getLogger(__name__)
 

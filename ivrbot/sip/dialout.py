@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
-from ivrbot.gateway.sessions import Session
-from ivrbot.gateway.switch import SwitchCall
-from ivrbot.media.local_link import LocalLink
+from ivrbot.core.sessions import Session
+from ivrbot.core.switch import SwitchCall
+from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.sip.connector import SipParty, follow
 from ivrbot.sip.settings import Trunk
 

@@ -21,10 +21,10 @@ from ivrbot.logs import shown_input
 from ivrbot.numbers import e164, shown
 
 if TYPE_CHECKING:
+    from ivrbot.core.switch import SwitchCall
     from ivrbot.flow.flow import Flow
     from ivrbot.flow.runner import Bot
-    from ivrbot.gateway.core import Gateway
-    from ivrbot.gateway.switch import SwitchCall
+    from ivrbot.wire.gateway import Gateway
 
 RECORDS = 30  # records in a snapshot (searching reaches further back)
 SEARCH_DEPTH = 1000  # records a search looks through

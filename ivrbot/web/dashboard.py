@@ -26,9 +26,9 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ivrbot.gateway.auth import AuthError, Token
-from ivrbot.gateway.http import GATEWAY
 from ivrbot.web.board import BOARD, RECORDS, Board, flow_graph
+from ivrbot.wire.auth import AuthError, Token
+from ivrbot.wire.http import GATEWAY
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 - ``POST /ivrbot/calls/{id}/listen`` with ``{"sdp": OFFER}`` (the page's receive-only
   offer, ICE gathered): 201 ``{"listener": ID, "sdp": ANSWER}``; the gateway's answer sends
-  the call's two parties, mixed (:mod:`ivrbot.gateway.listen`); 404 for no such live call,
+  the call's two parties, mixed (:mod:`ivrbot.endpoints.webrtc.listen`); 404 for no such live call,
   400 for an offer it cannot use;
 - ``DELETE /ivrbot/listeners/{id}``: stop listening (204; 404 when it has ended already).
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivrbot.gateway.http import GATEWAY
-from ivrbot.gateway.leg import SdpError
-from ivrbot.gateway.listen import ListenError, Listeners
+from ivrbot.core.endpoints import SdpError
+from ivrbot.endpoints.webrtc.listen import ListenError, Listeners
 from ivrbot.web.dashboard import LISTEN_PATHS, operator_only
+from ivrbot.wire.http import GATEWAY
 
 LISTENERS = web.AppKey("listeners", Listeners)
 LISTEN_PATH, LISTENER_PATH = LISTEN_PATHS

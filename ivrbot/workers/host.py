@@ -10,11 +10,11 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from ivrbot.gateway.channel import EventChannel
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.routes_calls import CallAction, apply_action
-from ivrbot.gateway.sessions import Session
-from ivrbot.gateway.switch import CallLeg
+from ivrbot.core.actions import CallAction, apply_action
+from ivrbot.core.channel import EventChannel
+from ivrbot.core.sessions import Session
+from ivrbot.core.switch import CallLeg
+from ivrbot.wire.gateway import Gateway
 from ivrbot.workers.link import Link, Message
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ivrbot.core.call_state import CallPhase
+from ivrbot.core.endpoints import SdpError
+from ivrbot.core.merge import NoSuchConference
 from ivrbot.errors import IvrbotError
-from ivrbot.gateway.call_state import CallPhase
-from ivrbot.gateway.leg import SdpError
 from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ class WorkerFailed(IvrbotError):
 
 def error_data(exc: BaseException) -> Message:
     """``exc`` as data for the other side (see :func:`raise_error`)."""
-    from ivrbot.gateway.http import ApiError
-    from ivrbot.gateway.switch import CallStateError
+    from ivrbot.core.switch import CallStateError
+    from ivrbot.wire.http import ApiError
 
     if isinstance(exc, CallStateError):
         return {"kind": "call-state", "action": exc.action, "state": str(exc.state)}
@@ -52,6 +53,8 @@ def error_data(exc: BaseException) -> Message:
     if isinstance(exc, ApiError):
         return {"kind": "api", "id": exc.message_id, "vars": list(exc.variables),
                 "status": exc.status}  # fmt: skip
+    if isinstance(exc, NoSuchConference):
+        return {"kind": "no-conference", "text": str(exc)}
     if isinstance(exc, web.HTTPNotFound):
         return {"kind": "not-found", "text": exc.text or ""}
     return {"kind": "failed", "text": f"{type(exc).__name__}: {exc}"}
@@ -59,8 +62,8 @@ def error_data(exc: BaseException) -> Message:
 
 def raise_error(data: Message) -> None:
     """Raise what :func:`error_data` described."""
-    from ivrbot.gateway.http import ApiError
-    from ivrbot.gateway.switch import CallStateError
+    from ivrbot.core.switch import CallStateError
+    from ivrbot.wire.http import ApiError
 
     kind = data.get("kind")
     if kind == "call-state":
@@ -69,6 +72,8 @@ def raise_error(data: Message) -> None:
         raise SdpError(str(data["text"]))
     if kind == "api":
         raise ApiError(str(data["id"]), *map(str, data["vars"]), status=data["status"])
+    if kind == "no-conference":
+        raise NoSuchConference(str(data["text"]))
     if kind == "not-found":
         raise web.HTTPNotFound(text=str(data["text"]))
     raise WorkerFailed(f"the media worker failed: {data.get('text', '')}")

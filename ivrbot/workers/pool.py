@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from ivrbot.config import Settings, child_environment
+from ivrbot.core.actions import CallAction
+from ivrbot.core.call_state import Reason
+from ivrbot.core.relayed import RelayedLeg
+from ivrbot.core.sessions import Session
 from ivrbot.errors import UserError
-from ivrbot.gateway.call_state import Reason
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.http import ApiError
-from ivrbot.gateway.routes_calls import CallAction
-from ivrbot.gateway.sessions import Session
 from ivrbot.metrics import watch_workers
 from ivrbot.numbers import identity_candidates
 from ivrbot.store.nodes import node_alive
 from ivrbot.tasks import TaskSet
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.http import ApiError
 from ivrbot.workers.link import Link, Message, WorkerGone
-from ivrbot.workers.relayed import RelayedLeg
 
 log = logging.getLogger("ivrbot.serve.workers")  # an operator logger (ivrbot.logs)
 START_TIMEOUT_S = 180.0  # flows' prompts synthesised and speech models loaded

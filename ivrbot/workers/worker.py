@@ -41,7 +41,7 @@ async def _run(fd: int, flows_dir: Path) -> int:
     settings.host, settings.port = "127.0.0.1", 0  # its gateway: for its own bots only
     settings.sip_config, settings.media_workers = "", 0
     # the access settings' warnings (development mode ...) are the gateway's to give, once
-    logging.getLogger("ivrbot.gateway.app").setLevel(logging.ERROR)
+    logging.getLogger("ivrbot.wire.app").setLevel(logging.ERROR)
     runner = Runner(flows_dir, settings, campaigns=False)
     try:
         await runner.start()

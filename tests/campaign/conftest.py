@@ -12,8 +12,8 @@ from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
+from ivrbot.wire.server import GatewayServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTACT_NUMBERS = [f"{area}55501{i:02d}" for area in (212, 312, 310) for i in range(1, 40)]

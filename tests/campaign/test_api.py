@@ -24,8 +24,8 @@ from ivrbot.cli import main
 from ivrbot.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, Settings
 from ivrbot.credentials import Credentials
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.wire.server import GatewayServer
 
 NIGHT_IN_NEW_YORK = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)  # 03:00 EDT: nobody is called
 OPERATOR = Credentials.operator(DEV_CLIENT_ID, DEV_CLIENT_SECRET).headers()  # HTTP Basic

@@ -16,9 +16,9 @@ from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.callees import Callee
+from ivrbot.wire.server import GatewayServer
 from tests.campaign.test_real_calls import run_to_end
 
 SATURDAY_NOON_UTC = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)

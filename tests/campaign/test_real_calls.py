@@ -20,10 +20,10 @@ from ivrbot.campaign.report import attempts_csv, summary
 from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.callees import Callee
 from ivrbot.testing.caller import SPEECH_DB
+from ivrbot.wire.server import GatewayServer
 
 MONDAY_10AM_NEW_YORK = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 CONTACTS = """number,name,appointment

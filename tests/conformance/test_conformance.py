@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tones import RINGBACK_HZ
+from ivrbot.wire.server import GatewayServer
 from tests.conformance.client import RTC, Client, Peer, sdp_direction
 
 HEARD_DB = -30.0  # a sent tone arrives near -15 dBFS through Opus on loopback

@@ -14,11 +14,11 @@ from ivrbot.flow import FlowCall, Transfer
 from ivrbot.flow.check import check_flow
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import rms_dbfs
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.audio import tone_dbfs
 from ivrbot.testing.caller import SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 from tests.flow.test_transfer_steps import AGENT, agent_phone
 
 BANK = Path(__file__).resolve().parents[2] / "flows" / "bank.py"

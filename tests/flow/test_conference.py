@@ -24,11 +24,11 @@ from ivrbot.flow.check import check_flow, flow_edges
 from ivrbot.flow.graph import svg
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 
 BRIDGE = Path(__file__).resolve().parents[2] / "flows" / "conference.py"
 HEARD_DB, SILENT_DB = -32.0, -48.0

@@ -15,9 +15,9 @@ import pytest
 
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SPEECH_DB
+from ivrbot.wire.server import GatewayServer
 from tests.flow.calling import call_once
 
 APOLOGY = "We are sorry, that did not work."

@@ -9,9 +9,9 @@ import vosk
 
 from ivrbot.flow import Ask, Flow, Hangup, Retry
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 
 
 @pytest.mark.slow

@@ -21,12 +21,12 @@ from ivrbot.compose import Parts
 from ivrbot.flow import Ask, Flow, Hangup, Retry, Transfer
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media import listener as listener_module
 from ivrbot.media.frames import pcm_from_frame, rms_dbfs
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import CallState
 from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 
 WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"
 CHOICES = {"메뉴": "menu", "예약": "booking", "아니요": "no", "아니오": "no"}

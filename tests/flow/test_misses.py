@@ -22,10 +22,10 @@ from ivrbot.flow import Ask, Flow, FlowError, Hangup, Menu, Retry, Say
 from ivrbot.flow.flow import GIVE_UP_TEXT
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.steps import GIVE_UP
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
 from ivrbot.testing.flowtest import FlowResult, FlowTest
+from ivrbot.wire.server import GatewayServer
 
 SIZE = "Press 1 for a small pizza, or 2 for a large one."
 CONFIRM = "Press 1 to place the order, or 2 to start over."

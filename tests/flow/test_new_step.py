@@ -15,9 +15,9 @@ from ivrbot.flow import Flow, Hangup, Say
 from ivrbot.flow.check import check_flow
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.audio import loudest_window, tone_dbfs
+from ivrbot.wire.server import GatewayServer
 from tests.flow.calling import call_once
 from tests.flow.pictures import SVG, step_ids
 

@@ -13,7 +13,6 @@ import pytest
 
 from ivrbot.flow import Ask, Flow, FlowCall, Hangup, Say
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
@@ -21,6 +20,7 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine
 from ivrbot.testing.caller import SPEECH_DB, Ear
+from ivrbot.wire.server import GatewayServer
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "This is a reminder from the clinic. Goodbye."

@@ -12,10 +12,10 @@ import vosk
 
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.store.sqlite import SqliteStore
 from ivrbot.testing.caller import SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

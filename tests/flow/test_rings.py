@@ -10,11 +10,11 @@ import pytest
 
 from ivrbot.flow import Flow, FlowError, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tones import RINGBACK_HZ
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.audio import tone_dbfs
 from ivrbot.testing.caller import SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 
 
 def ringing_flow(number: str) -> Flow:

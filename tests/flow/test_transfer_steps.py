@@ -21,7 +21,6 @@ from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.transfer_steps import fill
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE, rms_dbfs
 from ivrbot.media.tones import HOLD_NOTES_HZ
 from ivrbot.media.tts import Synthesizer
@@ -30,6 +29,7 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.testing.caller import SPEECH_DB, Ear, SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 
 AGENT = "agent@ivrbot.local"
 CALLER_HZ, AGENT_HZ = 700.0, 1300.0

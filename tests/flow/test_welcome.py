@@ -16,9 +16,9 @@ import vosk
 
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SILENCE_DB, SPEECH_DB, SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 
 WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"
 

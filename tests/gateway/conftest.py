@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ivrbot.gateway.server import GatewayServer
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 from tests.gateway.wire import running
 

@@ -18,12 +18,12 @@ import pytest
 from ivrbot.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, ConfigError, Settings
 from ivrbot.credentials import Credentials
 from ivrbot.errors import PhoneException, api_error_code
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.serve import Runner
 from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.wire import (
     RTC,
     basic_auth,

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiortc import RTCPeerConnection
 
 from ivrbot.errors import api_error_code
-from ivrbot.gateway.auth import digest
-from ivrbot.gateway.oauth import redirect_allowed
-from ivrbot.gateway.ratelimit import RateLimited, RateLimiter
+from ivrbot.wire.auth import digest
+from ivrbot.wire.oauth import redirect_allowed
+from ivrbot.wire.ratelimit import RateLimited, RateLimiter
 from tests.gateway.wire import (
     RTC,
     basic_auth,

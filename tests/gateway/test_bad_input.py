@@ -19,10 +19,10 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from ivrbot.config import Settings
-from ivrbot.gateway.http import MAX_BODY, MAX_DEPTH
-from ivrbot.gateway.redact import redact
-from ivrbot.gateway.sdpcheck import MAX_MEDIA_SECTIONS, MAX_SDP_BYTES
-from ivrbot.gateway.server import GatewayServer
+from ivrbot.endpoints.webrtc.sdpcheck import MAX_MEDIA_SECTIONS, MAX_SDP_BYTES
+from ivrbot.redact import redact
+from ivrbot.wire.http import MAX_BODY, MAX_DEPTH
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.wire import call, error_text, message_id, new_token
 from tests.log_secrets import SecretWatch
 

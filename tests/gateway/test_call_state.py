@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from ivrbot.gateway.call_state import (
+from ivrbot.core.call_state import (
     CALL_CHANGES,
     LEG_CHANGES,
     CallPhase,
@@ -31,7 +31,7 @@ def test_every_state_has_its_changes_and_ends(table: dict) -> None:
 def test_a_call_goes_ringing_to_ended_through_the_allowed_changes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ivrbot.gateway.state")
+    caplog.set_level(logging.INFO, logger="ivrbot.core.state")
     path = [CallPhase.RINGING, CallPhase.CONNECTING, CallPhase.CONNECTED, CallPhase.MERGED]
     for old, new in itertools.pairwise(path):
         assert change("call x", old, new, CALL_CHANGES) is True

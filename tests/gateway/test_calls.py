@@ -8,14 +8,14 @@ from typing import Any
 import av
 import numpy as np
 
-from ivrbot.gateway.server import GatewayServer
+from ivrbot.endpoints.local.local_link import open_links
 from ivrbot.media import rfc4733
 from ivrbot.media.frames import pcm_from_frame
-from ivrbot.media.local_link import open_links
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.server import GatewayServer
 
 
 class Party:

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 
 from ivrbot.config import Settings
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
 

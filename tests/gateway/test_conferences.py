@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from ivrbot.events import Event
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import pcm_from_frame
 from ivrbot.phone.call import CallState, ConferenceCall
 from ivrbot.phone.negotiation import Negotiation
@@ -26,6 +25,7 @@ from ivrbot.phone.publisher import Publisher
 from ivrbot.phone.transport import EventSource
 from ivrbot.phone.transport_remote import RemoteTransport, fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.wire import message_id
 
 # Measured on loopback: a party's tone arrives at about -15 dBFS through the mixer and Opus;

@@ -12,12 +12,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import rms_dbfs
 from ivrbot.media.tones import HOLD_NOTES_HZ
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
 ALICE_HZ = 700.0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from aiortc import MediaStreamTrack, RTCSessionDescription
 
-from ivrbot.gateway.leg import Leg
+from ivrbot.endpoints.webrtc.leg import Leg
 from ivrbot.media import hotpath
 from ivrbot.media.frames import frame_from_pcm, pcm_from_frame
 from ivrbot.media.peer import new_peer_connection

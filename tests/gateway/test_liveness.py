@@ -19,11 +19,11 @@ from ivrbot.config import Settings
 from ivrbot.events import Event
 from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.peer import DEFAULT_PEER_TIMEOUT_S, set_peer_timeout
 from ivrbot.media.tts import Synthesizer
 from ivrbot.store.sqlite import SqliteStore
 from ivrbot.testing.caller import SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

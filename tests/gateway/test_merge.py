@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ivrbot.errors import PhoneException
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.call import CallState
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_conferences import Member, hears, start, tone
 
 FREQS = {"host": 600.0, "agent": 1400.0, "alice": 900.0, "carol": 2000.0}

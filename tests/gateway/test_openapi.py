@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ivrbot.gateway.openapi import document
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.web import WEB_PATHS
+from ivrbot.wire.openapi import document
+from ivrbot.wire.server import GatewayServer
 
 
 def served_routes(server: GatewayServer) -> set[tuple[str, str]]:

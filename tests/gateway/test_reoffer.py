@@ -13,8 +13,8 @@ import av
 import numpy as np
 from aiortc import RTCSessionDescription, sdp
 
-from ivrbot.gateway.leg import Leg
-from ivrbot.gateway.reoffer import next_origin
+from ivrbot.endpoints.webrtc.leg import Leg
+from ivrbot.endpoints.webrtc.reoffer import next_origin
 from ivrbot.media.frames import pcm_from_frame
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump

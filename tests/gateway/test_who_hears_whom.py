@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tones import HOLD_NOTES_HZ, RINGBACK_HZ
 from ivrbot.phone.call import CallState
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
 HEARD_DB = -32.0  # a party's tone arrives at about -14 dBFS; its absence is below -55

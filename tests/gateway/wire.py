@@ -15,7 +15,7 @@ import aiohttp
 from yarl import URL
 
 from ivrbot.config import Settings
-from ivrbot.gateway.server import GatewayServer
+from ivrbot.wire.server import GatewayServer
 
 RTC = "/RTC/v1"
 

@@ -26,7 +26,6 @@ from ivrbot.config import Settings
 from ivrbot.errors import FlowError
 from ivrbot.flow import Ask, Flow, FlowCall, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.openapi import document
 from ivrbot.integrations.calls import OutboundCalls, parse_request
 from ivrbot.integrations.delivery import WebhookSender
 from ivrbot.integrations.events import Webhooks
@@ -34,6 +33,7 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.callees import Callee
 from ivrbot.testing.caller import SimulatedCaller
+from ivrbot.wire.openapi import document
 
 SECRET = "whsec-integration-test-secret"
 API_KEY = "integrator-key-0123456789"

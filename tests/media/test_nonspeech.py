@@ -22,7 +22,6 @@ import vosk
 from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.asr import Recognition
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.speech_model import shared_model
@@ -33,6 +32,7 @@ from ivrbot.media.turns import GrammarTurn
 from ivrbot.testing.audio import opus_round_trip, resample_pcm
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.testing.nonspeech import RATE, clip, espeak
+from ivrbot.wire.server import GatewayServer
 
 CHUNK = RATE // 50
 FLOWS = Path(__file__).resolve().parents[2] / "flows"

@@ -18,7 +18,6 @@ import av
 import numpy as np
 import pytest
 
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.dtmf import tone
 from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.recorder import (
@@ -35,6 +34,7 @@ from ivrbot.media.sinks import read_audio
 from ivrbot.media.tracks import OutboundAudio
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, connect, login
 from tests.gateway.test_conferences import FREQS, USERS, Member, invite_and_join, start
 from tests.gateway.test_conferences import tone as conference_tone

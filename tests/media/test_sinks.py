@@ -11,10 +11,10 @@ import av
 import numpy as np
 import pytest
 
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.sinks import Silence, Tee, WavRecorder, read_wav
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
 

@@ -341,7 +341,7 @@ async def test_silence_received_by_a_leg_stays_silence() -> None:
     that lost their tag on the way."""
     from aiortc import RTCSessionDescription
 
-    from ivrbot.gateway.leg import Leg
+    from ivrbot.endpoints.webrtc.leg import Leg
     from ivrbot.media.peer import new_peer_connection
     from ivrbot.media.tracks import OutboundAudio
     from ivrbot.media.wire_prompt import SILENCE, frame_tag

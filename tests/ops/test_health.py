@@ -6,8 +6,8 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivrbot import __version__
-from ivrbot.gateway.health import metrics_allowed
-from ivrbot.gateway.server import GatewayServer
+from ivrbot.wire.health import metrics_allowed
+from ivrbot.wire.server import GatewayServer
 
 METRICS = {
     "ivrbot_calls_in_progress", "ivrbot_calls", "ivrbot_flow_calls",

@@ -23,7 +23,7 @@ TEXT_LINE = re.compile(
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    names = [*logs.OPERATOR_LOGGERS, *logs.NOISY, "ivrbot.gateway.switch", ""]
+    names = [*logs.OPERATOR_LOGGERS, *logs.NOISY, "ivrbot.core.switch", ""]
     levels = {n: logging.getLogger(n).level for n in names}
     yield
     root = logging.getLogger()
@@ -61,7 +61,7 @@ def test_json_lines_are_one_object_with_the_fields(capsys: pytest.CaptureFixture
 
 
 def test_internal_detail_only_with_verbose(capsys: pytest.CaptureFixture[str]) -> None:
-    internal = logging.getLogger("ivrbot.gateway.switch")
+    internal = logging.getLogger("ivrbot.core.switch")
     logs.configure("info", "text")
     internal.info("call x: ringing -> connected")
     call_event("step", call="c1", step="menu")

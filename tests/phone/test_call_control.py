@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from ivrbot.errors import PhoneException
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.call import CallState
 from ivrbot.phone.phone import Phone
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 from tests.helpers import code_of
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from ivrbot.errors import PhoneException, request_error
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.call import CallState
 from ivrbot.phone.transport_remote import GatewayUnreachable, Response
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from ivrbot.events import Event
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.phone import Phone
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
 EVENT_DATA = {"index", "timestamp", "callType", "mediaType", "to", "from"}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ivrbot.media.local_link import LocalLink
+from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.phone.call import Call, CallState, ConferenceCall
 from ivrbot.phone.media import LocalMedia
 from ivrbot.phone.phone import Phone

@@ -9,9 +9,9 @@ import pytest
 
 from ivrbot.config import Settings
 from ivrbot.errors import PhoneException
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.wire.server import GatewayServer
 
 
 async def logged_in(url: str, events: list[str]) -> Phone:

@@ -12,10 +12,10 @@ import pytest
 from ivrbot.flow import Flow, Hangup, Say, Transfer
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import SipSettings, Trunk
+from ivrbot.wire.server import GatewayServer
 from tests.sip.peers import Baresip, Kamailio, running_pbx
 
 WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from ivrbot.cli import main
 from ivrbot.config import ConfigError, Settings
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
 from ivrbot.sip.connector import sip_connector
+from ivrbot.wire.server import GatewayServer
 from tests.sip.peers import Baresip, self_signed
 
 CONFIG = """

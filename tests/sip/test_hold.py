@@ -12,10 +12,10 @@ import vosk
 
 from ivrbot.flow import Ask, Flow, Hangup, Retry
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.testing.caller import SILENCE_DB
+from ivrbot.wire.server import GatewayServer
 from tests.flow.test_hold import CHOICES, BotEar, bot_ear  # noqa: F401 (a fixture)
 from tests.sip.peers import Baresip
 from tests.sip.test_inbound import prompt_done

@@ -10,9 +10,9 @@ import pytest
 
 from ivrbot.flow import Flow, Hangup, Say
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.settings import Trunk
+from ivrbot.wire.server import GatewayServer
 from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Trunk
 from ivrbot.testing.audio import tone_dbfs
+from ivrbot.wire.server import GatewayServer
 from tests.flow.test_transfer_steps import HEARD_DB, SILENT_DB
 from tests.sip.conftest import DESK, MakeSip, desk
 from tests.sip.peers import PBX_PASSWORD as PASSWORD

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Account
+from ivrbot.wire.server import GatewayServer
 from tests.sip.conftest import MakeSip
 from tests.sip.peers import PBX_PASSWORD as PASSWORD
 from tests.sip.peers import Baresip, Kamailio

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import SipConfigError, Trunk
+from ivrbot.wire.server import GatewayServer
 from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip, self_signed
 from tests.sip.test_inbound import prompt_done

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from ivrbot.config import Settings
-from ivrbot.gateway.switch import Reason
+from ivrbot.core.switch import Reason
 from ivrbot.outcomes import of_reason
 from ivrbot.sip.calls import invite_of, uri_user
 from ivrbot.sip.connector import called_uri, failure_reason

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from ivrbot.flow.runner import Bot
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tts import Synthesizer
 from ivrbot.sip.connector import SipConnector
 from ivrbot.sip.settings import Trunk
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.testing.caller import SimulatedCaller
+from ivrbot.wire.server import GatewayServer
 from tests.flow.test_transfer_steps import (
     AGENT,
     HEARD_DB,

@@ -17,9 +17,9 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from ivrbot.config import Settings
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
 from ivrbot.testing.audio import sine
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from ivrbot.campaign.campaign import load_campaign_file
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.config import Settings
 from ivrbot.flow.media_steps import BEEP_HZ
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.serve import Runner
+from ivrbot.wire.server import GatewayServer
 from tests.web.conftest import ARTIFACTS, MIC_HZ, ROOT, log_in
 from tests.web.test_softphone import call_state, open_softphone, page_level
 

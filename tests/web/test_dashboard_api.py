@@ -13,11 +13,11 @@ from ivrbot.credentials import Credentials
 from ivrbot.flow.graph import PROMPT_LIMIT
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.steps import GIVE_UP, Menu
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.numbers import shown
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.web.board import flow_graph, parties, record_row
 from ivrbot.web.dashboard import ROUTES
+from ivrbot.wire.server import GatewayServer
 
 ROOT = Path(__file__).resolve().parents[2]
 READABLE = [

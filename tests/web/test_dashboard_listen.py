@@ -11,9 +11,9 @@ import asyncio
 from playwright.async_api import Page
 
 from ivrbot.config import Settings
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.testing.audio import sine
 from ivrbot.web.listen import LISTENERS
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, connect, login
 from tests.web.conftest import MIC_HZ, log_in, stream_level_js
 from tests.web.test_softphone import HEARD_DB, SILENT_DB, hears, party_level, silent

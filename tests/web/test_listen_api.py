@@ -9,12 +9,12 @@ from typing import Any
 import aiohttp
 from aiortc import RTCSessionDescription
 
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine
 from ivrbot.web.listen import LISTENERS
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, connect, login
 from tests.gateway.test_reoffer import Heard, until_heard
 from tests.web.test_dashboard_api import operator

@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.wire.server import GatewayServer
 
 
 async def test_softphone_and_sdk_are_served(gateway: GatewayServer) -> None:

@@ -19,10 +19,10 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from ivrbot.errors import PhoneException
-from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import tone_dbfs
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party
 from tests.web.conftest import BOT_NUMBER, MIC_HZ, PY_HZ, fresh_page, stream_level_js
 

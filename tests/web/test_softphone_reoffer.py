@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page
 
-from ivrbot.gateway.server import GatewayServer
+from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party
 from tests.web.conftest import MIC_HZ, PY_HZ
 from tests.web.test_softphone import (

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from ivrbot.gateway.call_state import CallPhase
-from ivrbot.gateway.http import ApiError
-from ivrbot.gateway.leg import SdpError
-from ivrbot.gateway.switch import CallStateError
+from ivrbot.core.call_state import CallPhase
+from ivrbot.core.endpoints import SdpError
+from ivrbot.core.merge import NoSuchConference
+from ivrbot.core.switch import CallStateError
+from ivrbot.wire.http import ApiError
 from ivrbot.workers.link import Link, Message, WorkerFailed, WorkerGone
 
 
@@ -66,6 +67,7 @@ async def test_events_reach_the_handler_in_order(ends: tuple[Link, Link]) -> Non
         (SdpError("the SDP offer has no audio section (m=audio)"), SdpError, "m=audio"),
         (ApiError("SVC0002", "x-modId", status=400), ApiError, "SVC0002"),
         (web.HTTPNotFound(text="no call 12 in this session"), web.HTTPNotFound, ""),
+        (NoSuchConference("no conference c1 hosted by this identity"), NoSuchConference, "c1"),
         (RuntimeError("boom"), WorkerFailed, "RuntimeError: boom"),
     ],
 )
@@ -108,7 +110,7 @@ async def test_a_call_that_ends_before_its_place_reply_is_not_kept() -> None:
     (both are on the link, in that order): the gateway must not keep a call that is over."""
     from types import SimpleNamespace
 
-    from ivrbot.gateway.sessions import SessionRegistry
+    from ivrbot.core.sessions import SessionRegistry
     from ivrbot.workers.pool import MediaWorker
 
     sessions = SessionRegistry(3600)

@@ -13,10 +13,10 @@ from typing import Any
 import av
 import numpy as np
 
-from ivrbot.gateway.call_state import LEG_CHANGES, LegState, change
-from ivrbot.gateway.endpoints import Endpoint
-from ivrbot.gateway.mixer import Member, Mixer, MonoConverter
-from ivrbot.gateway.sessions import Session
+from ivrbot.core.call_state import LEG_CHANGES, LegState, change
+from ivrbot.core.endpoints import Endpoint
+from ivrbot.core.mixer import Member, Mixer, MonoConverter
+from ivrbot.core.sessions import Session
 from ivrbot.media.frames import frame_from_pcm
 from ivrbot.media.recorder import Recorder
 

@@ -5,7 +5,7 @@ aiohttp's server has a keep-alive timeout (idle connections) but no limit on the
 client takes to send a request's head: a client sending one byte a second holds its
 connection forever. :class:`GuardedRequestHandler` closes a connection whose request head
 is not complete ``header_timeout`` seconds after its first byte (with a 408 RequestError);
-bodies are bounded by ``ivrbot.gateway.http.body_middleware``. A request aiohttp cannot
+bodies are bounded by ``ivrbot.wire.http.body_middleware``. A request aiohttp cannot
 parse (bad request line, header too long, invalid characters) gets a 400 RequestError
 instead of aiohttp's text page, and one info line in the log instead of a traceback quoting
 the request line (which may carry ``?access_token=``).
@@ -29,7 +29,7 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 
 from ivrbot.errors import request_error
-from ivrbot.gateway.redact import redact, redact_aiohttp_logs
+from ivrbot.redact import redact, redact_aiohttp_logs
 
 log = logging.getLogger(__name__)
 _QUOTED_BYTES = re.compile(r"""[:\s]*\bb['"].*$""")  # aiohttp quotes the bytes it refused

@@ -1,7 +1,7 @@
 """Conferences: a host's leg and its participants' legs, all members of one mixer.
 
 Every endpoint still talks only to the gateway (one peer connection per endpoint and
-conference); the gateway's :class:`~ivrbot.gateway.mixer.Mixer` gives each member the sum of
+conference); the gateway's :class:`~ivrbot.core.mixer.Mixer` gives each member the sum of
 the others. Hold takes a member out of the mix without touching its peer connection.
 
 Wire events (``type: 'conferences'``) this module publishes on the event channels. Every
@@ -15,7 +15,7 @@ To the host:
   'joined'``: an invitee joined and is in the mix (``modId`` is the ``x-modId`` of the PUT
   that invited it: the invitation was accepted).
 - ``session-modified`` + ``modId``, ``participant``, ``status: 'joined'``: a call of the
-  host's identity was merged into the conference (gateway/merge.py).
+  host's identity was merged into the conference (core/merge.py).
 - ``mod-terminated`` + ``modId``, ``participant``, ``reason``: an invitation ended without a
   join. ``reason``: ``User busy`` (every invited session rejected), ``User not found`` (no
   session of that identity), ``Call canceled`` (the host removed the invitee first),
@@ -50,8 +50,8 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from ivrbot.gateway.call_state import MEDIA_TIMEOUT_S, LegState, Reason
-from ivrbot.gateway.conference_legs import (
+from ivrbot.core.call_state import MEDIA_TIMEOUT_S, LegState, Reason
+from ivrbot.core.conference_legs import (
     ConferenceError,
     ConferenceLeg,
     GatewayConference,
@@ -60,9 +60,9 @@ from ivrbot.gateway.conference_legs import (
     Participant,
     valid_participant_id,
 )
-from ivrbot.gateway.endpoints import Endpoint, endpoint_for_offer, endpoint_for_session
-from ivrbot.gateway.mixer import Mixer
-from ivrbot.gateway.sessions import Session, SessionRegistry
+from ivrbot.core.endpoints import Endpoint, EndpointKinds
+from ivrbot.core.mixer import Mixer
+from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.media.recorder import Recorder, record_conference
 from ivrbot.numbers import identity_candidates, identity_uri
 from ivrbot.tasks import TaskSet
@@ -87,8 +87,8 @@ SWEEP_S = 1.0  # how often legs of sessions that are gone are looked for
 class Conferences:
     """Every conference of the gateway, and each session's conference resources."""
 
-    def __init__(self, sessions: SessionRegistry) -> None:
-        self.sessions = sessions
+    def __init__(self, sessions: SessionRegistry, endpoints: EndpointKinds) -> None:
+        self.sessions, self.endpoints = sessions, endpoints
         self.conferences: dict[str, GatewayConference] = {}
         self.legs: dict[str, ConferenceLeg] = {}  # by resource id (unique across sessions)
         self._tasks = TaskSet("conferences")
@@ -111,7 +111,7 @@ class Conferences:
         """Take the host's offer; the answer goes out as ``session-open`` on its channel."""
         conf = GatewayConference(self._new_id(), identity_uri(session.user_id), Mixer())
         conf.mixer.name = f"mixer/{conf.id}"
-        leg = endpoint_for_offer(f"{session.user_id}/conference/{conf.id}", sdp)
+        leg = self.endpoints.for_offer(f"{session.user_id}/conference/{conf.id}", sdp)
         host = ConferenceLeg(self._new_id(), session, leg, "host", conf)
         answer = await leg.answer_offer(sdp)
         conf.host = host
@@ -175,7 +175,7 @@ class Conferences:
             if s.id not in present
         ]
         for target in targets:
-            leg = endpoint_for_session(f"{target.user_id}/conference/{conf.id}", target)
+            leg = self.endpoints.for_session(f"{target.user_id}/conference/{conf.id}", target)
             cleg = ConferenceLeg(
                 self._new_id(), target, leg, "participant", conf, participant, LegState.INVITED
             )
@@ -338,7 +338,7 @@ class Conferences:
                 )
         log.info("conference %s: %s left (%s)", conf.id, participant.uri, reason)
 
-    # merged calls (gateway/merge.py) ------------------------------------------------------
+    # merged calls (core/merge.py) ------------------------------------------------------
     def adopt(
         self,
         host: ConferenceLeg,

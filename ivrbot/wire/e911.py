@@ -37,10 +37,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ivrbot.gateway.auth import E911_SCOPE, AppScope, AuthError, Token
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.http import ApiError, gw, json_body, limit
 from ivrbot.store.base import E911Record
+from ivrbot.wire.auth import E911_SCOPE, AppScope, AuthError, Token
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.http import ApiError, gw, json_body, limit
 
 REQUIRED = ("first_name", "last_name", "house_number", "street", "city", "state", "zip")
 OPTIONAL = ("unit",)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
 
-from ivrbot.gateway.call_state import Reason
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.http import ApiError, gw, json_body, own_call, own_session
-from ivrbot.gateway.merge import MERGE_MODES, merge_call
-from ivrbot.gateway.switch import CallLeg
-from ivrbot.workers.relayed import RelayedLeg
+from ivrbot.core.actions import CallAction, apply_action
+from ivrbot.core.call_state import Reason
+from ivrbot.core.merge import MERGE_MODES
+from ivrbot.core.relayed import RelayedLeg
+from ivrbot.core.switch import CallLeg
+from ivrbot.wire.http import ApiError, gw, json_body, own_call, own_session
 
 
 async def post_call(request: web.Request) -> web.Response:
@@ -52,23 +51,6 @@ ACTIONS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class CallAction:
-    """One ``x-calls-action`` on a call, checked: what :func:`apply_action` does (here, or
-    on the media worker the call runs on: see ivrbot/workers)."""
-
-    name: str
-    sdp: str | None = None
-    target: str = ""  # initiate-call-transfer: the session's other call
-    conference_id: str = ""  # initiate-call-merge
-    stay: bool = False  # initiate-call-merge mode
-    media: str = ""  # initiate-call-mod: 'video' (upgrade) or 'audio' (downgrade)
-    mod_id: str = ""  # accept-call-mod / reject-call-mod
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def read_action(request: web.Request, body: dict[str, Any]) -> CallAction:
     """The request's action with what it needs; 400 naming what is missing or wrong."""
     name = request.headers.get("x-calls-action", "")
@@ -103,30 +85,6 @@ def read_action(request: web.Request, body: dict[str, Any]) -> CallAction:
             raise ApiError("SVC0002", "x-modId")
         return CallAction(name, sdp=_sdp(body, required=False), mod_id=settled)
     return CallAction(name, sdp=_sdp(body, required=False))
-
-
-async def apply_action(gateway: Gateway, leg: CallLeg, action: CallAction) -> str | None:
-    """Do ``action`` on ``leg``; the modId for hold, resume and a media change."""
-    switch = gateway.switch
-    name = action.name
-    if name == "call-answer":
-        assert action.sdp is not None
-        await switch.answer(leg, action.sdp)
-    elif name in ("initiate-call-hold", "initiate-call-resume"):
-        change = switch.hold if name == "initiate-call-hold" else switch.resume
-        return await change(leg, action.sdp)
-    elif name == "initiate-call-move":
-        await switch.move(leg)
-    elif name == "initiate-call-transfer":
-        await switch.transfer(leg, action.target)
-    elif name == "initiate-call-merge":
-        await merge_call(gateway, leg, action.conference_id, stay=action.stay)
-    elif name == "initiate-call-mod":
-        return await switch.modify(leg, action.media, action.sdp)
-    else:
-        accepted = name == "accept-call-mod"
-        await switch.settle_mod(leg, action.mod_id, accepted, action.sdp)
-    return None
 
 
 async def put_call(request: web.Request) -> web.Response:

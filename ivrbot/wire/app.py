@@ -9,7 +9,8 @@ from aiohttp import web
 
 from ivrbot import web as web_pages
 from ivrbot.config import Settings
-from ivrbot.gateway import (
+from ivrbot.integrations import routes as integrations
+from ivrbot.wire import (
     health,
     openapi,
     routes_auth,
@@ -17,9 +18,8 @@ from ivrbot.gateway import (
     routes_conferences,
     routes_sessions,
 )
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.http import GATEWAY, MAX_BODY, body_middleware, errors_middleware
-from ivrbot.integrations import routes as integrations
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.http import GATEWAY, MAX_BODY, body_middleware, errors_middleware
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """App-server routes: public configuration, tokens, user ids (and the OAuth and E911 routes).
 
 ``/tokens`` is the developer-hosted app server of docs/spec/rtc-api.md; it uses the gateway's own
-OAuth provider (``ivrbot.gateway.oauth``) with the configured client, in process:
+OAuth provider (``ivrbot.wire.oauth``) with the configured client, in process:
 
 - ``POST /tokens {app_scope, auth_code?}`` -> ``{access_token, refresh_token, expires_in,
   refresh_token_expires_in, token_type, scope}``. MOBILE_NUMBER needs ``auth_code`` (from the
@@ -11,7 +11,7 @@ OAuth provider (``ivrbot.gateway.oauth``) with the configured client, in process
 - ``DELETE /tokens {token, token_type_hint?}`` -> 204; the pair the token belongs to is
   revoked (204 for an unknown token too, as RFC 7009 does).
 
-Who may ask (``ivrbot.gateway.access``): an app server with ``X-API-Key``, the operator with
+Who may ask (``ivrbot.wire.access``): an app server with ``X-API-Key``, the operator with
 HTTP Basic client credentials, or anyone in development mode; the auth code and the refresh
 token are credentials of their own. Errors: wrong or missing fields 400 SVC0002/SVC0003
 naming the field; no or wrong credentials, a bad auth code or refresh token 401 POL0001; too
@@ -33,9 +33,9 @@ from aiohttp import web
 
 from ivrbot import __version__
 from ivrbot.credentials import API_KEY_HEADER
-from ivrbot.gateway import e911, oauth
-from ivrbot.gateway.auth import SCOPES, AppScope, Issued, mobile_user_id
-from ivrbot.gateway.http import ApiError, bearer, gw, json_body, limit
+from ivrbot.wire import e911, oauth
+from ivrbot.wire.auth import SCOPES, AppScope, Issued, mobile_user_id
+from ivrbot.wire.http import ApiError, bearer, gw, json_body, limit
 
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 TOKEN_HINTS = ("access_token", "refresh_token")

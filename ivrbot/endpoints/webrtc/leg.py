@@ -4,60 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
-import av
 from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
 
-from ivrbot.gateway.reoffer import stable_offer
-from ivrbot.gateway.sdpcheck import sdp_problem
+from ivrbot.core.endpoints import EndpointBase, SdpError
+from ivrbot.endpoints.webrtc.reoffer import stable_offer
+from ivrbot.endpoints.webrtc.sdpcheck import sdp_problem
 from ivrbot.media import hotpath, rfc4733
 from ivrbot.media.peer import new_peer_connection
-from ivrbot.media.tracks import OutboundAudio, pump
+from ivrbot.media.tracks import pump
 from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
-
-
-class SdpError(ValueError):
-    """An SDP the gateway cannot use; the message says what is wrong."""
-
-
-class EndpointBase:
-    """What every kind of endpoint shares (see ivrbot.gateway.endpoints): the audio it is
-    sent (``out``), where the audio and keys it sends go (``on_frame``, ``on_dtmf``: the
-    bridge sets them), and closing once."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.out = OutboundAudio()
-        self.on_frame: Callable[[av.AudioFrame], None] | None = None
-        self.on_dtmf: Callable[[str], None] | None = None
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        """Closed by the gateway (an endpoint that failed by itself is not, until then)."""
-        return self._closed
-
-    def _on_audio(self, frame: av.AudioFrame) -> None:
-        if self.on_frame is not None:
-            self.on_frame(frame)
-
-    def _on_key(self, tone: str, how: str) -> None:
-        log.info("%s: received DTMF %s (%s)", self.name, tone, how)
-        if self.on_dtmf is not None:
-            self.on_dtmf(tone)
-
-    def _start_closing(self) -> bool:
-        """Leave the bridge and stop sending; False when it was closed already."""
-        if self._closed:
-            return False
-        self._closed = True
-        self.on_frame = None
-        self.on_dtmf = None
-        self.out.stop()
-        return True
 
 
 class Leg(EndpointBase):
@@ -112,7 +70,7 @@ class Leg(EndpointBase):
 
     async def reoffer(self) -> str:
         """A new offer of this live leg's media (the endpoint answers it later), with the
-        numbering negotiated before (see :mod:`ivrbot.gateway.reoffer`)."""
+        numbering negotiated before (see :mod:`ivrbot.endpoints.webrtc.reoffer`)."""
         return await stable_offer(self.pc)
 
     async def _set_remote(self, sdp: str, kind: str) -> None:

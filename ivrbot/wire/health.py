@@ -21,8 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ivrbot import __version__
 from ivrbot.config import is_loopback
 from ivrbot.credentials import API_KEY_HEADER
-from ivrbot.gateway.http import GATEWAY
 from ivrbot.metrics import with_workers
+from ivrbot.wire.http import GATEWAY
 
 FlowStatus = Callable[[], dict[str, list[str]]]
 # set by whoever serves flows (ivrbot run): the names of the flows served and the files

@@ -8,10 +8,10 @@ import socket
 from aiohttp import web
 
 from ivrbot.config import ConfigError, Settings
-from ivrbot.gateway.app import make_app
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.http import GATEWAY
-from ivrbot.gateway.protocol import GatewayRunner
+from ivrbot.wire.app import make_app
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.http import GATEWAY
+from ivrbot.wire.protocol import GatewayRunner
 
 
 def listen_error(exc: OSError, host: str, port: int) -> ConfigError:

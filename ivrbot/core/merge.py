@@ -20,16 +20,22 @@ historical API could only invite identities, which rings their phones a second t
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import TYPE_CHECKING
 
-from ivrbot.gateway.call_state import CallPhase, Reason
-from ivrbot.gateway.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.endpoints import Endpoint
-from ivrbot.gateway.switch import CallLeg, CallStateError
+from ivrbot.core.call_state import CallPhase, Reason
+from ivrbot.core.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
+from ivrbot.core.endpoints import Endpoint
+from ivrbot.core.switch import CallLeg, CallStateError
 from ivrbot.tasks import TaskSet
 
+if TYPE_CHECKING:
+    from ivrbot.core.actions import CallCore
+
 MERGE_MODES = ("leave", "stay")
+
+
+class NoSuchConference(LookupError):
+    """A merge names a conference this identity does not host (the wire API's 404)."""
 
 
 class CallMembership:
@@ -66,12 +72,12 @@ class CallMembership:
         await self.conferences.release(self.cleg, reason)
 
 
-async def merge_call(gateway: Gateway, leg: CallLeg, conference_id: str, stay: bool) -> None:
+async def merge_call(calls: CallCore, leg: CallLeg, conference_id: str, stay: bool) -> None:
     """Put ``leg``'s far party (and ``leg`` itself with ``stay``) into the conference."""
-    switch, conferences = gateway.switch, gateway.conferences
+    switch, conferences = calls.switch, calls.conferences
     host = conferences.legs.get(conference_id)
     if host is None or not host.is_host or host.session.user_id != leg.session.user_id:
-        raise web.HTTPNotFound(text=f"no conference {conference_id} hosted by this identity")
+        raise NoSuchConference(f"no conference {conference_id} hosted by this identity")
     call = switch.require_connected(leg, "initiate-call-merge")
     if host.conference.ended or host.state is LegState.ENDED:
         raise CallStateError("initiate-call-merge (the conference has ended)", call.state)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ivrbot.gateway.endpoints import Endpoint
+from ivrbot.core.endpoints import Endpoint
 from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)

@@ -14,17 +14,18 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from ivrbot.core.endpoints import SdpError
+from ivrbot.core.merge import NoSuchConference
+from ivrbot.core.relayed import RelayedLeg
+from ivrbot.core.sessions import Session
+from ivrbot.core.switch import CallLeg, CallStateError
 from ivrbot.credentials import API_KEY_HEADER
+from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.errors import request_error
-from ivrbot.gateway.access import basic_credentials, known_api_key
-from ivrbot.gateway.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.leg import SdpError
-from ivrbot.gateway.ratelimit import RateLimited
-from ivrbot.gateway.sessions import Session
-from ivrbot.gateway.switch import CallLeg, CallStateError
-from ivrbot.media.local_link import PROCESS_KEY, SESSION_HEADER
-from ivrbot.workers.relayed import RelayedLeg
+from ivrbot.wire.access import basic_credentials, known_api_key
+from ivrbot.wire.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,6 +69,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response("SVC0002", f"sdp ({exc})")
     except CallStateError as exc:
         return error_response("SVC8501", exc.action)
+    except NoSuchConference as exc:
+        return error_response("SVC0404", str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

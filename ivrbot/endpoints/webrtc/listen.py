@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ivrbot.gateway.endpoints import Endpoint
-from ivrbot.gateway.leg import Leg
-from ivrbot.gateway.switch import Switch
+from ivrbot.core.endpoints import Endpoint
+from ivrbot.core.switch import Switch
+from ivrbot.endpoints.webrtc.leg import Leg
 from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.tracks import OutboundAudio, PcmTap
 from ivrbot.tasks import TaskSet

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ivrbot.gateway.channel import EventChannel
+from ivrbot.core.channel import EventChannel
 
 if TYPE_CHECKING:
-    from ivrbot.gateway.switch import CallLeg
-    from ivrbot.workers.relayed import RelayedLeg
+    from ivrbot.core.relayed import RelayedLeg
+    from ivrbot.core.switch import CallLeg
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@
   http://127.0.0.1 and http://localhost); a bad client or redirect URI gets an error page,
   never a redirect. ``POST`` (the form: ``mobile_number``, or ``msisdn``, with the parameters
   above and ``decision=allow|deny``) sends a verification code to the number (see
-  ``ivrbot.gateway.verify``: the operator's verifier; in development mode the code is shown on
+  ``ivrbot.wire.verify``: the operator's verifier; in development mode the code is shown on
   the page) and asks for it; posting the right code (``verification``, ``otp``) binds the
   number to a one-time authorization code (valid ``IVRBOT_AUTH_CODE_TTL`` s) and redirects to
   ``redirect_uri?code=..&state=..``; "deny" redirects with ``error=access_denied``. Without
@@ -32,10 +32,10 @@ from urllib.parse import unquote_plus, urlsplit
 from aiohttp import web
 from yarl import URL
 
-from ivrbot.gateway.auth import SCOPES, AppScope, GrantError, Issued, app_scope_for, mobile_user_id
-from ivrbot.gateway.core import Gateway
-from ivrbot.gateway.http import gw, limit
-from ivrbot.gateway.verify import VerifyError
+from ivrbot.wire.auth import SCOPES, AppScope, GrantError, Issued, app_scope_for, mobile_user_id
+from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.http import gw, limit
+from ivrbot.wire.verify import VerifyError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MOBILE_SCOPE = SCOPES[AppScope.MOBILE_NUMBER][1]

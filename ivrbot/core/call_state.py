@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import TypeVar
 
-log = logging.getLogger("ivrbot.gateway.state")
+log = logging.getLogger("ivrbot.core.state")
 
 MEDIA_TIMEOUT_S = 10.0  # an answered leg whose media is not up by then has failed
 

@@ -26,15 +26,15 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from ivrbot.gateway.call_state import Reason
-from ivrbot.gateway.conferences import (
+from ivrbot.core.call_state import Reason
+from ivrbot.core.conferences import (
     ConferenceError,
     ConferenceLeg,
     LegState,
     NotFound,
     valid_participant_id,
 )
-from ivrbot.gateway.http import ApiError, gw, json_body, own_session
+from ivrbot.wire.http import ApiError, gw, json_body, own_session
 
 ACTIONS = ("call-answer", "initiate-hold", "initiate-resume", "accept-media-mod")
 DELETE_REASONS = ("terminate", "cancel", "reject")

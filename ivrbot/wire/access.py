@@ -24,11 +24,11 @@ from urllib.parse import unquote_plus
 
 from ivrbot.config import Settings
 from ivrbot.credentials import API_KEY_HEADER
-from ivrbot.gateway.auth import ANONYMOUS, AuthError, Token, TokenService, api_key_client
 from ivrbot.numbers import virtual_number_user_id
+from ivrbot.wire.auth import ANONYMOUS, AuthError, Token, TokenService, api_key_client
 
 if TYPE_CHECKING:
-    from ivrbot.gateway.core import Gateway
+    from ivrbot.wire.gateway import Gateway
 
 log = logging.getLogger(__name__)
 

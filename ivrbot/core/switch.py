@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ivrbot.gateway.bridge import Bridge
-from ivrbot.gateway.call_state import CALL_CHANGES, MEDIA_TIMEOUT_S, CallPhase, Reason, change
-from ivrbot.gateway.endpoints import Endpoint, endpoint_for_offer, endpoint_for_session
-from ivrbot.gateway.sessions import Session, SessionRegistry
+from ivrbot.core.bridge import Bridge
+from ivrbot.core.call_state import CALL_CHANGES, MEDIA_TIMEOUT_S, CallPhase, Reason, change
+from ivrbot.core.endpoints import Endpoint, EndpointKinds
+from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.media.tones import hold_music, ringback
 from ivrbot.media.tracks import Playback
 from ivrbot.numbers import identity_candidates, identity_uri
@@ -41,7 +41,7 @@ class Acceptor(Protocol):
 
 
 class Membership(Protocol):
-    """A call party's place in the conference its call was merged into (gateway/merge.py)."""
+    """A call party's place in the conference its call was merged into (core/merge.py)."""
 
     def hold(self) -> None: ...
 
@@ -144,9 +144,13 @@ class Switch:
     """Places, rings, answers, bridges, holds, transfers, moves and ends two-party calls."""
 
     def __init__(
-        self, sessions: SessionRegistry, hold_audio: str = "music", ring_timeout_s: float = 60.0
+        self,
+        sessions: SessionRegistry,
+        endpoints: EndpointKinds,
+        hold_audio: str = "music",
+        ring_timeout_s: float = 60.0,
     ) -> None:
-        self.sessions = sessions
+        self.sessions, self.endpoints = sessions, endpoints
         self.ring_timeout_s = ring_timeout_s  # unanswered calls end with "No answer"
         self.hold_audio = hold_audio  # 'music' or 'silence' for the party left on hold
         # early media: the caller gets the answer at once (session-open, provisionalSDP) and
@@ -177,7 +181,7 @@ class Switch:
     async def place(self, session: Session, called_party: str, sdp: str) -> CallLeg:
         """Take the caller's offer, give early media (ringback), ring the called identity."""
         call = SwitchCall(self._new_id(), identity_uri(session.user_id), called_party)
-        leg = endpoint_for_offer(f"{session.user_id}/{call.id}", sdp)
+        leg = self.endpoints.for_offer(f"{session.user_id}/{call.id}", sdp)
         caller = CallLeg(self._new_id(), session, leg, "caller", call)
         answer = await leg.answer_offer(sdp)
         call.caller = caller
@@ -246,7 +250,7 @@ class Switch:
             call.pending_rings += 1
             target.waiting.append((call, from_uri))
             return
-        leg = endpoint_for_session(f"{target.user_id}/{call.id}", target)
+        leg = self.endpoints.for_session(f"{target.user_id}/{call.id}", target)
         callee = CallLeg(self._new_id(), target, leg, "callee", call)
         call.pending_rings += 1  # until the offer is made: the call is still ringing here
         target.offering += 1

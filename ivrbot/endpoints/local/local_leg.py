@@ -1,13 +1,13 @@
 """The gateway's side of an in-process endpoint (a bot in this process): the surface of
-:class:`ivrbot.gateway.leg.Leg`, over a :class:`ivrbot.media.local_link.LocalLink` instead of
+:class:`ivrbot.endpoints.webrtc.leg.Leg`, over a :class:`ivrbot.endpoints.local.local_link.LocalLink` instead of
 a peer connection. Frames go to the bot and come from it by function calls."""
 
 from __future__ import annotations
 
 import asyncio
 
-from ivrbot.gateway.leg import EndpointBase, SdpError
-from ivrbot.media.local_link import LocalLink
+from ivrbot.core.endpoints import EndpointBase, SdpError
+from ivrbot.endpoints.local.local_link import LocalLink
 
 ANSWER_DIRECTION = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 
@@ -20,7 +20,7 @@ def _direction(sdp: str) -> str:
 
 
 class LocalLeg(EndpointBase):
-    """A leg to a bot in this process (see :mod:`ivrbot.media.local_link`)."""
+    """A leg to a bot in this process (see :mod:`ivrbot.endpoints.local.local_link`)."""
 
     def __init__(self, name: str, link: LocalLink | None = None) -> None:
         super().__init__(name)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ivrbot.gateway.routes_calls import CallAction
-    from ivrbot.gateway.sessions import Session
+    from ivrbot.core.actions import CallAction
+    from ivrbot.core.sessions import Session
 
 
 class Relay(Protocol):

@@ -12,17 +12,18 @@ from aiohttp import web
 
 from ivrbot import call_events
 from ivrbot.config import Settings
-from ivrbot.gateway.access import Access
-from ivrbot.gateway.auth import TokenService
-from ivrbot.gateway.conferences import Conferences
-from ivrbot.gateway.ratelimit import RateLimiter
-from ivrbot.gateway.sessions import Session, SessionRegistry
-from ivrbot.gateway.switch import Switch, SwitchCall
-from ivrbot.gateway.verify import Verifications
+from ivrbot.core.conferences import Conferences
+from ivrbot.core.sessions import Session, SessionRegistry
+from ivrbot.core.switch import Switch, SwitchCall
+from ivrbot.endpoints.kinds import ENDPOINTS
 from ivrbot.media.peer import set_peer_timeout
 from ivrbot.store.base import CallRecord, Store
 from ivrbot.store.nodes import node_alive, this_node
 from ivrbot.store.sqlite import SqliteStore
+from ivrbot.wire.access import Access
+from ivrbot.wire.auth import TokenService
+from ivrbot.wire.ratelimit import RateLimiter
+from ivrbot.wire.verify import Verifications
 
 if TYPE_CHECKING:
     from ivrbot.workers.pool import WorkerPool
@@ -42,7 +43,7 @@ class Gateway:
         self.verifications = Verifications(settings)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.sessions = SessionRegistry(settings.session_ttl_s)
-        self.switch = Switch(self.sessions, ring_timeout_s=settings.ring_timeout_s)
+        self.switch = Switch(self.sessions, ENDPOINTS, ring_timeout_s=settings.ring_timeout_s)
         self.switch.on_call_changed = self.record_call
         self._open_calls: dict[str, CallRecord] = {}  # records of calls in progress, by id
         self.node = this_node()
@@ -50,7 +51,7 @@ class Gateway:
         if settled:
             log.warning("%d call records were left open by a process that stopped: "
                         "marked 'interrupted'", settled)  # fmt: skip
-        self.conferences = Conferences(self.sessions)
+        self.conferences = Conferences(self.sessions, ENDPOINTS)
         self.workers: WorkerPool | None = None  # media worker processes (ivrbot/workers)
         self.websockets: set[web.WebSocketResponse] = set()
         self._writes: set[asyncio.Task[None]] = set()

@@ -1,0 +1,31 @@
+"""The endpoints a call's party can be: an aiortc peer connection (browsers, remote Phones)
+or an in-process bot (frames and keys, no SDP). The gateway hands :data:`ENDPOINTS` to the
+switch and the conference service (the core's :class:`~ivrbot.core.endpoints.EndpointKinds`)."""
+
+from __future__ import annotations
+
+from ivrbot.core.endpoints import Endpoint, SdpError
+from ivrbot.core.sessions import Session
+from ivrbot.endpoints.local.local_leg import LocalLeg
+from ivrbot.endpoints.local.local_link import LocalLink
+from ivrbot.endpoints.webrtc.leg import Leg
+
+
+class MediaEndpoints:
+    """The endpoint kinds of this process."""
+
+    def for_offer(self, name: str, sdp: object) -> Endpoint:
+        """In-process when the offer names a local link of this process, else a WebRTC leg."""
+        if LocalLink.is_local(sdp):
+            link = LocalLink.find(sdp)
+            if link is None:
+                raise SdpError("the SDP names an in-process media link this gateway does not have")
+            return LocalLeg(name, link)
+        return Leg(name)
+
+    def for_session(self, name: str, session: Session) -> Endpoint:
+        """In-process for a bot in this process, else a WebRTC leg."""
+        return LocalLeg(name) if session.local else Leg(name)
+
+
+ENDPOINTS = MediaEndpoints()
