@@ -86,3 +86,12 @@ def change(what: str, old: S, new: S, allowed: Mapping[S, frozenset[S]]) -> bool
         raise IllegalChange(f"{what}: {old} -> {new} is not a change this state allows")
     log.info("%s: %s -> %s", what, old, new)
     return True
+
+
+class CallStateError(Exception):
+    """An action the call's state does not allow now (the wire answers SVC8501)."""
+
+    def __init__(self, action: str, state: CallPhase) -> None:
+        super().__init__(f"the call is {state}; {action} is not allowed now")
+        self.action = action
+        self.state = state

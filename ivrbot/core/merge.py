@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivrbot.core.call_state import CallPhase, Reason
+from ivrbot.core.call_state import CallPhase, CallStateError, Reason
 from ivrbot.core.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
 from ivrbot.core.endpoints import Endpoint
-from ivrbot.core.switch import CallLeg, CallStateError
+from ivrbot.core.switch import CallLeg
 from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:

@@ -18,7 +18,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from ivrbot.core.bridge import Bridge
-from ivrbot.core.call_state import CALL_CHANGES, MEDIA_TIMEOUT_S, CallPhase, Reason, change
+from ivrbot.core.call_state import (
+    CALL_CHANGES,
+    MEDIA_TIMEOUT_S,
+    CallPhase,
+    CallStateError,
+    Reason,
+    change,
+)
 from ivrbot.core.endpoints import Endpoint, EndpointKinds
 from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.media.tones import hold_music, ringback
@@ -595,10 +602,3 @@ class Switch:
             for leg in [p for p in (call.caller, call.callee) if p is not None]:
                 await self.end(leg, Reason.HANGUP, by_gateway=True)
         self._tasks.cancel_all()
-
-
-class CallStateError(Exception):
-    def __init__(self, action: str, state: CallPhase) -> None:
-        super().__init__(f"the call is {state}; {action} is not allowed now")
-        self.action = action
-        self.state = state

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import pjsua2 as pj
 
-from ivrbot.core.switch import CallLeg, CallStateError, HandOff, Reason
+from ivrbot.core.call_state import CallStateError
+from ivrbot.core.switch import CallLeg, HandOff, Reason
 from ivrbot.sip.calls import CallRef
 from ivrbot.sip.dialout import dialled_number
 

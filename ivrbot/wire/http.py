@@ -14,11 +14,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from ivrbot.core.call_state import CallStateError
 from ivrbot.core.endpoints import SdpError
 from ivrbot.core.merge import NoSuchConference
 from ivrbot.core.relayed import RelayedLeg
 from ivrbot.core.sessions import Session
-from ivrbot.core.switch import CallLeg, CallStateError
+from ivrbot.core.switch import CallLeg
 from ivrbot.credentials import API_KEY_HEADER
 from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.errors import request_error

@@ -43,7 +43,7 @@ class WorkerFailed(IvrbotError):
 
 def error_data(exc: BaseException) -> Message:
     """``exc`` as data for the other side (see :func:`raise_error`)."""
-    from ivrbot.core.switch import CallStateError
+    from ivrbot.core.call_state import CallStateError
     from ivrbot.wire.http import ApiError
 
     if isinstance(exc, CallStateError):
@@ -62,7 +62,7 @@ def error_data(exc: BaseException) -> Message:
 
 def raise_error(data: Message) -> None:
     """Raise what :func:`error_data` described."""
-    from ivrbot.core.switch import CallStateError
+    from ivrbot.core.call_state import CallStateError
     from ivrbot.wire.http import ApiError
 
     kind = data.get("kind")

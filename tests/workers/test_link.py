@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from ivrbot.core.call_state import CallPhase
+from ivrbot.core.call_state import CallPhase, CallStateError
 from ivrbot.core.endpoints import SdpError
 from ivrbot.core.merge import NoSuchConference
-from ivrbot.core.switch import CallStateError
 from ivrbot.wire.http import ApiError
 from ivrbot.workers.link import Link, Message, WorkerFailed, WorkerGone
 
