@@ -28,6 +28,8 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import CallState
 from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
 
+pytestmark = pytest.mark.e2e
+
 WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"
 CHOICES = {"메뉴": "menu", "예약": "booking", "아니요": "no", "아니오": "no"}
 
@@ -100,7 +102,6 @@ async def record_of(bot: Bot) -> dict[str, object]:
     return records[0].to_dict()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside", "remote"])
 async def test_a_held_welcome_bot_hears_silence_and_takes_no_answer(
     where: str,
@@ -131,7 +132,6 @@ async def test_a_held_welcome_bot_hears_silence_and_takes_no_answer(
     assert "You pressed 7." in record["prompts"]  # type: ignore[operator]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside", "remote"])
 async def test_the_no_input_timer_pauses_while_held(
     where: str,
@@ -175,7 +175,6 @@ async def test_the_no_input_timer_pauses_while_held(
     assert len(heard) > 100 and max(heard) < SILENCE_DB
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside"])
 async def test_the_timer_still_runs_out_after_the_hold(
     where: str,
@@ -216,7 +215,6 @@ async def test_the_timer_still_runs_out_after_the_hold(
     assert waited < 3.0 + 2.0 + 2.5, f"the timeout ran out {waited:.1f} s after the prompt"
 
 
-@pytest.mark.slow
 async def test_the_bots_own_hold_ends_with_its_resume(
     parts: Parts, tts: Synthesizer, model: vosk.Model, caller: SimulatedCaller
 ) -> None:

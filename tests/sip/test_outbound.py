@@ -16,7 +16,7 @@ from ivrbot.sip.settings import Trunk
 from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 CALLEE = "5550002000"  # not a number of this gateway: the trunk dials it
 
 

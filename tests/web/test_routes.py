@@ -9,6 +9,8 @@ import pytest
 from ivrbot.gateway.server import GatewayServer
 from ivrbot.phone.transport_remote import fetch_token
 
+pytestmark = pytest.mark.contract
+
 
 async def test_softphone_and_sdk_are_served(gateway: GatewayServer) -> None:
     async with aiohttp.ClientSession() as http:

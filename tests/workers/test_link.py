@@ -15,6 +15,8 @@ from ivrbot.gateway.leg import SdpError
 from ivrbot.gateway.switch import CallStateError
 from ivrbot.workers.link import Link, Message, WorkerFailed, WorkerGone
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 async def ends() -> AsyncIterator[tuple[Link, Link]]:
