@@ -37,7 +37,7 @@ from ivrbot.media.turns import GrammarTurn
 from ivrbot.media.vad import power_dbfs
 from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]  # a 100 ms bound: alone, after the parallel run
 
 PROMPT = (
     "Thank you for calling the ivrbot demonstration line. Please listen carefully, "

@@ -124,6 +124,7 @@ flow.add(Say("hello", "Hello from ivrbot.", next="bye"), Hangup("bye", "Goodbye.
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("sip")  # PJSIP media ports: one worker
 async def test_ivrbot_run_answers_sip_with_its_config(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()

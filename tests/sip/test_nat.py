@@ -18,6 +18,7 @@ PUBLIC = "127.0.0.2"
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("sip")  # PJSIP media ports: one worker
 async def test_peers_are_told_the_public_address_and_media_sent_there_arrives(
     welcome: Bot, make_sip: MakeSip, phone: Baresip, tmp_path: Path
 ) -> None:

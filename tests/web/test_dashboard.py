@@ -25,7 +25,7 @@ from ivrbot.serve import Runner
 from tests.web.conftest import ARTIFACTS, MIC_HZ, ROOT, log_in
 from tests.web.test_softphone import call_state, open_softphone, page_level
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 
 BANK = "5550001010"
 

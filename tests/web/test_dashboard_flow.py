@@ -25,7 +25,7 @@ from ivrbot.serve import Runner
 from tests.gateway.test_calls import Party
 from tests.web.conftest import ARTIFACTS, ROOT, log_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 
 # Everything the test measures of the picture, in CSS pixels on the page.
 PICTURE_JS = """() => {

@@ -18,7 +18,7 @@ from ivrbot.integrations.routes import SENDER
 from ivrbot.media.tts import Synthesizer
 from tests.web.conftest import log_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 
 
 @pytest.fixture

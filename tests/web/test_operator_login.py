@@ -19,7 +19,7 @@ from ivrbot.serve import Runner
 from tests.helpers import free_port
 from tests.web.conftest import ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 
 FRONT = """\
 from ivrbot.flow import Flow, Hangup, Say

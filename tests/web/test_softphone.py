@@ -26,7 +26,7 @@ from ivrbot.testing.audio import tone_dbfs
 from tests.gateway.test_calls import Party
 from tests.web.conftest import BOT_NUMBER, MIC_HZ, PY_HZ, fresh_page, stream_level_js
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 
 HEARD_DB = -32.0  # a tone arrives at about -12 to -16 dBFS
 SILENT_DB = -50.0  # an absent one measures below -60

@@ -22,7 +22,7 @@ from tests.gateway.test_calls import Party, login
 from tests.web.conftest import ARTIFACTS, MIC_HZ, fresh_page
 from tests.web.test_softphone import PY_HZ, hears, open_softphone, page_level, party_level, silent
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 
 AGENT = "agent@ivrbot.local"
 
