@@ -22,7 +22,10 @@ from tests.gateway.test_calls import Party, login
 from tests.web.conftest import ARTIFACTS, MIC_HZ, fresh_page
 from tests.web.test_softphone import PY_HZ, hears, open_softphone, page_level, party_level, silent
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.serial,
+]  # held rows and call times: alone, after the parallel run
 
 AGENT = "agent@ivrbot.local"
 
