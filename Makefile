@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test test-fast lint bench run clean
+.PHONY: setup demo test test-fast test-unit lint bench run clean
 
 setup: $(STAMP)
 
@@ -40,11 +40,20 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/ivrbot demo
 
-test: setup lint
-	$(BIN)/pytest -q
+# Every test carries one lane: unit, contract or e2e (README, Tests). The e2e tests mostly
+# wait on real-time media, so make test runs all lanes in more workers than cores; tests
+# that share fixed ports or a browser carry an xdist_group and run in one worker.
+WORKERS ?= 3
 
-test-fast: setup  # the fast lane: everything but the end-to-end tests marked slow
-	$(BIN)/pytest -q -m "not slow"
+test: setup lint  # every lane; then the few tests marked serial, alone
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup -m "not serial"
+	$(BIN)/pytest -q -m serial
+
+test-fast: setup  # unit + contract: everything but the end-to-end tests
+	$(BIN)/pytest -q -m "not e2e"
+
+test-unit: setup  # pure logic and flows on fakes and virtual time
+	$(BIN)/pytest -q -m unit
 
 lint: setup
 	$(BIN)/ruff check ivrbot tests flows bench

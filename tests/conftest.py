@@ -1,8 +1,10 @@
-"""Shared fixtures: a real gateway on 127.0.0.1, real TTS, the real vosk model; and a watch
-over every log line of the run for the tokens and secrets the run issued."""
+"""Shared fixtures: a real gateway on 127.0.0.1, real TTS, the real vosk model; a watch
+over every log line of the run for the tokens and secrets the run issued; and the check
+that every test carries exactly one lane (unit, contract or e2e: README, "Tests")."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +17,28 @@ from ivrbot.media.speech_model import load_model
 from ivrbot.media.tts import Synthesizer
 from ivrbot.wire.server import GatewayServer
 from tests.log_secrets import SecretWatch
+
+LANES = ("unit", "contract", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse the run when a test carries no lane or two (before ``-m`` deselects any). In
+    an xdist worker, where a collection error is an unreadable crash, the test fails instead."""
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        lanes = [lane for lane in LANES if lane in marks]
+        if len(lanes) == 1:
+            continue
+        what = "no lane" if not lanes else "two lanes (" + ", ".join(lanes) + ")"
+        line = (
+            f"{item.nodeid} carries {what}: give it exactly one of pytest.mark.unit, "
+            "pytest.mark.contract, pytest.mark.e2e (README, Tests)"
+        )
+        if not hasattr(config, "workerinput"):
+            raise pytest.UsageError(line)
+        item.add_marker(pytest.mark.unit)  # so that -m "not e2e" keeps it, and it fails
+        item.runtest = functools.partial(pytest.fail, line, pytrace=False)  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -9,8 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+pytestmark = pytest.mark.unit  # lint-imports on the source: no process of ivrbot runs
 
 
 def lint_imports(where: Path) -> subprocess.CompletedProcess[str]:

@@ -19,6 +19,8 @@ from ivrbot.media.tts import Synthesizer
 from tests.helpers import run_ivrbot
 from tests.test_call_cli import one_line_error
 
+pytestmark = pytest.mark.e2e
+
 SECRET = "operator-secret-0123456789"
 KEY = "app-server-key-0123456789"
 NUMBER = "5550001096"
@@ -76,7 +78,6 @@ async def test_dial_without_credentials_says_what_to_give(locked: Parts, tmp_pat
     assert one_line_error(code, err) == NEEDS_KEY
 
 
-@pytest.mark.slow
 async def test_an_api_key_call_hears_the_prompts_by_their_text(locked: Parts) -> None:
     code, out, err = await ivrbot(
         locked, "call", NUMBER, "--gateway", locked.url, "--api-key", KEY, "--press", "1",
@@ -97,7 +98,6 @@ async def test_an_api_key_call_hears_the_prompts_by_their_text(locked: Parts) ->
     ]
 
 
-@pytest.mark.slow
 async def test_a_caller_who_only_listens_hears_the_prompts(locked: Parts) -> None:
     # IVRBOT_API_KEY in the environment; no step: the bot asks, hears nothing, says goodbye
     code, out, err = await ivrbot(

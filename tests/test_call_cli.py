@@ -50,7 +50,7 @@ def one_line_error(code: int, err: str) -> str:
     return lines[0]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_call_presses_a_key_and_records_what_it_heard(
     welcome: Bot, gateway: GatewayServer, tmp_path: Path
 ) -> None:
@@ -92,7 +92,7 @@ async def test_call_presses_a_key_and_records_what_it_heard(
     assert gateway.gateway.switch.calls == {}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_steps_say_and_play_in_the_order_given(
     welcome: Bot, gateway: GatewayServer, tmp_path: Path
 ) -> None:
@@ -114,7 +114,7 @@ async def test_steps_say_and_play_in_the_order_given(
     assert welcome.records[0].speech == ["menu"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_no_gateway_listening_is_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     code, out, err = await ivrbot_call("5550001000", "--gateway", url, "--press", "5")
@@ -123,7 +123,7 @@ async def test_no_gateway_listening_is_one_line() -> None:
     assert out == ""
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_a_number_nobody_answers_is_one_line(gateway: GatewayServer) -> None:
     code, _, err = await ivrbot_call("5550001099", "--gateway", gateway.url)
     line = one_line_error(code, err)
@@ -131,6 +131,7 @@ async def test_a_number_nobody_answers_is_one_line(gateway: GatewayServer) -> No
     assert gateway.gateway.switch.calls == {}
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize(
     ("args", "named"),
     [
@@ -146,6 +147,7 @@ async def test_bad_input_is_one_line_before_dialling(args: list[str], named: str
     assert named in one_line_error(code, err)
 
 
+@pytest.mark.unit
 def test_steps_keep_their_command_line_order(monkeypatch: pytest.MonkeyPatch) -> None:
     from ivrbot import scripted_call
 

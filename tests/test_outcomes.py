@@ -18,6 +18,8 @@ from ivrbot.numbers import e164, shown
 from ivrbot.outcomes import Outcome, of_flow, of_reason, read, stored_as
 from ivrbot.store import CallRecord, SqliteStore
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from ivrbot.testing.caller import texts_heard
 from ivrbot.timeline import Timeline
+
+pytestmark = pytest.mark.unit
 
 
 def test_each_span_gets_the_prompts_begun_before_it_ended() -> None:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
 def test_load_harness_one_call_each_flow(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
     cmd = [sys.executable, str(ROOT / "bench" / "load.py"), "--paths", "remote",

@@ -6,11 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from ivrbot.campaign.activity import Activity, activity
 from ivrbot.campaign.campaign import Campaign, RetryPolicy, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.store import CampaignStore, note_key
+
+pytestmark = pytest.mark.unit
 
 NIGHT = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)  # 03:00 in New York, 07:00 in London
 NOON_IN_NEW_YORK = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)

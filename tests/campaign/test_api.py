@@ -69,6 +69,7 @@ async def cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.contract
 async def test_the_operator_lists_and_controls_campaigns(server: GatewayServer) -> None:
     async with aiohttp.ClientSession(server.url, headers=OPERATOR) as http:
         async with http.get("/ivrbot/campaigns") as resp:
@@ -101,6 +102,7 @@ async def test_the_operator_lists_and_controls_campaigns(server: GatewayServer) 
             assert resp.status == 404
 
 
+@pytest.mark.contract
 async def test_nobody_else_reads_or_controls_them(server: GatewayServer) -> None:
     user_token = await fetch_token(server.url)  # development mode: an anonymous token
     async with aiohttp.ClientSession(server.url) as http:
@@ -118,6 +120,7 @@ async def test_nobody_else_reads_or_controls_them(server: GatewayServer) -> None
             assert resp.status == 401
 
 
+@pytest.mark.contract
 async def test_start_refuses_a_flow_not_served_and_an_unknown_name(
     server: GatewayServer, service: CampaignService
 ) -> None:
@@ -139,6 +142,7 @@ async def test_start_refuses_a_flow_not_served_and_an_unknown_name(
     assert err.startswith("ivrbot: error: no ivrbot run at http://127.0.0.1:9 (")
 
 
+@pytest.mark.contract
 async def test_wrong_operator_credentials_are_one_line(
     server: GatewayServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,6 +156,7 @@ async def test_wrong_operator_credentials_are_one_line(
                               "IVRBOT_API_KEY)\n")  # fmt: skip
 
 
+@pytest.mark.contract
 async def test_an_api_key_controls_campaigns_out_of_development_mode(
     service: CampaignService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,6 +184,7 @@ async def test_an_api_key_controls_campaigns_out_of_development_mode(
         await server.stop()
 
 
+@pytest.mark.contract
 async def test_delete_and_create_again(server: GatewayServer, service: CampaignService) -> None:
     store = service.store
     assert (await cli("start", "spring", "--gateway", server.url))[0] == 0
@@ -208,6 +214,7 @@ async def test_delete_and_create_again(server: GatewayServer, service: CampaignS
             assert resp.status == 404
 
 
+@pytest.mark.unit
 async def test_a_running_campaign_whose_flow_is_gone_is_paused_not_failed(
     tmp_path: Path,
 ) -> None:

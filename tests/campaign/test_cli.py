@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ivrbot.campaign.campaign import State
@@ -30,6 +31,7 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.unit
 def test_the_example_campaign_is_created_with_its_bad_rows_reported(tmp_path: Path) -> None:
     db = str(tmp_path / "ivrbot.db")
     code, out, err = run("create", str(ROOT / "campaigns" / "reminder.py"), "--db", db)
@@ -55,6 +57,7 @@ def test_the_example_campaign_is_created_with_its_bad_rows_reported(tmp_path: Pa
     ]
 
 
+@pytest.mark.unit
 def test_do_not_call_lists(tmp_path: Path) -> None:
     db = str(tmp_path / "ivrbot.db")
     assert run("dnc", "add", "(212) 555-0101", "1-800-FLOWERS", "--db", db)[0] == 0
@@ -69,6 +72,7 @@ def test_do_not_call_lists(tmp_path: Path) -> None:
     assert code == 1 and "is not on the global do-not-call list" in err
 
 
+@pytest.mark.contract
 def test_errors_are_one_line(tmp_path: Path) -> None:
     db = str(tmp_path / "ivrbot.db")
     CampaignStore(db)  # a store without that campaign
@@ -93,6 +97,7 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert code == 1 and "machine='shout'" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.unit
 def test_status_and_report_on_the_clock_ivrbot_run_uses(tmp_path: Path) -> None:
     """ivrbot run ran the campaign on a fast clock from Monday 06:00 in New York: status,
     in another process, says why nothing is dialled and until when, on that clock."""
@@ -120,6 +125,7 @@ def test_status_and_report_on_the_clock_ivrbot_run_uses(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.contract
 def test_delete_and_create_again_without_ivrbot_run(tmp_path: Path) -> None:
     db = str(tmp_path / "ivrbot.db")
     assert run("create", EXAMPLE, "--db", db)[0] == 0
@@ -145,6 +151,7 @@ def test_delete_and_create_again_without_ivrbot_run(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.unit
 def test_bad_contact_files_and_unknown_campaigns_are_one_line(tmp_path: Path) -> None:
     db = str(tmp_path / "ivrbot.db")
     no_number = tmp_path / "people.csv"

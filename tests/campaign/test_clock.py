@@ -21,6 +21,8 @@ from ivrbot.testing.callees import Callee
 from ivrbot.wire.server import GatewayServer
 from tests.campaign.test_real_calls import run_to_end
 
+pytestmark = pytest.mark.e2e
+
 SATURDAY_NOON_UTC = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
 CONTACTS = """number,timezone
 +1 212 555 0121,
@@ -33,7 +35,6 @@ ZONES = {"+12125550121": "America/New_York", "+13125550122": "America/Chicago",
 HOLIDAY = date(2026, 3, 9)
 
 
-@pytest.mark.slow
 async def test_calls_stay_in_each_callees_window_across_dst_and_a_holiday(
     campaign_gateway: GatewayServer, reminder_bot: Bot, tts: Synthesizer, tmp_path: Path
 ) -> None:

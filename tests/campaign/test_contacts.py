@@ -10,6 +10,8 @@ import pytest
 from ivrbot.campaign.campaign import CampaignError
 from ivrbot.campaign.contacts import read_contacts
 
+pytestmark = pytest.mark.unit
+
 CSV = """number,name,timezone,appointment
 +1 (212) 555-0101,Pat,,9am
 1-800-FLOWERS,Flo,,10am

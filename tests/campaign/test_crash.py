@@ -21,6 +21,8 @@ from ivrbot.campaign.dialer import next_try
 from ivrbot.campaign.store import CampaignStore
 from tests.campaign.crash_driver import CAMPAIGN
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTACTS = 200
 
@@ -37,7 +39,6 @@ async def driver(db: Path) -> asyncio.subprocess.Process:
     return proc
 
 
-@pytest.mark.slow
 async def test_sigkill_mid_run_loses_nobody_and_dials_nobody_twice(tmp_path: Path) -> None:
     db = tmp_path / "campaigns.db"
     rng = random.Random(14)

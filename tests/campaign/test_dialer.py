@@ -42,6 +42,7 @@ def dialer(tmp_path: Path, **settings: object) -> Dialer:
     return Dialer(campaign, store, Clock(1, NOON_IN_NEW_YORK), lambda _: None)
 
 
+@pytest.mark.unit
 async def test_over_the_abandon_ratio_one_call_at_a_time(tmp_path: Path) -> None:
     d = dialer(tmp_path, max_abandon_ratio=0.03, max_concurrent=4)
     d.answered, d.abandoned, d.active = 20, 1, 1  # 5 % abandoned
@@ -52,6 +53,7 @@ async def test_over_the_abandon_ratio_one_call_at_a_time(tmp_path: Path) -> None
     assert await d.tick() != "throttled"
 
 
+@pytest.mark.unit
 async def test_concurrency_and_do_not_call_at_dial_time(tmp_path: Path) -> None:
     d = dialer(tmp_path, max_concurrent=2)
     d.active = 2
@@ -69,6 +71,7 @@ async def test_concurrency_and_do_not_call_at_dial_time(tmp_path: Path) -> None:
     d.store.close()
 
 
+@pytest.mark.unit
 async def test_a_restart_dials_again_when_the_window_is_open(tmp_path: Path) -> None:
     """Stopped while waiting for a window (its wake-up lost): started again in the day, the
     campaign dials."""
@@ -94,7 +97,7 @@ async def test_a_restart_dials_again_when_the_window_is_open(tmp_path: Path) -> 
     store.close()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_a_campaign_starts_at_its_start_time(tmp_path: Path) -> None:
     store = CampaignStore(tmp_path / "c.db")
     starts = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)  # an hour after noon in New York

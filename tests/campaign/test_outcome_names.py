@@ -33,6 +33,8 @@ from ivrbot.testing.callees import Callee
 from ivrbot.testing.caller import SimulatedCaller
 from tests.campaign.test_real_calls import MONDAY_10AM_NEW_YORK, run_to_end
 
+pytestmark = pytest.mark.e2e
+
 CONTACTS = {  # number -> (how the callee behaves, the outcome everywhere)
     "+13125550101": ("person", "completed"),
     "+13125550102": ("machine", "machine"),
@@ -115,7 +117,6 @@ async def inbound_calls(url: str, tts: Synthesizer) -> None:
             await caller.close()
 
 
-@pytest.mark.slow
 async def test_every_place_gives_a_call_the_same_outcome(
     campaign_parts: Parts,
     reminder_bot: Bot,

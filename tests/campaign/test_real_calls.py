@@ -25,6 +25,8 @@ from ivrbot.testing.callees import Callee
 from ivrbot.testing.caller import SPEECH_DB
 from ivrbot.wire.server import GatewayServer
 
+pytestmark = pytest.mark.e2e
+
 MONDAY_10AM_NEW_YORK = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 CONTACTS = """number,name,appointment
 +1 212 555 0101,Pat,9am
@@ -55,7 +57,6 @@ async def run_to_end(
         await asyncio.gather(*(c.close() for c in callees))
 
 
-@pytest.mark.slow
 async def test_outcomes_retries_and_do_not_call(
     campaign_gateway: GatewayServer,
     reminder_bot: Bot,
@@ -132,7 +133,6 @@ async def test_outcomes_retries_and_do_not_call(
     store.close()
 
 
-@pytest.mark.slow
 async def test_a_machine_is_hung_up_on_when_the_policy_says_so(
     campaign_gateway: GatewayServer, reminder_bot: Bot, tts: Synthesizer, tmp_path: Path
 ) -> None:

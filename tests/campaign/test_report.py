@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from ivrbot.campaign.campaign import Campaign, RetryPolicy, State
@@ -19,6 +20,8 @@ from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.dialer import next_try
 from ivrbot.campaign.report import CSV_FIELDS, attempts_csv, full_report, report_view
 from ivrbot.campaign.store import CampaignStore
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York (EDT), 09:00 in Chicago
 CONTACTS = """number,name,timezone

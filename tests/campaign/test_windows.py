@@ -12,6 +12,8 @@ from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.dialer import next_try
 from ivrbot.campaign.windows import Windows
 
+pytestmark = pytest.mark.unit
+
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)

@@ -116,7 +116,7 @@ async def connected_call(
 
 
 # rows: early media, answer, incoming call, hang-up on both sides ----------------------------
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_early_media_answer_and_hangup(channel: Channel, clients: Any) -> None:
     alice, bob = await clients(ALICE, channel), await clients(BOB, channel)
     a, b = alice.peer(FREQ["alice"]), bob.peer(FREQ["bob"])
@@ -154,7 +154,7 @@ async def test_early_media_answer_and_hangup(channel: Channel, clients: Any) -> 
     await bob.nothing_more(call_b)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_no_early_media_and_callee_hangs_up(
     channel: Channel, clients: Any, gateway: GatewayServer
 ) -> None:
@@ -184,6 +184,7 @@ async def test_no_early_media_and_callee_hangs_up(
     await who_hears_whom({(a, b): False, (b, a): False})
 
 
+@pytest.mark.e2e
 async def test_cancel_and_reject(channel: Channel, clients: Any) -> None:
     alice, bob = await clients(ALICE, channel), await clients(BOB, channel)
     # cancel: the caller gives up while it rings
@@ -226,7 +227,7 @@ async def hold_or_resume(client: Client, call: str, peer: Peer, hold: bool) -> N
     await peer.apply_answer(done["sdp"])
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_hold_and_resume(channel: Channel, clients: Any, gateway: GatewayServer) -> None:
     gateway.gateway.switch.hold_audio = "silence"
     alice, bob = await clients(ALICE, channel), await clients(BOB, channel)
@@ -265,7 +266,7 @@ async def modify(
     await peer.apply_answer(done["sdp"])
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_upgrade_downgrade_and_mod_received(channel: Channel, clients: Any) -> None:
     alice, bob = await clients(ALICE, channel), await clients(BOB, channel)
     call_a, call_b, a, b = await connected_call(alice, bob)
@@ -278,7 +279,7 @@ async def test_upgrade_downgrade_and_mod_received(channel: Channel, clients: Any
 
 
 # second call, transfer and move -------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_second_call_and_transfer(
     channel: Channel, clients: Any, gateway: GatewayServer
 ) -> None:
@@ -329,7 +330,7 @@ async def test_second_call_and_transfer(
         await client.nothing_more(call)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_move(channel: Channel, clients: Any) -> None:
     alice, bob = await clients(ALICE, channel), await clients(BOB, channel)
     alice2 = await clients(ALICE, channel)  # the same identity, logged in elsewhere
@@ -354,7 +355,7 @@ async def test_move(channel: Channel, clients: Any) -> None:
 
 
 # conferences: participants accepted / rejected, hold, end -----------------------------------
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_conference(channel: Channel, clients: Any) -> None:
     host, bob = await clients(ALICE, channel), await clients(BOB, channel)
     carol = await clients(CAROL, channel)
@@ -423,6 +424,7 @@ async def test_conference(channel: Channel, clients: Any) -> None:
 
 
 # errors -----------------------------------------------------------------------------------------
+@pytest.mark.contract
 async def test_every_error_is_a_json_request_error(channel: Channel, clients: Any) -> None:
     alice = await clients(ALICE, channel)
     assert_json_error(await alice.request("GET", f"{RTC}/no/such/path"), 404)

@@ -17,6 +17,8 @@ from ivrbot.serve import Runner
 from ivrbot.testing.audio import tone_dbfs
 from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 
+pytestmark = pytest.mark.e2e
+
 MENU = """\
 from ivrbot.flow import Ask, Flow, Hangup
 flow = Flow("menu", number="5550001050"{extra})
@@ -58,7 +60,6 @@ async def run_menu(url: str, tts: Synthesizer, name: str) -> str:
         await caller.close()
 
 
-@pytest.mark.slow
 async def test_a_burst_of_callers_is_all_answered(burst_server: Runner, tts: Synthesizer) -> None:
     url = burst_server.server.url
     results = await asyncio.gather(*(run_menu(url, tts, f"c{i}") for i in range(10)))
@@ -71,7 +72,6 @@ async def test_a_burst_of_callers_is_all_answered(burst_server: Runner, tts: Syn
     assert [e.outcome for e in log] == ["completed"] * 10
 
 
-@pytest.mark.slow
 async def test_past_the_limit_callers_wait_with_ringback_then_hear_busy(
     tmp_path: Path, tts: Synthesizer
 ) -> None:

@@ -77,12 +77,13 @@ def current(bot: Bot) -> FlowCall:
     return entry[0]
 
 
+@pytest.mark.unit
 def test_the_flow_checks_clean() -> None:
     flow = load_flow_file(BANK)
     assert flow.numbers == ["5550001010"] and check_flow(flow) == []
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_balance_by_account_number(bot: Bot, caller: SimulatedCaller) -> None:
     await caller.dial("5550001010")
     await asyncio.sleep(1.0)
@@ -107,7 +108,7 @@ async def test_balance_by_account_number(bot: Bot, caller: SimulatedCaller) -> N
     assert bot.finished[0].vars["account_number"] == "123456"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_no_agent_answers_so_the_caller_leaves_a_voicemail(
     bot: Bot,
     caller: SimulatedCaller,

@@ -31,10 +31,12 @@ def make(*steps: object) -> Flow:
     return flow
 
 
+@pytest.mark.unit
 def test_a_clean_flow_has_no_problem() -> None:
     assert check_flow(make(Say("hi", "Hello"), Hangup("bye"))) == []
 
 
+@pytest.mark.unit
 def test_unknown_target() -> None:
     assert messages(make(Say("hi", "Hello", next="nowhere"), Hangup("bye"))) == [
         "error: step 'hi': goes to unknown step 'nowhere' (next)",
@@ -42,11 +44,13 @@ def test_unknown_target() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_unreachable_step() -> None:
     found = messages(make(Say("hi", "Hello", next="bye"), Say("lost", "Hm"), Hangup("bye")))
     assert found == ["error: step 'lost': unreachable from the start step 'hi'"]
 
 
+@pytest.mark.unit
 def test_missing_prompt() -> None:
     assert messages(make(Say("hi", " "), Hangup("bye"))) == [
         "error: step 'hi': Say has no text to speak"
@@ -54,6 +58,7 @@ def test_missing_prompt() -> None:
     assert "Ask has no prompt" in messages(make(Ask("a", ""), Hangup("bye")))[0]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("step", "fragment"),
     [
@@ -73,6 +78,7 @@ def test_bad_options(step: Ask, fragment: str) -> None:
     assert len(found) == 1 and fragment in found[0]
 
 
+@pytest.mark.unit
 def test_menu_options_are_targets_and_a_word_may_pick_one() -> None:
     menu = Menu("m", "One or two?", choices={"하나": "1"}, options={"1": "one", "2": "two"})
     assert messages(make(menu, Say("one", "One"), Hangup("bye"))) == [
@@ -82,6 +88,7 @@ def test_menu_options_are_targets_and_a_word_may_pick_one() -> None:
     assert messages(make(spoken, Hangup("bye"))) == []
 
 
+@pytest.mark.unit
 def test_python_step_without_declared_targets_is_a_warning() -> None:
     flow = make(Say("hi", "Hello"))
 
@@ -94,6 +101,7 @@ def test_python_step_without_declared_targets_is_a_warning() -> None:
     assert [p.severity for p in problems] == ["warning"] and "goes_to" in problems[0].message
 
 
+@pytest.mark.unit
 def test_goto_loops_are_fine() -> None:
     assert messages(make(Say("hi", "Hello"), Goto("again", "hi"))) == []
 
@@ -105,6 +113,7 @@ def run_check(path: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.contract
 def test_cli_check_passes_the_examples_and_fails_a_bad_flow(tmp_path: Path) -> None:
     ok = run_check(ROOT / "flows")
     assert ok.returncode == 0, ok.stderr
@@ -118,6 +127,7 @@ def test_cli_check_passes_the_examples_and_fails_a_bad_flow(tmp_path: Path) -> N
     assert "Traceback" not in bad.stderr
 
 
+@pytest.mark.unit
 def test_unknown_event_is_an_error_at_load(tmp_path: Path) -> None:
     path = tmp_path / "ev.py"
     path.write_text(HEADER + "flow.add(Hangup('bye'))\n@flow.on('call:ringing')\ndef f(e): pass\n")
@@ -125,6 +135,7 @@ def test_unknown_event_is_an_error_at_load(tmp_path: Path) -> None:
         load_flow_file(path)
 
 
+@pytest.mark.contract
 def test_graph_is_valid_svg_with_every_step() -> None:
     flow = load_flow_file(ROOT / "flows" / "welcome.py")
     assert step_ids(svg(flow)) == {f"step-{name}" for name in flow.steps}
@@ -132,6 +143,7 @@ def test_graph_is_valid_svg_with_every_step() -> None:
     assert text.startswith("flowchart TD") and text.count("-->") >= len(flow.steps)
 
 
+@pytest.mark.contract
 def test_cli_graph_writes_svg(tmp_path: Path) -> None:
     out = tmp_path / "w.svg"
     proc = subprocess.run(
@@ -142,6 +154,7 @@ def test_cli_graph_writes_svg(tmp_path: Path) -> None:
     ET.fromstring(out.read_text())
 
 
+@pytest.mark.unit
 def test_the_start_step_is_explicit_or_the_first_added() -> None:
     first = make(Say("hi", "Hello", next="bye"), Hangup("bye"))
     assert first.start == "hi" and check_flow(first) == []
@@ -153,6 +166,7 @@ def test_the_start_step_is_explicit_or_the_first_added() -> None:
     assert messages(flow) == ["error: step 'hi': unreachable from the start step 'bye'"]
 
 
+@pytest.mark.contract
 def test_an_unknown_start_step_is_one_clear_error(tmp_path: Path) -> None:
     flow = Flow("t", number="5550001001", start="hello")
     flow.add(Say("hi", "Hello"), Hangup("bye"))

@@ -89,7 +89,7 @@ async def who_hears(callers: list[Caller], settle: float = 1.5) -> dict[str, set
     return out
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("bridge", ["remote", "inside"], indirect=True)
 async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
     gateway: GatewayServer, tts: Synthesizer, bridge: Bot
@@ -167,7 +167,7 @@ async def test_callers_with_the_same_pin_hear_each_other_and_the_announcement(
             await c.close()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_a_bot_that_stays_speaks_to_the_room_then_leaves_the_caller_in_it(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -207,6 +207,7 @@ async def test_a_bot_that_stays_speaks_to_the_room_then_leaves_the_caller_in_it(
         await bot.stop()
 
 
+@pytest.mark.e2e
 async def test_a_room_that_cannot_open_goes_to_the_fallback(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -238,6 +239,7 @@ async def test_a_room_that_cannot_open_goes_to_the_fallback(
 
 
 # checking and drawing ---------------------------------------------------------------------
+@pytest.mark.contract
 def test_conference_steps_are_checked_and_drawn() -> None:
     flow = Flow("c", number="5550001093")
     flow.add(

@@ -20,6 +20,8 @@ from ivrbot.testing.caller import SPEECH_DB
 from ivrbot.wire.server import GatewayServer
 from tests.flow.calling import call_once
 
+pytestmark = pytest.mark.e2e
+
 APOLOGY = "We are sorry, that did not work."
 
 
@@ -71,7 +73,6 @@ def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
-@pytest.mark.slow
 async def test_a_failing_step_apologises_and_goes_to_the_error_step(
     gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
 ) -> None:
@@ -130,7 +131,6 @@ async def test_a_step_that_returns_a_step_outside_its_goes_to_fails_at_its_line(
     assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
 
 
-@pytest.mark.slow
 async def test_ivrbot_call_reports_the_failed_flow_and_exits_1(
     gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
 ) -> None:

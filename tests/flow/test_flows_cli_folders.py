@@ -36,6 +36,7 @@ def folder(tmp_path: Path, **flows: str) -> Path:
     return path
 
 
+@pytest.mark.contract
 def test_check_refuses_two_flows_on_one_number(tmp_path: Path) -> None:
     path = folder(tmp_path, front="5550001091", lobby="5550001091", other="5550001092")
     proc = ivrbot("flows", "check", str(path))
@@ -48,6 +49,7 @@ def test_check_refuses_two_flows_on_one_number(tmp_path: Path) -> None:
     assert ivrbot("flows", "check", str(path / "lobby.py")).returncode == 0
 
 
+@pytest.mark.contract
 def test_graph_takes_the_folder_of_flows(tmp_path: Path) -> None:
     path = folder(tmp_path, front="5550001093", lobby="5550001093")  # lobby does not load
     out = tmp_path / "front.svg"
@@ -63,6 +65,7 @@ def test_graph_takes_the_folder_of_flows(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "nowhere: no such folder of flows" in missing.stderr
 
 
+@pytest.mark.contract
 def test_test_takes_the_folder_of_flows_and_says_where_it_looked(tmp_path: Path) -> None:
     path = folder(tmp_path, front="5550001094")
     empty = ivrbot("flows", "test", str(path))
@@ -79,7 +82,7 @@ def test_test_takes_the_folder_of_flows_and_says_where_it_looked(tmp_path: Path)
     assert none.returncode == 1 and "no scenario name contains 'nothing-like-it'" in none.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_test_runs_the_scenarios_of_a_folder_of_flows(tmp_path: Path) -> None:
     path = folder(tmp_path, front="5550001095")
     (path / "scenarios").mkdir()

@@ -13,8 +13,9 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 
+pytestmark = pytest.mark.e2e
 
-@pytest.mark.slow
+
 async def test_free_form_answer_is_a_transcript(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
 ) -> None:

@@ -30,6 +30,7 @@ def texts(element: ET.Element) -> list[str]:
     return [t.text or "" for t in element.iter(f"{SVG}text")]
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_no_arrow_runs_through_a_box_and_no_label_lies_on_another(path: Path) -> None:
     picture = svg(load_flow_file(path, check_model=False))
@@ -38,6 +39,7 @@ def test_no_arrow_runs_through_a_box_and_no_label_lies_on_another(path: Path) ->
     assert crossings(picture) == []
 
 
+@pytest.mark.contract
 def test_the_geometry_check_sees_an_arrow_through_a_box() -> None:
     """Straight arrows (no routing around boxes) cross boxes in the bank flow: the check
     above would catch a picture that does that (as the hand-made layout did)."""
@@ -47,6 +49,7 @@ def test_the_geometry_check_sees_an_arrow_through_a_box() -> None:
     assert "step-menu -> step-agent crosses step-account" in found
 
 
+@pytest.mark.contract
 def test_every_box_names_its_kind_and_the_legend_names_every_kind() -> None:
     flow = Flow("kinds", number="5550001001")
     flow.add(
@@ -93,6 +96,7 @@ def step_kinds() -> list[type[Step]]:
     return found
 
 
+@pytest.mark.unit
 def test_every_kind_of_step_has_a_colour_clearly_its_own() -> None:
     """The boxes of two kinds never look alike (CIE76 colour difference 30 or more: 2.3 is
     "just noticeable"), and dark text stays readable on each (lightness 60 or more)."""
@@ -106,6 +110,7 @@ def test_every_kind_of_step_has_a_colour_clearly_its_own() -> None:
     assert min(lab(k.colour)[0] for k in kinds) >= 60
 
 
+@pytest.mark.contract
 def test_without_graphviz_flows_graph_says_what_to_install(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ivrbot", "flows", "graph", "welcome", "-o", str(tmp_path / "w.svg")],

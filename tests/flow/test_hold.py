@@ -28,6 +28,8 @@ from ivrbot.phone.call import CallState
 from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 
+pytestmark = pytest.mark.e2e
+
 WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"
 CHOICES = {"메뉴": "menu", "예약": "booking", "아니요": "no", "아니오": "no"}
 
@@ -113,7 +115,6 @@ def key_or_bye(name: str, number: str) -> Flow:
     return flow
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside", "remote"])
 async def test_a_held_welcome_bot_hears_silence_and_takes_no_answer(
     where: str,
@@ -144,7 +145,6 @@ async def test_a_held_welcome_bot_hears_silence_and_takes_no_answer(
     assert "You pressed 7." in record["prompts"]  # type: ignore[operator]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside", "remote"])
 async def test_the_no_input_timer_pauses_while_held(
     where: str,
@@ -174,7 +174,6 @@ async def test_the_no_input_timer_pauses_while_held(
     assert len(heard) > 100 and max(heard) < SILENCE_DB
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside"])
 async def test_the_timer_still_runs_out_after_the_hold(
     where: str,
@@ -201,7 +200,6 @@ async def test_the_timer_still_runs_out_after_the_hold(
     assert waited < 3.0 + 2.0 + 2.5, f"the timeout ran out {waited:.1f} s after the prompt"
 
 
-@pytest.mark.slow
 async def test_the_bots_own_hold_ends_with_its_resume(
     parts: Parts, tts: Synthesizer, model: vosk.Model, caller: SimulatedCaller
 ) -> None:

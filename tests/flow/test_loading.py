@@ -13,6 +13,8 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
 from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
 
+pytestmark = pytest.mark.e2e
+
 
 def flow_source(name: str, number: str) -> str:
     return (
@@ -35,7 +37,6 @@ async def reaches(url: str, tts: Synthesizer, number: str) -> float:
     return loud[-1] - loud[0] if loud else 0.0
 
 
-@pytest.mark.slow
 async def test_good_flows_are_served_beside_a_bad_one(tmp_path: Path, tts: Synthesizer) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()

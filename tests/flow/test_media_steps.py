@@ -116,7 +116,7 @@ def voicemail_flow(silence_s: float = 3.0, prompt: str | None = "Leave a message
     return flow
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_voicemail_keeps_the_words_not_the_beep_or_the_finish_key(
     gateway: GatewayServer, tts: Synthesizer, recordings: Path
 ) -> None:
@@ -162,6 +162,7 @@ async def test_voicemail_keeps_the_words_not_the_beep_or_the_finish_key(
     assert sum(db > -20 for db in beep) in range(3, 8), "the beep is not about 300 ms long"
 
 
+@pytest.mark.e2e
 async def test_a_caller_who_hangs_up_still_leaves_a_message(
     gateway: GatewayServer, tts: Synthesizer, recordings: Path
 ) -> None:
@@ -182,6 +183,7 @@ async def test_a_caller_who_hangs_up_still_leaves_a_message(
     assert loud_span_s(pcm, rate) > 0.5
 
 
+@pytest.mark.e2e
 async def test_silence_after_the_beep_is_no_input(
     gateway: GatewayServer, tts: Synthesizer, recordings: Path
 ) -> None:
@@ -195,6 +197,7 @@ async def test_silence_after_the_beep_is_no_input(
     assert record.recordings == [] and files(recordings) == []
 
 
+@pytest.mark.e2e
 async def test_play_files_set_variables_and_record_the_call(
     gateway: GatewayServer, tts: Synthesizer, recordings: Path, tmp_path: Path
 ) -> None:
@@ -254,6 +257,7 @@ def errors_of(*steps: object) -> list[str]:
     return [str(p) for p in check_flow(flow) if p.severity == "error"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("step", "fragment"),
     [
@@ -272,6 +276,7 @@ def test_bad_options(step: object, fragment: str) -> None:
     assert len(found) == 1 and fragment in found[0], found
 
 
+@pytest.mark.unit
 def test_play_files_are_checked_when_the_flow_loads(tmp_path: Path) -> None:
     found = errors_of(Play("p", tmp_path / "missing.wav"))
     assert len(found) == 1 and "missing.wav" in found[0] and "not found" in found[0]
@@ -291,6 +296,7 @@ def test_play_files_are_checked_when_the_flow_loads(tmp_path: Path) -> None:
     assert load_flow_file(module).steps["tune"].path == "tune.wav"  # type: ignore[attr-defined]
 
 
+@pytest.mark.contract
 def test_new_steps_are_edges_and_boxes(tmp_path: Path) -> None:
     tune = write_wav(tmp_path / "tune.wav", sine(700, 0.2, 8000), 8000)
     flow = Flow("t", number="5550001001")

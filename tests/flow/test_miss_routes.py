@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ivrbot.flow import Ask, Flow, FlowCall, Goto, Hangup, Menu, Say
 from ivrbot.flow.check import check_flow, flow_edges
 from ivrbot.flow.graph import mermaid, svg
@@ -53,6 +55,7 @@ def found(flow: Flow) -> list[str]:
 
 
 # edges and the picture -----------------------------------------------------------------------
+@pytest.mark.unit
 def test_a_menus_misses_go_to_their_targets_or_give_up_never_to_next() -> None:
     flow = pizza()
     confirm = [e for e in flow_edges(flow) if e.source == "confirm"]
@@ -65,6 +68,7 @@ def test_a_menus_misses_go_to_their_targets_or_give_up_never_to_next() -> None:
     assert found(flow) == []  # the issue's flow: a wrong key now gives up, nothing to report
 
 
+@pytest.mark.unit
 def test_an_asks_next_is_for_an_answer_and_its_misses_go_elsewhere() -> None:
     one_key = Ask("k", "Press a key.", next="bye")  # any key is an answer: no no-match
     assert one_key.edges(None) == [Edge("k", "bye", "next"), Edge("k", GIVE_UP, "no input")]
@@ -78,6 +82,7 @@ def test_an_asks_next_is_for_an_answer_and_its_misses_go_elsewhere() -> None:
     assert words.edges(None)[-1] == Edge("w", GIVE_UP, "no match")
 
 
+@pytest.mark.contract
 def test_the_picture_has_a_give_up_end_for_the_misses_nobody_takes() -> None:
     flow = pizza()
     root = ET.fromstring(svg(flow))
@@ -106,6 +111,7 @@ def test_the_picture_has_a_give_up_end_for_the_misses_nobody_takes() -> None:
 
 
 # flows check: miss routes ----------------------------------------------------------------------
+@pytest.mark.unit
 def test_a_miss_that_falls_through_to_an_options_step_is_an_error() -> None:
     flow = pizza(Say("sorry", "Sorry, that is not a choice."), no_match="sorry")
     assert found(flow) == [
@@ -116,6 +122,7 @@ def test_a_miss_that_falls_through_to_an_options_step_is_an_error() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_a_miss_straight_to_an_options_step_and_both_kinds_of_miss() -> None:
     flow = Flow("pizza", number="5550001020")
     flow.add(
@@ -138,6 +145,7 @@ def test_a_miss_straight_to_an_options_step_and_both_kinds_of_miss() -> None:
     assert "leave no_input/no_match out" in problem.message
 
 
+@pytest.mark.unit
 def test_asking_again_is_a_legit_loop() -> None:
     again = pizza(Say("sorry", "Sorry, that is not a choice.", next="confirm"), no_match="sorry")
     assert found(again) == []
@@ -147,6 +155,7 @@ def test_asking_again_is_a_legit_loop() -> None:
     assert found(to_itself) == []
 
 
+@pytest.mark.unit
 def test_an_option_chosen_at_another_menu_is_the_callers_choice() -> None:
     really = Menu("really", "Place the order? Press 1.", options={"1": "ordered"},
                   no_input="bye", no_match="bye")  # fmt: skip
@@ -164,6 +173,7 @@ def test_an_option_chosen_at_another_menu_is_the_callers_choice() -> None:
     )
 
 
+@pytest.mark.unit
 def test_a_route_through_python_or_to_a_step_that_asks_is_a_warning() -> None:
     flow = pizza(no_match="decide")
 
@@ -181,6 +191,7 @@ def test_a_route_through_python_or_to_a_step_that_asks_is_a_warning() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_a_menus_next_is_an_error_misses_are_routed_by_name() -> None:
     flow = pizza(Say("sorry", "Sorry."), next="sorry")
     assert "error: step 'confirm': a Menu goes on by its options: next='sorry' is never " in (
@@ -195,6 +206,7 @@ def run_check(path: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.contract
 def test_flows_check_names_the_route(tmp_path: Path) -> None:
     issue = tmp_path / "pizza.py"
     issue.write_text(PIZZA.replace("{extra}", "").replace("{sorry}", ""))

@@ -165,7 +165,7 @@ def test_the_give_up_end_is_no_step_name() -> None:
 
 
 # over real media ------------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_pizza_wrong_key_over_webrtc_never_places_the_order(
     gateway: GatewayServer, tts: Synthesizer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -26,6 +26,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "tone_flow.py"
 HEARD_DB = -30.0
 
 
+@pytest.mark.contract
 def test_the_new_step_is_checked(tmp_path: Path) -> None:
     flow = load_flow_file(FIXTURE, check_model=False)
     assert check_flow(flow) == []
@@ -49,6 +50,7 @@ def test_the_new_step_is_checked(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.contract
 def test_the_new_step_is_drawn() -> None:
     flow = load_flow_file(FIXTURE, check_model=False)
     picture = svg(flow)
@@ -65,7 +67,7 @@ def test_the_new_step_is_drawn() -> None:
     assert "s1 --> s2" in chart and "s2 --> s0" in chart  # hello -> beep -> bye
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_the_new_step_runs_in_a_call(gateway: GatewayServer, tts: Synthesizer) -> None:
     caller, bot = await call_once(gateway, tts, FIXTURE, "5550001060")
     (record,) = bot.records

@@ -17,6 +17,8 @@ from ivrbot.store.sqlite import SqliteStore
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,7 +29,6 @@ def ivrbot(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.mark.slow
 async def test_record_is_stored_and_listed(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model, tmp_path: Path
 ) -> None:

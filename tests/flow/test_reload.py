@@ -14,12 +14,13 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
 from ivrbot.testing.caller import SimulatedCaller
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 OLD = "Welcome to ivrbot. Press a key, or say a word."
 NEW = "Hello again. This is the new version."
 
 
-@pytest.mark.slow
 async def test_call_in_progress_keeps_old_flow_new_call_gets_new(
     tmp_path: Path, tts: Synthesizer
 ) -> None:

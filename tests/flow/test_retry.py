@@ -14,6 +14,8 @@ from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 from tests.flow.calling import call_once
 
+pytestmark = pytest.mark.e2e
+
 
 def patient_flow() -> Flow:
     flow = Flow(
@@ -31,7 +33,6 @@ def patient_flow() -> Flow:
     return flow
 
 
-@pytest.mark.slow
 async def test_silence_gets_escalating_prompts_then_goodbye(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
 ) -> None:
@@ -45,7 +46,6 @@ async def test_silence_gets_escalating_prompts_then_goodbye(
     assert record.path == ["pin", "bye"]
 
 
-@pytest.mark.slow
 async def test_a_key_on_the_second_attempt_goes_on(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
 ) -> None:

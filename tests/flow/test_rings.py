@@ -24,7 +24,7 @@ def ringing_flow(number: str) -> Flow:
     return flow
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_the_bot_answers_after_two_rings_and_the_caller_hears_ringback(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -47,6 +47,7 @@ async def test_the_bot_answers_after_two_rings_and_the_caller_hears_ringback(
         await bot.stop()
 
 
+@pytest.mark.e2e
 async def test_a_caller_who_hangs_up_while_it_rings_is_not_answered(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -66,6 +67,7 @@ async def test_a_caller_who_hangs_up_while_it_rings_is_not_answered(
         await bot.stop()
 
 
+@pytest.mark.unit
 def test_rings_must_be_a_whole_number() -> None:
     with pytest.raises(FlowError, match="rings must be a whole number"):
         Flow("bad", number="5550001096", rings=-1)

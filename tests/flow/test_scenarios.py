@@ -51,7 +51,7 @@ def flows_test(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
 
 
 # over real media ---------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_example_scenarios_pass() -> None:
     proc = flows_test("flows/scenarios", "--json")
     report = json.loads(proc.stdout)
@@ -72,7 +72,7 @@ def test_the_example_scenarios_pass() -> None:
     assert {e["party"] for e in survey["events"]} == {"caller", "bot"}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_wrong_expectation_fails_with_expected_and_got(tmp_path: Path) -> None:
     (tmp_path / "hello.py").write_text(HELLO)
     scenarios = tmp_path / "scenarios"
@@ -95,6 +95,7 @@ def test_a_wrong_expectation_fails_with_expected_and_got(tmp_path: Path) -> None
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.contract
 def test_a_malformed_file_is_one_line_naming_it(tmp_path: Path) -> None:
     (tmp_path / "hello.ok.toml").write_text("[[actions]]\nhear = true\n")
     bad = tmp_path / "hello.bad.toml"
@@ -113,6 +114,7 @@ def write(tmp_path: Path, text: str, name: str = "survey.case.toml") -> Path:
     return path
 
 
+@pytest.mark.unit
 def test_a_scenario_file_read() -> None:
     scenario = load_scenario(ROOT / "flows" / "scenarios" / "voicemail.closed.toml")
     assert scenario.flow == "voicemail" and scenario.name == "voicemail.closed"
@@ -125,6 +127,7 @@ def test_a_scenario_file_read() -> None:
     assert find_scenario_flow(machine).name == "reminder"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
@@ -151,11 +154,13 @@ def test_bad_scenarios_are_refused_naming_the_file(
     assert message.startswith(f"{path}: ") and fragment in message and "\n" not in message
 
 
+@pytest.mark.unit
 def test_press_may_be_a_number_and_the_flow_defaults_to_the_file_name(tmp_path: Path) -> None:
     scenario = load_scenario(write(tmp_path, "[[actions]]\npress = 1\n", "welcome.x.toml"))
     assert scenario.flow == "welcome" and scenario.actions[0].value == "1"
 
 
+@pytest.mark.unit
 def test_an_unknown_flow_names_the_folder(tmp_path: Path) -> None:
     (tmp_path / "hello.py").write_text(HELLO)
     scenario = load_scenario(write(tmp_path, "", "nobody.case.toml"))
@@ -177,6 +182,7 @@ def expect_of(tmp_path: Path, text: str) -> Any:
     return load_scenario(write(tmp_path, "[expect]\n" + text)).expect
 
 
+@pytest.mark.unit
 def test_expectations_met(tmp_path: Path) -> None:
     expect = expect_of(
         tmp_path,
@@ -196,6 +202,7 @@ def test_expectations_met(tmp_path: Path) -> None:
     assert check_expectations(expect, got, values) == []
 
 
+@pytest.mark.unit
 def test_expectations_missed_say_expected_and_got(tmp_path: Path) -> None:
     expect = expect_of(
         tmp_path,
@@ -214,6 +221,7 @@ def test_expectations_missed_say_expected_and_got(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.unit
 def test_plain_values() -> None:
     assert plain(True) == "true" and plain(None) == "none" and plain(1.5) == "1.5"
     assert plain(Answer("noinput")) == "noinput" and plain(Answer("dtmf", "12")) == "12"
@@ -221,6 +229,7 @@ def test_plain_values() -> None:
 
 
 # the voicemail flow's clock -------------------------------------------------------------------
+@pytest.mark.unit
 def test_the_voicemail_clock_and_hours() -> None:
     import_flow_file(ROOT / "flows" / "voicemail.py")
     voicemail = sys.modules["ivrbot_flows.voicemail"]

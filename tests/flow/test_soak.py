@@ -19,13 +19,14 @@ from ivrbot.media import rfc4733
 from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.soak import Sample, per_call, soak
 
+pytestmark = pytest.mark.e2e
+
 CALLS = 200
 WARM_UP = 20
 EVERY = 20
 SLACK = 2  # threads, descriptors, tasks: a fixed allowance (executor threads start lazily)
 
 
-@pytest.mark.slow
 async def test_200_calls_leave_no_per_call_growth(
     tts: Synthesizer, model: vosk.Model, tmp_path: Path
 ) -> None:

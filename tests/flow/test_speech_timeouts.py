@@ -8,6 +8,8 @@ from ivrbot.errors import FlowError
 from ivrbot.flow import Ask, Flow, Hangup, Menu
 from ivrbot.flow.call import speech_endpoints_ms
 
+pytestmark = pytest.mark.unit
+
 CHOICES = {"예약": "booking", "메뉴": "menu"}
 
 

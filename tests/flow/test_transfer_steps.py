@@ -113,7 +113,7 @@ async def run_call(
     return bot, caller
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_blind_transfer_joins_caller_and_agent_and_the_bot_leaves(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -158,7 +158,7 @@ async def test_blind_transfer_joins_caller_and_agent_and_the_bot_leaves(
     assert record.prompts == []  # the caller heard nothing from the bot
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_warm_transfer_announces_the_caller_to_the_agent_first(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -188,7 +188,7 @@ async def test_warm_transfer_announces_the_caller_to_the_agent_first(
     assert speech_s > 1.0, "the agent heard no announcement before the caller"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_no_answer_goes_to_the_fallback_and_the_caller_is_resumed(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -230,6 +230,7 @@ async def test_no_answer_goes_to_the_fallback_and_the_caller_is_resumed(
     assert np.mean(np.array(during) > SPEECH_DB) > 0.6, "the caller did not hear the apology"
 
 
+@pytest.mark.e2e
 async def test_a_caller_who_hangs_up_on_hold_stops_the_ringing(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -252,6 +253,7 @@ async def test_a_caller_who_hangs_up_on_hold_stops_the_ringing(
     assert all(not phone.calls for phone in bot.phones)
 
 
+@pytest.mark.e2e
 async def test_move_hands_the_call_to_another_bot_process(
     gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -301,6 +303,7 @@ def problems_of(*steps: Any) -> list[str]:
     return [str(p) for p in check_flow(flow) if "unreachable" not in p.message]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("step", "fragment"),
     [
@@ -328,11 +331,13 @@ def test_bad_options(step: Any, fragment: str) -> None:
     assert len(found) == 1 and fragment in found[0], found
 
 
+@pytest.mark.unit
 def test_good_options_have_no_problems() -> None:
     assert problems_of(Transfer("t", AGENT), Move("m")) == []
     assert problems_of(Transfer("t", "5550001099", "warm", "Account {acct.value}.")) == []
 
 
+@pytest.mark.contract
 def test_edges_prompts_and_boxes() -> None:
     flow = Flow("t", number="5550001001")
     flow.add(
@@ -358,6 +363,7 @@ def test_edges_prompts_and_boxes() -> None:
     assert Transfer.colour in picture and Move.colour in picture
 
 
+@pytest.mark.unit
 def test_announcements_fill_in_call_variables() -> None:
     class Answer:
         value = "123456"
@@ -367,6 +373,7 @@ def test_announcements_fill_in_call_variables() -> None:
     assert fill("For {name}, about {missing}.", values) == "For Kim, about ."
 
 
+@pytest.mark.unit
 def test_the_record_lists_transfers() -> None:
     record = FlowRecord("bank", "sip:caller@ivrbot.local")
     result = TransferResult(AGENT, "warm", "no-answer", "no answer within 2 s", 2.004)

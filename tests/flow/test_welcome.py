@@ -20,6 +20,8 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SILENCE_DB, SPEECH_DB, SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 
+pytestmark = pytest.mark.e2e
+
 WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"
 
 
@@ -44,7 +46,6 @@ async def ended(bot: Bot) -> None:
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.slow
 async def test_caller_hears_the_greeting_and_silence_after_it(
     bot: Bot, caller: SimulatedCaller
 ) -> None:
@@ -62,7 +63,6 @@ async def test_caller_hears_the_greeting_and_silence_after_it(
     await caller.hangup()
 
 
-@pytest.mark.slow
 async def test_digits_both_ways_and_a_spoken_word(
     bot: Bot, caller: SimulatedCaller, gateway: GatewayServer
 ) -> None:
@@ -92,7 +92,6 @@ async def test_digits_both_ways_and_a_spoken_word(
     assert len(gateway.gateway.sessions) == 0
 
 
-@pytest.mark.slow
 async def test_silence_ends_the_call_politely(bot: Bot, caller: SimulatedCaller) -> None:
     await caller.dial("5550001000")
     async with asyncio.timeout(20):
@@ -105,7 +104,6 @@ async def test_silence_ends_the_call_politely(bot: Bot, caller: SimulatedCaller)
     assert record.outcome == "completed"
 
 
-@pytest.mark.slow
 async def test_two_callers_at_once_each_get_their_own_call(
     bot: Bot, gateway: GatewayServer, tts: Synthesizer
 ) -> None:

@@ -78,6 +78,7 @@ def refused(status: int, body: Any, *words: str) -> None:
 
 
 # who gets tokens ---------------------------------------------------------------------------
+@pytest.mark.contract
 async def test_tokens_need_credentials_outside_development_mode(tmp_path: Path) -> None:
     async with running(tmp_path / "g.db", **PUBLIC) as (server, client):
         assert not server.settings.development
@@ -120,6 +121,7 @@ async def test_tokens_need_credentials_outside_development_mode(tmp_path: Path) 
         assert secret.encode() not in raw
 
 
+@pytest.mark.contract
 async def test_development_mode_is_open_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -137,6 +139,7 @@ async def test_development_mode_is_open_and_says_so(
         assert (await put_user(client, access, "dev@ivrbot.local"))[0] == 204
 
 
+@pytest.mark.contract
 async def test_tokens_issued_in_development_mode_end_with_it(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
     async with running(db) as (_, client):
@@ -158,6 +161,7 @@ async def test_tokens_issued_in_development_mode_end_with_it(tmp_path: Path) -> 
 
 
 # settings a gateway refuses to start with ------------------------------------------------
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("overrides", "names"),
     [
@@ -182,6 +186,7 @@ async def test_unsafe_settings_refuse_to_start(
     await server.stop()
 
 
+@pytest.mark.unit
 def test_public_address_with_credentials_starts_without_warnings() -> None:
     settings = Settings(host="0.0.0.0", client_secret=SECRET, api_keys=[KEY_A])
     assert not settings.development and settings.check_access() == []
@@ -190,7 +195,7 @@ def test_public_address_with_credentials_starts_without_warnings() -> None:
     assert "ANYONE who reaches 0.0.0.0" in warning
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_ivrbot_run_on_a_public_address_without_credentials_is_one_line(tmp_path: Path) -> None:
     import subprocess
 
@@ -210,7 +215,7 @@ def test_ivrbot_run_on_a_public_address_without_credentials_is_one_line(tmp_path
 
 
 # the bots' numbers -------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_ivrbot_run_warns_and_keeps_the_bots_number(tmp_path: Path) -> None:
     """The reported hijack against `ivrbot run` on 127.0.0.1: token without credentials,
     PUT /userIds/vtn:<the bot's number>, log in. Refused; the bot still answers."""
@@ -255,6 +260,7 @@ async def test_ivrbot_run_warns_and_keeps_the_bots_number(tmp_path: Path) -> Non
             await proc.wait()
 
 
+@pytest.mark.e2e
 async def test_reserved_numbers_are_the_operators(tmp_path: Path, tts: Synthesizer) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
@@ -289,6 +295,7 @@ async def test_reserved_numbers_are_the_operators(tmp_path: Path, tts: Synthesiz
         await runner.stop()
 
 
+@pytest.mark.e2e
 async def test_a_number_taken_while_its_flow_did_not_load_goes_back_to_the_bot(
     tmp_path: Path, tts: Synthesizer
 ) -> None:
@@ -318,6 +325,7 @@ async def test_a_number_taken_while_its_flow_did_not_load_goes_back_to_the_bot(
         await runner.stop()
 
 
+@pytest.mark.contract
 async def test_a_token_bound_before_the_reservation_cannot_log_in(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
     async with running(db) as (_, client):
@@ -331,6 +339,7 @@ async def test_a_token_bound_before_the_reservation_cannot_log_in(tmp_path: Path
 
 
 # identities held by another client -------------------------------------------------------
+@pytest.mark.contract
 async def test_another_clients_identity_cannot_be_claimed(tmp_path: Path) -> None:
     keys = {"dev_mode": "on", "api_keys": [KEY_A, KEY_B]}
     async with running(tmp_path / "g.db", **keys) as (_, client):
@@ -367,6 +376,7 @@ async def consent_form(
         return r.status, await r.text(), r.headers
 
 
+@pytest.mark.contract
 async def test_a_mobile_number_is_bound_only_with_its_code(tmp_path: Path) -> None:
     async with running(tmp_path / "g.db") as (server, client):
         status, page, headers = await consent_form(client, "4255550150")
@@ -416,6 +426,7 @@ Path(sys.argv[1]).write_text(os.environ["IVRBOT_VERIFY_NUMBER"] + " " + os.envir
 """
 
 
+@pytest.mark.contract
 async def test_an_operators_verifier_sends_the_code(tmp_path: Path) -> None:
     script, outbox = tmp_path / "send_sms.py", tmp_path / "outbox.txt"
     script.write_text(VERIFIER)

@@ -35,6 +35,7 @@ from tests.gateway.wire import (
 
 
 # /config and tokens ----------------------------------------------------------------------
+@pytest.mark.contract
 async def test_config_is_public_and_has_no_secret(gwc: Any) -> None:
     server, client = gwc
     status, body, _ = await call(client, "GET", "/config")
@@ -49,6 +50,7 @@ async def test_config_is_public_and_has_no_secret(gwc: Any) -> None:
     assert server.settings.client_secret not in repr(server.settings)
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize(
     ("app_scope", "scope"),
     [
@@ -67,6 +69,7 @@ async def test_client_credentials_scopes(gwc: Any, app_scope: str, scope: str) -
     assert len(body["access_token"]) >= 40
 
 
+@pytest.mark.contract
 async def test_token_request_errors_name_the_field(gwc: Any) -> None:
     _, client = gwc
     status, body, _ = await call(client, "POST", "/tokens", json={"app_scope": "NOPE"})
@@ -92,6 +95,7 @@ async def test_token_request_errors_name_the_field(gwc: Any) -> None:
     assert "refresh_token" in error_text(body)
 
 
+@pytest.mark.contract
 async def test_oversized_body_is_refused_with_clear_text(gwc: Any) -> None:
     _, client = gwc
     big = b'{"app_scope": "' + b"x" * (300 * 1024) + b'"}'
@@ -103,6 +107,7 @@ async def test_oversized_body_is_refused_with_clear_text(gwc: Any) -> None:
 
 
 # bearer tokens and scopes ----------------------------------------------------------------
+@pytest.mark.contract
 async def test_missing_unknown_and_wrong_scope_tokens(gwc: Any) -> None:
     _, client = gwc
     session = {"session": {"mediaType": "dtls-srtp"}}
@@ -121,6 +126,7 @@ async def test_missing_unknown_and_wrong_scope_tokens(gwc: Any) -> None:
     assert (status, message_id(body)) == (403, "POL1009")
 
 
+@pytest.mark.contract
 async def test_session_needs_a_user_id(gwc: Any) -> None:
     _, client = gwc
     access = (await new_token(client, "VIRTUAL_NUMBER"))["access_token"]
@@ -133,6 +139,7 @@ async def test_session_needs_a_user_id(gwc: Any) -> None:
     assert headers["x-expires"] == "3600"
 
 
+@pytest.mark.contract
 async def test_token_expiry(tmp_path: Path) -> None:
     async with running(tmp_path / "g.db", token_ttl_s=1) as (_, client):
         body = await new_token(client, "ACCOUNT_ID")
@@ -147,6 +154,7 @@ async def test_token_expiry(tmp_path: Path) -> None:
         assert api_error_code(status, message_id(body)) == "1711"
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("method", ["POST", "PUT"])
 async def test_refresh_rotates_the_pair(gwc: Any, method: str) -> None:
     server, client = gwc
@@ -176,6 +184,7 @@ async def test_refresh_rotates_the_pair(gwc: Any, method: str) -> None:
     assert len(server.gateway.sessions) == 2
 
 
+@pytest.mark.contract
 async def test_revoke(gwc: Any) -> None:
     _, client = gwc
     pair = await new_token(client, "ACCOUNT_ID")
@@ -212,6 +221,7 @@ async def test_revoke(gwc: Any) -> None:
 
 
 # user ids --------------------------------------------------------------------------------
+@pytest.mark.contract
 async def test_user_ids(gwc: Any) -> None:
     server, client = gwc
     vtn = (await new_token(client, "VIRTUAL_NUMBER"))["access_token"]
@@ -270,6 +280,7 @@ async def redirect_target() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
         await runner.cleanup()
 
 
+@pytest.mark.contract
 async def test_consent_flow_end_to_end(gwc: Any) -> None:
     server, client = gwc
     async with redirect_target() as (redirect, seen):
@@ -324,6 +335,7 @@ async def test_consent_flow_end_to_end(gwc: Any) -> None:
     assert (status, message_id(body)) == (401, "POL0001")
 
 
+@pytest.mark.contract
 async def test_consent_page_refuses_bad_requests(gwc: Any) -> None:
     _, client = gwc
     bad = [
@@ -352,6 +364,7 @@ async def test_consent_page_refuses_bad_requests(gwc: Any) -> None:
 
 
 # the OAuth token endpoint ----------------------------------------------------------------
+@pytest.mark.contract
 async def test_oauth_token_endpoint(gwc: Any) -> None:
     server, client = gwc
     s = server.settings
@@ -412,6 +425,7 @@ async def test_oauth_token_endpoint(gwc: Any) -> None:
 
 
 # rate limits -----------------------------------------------------------------------------
+@pytest.mark.contract
 async def test_rate_limit_then_recovery(tmp_path: Path) -> None:
     async with running(tmp_path / "g.db", rate_limit=2.0, rate_burst=3) as (_, client):
         for _ in range(3):
@@ -434,6 +448,7 @@ async def test_rate_limit_then_recovery(tmp_path: Path) -> None:
         assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]
 
 
+@pytest.mark.contract
 async def test_session_creation_is_rate_limited(tmp_path: Path) -> None:
     async with running(tmp_path / "g.db", rate_limit=1.0, rate_burst=2) as (_, client):
         access = (await new_token(client, "ACCOUNT_ID"))["access_token"]
@@ -445,6 +460,7 @@ async def test_session_creation_is_rate_limited(tmp_path: Path) -> None:
         assert (await login(client, access))[0] == 201
 
 
+@pytest.mark.contract
 async def test_rate_limit_can_be_disabled(tmp_path: Path) -> None:
     async with running(tmp_path / "g.db", rate_limit=0, rate_burst=1) as (_, client):
         for _ in range(40):
@@ -452,7 +468,7 @@ async def test_rate_limit_can_be_disabled(tmp_path: Path) -> None:
 
 
 # sessions --------------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_session_expiry(tmp_path: Path) -> None:
     async with running(tmp_path / "g.db", session_ttl_s=1) as (server, client):
         access = (await new_token(client, "ACCOUNT_ID"))["access_token"]
@@ -480,6 +496,7 @@ async def _offer() -> tuple[RTCPeerConnection, str]:
     return pc, pc.localDescription.sdp
 
 
+@pytest.mark.e2e
 async def test_restart_keeps_tokens_identities_e911_and_call_records(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
     async with running(db) as (server, client):
@@ -565,6 +582,7 @@ def _db_facts(db: Path) -> tuple[set[str], str, str]:
     return digests, hashed, mode
 
 
+@pytest.mark.contract
 async def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
     async with running(db) as (server, client):
@@ -582,6 +600,7 @@ async def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
 
 
 # the pieces, without HTTP ----------------------------------------------------------------
+@pytest.mark.unit
 def test_token_bucket() -> None:
     limiter = RateLimiter(rate=2.0, burst=2)
     limiter.take("t", "a", now=0.0)
@@ -595,6 +614,7 @@ def test_token_bucket() -> None:
     RateLimiter(rate=0, burst=1).take("t", "a")  # disabled
 
 
+@pytest.mark.unit
 def test_redirect_uris() -> None:
     allowed = ["http://127.0.0.1", "http://localhost", "https://app.example:8443/oauth"]
     for uri in (

@@ -121,6 +121,7 @@ def parse_response(raw: bytes) -> tuple[int, dict[str, str], Any]:
 
 
 # JSON bodies ------------------------------------------------------------------------------
+@pytest.mark.contract
 @pytest.mark.parametrize("depth", [100_000, MAX_DEPTH + 1])
 async def test_deeply_nested_json_is_400(gw: Gw, depth: int) -> None:
     for nested in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
@@ -138,6 +139,7 @@ async def test_deeply_nested_json_is_400(gw: Gw, depth: int) -> None:
     await gw.serving()
 
 
+@pytest.mark.contract
 async def test_nesting_within_the_limit_is_fine(gw: Gw) -> None:
     deep: Any = "x"
     for _ in range(MAX_DEPTH - 2):
@@ -149,6 +151,7 @@ async def test_nesting_within_the_limit_is_fine(gw: Gw) -> None:
 JSON_CT = {"Content-Type": "application/json"}
 
 
+@pytest.mark.contract
 async def test_oversized_bodies_are_413(gw: Gw) -> None:
     big = b'{"app_scope": "' + b"x" * (MAX_BODY + 10) + b'"}'
     status, body, headers = await call(gw.client, "POST", "/tokens", data=big, headers=JSON_CT)
@@ -168,6 +171,7 @@ async def test_oversized_bodies_are_413(gw: Gw) -> None:
     await gw.serving()
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize(
     ("raw", "says"),
     [
@@ -187,6 +191,7 @@ async def test_json_that_is_not_a_valid_object_is_400(gw: Gw, raw: bytes, says: 
     await gw.serving()
 
 
+@pytest.mark.contract
 async def test_unpaired_surrogates_never_reach_the_token_digest(gw: Gw) -> None:
     for method, body in (
         ("DELETE", {"token": "\ud800" * 10}),
@@ -203,6 +208,7 @@ async def test_unpaired_surrogates_never_reach_the_token_digest(gw: Gw) -> None:
     await gw.serving()
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize(
     ("content_type", "data", "status", "says"),
     [
@@ -223,6 +229,7 @@ async def test_bodies_that_are_not_json_are_refused_by_content_type(
     await gw.serving()
 
 
+@pytest.mark.contract
 async def test_json_sent_as_plain_text_or_without_a_type_is_accepted(gw: Gw) -> None:
     raw = b'{"app_scope": "ACCOUNT_ID"}'
     for headers in ({"Content-Type": "text/plain"}, {"Content-Type": "application/ld+json"}):
@@ -236,6 +243,7 @@ async def test_json_sent_as_plain_text_or_without_a_type_is_accepted(gw: Gw) -> 
     assert status == 200 and body["access_token"]
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize(
     ("method", "path", "body", "expected"),
     [
@@ -270,6 +278,7 @@ async def test_wrong_json_types_in_fields_are_400_naming_the_field(
     await gw.serving()
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize(
     ("extra_head", "body", "says"),
     [
@@ -309,6 +318,7 @@ async def aiortc_offer(audio_sections: int) -> str:
         await pc.close()
 
 
+@pytest.mark.e2e
 async def test_offers_with_too_many_media_sections_are_400_naming_sdp(gw: Gw) -> None:
     await gw.user("bob")
     offer = await aiortc_offer(100)
@@ -325,6 +335,7 @@ async def test_offers_with_too_many_media_sections_are_400_naming_sdp(gw: Gw) ->
     await gw.serving()
 
 
+@pytest.mark.e2e
 async def test_garbage_and_oversized_sdp_are_400_naming_sdp(gw: Gw) -> None:
     await gw.user("bob")
     good = await aiortc_offer(1)
@@ -351,6 +362,7 @@ async def test_garbage_and_oversized_sdp_are_400_naming_sdp(gw: Gw) -> None:
     await gw.serving()
 
 
+@pytest.mark.e2e
 async def test_an_answer_with_too_many_sections_is_400_and_the_call_still_rings(gw: Gw) -> None:
     bob_token, bob_session = await gw.user("bob")
     body = {"call": {"calledParty": "sip:bob@ivrbot.local", "sdp": await aiortc_offer(1)}}
@@ -375,6 +387,7 @@ async def test_an_answer_with_too_many_sections_is_400_and_the_call_still_rings(
 
 
 # Authorization ------------------------------------------------------------------------------
+@pytest.mark.contract
 @pytest.mark.parametrize(
     "value",
     [
@@ -398,6 +411,7 @@ async def test_malformed_authorization_is_401_like_any_bad_token(gw: Gw, value: 
     await gw.serving()
 
 
+@pytest.mark.contract
 async def test_malformed_access_token_on_the_websocket_url_is_401(gw: Gw) -> None:
     request = (
         b"GET %s/websockets/w1?access_token=%%FF%%FEabc HTTP/1.1\r\nHost: x\r\n"
@@ -410,6 +424,7 @@ async def test_malformed_access_token_on_the_websocket_url_is_401(gw: Gw) -> Non
 
 
 # malformed requests and secrets in the log ---------------------------------------------------
+@pytest.mark.contract
 @pytest.mark.parametrize(
     ("request_line", "says"),
     [
@@ -436,6 +451,7 @@ async def test_a_malformed_request_line_is_400_json_and_its_token_stays_out_of_t
     await gw.serving()
 
 
+@pytest.mark.contract
 async def test_the_access_log_redacts_tokens_in_the_websocket_url(
     gw: Gw, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -448,6 +464,7 @@ async def test_the_access_log_redacts_tokens_in_the_websocket_url(
     assert gw.token not in caplog.text
 
 
+@pytest.mark.unit
 def test_redaction_covers_headers_queries_and_json() -> None:
     token = "Jt3bJ1w-xyzABC_0123456789abcdefghijklmnopq"
     for text in (
@@ -464,6 +481,7 @@ def test_redaction_covers_headers_queries_and_json() -> None:
     assert redact("GET /config?state=abc HTTP/1.1") == "GET /config?state=abc HTTP/1.1"
 
 
+@pytest.mark.unit
 def test_the_secret_watch_sees_a_leak() -> None:
     """The suite-wide check (tests/conftest.py) is not vacuous: a logged token is found."""
     log = logging.getLogger("ivrbot.test")
@@ -475,6 +493,7 @@ def test_the_secret_watch_sees_a_leak() -> None:
 
 
 # disconnects and slow clients ---------------------------------------------------------------
+@pytest.mark.contract
 async def test_a_client_dropping_mid_body_is_one_info_line(
     gw: Gw, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -523,6 +542,7 @@ async def drip(port: int, prefix: bytes, data: bytes, every: float) -> tuple[byt
     return received, elapsed
 
 
+@pytest.mark.contract
 async def test_a_slow_drip_request_head_is_cut_off(gw: Gw) -> None:
     head = b"GET /config HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 40 + b"\r\n\r\n"
     waiting = asyncio.ensure_future(drip(gw.port, b"", head, every=0.2))
@@ -536,7 +556,7 @@ async def test_a_slow_drip_request_head_is_cut_off(gw: Gw) -> None:
     await gw.serving()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_a_slow_drip_body_is_cut_off(gw: Gw) -> None:
     body = b'{"app_scope": "ACCOUNT_ID", "pad": "' + b"a" * 100 + b'"}'
     head = (
@@ -554,7 +574,7 @@ async def test_a_slow_drip_body_is_cut_off(gw: Gw) -> None:
     await gw.serving()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_idle_connections_are_closed_after_the_keepalive_timeout(gw: Gw) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
     start = time.monotonic()
@@ -579,7 +599,7 @@ async def test_idle_connections_are_closed_after_the_keepalive_timeout(gw: Gw) -
         writer.close()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_the_event_channel_websocket_is_not_cut_by_the_head_timeout(gw: Gw) -> None:
     async with gw.client.ws_connect(
         f"{gw.session}/websockets/w1", headers={"Authorization": f"Bearer {gw.token}"}

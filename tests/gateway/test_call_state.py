@@ -16,6 +16,8 @@ from ivrbot.core.call_state import (
     change,
 )
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("table", [CALL_CHANGES, LEG_CHANGES])
 def test_every_state_has_its_changes_and_ends(table: dict) -> None:

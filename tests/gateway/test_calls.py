@@ -7,6 +7,7 @@ from typing import Any
 
 import av
 import numpy as np
+import pytest
 
 from ivrbot.endpoints.local.local_link import open_links
 from ivrbot.media import rfc4733
@@ -16,6 +17,8 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.wire.server import GatewayServer
+
+pytestmark = pytest.mark.e2e
 
 
 class Party:

@@ -15,6 +15,8 @@ from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 async def short_poll() -> AsyncIterator[GatewayServer]:

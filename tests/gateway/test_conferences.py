@@ -28,6 +28,8 @@ from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.wire.server import GatewayServer
 from tests.gateway.wire import message_id
 
+pytestmark = pytest.mark.e2e
+
 # Measured on loopback: a party's tone arrives at about -15 dBFS through the mixer and Opus;
 # a tone that is not sent to a party measures below -70. The bounds keep a wide margin.
 HEARD_DB = -30.0
@@ -177,7 +179,6 @@ async def invite_and_join(host: Member, who: Member, address: str) -> None:
     await host.wait("conference:invitation-accepted", accepted + 1)
 
 
-@pytest.mark.slow
 async def test_who_hears_whom_through_the_mixer(
     trio: tuple[Member, Member, Member], gateway: GatewayServer
 ) -> None:

@@ -20,6 +20,8 @@ from tests.gateway.wire import (
     running,
 )
 
+pytestmark = pytest.mark.contract
+
 ADDRESS = {
     "first_name": "Ann",
     "last_name": "Lee",

@@ -63,7 +63,7 @@ async def connected(alice: Party, bot: Party) -> None:
     call.play(sine(ALICE_HZ, 60.0, dbfs=-12.0))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_a_bot_whose_caller_holds_hears_silence_and_is_told(
     alice_and_bot: tuple[Party, BotParty],
 ) -> None:
@@ -88,7 +88,7 @@ async def test_a_bot_whose_caller_holds_hears_silence_and_is_told(
     assert tone_dbfs(bot.recent_audio(0.8), ALICE_HZ) > HEARD_DB
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_a_person_held_by_a_bot_still_hears_music(
     alice_and_bot: tuple[Party, BotParty],
 ) -> None:
@@ -107,6 +107,7 @@ async def test_a_person_held_by_a_bot_still_hears_music(
     assert "call:remote-held" not in bot.events  # the bot's own hold is call:held
 
 
+@pytest.mark.contract
 async def test_an_unknown_hold_audio_is_refused_in_one_line(gateway: GatewayServer) -> None:
     token = await fetch_token(gateway.url, "ACCOUNT_ID")
     headers = {"Authorization": f"Bearer {token}", "x-ivrbot-hold-audio": "jazz"}

@@ -67,6 +67,7 @@ async def frames_handed_on(prefetch: int) -> list[np.ndarray]:
     return got
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("prefetch", "held_back"), [(1, 1), (4, 4)])
 async def test_a_leg_hands_on_all_but_the_frames_its_buffer_holds(
     prefetch: int, held_back: int
@@ -78,6 +79,7 @@ async def test_a_leg_hands_on_all_but_the_frames_its_buffer_holds(
     assert tone_dbfs(heard, 1000.0, 48000) < tone_dbfs(heard, 440.0, 48000) - 20
 
 
+@pytest.mark.unit
 def test_the_gateway_holds_back_one_frame_by_default() -> None:
     from ivrbot.config import Settings
 

@@ -26,6 +26,8 @@ from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 from tests.helpers import free_port
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 PATIENT = textwrap.dedent("""\
     from ivrbot.flow import Ask, Flow, Hangup
@@ -71,7 +73,6 @@ async def wait_line(stream: asyncio.StreamReader, text: str, timeout_s: float = 
     return seen
 
 
-@pytest.mark.slow
 async def test_a_caller_killed_mid_call_is_hung_up_within_the_timeout(
     tmp_path: Path, tts: Synthesizer
 ) -> None:
@@ -134,7 +135,6 @@ async def doomed_server(tmp_path: Path) -> AsyncIterator[tuple[str, asyncio.subp
     [(60.0, 3.0, "Gateway unreachable"), (2.0, 60.0, "Connection lost")],
     indirect=["consent_after"],
 )
-@pytest.mark.slow
 async def test_a_gateway_killed_mid_call_ends_the_phones_call_and_the_restart_settles_it(
     doomed_server: tuple[str, asyncio.subprocess.Process],
     consent_after: None,

@@ -16,6 +16,8 @@ from ivrbot.phone.call import CallState
 from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_conferences import Member, hears, start, tone
 
+pytestmark = pytest.mark.e2e
+
 FREQS = {"host": 600.0, "agent": 1400.0, "alice": 900.0, "carol": 2000.0}
 USERS = {
     "host": "bob@ivrbot.local",
@@ -56,7 +58,6 @@ async def agent_answers(caller: Member, agent: Member) -> None:
     await caller.wait("call:connected", 1)
 
 
-@pytest.mark.slow
 async def test_callers_merged_into_a_conference_hear_the_host_and_each_other(
     quad: tuple[Member, Member, Member, Member], gateway: GatewayServer
 ) -> None:
@@ -108,7 +109,6 @@ async def test_callers_merged_into_a_conference_hear_the_host_and_each_other(
     assert not carol.phone.calls and not alice.phone.calls
 
 
-@pytest.mark.slow
 async def test_a_bot_that_stays_is_heard_until_it_leaves_and_hold_leaves_the_mix(
     quad: tuple[Member, Member, Member, Member], gateway: GatewayServer
 ) -> None:

@@ -34,11 +34,12 @@ def documented_routes() -> set[tuple[str, str]]:
     }
 
 
+@pytest.mark.contract
 async def test_document_names_exactly_the_served_routes(gateway: GatewayServer) -> None:
     assert served_routes(gateway) == documented_routes()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_schemathesis_finds_no_server_error(gateway: GatewayServer, tmp_path: Path) -> None:
     token = await fetch_token(gateway.url, "ACCOUNT_ID")
     st = Path(sys.executable).with_name("st")

@@ -11,6 +11,7 @@ from typing import Any
 
 import av
 import numpy as np
+import pytest
 from aiortc import RTCSessionDescription, sdp
 
 from ivrbot.endpoints.webrtc.leg import Leg
@@ -75,6 +76,7 @@ async def until_heard(what: str, heard: Heard, freq: float, timeout: float = 15.
             print(f"{what}: {db:.1f} dBFS")
 
 
+@pytest.mark.e2e
 async def test_reoffer_keeps_the_numbering_an_endpoint_offered() -> None:
     """A leg answered an offer numbered as Chromium numbers it; the leg's own new offer keeps
     that numbering, its origin, ICE credentials, fingerprints and DTLS role, and audio goes
@@ -151,6 +153,7 @@ async def change(asker: Party, method: str, answerer: Party, to: str) -> None:
     assert answerer.phone.get_media_type() == to
 
 
+@pytest.mark.e2e
 async def test_media_changes_both_ways_keep_audio_and_keys(pair: Any) -> None:
     """Phone to Phone through the gateway: the bot upgrades (the gateway re-offers alice's
     leg, which alice offered), alice downgrades (it re-offers the bot's leg, which it
@@ -174,6 +177,7 @@ async def test_media_changes_both_ways_keep_audio_and_keys(pair: Any) -> None:
     assert [e.get("tone") for e in back] == ["7"]
 
 
+@pytest.mark.unit
 def test_next_origin_keeps_the_session_and_raises_its_version() -> None:
     fresh = "- 99 99 IN IP4 0.0.0.0"
     assert next_origin("- 4005254899 4005254899 IN IP4 127.0.0.1", fresh) == (

@@ -103,7 +103,7 @@ async def call(frm: Speaker, to: Speaker, address: str | None = None) -> None:
     await to.wait("call:connected", len(to.events.get("call:connected", [])) + 1)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_answer_hold_resume_hangup(
     people: dict[str, Speaker], gateway: GatewayServer
 ) -> None:
@@ -137,7 +137,7 @@ async def test_answer_hold_resume_hangup(
     assert gateway.gateway.switch.calls == {}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_second_call_switch_and_transfer(people: dict[str, Speaker]) -> None:
     alice, bob, carol = people["alice"], people["bob"], people["carol"]
     await call(alice, bob)
@@ -164,7 +164,7 @@ async def test_second_call_switch_and_transfer(people: dict[str, Speaker]) -> No
     assert alice.phone.calls == []
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_move_to_another_session_of_the_same_user(people: dict[str, Speaker]) -> None:
     alice, alice2, bob = people["alice"], people["alice2"], people["bob"]
     await bob.phone.dial("alice@ivrbot.local", remote_media=bob.hear)
@@ -187,6 +187,7 @@ async def test_move_to_another_session_of_the_same_user(people: dict[str, Speake
     assert alice.phone.calls == [] and len(alice2.phone.calls) == 1
 
 
+@pytest.mark.e2e
 async def test_reject_and_cancel(people: dict[str, Speaker]) -> None:
     alice, bob = people["alice"], people["bob"]
     await alice.phone.dial("bob@ivrbot.local", remote_media=alice.hear)
@@ -203,6 +204,7 @@ async def test_reject_and_cancel(people: dict[str, Speaker]) -> None:
     assert alice.phone.calls == [] and bob.phone.calls == []
 
 
+@pytest.mark.unit
 def test_tone_levels_are_far_apart() -> None:
     """The thresholds assume a party's tone is clearly above HEARD_DB and others below."""
     tone = sine(700, 1.0, dbfs=-12.0)

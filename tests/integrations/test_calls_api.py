@@ -139,7 +139,7 @@ def error_text(body: dict[str, Any]) -> str:
     return str(exception["Text"])
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_a_call_over_http_reports_its_progress_as_signed_webhooks(
     served: tuple[Parts, Bot], receiver: Receiver, http: aiohttp.ClientSession, tts: Synthesizer
 ) -> None:
@@ -210,6 +210,7 @@ async def test_a_call_over_http_reports_its_progress_as_signed_webhooks(
     assert 'ivrbot_webhooks_delivered_total{event="call.completed"}' in metrics
 
 
+@pytest.mark.e2e
 async def test_only_the_operator_may_place_calls(
     served: tuple[Parts, Bot], http: aiohttp.ClientSession
 ) -> None:
@@ -230,6 +231,7 @@ async def test_only_the_operator_may_place_calls(
     assert resp.status == 403
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [
@@ -261,6 +263,7 @@ async def test_bad_requests_get_one_clear_line(
     assert says in text and "\n" not in text
 
 
+@pytest.mark.e2e
 async def test_a_flow_at_capacity_refuses_the_next_call(
     served: tuple[Parts, Bot], http: aiohttp.ClientSession, tts: Synthesizer
 ) -> None:
@@ -284,6 +287,7 @@ async def test_a_flow_at_capacity_refuses_the_next_call(
         await silent.close()
 
 
+@pytest.mark.unit
 def test_a_broken_flow_file_is_not_served() -> None:
     status = {"loaded": ["welcome"], "broken": ["flows/notify.py"]}
     calls = OutboundCalls(lambda _: None, Webhooks(WebhookSender(), lambda _: None),
@@ -297,7 +301,7 @@ def test_a_broken_flow_file_is_not_served() -> None:
     assert parse_request({"flow": "notify", "to": "(555) 000-1050"}).to == "+15550001050"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_an_inbound_call_tells_its_flows_webhook(
     tmp_path: Path, tts: Synthesizer, receiver: Receiver
 ) -> None:
@@ -330,6 +334,7 @@ async def test_an_inbound_call_tells_its_flows_webhook(
     assert all(verified(SECRET, headers, raw) for headers, raw in receiver.got)
 
 
+@pytest.mark.unit
 def test_a_flows_webhook_must_be_a_url() -> None:
     with pytest.raises(FlowError) as refused:
         Flow("hello", number="5550001021", webhook="hooks.example.com/ivrbot")

@@ -24,6 +24,8 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.callees import Callee
 from tests.integrations.test_calls_api import check_documented
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec-campaign-test-secret"
 CONTACTS = "number,name\n+1 212 555 0101,Pat\n+1 212 555 0102,Mo\n"
@@ -54,7 +56,6 @@ def signed(headers: dict[str, str], body: bytes) -> bool:
     return hmac.compare_digest("v1=" + mac, headers["X-Ivrbot-Signature"])
 
 
-@pytest.mark.slow
 async def test_attempts_and_the_finish_go_to_the_flows_webhook(
     tmp_path: Path, tts: Synthesizer, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
 ) -> None:

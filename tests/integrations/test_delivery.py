@@ -18,6 +18,8 @@ from prometheus_client import REGISTRY
 from ivrbot.integrations.delivery import WebhookSender, backoff_delays, shown_url
 from ivrbot.integrations.signing import signature, url_problem, verify
 
+pytestmark = pytest.mark.unit
+
 SECRET = "whsec-test-0123456789"
 
 

@@ -130,6 +130,7 @@ def beep_ends(
 # --- settings ------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_defaults_are_asterisks() -> None:
     s = AmdSettings()
     assert (s.initial_silence, s.greeting, s.after_greeting_silence) == (2500, 1500, 800)
@@ -160,11 +161,13 @@ def words(*segments: tuple[str, float]) -> Pcm:
     return np.concatenate(parts)
 
 
+@pytest.mark.unit
 def test_short_greeting_then_silence_is_human() -> None:
     r = run_amd(words(("s", 300), ("v", 400), ("s", 2000)))
     assert r == AmdResult("human", "HUMAN", 1, 400, 300 + 400 + 800, "HUMAN-800-800")
 
 
+@pytest.mark.unit
 def test_a_third_word_is_a_machine() -> None:
     pcm = words(("s", 500), ("v", 200), ("s", 100), ("v", 200), ("s", 100), ("v", 200), ("s", 900))
     # the third word is counted 100 ms (min_word_length) into it
@@ -174,6 +177,7 @@ def test_a_third_word_is_a_machine() -> None:
     assert (r.verdict, r.cause, r.words, r.decided_at_ms) == ("human", "HUMAN", 2, 1800)
 
 
+@pytest.mark.unit
 def test_first_word_counts_only_after_silence() -> None:
     """Asterisk starts "in a word": voice from the first frame starts the greeting but is
     not counted, so three words from t=0 count as two."""
@@ -181,6 +185,7 @@ def test_first_word_counts_only_after_silence() -> None:
     assert run_amd(pcm) == AmdResult("human", "HUMAN", 2, 600, 1600, "HUMAN-800-800")
 
 
+@pytest.mark.unit
 def test_gaps_shorter_than_between_words_silence_do_not_split_words() -> None:
     pcm = words(("s", 300), ("v", 200), ("s", 40), ("v", 200), ("s", 40), ("v", 200), ("s", 900))
     r = run_amd(pcm)
@@ -189,6 +194,7 @@ def test_gaps_shorter_than_between_words_silence_do_not_split_words() -> None:
     assert (r.verdict, r.cause, r.words) == ("machine", "MAXWORDS", 3)
 
 
+@pytest.mark.unit
 def test_long_greeting_and_long_word() -> None:
     assert run_amd(noise(3000)) == AmdResult(
         "machine", "LONGGREETING", 0, 1500, 1500, "LONGGREETING-1500-1500"
@@ -202,6 +208,7 @@ def test_long_greeting_and_long_word() -> None:
     )
 
 
+@pytest.mark.unit
 def test_initial_silence() -> None:
     """Asterisk decides MACHINE (cause INITIALSILENCE) after initial_silence with no word;
     initial_silence_verdict="notsure" reports it as NOTSURE instead."""
@@ -216,6 +223,7 @@ def test_initial_silence() -> None:
     assert (r.cause, r.decided_at_ms, r.greeting_ms) == ("INITIALSILENCE", 1560 + 2500, 60)
 
 
+@pytest.mark.unit
 def test_too_long_and_hangup() -> None:
     clicks = np.concatenate([np.concatenate([noise(40, seed=i), silence(360)]) for i in range(15)])
     assert run_amd(clicks) == AmdResult("notsure", "TOOLONG", 0, 520, 5000, "TOOLONG-5000")
@@ -232,6 +240,7 @@ def test_too_long_and_hangup() -> None:
     assert amd.feed(silence(2000)) is hangup and amd.result is hangup
 
 
+@pytest.mark.unit
 def test_threshold_is_asterisks_mean_absolute_value() -> None:
     """Asterisk: a frame is silent when mean |sample| < 256."""
     for mean_abs, verdict in ((270, "machine"), (240, "machine")):
@@ -242,6 +251,7 @@ def test_threshold_is_asterisks_mean_absolute_value() -> None:
         assert r.cause == ("LONGGREETING" if mean_abs > 256 else "INITIALSILENCE")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("rate", [8000, 16000, 48000])
 def test_rates_chunks_and_frames(rate: int) -> None:
     pcm = resample(words(("s", 500), ("v", 200), ("s", 100), ("v", 200), ("s", 900)), RATE, rate)
@@ -256,6 +266,7 @@ def test_rates_chunks_and_frames(rate: int) -> None:
 # --- espeak-ng speech ----------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("voice", ["en", "en-us", "ko"])
 def test_hello_is_human(voice: str, level: float) -> None:
@@ -266,6 +277,7 @@ def test_hello_is_human(voice: str, level: float) -> None:
     assert r.decided_at_ms <= 300 + speech.size * 1000 // RATE + 800 + 20
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("voice", ["en", "en-us"])
 def test_hello_this_is_kim_is_human_with_four_words_allowed(voice: str, level: float) -> None:
@@ -279,6 +291,7 @@ def test_hello_this_is_kim_is_human_with_four_words_allowed(voice: str, level: f
     assert 2 <= r.words <= 3
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("voice", ["en", "en-us", "ko"])
 def test_machine_greeting_then_beep(voice: str, level: float) -> None:
@@ -309,6 +322,7 @@ def test_machine_greeting_then_beep(voice: str, level: float) -> None:
 # --- beep detector -------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("freq", [440.0, 1000.0, 1400.0])
 @pytest.mark.parametrize("level", [-10.0, -20.0, -30.0])
 def test_beeps_found_with_their_end(freq: float, level: float) -> None:
@@ -325,6 +339,7 @@ def test_beeps_found_with_their_end(freq: float, level: float) -> None:
         assert found.duration_ms == pytest.approx(500, abs=12.0)
 
 
+@pytest.mark.unit
 def test_beep_duration_frequency_and_noise_limits() -> None:
     def one(signal: Pcm, max_ms: float = 4000.0) -> list[float]:
         return beep_ends(np.concatenate([silence(200), signal, silence(300)]), max_ms=max_ms)
@@ -344,6 +359,7 @@ def test_beep_duration_frequency_and_noise_limits() -> None:
     assert one(gliding) == []  # a sweep is not a steady tone
 
 
+@pytest.mark.unit
 def test_no_beep_in_dtmf_or_two_tone_call_progress() -> None:
     assert beep_ends(tones(DIGITS * 3, RATE)) == []
     assert beep_ends(tones(DIGITS, RATE, 300, 100, -8.0)) == []
@@ -358,6 +374,7 @@ def test_no_beep_in_dtmf_or_two_tone_call_progress() -> None:
         assert beep_ends(np.concatenate([pcm, silence(300)])) == [], pair
 
 
+@pytest.mark.unit
 def test_chunking_several_beeps_and_reset() -> None:
     pcm = np.concatenate(
         [silence(300), beep(1000, 300, -20), silence(300), beep(440, 150, -20), silence(200)]
@@ -380,6 +397,7 @@ def test_chunking_several_beeps_and_reset() -> None:
         BeepDetector(RATE).feed(pcm.astype(np.int32))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("freq", [440.0, 1000.0, 1400.0])
 def test_beeps_through_pcmu(freq: float) -> None:
     """8 kHz through G.711 u-law, detected at 8 kHz and after resampling to 16 kHz."""
@@ -390,6 +408,7 @@ def test_beeps_through_pcmu(freq: float) -> None:
         assert beep_ends(resample(decoded, 8000, RATE)) == [pytest.approx(800, abs=5)]
 
 
+@pytest.mark.unit
 def test_machine_greeting_and_beep_through_pcmu() -> None:
     greeting = at_level(say(MACHINE_GREETINGS["en-us"], "en-us"), -26.0)
     pcm16 = np.concatenate([silence(300), greeting, silence(300), beep(1400, 300, -20)])
@@ -423,7 +442,7 @@ def long_speech() -> Pcm:
     return np.concatenate(parts)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_no_beep_in_speech(long_speech: Pcm) -> None:
     assert long_speech.size > 60 * RATE
     for level in (-12.0, -26.0):

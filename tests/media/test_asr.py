@@ -80,6 +80,7 @@ def noise(seconds: float, dbfs: float, seed: int = 1) -> np.ndarray:
     return np.clip(rng.normal(0, scale, int(seconds * RATE)), -32768, 32767).astype(np.int16)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("rate", [150, 200, 250])
 @pytest.mark.parametrize(
     ("word", "expected"), [("메뉴", "메뉴"), ("예약", "예약"), ("아니요", "아니요")]
@@ -103,6 +104,7 @@ async def test_recognises_korean_words(
     assert fed - speech_end >= int(0.3 * RATE) - CHUNK
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("word", ["메뉴", "예약", "아니요"])
 async def test_recognises_through_opus_with_a_noise_floor(
     model: vosk.Model, synth: Synthesizer, word: str
@@ -117,6 +119,7 @@ async def test_recognises_through_opus_with_a_noise_floor(
     assert fed < len(audio) - int(0.5 * RATE), "own endpointing should end the turn early"
 
 
+@pytest.mark.e2e
 async def test_mapping_choices_and_synonyms(model: vosk.Model, synth: Synthesizer) -> None:
     names = {"메뉴": "menu", "예약": "booking", "아니요": "no", "아니오": "no"}
     for word, name in [("예약", "booking"), ("아니요", "no")]:
@@ -129,6 +132,7 @@ async def test_mapping_choices_and_synonyms(model: vosk.Model, synth: Synthesize
     assert turn.grammar[-1] == "<UNK>"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("through_opus", [False, True])
 @pytest.mark.parametrize("word", ["메뉴", "예약", "아니요"])
 async def test_a_whole_choice_ends_the_turn_after_the_complete_timeout(
@@ -154,6 +158,7 @@ async def test_a_whole_choice_ends_the_turn_after_the_complete_timeout(
     assert plain_fed - fed >= int(0.14 * RATE)  # 300 ms of silence vs 150
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("pause_s", [0.15, 0.25])
 async def test_a_pause_inside_a_phrase_is_decoded_as_one_utterance(
     model: vosk.Model, synth: Synthesizer, pause_s: float
@@ -173,6 +178,7 @@ async def test_a_pause_inside_a_phrase_is_decoded_as_one_utterance(
     assert turn.ended_by == "complete"
 
 
+@pytest.mark.e2e
 async def test_speech_started_flags_barge_in_before_the_turn_ends(
     model: vosk.Model, synth: Synthesizer
 ) -> None:
@@ -192,6 +198,7 @@ async def test_speech_started_flags_barge_in_before_the_turn_ends(
     assert seen_at[0] < fed
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "background",
     [silence(6.0), noise(6.0, -65.0), noise(6.0, -45.0)],
@@ -208,6 +215,7 @@ async def test_silence_or_steady_noise_is_noinput(
     assert await turn.feed(silence(0.02)) is result  # the turn stays ended
 
 
+@pytest.mark.e2e
 async def test_finish_before_and_during_speech(model: vosk.Model, synth: Synthesizer) -> None:
     turn = GrammarTurn(model, CHOICES)
     await run_turn(turn, silence(0.5))
@@ -231,6 +239,7 @@ def onset(pcm: np.ndarray) -> int:
     return int(np.nonzero(np.abs(pcm) > 300)[0][0])
 
 
+@pytest.mark.e2e
 async def test_max_speech_ends_a_long_turn(model: vosk.Model) -> None:
     turn = GrammarTurn(model, CHOICES, max_speech_ms=1000)
     audio = np.concatenate([silence(0.5), talk()])
@@ -240,6 +249,7 @@ async def test_max_speech_ends_a_long_turn(model: vosk.Model) -> None:
     assert abs(fed - onset(audio) - RATE) <= 3 * CHUNK
 
 
+@pytest.mark.e2e
 async def test_steady_noise_starting_mid_turn_is_not_speech(model: vosk.Model) -> None:
     # Taken for speech at its onset, judged noise half a second later and forgotten: the
     # turn listens on and ends with no input (not a no-match) after no_input_ms.
@@ -251,6 +261,7 @@ async def test_steady_noise_starting_mid_turn_is_not_speech(model: vosk.Model) -
     assert not turn.speech_started()
 
 
+@pytest.mark.e2e
 async def test_vosk_never_runs_on_the_event_loop(model: vosk.Model, synth: Synthesizer) -> None:
     loop_thread = threading.get_ident()
     threads: list[int] = []
@@ -272,6 +283,7 @@ async def test_vosk_never_runs_on_the_event_loop(model: vosk.Model, synth: Synth
     assert threads and loop_thread not in threads
 
 
+@pytest.mark.e2e
 def test_result_interpretation(model: vosk.Model) -> None:
     turn = GrammarTurn(model, {"메뉴": "menu", "예약 확인": "check", "예약": "book"})
 
@@ -297,6 +309,7 @@ def test_result_interpretation(model: vosk.Model) -> None:
     assert (got.outcome, got.choice, got.text) == ("match", "book", "<UNK> 예약")
 
 
+@pytest.mark.e2e
 def test_grammar_words_missing_from_the_model(model: vosk.Model) -> None:
     turn = GrammarTurn(model, ["메뉴", "qwxzzy"])
     assert turn.missing_words == ("qwxzzy",)
@@ -307,6 +320,7 @@ def test_grammar_words_missing_from_the_model(model: vosk.Model) -> None:
         GrammarTurn(model, "메뉴")
 
 
+@pytest.mark.e2e
 async def test_model_is_shared(model: vosk.Model) -> None:
     assert shared_model() is model
     assert shared_model(find_model_path()) is model
@@ -319,6 +333,7 @@ def one_line(exc: pytest.ExceptionInfo[ModelNotFound]) -> str:
     return message
 
 
+@pytest.mark.unit
 def test_model_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ModelNotFound) as info:
         find_model_path(tmp_path / "nowhere")
@@ -345,6 +360,7 @@ def test_model_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     )
 
 
+@pytest.mark.unit
 def test_model_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(speech_model.CHOICE, "chosen", "")  # no IVRBOT_MODEL
     monkeypatch.chdir(tmp_path)
@@ -363,6 +379,7 @@ def test_model_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert find_model_path(packaged) == packaged
 
 
+@pytest.mark.e2e
 async def test_turns_run_concurrently(model: vosk.Model, synth: Synthesizer) -> None:
     words = ["메뉴", "예약", "아니요"] * 2
     audios = [np.concatenate([silence(0.3), await speech(synth, w), silence(1.0)]) for w in words]
@@ -373,6 +390,7 @@ async def test_turns_run_concurrently(model: vosk.Model, synth: Synthesizer) -> 
 # --- the VAD does not wait for the recogniser (barge-in) -------------------------------------
 
 
+@pytest.mark.e2e
 async def test_speech_start_does_not_wait_for_vosk(model: vosk.Model, synth: Synthesizer) -> None:
     """Speech start is decided per 10 ms frame in feed(); the vosk batches run behind it."""
     turn = GrammarTurn(model, CHOICES)
@@ -413,7 +431,7 @@ async def test_speech_start_does_not_wait_for_vosk(model: vosk.Model, synth: Syn
 # --- free-form turns and the warm pool ---------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_free_form_turn_with_a_warm_recogniser_and_partials(
     model: vosk.Model, synth: Synthesizer
 ) -> None:
@@ -450,7 +468,7 @@ async def test_free_form_turn_with_a_warm_recogniser_and_partials(
         pool.close()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_free_form_cold_start_max_speech_and_noinput(model: vosk.Model) -> None:
     with RecognizerPool(model, size=0) as empty:
         turn = FreeFormTurn(model, pool=empty, max_speech_ms=1000)
@@ -468,6 +486,7 @@ async def test_free_form_cold_start_max_speech_and_noinput(model: vosk.Model) ->
         FreeFormTurn(model, 8000, pool=RecognizerPool(model, start=False))
 
 
+@pytest.mark.e2e
 def test_free_form_result_interpretation(model: vosk.Model) -> None:
     turn = FreeFormTurn(model, pool=RecognizerPool(model, start=False))
 
@@ -483,6 +502,7 @@ def test_free_form_result_interpretation(model: vosk.Model) -> None:
     assert got.confidence == pytest.approx(0.6)
 
 
+@pytest.mark.e2e
 async def test_closing_a_free_form_turn_mid_speech_returns_its_recogniser(
     model: vosk.Model, synth: Synthesizer
 ) -> None:

@@ -37,6 +37,8 @@ from ivrbot.media.vad import power_dbfs
 from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]  # a 100 ms bound: alone, after the parallel run
+
 PROMPT = (
     "Thank you for calling the ivrbot demonstration line. Please listen carefully, "
     "because our menu options have recently changed."
@@ -113,7 +115,6 @@ async def wait_for(check: Callable[[], bool], timeout_s: float) -> None:
             await asyncio.sleep(0.01)
 
 
-@pytest.mark.slow
 async def test_caller_speech_stops_the_prompt_within_100_ms(
     bot: Bot, gateway: GatewayServer, tts: Synthesizer
 ) -> None:

@@ -81,6 +81,7 @@ def amplitude_at(pcm: Pcm, freq: float, rate: int) -> float:
     )
 
 
+@pytest.mark.unit
 def test_tone_frequencies_levels_and_twist() -> None:
     pairs = {"1": (697, 1209), "5": (770, 1336), "9": (852, 1477), "D": (941, 1633)}
     for digit, (low, high) in pairs.items():
@@ -98,6 +99,7 @@ def test_tone_frequencies_levels_and_twist() -> None:
         tone("E", 8000)
 
 
+@pytest.mark.unit
 def test_tones_layout() -> None:
     pcm = tones("12#", 8000, duration_ms=50, gap_ms=60)
     assert pcm.size == 8 * (50 + 60 + 50 + 60 + 50)
@@ -108,12 +110,14 @@ def test_tones_layout() -> None:
 # --- detection -----------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("rate", RATES)
 def test_all_digits(rate: int) -> None:
     assert detect(tones(DIGITS, rate), rate) == DIGITS
     assert detect(tones(DIGITS.lower(), rate, 40, 50), rate) == DIGITS  # fastest cycle: 90 ms
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("rate", RATES)
 def test_duration_40ms_found_23ms_never(rate: int) -> None:
     assert detect_aligned(lambda d: tone(d, rate, 40), rate) == each_digit()
@@ -123,6 +127,7 @@ def test_duration_40ms_found_23ms_never(rate: int) -> None:
     assert detect(burst[: -rate // 100], rate) == ""
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("rate", RATES)
 def test_frequency_tolerance(rate: int) -> None:
     for offset in (-0.015, 0.015):
@@ -133,6 +138,7 @@ def test_frequency_tolerance(rate: int) -> None:
         assert got == [""] * 16, offset
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("rate", RATES)
 def test_twist_and_levels(rate: int) -> None:
     # twist: 8 dB normal (column weaker), 4 dB reverse (row weaker), at the level extremes
@@ -153,6 +159,7 @@ def test_twist_and_levels(rate: int) -> None:
     assert detect(tones(DIGITS, rate, 100, 70, DBM0 - 56.0), rate) == ""
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("rate", RATES)
 def test_repeats_and_dropouts(rate: int) -> None:
     rng = np.random.default_rng(1)
@@ -170,6 +177,7 @@ def test_repeats_and_dropouts(rate: int) -> None:
     assert detect(long_then_other, rate) == "78"
 
 
+@pytest.mark.unit
 def test_any_chunk_size_and_reset() -> None:
     pcm = np.concatenate([silence(48000, 13), tones("159D", 48000, 45, 55)])
     for chunk in (1, 7, 160, 961, 4096, pcm.size + 10000):
@@ -218,6 +226,7 @@ def through_codec(pcm: Pcm, rate: int, name: str) -> tuple[Pcm, int]:
     return np.concatenate(out), out_rate
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", list(CODECS))
 def test_through_codecs(name: str) -> None:
     rate = CODECS[name][2]
@@ -262,7 +271,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pcm, int]:
     return np.concatenate(parts), 22050
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("rate", RATES)
 def test_no_digits_in_speech(speech: tuple[Pcm, int], rate: int) -> None:
     pcm = resample(speech[0], speech[1], rate)
@@ -272,6 +281,7 @@ def test_no_digits_in_speech(speech: tuple[Pcm, int], rate: int) -> None:
     assert detect(loud, rate) == ""
 
 
+@pytest.mark.e2e
 def test_speech_does_not_mask_digits(speech: tuple[Pcm, int]) -> None:
     """The talk-off checks still let digits through once the speech stops."""
     pcm = resample(speech[0][: 22050 * 5], 22050, 8000)
@@ -279,6 +289,7 @@ def test_speech_does_not_mask_digits(speech: tuple[Pcm, int]) -> None:
     assert detect(mixed, 8000) == "147*"
 
 
+@pytest.mark.unit
 def test_no_digits_in_synthetic_music() -> None:
     rng = np.random.default_rng(7)
     rate = 16000

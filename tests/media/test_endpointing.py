@@ -15,6 +15,8 @@ import pytest
 from ivrbot.media.asr import Recognition, SpeechTurn
 from ivrbot.media.turns import is_complete
 
+pytestmark = pytest.mark.unit
+
 RATE = 16000
 CHUNK = RATE // 50  # 20 ms, as the listener feeds a turn
 LOUD = 8000  # amplitude of a 'word' (about -15 dBFS of noise)

@@ -18,6 +18,8 @@ from ivrbot.media.hold import BOT_SIDE, FAR_END, HeldTimer, HoldState
 from ivrbot.media.listener import Listener
 from ivrbot.testing.audio import sine
 
+pytestmark = pytest.mark.unit
+
 T = TypeVar("T")
 
 

@@ -17,6 +17,7 @@ from ivrbot.testing.audio import sine, tone_dbfs
 from tests.media.test_rfc4733 import SineTrack, negotiate
 
 
+@pytest.mark.unit
 def test_audio_level_matches_aiortc() -> None:
     rng = np.random.default_rng(7)
     cases = [np.zeros(960, np.int16), np.full(960, 32767, np.int16), sine(1000, 0.02)]
@@ -26,7 +27,7 @@ def test_audio_level_matches_aiortc() -> None:
         assert audio_level_dbov(frame) == aiortc_audio_level_dbov(frame)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_received_audio_is_decoded_on_the_loop_and_sounds_the_same() -> None:
     """Two real peers on 127.0.0.1, Opus and then G.711: each side hears the other's tone
     (440 Hz one way, 660 Hz the other) with no decoder thread running."""

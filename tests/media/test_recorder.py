@@ -81,6 +81,7 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
     return np.concatenate(parts).reshape(-1, channels).T, rate
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("suffix", [".wav", ".ogg", ".opus"])
 async def test_two_sources_two_channels_written_off_the_loop(tmp_path: Path, suffix: str) -> None:
     feeds = Feeds(2)
@@ -108,6 +109,7 @@ async def test_two_sources_two_channels_written_off_the_loop(tmp_path: Path, suf
     await recorder.stop()  # twice is fine
 
 
+@pytest.mark.unit
 async def test_mixed_to_mono_and_a_stalled_source_is_silence(tmp_path: Path) -> None:
     feeds = Feeds(2)
     recorder = Recorder(tmp_path / "mix.wav", feeds.sources, mix=True, rate=8000).start()
@@ -120,6 +122,7 @@ async def test_mixed_to_mono_and_a_stalled_source_is_silence(tmp_path: Path) -> 
     assert tone_dbfs(pcm[rate // 2 + 100 :], 1000, rate) < -45
 
 
+@pytest.mark.unit
 async def test_pause_drops_audio_and_the_file_goes_on(tmp_path: Path) -> None:
     feeds = Feeds(1)
     recorder = Recorder(tmp_path / "paused.wav", feeds.sources).start()
@@ -134,6 +137,7 @@ async def test_pause_drops_audio_and_the_file_goes_on(tmp_path: Path) -> None:
     assert tone_dbfs(pcm, 440, rate) > -14 and tone_dbfs(pcm, 1000, rate) < -45
 
 
+@pytest.mark.unit
 async def test_held_audio_can_be_cut_at_both_ends(tmp_path: Path) -> None:
     feeds = Feeds(1)
     recorder = Recorder(tmp_path / "message.wav", feeds.sources, holdback_s=1.0).start()
@@ -153,6 +157,7 @@ async def test_held_audio_can_be_cut_at_both_ends(tmp_path: Path) -> None:
     assert min(tone_dbfs(tail, 941, rate), tone_dbfs(tail, 1477, rate)) < -45
 
 
+@pytest.mark.unit
 def test_keypad_tone_start() -> None:
     rate = 16000
     not_a_key = sine(941, 0.5, rate, -20) + sine(1700, 0.5, rate, -20)  # 1700: no keypad tone
@@ -168,6 +173,7 @@ def test_keypad_tone_start() -> None:
     assert keypad_tone_start(long_ago, rate, "#") is None
 
 
+@pytest.mark.unit
 def test_bad_files_and_options(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.mp3"):
         Recorder(tmp_path / "x.mp3", Feeds(1).sources)
@@ -185,6 +191,7 @@ def test_bad_files_and_options(tmp_path: Path) -> None:
     recorder.close()
 
 
+@pytest.mark.unit
 async def test_read_audio_decodes_any_file_once(tmp_path: Path) -> None:
     stereo = tmp_path / "stereo.wav"
     with wave.open(str(stereo), "wb") as f:
@@ -213,6 +220,7 @@ async def test_read_audio_decodes_any_file_once(tmp_path: Path) -> None:
         read_audio(tmp_path / "notes.ogg")
 
 
+@pytest.mark.unit
 async def test_outbound_taps_hear_what_is_sent() -> None:
     track = OutboundAudio()
     heard: list[np.ndarray] = []
@@ -232,6 +240,7 @@ async def test_outbound_taps_hear_what_is_sent() -> None:
     track.stop()
 
 
+@pytest.mark.unit
 def test_a_leg_source_hands_the_call_back_as_it_was() -> None:
     class FakeCall:
         remote_media: Callable[[av.AudioFrame], None] | None = None
@@ -248,6 +257,7 @@ def test_a_leg_source_hands_the_call_back_as_it_was() -> None:
 
 
 # real calls --------------------------------------------------------------------------------
+@pytest.mark.e2e
 async def test_a_real_call_recorded_both_ways_and_one_leg_to_ogg(
     gateway: GatewayServer, tmp_path: Path
 ) -> None:
@@ -283,6 +293,7 @@ async def test_a_real_call_recorded_both_ways_and_one_leg_to_ogg(
     assert tone_dbfs(pcm, 1000) > HEARD_DB and tone_dbfs(pcm, 440) < SILENT_DB
 
 
+@pytest.mark.e2e
 async def test_a_conference_recording_holds_every_member(
     gateway: GatewayServer, tmp_path: Path
 ) -> None:

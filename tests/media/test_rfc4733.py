@@ -42,6 +42,7 @@ from ivrbot.media.rfc4733 import (
 # --- pure functions ------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_tone_code_map() -> None:
     expected = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13}
     expected |= {"C": 14, "D": 15}
@@ -58,6 +59,7 @@ def test_tone_code_map() -> None:
         code_to_tone(16)
 
 
+@pytest.mark.unit
 def test_encode_event_layout() -> None:
     # RFC 4733 figure 1: event(8) | E R volume(6) | duration(16)
     assert encode_event(5, True, 10, 800) == bytes([0x05, 0x8A, 0x03, 0x20])
@@ -65,6 +67,7 @@ def test_encode_event_layout() -> None:
     assert encode_event(0, False, 0, 0) == bytes(4)
 
 
+@pytest.mark.unit
 def test_decode_event_roundtrip() -> None:
     for code in range(17):
         for end in (False, True):
@@ -76,6 +79,7 @@ def test_decode_event_roundtrip() -> None:
     assert decode_event(bytes([3, 0xCA, 0, 160, 9, 9, 9, 9])) == (3, True, 10, 160)
 
 
+@pytest.mark.unit
 def test_encode_decode_reject_bad_values() -> None:
     for args in ((256, False, 0, 0), (-1, False, 0, 0), (1, False, 64, 0), (1, False, 0, 0x10000)):
         with pytest.raises(ValueError):
@@ -87,6 +91,7 @@ def test_encode_decode_reject_bad_values() -> None:
 # --- receive-side bookkeeping --------------------------------------------------------------
 
 
+@pytest.mark.unit
 async def test_tracker_reports_each_press_once() -> None:
     events: list[DtmfEvent] = []
     tracker = rfc4733._EventTracker(events.append)
@@ -101,6 +106,7 @@ async def test_tracker_reports_each_press_once() -> None:
     assert events == [DtmfEvent("1", 100, 10)]
 
 
+@pytest.mark.unit
 async def test_tracker_tells_of_a_press_at_its_first_packet() -> None:
     ended: list[DtmfEvent] = []
     began: list[DtmfEvent] = []
@@ -118,6 +124,7 @@ async def test_tracker_tells_of_a_press_at_its_first_packet() -> None:
     assert len(began) == 2
 
 
+@pytest.mark.unit
 async def test_tracker_reports_event_whose_end_was_lost() -> None:
     events: list[DtmfEvent] = []
     tracker = rfc4733._EventTracker(events.append)
@@ -150,6 +157,7 @@ class _Owner:
         self.events.append(event)
 
 
+@pytest.mark.e2e
 async def test_a_receivers_callback_does_not_keep_its_owner_alive() -> None:
     # The state table is module-wide; a strong bound method in it kept the owner, its peer
     # connection and so the receiver (the table's own key) alive for ever: one per call.
@@ -166,6 +174,7 @@ async def test_a_receivers_callback_does_not_keep_its_owner_alive() -> None:
         rfc4733.release_peer(pc)
 
 
+@pytest.mark.e2e
 async def test_release_forgets_the_receiver_and_its_pending_event() -> None:
     before = rfc4733.tracked()
     owner = _Owner()
@@ -181,6 +190,7 @@ async def test_release_forgets_the_receiver_and_its_pending_event() -> None:
     assert owner.events == []  # the timer was cancelled with the receiver's state
 
 
+@pytest.mark.unit
 def test_sequence_compactor_closes_holes() -> None:
     compactor = rfc4733._SequenceCompactor()
     assert [compactor.renumber(s) for s in (65533, 65534)] == [65533, 65534]
@@ -352,6 +362,7 @@ def te_lines(sdp: str) -> list[str]:
     return [line for line in sdp.splitlines() if "telephone-event" in line]
 
 
+@pytest.mark.e2e
 async def test_dtmf_between_two_peers(
     call_factory: Callable[..., Awaitable[Call]], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -426,6 +437,7 @@ async def test_dtmf_between_two_peers(
     assert [e.duration_ms for _, e in back.events] == [60, 60]
 
 
+@pytest.mark.e2e
 async def test_pcmu_call_uses_telephone_event_8000(
     call_factory: Callable[..., Awaitable[Call]],
 ) -> None:
@@ -447,6 +459,7 @@ async def test_pcmu_call_uses_telephone_event_8000(
     assert [decode_event(p.payload)[3] for p in events[:6]] == [160, 320, 480, 640, 640, 640]
 
 
+@pytest.mark.e2e
 async def test_peer_without_telephone_event(call_factory: Callable[..., Awaitable[Call]]) -> None:
     call = await call_factory(prefer=["audio/opus"])
     assert te_lines(call.pc1.localDescription.sdp) == []
@@ -458,6 +471,7 @@ async def test_peer_without_telephone_event(call_factory: Callable[..., Awaitabl
             await dtmf.send("1")
 
 
+@pytest.mark.e2e
 async def test_can_insert_dtmf_only_after_remote_description() -> None:
     pc1, pc2 = new_peer_connection(), new_peer_connection()
     try:
@@ -476,6 +490,7 @@ async def test_can_insert_dtmf_only_after_remote_description() -> None:
         await pc2.close()
 
 
+@pytest.mark.e2e
 async def test_send_validates_arguments() -> None:
     pc = new_peer_connection()
     try:
@@ -531,6 +546,7 @@ a=ssrc:3735928559 msid:5c1b1b1e-7a7c-4d43-9b0a-6f3f0c6a8e11 0b0ad2c2-55a4-4fd5-8
 """
 
 
+@pytest.mark.e2e
 async def test_chromium_offer_keeps_telephone_event() -> None:
     pc = new_peer_connection()
     try:
@@ -552,6 +568,7 @@ async def test_chromium_offer_keeps_telephone_event() -> None:
         await pc.close()
 
 
+@pytest.mark.unit
 def test_install_is_idempotent() -> None:
     import aiortc.codecs
 

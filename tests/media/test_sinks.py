@@ -32,6 +32,7 @@ def read_back(path: Path) -> tuple[np.ndarray, int, int]:
         return np.frombuffer(data, "<i2"), f.getframerate(), f.getnchannels()
 
 
+@pytest.mark.unit
 async def test_recorder_writes_mono_16_bit_at_its_rate(tmp_path: Path) -> None:
     path = tmp_path / "heard.wav"
     recorder = WavRecorder(path, rate=16000)
@@ -47,6 +48,7 @@ async def test_recorder_writes_mono_16_bit_at_its_rate(tmp_path: Path) -> None:
     recorder.close()
 
 
+@pytest.mark.unit
 async def test_recorder_writes_off_the_event_loop_and_keeps_the_header_valid(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,11 +79,13 @@ async def test_recorder_writes_off_the_event_loop_and_keeps_the_header_valid(
     recorder(frames[0])  # after close: ignored
 
 
+@pytest.mark.unit
 def test_a_bad_path_fails_when_the_recorder_is_made(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         WavRecorder(tmp_path / "no-such-dir" / "x.wav")
 
 
+@pytest.mark.unit
 async def test_tee_hands_frames_to_every_sink_sync_or_async() -> None:
     seen: list[str] = []
 
@@ -97,6 +101,7 @@ async def test_tee_hands_frames_to_every_sink_sync_or_async() -> None:
     assert Tee(Silence())(frames_of(sine(440, 0.02))[0]) is None
 
 
+@pytest.mark.unit
 def test_read_wav(tmp_path: Path) -> None:
     stereo = tmp_path / "stereo.wav"
     with wave.open(str(stereo), "wb") as f:
@@ -122,6 +127,7 @@ def test_read_wav(tmp_path: Path) -> None:
         read_wav(tmp_path / "missing.wav")
 
 
+@pytest.mark.e2e
 async def test_a_call_recorded_to_wav_holds_the_other_partys_tone(
     gateway: GatewayServer, tmp_path: Path
 ) -> None:

@@ -21,6 +21,8 @@ import pytest
 from ivrbot.media.dtmf import DtmfDetector, tones
 from ivrbot.testing.audio import resample_pcm as resample
 
+pytestmark = pytest.mark.e2e
+
 Pcm = npt.NDArray[np.int16]
 ESPEAK_RATE = 22050
 MIN_SPEECH_S = 600.0
@@ -154,7 +156,6 @@ def where(t: float, starts: list[tuple[float, str]]) -> str:
     return f"{label} at {t:.2f} s"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("rate", [16000, 8000])
 def test_no_digits_in_ten_minutes_of_speech(speech: list[tuple[str, Pcm]], rate: int) -> None:
     pcm, starts = corpus(speech, rate)
@@ -194,7 +195,6 @@ def music(rate: int, seconds: float, seed: int) -> Pcm:
     return (audio / np.abs(audio).max() * 16000).astype(np.int16)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("rate", [16000, 8000])
 def test_no_digits_in_music_like_audio(rate: int) -> None:
     pcm = np.concatenate([music(rate, 60.0, seed) for seed in (1, 2)])

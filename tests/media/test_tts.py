@@ -18,6 +18,8 @@ import pytest
 from ivrbot.media import tts
 from ivrbot.media.tts import Prompt, Synthesizer, TtsUnavailable, check_tts
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 async def synth(tmp_path: Path) -> AsyncIterator[Synthesizer]:

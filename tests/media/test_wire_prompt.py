@@ -52,6 +52,7 @@ def notes(freqs: tuple[float, ...], seconds: float = 0.3) -> np.ndarray:
 
 
 # --- units -----------------------------------------------------------------------------------
+@pytest.mark.unit
 def test_frozen_and_cached_once() -> None:
     writable = notes(PROMPT_HZ)
     assert not frozen(writable)
@@ -72,6 +73,7 @@ def test_frozen_and_cached_once() -> None:
     assert cached_prompts() < before
 
 
+@pytest.mark.unit
 def test_levels_match_the_per_frame_level() -> None:
     rng = np.random.default_rng(3)
     pcm = np.concatenate(
@@ -81,6 +83,7 @@ def test_levels_match_the_per_frame_level() -> None:
     assert frame_levels(pcm).tolist() == expected
 
 
+@pytest.mark.unit
 def test_g711_payloads_match_aiortcs_encoder() -> None:
     pcm8k = (sine(700, 0.1, rate=8000) + sine(1900, 0.1, rate=8000) // 2).astype(np.int16)
     for name in ("PCMU", "PCMA"):
@@ -91,6 +94,7 @@ def test_g711_payloads_match_aiortcs_encoder() -> None:
         assert silence_payload(name) == g711_encode(np.zeros(160, np.int16), name)
 
 
+@pytest.mark.unit
 def test_bridged_tags_survive_and_mixing_drops_them() -> None:
     async def run() -> None:
         wire = wire_prompt(frozen_copy(notes(PROMPT_HZ)), 48000)
@@ -184,6 +188,7 @@ def encoder_of(pc: RTCPeerConnection) -> object:
     return pc.getSenders()[0]._RTCRtpSender__encoder  # type: ignore[attr-defined]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("codec", list(CODECS))
 async def test_caller_hears_a_pre_encoded_prompt(codec: str) -> None:
     prompt = frozen_copy(notes(PROMPT_HZ))
@@ -198,6 +203,7 @@ async def test_caller_hears_a_pre_encoded_prompt(codec: str) -> None:
         assert tone_dbfs(pcm, freq, rate) > -30
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("codec", list(CODECS))
 async def test_dtmf_tones_from_a_pre_encoded_prompt_are_detected(codec: str) -> None:
     digits = "159#0*"
@@ -214,6 +220,7 @@ async def test_dtmf_tones_from_a_pre_encoded_prompt_are_detected(codec: str) -> 
     assert "".join(found) == digits
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("codec", list(CODECS))
 async def test_prompt_bridged_prompt_is_continuous(codec: str) -> None:
     """A cached prompt (pre-encoded), then bridged audio (encoded live), then the prompt
@@ -256,6 +263,7 @@ async def test_prompt_bridged_prompt_is_continuous(codec: str) -> None:
     assert (last - first) * 10 >= 1500  # 0.5 + 0.6 + 0.5 s of sound, heard as one
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("codec", list(CODECS))
 async def test_silence_is_sent_pre_encoded_and_accepted(codec: str) -> None:
     async with call(codec) as (_out, received, pc1, _packets):
@@ -273,6 +281,7 @@ async def test_silence_is_sent_pre_encoded_and_accepted(codec: str) -> None:
     assert float(np.abs(pcm).max()) < 50  # of silence
 
 
+@pytest.mark.unit
 def test_stereo_to_mono_is_the_floor_of_the_mean() -> None:
     x = np.random.default_rng(5).integers(-32768, 32768, size=(1, 1920)).astype(np.int16)
     frame = av.AudioFrame.from_ndarray(x, format="s16", layout="stereo")
@@ -280,6 +289,7 @@ def test_stereo_to_mono_is_the_floor_of_the_mean() -> None:
     assert np.array_equal(pcm_from_frame(frame), expected)
 
 
+@pytest.mark.unit
 def test_listener_skips_repeated_silence_and_hears_the_same() -> None:
     """Frames tagged silence after silence skip the resampler and the idle key detector:
     the keys found and the 16 kHz audio handed on are what they are without the skip."""
@@ -320,6 +330,7 @@ def test_listener_skips_repeated_silence_and_hears_the_same() -> None:
     assert converts_skip < converts * 0.6  # most of it was silence, and skipped
 
 
+@pytest.mark.unit
 def test_a_frames_tag_outlives_other_frames_tagged_alike() -> None:
     """PyAV keys ``frame.opaque`` by the object's id and forgets it when any frame holding
     that object is freed: tags are held per frame, so freeing one silent frame leaves the
@@ -335,6 +346,7 @@ def test_a_frames_tag_outlives_other_frames_tagged_alike() -> None:
     assert [frame_tag(f) for f in frames] == [SILENCE, SILENCE]
 
 
+@pytest.mark.e2e
 async def test_silence_received_by_a_leg_stays_silence() -> None:
     """A caller sending silence: the gateway's leg hands on frames tagged as silence (so the
     bot's listener skips them and a bridge sends the cached silence payload), not frames

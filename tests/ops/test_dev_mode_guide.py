@@ -4,10 +4,13 @@ asks for."""
 
 from __future__ import annotations
 
+import pytest
 from rich.console import Console
 
 from ivrbot.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, Settings
 from ivrbot.credentials import Credentials, dashboard_login, leaving_development, refused
+
+pytestmark = pytest.mark.unit
 
 SECRET = "operator-secret-0123456789"
 KEY = "app-server-key-0123456789"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivrbot import __version__
@@ -16,6 +17,7 @@ METRICS = {
 }  # fmt: skip
 
 
+@pytest.mark.contract
 async def test_health_says_what_runs(gateway: GatewayServer) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/health") as response:
         assert response.status == 200
@@ -25,6 +27,7 @@ async def test_health_says_what_runs(gateway: GatewayServer) -> None:
     assert body["flows"] == {"loaded": [], "broken": []}  # a gateway serving no flows
 
 
+@pytest.mark.contract
 async def test_metrics_are_prometheus_text(gateway: GatewayServer) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/metrics") as response:
         assert response.status == 200
@@ -34,6 +37,7 @@ async def test_metrics_are_prometheus_text(gateway: GatewayServer) -> None:
     assert families >= METRICS
 
 
+@pytest.mark.unit
 def test_metrics_answer_this_machine_or_an_operator_key() -> None:
     keys = ["k" * 20]
     assert metrics_allowed("127.0.0.1", "", keys) and metrics_allowed("::1", "", [])

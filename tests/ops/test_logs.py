@@ -15,6 +15,8 @@ from ivrbot import logs
 from ivrbot.flow.steps import Answer
 from ivrbot.logs import call_event, shown_input
 
+pytestmark = pytest.mark.unit
+
 TEXT_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d) (INFO|WARNING|ERROR|DEBUG) "
     r"([\w.]+): (.*)$"

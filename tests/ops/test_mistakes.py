@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 IVRBOT = [sys.executable, "-m", "ivrbot"]
 
@@ -31,7 +33,6 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.slow
 def test_graph_into_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
     target = tmp_path / "missing" / "dir" / "x.svg"
     line = one_error_line(ivrbot("flows", "graph", "flows/welcome.py", "-o", str(target)))
@@ -39,25 +40,21 @@ def test_graph_into_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
     assert not target.parent.exists()
 
 
-@pytest.mark.slow
 def test_a_bad_port_setting_names_the_variable_and_the_form() -> None:
     line = one_error_line(ivrbot("run", "flows", IVRBOT_PORT="abc"))
     assert "IVRBOT_PORT='abc'" in line and "whole number" in line
 
 
-@pytest.mark.slow
 def test_a_bad_number_setting_stops_any_command(tmp_path: Path) -> None:
     line = one_error_line(ivrbot("calls", "list", cwd=tmp_path, IVRBOT_RING_TIMEOUT="soon"))
     assert "IVRBOT_RING_TIMEOUT='soon'" in line and "number" in line
 
 
-@pytest.mark.slow
 def test_a_bad_log_level_names_the_variable() -> None:
     line = one_error_line(ivrbot("calls", "list", IVRBOT_LOG_LEVEL="loud"))
     assert "IVRBOT_LOG_LEVEL='loud'" in line and "debug, info, warning, error" in line
 
 
-@pytest.mark.slow
 def test_a_port_in_use_is_named_before_anything_loads(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -70,7 +67,6 @@ def test_a_port_in_use_is_named_before_anything_loads(tmp_path: Path) -> None:
     assert "--port or IVRBOT_PORT" in line
 
 
-@pytest.mark.slow
 def test_listing_calls_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     proc = ivrbot("calls", "list", "--db", "missing.db", cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -79,7 +75,6 @@ def test_listing_calls_of_a_missing_store_creates_nothing(tmp_path: Path) -> Non
     assert not (tmp_path / "missing.db").exists()
 
 
-@pytest.mark.slow
 def test_reading_campaigns_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     for args in (("list",), ("status", "reminder"), ("report", "reminder")):
         line = one_error_line(ivrbot("campaign", *args, "--db", "missing.db", cwd=tmp_path))

@@ -23,6 +23,8 @@ from ivrbot.media.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 from tests.test_cli import free_port
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 IVRBOT = [sys.executable, "-m", "ivrbot"]
 BROKEN = (
@@ -93,7 +95,6 @@ class Stderr:
                 await self.changed.wait()
 
 
-@pytest.mark.slow
 async def test_operator_sees_every_call_event_health_and_metrics(
     tmp_path: Path, tts: Synthesizer
 ) -> None:

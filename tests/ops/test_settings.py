@@ -11,6 +11,8 @@ import pytest
 from ivrbot import config
 from ivrbot.config import ENV_TYPES, ConfigError, Settings
 
+pytestmark = pytest.mark.unit
+
 Settings()  # reads every variable once: ENV_TYPES then names them all
 TYPED = sorted(name for name, kind in ENV_TYPES.items() if kind in ("int", "float", "bool"))
 

@@ -15,6 +15,7 @@ from tests.gateway.test_calls import Party, login
 from tests.helpers import code_of
 
 
+@pytest.mark.unit
 async def test_checks_before_login_publish_error_events() -> None:
     phone = Phone("http://127.0.0.1:9")  # nothing listens there; no request is made
     errors: list[Any] = []
@@ -75,6 +76,7 @@ async def pair(gateway: GatewayServer) -> AsyncIterator[tuple[Party, Party]]:
     await bob.phone.close()
 
 
+@pytest.mark.e2e
 async def test_checks_in_a_call(pair: tuple[Party, Party]) -> None:
     alice, bob = pair
     assert await code_of(alice.phone.login(token="x")) == "2003"  # already logged in
@@ -107,6 +109,7 @@ async def test_checks_in_a_call(pair: tuple[Party, Party]) -> None:
     assert len(warnings) == 1  # muting twice warns, it is not an error
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("accept", [True, False])
 async def test_upgrade_accepted_or_rejected(pair: tuple[Party, Party], accept: bool) -> None:
     alice, bob = pair
@@ -132,6 +135,7 @@ async def test_upgrade_accepted_or_rejected(pair: tuple[Party, Party], accept: b
     assert alice.phone.current_call.state == CallState.CONNECTED
 
 
+@pytest.mark.e2e
 async def test_ice_settings_and_e911_association_checks(pair: tuple[Party, Party]) -> None:
     alice, _ = pair
     phone = alice.phone
@@ -152,6 +156,7 @@ async def test_ice_settings_and_e911_association_checks(pair: tuple[Party, Party
     assert await code_of(logged_out.associate_e911_id("abc")) == "2053"
 
 
+@pytest.mark.e2e
 async def test_second_incoming_call_with_hold_or_end(gateway: GatewayServer) -> None:
     url = gateway.url
     alice, bob, carol = Party(url, "alice"), Party(url, "bob"), Party(url, "carol")
@@ -183,6 +188,7 @@ async def test_second_incoming_call_with_hold_or_end(gateway: GatewayServer) -> 
             await party.phone.close()
 
 
+@pytest.mark.e2e
 async def test_hold_and_resume_renegotiate_with_the_gateway(pair: tuple[Party, Party]) -> None:
     """The Phone speaks the wire's sequence: an offer with the hold (sendonly) and the resume
     (sendrecv); the gateway's answer, from mod-terminated, sets the negotiated direction."""

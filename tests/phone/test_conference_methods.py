@@ -88,6 +88,7 @@ def plain_call(p: Phone, state: CallState) -> Call:
     return call
 
 
+@pytest.mark.unit
 async def test_checks_before_login(phone: tuple[Phone, ScriptedTransport, list[Any]]) -> None:
     p, transport, errors = phone
     mic: Any = "mic"  # not a MediaStreamTrack
@@ -119,6 +120,7 @@ async def test_checks_before_login(phone: tuple[Phone, ScriptedTransport, list[A
     assert transport.requests == []
 
 
+@pytest.mark.unit
 async def test_offline_comes_first(phone: tuple[Phone, ScriptedTransport, list[Any]]) -> None:
     p, _, _ = phone
     p._session.online = False
@@ -131,6 +133,7 @@ async def test_offline_comes_first(phone: tuple[Phone, ScriptedTransport, list[A
     assert sync_code_of(p.get_participants) == "3401"  # the spec gives it no offline check
 
 
+@pytest.mark.unit
 async def test_checks_after_login(phone: tuple[Phone, ScriptedTransport, list[Any]]) -> None:
     p, transport, _ = phone
     await log_in(p, transport)
@@ -175,6 +178,7 @@ async def test_checks_after_login(phone: tuple[Phone, ScriptedTransport, list[An
     assert transport.requests == []
 
 
+@pytest.mark.e2e
 async def test_gateway_failures_map_as_the_spec_says(
     phone: tuple[Phone, ScriptedTransport, list[Any]],
 ) -> None:
@@ -211,6 +215,7 @@ async def test_gateway_failures_map_as_the_spec_says(
     assert not p.calls
 
 
+@pytest.mark.e2e
 async def test_requests_and_events(phone: tuple[Phone, ScriptedTransport, list[Any]]) -> None:
     p, transport, _ = phone
     await log_in(p, transport)
@@ -303,6 +308,7 @@ async def test_requests_and_events(phone: tuple[Phone, ScriptedTransport, list[A
     assert not p.calls
 
 
+@pytest.mark.e2e
 async def test_events_before_the_post_returns_are_kept(
     phone: tuple[Phone, ScriptedTransport, list[Any]],
 ) -> None:

@@ -18,6 +18,8 @@ from ivrbot.phone.transport_remote import GatewayUnreachable, Response
 from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, login
 
+pytestmark = pytest.mark.e2e
+
 
 class Caller(Party):
     """A Party that also records the conference and state events these tests wait for."""

@@ -47,6 +47,7 @@ async def pair(gateway: GatewayServer) -> AsyncIterator[tuple[Recorder, Recorder
     await bob.phone.close()
 
 
+@pytest.mark.e2e
 async def test_payloads_and_state_chain(pair: tuple[Recorder, Recorder]) -> None:
     alice, bob = pair
     await alice.phone.dial("5550001000")
@@ -98,6 +99,7 @@ async def test_payloads_and_state_chain(pair: tuple[Recorder, Recorder]) -> None
     assert order.index("call:muted") < order.index("call:unmuted") < order.index("call:held")
 
 
+@pytest.mark.unit
 async def test_unknown_event_names_are_refused_at_subscription() -> None:
     phone = Phone("http://127.0.0.1:9")
     errors: list[Any] = []

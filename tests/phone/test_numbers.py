@@ -10,6 +10,8 @@ from ivrbot.errors import PhoneError, PhoneException
 from ivrbot.numbers import called_party_uri, clean_phone_number, format_number, get_caller_info
 from ivrbot.phone.phone import Phone
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("number", "cleaned"),

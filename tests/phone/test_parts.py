@@ -25,6 +25,8 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport import Response
 from tests.phone.fake_transport import FakeTransport
 
+pytestmark = pytest.mark.unit
+
 SESSION = "/RTC/v1/sessions/s1"
 CREATED = Response(201, {"Location": SESSION, "x-expires": "0"}, None)
 OK = Response(204, {}, None)

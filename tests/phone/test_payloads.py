@@ -31,6 +31,8 @@ from ivrbot.phone.call import Call, ConferenceCall
 from ivrbot.phone.phone import Phone
 from tests.phone.fake_transport import FakeTransport
 
+pytestmark = pytest.mark.unit
+
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "spec" / "phone-api.md"
 EVENT_DATA_OPTIONAL = {"codec", "downgrade", "generator", "operation", "invitations",
                        "participants"}  # fmt: skip

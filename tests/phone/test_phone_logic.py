@@ -14,6 +14,8 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport import GatewayUnreachable, Response
 from tests.phone.fake_transport import FakeTransport
 
+pytestmark = pytest.mark.unit
+
 SESSIONS = ("POST", "/RTC/v1/sessions")
 CREATED = Response(201, {"Location": "/RTC/v1/sessions/s1", "x-expires": "0"}, None)
 

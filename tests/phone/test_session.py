@@ -61,6 +61,7 @@ class Link:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
+@pytest.mark.contract
 async def test_gateway_loss_and_return_are_reported(gateway: GatewayServer) -> None:
     link = Link(gateway.settings.port)
     await link.up()
@@ -87,6 +88,7 @@ async def test_gateway_loss_and_return_are_reported(gateway: GatewayServer) -> N
         await phone.close()
 
 
+@pytest.mark.contract
 async def test_session_that_vanishes_is_reported_as_expired(gateway: GatewayServer) -> None:
     events: list[str] = []
     phone = await logged_in(gateway.url, events)
@@ -100,7 +102,7 @@ async def test_session_that_vanishes_is_reported_as_expired(gateway: GatewayServ
     await phone.close()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_refresh_keeps_a_short_session_alive() -> None:
     server = GatewayServer(Settings(port=0, session_ttl_s=2, db=":memory:"))
     url = await server.start()
@@ -121,6 +123,7 @@ async def test_refresh_keeps_a_short_session_alive() -> None:
     await server.stop()
 
 
+@pytest.mark.contract
 async def test_a_login_that_failed_while_the_gateway_was_down_can_be_tried_again(
     gateway: GatewayServer,
 ) -> None:
@@ -140,6 +143,7 @@ async def test_a_login_that_failed_while_the_gateway_was_down_can_be_tried_again
         await link.down()
 
 
+@pytest.mark.e2e
 async def test_a_call_whose_events_come_before_the_dial_reply_still_connects(
     gateway: GatewayServer,
 ) -> None:
@@ -174,6 +178,7 @@ async def test_a_call_whose_events_come_before_the_dial_reply_still_connects(
         await callee.close()
 
 
+@pytest.mark.contract
 async def test_after_an_outage_that_cost_the_session_the_phone_can_log_in_again(
     gateway: GatewayServer,
 ) -> None:

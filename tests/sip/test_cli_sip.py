@@ -31,6 +31,7 @@ password = "secret"
 """
 
 
+@pytest.mark.unit
 def test_check_names_what_to_fix(tmp_path: Path) -> None:
     bad = tmp_path / "sip.toml"
     bad.write_text('[trunks.carrier]\nallow = ["not-an-address"]\n')
@@ -55,6 +56,7 @@ def test_check_names_what_to_fix(tmp_path: Path) -> None:
     assert "transports: UDP on 0" in result.output and "trunk carrier: SRTP off" in result.output
 
 
+@pytest.mark.contract
 def test_check_shows_transports_and_srtp(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     config = tmp_path / "sip.toml"
@@ -80,6 +82,7 @@ def test_check_shows_transports_and_srtp(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.contract
 async def test_status_of_a_running_gateway(gateway: GatewayServer, tmp_path: Path) -> None:
     config = tmp_path / "sip.toml"
     config.write_text(CONFIG.format(registrar_port=9))  # nothing answers there
@@ -120,7 +123,8 @@ flow.add(Say("hello", "Hello from ivrbot.", next="bye"), Hangup("bye", "Goodbye.
 """
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.xdist_group("sip")  # PJSIP media ports: one worker
 async def test_ivrbot_run_answers_sip_with_its_config(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
@@ -148,6 +152,7 @@ async def test_ivrbot_run_answers_sip_with_its_config(tmp_path: Path) -> None:
     assert json.loads(result.output)["trunks"][0]["name"] == "lan"
 
 
+@pytest.mark.unit
 async def test_ivrbot_run_with_a_broken_sip_config_says_what_to_fix(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()

@@ -20,7 +20,7 @@ from tests.flow.test_hold import CHOICES, BotEar, bot_ear  # noqa: F401 (a fixtu
 from tests.sip.peers import Baresip
 from tests.sip.test_inbound import prompt_done
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker
 
 
 async def test_a_sip_phone_holds_a_listening_bot(

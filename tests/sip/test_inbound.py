@@ -19,7 +19,7 @@ from ivrbot.sip.settings import Trunk
 from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker
 
 
 async def prompt_done(bot: Bot, count: int) -> FlowCall:

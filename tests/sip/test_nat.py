@@ -17,7 +17,8 @@ from tests.sip.test_inbound import prompt_done
 PUBLIC = "127.0.0.2"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.xdist_group("sip")  # PJSIP media ports: one worker
 async def test_peers_are_told_the_public_address_and_media_sent_there_arrives(
     welcome: Bot, make_sip: MakeSip, phone: Baresip, tmp_path: Path
 ) -> None:
@@ -40,6 +41,7 @@ async def test_peers_are_told_the_public_address_and_media_sent_there_arrives(
     assert f"@{PUBLIC}:" in answer.split("Contact:", 1)[1].splitlines()[0]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -54,6 +56,7 @@ def test_bad_nat_settings_name_what_to_fix(data: dict[str, object], message: str
     assert message in str(caught.value)
 
 
+@pytest.mark.unit
 def test_nat_settings_are_read() -> None:
     settings = parse_sip_settings({"public_address": "203.0.113.7", "stun_servers": ["s:3478"]})
     assert (settings.public_address, settings.stun_servers) == ("203.0.113.7", ("s:3478",))

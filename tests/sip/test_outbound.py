@@ -16,7 +16,7 @@ from ivrbot.wire.server import GatewayServer
 from tests.sip.conftest import MakeSip
 from tests.sip.peers import Baresip
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker
 CALLEE = "5550002000"  # not a number of this gateway: the trunk dials it
 
 

@@ -26,7 +26,7 @@ from tests.sip.peers import PBX_PASSWORD as PASSWORD
 from tests.sip.peers import Baresip, Kamailio
 from tests.sip.test_registrar import extension, registered
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker
 ALICE_HZ, BOB_HZ = 700.0, 1300.0
 BOB = "5550002000"  # registered at the PBX
 

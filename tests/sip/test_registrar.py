@@ -19,7 +19,7 @@ from tests.sip.peers import PBX_PASSWORD as PASSWORD
 from tests.sip.peers import Baresip, Kamailio
 from tests.sip.test_inbound import prompt_done
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker
 
 
 def extension(pbx: Kamailio, password: str) -> dict[str, Account]:

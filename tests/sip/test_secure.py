@@ -22,7 +22,7 @@ from tests.sip.peers import Baresip, self_signed
 from tests.sip.test_inbound import prompt_done
 from tests.sip.test_outbound import CALLEE, notice
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker
 
 
 async def secure_sip(make_sip: MakeSip, tmp_path: Path, srtp: str = "off") -> SipConnector:

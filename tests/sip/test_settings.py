@@ -33,6 +33,7 @@ DATA = {
 }
 
 
+@pytest.mark.unit
 def test_trunks_take_invites_from_their_addresses_and_route_numbers() -> None:
     settings = parse_sip_settings(DATA)
     assert settings.trunk_for("198.51.100.77") is settings.trunks["carrier"]
@@ -46,6 +47,7 @@ def test_trunks_take_invites_from_their_addresses_and_route_numbers() -> None:
     assert account.registrar_host == "192.0.2.5" and account.uri == "sip:201@192.0.2.5:5060"
 
 
+@pytest.mark.unit
 def test_environment_overrides_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IVRBOT_SIP_PORT", "5999")
     monkeypatch.setenv("IVRBOT_SIP_MEDIA_PORTS", "30000-30100")
@@ -53,6 +55,7 @@ def test_environment_overrides_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.port, settings.media_ports) == (5999, (30000, 30100))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -79,6 +82,7 @@ def test_bad_settings_name_what_to_fix(data: dict, message: str) -> None:  # typ
     assert message in str(caught.value)
 
 
+@pytest.mark.unit
 def test_sip_failures_become_call_record_outcomes() -> None:
     outcomes = {
         code: of_reason(failure_reason(code), answered=False)
@@ -91,6 +95,7 @@ def test_sip_failures_become_call_record_outcomes() -> None:
     assert failure_reason(486) == Reason.BUSY
 
 
+@pytest.mark.unit
 def test_numbers_and_uris() -> None:
     assert called_uri("5550001000", "ivrbot.local") == "tel:+15550001000"
     assert called_uri("+44 20 7946 0000", "ivrbot.local") == "tel:+442079460000"
@@ -101,6 +106,7 @@ def test_numbers_and_uris() -> None:
     assert uri_user("sip:201@192.0.2.5:5060") == "201"
 
 
+@pytest.mark.contract
 def test_tls_files_that_do_not_load_are_named(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     junk = tmp_path / "junk.pem"
@@ -127,6 +133,7 @@ def test_tls_files_that_do_not_load_are_named(tmp_path: Path) -> None:
     assert good.transports == ("udp", "tcp", "tls") and good.srtp == "off"
 
 
+@pytest.mark.unit
 def test_srtp_modes_and_trunk_uris() -> None:
     data = {
         "transports": ["udp", "tcp"],
@@ -143,6 +150,7 @@ def test_srtp_modes_and_trunk_uris() -> None:
     assert settings.srtp == "optional"
 
 
+@pytest.mark.unit
 def test_an_invite_is_read_for_its_transport_and_srtp() -> None:
     message = (
         "INVITE sip:5550001000@127.0.0.1:5061;transport=tls SIP/2.0\r\n"
@@ -157,6 +165,7 @@ def test_an_invite_is_read_for_its_transport_and_srtp() -> None:
     assert (invite.transport, invite.srtp) == ("udp", False)
 
 
+@pytest.mark.unit
 def test_refer_targets() -> None:
     settings = parse_sip_settings(
         {

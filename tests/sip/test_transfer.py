@@ -33,7 +33,7 @@ from tests.flow.test_transfer_steps import (
 from tests.sip.conftest import MakeSip, desk
 from tests.sip.peers import Baresip
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker
 SIP_HZ, WEBRTC_HZ = 700.0, 1300.0  # the SIP phone's microphone, the WebRTC party's
 SIP_NUMBER = "5550002000"  # reached through the trunk
 

@@ -7,8 +7,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from ivrbot.store import CallRecord, SqliteStore
 from ivrbot.store.nodes import node_alive, this_node
+
+pytestmark = pytest.mark.unit
 
 DEAD = "elsewhere-host-that-is-gone:1:x"  # never alive: see alive() below
 

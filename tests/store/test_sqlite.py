@@ -12,6 +12,8 @@ import pytest
 
 from ivrbot.store import AuthCode, CallRecord, E911Record, SqliteStore, TokenRecord
 
+pytestmark = pytest.mark.unit
+
 NOW = time.time()  # timestamps in records; expiry is always relative to the current time
 
 

@@ -25,6 +25,8 @@ from ivrbot.wire.server import GatewayServer
 from tests.web.conftest import ARTIFACTS, MIC_HZ, ROOT, log_in
 from tests.web.test_softphone import call_state, open_softphone, page_level
 
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
+
 BANK = "5550001010"
 
 # Duration (s) of the page's audio element's file and the level (dBFS) of `freq` in it,
@@ -66,7 +68,6 @@ async def press(page: Page, keys: str) -> None:
         await page.click(f"#keypad button[data-key='{key}']")
 
 
-@pytest.mark.slow
 async def test_dashboard_follows_a_call_then_plays_its_recording(
     page: Page, dashboard: Page, bank: Runner, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -188,7 +189,6 @@ def css_rgb(colour: str) -> str:
     return f"rgb({r}, {g}, {b})"
 
 
-@pytest.mark.slow
 async def test_campaigns_panel_draws_progress_and_outcomes(
     page: Page, gateway: GatewayServer
 ) -> None:

@@ -35,11 +35,13 @@ async def operator(gateway: GatewayServer) -> str:
     )
 
 
+@pytest.mark.unit
 def test_every_dashboard_route_is_checked_here() -> None:
     assert {p.split("?")[0].replace("abc", "{id}").replace("/0", "/{n}").replace("bank", "{name}")
             for p in READABLE} == set(ROUTES)  # fmt: skip
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("who", ["nobody", "a made-up token", "another client"])
 async def test_without_the_operators_token_nothing_is_readable(
     gateway: GatewayServer, who: str
@@ -66,6 +68,7 @@ async def test_without_the_operators_token_nothing_is_readable(
             assert 'id="login-form"' in await resp.text()
 
 
+@pytest.mark.contract
 async def test_the_operator_reads_the_board_and_the_live_feed(gateway: GatewayServer) -> None:
     auth = {"Authorization": f"Bearer {await operator(gateway)}"}
     async with aiohttp.ClientSession() as http:
@@ -85,6 +88,7 @@ async def test_the_operator_reads_the_board_and_the_live_feed(gateway: GatewaySe
             assert first["bots"] == [] and first["calls"] == []
 
 
+@pytest.mark.unit
 def test_a_flow_graph_has_every_step_and_edge() -> None:
     flow = load_flow_file(ROOT / "flows" / "bank.py")
     graph = flow_graph(flow)
@@ -108,6 +112,7 @@ def test_a_flow_graph_has_every_step_and_edge() -> None:
     assert len(nodes["voicemail"]["prompt"]) <= PROMPT_LIMIT
 
 
+@pytest.mark.unit
 def test_records_show_who_called_whom_and_never_an_unmasked_entry() -> None:
     """Outbound: from the bot's number to the callee. A record kept before inputs were
     masked at the source (no 'masked' key) is shown as the logs show it."""
@@ -131,12 +136,14 @@ def test_records_show_who_called_whom_and_never_an_unmasked_entry() -> None:
     assert [i["value"] for i in row["inputs"]] == ["<6 digits>", "1"]
 
 
+@pytest.mark.unit
 def test_parties_are_written_one_way() -> None:
     assert shown("tel:+15550001010") == "+1 (555) 000-1010"
     assert shown("vtn:5550001010") == "+1 (555) 000-1010"
     assert shown("sip:alice@ivrbot.local") == "alice@ivrbot.local"
 
 
+@pytest.mark.contract
 async def test_stopping_the_server_closes_the_live_feed(gateway: GatewayServer) -> None:
     """An open dashboard does not hold ``ivrbot run`` up: its feed is told it is going away."""
     token = await operator(gateway)

@@ -25,6 +25,8 @@ from ivrbot.serve import Runner
 from tests.gateway.test_calls import Party
 from tests.web.conftest import ARTIFACTS, ROOT, log_in
 
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
+
 # Everything the test measures of the picture, in CSS pixels on the page.
 PICTURE_JS = """() => {
   const box = document.querySelector('#graph');
@@ -92,7 +94,6 @@ async def picture(page: Page) -> dict[str, Any]:
     return await page.evaluate(PICTURE_JS)
 
 
-@pytest.mark.slow
 async def test_the_flow_picture_shows_each_step_and_fits_the_panel(
     dashboard: Page, bank: Runner
 ) -> None:
@@ -165,7 +166,6 @@ async def callout(tmp_path: Path) -> AsyncIterator[Runner]:
     await runner.stop()
 
 
-@pytest.mark.slow
 async def test_an_outbound_call_is_from_the_bot_to_the_callee(
     dashboard: Page, callout: Runner
 ) -> None:

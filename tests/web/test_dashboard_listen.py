@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from playwright.async_api import Page
 
 from ivrbot.config import Settings
@@ -17,6 +18,8 @@ from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party, connect, login
 from tests.web.conftest import MIC_HZ, log_in, stream_level_js
 from tests.web.test_softphone import HEARD_DB, SILENT_DB, hears, party_level, silent
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 
 ALICE_HZ, BOT_HZ = 440.0, 1000.0
 

@@ -17,7 +17,7 @@ from tests.sip.peers import PBX_PASSWORD as PASSWORD
 from tests.sip.peers import Kamailio, running_pbx
 from tests.web.conftest import ROOT, log_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker
 SIP = """
 port = 0
 media_ports = "43100-43199"

@@ -18,6 +18,8 @@ from ivrbot.integrations.routes import SENDER
 from ivrbot.media.tts import Synthesizer
 from tests.web.conftest import log_in
 
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
+
 
 @pytest.fixture
 async def parts_with_hooks(tmp_path: Path, tts: Synthesizer) -> AsyncIterator[Parts]:
@@ -27,7 +29,6 @@ async def parts_with_hooks(tmp_path: Path, tts: Synthesizer) -> AsyncIterator[Pa
         yield parts
 
 
-@pytest.mark.slow
 async def test_a_refused_webhook_shows_on_the_dashboard(
     parts_with_hooks: Parts, dashboard: Page
 ) -> None:

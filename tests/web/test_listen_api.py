@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 from aiortc import RTCSessionDescription
 
 from ivrbot.media.peer import new_peer_connection
@@ -19,6 +20,8 @@ from tests.gateway.test_calls import Party, connect, login
 from tests.gateway.test_reoffer import Heard, until_heard
 from tests.web.test_dashboard_api import operator
 from tests.web.test_softphone import SILENT_DB, party_level
+
+pytestmark = pytest.mark.e2e
 
 ALICE_HZ, BOT_HZ, OPERATOR_HZ = 440.0, 1000.0, 600.0
 

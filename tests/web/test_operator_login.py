@@ -19,6 +19,8 @@ from ivrbot.serve import Runner
 from tests.helpers import free_port
 from tests.web.conftest import ROOT
 
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
+
 FRONT = """\
 from ivrbot.flow import Flow, Hangup, Say
 flow = Flow("front", number="5550001098")
@@ -37,7 +39,6 @@ def flows_folder(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.slow
 async def test_the_dashboard_login_printed_by_the_banner_works(
     dashboard: Page, tmp_path: Path
 ) -> None:
@@ -90,7 +91,6 @@ async def locked(tmp_path: Path) -> AsyncIterator[Runner]:
     await runner.stop()
 
 
-@pytest.mark.slow
 async def test_the_softphone_takes_an_api_key_out_of_development_mode(
     page: Page, locked: Runner
 ) -> None:

@@ -9,6 +9,8 @@ import pytest
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.wire.server import GatewayServer
 
+pytestmark = pytest.mark.contract
+
 
 async def test_softphone_and_sdk_are_served(gateway: GatewayServer) -> None:
     async with aiohttp.ClientSession() as http:

@@ -26,6 +26,8 @@ from ivrbot.wire.server import GatewayServer
 from tests.gateway.test_calls import Party
 from tests.web.conftest import BOT_NUMBER, MIC_HZ, PY_HZ, fresh_page, stream_level_js
 
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
+
 HEARD_DB = -32.0  # a tone arrives at about -12 to -16 dBFS
 SILENT_DB = -50.0  # an absent one measures below -60
 
@@ -98,7 +100,6 @@ async def browser_calls_bot(page: Page, gateway: GatewayServer, bot: Party) -> N
     await call_state(page, "connected")
 
 
-@pytest.mark.slow
 async def test_browser_calls_a_python_phone_hold_resume_mute(
     page: Page, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -134,7 +135,6 @@ async def test_browser_calls_a_python_phone_hold_resume_mute(
     assert gateway.gateway.switch.calls == {}
 
 
-@pytest.mark.slow
 async def test_python_phone_calls_the_browser_which_answers(
     page: Page, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -167,7 +167,6 @@ async def test_the_browser_rejects_a_call(page: Page, gateway: GatewayServer, bo
     await page.wait_for_selector("#incoming", state="hidden")
 
 
-@pytest.mark.slow
 async def test_keypad_digits_reach_the_python_phone(
     page: Page, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -322,7 +321,6 @@ HOLD_JS = """async () => {
 }"""
 
 
-@pytest.mark.slow
 async def test_a_session_the_gateway_forgot_is_expired_not_an_error(
     page: Page, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -360,7 +358,6 @@ GHOST_CALL_JS = """(state) => {
 }"""
 
 
-@pytest.mark.slow
 async def test_a_bare_404_on_a_call_fails_with_the_methods_base_code(
     page: Page, gateway: GatewayServer
 ) -> None:
@@ -452,7 +449,6 @@ async def test_validation_codes_match_the_python_phone(page: Page, gateway: Gate
     assert js_codes[:3] == ["2001", "2002", "2201"]
 
 
-@pytest.mark.slow
 async def test_move_rings_my_other_softphone_which_takes_the_call(
     page: Page, browser: Browser, gateway: GatewayServer, bot: Party
 ) -> None:
@@ -527,7 +523,6 @@ async def test_call_and_conference_codes_match_the_python_phone(
     assert python_codes[:3] == ["4001", "4201", "4101"]
 
 
-@pytest.mark.slow
 async def test_video_upgrade_both_ways(page: Page, gateway: GatewayServer, bot: Party) -> None:
     """The page asks for video and the Python side accepts (audio goes on); then the Python
     side asks for audio only and the page's user declines, then asks again and the user

@@ -22,6 +22,11 @@ from tests.gateway.test_calls import Party, login
 from tests.web.conftest import ARTIFACTS, MIC_HZ, fresh_page
 from tests.web.test_softphone import PY_HZ, hears, open_softphone, page_level, party_level, silent
 
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.serial,
+]  # held rows and call times: alone, after the parallel run
+
 AGENT = "agent@ivrbot.local"
 
 
@@ -59,7 +64,6 @@ async def peer(page: Page, index: int) -> str:
     return await page.text_content(f"#calls tr[data-index='{index}'] td.peer") or ""
 
 
-@pytest.mark.slow
 async def test_transfer_second_call_switch_and_conference(
     page: Page,
     bob_page: Page,

@@ -28,6 +28,8 @@ from tests.web.test_softphone import (
     silent,
 )
 
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
+
 # The RTP numbering of the browser's leg as the browser sees it: every m= line's payload
 # types and every a=extmap (id and URI) of its current remote description.
 NUMBERING_JS = """() => {

@@ -15,6 +15,8 @@ from ivrbot.core.merge import NoSuchConference
 from ivrbot.wire.http import ApiError
 from ivrbot.workers.link import Link, Message, WorkerFailed, WorkerGone
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 async def ends() -> AsyncIterator[tuple[Link, Link]]:

@@ -24,7 +24,7 @@ from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
 from ivrbot.web.board import BOARD
 from ivrbot.workers.pool import WorkerPool
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]  # greeting lengths heard through workers: alone
 FLOWS = Path(__file__).parent / "flows"
 DESK, FRONT = "5550002100", "5550002101"
 
