@@ -38,7 +38,7 @@ from ivrbot.compose import assemble
 from ivrbot.config import Settings
 from ivrbot.flow import Flow, Hangup
 from ivrbot.flow.runner import Bot
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.callees import Callee
 
 MONDAY_NOON_NEW_YORK = "2026-03-09T16:00:00+00:00"

@@ -29,10 +29,10 @@ import vosk
 
 from ivrbot.flow.loader import load_flows
 from ivrbot.flow.steps import Ask
-from ivrbot.media.speech_model import shared_model
-from ivrbot.media.speechness import SpeechnessMeter
-from ivrbot.media.tts import Synthesizer
-from ivrbot.media.turns import GrammarTurn
+from ivrbot.speech.speech_model import shared_model
+from ivrbot.speech.speechness import SpeechnessMeter
+from ivrbot.speech.tts import Synthesizer
+from ivrbot.speech.turns import GrammarTurn
 from ivrbot.testing.audio import opus_round_trip, resample_pcm
 from ivrbot.testing.nonspeech import KINDS, LEVELS_DBFS, RATE, Clip, corpus
 

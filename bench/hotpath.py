@@ -1,4 +1,4 @@
-"""The per-packet layer over aiortc (ivrbot/media/hotpath.py): process CPU per leg-second,
+"""The per-packet layer over aiortc (ivrbot/endpoints/webrtc/hotpath.py): process CPU per leg-second,
 aiortc's own path vs ivrbot's, on the same machine in the same run.
 
 Each variant runs in a fresh process (the layer patches aiortc for the whole process): P
@@ -58,10 +58,10 @@ async def speak(track: object, prompt: object) -> None:
 
 async def one_run(pairs: int, seconds: float, workload: str = "tone") -> dict[str, float]:
     from aiortc import MediaStreamTrack
+    from tests.endpoints.webrtc.test_rfc4733 import SineTrack, negotiate
 
-    from ivrbot.media.peer import new_peer_connection
+    from ivrbot.endpoints.webrtc.peer import new_peer_connection
     from ivrbot.media.tracks import OutboundAudio
-    from tests.media.test_rfc4733 import SineTrack, negotiate
 
     pcs = []
     frames = 0
@@ -110,7 +110,7 @@ VARIANTS = {  # name: (workload, label)
 
 
 def child(variant: str, pairs: int, seconds: float) -> None:
-    from ivrbot.media import hotpath
+    from ivrbot.endpoints.webrtc import hotpath
 
     if variant == "aiortc":  # the layer is installed by rfc4733.install(): keep it out
         hotpath._installed = True  # install() becomes a no-op: aiortc's own per-packet path

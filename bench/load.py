@@ -207,7 +207,7 @@ class Callers:
 def synthesise_words() -> dict[str, np.ndarray]:
     """The words callers say, as espeak-ng's Korean voice says them, mono int16 at 48 kHz."""
     from ivrbot.media.frames import WIRE_RATE, resample
-    from ivrbot.media.tts import Synthesizer
+    from ivrbot.speech.tts import Synthesizer
 
     async def run() -> dict[str, np.ndarray]:
         async with Synthesizer(Path(tempfile.mkdtemp(prefix="ivrbot-load-tts-"))) as synth:

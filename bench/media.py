@@ -24,10 +24,10 @@ import av
 import numpy as np
 import vosk
 
-from ivrbot.media.recognizer_pool import RecognizerPool
-from ivrbot.media.speech_model import load_model
-from ivrbot.media.tts import Synthesizer
-from ivrbot.media.turns import FreeFormTurn, GrammarTurn
+from ivrbot.speech.recognizer_pool import RecognizerPool
+from ivrbot.speech.speech_model import load_model
+from ivrbot.speech.tts import Synthesizer
+from ivrbot.speech.turns import FreeFormTurn, GrammarTurn
 
 RATE = 16000
 CHUNK = RATE // 50

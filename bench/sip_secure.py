@@ -28,7 +28,7 @@ import load
 from loadkit.flows import MENU_NUMBER
 from loadkit.sip_server import idle_cpu_per_s, sip_server
 
-from tests.sip.peers import Baresip, self_signed
+from tests.endpoints.sip.peers import Baresip, self_signed
 
 MODES = {"udp/rtp": "", "tls/srtp": ";mediaenc=srtp-mand"}
 

@@ -21,8 +21,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # FACTS: BLAS threads fight 
 
 import vosk
 
-from ivrbot.media.speech_model import load_model
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.speech_model import load_model
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.soak import Sample, per_call, soak
 
 

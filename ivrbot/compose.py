@@ -31,9 +31,9 @@ from ivrbot.integrations import routes as integrations
 from ivrbot.integrations.calls import OutboundCalls
 from ivrbot.integrations.delivery import WebhookSender
 from ivrbot.integrations.events import Webhooks
-from ivrbot.media.models import load_flow_model
-from ivrbot.media.setup import configure_media
-from ivrbot.media.tts import Synthesizer, check_tts
+from ivrbot.process_setup import configure_media
+from ivrbot.speech.models import load_flow_model
+from ivrbot.speech.tts import Synthesizer, check_tts
 from ivrbot.timeline import Timeline
 from ivrbot.web.board import BOARD
 from ivrbot.wire.access import reserve
@@ -42,7 +42,7 @@ from ivrbot.wire.server import GatewayServer
 
 if TYPE_CHECKING:
     from ivrbot.campaign.scheduler import CampaignService
-    from ivrbot.sip.connector import SipConnector
+    from ivrbot.endpoints.sip.connector import SipConnector
     from ivrbot.wire.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ async def _start_gateway(
     for flow in reserved:  # reserved before anyone can reach the gateway
         server.gateway.access.reserve(flow.user_ids)
     if settings.sip_config:
-        from ivrbot.sip.connector import sip_connector
+        from ivrbot.endpoints.sip.connector import sip_connector
 
         parts.sip = sip_connector(server, settings)  # SipConfigError
     if prepare is not None:

@@ -184,7 +184,7 @@ class Settings:
     db: str = field(default_factory=lambda: _env("DB", "ivrbot.db"))
     # campaigns: '' real time, or SPEED[@ISO-START] (a faster campaign clock for trials)
     campaign_clock: str = field(default_factory=lambda: _env("CAMPAIGN_CLOCK", ""))
-    # SIP trunks and accounts (a TOML file, see ivrbot/sip/settings.py); empty: no SIP
+    # SIP trunks and accounts (a TOML file, see ivrbot/endpoints/sip/settings.py); empty: no SIP
     sip_config: str = field(default_factory=lambda: _env("SIP_CONFIG", ""))
     # over the SIP file's port, media_ports ("start-end") and log_file (PJSIP's own log)
     sip_port: str = field(default_factory=lambda: _env("SIP_PORT", ""))

@@ -10,8 +10,8 @@ from typing import Any
 from ivrbot.compose import assemble
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.media.setup import configure_media
-from ivrbot.media.tts import check_tts
+from ivrbot.process_setup import configure_media
+from ivrbot.speech.tts import check_tts
 from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 from ivrbot.timeline import Timeline
 

@@ -21,10 +21,10 @@ from ivrbot.config import Settings
 from ivrbot.credentials import Credentials, refused
 from ivrbot.errors import PhoneException, UserError
 from ivrbot.media.sinks import WavRecorder, read_wav
-from ivrbot.media.tts import SynthesisError, Synthesizer, check_tts
 from ivrbot.numbers import called_party_uri
 from ivrbot.phone.calls import DTMF_TONES
 from ivrbot.phone.transport import GatewayUnreachable, TokensRefused
+from ivrbot.speech.tts import SynthesisError, Synthesizer, check_tts
 from ivrbot.store.flow_outcome import failure_of, flow_record
 from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 from ivrbot.timeline import Timeline

@@ -22,9 +22,9 @@ from ivrbot.credentials import dashboard_login, leaving_development
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import check_numbers_free, flow_files, load_flow_file, load_flows_apart
 from ivrbot.flow.runner import Bot
-from ivrbot.media.setup import configure_media
-from ivrbot.media.tts import check_tts
 from ivrbot.numbers import format_number
+from ivrbot.process_setup import configure_media
+from ivrbot.speech.tts import check_tts
 from ivrbot.web import SOFTPHONE_PATH
 from ivrbot.web.board import BOARD
 from ivrbot.wire.health import FLOWS
@@ -32,8 +32,8 @@ from ivrbot.wire.server import GatewayServer, check_listen
 
 if TYPE_CHECKING:
     from ivrbot.campaign.scheduler import CampaignService
-    from ivrbot.sip.connector import SipConnector
-    from ivrbot.workers.pool import WorkerPool
+    from ivrbot.endpoints.sip.connector import SipConnector
+    from ivrbot.endpoints.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Runner:
     async def _start_workers(self) -> None:
         """Media workers beside the gateway (ivrbot/workers); they stop first."""
         from ivrbot import logs
-        from ivrbot.workers.pool import WorkerPool
+        from ivrbot.endpoints.workers.pool import WorkerPool
 
         log_config = logs.CONFIGURED[0] if logs.CONFIGURED else ("info", "text", 0)
         pool = WorkerPool(self.server.gateway, self.settings, self.flows_dir,

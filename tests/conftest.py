@@ -13,8 +13,8 @@ import vosk
 
 from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
-from ivrbot.media.speech_model import load_model
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.speech_model import load_model
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.wire.server import GatewayServer
 from tests.log_secrets import SecretWatch
 

@@ -15,7 +15,7 @@ import pytest
 from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from tests.helpers import run_ivrbot
 from tests.test_call_cli import one_line_error
 

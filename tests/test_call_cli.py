@@ -17,7 +17,7 @@ from ivrbot import cli
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.media.frames import rms_dbfs
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import sine
 from ivrbot.testing.caller import SPEECH_DB
 from ivrbot.wire.server import GatewayServer

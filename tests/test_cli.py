@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 from tests.helpers import free_port
 

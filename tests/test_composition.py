@@ -16,7 +16,7 @@ from ivrbot.campaign.scheduler import _SERVICES
 from ivrbot.compose import assemble
 from ivrbot.config import ConfigError, Settings
 from ivrbot.flow import Flow, Hangup
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.scenario import ScenarioRunner
 from ivrbot.testing.scenario_file import Scenario
 

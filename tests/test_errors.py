@@ -13,10 +13,10 @@ import pytest
 from ivrbot.config import ConfigError
 from ivrbot.errors import IvrbotError, PhoneException, UserError
 from ivrbot.flow.flow import FlowError
-from ivrbot.media.models import ModelInstallError
-from ivrbot.media.speech_model import ModelNotFound
-from ivrbot.media.tts import SynthesisError, TtsUnavailable
 from ivrbot.scripted_call import ScriptError
+from ivrbot.speech.models import ModelInstallError
+from ivrbot.speech.speech_model import ModelNotFound
+from ivrbot.speech.tts import SynthesisError, TtsUnavailable
 from ivrbot.store.sqlite import StoreError
 from ivrbot.testing.scenario_file import ScenarioError
 

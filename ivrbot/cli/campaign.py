@@ -371,7 +371,7 @@ def callees(file: Path, gateway: str) -> None:
 
 
 async def _simulate(gateway: str, rows: list[tuple[str, str]]) -> None:
-    from ivrbot.media.tts import Synthesizer
+    from ivrbot.speech.tts import Synthesizer
     from ivrbot.testing.callees import simulate
 
     async with Synthesizer() as tts:

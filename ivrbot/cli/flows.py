@@ -15,8 +15,8 @@ from ivrbot.flow.check import Problem, check_flow
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import check_numbers_free, flow_files, import_flow_file
-from ivrbot.media.models import flow_model_problem
-from ivrbot.media.tts import TtsUnavailable
+from ivrbot.speech.models import flow_model_problem
+from ivrbot.speech.tts import TtsUnavailable
 
 if TYPE_CHECKING:  # the test harness is imported only by the commands that run scenarios
     from ivrbot.testing.scenario_file import Scenario

@@ -22,9 +22,9 @@ from ivrbot.cli.sip import sip
 from ivrbot.config import ConfigError, Settings
 from ivrbot.credentials import refused
 from ivrbot.errors import UserError
-from ivrbot.media.setup import configure_media
 from ivrbot.numbers import shown
 from ivrbot.phone.transport import TokensRefused
+from ivrbot.process_setup import configure_media
 
 console = Console()
 # mistakes a user can fix (FlowError, ConfigError, ModelNotFound, TtsUnavailable, ...) and

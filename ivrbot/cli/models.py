@@ -18,15 +18,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ivrbot.media.model_install import InstallResult, install
-from ivrbot.media.models import (
+from ivrbot.speech.model_install import InstallResult, install
+from ivrbot.speech.models import (
     ModelInstallError,
     describe_size,
     find_model,
     list_models,
     to_json,
 )
-from ivrbot.media.speech_model import ModelNotFound
+from ivrbot.speech.speech_model import ModelNotFound
 
 
 def _fail(message: object) -> NoReturn:

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ivrbot.config import Settings
-from ivrbot.sip.routes import STATUS_PATH
-from ivrbot.sip.settings import SipConfigError, load_sip_settings
+from ivrbot.endpoints.sip.routes import STATUS_PATH
+from ivrbot.endpoints.sip.settings import SipConfigError, load_sip_settings
 
 
 @click.group()

@@ -1,4 +1,4 @@
-"""What the gateway keeps of a call that runs on a media worker (see ivrbot.workers)."""
+"""What the gateway keeps of a call that runs on a media worker (see ivrbot.endpoints.workers)."""
 
 from __future__ import annotations
 

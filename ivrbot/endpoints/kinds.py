@@ -9,6 +9,7 @@ from ivrbot.core.sessions import Session
 from ivrbot.endpoints.local.local_leg import LocalLeg
 from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.endpoints.webrtc.leg import Leg
+from ivrbot.endpoints.webrtc.peer import set_peer_timeout
 
 
 class MediaEndpoints:
@@ -26,6 +27,11 @@ class MediaEndpoints:
     def for_session(self, name: str, session: Session) -> Endpoint:
         """In-process for a bot in this process, else a WebRTC leg."""
         return LocalLeg(name) if session.local else Leg(name)
+
+    @staticmethod
+    def set_peer_timeout(seconds: float) -> None:
+        """How long a WebRTC party's peer may stay silent before its leg is lost."""
+        set_peer_timeout(seconds)
 
 
 ENDPOINTS = MediaEndpoints()

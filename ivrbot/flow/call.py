@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ivrbot import call_events
-from ivrbot.flow.clock import REAL_CLOCK, Clock
+from ivrbot.core.clock import REAL_CLOCK, Clock
 from ivrbot.flow.failure import failure_site, step_source
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.steps import Answer, Ask
-from ivrbot.media.asr import SpeechTurn
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.listener import Listener
-from ivrbot.media.recognizer_pool import shared_pool
 from ivrbot.media.recorder import FORMAT_SUFFIX, Recorder, call_sources
 from ivrbot.media.tracks import Playback
-from ivrbot.media.turns import FreeFormTurn, GrammarTurn
 from ivrbot.numbers import e164
 from ivrbot.outcomes import Outcome, of_flow
 from ivrbot.phone.call import Call
+from ivrbot.speech.asr import SpeechTurn
+from ivrbot.speech.recognizer_pool import shared_pool
+from ivrbot.speech.turns import FreeFormTurn, GrammarTurn
 
 if TYPE_CHECKING:
     from ivrbot.flow.conference_steps import Conference, ConferenceResult

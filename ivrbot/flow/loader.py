@@ -20,7 +20,7 @@ def load_flow_file(path: Path, check_model: bool = True) -> Flow:
     if problems:
         raise FlowError(f"{path}: flow {flow.name!r}: " + "; ".join(map(str, problems)))
     if check_model and flow.needs_speech():
-        from ivrbot.media.models import flow_model_problem  # imports vosk: only when needed
+        from ivrbot.speech.models import flow_model_problem  # imports vosk: only when needed
 
         problem = flow_model_problem(flow)
         if problem:

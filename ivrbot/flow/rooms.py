@@ -16,10 +16,10 @@ from ivrbot.credentials import Credentials
 from ivrbot.errors import IvrbotError, PhoneException
 from ivrbot.events import Event
 from ivrbot.media.tracks import Playback
-from ivrbot.media.tts import Prompt
 from ivrbot.phone.call import ENDED, CallState, ConferenceCall
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.tts import Prompt
 from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)

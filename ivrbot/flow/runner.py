@@ -28,13 +28,13 @@ from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
 from ivrbot.media.frames import LISTEN_RATE
 from ivrbot.media.hold import BOT_SIDE, FAR_END
 from ivrbot.media.listener import Listener
-from ivrbot.media.recognizer_pool import shared_pool
-from ivrbot.media.tts import Prompt, Synthesizer
 from ivrbot.numbers import e164
 from ivrbot.outcomes import Outcome, of_reason
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.recognizer_pool import shared_pool
+from ivrbot.speech.tts import Prompt, Synthesizer
 from ivrbot.store.base import Store
 from ivrbot.tasks import TaskSet
 from ivrbot.timeline import Timeline

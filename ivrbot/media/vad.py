@@ -1,6 +1,6 @@
 """Building blocks for energy-based voice activity detection on streamed int16 PCM.
 
-Shared by the recogniser's endpointer (:mod:`ivrbot.media.asr`), the answering-machine
+Shared by the recogniser's endpointer (:mod:`ivrbot.speech.asr`), the answering-machine
 detector and the beep detector (:mod:`ivrbot.media.amd`):
 
 * :class:`BlockSplitter` cuts a stream of chunks of any size into whole blocks (frames,

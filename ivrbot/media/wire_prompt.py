@@ -6,7 +6,7 @@ object is played on every call. :func:`wire_prompt` maps such an array (any arra
 read-only all the way down, so it cannot change) to one :class:`WirePrompt`, held in a
 weak-keyed table: when the cache lets the prompt go, its encodings go too. A leg that plays
 the prompt with nothing mixed in sends these payloads instead of encoding (see
-:mod:`ivrbot.media.hotpath`); G.711 payloads are made for the whole prompt at once with a
+:mod:`ivrbot.endpoints.webrtc.hotpath`); G.711 payloads are made for the whole prompt at once with a
 lookup table, Opus payloads with aiortc's own encoder, frame by frame as the first playback
 reaches them (so the event loop never stalls on a whole prompt).
 

@@ -24,8 +24,8 @@ from aiortc import (
 )
 
 from ivrbot.endpoints.local.local_link import LocalLink
-from ivrbot.media import rfc4733
-from ivrbot.media.peer import new_peer_connection
+from ivrbot.endpoints.webrtc import rfc4733
+from ivrbot.endpoints.webrtc.peer import new_peer_connection
 from ivrbot.media.tracks import pump
 from ivrbot.tasks import TaskSet
 

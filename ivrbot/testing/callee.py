@@ -9,8 +9,8 @@ import numpy as np
 
 from ivrbot.events import Event
 from ivrbot.media.frames import WIRE_RATE, resample
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import sine
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.timeline import Timeline

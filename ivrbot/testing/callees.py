@@ -15,10 +15,10 @@ import numpy as np
 
 from ivrbot.media.frames import WIRE_RATE, resample
 from ivrbot.media.tones import _sine_sum
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.callee import MACHINE_GREETING
 from ivrbot.testing.caller import Ear
 

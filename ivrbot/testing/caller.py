@@ -15,10 +15,10 @@ from ivrbot.events import Event
 from ivrbot.media.dtmf import tones
 from ivrbot.media.frames import WIRE_RATE, pcm_from_frame, rms_dbfs
 from ivrbot.media.sinks import FrameCallback, Tee
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.timeline import Entry, Timeline
 
 SPEECH_DB = -45.0  # a received frame louder than this is someone talking

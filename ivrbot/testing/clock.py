@@ -7,7 +7,7 @@ import time
 
 
 class VirtualClock:
-    """A :class:`~ivrbot.flow.clock.Clock` whose time moves only when asked: ``sleep(s)``
+    """A :class:`~ivrbot.core.clock.Clock` whose time moves only when asked: ``sleep(s)``
     and ``advance(s)`` add ``s`` seconds at once. ``start`` is its wall time at zero (the
     real time now unless given)."""
 

@@ -30,7 +30,7 @@ from ivrbot.flow.transfer_steps import keep_result as keep_transfer
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.listener import Listener
 from ivrbot.media.tracks import Playback
-from ivrbot.media.turns import choice_heard
+from ivrbot.speech.turns import choice_heard
 from ivrbot.testing.clock import VirtualClock
 
 if TYPE_CHECKING:

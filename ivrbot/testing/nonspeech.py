@@ -1,7 +1,7 @@
 """A corpus of audio that is not an answer, made in code: music, tones, babble, line noise.
 
 A listening turn must return no choice for any of it (see ``bench/false_accepts.py`` and
-``tests/media/test_nonspeech.py``). Every clip is 16 kHz mono int16: ``lead_s`` of quiet
+``tests/speech/test_nonspeech.py``). Every clip is 16 kHz mono int16: ``lead_s`` of quiet
 line (-70 dBFS noise), the sound, then ``tail_s`` of quiet line, so the sound starts in the
 middle of a turn, as when a caller's line starts playing music or tones while the bot
 listens. Levels are RMS dBFS of the sound.

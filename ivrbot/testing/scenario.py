@@ -75,8 +75,8 @@ from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.loader import flow_files, import_flow_file, load_flow_file
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.runner import Bot
-from ivrbot.media.setup import configure_media
-from ivrbot.media.tts import Synthesizer, check_tts
+from ivrbot.process_setup import configure_media
+from ivrbot.speech.tts import Synthesizer, check_tts
 from ivrbot.testing.callee import SimulatedCallee, greeting_audio
 from ivrbot.testing.caller import SPEECH_DB, NotAnswered, SimulatedCaller
 from ivrbot.testing.scenario_file import (

@@ -28,7 +28,7 @@ from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.steps import Ask, Python, Retry, Say
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 
 SOAK_NUMBER = "5550001099"

@@ -38,7 +38,7 @@ class Board:
         self.bots: Callable[[], Iterable[Bot]] = lambda: ()
         self.broken: Callable[[], dict[Path, str]] = dict
         self.sip: Callable[[], dict[str, Any] | None] = lambda: None  # a SIP connector's status
-        # live calls running elsewhere: on media workers (ivrbot.workers), as their boards show
+        # live calls running elsewhere: on media workers (ivrbot.endpoints.workers), as their boards show
         self.elsewhere: Callable[[], list[dict[str, Any]]] = list
         self.version = 0
         self._waiters: set[asyncio.Future[None]] = set()

@@ -16,7 +16,6 @@ from ivrbot.core.conferences import Conferences
 from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.core.switch import Switch, SwitchCall
 from ivrbot.endpoints.kinds import ENDPOINTS
-from ivrbot.media.peer import set_peer_timeout
 from ivrbot.store.base import CallRecord, Store
 from ivrbot.store.nodes import node_alive, this_node
 from ivrbot.store.sqlite import SqliteStore
@@ -26,7 +25,7 @@ from ivrbot.wire.ratelimit import RateLimiter
 from ivrbot.wire.verify import Verifications
 
 if TYPE_CHECKING:
-    from ivrbot.workers.pool import WorkerPool
+    from ivrbot.endpoints.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        set_peer_timeout(settings.peer_timeout_s)
+        ENDPOINTS.set_peer_timeout(settings.peer_timeout_s)
         self.store: Store = SqliteStore(settings.db)
         self.tokens = TokenService(self.store, settings)
         self.access = Access(settings, self.tokens)

@@ -11,7 +11,7 @@ instead of aiohttp's text page, and one info line in the log instead of a traceb
 the request line (which may carry ``?access_token=``).
 
 The handler and server classes hook into aiohttp's ``RequestHandler`` and ``Server``
-(aiohttp 3.9 to 3.14); tests/gateway/test_bad_input.py exercises every hook.
+(aiohttp 3.9 to 3.14); tests/wire/test_bad_input.py exercises every hook.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.wire.server import GatewayServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.contacts import read_contacts
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.callees import Callee
 from ivrbot.wire.server import GatewayServer
 from tests.campaign.test_real_calls import run_to_end

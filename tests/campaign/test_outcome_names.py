@@ -27,8 +27,8 @@ from ivrbot.credentials import Credentials
 from ivrbot.flow import Flow, Hangup, Say
 from ivrbot.flow.runner import Bot
 from ivrbot.media.frames import WIRE_RATE
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.callees import Callee
 from ivrbot.testing.caller import SimulatedCaller
 from tests.campaign.test_real_calls import MONDAY_10AM_NEW_YORK, run_to_end

@@ -20,7 +20,7 @@ from ivrbot.campaign.report import attempts_csv, summary
 from ivrbot.campaign.scheduler import CampaignService
 from ivrbot.campaign.store import CampaignStore
 from ivrbot.flow.runner import Bot
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.callees import Callee
 from ivrbot.testing.caller import SPEECH_DB
 from ivrbot.wire.server import GatewayServer

@@ -23,8 +23,8 @@ import av
 import numpy as np
 from aiortc import RTCSessionDescription
 
+from ivrbot.endpoints.webrtc.peer import new_peer_connection
 from ivrbot.media.frames import pcm_from_frame
-from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
 from ivrbot.phone.transport import Response
 from ivrbot.testing.audio import sine, tone_dbfs

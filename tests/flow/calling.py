@@ -11,7 +11,7 @@ import vosk
 from ivrbot.flow.flow import Flow
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 

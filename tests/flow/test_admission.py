@@ -12,8 +12,8 @@ import pytest
 
 from ivrbot.config import Settings
 from ivrbot.media.tones import RINGBACK_HZ
-from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import tone_dbfs
 from ivrbot.testing.caller import NotAnswered, SimulatedCaller
 

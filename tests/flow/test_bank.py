@@ -15,7 +15,7 @@ from ivrbot.flow.check import check_flow
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.media.frames import rms_dbfs
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import tone_dbfs
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer

@@ -25,7 +25,7 @@ from ivrbot.flow.graph import svg
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.media.frames import WIRE_RATE
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
 from ivrbot.wire.server import GatewayServer

@@ -15,7 +15,7 @@ import pytest
 
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SPEECH_DB
 from ivrbot.wire.server import GatewayServer
 from tests.flow.calling import call_once

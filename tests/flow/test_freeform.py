@@ -9,7 +9,7 @@ import vosk
 
 from ivrbot.flow import Ask, Flow, Hangup, Retry
 from ivrbot.flow.runner import Bot
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 

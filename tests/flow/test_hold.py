@@ -23,8 +23,8 @@ from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.media import listener as listener_module
 from ivrbot.media.frames import pcm_from_frame, rms_dbfs
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import CallState
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 

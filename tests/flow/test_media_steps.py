@@ -22,8 +22,8 @@ from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.media.recorder import open_writer
-from ivrbot.media.tts import Synthesizer
 from ivrbot.media.vad import power_dbfs
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer

@@ -22,7 +22,7 @@ from ivrbot.flow import Ask, Flow, FlowError, Hangup, Menu, Retry, Say
 from ivrbot.flow.flow import GIVE_UP_TEXT
 from ivrbot.flow.runner import Bot
 from ivrbot.flow.steps import GIVE_UP
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SPEECH_DB, SimulatedCaller
 from ivrbot.testing.flowtest import FlowResult, FlowTest
 from ivrbot.wire.server import GatewayServer

@@ -15,7 +15,7 @@ from ivrbot.flow import Flow, Hangup, Say
 from ivrbot.flow.check import check_flow
 from ivrbot.flow.graph import mermaid, svg
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import loudest_window, tone_dbfs
 from ivrbot.wire.server import GatewayServer
 from tests.flow.calling import call_once

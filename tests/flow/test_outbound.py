@@ -14,10 +14,10 @@ import pytest
 from ivrbot.flow import Ask, Flow, FlowCall, Hangup, Say
 from ivrbot.flow.runner import Bot
 from ivrbot.media.frames import WIRE_RATE
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import sine
 from ivrbot.testing.caller import SPEECH_DB, Ear
 from ivrbot.wire.server import GatewayServer

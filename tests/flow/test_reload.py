@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ivrbot.config import Settings
-from ivrbot.media.tts import Synthesizer
 from ivrbot.serve import Runner
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ import pytest
 from ivrbot.flow import Flow, FlowError, Hangup
 from ivrbot.flow.runner import Bot
 from ivrbot.media.tones import RINGBACK_HZ
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import tone_dbfs
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.server import GatewayServer

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import vosk
 
-from ivrbot.media import rfc4733
-from ivrbot.media.tts import Synthesizer
+from ivrbot.endpoints.webrtc import rfc4733
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.soak import Sample, per_call, soak
 
 pytestmark = pytest.mark.e2e

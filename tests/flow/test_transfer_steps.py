@@ -23,10 +23,10 @@ from ivrbot.flow.runner import Bot
 from ivrbot.flow.transfer_steps import fill
 from ivrbot.media.frames import WIRE_RATE, rms_dbfs
 from ivrbot.media.tones import HOLD_NOTES_HZ
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.call import Call
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.testing.caller import SPEECH_DB, Ear, SimulatedCaller
 from ivrbot.wire.server import GatewayServer

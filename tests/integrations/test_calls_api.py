@@ -29,8 +29,8 @@ from ivrbot.flow.runner import Bot
 from ivrbot.integrations.calls import OutboundCalls, parse_request
 from ivrbot.integrations.delivery import WebhookSender
 from ivrbot.integrations.events import Webhooks
-from ivrbot.media.tts import Synthesizer
 from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.callees import Callee
 from ivrbot.testing.caller import SimulatedCaller
 from ivrbot.wire.openapi import document

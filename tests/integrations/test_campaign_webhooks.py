@@ -20,7 +20,7 @@ from ivrbot.campaign.contacts import read_contacts
 from ivrbot.compose import assemble
 from ivrbot.config import Settings
 from ivrbot.flow.loader import load_flow_file
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.callees import Callee
 from tests.integrations.test_calls_api import check_documented
 

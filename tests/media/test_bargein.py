@@ -31,9 +31,9 @@ from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.runner import Bot
 from ivrbot.media.frames import LISTEN_RATE, WIRE_RATE, WIRE_SAMPLES, pcm_from_frame, resample
 from ivrbot.media.listener import Listener
-from ivrbot.media.tts import Synthesizer
-from ivrbot.media.turns import GrammarTurn
 from ivrbot.media.vad import power_dbfs
+from ivrbot.speech.tts import Synthesizer
+from ivrbot.speech.turns import GrammarTurn
 from ivrbot.testing.caller import SILENCE_DB, SimulatedCaller
 from ivrbot.wire.server import GatewayServer
 

@@ -35,9 +35,9 @@ from ivrbot.media.tracks import OutboundAudio
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party, connect, login
-from tests.gateway.test_conferences import FREQS, USERS, Member, invite_and_join, start
-from tests.gateway.test_conferences import tone as conference_tone
+from tests.wire.test_calls import Party, connect, login
+from tests.wire.test_conferences import FREQS, USERS, Member, invite_and_join, start
+from tests.wire.test_conferences import tone as conference_tone
 
 HEARD_DB = -30.0
 SILENT_DB = -45.0

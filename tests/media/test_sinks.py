@@ -15,7 +15,7 @@ from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.sinks import Silence, Tee, WavRecorder, read_wav
 from ivrbot.testing.audio import sine, tone_dbfs
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party, login
+from tests.wire.test_calls import Party, login
 
 
 def frames_of(pcm: np.ndarray) -> list[av.AudioFrame]:

@@ -20,10 +20,10 @@ from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from ivrbot.endpoints.webrtc.hotpath import audio_level_dbov
+from ivrbot.endpoints.webrtc.peer import new_peer_connection
 from ivrbot.media.dtmf import DtmfDetector, tones
 from ivrbot.media.frames import WIRE_SAMPLES, Downsampler, frame_from_pcm, pcm_from_frame
-from ivrbot.media.hotpath import audio_level_dbov
-from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import SILENCE, OutboundAudio
 from ivrbot.media.wire_prompt import (
     cached_prompts,
@@ -36,7 +36,7 @@ from ivrbot.media.wire_prompt import (
     wire_prompt,
 )
 from ivrbot.testing.audio import sine, tone_dbfs
-from tests.media.test_rfc4733 import negotiate
+from tests.endpoints.webrtc.test_rfc4733 import negotiate
 
 CODECS = {"opus": None, "PCMU": "audio/PCMU"}
 PROMPT_HZ = (600.0, 1400.0, 2200.0)  # the "prompt": three 300 ms notes
@@ -337,7 +337,7 @@ def test_a_frames_tag_outlives_other_frames_tagged_alike() -> None:
     others silent."""
     import gc
 
-    from ivrbot.media.hotpath import _silent_frame
+    from ivrbot.endpoints.webrtc.hotpath import _silent_frame
     from ivrbot.media.wire_prompt import SILENCE, frame_tag
 
     frames = [_silent_frame("opus", i * 960) for i in range(3)]
@@ -354,7 +354,7 @@ async def test_silence_received_by_a_leg_stays_silence() -> None:
     from aiortc import RTCSessionDescription
 
     from ivrbot.endpoints.webrtc.leg import Leg
-    from ivrbot.media.peer import new_peer_connection
+    from ivrbot.endpoints.webrtc.peer import new_peer_connection
     from ivrbot.media.tracks import OutboundAudio
     from ivrbot.media.wire_prompt import SILENCE, frame_tag
 

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SimulatedCaller
 from tests.test_cli import free_port
 

@@ -11,8 +11,8 @@ from ivrbot.errors import PhoneException
 from ivrbot.phone.call import CallState
 from ivrbot.phone.phone import Phone
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party, login
 from tests.helpers import code_of
+from tests.wire.test_calls import Party, login
 
 
 @pytest.mark.unit

@@ -16,7 +16,7 @@ from ivrbot.errors import PhoneException, request_error
 from ivrbot.phone.call import CallState
 from ivrbot.phone.transport_remote import GatewayUnreachable, Response
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party, login
+from tests.wire.test_calls import Party, login
 
 pytestmark = pytest.mark.e2e
 

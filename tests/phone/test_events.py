@@ -11,7 +11,7 @@ import pytest
 from ivrbot.events import Event
 from ivrbot.phone.phone import Phone
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party, login
+from tests.wire.test_calls import Party, login
 
 EVENT_DATA = {"index", "timestamp", "callType", "mediaType", "to", "from"}
 SIMPLE = {

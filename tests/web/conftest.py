@@ -20,7 +20,7 @@ from ivrbot.config import Settings
 from ivrbot.serve import Runner
 from ivrbot.testing.audio import sine
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party, login
+from tests.wire.test_calls import Party, login
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"  # screenshots (not committed)

@@ -22,8 +22,8 @@ from ivrbot.flow.graph import GIVE_UP_COLOUR
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.serve import Runner
-from tests.gateway.test_calls import Party
 from tests.web.conftest import ARTIFACTS, ROOT, log_in
+from tests.wire.test_calls import Party
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 

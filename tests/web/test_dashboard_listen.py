@@ -15,9 +15,9 @@ from ivrbot.config import Settings
 from ivrbot.testing.audio import sine
 from ivrbot.web.listen import LISTENERS
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party, connect, login
 from tests.web.conftest import MIC_HZ, log_in, stream_level_js
 from tests.web.test_softphone import HEARD_DB, SILENT_DB, hears, party_level, silent
+from tests.wire.test_calls import Party, connect, login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 

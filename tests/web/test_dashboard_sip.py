@@ -13,8 +13,8 @@ from playwright.async_api import Page
 
 from ivrbot.config import Settings
 from ivrbot.serve import Runner
-from tests.sip.peers import PBX_PASSWORD as PASSWORD
-from tests.sip.peers import Kamailio, running_pbx
+from tests.endpoints.sip.peers import PBX_PASSWORD as PASSWORD
+from tests.endpoints.sip.peers import Kamailio, running_pbx
 from tests.web.conftest import ROOT, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sip")]  # PJSIP media ports: one worker

@@ -15,7 +15,7 @@ from playwright.async_api import Page
 from ivrbot.compose import Parts, assemble
 from ivrbot.config import DEV_CLIENT_SECRET, Settings
 from ivrbot.integrations.routes import SENDER
-from ivrbot.media.tts import Synthesizer
+from ivrbot.speech.tts import Synthesizer
 from tests.web.conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time

@@ -10,16 +10,16 @@ import aiohttp
 import pytest
 from aiortc import RTCSessionDescription
 
-from ivrbot.media.peer import new_peer_connection
+from ivrbot.endpoints.webrtc.peer import new_peer_connection
 from ivrbot.media.tracks import OutboundAudio, pump
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine
 from ivrbot.web.listen import LISTENERS
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party, connect, login
-from tests.gateway.test_reoffer import Heard, until_heard
 from tests.web.test_dashboard_api import operator
 from tests.web.test_softphone import SILENT_DB, party_level
+from tests.wire.test_calls import Party, connect, login
+from tests.wire.test_reoffer import Heard, until_heard
 
 pytestmark = pytest.mark.e2e
 

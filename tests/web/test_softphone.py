@@ -23,8 +23,8 @@ from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import tone_dbfs
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party
 from tests.web.conftest import BOT_NUMBER, MIC_HZ, PY_HZ, fresh_page, stream_level_js
+from tests.wire.test_calls import Party
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 

@@ -18,9 +18,9 @@ from playwright.async_api import Browser, Page
 
 from ivrbot.serve import Runner
 from ivrbot.testing.audio import sine
-from tests.gateway.test_calls import Party, login
 from tests.web.conftest import ARTIFACTS, MIC_HZ, fresh_page
 from tests.web.test_softphone import PY_HZ, hears, open_softphone, page_level, party_level, silent
+from tests.wire.test_calls import Party, login
 
 pytestmark = [
     pytest.mark.e2e,

@@ -16,7 +16,6 @@ import pytest
 from playwright.async_api import Page
 
 from ivrbot.wire.server import GatewayServer
-from tests.gateway.test_calls import Party
 from tests.web.conftest import MIC_HZ, PY_HZ
 from tests.web.test_softphone import (
     browser_calls_bot,
@@ -27,6 +26,7 @@ from tests.web.test_softphone import (
     party_level,
     silent,
 )
+from tests.wire.test_calls import Party
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chromium")]  # one browser at a time
 

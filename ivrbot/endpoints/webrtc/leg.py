@@ -8,10 +8,10 @@ import logging
 from aiortc import MediaStreamTrack, RTCRtpTransceiver, RTCSessionDescription
 
 from ivrbot.core.endpoints import EndpointBase, SdpError
+from ivrbot.endpoints.webrtc import hotpath, rfc4733
+from ivrbot.endpoints.webrtc.peer import new_peer_connection
 from ivrbot.endpoints.webrtc.reoffer import stable_offer
 from ivrbot.endpoints.webrtc.sdpcheck import sdp_problem
-from ivrbot.media import hotpath, rfc4733
-from ivrbot.media.peer import new_peer_connection
 from ivrbot.media.tracks import pump
 from ivrbot.tasks import TaskSet
 

@@ -1,0 +1,1 @@
+"""Speech: text-to-speech (pyttsx3 / espeak-ng) and recognition (vosk) with their models."""
