@@ -4,9 +4,11 @@ Every endpoint still talks only to the gateway (one peer connection per endpoint
 conference); the gateway's :class:`~ivrbot.core.mixer.Mixer` gives each member the sum of
 the others. Hold takes a member out of the mix without touching its peer connection.
 
-Wire events (``type: 'conferences'``) this module publishes on the event channels. Every
-object has ``type``, ``state`` and ``resourceURL`` (the receiving session's own conference
-resource, ``/RTC/v1/sessions/{sid}/conferences/{cid}``); the other keys are listed.
+The events this module publishes on the event channels (ivrbot.core.events, about
+``Topic.CONFERENCE``), as the wire shows them (ivrbot/wire/serialise.py): every object has
+``type: 'conferences'``, ``state`` and ``resourceURL`` (the receiving session's own
+conference resource, ``/RTC/v1/sessions/{sid}/conferences/{cid}``); the other keys are
+listed.
 
 To the host:
 
