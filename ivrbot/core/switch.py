@@ -13,10 +13,11 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from ivrbot.core import events as ev
 from ivrbot.core.bridge import Bridge
 from ivrbot.core.call_state import (
     CALL_CHANGES,
@@ -82,10 +83,10 @@ class CallLeg:
     membership: Membership | None = None  # in a conference's mix (a merged call)
     told_far_held: bool = False  # this side was told its far end holds (session-modified)
 
-    def publish(self, state: str, **fields: Any) -> None:
-        event = {"type": "calls", "state": state, "resourceURL": self.resource_url}
-        event.update({k: v for k, v in fields.items() if v is not None})
-        self.session.channel.publish(event)
+    def publish(self, payload: ev.EventPayload) -> None:
+        self.session.channel.publish(
+            ev.SessionEvent(ev.Resource(ev.Topic.CALL, self.resource_url), payload)
+        )
 
     def play_tone(self, pcm: np.ndarray) -> None:
         self.stop_tone()
@@ -206,7 +207,7 @@ class Switch:
             self._tasks.spawn(self.end(caller, Reason.NOT_FOUND, by_gateway=True))
             return caller
         if self.early_media:
-            caller.publish("session-open", sdp=answer, provisionalSDP=True)
+            caller.publish(ev.SessionOpen(sdp=answer, provisional=True))
             caller.play_tone(ringback())
         else:
             caller.answer_sdp = answer  # session-open with it when the callee answers
@@ -272,7 +273,7 @@ class Switch:
             return
         call.ringing.append(callee)
         target.legs[callee.id] = callee
-        callee.publish("invitation-received", **{"from": from_uri, "to": call.to_uri, "sdp": offer})
+        callee.publish(ev.InvitationReceived(from_uri=from_uri, to_uri=call.to_uri, sdp=offer))
 
     def _release(self, session: Session) -> None:
         """The session's pending call is settled: ring it with the next call waiting for it."""
@@ -311,7 +312,7 @@ class Switch:
         assert call.caller is not None
         call.caller.stop_tone()
         if call.caller.answer_sdp is not None:  # no early media: the answer goes out now
-            call.caller.publish("session-open", sdp=call.caller.answer_sdp)
+            call.caller.publish(ev.SessionOpen(sdp=call.caller.answer_sdp))
             call.caller.answer_sdp = None
         self._tasks.spawn(self._connect(call))
 
@@ -335,8 +336,8 @@ class Switch:
         # both are told once they hear each other; the caller's answer went out already
         # (session-open + provisionalSDP, or session-open when the callee answered)
         if self.early_media:
-            call.caller.publish("session-modified")
-        call.callee.publish("session-open")
+            call.caller.publish(ev.SessionModified())
+        call.callee.publish(ev.SessionOpen())
 
     async def _watch(self, party: CallLeg) -> None:
         """A party whose peer is gone (its leg failed, not closed by the gateway) ends its
@@ -383,7 +384,7 @@ class Switch:
         if party.session.hold_audio is None or party.told_far_held == far_held:
             return
         party.told_far_held = far_held
-        party.publish("session-modified", reason="held" if far_held else "resumed")
+        party.publish(ev.SessionModified(reason="held" if far_held else "resumed"))
 
     def require_connected(self, leg: CallLeg, action: str, merged_ok: bool = False) -> SwitchCall:
         call = leg.call
@@ -417,7 +418,7 @@ class Switch:
 
     def _mod_done(self, leg: CallLeg, answer: str | None) -> str:
         mod_id = self._new_id()
-        leg.publish("mod-terminated", modId=mod_id, reason="success", sdp=answer)
+        leg.publish(ev.ModTerminated(mod_id=mod_id, reason="success", sdp=answer))
         return mod_id
 
     # transfer and move -----------------------------------------------------------------------
@@ -429,7 +430,7 @@ class Switch:
             raise CallStateError("initiate-call-transfer (no such second call)", first.state)
         second = self.require_connected(target, "initiate-call-transfer")
         a, b = first.other(leg), second.other(target)
-        leg.publish("transfer-initiated", transferToCallId=target_id)
+        leg.publish(ev.TransferInitiated(target_call_id=target_id))
         for call in (first, second):
             if call.bridge is not None:
                 call.bridge.unbridge()
@@ -441,9 +442,9 @@ class Switch:
         self.calls[joined.id] = joined
         self.on_call_changed(joined)
         self.apply_media(joined)
-        a.publish("session-modified", reason="transferred", **{"from": b.uri})
-        b.publish("session-modified", reason="transferred", **{"from": a.uri})
-        leg.publish("transfer-terminated", reason="success", transferToCallId=target_id)
+        a.publish(ev.SessionModified(reason="transferred", from_uri=b.uri))
+        b.publish(ev.SessionModified(reason="transferred", from_uri=a.uri))
+        leg.publish(ev.TransferTerminated(reason="success", target_call_id=target_id))
         for call, own in ((first, leg), (second, target)):
             call.caller = call.callee = None
             await self._finish(call, Reason.TRANSFERRED)
@@ -456,7 +457,7 @@ class Switch:
             raise CallStateError("initiate-call-move (a move is in progress)", call.state)
         targets = [s for s in self.sessions.of_user(leg.session.user_id) if s.id != leg.session.id]
         if not targets:
-            leg.publish("move-terminated", reason="No other session of this user")
+            leg.publish(ev.MoveTerminated(reason="No other session of this user"))
             return
         call.moving = leg
         peer = call.other(leg).uri
@@ -470,15 +471,15 @@ class Switch:
         call.moving = None
         if not ok or call.state is not CallPhase.CONNECTED:
             await self._drop(new, Reason.MEDIA_FAILED)
-            old.publish("move-terminated", reason="failed")
+            old.publish(ev.MoveTerminated(reason="failed"))
             return
         new.held = False
         call.replace(old, new)
         self.on_call_changed(call)
         self._tasks.spawn(self._watch(new))
         self.apply_media(call)
-        new.publish("session-open")
-        old.publish("move-terminated", reason="moved")
+        new.publish(ev.SessionOpen())
+        old.publish(ev.MoveTerminated(reason="moved"))
         await self._drop(old, Reason.MOVED)
 
     # media modification (the gateway carries audio; each leg renegotiates with it) -------
@@ -498,7 +499,7 @@ class Switch:
         except Exception:
             call.pending_mod = None
             raise
-        other.publish("mod-received", modId=mod_id, newMediaType=media_type, sdp=offer)
+        other.publish(ev.ModReceived(mod_id=mod_id, media_type=media_type, sdp=offer))
         return mod_id
 
     async def settle_mod(
@@ -518,13 +519,9 @@ class Switch:
         reason = "success" if accepted else "rejected"
         answer, initiator.answer_sdp = initiator.answer_sdp, None
         initiator.publish(
-            "mod-terminated",
-            modId=mod_id,
-            reason=reason,
-            newMediaType=call.media_type,
-            sdp=answer,
+            ev.ModTerminated(mod_id=mod_id, reason=reason, media_type=call.media_type, sdp=answer)
         )
-        leg.publish("mod-terminated", modId=mod_id, reason=reason, newMediaType=call.media_type)
+        leg.publish(ev.ModTerminated(mod_id=mod_id, reason=reason, media_type=call.media_type))
 
     # ending -------------------------------------------------------------------------------------
     async def end(self, leg: CallLeg, reason: str, by_gateway: bool = False) -> None:
@@ -539,7 +536,7 @@ class Switch:
             # one ringing session rejects: the others keep ringing unless it was the last
             await self._drop(leg, None)
             if call.moving is not None and not call.ringing and not call.pending_rings:
-                call.moving.publish("move-terminated", reason=reason)
+                call.moving.publish(ev.MoveTerminated(reason=reason))
                 call.moving = None
             if call.ringing or call.pending_rings or call.state is not CallPhase.RINGING:
                 return
@@ -581,7 +578,7 @@ class Switch:
 
     async def _drop(self, leg: CallLeg, reason: str | None) -> None:
         """``leg`` is out: ``session-terminated`` (no reason: its own hang-up / reject)."""
-        leg.publish("session-terminated", reason=reason)
+        leg.publish(ev.SessionTerminated(reason=reason))
         leg.stop_tone()
         leg.session.legs.pop(leg.id, None)
         if leg in leg.call.ringing:

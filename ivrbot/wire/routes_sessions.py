@@ -8,11 +8,11 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from ivrbot.core.channel import envelope
 from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.media.hold import HOLD_AUDIO, HOLD_AUDIO_HEADER
 from ivrbot.wire.e911 import e911_for_session
 from ivrbot.wire.http import ApiError, bearer, gw, json_body, limit, own_session
+from ivrbot.wire.serialise import envelope
 
 
 async def post_session(request: web.Request) -> web.Response:
