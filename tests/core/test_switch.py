@@ -58,7 +58,9 @@ async def core() -> AsyncIterator[Core]:
     clock = VirtualClock(T0)
     kit = FakeEndpoints(clock)
     sessions = SessionRegistry(3600, clock)
-    core = Core(clock, kit, sessions, Switch(sessions, kit, ring_timeout_s=RING_TIMEOUT_S, clock=clock))
+    core = Core(
+        clock, kit, sessions, Switch(sessions, kit, ring_timeout_s=RING_TIMEOUT_S, clock=clock)
+    )
     core.switch.on_call_changed = core.on_call_changed
     yield core
     await core.switch.close()
