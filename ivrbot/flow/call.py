@@ -152,7 +152,7 @@ class FlowCall:
         prompt = await self.bot.prompt(text, voice, flow=self.flow)
         playback = self.call.play(prompt.pcm, prompt.sample_rate, label=text)
         self.playbacks.append(playback)
-        self.record.said(text)
+        self.record.said(text, self.clock.time())
         self.note("prompt", text=text)
         return playback
 

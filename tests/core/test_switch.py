@@ -260,3 +260,20 @@ async def test_a_transfer_joins_the_two_far_parties(core: Core) -> None:
     joined = from_alice.call
     assert joined is carol_side.call and joined.state is CallPhase.CONNECTED
     assert joined.started_at == joined.answered_at == T0 + 7.0
+
+
+# move ------------------------------------------------------------------------------------
+async def test_a_move_hands_the_call_to_the_users_other_session(core: Core) -> None:
+    alice, desk = login(core.sessions, "alice@x"), login(core.sessions, "bob@x")
+    a, on_desk = await core.connected(alice, desk)
+    mobile = login(core.sessions, "bob@x")
+    await core.switch.move(on_desk)
+    await core.clock.advance(0)
+    assert told(mobile) == [("invitation-received", "")]
+    await core.switch.answer(ringing(mobile), "answer from the mobile")
+    await core.clock.advance(0)
+    assert told(mobile)[-1] == ("session-open", "")
+    assert told(desk)[-2:] == [("move-terminated", "moved"), ("session-terminated", Reason.MOVED)]
+    (on_mobile,) = mobile.legs.values()
+    assert await hears_tone(on_mobile, a, 1000) > -20  # alice is heard on the mobile
+    assert a.call.state is CallPhase.CONNECTED and told(alice)[-1] == ("session-modified", "")
