@@ -38,10 +38,10 @@ class Gateway:
         self.clock = clock  # one clock for sessions, the switch and conferences
         ENDPOINTS.set_peer_timeout(settings.peer_timeout_s)
         self.store: Store = SqliteStore(settings.db)
-        self.tokens = TokenService(self.store, settings)
+        self.tokens = TokenService(self.store, settings, clock)
         self.access = Access(settings, self.tokens)
-        self.verifications = Verifications(settings)
-        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.verifications = Verifications(settings, clock)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst, clock)
         self.sessions = SessionRegistry(settings.session_ttl_s, clock)
         self.switch = Switch(
             self.sessions, ENDPOINTS, ring_timeout_s=settings.ring_timeout_s, clock=clock
