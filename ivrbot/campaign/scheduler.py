@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from ivrbot import clock as base_clock
 from ivrbot.campaign.campaign import Campaign, CampaignError, Outcome, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.dialer import CampaignNotify, Dialer, next_try
@@ -293,7 +293,7 @@ class CampaignService:
         if not moments:
             return
         at = max(min(moments), now)
-        real = max(self.clock.to_real(at), datetime.now(UTC) + timedelta(milliseconds=10))
+        real = max(self.clock.to_real(at), self.clock.real_now() + timedelta(milliseconds=10))
         self.scheduler.pause_job(f"pace:{name}")
         self._add("wake", name, _wake, "date", run_date=real)
         log.info("campaign %s: nothing to dial until %s", name, at.isoformat())
@@ -305,10 +305,12 @@ class CampaignService:
             pass
 
 
-def clock_for(store: CampaignStore, setting: str) -> Clock:
-    """The campaign clock of ``setting``, keeping its origin across restarts (a fast clock
-    goes on from where it was, it does not start again)."""
-    clock = Clock.from_setting(setting)
+def clock_for(
+    store: CampaignStore, setting: str, base: base_clock.Clock = base_clock.REAL_CLOCK
+) -> Clock:
+    """The campaign clock of ``setting`` on ``base`` (real time), keeping its origin across
+    restarts (a fast clock goes on from where it was, it does not start again)."""
+    clock = Clock.from_setting(setting, base)
     store.set_meta("clock-now", json.dumps({"setting": setting.strip()}))  # saved_clock reads
     if clock.real:
         return clock
@@ -316,11 +318,12 @@ def clock_for(store: CampaignStore, setting: str) -> Clock:
     if saved is not None:
         data = json.loads(saved)
         if data["setting"] == setting:
-            return Clock(clock.speed, datetime.fromisoformat(data["start"]), data["t0"])
+            return Clock(clock.speed, datetime.fromisoformat(data["start"]), data["t0"], base)
     assert clock.start is not None
     store.set_meta("clock", json.dumps({"setting": setting, "start": clock.start.isoformat(),
-                                        "t0": time.time()}))  # fmt: skip
-    return Clock(clock.speed, clock.start, json.loads(store.get_meta("clock") or "{}")["t0"])
+                                        "t0": base.time()}))  # fmt: skip
+    saved_t0 = json.loads(store.get_meta("clock") or "{}")["t0"]
+    return Clock(clock.speed, clock.start, saved_t0, base)
 
 
 def saved_clock(store: CampaignStore) -> Clock:

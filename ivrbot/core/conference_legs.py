@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -125,7 +124,7 @@ class GatewayConference:
     mixer: Mixer
     host: ConferenceLeg | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.time)
+    started_at: float = 0.0  # the conference service's clock.time() when created
     ended_at: float | None = None
     recorders: list[Recorder] = field(default_factory=list)  # stopped when it ends
 

@@ -49,9 +49,9 @@ import asyncio
 import logging
 import os
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.core.call_state import MEDIA_TIMEOUT_S, LegState, Reason
 from ivrbot.core.conference_legs import (
     ConferenceError,
@@ -62,7 +62,7 @@ from ivrbot.core.conference_legs import (
     Participant,
     valid_participant_id,
 )
-from ivrbot.core.endpoints import Endpoint, EndpointKinds
+from ivrbot.core.endpoints import Endpoint, EndpointKinds, media_up
 from ivrbot.core.events import (
     InvitationReceived,
     ModTerminated,
@@ -96,8 +96,11 @@ SWEEP_S = 1.0  # how often legs of sessions that are gone are looked for
 class Conferences:
     """Every conference of the gateway, and each session's conference resources."""
 
-    def __init__(self, sessions: SessionRegistry, endpoints: EndpointKinds) -> None:
+    def __init__(
+        self, sessions: SessionRegistry, endpoints: EndpointKinds, clock: Clock = REAL_CLOCK
+    ) -> None:
         self.sessions, self.endpoints = sessions, endpoints
+        self.clock = clock  # the mixers, media timeouts and the sweep run on it
         self.conferences: dict[str, GatewayConference] = {}
         self.legs: dict[str, ConferenceLeg] = {}  # by resource id (unique across sessions)
         self._tasks = TaskSet("conferences")
@@ -118,7 +121,9 @@ class Conferences:
     # the host ------------------------------------------------------------------------------
     async def create(self, session: Session, sdp: str) -> ConferenceLeg:
         """Take the host's offer; the answer goes out as ``session-open`` on its channel."""
-        conf = GatewayConference(self._new_id(), identity_uri(session.user_id), Mixer())
+        mixer = Mixer(clock=self.clock)
+        conf = GatewayConference(self._new_id(), identity_uri(session.user_id), mixer)
+        conf.started_at = self.clock.time()
         conf.mixer.name = f"mixer/{conf.id}"
         leg = self.endpoints.for_offer(f"{session.user_id}/conference/{conf.id}", sdp)
         host = ConferenceLeg(self._new_id(), session, leg, "host", conf)
@@ -139,7 +144,7 @@ class Conferences:
 
     async def _connect(self, cleg: ConferenceLeg) -> bool:
         """Wait for the leg's media; then put it in the mix. False when it never came up."""
-        ok = await cleg.leg.wait_connected(MEDIA_TIMEOUT_S)
+        ok = await media_up(cleg.leg, MEDIA_TIMEOUT_S, self.clock)
         if cleg.state is not LegState.CONNECTING:
             return False
         if not ok:
@@ -394,7 +399,7 @@ class Conferences:
         """End the conference for everyone."""
         if conf.ended:
             return
-        conf.ended_at = time.time()
+        conf.ended_at = self.clock.time()
         log.info("conference %s ended (%s)", conf.id, reason)
         await conf.mixer.stop()
         await self._stop_recorders(conf)
@@ -441,7 +446,7 @@ class Conferences:
     async def _sweep(self) -> None:
         """Legs of sessions that are gone (logout, expiry) leave their conferences."""
         while self.conferences:
-            await asyncio.sleep(SWEEP_S)
+            await self.clock.sleep(SWEEP_S)
             for cleg in list(self.legs.values()):
                 if self.sessions.get(cleg.session.id) is None:
                     try:

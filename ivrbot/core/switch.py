@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.core import events as ev
 from ivrbot.core.bridge import Bridge
 from ivrbot.core.call_state import (
@@ -27,7 +27,7 @@ from ivrbot.core.call_state import (
     Reason,
     change,
 )
-from ivrbot.core.endpoints import Endpoint, EndpointKinds
+from ivrbot.core.endpoints import Endpoint, EndpointKinds, media_up
 from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.media.tones import hold_music, ringback
 from ivrbot.media.tracks import Playback
@@ -117,7 +117,7 @@ class SwitchCall:
     media_type: str = "audio"
     pending_mod: tuple[str, CallLeg, str] | None = None  # (modId, initiator, new media type)
     bridge: Bridge | None = None
-    started_at: float = field(default_factory=time.time)
+    started_at: float = 0.0  # the switch's clock.time() when placed
     answered_at: float | None = None
     ended_at: float | None = None
     reason: str = ""
@@ -157,8 +157,10 @@ class Switch:
         endpoints: EndpointKinds,
         hold_audio: str = "music",
         ring_timeout_s: float = 60.0,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.sessions, self.endpoints = sessions, endpoints
+        self.clock = clock  # the ring and media timeouts run on it; records' times come from it
         self.ring_timeout_s = ring_timeout_s  # unanswered calls end with "No answer"
         self.hold_audio = hold_audio  # 'music' or 'silence' for the party left on hold
         # early media: the caller gets the answer at once (session-open, provisionalSDP) and
@@ -189,6 +191,7 @@ class Switch:
     async def place(self, session: Session, called_party: str, sdp: str) -> CallLeg:
         """Take the caller's offer, give early media (ringback), ring the called identity."""
         call = SwitchCall(self._new_id(), identity_uri(session.user_id), called_party)
+        call.started_at = self.clock.time()
         leg = self.endpoints.for_offer(f"{session.user_id}/{call.id}", sdp)
         caller = CallLeg(self._new_id(), session, leg, "caller", call)
         answer = await leg.answer_offer(sdp)
@@ -240,7 +243,7 @@ class Switch:
         self._maybe_nobody_answers(call)  # turned away (or the bot's session was gone): busy
 
     async def _no_answer(self, call: SwitchCall) -> None:
-        await asyncio.sleep(self.ring_timeout_s)
+        await self.clock.sleep(self.ring_timeout_s)
         if call.state is CallPhase.RINGING and call.caller is not None:
             await self.end(call.caller, Reason.NO_ANSWER, by_gateway=True)
 
@@ -319,15 +322,15 @@ class Switch:
     async def _connect(self, call: SwitchCall) -> None:
         assert call.caller and call.callee
         results = await asyncio.gather(
-            call.caller.leg.wait_connected(MEDIA_TIMEOUT_S),
-            call.callee.leg.wait_connected(MEDIA_TIMEOUT_S),
+            media_up(call.caller.leg, MEDIA_TIMEOUT_S, self.clock),
+            media_up(call.callee.leg, MEDIA_TIMEOUT_S, self.clock),
         )
         if call.state is not CallPhase.CONNECTING:
             return
         if not all(results):
             await self.end(call.caller, Reason.MEDIA_FAILED, by_gateway=True)
             return
-        call.answered_at = time.time()
+        call.answered_at = self.clock.time()
         call.set_state(CallPhase.CONNECTED)
         self.on_call_changed(call)
         self._tasks.spawn(self._watch(call.caller))
@@ -436,7 +439,7 @@ class Switch:
                 call.bridge.unbridge()
                 call.bridge = None
         joined = SwitchCall(self._new_id(), a.uri, b.uri, CallPhase.CONNECTED, caller=a, callee=b)
-        joined.answered_at = time.time()
+        joined.started_at = joined.answered_at = self.clock.time()
         a.call = b.call = joined
         a.held = b.held = False
         self.calls[joined.id] = joined
@@ -467,7 +470,7 @@ class Switch:
     async def _complete_move(self, call: SwitchCall, new: CallLeg) -> None:
         old = call.moving
         assert old is not None
-        ok = await new.leg.wait_connected(MEDIA_TIMEOUT_S)
+        ok = await media_up(new.leg, MEDIA_TIMEOUT_S, self.clock)
         call.moving = None
         if not ok or call.state is not CallPhase.CONNECTED:
             await self._drop(new, Reason.MEDIA_FAILED)
@@ -571,7 +574,7 @@ class Switch:
             call.bridge.unbridge()
             call.bridge = None
         call.set_state(CallPhase.ENDED)
-        call.ended_at = time.time()
+        call.ended_at = self.clock.time()
         call.reason = reason
         self.calls.pop(call.id, None)
         self.on_call_changed(call)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 
 from aiohttp import WSMsgType, web
 
@@ -55,7 +54,7 @@ async def put_session(request: web.Request) -> web.Response:
         new_id = await e911_for_session(gateway, token, e911_id)
         if new_id is not None:
             session.e911_id = new_id
-    session.expires_at = time.time() + gateway.settings.session_ttl_s
+    session.expires_at = gateway.clock.time() + gateway.settings.session_ttl_s
     return web.Response(status=204, headers={"x-expires": str(gateway.settings.session_ttl_s)})
 
 

@@ -7,6 +7,7 @@ import socket
 
 from aiohttp import web
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.config import ConfigError, Settings
 from ivrbot.wire.app import make_app
 from ivrbot.wire.gateway import Gateway
@@ -47,9 +48,9 @@ def check_listen(host: str, port: int) -> None:
 
 
 class GatewayServer:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, clock: Clock = REAL_CLOCK) -> None:
         self.settings = settings or Settings()
-        self.app = make_app(self.settings)
+        self.app = make_app(self.settings, clock)
         self._runner: web.AppRunner | None = None
 
     @property

@@ -124,17 +124,6 @@ class Leg(EndpointBase):
                 log.info("%s: the peer is gone (connection %s)", self.name, state)
             self.failed.set()
 
-    async def wait_connected(self, timeout: float) -> bool:
-        """True once ICE and DTLS are up; False on failure or timeout."""
-        waits = [
-            asyncio.ensure_future(self.connected.wait()),
-            asyncio.ensure_future(self.failed.wait()),
-        ]
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for task in waits:
-            task.cancel()  # the one still waiting would otherwise wait until the leg closes
-        return self.connected.is_set()
-
     async def close(self) -> None:
         if not self._start_closing():
             return
