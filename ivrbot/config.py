@@ -14,15 +14,13 @@ from typing import TypeVar
 
 from ivrbot.errors import UserError
 
-# Every IVRBOT_ variable read so far and its type (int, float, bool, str, list): a setting
-# is read through one of the typed helpers below, which name the variable when its value is
-# bad (ConfigError), never through int()/float() of _env.
-ENV_TYPES: dict[str, str] = {}
 BOOLS = {"1": True, "true": True, "yes": True, "on": True,
          "0": False, "false": False, "no": False, "off": False}  # fmt: skip
 T = TypeVar("T")
 # where settings are read from: the process environment, or a scenario's overlay of it
 _SOURCE: ContextVar[Mapping[str, str] | None] = ContextVar("ivrbot_settings_source", default=None)
+# the variables read (name -> type) while env_types() records them; None: not recording
+_READ: ContextVar[dict[str, str] | None] = ContextVar("ivrbot_settings_read", default=None)
 
 
 def environment() -> Mapping[str, str]:
@@ -52,7 +50,9 @@ def child_environment(**extra: str) -> dict[str, str]:
 
 
 def _env(name: str, default: str, kind: str = "str") -> str:
-    ENV_TYPES.setdefault(name, kind)
+    read = _READ.get()
+    if read is not None:
+        read.setdefault(name, kind)
     return environment().get(f"IVRBOT_{name}", default)
 
 
@@ -152,8 +152,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
+    """Every ``IVRBOT_*`` setting, read once. Frozen: nothing changes a setting while the
+    process runs; a command that overrides one makes new settings (``dataclasses.replace``)
+    before it builds the gateway."""
+
     host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: _env_int("PORT", 8890, high=65535))
     domain: str = field(default_factory=lambda: _env("DOMAIN", "ivrbot.local"))
@@ -249,6 +253,19 @@ class Settings:
     )
     # what flows see as call.env: this environment (a scenario's [env] table over it)
     flow_env: dict[str, str] = field(default_factory=lambda: dict(environment()), repr=False)
+
+    @staticmethod
+    def env_types() -> dict[str, str]:
+        """Every ``IVRBOT_`` variable the settings read, and its type (int, float, bool, str,
+        list): each is read through one of the typed helpers above, which name the variable
+        when its value is bad (ConfigError), never through int()/float() of ``_env``."""
+        read: dict[str, str] = {}
+        token = _READ.set(read)
+        try:
+            Settings()
+        finally:
+            _READ.reset(token)
+        return read
 
     @classmethod
     def with_env(cls, values: Mapping[str, str], **given: object) -> Settings:

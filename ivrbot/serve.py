@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -244,12 +245,12 @@ async def serve(
     workers: int | None = None,
 ) -> None:
     settings = Settings()
-    if host:
-        settings.host = host
-    if port is not None:
-        settings.port = port
-    if workers is not None:
-        settings.media_workers = workers
+    settings = replace(
+        settings,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        media_workers=settings.media_workers if workers is None else workers,
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

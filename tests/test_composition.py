@@ -116,6 +116,10 @@ async def test_the_parts_start_in_order_and_stop_in_reverse(
 @pytest.mark.contract
 async def test_a_port_in_use_is_one_line(tmp_path: Path, tts: Synthesizer) -> None:
     async with assemble(Settings(port=0, db=str(tmp_path / "a.db")), tts=tts) as first:
+        port = first.settings.port  # port 0: the free port taken, named before it started
+        assert (
+            port != 0 and first.url == f"http://127.0.0.1:{port}" == first.gateway.settings.base_url
+        )
         clash = Settings(port=first.settings.port, db=str(tmp_path / "b.db"))
         with pytest.raises(ConfigError, match="already in use"):
             async with assemble(clash, tts=tts):

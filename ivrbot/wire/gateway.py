@@ -35,6 +35,8 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # the pool users associate from: the settings', and the numbers of the flows served
+        self.virtual_numbers: list[str] = list(settings.virtual_numbers)
         ENDPOINTS.set_peer_timeout(settings.peer_timeout_s)
         self.store: Store = SqliteStore(settings.db)
         self.tokens = TokenService(self.store, settings)

@@ -54,7 +54,7 @@ async def get_config(request: web.Request) -> web.Response:
             **access,
             "api_endpoint": s.base_url,
             "ewebrtc_uri": s.rtc_uri,
-            "virtual_numbers_pool": s.virtual_numbers,
+            "virtual_numbers_pool": gw(request).virtual_numbers,
             "ewebrtc_domain": s.domain,
             "app_tokens_url": "/tokens",
             "app_e911ids_url": "/e911ids",
@@ -168,7 +168,7 @@ async def put_user_id(request: web.Request) -> web.Response:
             raise ApiError("SVC8514", f"{user_id} (this token is bound to its mobile number)")
         return web.Response(status=204)
     if token.app_scope is AppScope.VIRTUAL_NUMBER:
-        uid, kind = _virtual_number(user_id, s.virtual_numbers), "virtual"
+        uid, kind = _virtual_number(user_id, gateway.virtual_numbers), "virtual"
     elif token.app_scope is AppScope.ACCOUNT_ID:
         uid, kind = _account_id(user_id, s.domain), "account"
     else:
