@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from ivrbot.campaign.scheduler import _SERVICES
 from ivrbot.compose import assemble
 from ivrbot.config import ConfigError, Settings
 from ivrbot.flow import Flow, Hangup
@@ -102,7 +101,7 @@ async def test_the_parts_start_in_order_and_stop_in_reverse(
         async def stop() -> None:
             seen["gateway listening while the bot stops"] = server._runner is not None
             # (the scheduler's own shutdown is deferred to the loop: its service is gone)
-            seen["campaigns stopped before the bots"] = campaigns.key not in _SERVICES
+            seen["campaigns stopped before the bots"] = not campaigns.running
             await stop_bot()
 
         bot.stop = stop  # type: ignore[method-assign]
