@@ -136,9 +136,8 @@ class Runner:
         from ivrbot import logs
         from ivrbot.endpoints.workers.pool import WorkerPool
 
-        log_config = logs.CONFIGURED[0] if logs.CONFIGURED else ("info", "text", 0)
         pool = WorkerPool(self.server.gateway, self.settings, self.flows_dir,
-                          self.settings.media_workers, log_config)  # fmt: skip
+                          self.settings.media_workers, logs.configured())  # fmt: skip
         await pool.start()
         board = self.server.app[BOARD]  # the dashboard shows the workers' calls too
         board.elsewhere, pool.on_change = pool.live_calls, board.poke

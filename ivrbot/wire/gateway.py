@@ -15,7 +15,7 @@ from ivrbot.config import Settings
 from ivrbot.core.conferences import Conferences
 from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.core.switch import Switch, SwitchCall
-from ivrbot.endpoints.kinds import ENDPOINTS
+from ivrbot.endpoints.kinds import MediaEndpoints
 from ivrbot.store.base import CallRecord, Store
 from ivrbot.store.nodes import node_alive, this_node
 from ivrbot.store.sqlite import SqliteStore
@@ -37,14 +37,15 @@ class Gateway:
         self.settings = settings
         # the pool users associate from: the settings', and the numbers of the flows served
         self.virtual_numbers: list[str] = list(settings.virtual_numbers)
-        ENDPOINTS.set_peer_timeout(settings.peer_timeout_s)
+        self.endpoints = MediaEndpoints(settings.jitter_prefetch)
+        self.endpoints.set_peer_timeout(settings.peer_timeout_s)
         self.store: Store = SqliteStore(settings.db)
         self.tokens = TokenService(self.store, settings)
         self.access = Access(settings, self.tokens)
         self.verifications = Verifications(settings)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.sessions = SessionRegistry(settings.session_ttl_s)
-        self.switch = Switch(self.sessions, ENDPOINTS, ring_timeout_s=settings.ring_timeout_s)
+        self.switch = Switch(self.sessions, self.endpoints, ring_timeout_s=settings.ring_timeout_s)
         self.switch.on_call_changed = self.record_call
         self._open_calls: dict[str, CallRecord] = {}  # records of calls in progress, by id
         self.node = this_node()
@@ -52,7 +53,7 @@ class Gateway:
         if settled:
             log.warning("%d call records were left open by a process that stopped: "
                         "marked 'interrupted'", settled)  # fmt: skip
-        self.conferences = Conferences(self.sessions, ENDPOINTS)
+        self.conferences = Conferences(self.sessions, self.endpoints)
         self.workers: WorkerPool | None = None  # media worker processes (ivrbot/workers)
         self.websockets: set[web.WebSocketResponse] = set()
         self._writes: set[asyncio.Task[None]] = set()

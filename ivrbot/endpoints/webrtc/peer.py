@@ -17,6 +17,8 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from ivrbot.endpoints.webrtc import rfc4733
 
 DEFAULT_ICE_HOSTS = ("127.0.0.1",)
+# Process-wide: aioice finds host addresses through one module function for every
+# connection of the process (replaced in new_peer_connection); set once at start-up.
 _host_addresses: list[str] = []
 
 
