@@ -28,6 +28,7 @@ reserved for the bots, or held by another client's token, 403 POL1009.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -133,7 +134,7 @@ async def delete_tokens(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _virtual_number(user_id: str, pool: list[str]) -> str:
+def _virtual_number(user_id: str, pool: Sequence[str]) -> str:
     digits = user_id[4:] if user_id.startswith("vtn:") else ""
     if len(digits) == 11 and digits.startswith("1"):
         digits = digits[1:]

@@ -32,6 +32,8 @@ def test_settings_never_change_once_made() -> None:
         settings.port = 8890  # type: ignore[misc]
     moved = dataclasses.replace(settings, port=8891)
     assert (moved.port, settings.port) == (8891, 0)
+    given = Settings(api_keys=["k" * 16])  # a list given is kept as a tuple: no append either
+    assert given.api_keys == ("k" * 16,) and isinstance(settings.virtual_numbers, tuple)
 
 
 @pytest.mark.parametrize("name", TYPED)
@@ -72,7 +74,7 @@ def test_good_values_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(f"IVRBOT_{name}", value)
     s = Settings()
     assert (s.port, s.local_bots, s.access_log, s.ring_timeout_s) == (9000, False, True, 2.5)
-    assert s.virtual_numbers == ["5550002000", "5550002001", "5"]
+    assert s.virtual_numbers == ("5550002000", "5550002001", "5")
 
 
 def test_no_setting_is_read_around_the_typed_helpers() -> None:
