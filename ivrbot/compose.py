@@ -97,7 +97,8 @@ class Parts:
         s, server = self.settings, self.server
         local = server is not None and s.local_bots
         if server is not None:
-            s.virtual_numbers += [n for n in flow.numbers if n not in s.virtual_numbers]
+            pool = server.gateway.virtual_numbers
+            pool += [n for n in flow.numbers if n not in pool]
             await reserve(server.gateway, flow.user_ids)  # only the operator's bots take them
         bot = Bot(
             flow, self.url, self.tts, model, self.timeline, inbound=inbound,
@@ -174,8 +175,8 @@ async def _start_gateway(
 ) -> None:
     """The gateway server (its store, sessions, switch; routes of campaigns and SIP added
     before it listens), listening, then the SIP connector."""
-    settings = parts.settings
-    server = parts.server = GatewayServer(settings, parts.clock)
+    server = parts.server = GatewayServer(parts.settings, parts.clock)
+    settings = parts.settings = server.settings  # port 0: the free port it took
     if campaigns:
         from ivrbot.campaign.service import campaign_service
 

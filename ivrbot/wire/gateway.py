@@ -15,7 +15,7 @@ from ivrbot.config import Settings
 from ivrbot.core.conferences import Conferences
 from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.core.switch import Switch, SwitchCall
-from ivrbot.endpoints.kinds import ENDPOINTS
+from ivrbot.endpoints.kinds import MediaEndpoints
 from ivrbot.store.base import CallRecord, Store
 from ivrbot.store.nodes import node_alive, this_node
 from ivrbot.store.sqlite import SqliteStore
@@ -36,7 +36,10 @@ class Gateway:
     def __init__(self, settings: Settings, clock: Clock = REAL_CLOCK) -> None:
         self.settings = settings
         self.clock = clock  # one clock for sessions, the switch and conferences
-        ENDPOINTS.set_peer_timeout(settings.peer_timeout_s)
+        # the pool users associate from: the settings', and the numbers of the flows served
+        self.virtual_numbers: list[str] = list(settings.virtual_numbers)
+        self.endpoints = MediaEndpoints(settings.jitter_prefetch)
+        self.endpoints.set_peer_timeout(settings.peer_timeout_s)
         self.store: Store = SqliteStore(settings.db)
         self.tokens = TokenService(self.store, settings, clock)
         self.access = Access(settings, self.tokens)
@@ -44,7 +47,7 @@ class Gateway:
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst, clock)
         self.sessions = SessionRegistry(settings.session_ttl_s, clock)
         self.switch = Switch(
-            self.sessions, ENDPOINTS, ring_timeout_s=settings.ring_timeout_s, clock=clock
+            self.sessions, self.endpoints, ring_timeout_s=settings.ring_timeout_s, clock=clock
         )
         self.switch.on_call_changed = self.record_call
         self._open_calls: dict[str, CallRecord] = {}  # records of calls in progress, by id
@@ -53,7 +56,7 @@ class Gateway:
         if settled:
             log.warning("%d call records were left open by a process that stopped: "
                         "marked 'interrupted'", settled)  # fmt: skip
-        self.conferences = Conferences(self.sessions, ENDPOINTS, clock)
+        self.conferences = Conferences(self.sessions, self.endpoints, clock)
         self.workers: WorkerPool | None = None  # media worker processes (ivrbot/workers)
         self.websockets: set[web.WebSocketResponse] = set()
         self._writes: set[asyncio.Task[None]] = set()
