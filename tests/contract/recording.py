@@ -159,16 +159,22 @@ class _Tap:
 
 
 class Expectation:
-    """What a Phone published (the Phone-API events of SESSION_EVENTS) and how its calls
-    ended, in the recording's terms."""
+    """What a Phone publishes (the Phone-API events of SESSION_EVENTS, as :func:`told`) and
+    the last state of each of its calls, in the recording's terms."""
 
     def __init__(self, phone: Phone) -> None:
         self.events: list[Any] = []
+        self.states: dict[int, str] = {}
         for name in SESSION_EVENTS:
-            phone.on(name, lambda payload, name=name: self.events.append(told(name, payload)))
+            phone.on(name, lambda payload, name=name: self._told(name, payload))
 
-    def to_dict(self, calls: dict[int, str]) -> dict[str, Any]:
-        return {"events": self.events, "calls": {str(k): v for k, v in sorted(calls.items())}}
+    def _told(self, name: str, payload: Any) -> None:
+        self.events.append(told(name, payload))
+        if name == "call:state-changed":
+            self.states[payload.index] = payload.new_state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "calls": {str(k): v for k, v in sorted(self.states.items())}}
 
 
 def told(name: str, payload: Any) -> Any:

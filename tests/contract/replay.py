@@ -17,7 +17,7 @@ from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.media.tracks import OutboundAudio
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport import EventSource, Response
-from tests.contract.recording import ASKS, SESSION_EVENTS, told
+from tests.contract.recording import ASKS, Expectation
 from tests.phone.fake_transport import FakeEvents
 
 SESSION = "/RTC/v1/sessions/session"
@@ -114,11 +114,7 @@ async def replay(wire: list[dict[str, Any]], name: str = "replay") -> dict[str, 
     transport = ReplayTransport()
     gateway = GatewayEnd()
     phone = Phone("http://gateway.invalid", name=name, in_process=True, transport=transport)
-    events: list[Any] = []
-    states: dict[int, str] = {}
-    for event in SESSION_EVENTS:
-        phone.on(event, lambda p, event=event: events.append(told(event, p)))
-    phone.on("call:state-changed", lambda p: states.update({p.index: p.new_state}))
+    expect = Expectation(phone)
     await phone.login(token="replay")
     transport.scripted = True
     doing: list[asyncio.Task[Any]] = []
@@ -156,4 +152,4 @@ async def replay(wire: list[dict[str, Any]], name: str = "replay") -> dict[str, 
         transport.scripted = False
         await phone.close()
         gateway.close()
-    return {"events": events, "calls": {str(k): v for k, v in sorted(states.items())}}
+    return expect.to_dict()
