@@ -150,9 +150,16 @@ async def conference(alice: Party, bob: Party) -> None:
     await alice.wait("conference:invitation-accepted")
     await bob.do("end_conference")
     await bob.wait("conference:ended")
-    await asyncio.sleep(0.3)  # the host is told that bob left
+    await alice.wait("conference:participant-removed")  # the host is told that bob left
     await alice.do("end_conference")
     await alice.wait("conference:ended")
+
+
+async def quiet(parties: list[Party], still_s: float = 0.3) -> None:
+    """Until no session has received anything for ``still_s``."""
+    seen = -1
+    while seen != (seen := sum(len(p.transport.entries) for p in parties)):
+        await asyncio.sleep(still_s)
 
 
 SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
@@ -179,7 +186,7 @@ async def record(url: str, name: str) -> dict[str, Any]:
         await scenario(*parties)
         for party in parties:
             await party.ended()
-        await asyncio.sleep(0.2)  # events still on their way are part of the recording
+        await quiet(parties)  # events still on their way are part of the recording
         return {
             "scenario": name,
             "about": (scenario.__doc__ or "").strip(),
