@@ -117,13 +117,13 @@ class Call(MediaHost):
         (:mod:`ivrbot.phone.call_state`), logs ``old -> new`` and publishes
         call:state-changed. ``auto``: held by the Phone itself (entering HELD only)."""
         old = self.state
+        if not check_change(f"{self.phone.name} call {self.index}", old, new):
+            return
+        self.state = new
         if new == CallState.HELD and old != CallState.MODIFICATION_ACCEPTED:
             self.auto_held = auto
         elif new not in (CallState.HELD, CallState.MODIFICATION_ACCEPTED):
             self.auto_held = False
-        if not check_change(f"{self.phone.name} call {self.index}", old, new):
-            return
-        self.state = new
         changed = self.event_data(CallStateChanged, old_state=old.value, new_state=new.value)
         self.phone.publish(Event.CALL_STATE_CHANGED, changed)
         if new in ENDED:

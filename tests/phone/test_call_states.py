@@ -149,7 +149,7 @@ def test_a_call_s_state_is_assigned_in_one_place() -> None:
     assert assigned == [
         ("call.py", "self.state = CallState.CREATED"),
         ("call.py", "self.auto_held = False"),
+        ("call.py", "self.state = new"),
         ("call.py", "self.auto_held = auto"),
         ("call.py", "self.auto_held = False"),
-        ("call.py", "self.state = new"),
     ]
