@@ -24,6 +24,7 @@ const METHODS = {
   hold: (p) => p.hold(),
   resume: (p) => p.resume(),
   transfer: (p) => p.transfer(),
+  move: (p) => p.move(),
   upgrade: (p) => p.upgrade(),
   downgrade: (p) => p.downgrade(),
   accept_modification: (p) => p.acceptModification(),

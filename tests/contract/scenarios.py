@@ -20,6 +20,7 @@ class Party:
 
     def __init__(self, url: str, name: str) -> None:
         self.name = name
+        self.user = name.rstrip("0123456789")  # alice2: another session of alice
         self.transport = RecordingTransport(url)
         self.phone = Phone(url, name=name, in_process=True, transport=self.transport)
         self.expect = Expectation(self.phone)
@@ -29,7 +30,7 @@ class Party:
 
     async def login(self, url: str) -> None:
         token = await fetch_token(url, "ACCOUNT_ID", in_process=True)
-        await self.phone.login(token=token, user_id=f"{self.name}@ivrbot.local")
+        await self.phone.login(token=token, user_id=f"{self.user}@ivrbot.local")
         self.transport.start()
         self.expect.events.clear()
 
@@ -57,73 +58,73 @@ class Party:
         }
 
 
-async def connected(caller: Party, callee: Party) -> None:
-    await caller.do("dial", f"{callee.name}@ivrbot.local")
-    await callee.wait("call:incoming")
-    await callee.do("answer")
-    await caller.wait("call:connected")
-    await callee.wait("call:connected")
+async def connected(alice: Party, bob: Party) -> None:
+    await alice.do("dial", f"{bob.user}@ivrbot.local")
+    await bob.wait("call:incoming")
+    await bob.do("answer")
+    await alice.wait("call:connected")
+    await bob.wait("call:connected")
 
 
-async def answered(caller: Party, callee: Party) -> None:
-    """An incoming call answered, then hung up by the caller."""
-    await connected(caller, callee)
-    await caller.do("hangup")
-    await callee.wait("call:disconnected")
+async def answered(alice: Party, bob: Party) -> None:
+    """Alice calls bob, he answers; she hangs up."""
+    await connected(alice, bob)
+    await alice.do("hangup")
+    await bob.wait("call:disconnected")
 
 
-async def rejected(caller: Party, callee: Party) -> None:
-    """The callee turns the call down while it rings."""
-    await caller.do("dial", f"{callee.name}@ivrbot.local")
-    await callee.wait("call:incoming")
-    await callee.do("reject")
-    await caller.wait("call:rejected")
+async def rejected(alice: Party, bob: Party) -> None:
+    """Alice calls bob; he turns the call down while it rings."""
+    await alice.do("dial", f"{bob.user}@ivrbot.local")
+    await bob.wait("call:incoming")
+    await bob.do("reject")
+    await alice.wait("call:rejected")
 
 
-async def canceled(caller: Party, callee: Party) -> None:
-    """The caller gives up while the call rings."""
-    await caller.do("dial", f"{callee.name}@ivrbot.local")
-    await callee.wait("call:incoming")
-    await caller.do("cancel")
-    await callee.wait("call:canceled")
+async def canceled(alice: Party, bob: Party) -> None:
+    """Alice calls bob and gives up while it rings."""
+    await alice.do("dial", f"{bob.user}@ivrbot.local")
+    await bob.wait("call:incoming")
+    await alice.do("cancel")
+    await bob.wait("call:canceled")
 
 
-async def hold_resume(caller: Party, callee: Party) -> None:
-    """The caller holds the call and resumes it; the callee hangs up."""
-    await connected(caller, callee)
-    await caller.do("hold")
-    await caller.do("resume")
-    await callee.do("hangup")
-    await caller.wait("call:disconnected")
+async def hold_resume(alice: Party, bob: Party) -> None:
+    """Alice holds her call with bob and resumes it; he hangs up."""
+    await connected(alice, bob)
+    await alice.do("hold")
+    await alice.do("resume")
+    await bob.do("hangup")
+    await alice.wait("call:disconnected")
 
 
-async def modification_accepted(caller: Party, callee: Party) -> None:
-    """The caller asks for video; the callee accepts."""
-    await connected(caller, callee)
-    await caller.do("upgrade")
-    await callee.wait("call:modification-in-progress")
-    await callee.do("accept_modification")
-    await caller.wait("call:media-modification")
-    await caller.do("hangup")
-    await callee.wait("call:disconnected")
+async def modification_accepted(alice: Party, bob: Party) -> None:
+    """Alice asks for video; bob accepts; she hangs up."""
+    await connected(alice, bob)
+    await alice.do("upgrade")
+    await bob.wait("call:modification-in-progress")
+    await bob.do("accept_modification")
+    await alice.wait("call:media-modification")
+    await alice.do("hangup")
+    await bob.wait("call:disconnected")
 
 
-async def modification_rejected(caller: Party, callee: Party) -> None:
-    """The caller asks for video; the callee refuses."""
-    await connected(caller, callee)
-    await caller.do("upgrade")
-    await callee.wait("call:modification-in-progress")
-    await callee.do("reject_modification")
-    await caller.wait("call:media-modification")
-    await caller.do("hangup")
-    await callee.wait("call:disconnected")
+async def modification_rejected(alice: Party, bob: Party) -> None:
+    """Alice asks for video; bob refuses; she hangs up."""
+    await connected(alice, bob)
+    await alice.do("upgrade")
+    await bob.wait("call:modification-in-progress")
+    await bob.do("reject_modification")
+    await alice.wait("call:media-modification")
+    await alice.do("hangup")
+    await bob.wait("call:disconnected")
 
 
-async def terminated(caller: Party, callee: Party) -> None:
-    """The callee's session ends (logout) during the call: the caller is told."""
-    await connected(caller, callee)
-    await callee.do("logout")
-    await caller.wait("call:disconnected")
+async def terminated(alice: Party, bob: Party) -> None:
+    """Bob's session ends (logout) during the call: alice is told."""
+    await connected(alice, bob)
+    await bob.do("logout")
+    await alice.wait("call:disconnected")
 
 
 async def transfer(alice: Party, bob: Party, carol: Party) -> None:
@@ -162,6 +163,24 @@ async def quiet(parties: list[Party], still_s: float = 0.3) -> None:
         await asyncio.sleep(still_s)
 
 
+async def move(bob: Party, alice: Party, alice2: Party) -> None:
+    """Bob calls alice, whose two sessions ring; she answers on one (the other is told it
+    was answered elsewhere), then moves the call to her other session, which takes it."""
+    await bob.do("dial", "alice@ivrbot.local")
+    await alice.wait("call:incoming")
+    await alice2.wait("call:incoming")
+    await alice.do("answer")
+    await bob.wait("call:connected")
+    await alice2.wait("call:canceled")
+    await alice.do("move")
+    await alice2.wait("call:incoming", 2)
+    await alice2.do("answer")
+    await alice.wait("call:moved")
+    await alice2.wait("call:connected")
+    await bob.do("hangup")
+    await alice2.wait("call:disconnected")
+
+
 SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "answered": answered,
     "rejected": rejected,
@@ -172,13 +191,14 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "terminated": terminated,
     "transfer": transfer,
     "conference": conference,
+    "move": move,
 }
 
 
 async def record(url: str, name: str) -> dict[str, Any]:
     """Play scenario ``name`` on the gateway at ``url``: every party's recording."""
     scenario = SCENARIOS[name]
-    who = ("alice", "bob", "carol")[: scenario.__code__.co_argcount]
+    who = scenario.__code__.co_varnames[: scenario.__code__.co_argcount]
     parties = [Party(url, n) for n in who]
     try:
         for party in parties:
@@ -189,7 +209,7 @@ async def record(url: str, name: str) -> dict[str, Any]:
         await quiet(parties)  # events still on their way are part of the recording
         return {
             "scenario": name,
-            "about": (scenario.__doc__ or "").strip(),
+            "about": " ".join((scenario.__doc__ or "").split()),
             "sessions": {p.name: p.recording() for p in parties},
         }
     finally:
