@@ -98,26 +98,25 @@ async def hold_resume(alice: Party, bob: Party) -> None:
     await alice.wait("call:disconnected")
 
 
-async def modification_accepted(alice: Party, bob: Party) -> None:
-    """Alice asks for video; bob accepts; she hangs up."""
+async def modification(alice: Party, bob: Party, answer: str) -> None:
+    """Alice asks for video; bob answers (``answer``: his method); she hangs up."""
     await connected(alice, bob)
     await alice.do("upgrade")
     await bob.wait("call:modification-in-progress")
-    await bob.do("accept_modification")
+    await bob.do(answer)
     await alice.wait("call:media-modification")
     await alice.do("hangup")
     await bob.wait("call:disconnected")
+
+
+async def modification_accepted(alice: Party, bob: Party) -> None:
+    """Alice asks for video; bob accepts; she hangs up."""
+    await modification(alice, bob, "accept_modification")
 
 
 async def modification_rejected(alice: Party, bob: Party) -> None:
     """Alice asks for video; bob refuses; she hangs up."""
-    await connected(alice, bob)
-    await alice.do("upgrade")
-    await bob.wait("call:modification-in-progress")
-    await bob.do("reject_modification")
-    await alice.wait("call:media-modification")
-    await alice.do("hangup")
-    await bob.wait("call:disconnected")
+    await modification(alice, bob, "reject_modification")
 
 
 async def terminated(alice: Party, bob: Party) -> None:
