@@ -188,7 +188,7 @@ class Switch:
     async def place(self, session: Session, called_party: str, sdp: str) -> CallLeg:
         """Take the caller's offer, give early media (ringback), ring the called identity."""
         call = SwitchCall(self._new_id(), identity_uri(session.user_id), called_party)
-        leg = self.endpoints.for_offer(f"{session.user_id}/{call.id}", sdp)
+        leg = self.endpoints.for_offer(f"{session.user_id}/{call.id}", session)
         caller = CallLeg(self._new_id(), session, leg, "caller", call)
         answer = await leg.answer_offer(sdp)
         call.caller = caller

@@ -24,6 +24,7 @@ from ivrbot.flow.call import FlowCall
 from ivrbot.flow.flow import EventHandler, Flow, FlowError
 from ivrbot.flow.record import FlowRecord
 from ivrbot.flow.rooms import Rooms
+from ivrbot.flow.sign_in import SignIn
 from ivrbot.media.amd import AmdResult, AnsweringMachineDetector, BeepDetector
 from ivrbot.media.frames import LISTEN_RATE
 from ivrbot.media.hold import BOT_SIDE, FAR_END
@@ -32,7 +33,6 @@ from ivrbot.numbers import e164
 from ivrbot.outcomes import Outcome, of_reason
 from ivrbot.phone.call import ENDED, Call, CallState
 from ivrbot.phone.phone import Phone
-from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.speech.recognizer_pool import shared_pool
 from ivrbot.speech.tts import Prompt, Synthesizer
 from ivrbot.store.base import Store
@@ -121,9 +121,8 @@ class Bot:
         self.call_watchers: list[call_events.CallWatcher] = []
         self._rang: set[tuple[int, int]] = set()  # dialled calls whose ringback came early
         self._picked_up: dict[FlowCall, asyncio.Event] = {}  # dialled calls not yet answered
-        self.rooms = Rooms(  # Conference steps
-            gateway_url, flow.user_ids[0], f"bot:{flow.name}", self.credentials, gateway is not None
-        )
+        self.sign_in = SignIn(gateway_url, self.credentials, gateway)
+        self.rooms = Rooms(self.sign_in, flow.user_ids[0], f"bot:{flow.name}")  # Conference steps
 
     def note(self, event: str, **detail: Any) -> None:
         if self.timeline is not None:
@@ -190,10 +189,8 @@ class Bot:
         return phone.logged_in and not phone.calls and phone not in self._admitted
 
     async def _add_phone(self) -> Phone:
-        phone = Phone(
-            self.gateway_url,
-            name=f"bot:{self.flow.name}:{len(self.phones) + 1}",
-            in_process=self.gateway is not None,
+        phone = self.sign_in.phone(
+            f"bot:{self.flow.name}:{len(self.phones) + 1}",
             hold_audio="silence",  # music on hold is not the caller: a held bot hears nothing
         )
         for event, handler in (
@@ -214,10 +211,7 @@ class Bot:
             phone.on(event, functools.partial(handler, phone))
         for event in Event:  # the flow's own handlers, looked up when the event comes
             phone.on(event, functools.partial(self._dispatch, event))
-        token = await fetch_token(
-            self.gateway_url, "VIRTUAL_NUMBER", self.credentials, self.gateway is not None
-        )
-        await phone.login(token=token, user_id=self.flow.user_ids[0])
+        await self.sign_in.login(phone, self.flow.user_ids[0])
         self.phones.append(phone)
         return phone
 
