@@ -18,7 +18,7 @@ from ivrbot.speech.tts import Synthesizer
 from ivrbot.wire.server import GatewayServer
 from tests.endpoints.sip.peers import Baresip, Kamailio, running_pbx
 
-WELCOME = Path(__file__).resolve().parents[2] / "flows" / "welcome.py"
+WELCOME = Path(__file__).resolve().parents[3] / "flows" / "welcome.py"
 MEDIA_PORTS = (42000, 42999)
 DESK = "5550001011"
 MakeSip = Callable[..., Awaitable[SipConnector]]
