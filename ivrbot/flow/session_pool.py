@@ -56,7 +56,11 @@ class SessionPool:
             hold_audio="silence",  # music on hold is not the caller: a held bot hears nothing
         )
         self._subscribe(phone)
-        await self.sign_in.login(phone, self.user_id)
+        try:
+            await self.sign_in.login(phone, self.user_id)
+        except BaseException:
+            await phone.close()  # its connection to the gateway, if any
+            raise
         self.phones.append(phone)
         return phone
 
