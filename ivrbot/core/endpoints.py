@@ -110,8 +110,9 @@ async def media_up(endpoint: Endpoint, timeout: float, clock: Clock = REAL_CLOCK
 class EndpointKinds(Protocol):
     """Makes the endpoint for a call's party (ivrbot.endpoints.kinds is the real one)."""
 
-    def for_offer(self, name: str, sdp: object) -> Endpoint:
-        """The endpoint that takes an offer."""
+    def for_offer(self, name: str, session: Session) -> Endpoint:
+        """The endpoint that takes an offer from ``session`` (its kind follows from the
+        session, never from the offer's text)."""
         ...
 
     def for_session(self, name: str, session: Session) -> Endpoint:

@@ -32,7 +32,7 @@ class Session:
     # would ring it meanwhile waits here, and rings it once the pending one is settled.
     offering: int = 0  # invitations being prepared for this session
     waiting: list[tuple[Any, str]] = field(default_factory=list)  # (Call, from URI)
-    local: bool = False  # a bot in the gateway's process: its media are frames in process
+    local: bool = False  # made in this process (a bot, a SIP call): media as frames in process
     # what it hears while the far end holds ('music' | 'silence'; None: the switch's
     # hold_audio); a session that said is told of the far end's hold (session-modified)
     hold_audio: str | None = None

@@ -192,7 +192,7 @@ class Switch:
         """Take the caller's offer, give early media (ringback), ring the called identity."""
         call = SwitchCall(self._new_id(), identity_uri(session.user_id), called_party)
         call.started_at = self.clock.time()
-        leg = self.endpoints.for_offer(f"{session.user_id}/{call.id}", sdp)
+        leg = self.endpoints.for_offer(f"{session.user_id}/{call.id}", session)
         caller = CallLeg(self._new_id(), session, leg, "caller", call)
         answer = await leg.answer_offer(sdp)
         call.caller = caller

@@ -1,14 +1,15 @@
 """The endpoints a call's party can be: an aiortc peer connection (browsers, remote Phones)
-or an in-process bot (frames and keys, no SDP). The gateway makes one :class:`MediaEndpoints`
-from its settings and hands it to the switch and the conference service (the core's
+or an in-process one (a bot in this process, a SIP call: frames and keys, no SDP). Which
+follows from the session, never from what a client sends: a session is local only when it
+was made in this process (ivrbot.wire.in_process, the SIP connector). The gateway hands
+its :class:`MediaEndpoints` (made from its settings) to the switch and the conference service (the core's
 :class:`~ivrbot.core.endpoints.EndpointKinds`)."""
 
 from __future__ import annotations
 
-from ivrbot.core.endpoints import Endpoint, SdpError
+from ivrbot.core.endpoints import Endpoint
 from ivrbot.core.sessions import Session
 from ivrbot.endpoints.local.local_leg import LocalLeg
-from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.endpoints.webrtc.hotpath import GATEWAY_PREFETCH
 from ivrbot.endpoints.webrtc.leg import Leg
 from ivrbot.endpoints.webrtc.peer import set_peer_timeout
@@ -21,17 +22,12 @@ class MediaEndpoints:
     def __init__(self, prefetch: int = GATEWAY_PREFETCH) -> None:
         self.prefetch = prefetch
 
-    def for_offer(self, name: str, sdp: object) -> Endpoint:
-        """In-process when the offer names a local link of this process, else a WebRTC leg."""
-        if LocalLink.is_local(sdp):
-            link = LocalLink.find(sdp)
-            if link is None:
-                raise SdpError("the SDP names an in-process media link this gateway does not have")
-            return LocalLeg(name, link)
-        return Leg(name, self.prefetch)
+    def for_offer(self, name: str, session: Session) -> Endpoint:
+        """The endpoint that takes ``session``'s offer: in-process for a local session."""
+        return self.for_session(name, session)
 
     def for_session(self, name: str, session: Session) -> Endpoint:
-        """In-process for a bot in this process, else a WebRTC leg."""
+        """In-process for a session in this process, else a WebRTC leg."""
         return LocalLeg(name) if session.local else Leg(name, self.prefetch)
 
     @staticmethod

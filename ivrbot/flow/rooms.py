@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ivrbot.credentials import Credentials
 from ivrbot.errors import IvrbotError, PhoneException
 from ivrbot.events import Event
+from ivrbot.flow.sign_in import SignIn
 from ivrbot.media.tracks import Playback
 from ivrbot.phone.call import ENDED, CallState, ConferenceCall
 from ivrbot.phone.phone import Phone
-from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.speech.tts import Prompt
 from ivrbot.tasks import TaskSet
 
@@ -66,17 +65,8 @@ class Room:
 class Rooms:
     """A bot's rooms by name; ``enter`` opens one on demand."""
 
-    def __init__(
-        self,
-        gateway_url: str,
-        user_id: str,
-        label: str,
-        credentials: Credentials | None = None,
-        in_process: bool = False,
-    ) -> None:
-        self.gateway_url = gateway_url
-        self.in_process = in_process  # the bot runs in the gateway's process: local media
-        self.credentials = credentials or Credentials.operator()  # the number is reserved
+    def __init__(self, sign_in: SignIn, user_id: str, label: str) -> None:
+        self.sign_in = sign_in  # the bot's: in the gateway's process, local media
         self.user_id = user_id  # the flow's number: merging needs the same identity
         self.label = label
         self.rooms: dict[str, Room] = {}
@@ -111,15 +101,10 @@ class Rooms:
         self._close_if_empty(room)
 
     async def _open(self, name: str) -> Room:
-        phone = Phone(
-            self.gateway_url, name=f"{self.label}:room:{name}", in_process=self.in_process
-        )
+        phone = self.sign_in.phone(f"{self.label}:room:{name}")
         phone.on(Event.CALL_INCOMING, lambda _: self._tasks.spawn(_turn_down(phone)))
         try:
-            token = await fetch_token(
-                self.gateway_url, "VIRTUAL_NUMBER", self.credentials, self.in_process
-            )
-            await phone.login(token=token, user_id=self.user_id)
+            await self.sign_in.login(phone, self.user_id)
             conference = await phone.start_conference()
             async with asyncio.timeout(OPEN_TIMEOUT_S):
                 while conference.state != CallState.CONNECTED:

@@ -1,11 +1,11 @@
 """A Phone call's media, and its offer/answer, in one place: over WebRTC (an aiortc peer
 connection with the gateway) or in-process (a bot in the gateway's process: frames by
-function calls, see :mod:`ivrbot.endpoints.local.local_link`).
+function calls over the gateway's link, see :mod:`ivrbot.endpoints.local.local_link`).
 
 The Phone's methods only say what they need (an offer, an answer to an offer, a new offer
 with another direction, the answer to apply); which kind of media a call has follows from
-the first SDP: an in-process Phone offers local media, and a call whose offer names a
-local link is answered with local media.
+the Phone's transport: a Phone in the gateway's process has in-process media on every call,
+its link handed over by object (never named in an SDP).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from ivrbot.endpoints.local.local_link import LocalLink
+from ivrbot.endpoints.local.local_link import LocalLink, local_sdp
 from ivrbot.endpoints.webrtc import rfc4733
 from ivrbot.endpoints.webrtc.peer import new_peer_connection
 from ivrbot.media.tracks import pump
@@ -214,46 +214,47 @@ class RtcMedia(CallMedia):
 
 
 class LocalMedia(CallMedia):
-    """Media with the gateway in this process (a bot attached inside the gateway)."""
+    """Media with the gateway in this process (a bot attached inside the gateway): the
+    gateway's side of the call makes the link, ``find_link`` hands it over once the gateway
+    has the call (its offer to us, or its answer to ours)."""
 
     kind = "local"
 
-    def __init__(self, host: MediaHost, track: MediaStreamTrack) -> None:
+    def __init__(
+        self,
+        host: MediaHost,
+        track: MediaStreamTrack,
+        find_link: Callable[[], LocalLink | None],
+    ) -> None:
         super().__init__(host, track)
         self.link: LocalLink | None = None
-        self._sdp = ""
+        self._find_link = find_link
         self._awaiting_answer = False
         self._direction = "sendrecv"
         self._before = "sendrecv"
 
-    def _attach(self, link: LocalLink) -> None:
+    def _attach(self) -> None:
+        if self.link is not None:
+            return
+        link = self._find_link()
+        if link is None:
+            raise ValueError("the gateway has no in-process media for this call")
         self.link = link
         link.attach("endpoint", self.track, self.host.on_media_frame, self._on_key)
-        link.on_connected(self.host.on_media_up)  # now, or when the gateway takes our offer
+        link.on_connected(self.host.on_media_up)  # now: the gateway's end is in
         link.on_closed(self._on_closed)
 
     async def offer(self) -> str:
-        link = LocalLink(f"{self.host.media_name} (offer)")
-        self._attach(link)
-        self._awaiting_answer = True
-        self._sdp = link.sdp()
-        return self._sdp
+        self._awaiting_answer = True  # the gateway makes the link when it takes the offer
+        return local_sdp()
 
     async def answer(self, offer: str) -> str:
-        link = LocalLink.find(offer)
-        if link is None:
-            raise ValueError("the offer names no in-process media link of this process")
-        if self.link is None:
-            self._attach(link)
-        elif link is not self.link:
-            raise ValueError("the offer names another in-process media link")
-        self._sdp = link.sdp()
-        return self._sdp
+        self._attach()
+        return local_sdp()
 
     async def accept_answer(self, sdp: str) -> None:
         if self._awaiting_answer:
-            if LocalLink.find(sdp) is not self.link:
-                raise ValueError("the answer names another in-process media link")
+            self._attach()
             self._awaiting_answer = False
 
     @property
@@ -265,10 +266,9 @@ class LocalMedia(CallMedia):
         return self.link is not None and self.link.connected.is_set() and not self.closed
 
     async def reoffer(self, direction: str) -> str:
-        assert self.link is not None
         self._before, self._direction = self._direction, direction
         self._awaiting_answer = True
-        return self.link.sdp(direction)
+        return local_sdp(direction)
 
     def revert(self) -> None:
         self._direction = self._before

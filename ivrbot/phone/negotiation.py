@@ -1,10 +1,11 @@
 """Media negotiation of a Phone's calls: every SDP offer and answer the Phone sends or
 takes goes through here (the rest of the Phone never reads or writes SDP).
 
-Which media a call gets follows from its first SDP: an in-process Phone offers local media
-(frames in process, :mod:`ivrbot.endpoints.local.local_link`); a call whose offer names a local link
-is answered with local media; anything else is an aiortc peer connection with the ICE
-settings of this Phone (:mod:`ivrbot.phone.media` holds both kinds). Requests carry SDP as
+Which media a call gets follows from the Phone's transport: a Phone in the gateway's process
+(its transport hands over the gateway's media links, :class:`~ivrbot.phone.transport.
+LinkSource`) has in-process media on every call (frames in process,
+:mod:`ivrbot.endpoints.local.local_link`); any other has an aiortc peer connection with the
+ICE settings of this Phone (:mod:`ivrbot.phone.media` holds both kinds). Requests carry SDP as
 ``{"sdp": ...}`` parts of their bodies (docs/spec/rtc-api.md); these are made here too.
 """
 
@@ -14,10 +15,10 @@ from typing import Any
 
 from aiortc import RTCIceServer
 
-from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.phone.call import Call
 from ivrbot.phone.media import CallMedia, LocalMedia, RtcMedia
 from ivrbot.phone.publisher import Publisher
+from ivrbot.phone.transport import LinkSource
 
 Sdp = dict[str, str]  # the SDP part of a request body: {"sdp": ...}
 
@@ -25,9 +26,9 @@ Sdp = dict[str, str]  # the SDP part of a request body: {"sdp": ...}
 class Negotiation:
     """Offers, answers and the media they make, for every call of one Phone."""
 
-    def __init__(self, publisher: Publisher, in_process: bool) -> None:
+    def __init__(self, publisher: Publisher, links: LinkSource | None = None) -> None:
         self.publisher = publisher
-        self.in_process = in_process
+        self.links = links  # the gateway's media links, for a Phone in its process
         self.ice_servers: list[RTCIceServer] = []  # none: no STUN/TURN (loopback, one host)
         self.ice_transport = "all"
 
@@ -69,10 +70,14 @@ class Negotiation:
         self.ice_transport = policy
 
     # the media a call gets -------------------------------------------------------------------
-    def _media(self, call: Call, local: bool) -> CallMedia:
+    def _media(self, call: Call) -> CallMedia:
         if call.media is None:
-            if local:
-                call.media = LocalMedia(call, call.local_media)
+            links = self.links
+            if links is not None:
+                resource = f"{call.phone.session_path}/{call.kind.resource}"
+                call.media = LocalMedia(
+                    call, call.local_media, lambda: links.link_for(f"{resource}/{call.id}")
+                )
             else:
                 call.media = RtcMedia(call, call.local_media, self.ice_servers, self.ice_transport)
         return call.media
@@ -80,12 +85,12 @@ class Negotiation:
     # this side offers ------------------------------------------------------------------------
     async def offer(self, call: Call) -> Sdp:
         """The first offer of ``call`` (dial, starting a conference)."""
-        return {"sdp": await self._media(call, self.in_process).offer()}
+        return {"sdp": await self._media(call).offer()}
 
     async def reoffer(self, call: Call, direction: str) -> Sdp:
         """A new offer of the call's media with ``direction`` (sendonly to hold, sendrecv);
         :meth:`revert` undoes it when the request carrying it fails."""
-        return {"sdp": await self._media(call, self.in_process).reoffer(direction)}
+        return {"sdp": await self._media(call).reoffer(direction)}
 
     def revert(self, call: Call) -> None:
         if call.media is not None:
@@ -113,9 +118,9 @@ class Negotiation:
         return call.far_offer is not None
 
     async def answer(self, call: Call) -> Sdp:
-        """Answer the far end's kept offer (in-process media when it names a local link)."""
+        """Answer the far end's kept offer."""
         offer, call.far_offer = call.far_offer, None
         if offer is None:
             raise ValueError("the far end made no offer to answer")
-        media = call.media or self._media(call, LocalLink.is_local(offer))
+        media = self._media(call)
         return {"sdp": await media.answer(offer)}

@@ -49,13 +49,13 @@ class Phone:
         gateway_url: str,
         name: str = "phone",
         domain: str = "ivrbot.local",
-        in_process: bool = False,
         transport: Transport | None = None,
         hold_audio: str | None = None,
     ) -> None:
         """``transport``: how requests and events reach the gateway (default: HTTP and a
-        WebSocket to ``gateway_url``; tests of the Phone's logic pass a scripted one).
-        ``in_process``: a bot in the gateway's own process (calls' media as frames).
+        WebSocket to ``gateway_url``; a bot in the gateway's own process passes a
+        :class:`~ivrbot.phone.transport_local.LocalTransport`: its calls' media are then
+        frames in process; tests of the Phone's logic pass a scripted one).
         ``hold_audio``: what the gateway sends this Phone while the far end holds a call,
         'music' or 'silence' (None: the gateway's setting); a Phone that says is also told
         when the far end holds and resumes (``call:remote-held`` / ``call:remote-resumed``).
@@ -65,9 +65,9 @@ class Phone:
         self.name = name
         self.domain = domain
         self._publisher = Publisher(name)
-        self._session = PhoneSession(self._publisher, transport or RemoteTransport(gateway_url),
-                                in_process, hold_audio)  # fmt: skip
-        self._negotiation = Negotiation(self._publisher, in_process)
+        transport = transport or RemoteTransport(gateway_url)
+        self._session = PhoneSession(self._publisher, transport, hold_audio)
+        self._negotiation = Negotiation(self._publisher, transport.links)
         self._lines = Lines(self, self._session, self._publisher, self._negotiation)
         self._session.keeper = self._lines
         self._modifications = Modifications(self._lines)
@@ -81,7 +81,8 @@ class Phone:
 
     @property
     def in_process(self) -> bool:
-        return self._session.in_process
+        """In the gateway's process: calls' media are frames in process, not WebRTC."""
+        return self.transport.links is not None
 
     @property
     def user_id(self) -> str | None:

@@ -12,7 +12,6 @@ import logging
 import time
 from typing import Any, NoReturn, Protocol
 
-from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.errors import PhoneException, api_error_code
 from ivrbot.events import Event, SessionNotice, SessionReady
 from ivrbot.media.hold import HOLD_AUDIO_HEADER
@@ -45,7 +44,6 @@ class PhoneSession:
         self,
         publisher: Publisher,
         transport: Transport,
-        in_process: bool,
         hold_audio: str | None = None,
     ) -> None:
         self.publisher = publisher
@@ -54,9 +52,6 @@ class PhoneSession:
         # None: the gateway's choice); a session that says is also told of the far end's
         # hold and resume (call:remote-held / call:remote-resumed)
         self.hold_audio = hold_audio
-        # a bot in the gateway's own process: its calls' media are frames passed in process
-        # (ivrbot.endpoints.local.local_link), not a WebRTC peer connection
-        self.in_process = in_process
         self.keeper: CallKeeper | None = None  # set once the calls part exists (Phone)
         self.user_id: str | None = None
         self.session_path: str | None = None
@@ -148,8 +143,6 @@ class PhoneSession:
             if not resp.ok:
                 self.api_fail("login", "2000", resp)
         headers = {"x-e911Id": e911_id} if e911_id else {}
-        if self.in_process:
-            headers[SESSION_HEADER] = PROCESS_KEY
         if self.hold_audio is not None:
             headers[HOLD_AUDIO_HEADER] = self.hold_audio
         body = {

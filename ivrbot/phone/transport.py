@@ -1,9 +1,11 @@
 """How a Phone reaches the gateway: the transport interface, its responses and failures.
 
-The Phone only ever calls :class:`Transport`: ``request`` for the wire API's HTTP calls and
-``open_events`` for the session's event channel. :class:`~ivrbot.phone.transport_remote.
-RemoteTransport` (aiohttp, HTTP + WebSocket) is the one every Phone uses by default; tests
-of the Phone's own logic inject a scripted one (``Phone(url, transport=...)``)."""
+The Phone only ever calls :class:`Transport`: ``request`` for the wire API's calls,
+``open_events`` for the session's event channel and ``links`` for in-process media.
+:class:`~ivrbot.phone.transport_remote.RemoteTransport` (aiohttp, HTTP + WebSocket) is the
+one every Phone uses by default; :class:`~ivrbot.phone.transport_local.LocalTransport`
+reaches a gateway in the same process without a socket (a bot attached inside it); tests of
+the Phone's own logic inject a scripted one (``Phone(url, transport=...)``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ivrbot.credentials import Credentials
+    from ivrbot.endpoints.local.local_link import LocalLink
 
 
 class GatewayUnreachable(Exception):
@@ -70,8 +73,18 @@ class EventSource(Protocol):
     async def close(self) -> None: ...
 
 
+class LinkSource(Protocol):
+    """The gateway's in-process media links, for a Phone in its process."""
+
+    def link_for(self, resource: str) -> LocalLink | None:
+        """The link of the call or conference at ``resource`` (its path on the wire)."""
+        ...
+
+
 class Transport(Protocol):
     token: str | None  # the access token sent with every request once logged in
+    # the gateway's media links when it is in this process (None: WebRTC media)
+    links: LinkSource | None
 
     async def request(
         self,
@@ -88,3 +101,15 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def request_token(transport: Transport, app_scope: str, credentials: Credentials) -> str:
+    """An access token from the gateway's app server (``POST /tokens``), presenting
+    ``credentials``; :class:`TokensRefused` when the gateway refuses them (401/403)."""
+    resp = await transport.request("POST", "/tokens", {"app_scope": app_scope},
+                                   credentials.headers())  # fmt: skip
+    if resp.status in (401, 403):
+        raise TokensRefused(resp.status, resp.text, credentials)
+    if resp.status != 200:
+        raise GatewayUnreachable(f"POST /tokens: HTTP {resp.status} {resp.text}")
+    return str(resp.body["access_token"])

@@ -11,8 +11,14 @@ from typing import Any
 import aiohttp
 
 from ivrbot.credentials import Credentials
-from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
-from ivrbot.phone.transport import GatewayUnreachable, Response, SessionGone, TokensRefused
+from ivrbot.phone.transport import (
+    GatewayUnreachable,
+    LinkSource,
+    Response,
+    SessionGone,
+    TokensRefused,
+    request_token,
+)  # fmt: skip
 
 __all__ = [
     "EventStream", "GatewayUnreachable", "RemoteTransport", "Response", "SessionGone",
@@ -26,6 +32,7 @@ class RemoteTransport:
     def __init__(self, base_url: str, timeout_s: float = 15.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.token: str | None = None
+        self.links: LinkSource | None = None  # media over WebRTC
         self._http: aiohttp.ClientSession | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
@@ -104,26 +111,14 @@ class EventStream:
 
 
 async def fetch_token(
-    base_url: str,
-    app_scope: str = "ACCOUNT_ID",
-    credentials: Credentials | None = None,
-    in_process: bool = False,
+    base_url: str, app_scope: str = "ACCOUNT_ID", credentials: Credentials | None = None
 ) -> str:
-    """An access token from the gateway's app server (``POST /tokens``), presenting
-    ``credentials`` (default: the API key in ``IVRBOT_API_KEY``, if set); ``in_process``:
-    asked by a bot in the gateway's own process (not rate-limited). :class:`TokensRefused`
-    when the gateway refuses these credentials (401/403)."""
+    """An access token from the gateway at ``base_url`` (``POST /tokens``), presenting
+    ``credentials`` (default: the API key in ``IVRBOT_API_KEY``, if set).
+    :class:`TokensRefused` when the gateway refuses these credentials (401/403)."""
     credentials = credentials if credentials is not None else Credentials.from_env()
-    headers = credentials.headers()
-    if in_process:
-        headers[SESSION_HEADER] = PROCESS_KEY
     transport = RemoteTransport(base_url)
     try:
-        resp = await transport.request("POST", "/tokens", {"app_scope": app_scope}, headers)
-        if resp.status in (401, 403):
-            raise TokensRefused(resp.status, resp.text, credentials)
-        if resp.status != 200:
-            raise GatewayUnreachable(f"POST /tokens: HTTP {resp.status} {resp.text}")
-        return str(resp.body["access_token"])
+        return await request_token(transport, app_scope, credentials)
     finally:
         await transport.close()

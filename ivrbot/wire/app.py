@@ -21,6 +21,7 @@ from ivrbot.wire import (
 )
 from ivrbot.wire.gateway import Gateway
 from ivrbot.wire.http import GATEWAY, MAX_BODY, body_middleware, errors_middleware
+from ivrbot.wire.in_process import InProcessWire
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def make_app(settings: Settings | None = None, clock: Clock = REAL_CLOCK) -> web
         middlewares=[errors_middleware, body_middleware], client_max_size=MAX_BODY
     )
     app[GATEWAY] = gateway
+    gateway.in_process = InProcessWire(app)  # how bots in this process reach the routes
     rtc = gateway.settings.rtc_uri
     for routes in (routes_auth, routes_sessions, routes_calls, routes_conferences, openapi):
         routes.add_routes(app, rtc)

@@ -26,6 +26,7 @@ from ivrbot.wire.verify import Verifications
 
 if TYPE_CHECKING:
     from ivrbot.endpoints.workers.pool import WorkerPool
+    from ivrbot.wire.in_process import InProcessWire
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class Gateway:
                         "marked 'interrupted'", settled)  # fmt: skip
         self.conferences = Conferences(self.sessions, self.endpoints, clock)
         self.workers: WorkerPool | None = None  # media worker processes (ivrbot/workers)
+        # the routes for a client in this process (a bot attached inside): set by make_app
+        self.in_process: InProcessWire | None = None
         self.websockets: set[web.WebSocketResponse] = set()
         self._writes: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None

@@ -20,7 +20,6 @@ from ivrbot.core.relayed import RelayedLeg
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch import CallLeg
 from ivrbot.credentials import API_KEY_HEADER
-from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.errors import request_error
 from ivrbot.wire.access import basic_credentials, known_api_key
 from ivrbot.wire.auth import RTC_SCOPES, AuthError, GrantError, Token, digest
@@ -31,6 +30,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 256 * 1024
 GATEWAY = web.AppKey("gateway", Gateway)
+# set only on a request made in this process (ivrbot.wire.in_process: a bot attached inside
+# the gateway); no header or anything else from the network can set it
+IN_PROCESS = web.RequestKey("in_process", bool)
 TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
 
 
@@ -242,8 +244,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 def limit(request: web.Request, bucket: str) -> None:
     """Take one request from this client's ``bucket`` (RateLimited -> 429 when empty). The
-    gateway's own in-process bots (they present the process key) are not limited."""
-    if request.headers.get(SESSION_HEADER) == PROCESS_KEY:
+    gateway's own in-process bots (ivrbot.wire.in_process) are not limited."""
+    if request.get(IN_PROCESS, False):
         return
     gw(request).limiter.take(bucket, request.remote or "-")
 

@@ -7,10 +7,9 @@ import secrets
 
 from aiohttp import WSMsgType, web
 
-from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.media.hold import HOLD_AUDIO, HOLD_AUDIO_HEADER
 from ivrbot.wire.e911 import e911_for_session
-from ivrbot.wire.http import ApiError, bearer, gw, json_body, limit, own_session
+from ivrbot.wire.http import IN_PROCESS, ApiError, bearer, gw, json_body, limit, own_session
 from ivrbot.wire.serialise import envelope
 
 
@@ -27,8 +26,8 @@ async def post_session(request: web.Request) -> web.Response:
     if refusal is not None:  # e.g. associated before the number was reserved for a bot
         raise ApiError("POL1009", refusal)
     e911_id = await e911_for_session(gateway, token, request.headers.get("x-e911Id"))
-    # a Phone in the gateway's own process proves it with the process key: local media
-    local = request.headers.get(SESSION_HEADER) == PROCESS_KEY
+    # a Phone in the gateway's own process (ivrbot.wire.in_process): its media are local
+    local = request.get(IN_PROCESS, False)
     hold_audio = request.headers.get(HOLD_AUDIO_HEADER)  # ivrbot's: a bot says 'silence'
     if hold_audio is not None and hold_audio not in HOLD_AUDIO:
         raise ApiError("SVC0002", f"{HOLD_AUDIO_HEADER} (one of: {', '.join(HOLD_AUDIO)})")

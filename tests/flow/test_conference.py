@@ -24,6 +24,7 @@ from ivrbot.flow.check import check_flow, flow_edges
 from ivrbot.flow.graph import svg
 from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
+from ivrbot.flow.sign_in import SignIn
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.audio import sine, tone_dbfs
@@ -218,7 +219,8 @@ async def test_a_room_that_cannot_open_goes_to_the_fallback(
     )
     bot = Bot(flow, gateway.url, tts)
     await bot.start()
-    bot.rooms.gateway_url = "http://127.0.0.1:9"  # nothing listens there: the room cannot open
+    # nothing listens there: the room cannot open
+    bot.rooms.sign_in = SignIn("http://127.0.0.1:9", bot.credentials)
     ann = Caller(gateway.url, tts, "ann")
     try:
         await ann.dial("5550001092")

@@ -26,7 +26,7 @@ import pytest
 import vosk
 
 import ivrbot.flow.call
-import ivrbot.flow.runner
+import ivrbot.flow.call_lifecycle
 from ivrbot.flow import Ask, Flow, Hangup
 from ivrbot.flow.runner import Bot
 from ivrbot.media.frames import LISTEN_RATE, WIRE_RATE, WIRE_SAMPLES, pcm_from_frame, resample
@@ -77,7 +77,7 @@ async def bot(
     gateway: GatewayServer, tts: Synthesizer, model: vosk.Model, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Bot]:
     TimedListener.heard, RecordedTurn.made = [], []
-    monkeypatch.setattr(ivrbot.flow.runner, "Listener", TimedListener)
+    monkeypatch.setattr(ivrbot.flow.call_lifecycle, "Listener", TimedListener)
     monkeypatch.setattr(ivrbot.flow.call, "GrammarTurn", RecordedTurn)
     flow = Flow("bargein", number="5550001003", language="ko")
     flow.add(

@@ -7,9 +7,23 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ivrbot.phone.transport import EventSource, GatewayUnreachable, Response
+from ivrbot.endpoints.local.local_link import LocalLink
+from ivrbot.phone.transport import EventSource, GatewayUnreachable, LinkSource, Response
 
 Answer = Response | Callable[[Any], Response] | type[Exception]
+
+
+class FakeLinks:
+    """The gateway's in-process media links by resource, made when first asked for (as the
+    gateway's LocalLeg makes one for each call of an in-process session)."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, LocalLink] = {}
+        self.asked: list[str] = []
+
+    def link_for(self, resource: str) -> LocalLink | None:
+        self.asked.append(resource)
+        return self.links.setdefault(resource, LocalLink(resource))
 
 
 class FakeEvents:
@@ -42,6 +56,7 @@ class FakeTransport:
     def __init__(self, answers: dict[tuple[str, str], Answer]) -> None:
         self.answers = answers
         self.token: str | None = None
+        self.links: LinkSource | None = None  # FakeLinks: a Phone in the gateway's process
         self.sent: list[tuple[str, str, Any, dict[str, str]]] = []
         self.events = FakeEvents()
         self.closed = False

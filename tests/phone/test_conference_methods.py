@@ -14,7 +14,7 @@ import pytest
 
 from ivrbot.phone.call import Call, CallState, ConferenceCall
 from ivrbot.phone.phone import Phone
-from ivrbot.phone.transport import EventSource, Response
+from ivrbot.phone.transport import EventSource, LinkSource, Response
 from tests.helpers import code_of, sync_code_of
 from tests.phone.fake_transport import FakeEvents
 
@@ -28,6 +28,7 @@ class ScriptedTransport:
         self.requests: list[tuple[str, str, Any, dict[str, str]]] = []
         self.replies: list[Response | Exception] = []
         self.token: str | None = None
+        self.links: LinkSource | None = None  # media over WebRTC
         self.events = FakeEvents()
 
     async def request(

@@ -1,7 +1,8 @@
 """The Phone's parts over a scripted gateway (unit tests: no gateway, in-process media).
 
 - the Phone is one facade over parts, with the spec's methods;
-- Negotiation: which media a call gets from its first SDP, offers kept until answered;
+- Negotiation: which media a call gets (in-process: the gateway's link of that call, handed
+  over by object), offers kept until answered;
 - Lines: hold and resume of a call and of a conference are one path (the kind's resource,
   header and body key), the held call comes back when the call in front ends, the far
   end's reasons end a call and a conference as each should, background calls are marked;
@@ -23,7 +24,7 @@ from ivrbot.phone.call import Call, CallState, ConferenceCall
 from ivrbot.phone.media import LocalMedia
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport import Response
-from tests.phone.fake_transport import FakeTransport
+from tests.phone.fake_transport import FakeLinks, FakeTransport
 
 pytestmark = pytest.mark.unit
 
@@ -68,7 +69,8 @@ def recorder(phone: Phone) -> list[tuple[str, Any]]:
 
 async def logged_in(transport: FakeTransport) -> Phone:
     transport.answers[("POST", "/RTC/v1/sessions")] = CREATED
-    phone = Phone("http://gateway.invalid", name="unit", in_process=True, transport=transport)
+    transport.links = FakeLinks()
+    phone = Phone("http://gateway.invalid", name="unit", transport=transport)
     await phone.login(token="t")
     return phone
 
@@ -93,29 +95,53 @@ def transport() -> FakeTransport:
     return FakeTransport({})
 
 
-async def test_negotiation_picks_the_media_from_the_first_sdp(transport: FakeTransport) -> None:
+async def test_an_in_process_phone_s_calls_get_the_gateway_s_link(transport: FakeTransport) -> None:
     phone = await logged_in(transport)
+    links = transport.links
+    assert isinstance(links, FakeLinks)
     negotiation = phone._negotiation
     ours = phone._lines.new(Call, "outgoing", "tel:+5550001000")
     offer = await negotiation.offer(ours)
-    assert isinstance(ours.media, LocalMedia) and LocalLink.find(offer["sdp"]) is ours.media.link
+    assert isinstance(ours.media, LocalMedia) and ours.media.link is None
+    assert "x-ivrbot" not in offer["sdp"], "an SDP names no link"
     assert not negotiation.negotiated(ours)
-    await negotiation.take_answer(ours, {"sdp": offer["sdp"]})
+    ours.id = "k1"  # the gateway took the offer (201): its answer hands over its link
+    await negotiation.take_answer(ours, {"sdp": "v=0"})
     assert negotiation.negotiated(ours)
+    assert ours.media.link is links.links[f"{SESSION}/calls/k1"]
 
     theirs = phone._lines.new(Call, "incoming", "sip:bob@ivrbot.local")
-    link = LocalLink("the gateway's end")
-    negotiation.take_offer(theirs, {"sdp": link.sdp()})
+    theirs.id = "k2"
+    negotiation.take_offer(theirs, {"sdp": "v=0"})
     assert negotiation.has_offer(theirs)
-    answer = await negotiation.answer(theirs)
-    assert LocalLink.find(answer["sdp"]) is link and isinstance(theirs.media, LocalMedia)
+    await negotiation.answer(theirs)
+    assert isinstance(theirs.media, LocalMedia)
+    assert theirs.media.link is links.links[f"{SESSION}/calls/k2"]
     assert not negotiation.has_offer(theirs), "an offer is answered once"
     with pytest.raises(ValueError):
         await negotiation.answer(theirs)
     negotiation.take_offer(theirs, {"state": "mod-received"})  # an offer without SDP
     assert not negotiation.has_offer(theirs)
-    link.close()
     await phone.close()
+
+
+async def test_the_gateway_s_media_is_not_found_for_another_call(
+    transport: FakeTransport,
+) -> None:
+    """A call the gateway has no link for (not an in-process session's) is refused."""
+    phone = await logged_in(transport)
+    transport.links = phone._negotiation.links = NoLinks()
+    theirs = phone._lines.new(Call, "incoming", "sip:bob@ivrbot.local")
+    theirs.id = "k3"
+    phone._negotiation.take_offer(theirs, {"sdp": "v=0"})
+    with pytest.raises(ValueError, match="no in-process media"):
+        await phone._negotiation.answer(theirs)
+    await phone.close()
+
+
+class NoLinks:
+    def link_for(self, resource: str) -> LocalLink | None:
+        return None
 
 
 @pytest.mark.parametrize(
@@ -225,7 +251,8 @@ async def test_an_expired_session_ends_the_calls_here(transport: FakeTransport) 
     transport.answers[("POST", "/RTC/v1/sessions")] = Response(
         201, {"Location": SESSION, "x-expires": "2"}, None
     )  # refreshed after 1 s; the refresh gets 404: the gateway forgot the session
-    phone = Phone("http://gateway.invalid", name="unit", in_process=True, transport=transport)
+    transport.links = FakeLinks()
+    phone = Phone("http://gateway.invalid", name="unit", transport=transport)
     await phone.login(token="t")
     seen = recorder(phone)
     call = await connected(phone, Call, "k1")

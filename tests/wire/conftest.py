@@ -25,7 +25,8 @@ async def pair(gateway: GatewayServer, request: pytest.FixtureRequest) -> Any:
     """alice (WebRTC) and a bot: a remote Phone over WebRTC, or a Phone in the gateway's
     process (local media: frames in process)."""
     url = gateway.url
-    alice, bot = Party(url, "alice"), Party(url, "bot", in_process=request.param == "local")
+    local = gateway.gateway.in_process if request.param == "local" else None
+    alice, bot = Party(url, "alice"), Party(url, "bot", local)
     await login(alice, url, "ACCOUNT_ID", "alice@ivrbot.local")
     await login(bot, url, "VIRTUAL_NUMBER", "vtn:5550001000")
     yield alice, bot

@@ -485,7 +485,7 @@ async def test_location_and_headers(trio: tuple[Member, Member, Member]) -> None
     offer_phone = Phone(transport.base_url, name="raw")
     try:
         call = ConferenceCall(offer_phone, 1, "outgoing", "", True)
-        body = {"conference": await Negotiation(Publisher("raw"), in_process=False).offer(call)}
+        body = {"conference": await Negotiation(Publisher("raw")).offer(call)}
         resp = await transport.request("POST", f"{host.phone.session_path}/conferences", body)
         assert resp.status == 201 and resp.headers["x-state"] == "created"
         location = resp.headers["Location"]

@@ -15,8 +15,10 @@ import pytest
 from ivrbot.media.frames import rms_dbfs
 from ivrbot.media.tones import HOLD_NOTES_HZ
 from ivrbot.phone.phone import Phone
+from ivrbot.phone.transport_local import LocalTransport
 from ivrbot.phone.transport_remote import fetch_token
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.in_process import InProcessWire
 from ivrbot.wire.server import GatewayServer
 from tests.wire.test_calls import Party, login
 
@@ -28,9 +30,10 @@ SILENT_DB = -55.0
 class BotParty(Party):
     """A Party whose Phone says what a bot says: silence on hold."""
 
-    def __init__(self, url: str, in_process: bool) -> None:
-        super().__init__(url, "bot", in_process)
-        self.phone = Phone(url, name="bot", in_process=in_process, hold_audio="silence")
+    def __init__(self, url: str, local: InProcessWire | None) -> None:
+        super().__init__(url, "bot", local)
+        transport = LocalTransport(local) if local is not None else None
+        self.phone = Phone(url, name="bot", transport=transport, hold_audio="silence")
         for event in ("call:incoming", "call:connected", "call:remote-held",
                       "call:remote-resumed", "call:disconnected"):  # fmt: skip
             self.phone.on(event, self._record(event))
@@ -46,7 +49,10 @@ async def alice_and_bot(
     gateway: GatewayServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[Party, BotParty]]:
     url = gateway.url
-    alice, bot = Party(url, "alice"), BotParty(url, in_process=request.param == "local")
+    alice, bot = (
+        Party(url, "alice"),
+        BotParty(url, gateway.gateway.in_process if request.param == "local" else None),
+    )
     await login(alice, url, "ACCOUNT_ID", "alice@ivrbot.local")
     await login(bot, url, "VIRTUAL_NUMBER", "vtn:5550001000")
     yield alice, bot

@@ -17,6 +17,7 @@ import pytest
 from ivrbot.media.tones import HOLD_NOTES_HZ, RINGBACK_HZ
 from ivrbot.phone.call import CallState
 from ivrbot.testing.audio import sine, tone_dbfs
+from ivrbot.wire.in_process import InProcessWire
 from ivrbot.wire.server import GatewayServer
 from tests.wire.test_calls import Party, login
 
@@ -28,8 +29,8 @@ FREQS = {"alice": 700.0, "bob": 1000.0, "carol": 1300.0, "alice2": 1900.0}
 class Speaker(Party):
     """A party that plays its own tone on every call it has."""
 
-    def __init__(self, url: str, name: str, in_process: bool = False) -> None:
-        super().__init__(url, name, in_process)
+    def __init__(self, url: str, name: str, local: InProcessWire | None = None) -> None:
+        super().__init__(url, name, local)
         self.tone_name = name
         self.media_kinds: set[str] = set()  # 'webrtc' or 'local', of every call it had
         self.phone.on("call:connected", self._speak)
@@ -84,7 +85,8 @@ async def people(
 ) -> AsyncIterator[dict[str, Speaker]]:
     url = gateway.url
     local = IN_PROCESS[request.param]
-    out = {n: Speaker(url, n, n in local) for n in FREQS}
+    routes = gateway.gateway.in_process
+    out = {n: Speaker(url, n, routes if n in local else None) for n in FREQS}
     out["alice2"].tone_name = "alice2"
     for name, party in out.items():
         user = "alice" if name == "alice2" else name
@@ -97,10 +99,14 @@ async def people(
 
 
 async def call(frm: Speaker, to: Speaker, address: str | None = None) -> None:
+    """``frm`` calls ``to``, who answers; returns once both ends are connected (an
+    in-process bot's end is up at once, a WebRTC caller's once its ICE and DTLS are)."""
+    connected = {p: len(p.events.get("call:connected", [])) for p in (frm, to)}
     await frm.phone.dial(address or f"{to.tone_name}@ivrbot.local", remote_media=frm.hear)
     await to.wait("call:incoming")
     await to.phone.answer(remote_media=to.hear)
-    await to.wait("call:connected", len(to.events.get("call:connected", [])) + 1)
+    for party in (frm, to):
+        await party.wait("call:connected", connected[party] + 1)
 
 
 @pytest.mark.e2e

@@ -1,23 +1,19 @@
 """In-process media: a bot in the gateway's process exchanges audio frames and key events
 with the gateway through function calls (no ICE, no DTLS, no codec, no socket).
 
-Signalling stays the wire API (the bot is an ordinary Phone of the gateway), so every call
-control feature works unchanged; only the media differs. The two ends find each other
-through a marker in the SDP (``a=x-ivrbot-local:<link id>``) naming a link registered in this
-process: whichever side offers first registers the link, the other side attaches to it.
-An id is unguessable and only means something inside this process, so a remote client that
-copies the marker gets nothing.
-
-A session declares itself in-process with the header ``x-ivrbot-local: PROCESS_KEY`` when it
-is created; the gateway then offers it local media for the calls it rings.
+Signalling stays the wire API (the bot is an ordinary Phone of the gateway, reaching it
+through ivrbot.wire.in_process), so every call control feature works unchanged; only the
+media differs. The gateway's side of a local session's call (``LocalLeg``) makes the link;
+the other end is handed that object (the Phone finds it from its call's resource, the SIP
+connector from its leg): nothing in an SDP names a link, so nothing a remote client sends
+can reach one. What the two ends exchange as SDP (:func:`local_sdp`) only says the
+direction, so that hold reads as it does on the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import secrets
 from collections.abc import Awaitable, Callable
 
 import av
@@ -28,12 +24,21 @@ from ivrbot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-PROCESS_KEY = secrets.token_hex(16)  # proves to the gateway that a session is in-process
-SESSION_HEADER = "x-ivrbot-local"
-_MARKER = re.compile(r"^a=x-ivrbot-local:([0-9a-f]{32})\s*$", re.MULTILINE)
-_links: dict[str, LocalLink] = {}
-
 KeySink = Callable[[str], None]
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+
+def local_sdp(direction: str = "sendrecv") -> str:
+    """What either end of a link puts in its offers and answers: only the direction."""
+    return (
+        "v=0\r\no=ivrbot 0 0 IN IP4 127.0.0.1\r\ns=ivrbot local media\r\nt=0 0\r\n"
+        f"m=audio 9 RTP/AVP 0\r\nc=IN IP4 127.0.0.1\r\na=mid:0\r\na={direction}\r\n"
+    )
+
+
+def direction_of(sdp: str) -> str:
+    """The direction a local SDP says (sendrecv unless it says another)."""
+    return next((d for d in DIRECTIONS[1:] if f"a={d}" in sdp), "sendrecv")
 
 
 class _End:
@@ -47,7 +52,6 @@ class LocalLink:
     """A media link between the gateway (``gateway`` end) and an in-process endpoint."""
 
     def __init__(self, name: str) -> None:
-        self.id = secrets.token_hex(16)
         self.name = name
         self.gateway: _End | None = None
         self.endpoint: _End | None = None
@@ -56,28 +60,6 @@ class LocalLink:
         self._when_up: list[Callable[[], None]] = []
         self._when_closed: list[Callable[[], None]] = []
         self._tasks = TaskSet(f"local link {name}")
-        _links[self.id] = self
-
-    @staticmethod
-    def find(sdp: object) -> LocalLink | None:
-        """The link an SDP names (None: not a local SDP, or not of this process)."""
-        if not isinstance(sdp, str):
-            return None
-        match = _MARKER.search(sdp)
-        return _links.get(match.group(1)) if match else None
-
-    @staticmethod
-    def is_local(sdp: object) -> bool:
-        return isinstance(sdp, str) and _MARKER.search(sdp) is not None
-
-    def sdp(self, direction: str = "sendrecv") -> str:
-        """A session description naming this link (what either side puts in offers and
-        answers); ``direction`` is kept so that hold reads as it does on the wire."""
-        return (
-            "v=0\r\no=ivrbot 0 0 IN IP4 127.0.0.1\r\ns=ivrbot local media\r\nt=0 0\r\n"
-            f"a=x-ivrbot-local:{self.id}\r\nm=audio 9 RTP/AVP 0\r\nc=IN IP4 127.0.0.1\r\n"
-            f"a=mid:0\r\na={direction}\r\n"
-        )
 
     def attach(self, side: str, sends: MediaStreamTrack, hears: FrameSink, keys: KeySink) -> None:
         """Plug in one end (``'gateway'`` or ``'endpoint'``); media flows once both are in."""
@@ -125,14 +107,8 @@ class LocalLink:
         if self.closed.is_set():
             return
         self.closed.set()
-        _links.pop(self.id, None)
         self._tasks.cancel_all()
         self.gateway = self.endpoint = None
         callbacks, self._when_closed, self._when_up = self._when_closed, [], []
         for callback in callbacks:
             callback()
-
-
-def open_links() -> int:
-    """How many links this process holds (a leak check)."""
-    return len(_links)

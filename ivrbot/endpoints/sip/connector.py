@@ -26,7 +26,8 @@ from ivrbot.core.events import (
 )
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch import CallLeg, Reason
-from ivrbot.endpoints.local.local_link import LocalLink
+from ivrbot.endpoints.local.local_leg import LocalLeg
+from ivrbot.endpoints.local.local_link import LocalLink, local_sdp
 from ivrbot.endpoints.sip.calls import CallRef, Invite, uri_user
 from ivrbot.endpoints.sip.media import HeardTrack, SaySink
 from ivrbot.endpoints.sip.settings import SipSettings, load_sip_settings
@@ -64,7 +65,7 @@ class SipParty:
     call: CallRef
     trunk: str
     session: Session
-    link: LocalLink
+    link: LocalLink | None = None  # the switch's media link, once it has the call
     leg: CallLeg | None = None
     outbound: bool = False  # the gateway dialled out through a trunk
     answered: bool = False  # 200 OK sent (inbound) or received (outbound)
@@ -147,12 +148,12 @@ class SipConnector:
                          f"{via} has srtp = \"off\" and the offer has SRTP")  # fmt: skip
             return
         user = uri_user(invite.caller) or "anonymous"
-        session = self.gateway.sessions.create(f"{user}@{via.replace(' ', '-')}.sip", "", None)
+        session = self.gateway.sessions.create(
+            f"{user}@{via.replace(' ', '-')}.sip", "", None, local=True
+        )  # its media are the PCM port, in this process
         session.expires_at = float("inf")  # it lasts as long as the SIP call, however long
-        link = LocalLink(f"sip/{via}/{user}")
-        party = SipParty(call, via, session, link, transport=invite.transport)
+        party = SipParty(call, via, session, transport=invite.transport)
         self.parties[call.key] = party
-        self.attach(party)
         log.info("SIP call from %s (%s, %s, %s) to %s", user, source, via,
                  invite.transport.upper(), number)  # fmt: skip
         self.stack.answer(call, 180)
@@ -160,15 +161,19 @@ class SipConnector:
 
     async def _place(self, party: SipParty, to_uri: str) -> None:
         try:
-            party.leg = await self.gateway.switch.place(party.session, to_uri, party.link.sdp())
+            party.leg = await self.gateway.switch.place(party.session, to_uri, local_sdp())
         except Exception:
             log.exception("SIP call to %s could not be placed", to_uri)
             self._finish(party, 500)
             return
+        self.attach(party, party.leg)
         await self._follow(party)
 
-    def attach(self, party: SipParty) -> None:
-        """Plug the SIP call's PCM port into the far end of the party's media link."""
+    def attach(self, party: SipParty, leg: CallLeg) -> None:
+        """Plug the SIP call's PCM port into the far end of ``leg``'s media link (the
+        switch's side of the SIP session's call, made in this process)."""
+        assert isinstance(leg.leg, LocalLeg), "a SIP session's calls have in-process media"
+        party.link = leg.leg.link
         audio = party.call.audio
         party.link.attach(
             "endpoint", HeardTrack(audio), SaySink(audio), self._key_sender(party.call)
@@ -202,7 +207,7 @@ class SipConnector:
         if party.outbound and state == "confirmed" and not party.answered and party.leg:
             party.answered = True
             log.info("SIP call to %s answered", party.session.user_id)
-            self._tasks.spawn(self.gateway.switch.answer(party.leg, party.link.sdp()))
+            self._tasks.spawn(self.gateway.switch.answer(party.leg, local_sdp()))
         if state != "disconnected":
             return
         self.referrer.ended(call)
@@ -238,7 +243,7 @@ class SipConnector:
 
     def digit(self, call: CallRef, digit: str) -> None:
         party = self.parties.get(call.key)
-        if party is not None:
+        if party is not None and party.link is not None:
             party.link.key("endpoint", digit)
 
     def held(self, call: CallRef, held: bool) -> None:
@@ -285,7 +290,8 @@ class SipConnector:
             return
         if code is not None:
             self._hangup(party, code)
-        party.link.close()
+        if party.link is not None:
+            party.link.close()
         self.gateway.sessions.remove(party.session.id)
 
     def status(self) -> dict[str, Any]:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pjsua2 as pj
 
 from ivrbot.core.events import InvitationReceived, SessionEvent
 from ivrbot.core.sessions import Session
-from ivrbot.core.switch import SwitchCall
-from ivrbot.endpoints.local.local_link import LocalLink
+from ivrbot.core.switch import CallLeg, SwitchCall
 from ivrbot.endpoints.sip.connector import SipParty, follow
 from ivrbot.endpoints.sip.settings import Trunk
 
@@ -70,20 +69,19 @@ class _TrunkCall:
     def _on_event(self, session: Session, event: SessionEvent) -> None:
         if self.party is not None:
             self.connector.on_switch_event(self.party, event)
-        elif isinstance(invitation := event.payload, InvitationReceived):
+        elif isinstance(event.payload, InvitationReceived):
             leg = session.legs.get(event.about.id)
-            link = LocalLink.find(invitation.sdp)
-            if leg is not None and link is not None:
-                self.connector.spawn(self._invite(session, leg, link))
+            if leg is not None:
+                self.connector.spawn(self._invite(session, leg))
 
-    async def _invite(self, session: Session, leg: Any, link: LocalLink) -> None:
+    async def _invite(self, session: Session, leg: CallLeg) -> None:
         uri = self.trunk.dial_uri(self.number)
         stack = self.connector.stack
         call = await stack.new_call(f"trunk:{self.trunk.name}")
-        party = SipParty(call, self.trunk.name, session, link, leg=leg, outbound=True)
+        party = SipParty(call, self.trunk.name, session, leg=leg, outbound=True)
         self.party = party
         self.connector.parties[call.key] = party  # before the INVITE: its events find it
-        self.connector.attach(party)
+        self.connector.attach(party, leg)
         log.info("SIP call to %s through trunk %s", uri, self.trunk.name)
         try:
             await stack.invite(call, uri)
