@@ -35,13 +35,24 @@ class Reason(StrEnum):
 
 
 class CallPhase(StrEnum):
-    """A two-party call of the switch."""
+    """A two-party call of the switch. One thing happens to a connected call at a time: a
+    media modification, a move, a merge or a transfer starts only from ``CONNECTED``."""
 
     RINGING = "ringing"  # the callee's sessions (or the in-process bot) are being rung
+    ANSWERING = "answering"  # a ringing session's answer is being applied (others refused)
     CONNECTING = "connecting"  # answered; waiting for both legs' media
     CONNECTED = "connected"  # bridged (or one side holding)
+    MODIFYING = "modifying"  # connected; a media modification waits for the far end
+    MOVING = "moving"  # connected; the mover's other sessions ring to take the call over
+    MOVE_CONNECTING = "move-connecting"  # connected; a move's target answered, media not up
     MERGED = "merged"  # its parties are in a conference's mix: no bridge any more
     ENDED = "ended"
+
+
+RINGS = frozenset({CallPhase.RINGING, CallPhase.ANSWERING})  # the ring timer runs
+MOVES = frozenset({CallPhase.MOVING, CallPhase.MOVE_CONNECTING})  # the mover is known
+# the two parties are connected (bridged, or one holds) whatever else is going on
+TALKING = frozenset({CallPhase.CONNECTED, CallPhase.MODIFYING, *MOVES})
 
 
 class LegState(StrEnum):
@@ -55,9 +66,18 @@ class LegState(StrEnum):
 
 
 CALL_CHANGES: Mapping[CallPhase, frozenset[CallPhase]] = {
-    CallPhase.RINGING: frozenset({CallPhase.CONNECTING, CallPhase.ENDED}),
+    CallPhase.RINGING: frozenset({CallPhase.ANSWERING, CallPhase.ENDED}),
+    # the answer is applied (connecting), or could not be (ringing on)
+    CallPhase.ANSWERING: frozenset({CallPhase.CONNECTING, CallPhase.RINGING, CallPhase.ENDED}),
     CallPhase.CONNECTING: frozenset({CallPhase.CONNECTED, CallPhase.ENDED}),
-    CallPhase.CONNECTED: frozenset({CallPhase.MERGED, CallPhase.ENDED}),
+    CallPhase.CONNECTED: frozenset(
+        {CallPhase.MODIFYING, CallPhase.MOVING, CallPhase.MERGED, CallPhase.ENDED}
+    ),
+    CallPhase.MODIFYING: frozenset({CallPhase.CONNECTED, CallPhase.ENDED}),  # settled or failed
+    # a target answers; or every target said no (or none rang): the call stays where it was
+    CallPhase.MOVING: frozenset({CallPhase.MOVE_CONNECTING, CallPhase.CONNECTED, CallPhase.ENDED}),
+    # moved or failed (connected either way); the answer could not be applied (ringing on)
+    CallPhase.MOVE_CONNECTING: frozenset({CallPhase.CONNECTED, CallPhase.MOVING, CallPhase.ENDED}),
     CallPhase.MERGED: frozenset({CallPhase.ENDED}),
     CallPhase.ENDED: frozenset(),
 }

@@ -51,6 +51,7 @@ class Gateway:
             log.warning("%d call records were left open by a process that stopped: "
                         "marked 'interrupted'", settled)  # fmt: skip
         self.conferences = Conferences(self.sessions, ENDPOINTS)
+        self.switch.conferences = self.conferences  # calls merge into them
         self.workers: WorkerPool | None = None  # media worker processes (ivrbot/workers)
         self.websockets: set[web.WebSocketResponse] = set()
         self._writes: set[asyncio.Task[None]] = set()

@@ -94,7 +94,7 @@ async def test_hangup_tears_down_both_legs(pair: Any, gateway: GatewayServer) ->
     assert inc.media is not None and inc.media.closed
     assert gateway.gateway.switch.calls == {}
     assert gateway.gateway.switch.calls == {}
-    assert all(not s.legs for s in gateway.gateway.sessions)
+    assert all(not s.calls for s in gateway.gateway.sessions)
     await alice.phone.logout()
     await bot.phone.logout()
     assert len(gateway.gateway.sessions) == 0

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivrbot.config import Settings
+from ivrbot.core.actions import CallAction
+from ivrbot.core.call_state import Reason
+from ivrbot.core.handle import CallHandle
 from ivrbot.core.sessions import Session
-from ivrbot.core.switch import CallLeg, Reason
 from ivrbot.endpoints.local.local_link import LocalLink
 from ivrbot.endpoints.sip.calls import CallRef, Invite, uri_user
 from ivrbot.endpoints.sip.media import HeardTrack, SaySink
@@ -58,7 +60,7 @@ class SipParty:
     trunk: str
     session: Session
     link: LocalLink
-    leg: CallLeg | None = None
+    leg: CallHandle | None = None  # its call in the switch
     outbound: bool = False  # the gateway dialled out through a trunk
     answered: bool = False  # 200 OK sent (inbound) or received (outbound)
     ended: bool = False
@@ -195,7 +197,7 @@ class SipConnector:
         if party.outbound and state == "confirmed" and not party.answered and party.leg:
             party.answered = True
             log.info("SIP call to %s answered", party.session.user_id)
-            self._tasks.spawn(self.gateway.switch.answer(party.leg, party.link.sdp()))
+            self._tasks.spawn(party.leg.act(CallAction("call-answer", sdp=party.link.sdp())))
         if state != "disconnected":
             return
         self.referrer.ended(call)
@@ -216,7 +218,7 @@ class SipConnector:
         leg = party.leg
         if leg is not None and not party.ended:
             party.ended = True
-            await self.gateway.switch.end(leg, reason)
+            await leg.end(reason)
         self._finish(party, sip_code)
 
     def media_up(self, call: CallRef, srtp: bool) -> None:
@@ -241,8 +243,8 @@ class SipConnector:
         if party is None or party.leg is None or not party.answered:
             return
         log.info("SIP call of %s %s", party.session.user_id, "held" if held else "resumed")
-        switch = self.gateway.switch
-        self._tasks.spawn(switch.hold(party.leg) if held else switch.resume(party.leg))
+        action = "initiate-call-hold" if held else "initiate-call-resume"
+        self._tasks.spawn(party.leg.act(CallAction(action)))
 
     def registration(self, account: str, code: int, reason: str, active: bool) -> None:
         reg = self.registrations.setdefault(account, Registration(account))

@@ -70,7 +70,7 @@ class _TrunkCall:
         if self.party is not None:
             self.connector.on_switch_event(self.party, event)
         elif event.get("state") == "invitation-received":
-            leg = session.legs.get(str(event.get("resourceURL", "")).rsplit("/", 1)[-1])
+            leg = session.calls.get(str(event.get("resourceURL", "")).rsplit("/", 1)[-1])
             link = LocalLink.find(event.get("sdp"))
             if leg is not None and link is not None:
                 self.connector.spawn(self._invite(session, leg, link))

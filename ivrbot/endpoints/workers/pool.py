@@ -125,7 +125,7 @@ class MediaWorker:
             return
         if event.get("state") == "session-terminated" and event.get("type") == "calls":
             cid = str(event.get("resourceURL", "")).rsplit("/", 1)[-1]
-            leg = session.relayed.pop(cid, None)
+            leg = session.calls.pop(cid, None)
             if leg is not None:
                 self.legs.pop((sid, cid), None)
             elif self.placing:  # its place() has not resumed yet: it must not keep the call
@@ -153,7 +153,7 @@ class MediaWorker:
         log.error("%s (pid %s) stopped (exit code %s): ending its %d calls",
                   self.name, self.pid, code, len(calls))  # fmt: skip
         for leg in calls:
-            if leg.session.relayed.pop(leg.id, None) is not None:
+            if leg.session.calls.pop(leg.id, None) is not None:
                 leg.session.channel.publish({"type": "calls", "state": "session-terminated",
                                              "resourceURL": leg.resource_url,
                                              "reason": str(Reason.MEDIA_FAILED)})  # fmt: skip
@@ -197,12 +197,12 @@ class MediaWorker:
             )  # fmt: skip
         finally:
             self.placing -= 1
-        leg = RelayedLeg(str(reply["leg"]), session, self)
+        leg = RelayedLeg(str(reply["leg"]), session, self, str(reply.get("call", "")))
         key = (session.id, leg.id)
         if key in self._ended_early:  # over already (busy, not found, hung up at once)
             self._ended_early.discard(key)
             return leg
-        session.relayed[leg.id] = leg
+        session.calls[leg.id] = leg
         self.legs[key] = leg
         return leg
 

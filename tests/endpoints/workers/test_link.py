@@ -132,6 +132,6 @@ async def test_a_call_that_ends_before_its_place_reply_is_not_kept() -> None:
     worker.ready.set()
     leg = await worker.place(session, "tel:+15550002100", "v=0")
     assert leg.id == "c1"
-    assert session.relayed == {} and worker.legs == {} and worker.load == 0
+    assert session.calls == {} and worker.legs == {} and worker.load == 0
     batch = await session.channel.next_batch(1.0)
     assert batch is not None and batch[0]["state"] == "session-terminated"
