@@ -115,7 +115,7 @@ async def test_an_ended_call_leaves_no_task_and_no_receiver_state(
     await bot.wait("call:disconnected")
     await asyncio.sleep(0.1)  # the bot's Phone closes its media after the event
     # the ring timeout's timer went with the call (it held the call and its legs 60 s)
-    assert len(gateway.gateway.switch._tasks) == 0
+    assert len(gateway.gateway.switch.tasks) == 0
     assert rfc4733.tracked()[0] == receivers
     assert open_links() == links  # an in-process media link goes with its call
 
