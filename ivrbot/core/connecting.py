@@ -22,7 +22,7 @@ log = logging.getLogger("ivrbot.core.switch")
 
 async def answer(sw: Switch, callee: CallLeg, sdp: str) -> None:
     call = callee.call
-    moving = call.state is CallPhase.MOVING
+    moving, mover = call.state is CallPhase.MOVING, call.mover
     if callee not in call.ringing or call.state not in (CallPhase.RINGING, CallPhase.MOVING):
         raise CallStateError("call-answer (another session answered first)", call.state)
     # claimed before any await: a second answer is refused
@@ -38,19 +38,22 @@ async def answer(sw: Switch, callee: CallLeg, sdp: str) -> None:
         if call.state is claimed:
             call.set_state(CallPhase.MOVING if moving else CallPhase.RINGING)
             sw.maybe_nobody_answers(call)
-            if moving and not call.ringing and not call.pending_rings and call.mover:
-                call.mover.publish("move-terminated", reason=Reason.HANGUP)
+            if mover is not None and not call.ringing and not call.pending_rings:
+                mover.publish("move-terminated", reason=Reason.HANGUP)
                 call.set_state(CallPhase.CONNECTED)
         raise CallStateError("call-answer (the call ended meanwhile)", call.state)
     call.ringing.remove(callee)
     sw.release(callee.session)
+    if mover is None:
+        call.callee = callee
+        call.set_state(CallPhase.CONNECTING)
     for other in list(call.ringing):
         await sw.drop(other, Reason.ANSWERED_ELSEWHERE)
-    if moving:
-        sw.tasks.spawn(_complete_move(sw, call, callee))
+    if mover is not None:
+        sw.tasks.spawn(_complete_move(sw, call, mover, callee))
         return
-    call.callee = callee
-    call.set_state(CallPhase.CONNECTING)
+    if call.state is not CallPhase.CONNECTING:
+        return  # ended while the others were told
     assert call.caller is not None
     call.caller.stop_tone()
     if call.caller.answer_sdp is not None:  # no early media: the answer goes out now
@@ -83,10 +86,8 @@ async def _connect(sw: Switch, call: SwitchCall) -> None:
     call.callee.publish("session-open")
 
 
-async def _complete_move(sw: Switch, call: SwitchCall, new: CallLeg) -> None:
-    """A move's target answered: once its media is up it takes the mover's place."""
-    old = call.mover
-    assert old is not None
+async def _complete_move(sw: Switch, call: SwitchCall, old: CallLeg, new: CallLeg) -> None:
+    """A move's target answered: once its media is up it takes the mover's (``old``) place."""
     ok = await new.leg.wait_connected(MEDIA_TIMEOUT_S)
     if call.state is CallPhase.MOVE_CONNECTING:
         call.set_state(CallPhase.CONNECTED)  # moved, or not: the call goes on
