@@ -1,7 +1,9 @@
-"""The gateway's call state machine, for two-party calls and conference legs alike: the
-phases of a call (``CallPhase``; the Phone's own ``ivrbot.phone.call.CallState`` is the
-client's view, named apart), the states of a leg, the changes each allows, the one function that changes a state (it checks the
-change and logs ``old -> new``), and the reasons a party is told when it is dropped."""
+"""The gateway's call state machines, one checked table each: the phases of a two-party
+call (``CallPhase``; the Phone's own ``ivrbot.phone.call.CallState`` is the client's view,
+named apart), the states of a session's party in it (``PartyState``) and of a conference leg
+(``LegState``); the one function that changes a state (:func:`change`: it checks the change
+against the table and logs ``old -> new``), and the reasons a party is told when it is
+dropped."""
 
 from __future__ import annotations
 
@@ -55,6 +57,15 @@ MOVES = frozenset({CallPhase.MOVING, CallPhase.MOVE_CONNECTING})  # the mover is
 TALKING = frozenset({CallPhase.CONNECTED, CallPhase.MODIFYING, *MOVES})
 
 
+class PartyState(StrEnum):
+    """One session's leg of a two-party call (``CallLeg``)."""
+
+    RINGING = "ringing"  # offered to its session (invitation-received); not answered
+    ACTIVE = "active"  # in the call: bridged, or hearing music while the far end holds
+    HELD = "held"  # it put the call on hold
+    ENDED = "ended"  # dropped: session-terminated, its media closed
+
+
 class LegState(StrEnum):
     """One session's leg of a conference (host or participant)."""
 
@@ -81,6 +92,13 @@ CALL_CHANGES: Mapping[CallPhase, frozenset[CallPhase]] = {
     CallPhase.MERGED: frozenset({CallPhase.ENDED}),
     CallPhase.ENDED: frozenset(),
 }
+PARTY_CHANGES: Mapping[PartyState, frozenset[PartyState]] = {
+    PartyState.RINGING: frozenset({PartyState.ACTIVE, PartyState.ENDED}),  # answered, or not
+    PartyState.ACTIVE: frozenset({PartyState.HELD, PartyState.ENDED}),
+    # resumed (or a transfer or merge took it off hold), or dropped
+    PartyState.HELD: frozenset({PartyState.ACTIVE, PartyState.ENDED}),
+    PartyState.ENDED: frozenset(),
+}
 LEG_CHANGES: Mapping[LegState, frozenset[LegState]] = {
     LegState.INVITED: frozenset({LegState.CONNECTING, LegState.ENDED}),
     LegState.CONNECTING: frozenset({LegState.JOINED, LegState.ENDED}),
@@ -89,7 +107,7 @@ LEG_CHANGES: Mapping[LegState, frozenset[LegState]] = {
     LegState.ENDED: frozenset(),
 }
 
-S = TypeVar("S", CallPhase, LegState)
+S = TypeVar("S", CallPhase, PartyState, LegState)
 
 
 class IllegalChange(RuntimeError):

@@ -10,7 +10,14 @@ import time
 from typing import TYPE_CHECKING
 
 from ivrbot.core.bridge import Bridge
-from ivrbot.core.call_state import MEDIA_TIMEOUT_S, TALKING, CallPhase, CallStateError, Reason
+from ivrbot.core.call_state import (
+    MEDIA_TIMEOUT_S,
+    TALKING,
+    CallPhase,
+    CallStateError,
+    PartyState,
+    Reason,
+)
 from ivrbot.core.switch_call import CallLeg, SwitchCall
 from ivrbot.media.tones import hold_music
 
@@ -43,6 +50,7 @@ async def answer(sw: Switch, callee: CallLeg, sdp: str) -> None:
                 call.set_state(CallPhase.CONNECTED)
         raise CallStateError("call-answer (the call ended meanwhile)", call.state)
     call.ringing.remove(callee)
+    callee.set_state(PartyState.ACTIVE)
     sw.release(callee.session)
     if mover is None:
         call.callee = callee
@@ -89,13 +97,14 @@ async def _connect(sw: Switch, call: SwitchCall) -> None:
 async def _complete_move(sw: Switch, call: SwitchCall, old: CallLeg, new: CallLeg) -> None:
     """A move's target answered: once its media is up it takes the mover's (``old``) place."""
     ok = await new.leg.wait_connected(MEDIA_TIMEOUT_S)
+    if new.held:  # it takes the call over as it was: not held
+        new.set_state(PartyState.ACTIVE)
     if call.state is CallPhase.MOVE_CONNECTING:
         call.set_state(CallPhase.CONNECTED)  # moved, or not: the call goes on
     if not ok or call.state is not CallPhase.CONNECTED:
         await sw.drop(new, Reason.MEDIA_FAILED)
         old.publish("move-terminated", reason="failed")
         return
-    new.held = False
     call.replace(old, new)
     sw.on_call_changed(call)
     sw.tasks.spawn(watch(sw, new))

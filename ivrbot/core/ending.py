@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ivrbot.core.call_state import CallPhase, Reason
+from ivrbot.core.call_state import CallPhase, PartyState, Reason
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch_call import CallLeg, SwitchCall
 
@@ -70,6 +70,7 @@ async def finish(sw: Switch, call: SwitchCall, reason: str) -> None:
 async def drop(sw: Switch, leg: CallLeg, reason: str | None) -> None:
     """``leg`` is out: ``session-terminated`` (no reason: its own hang-up / reject)."""
     leg.publish("session-terminated", reason=reason)
+    leg.set_state(PartyState.ENDED)
     leg.stop_tone()
     leg.session.calls.pop(leg.id, None)
     if leg in leg.call.ringing:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivrbot.core.call_state import CallPhase, CallStateError, Reason
+from ivrbot.core.call_state import CallPhase, CallStateError, PartyState, Reason
 from ivrbot.core.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
 from ivrbot.core.endpoints import Endpoint
 from ivrbot.core.switch_call import CallLeg
@@ -86,7 +86,7 @@ async def merge_call(switch: Switch, leg: CallLeg, conference_id: str, stay: boo
     call.set_state(CallPhase.MERGED)
     switch.apply_media(call)  # unbridged: from now on the mixer carries their audio
     for party in movers:
-        party.held = False
+        party.set_state(PartyState.ACTIVE)  # in the mix
 
         async def on_end(reason: str, party: CallLeg = party) -> None:
             await switch.end(party, reason, by_gateway=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivrbot.core.call_state import TALKING, CallPhase, CallStateError
+from ivrbot.core.call_state import TALKING, CallPhase, CallStateError, PartyState
 from ivrbot.core.switch_call import CallLeg, PendingMod, SwitchCall
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ def require(leg: CallLeg, action: str, phases: frozenset[CallPhase]) -> SwitchCa
     """``leg``'s call, if its phase is one of ``phases`` and ``leg`` is still in it;
     else CallStateError naming ``action`` (and why, when the call is busy)."""
     call = leg.call
+    if leg.state is PartyState.RINGING:  # a move's target, not answered yet
+        raise CallStateError(f"{action} (not answered)", call.state)
     if call.state not in phases and call.state in BUSY:
         raise CallStateError(f"{action} ({BUSY[call.state]})", call.state)
     if call.state not in phases or leg.session.calls.get(leg.id) is not leg:
@@ -38,7 +40,8 @@ async def hold(sw: Switch, leg: CallLeg, sdp: str | None) -> str:
     answer = await leg.leg.renegotiate(sdp) if sdp is not None else None
     if leg.membership is not None:  # out of the conference's mix; the others carry on
         leg.membership.hold()
-    leg.held = True
+    if leg.state is not PartyState.ENDED:  # (dropped meanwhile: nothing to hold)
+        leg.set_state(PartyState.HELD)
     sw.apply_media(call)
     return _mod_done(sw, leg, answer)
 
@@ -49,7 +52,8 @@ async def resume(sw: Switch, leg: CallLeg, sdp: str | None) -> str:
     answer = await leg.leg.renegotiate(sdp) if sdp is not None else None
     if leg.membership is not None:
         leg.membership.resume()
-    leg.held = False
+    if leg.state is not PartyState.ENDED:
+        leg.set_state(PartyState.ACTIVE)
     sw.apply_media(call)
     return _mod_done(sw, leg, answer)
 

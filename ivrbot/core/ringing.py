@@ -8,7 +8,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ivrbot.core.call_state import RINGS, CallPhase, Reason
+from ivrbot.core.call_state import RINGS, CallPhase, PartyState, Reason
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch_call import Acceptor, CallLeg, SwitchCall
 from ivrbot.media.tones import ringback
@@ -101,7 +101,7 @@ async def ring(sw: Switch, call: SwitchCall, target: Session, from_uri: str) -> 
         target.waiting.append((call, from_uri))
         return
     leg = sw.endpoints.for_session(f"{target.user_id}/{call.id}", target)
-    callee = CallLeg(sw.new_id(), target, leg, "callee", call, sw)
+    callee = CallLeg(sw.new_id(), target, leg, "callee", call, sw, PartyState.RINGING)
     call.pending_rings += 1  # until the offer is made: the call is still ringing here
     target.offering += 1
     try:

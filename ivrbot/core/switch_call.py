@@ -19,9 +19,11 @@ from ivrbot.core.bridge import Bridge
 from ivrbot.core.call_state import (
     CALL_CHANGES,
     MOVES,
+    PARTY_CHANGES,
     RINGS,
     CallPhase,
     CallStateError,
+    PartyState,
     change,
 )
 from ivrbot.core.endpoints import Endpoint
@@ -71,12 +73,22 @@ class CallLeg:
     side: str  # 'caller' | 'callee'
     call: SwitchCall
     switch: Switch
+    state: PartyState = PartyState.ACTIVE  # a callee's starts RINGING
 
     @property
     def resource_url(self) -> str:
         return f"{self.session.path}/calls/{self.id}"
 
-    held: bool = False  # this side put the call on hold
+    def set_state(self, new: PartyState) -> None:
+        """The one place the leg's state changes (checked against PARTY_CHANGES, logged)."""
+        if change(f"leg {self.id}", self.state, new, PARTY_CHANGES):
+            self.state = new
+
+    @property
+    def held(self) -> bool:
+        """This side put the call on hold."""
+        return self.state is PartyState.HELD
+
     answer_sdp: str | None = None  # the answer to this side's offer, until it goes out
     tone: Playback | None = None  # ringback or music on hold playing to this side
     membership: Membership | None = None  # in a conference's mix (a merged call)

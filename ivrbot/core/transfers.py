@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ivrbot.core import ringing
-from ivrbot.core.call_state import CallPhase, CallStateError, Reason
+from ivrbot.core.call_state import CallPhase, CallStateError, PartyState, Reason
 from ivrbot.core.switch_call import CallLeg, SwitchCall
 
 if TYPE_CHECKING:
@@ -32,7 +32,8 @@ async def transfer(sw: Switch, leg: CallLeg, target_id: str) -> None:
     joined = SwitchCall(sw.new_id(), a.uri, b.uri, CallPhase.CONNECTED, caller=a, callee=b)
     joined.answered_at = time.time()
     a.call = b.call = joined
-    a.held = b.held = False
+    a.set_state(PartyState.ACTIVE)  # off hold: each hears its new far party
+    b.set_state(PartyState.ACTIVE)
     sw.calls[joined.id] = joined
     sw.on_call_changed(joined)
     sw.apply_media(joined)

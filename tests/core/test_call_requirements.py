@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivrbot.core.call_state import CallPhase, CallStateError
+from ivrbot.core.call_state import CallPhase, CallStateError, PartyState
 from ivrbot.core.modifications import ON_HOLD, require
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch_call import CallLeg, SwitchCall
@@ -55,6 +55,14 @@ def test_no_action_on_a_call_not_connected_yet_or_over(state: CallPhase) -> None
     with pytest.raises(CallStateError) as refused:
         require(leg_in(state), "initiate-call-hold", ON_HOLD)
     assert refused.value.action == "initiate-call-hold"
+
+
+def test_a_move_target_not_answered_yet_cannot_hold() -> None:
+    leg = leg_in(CallPhase.MOVING)
+    leg.state = PartyState.RINGING
+    with pytest.raises(CallStateError) as refused:
+        require(leg, "initiate-call-hold", ON_HOLD)
+    assert refused.value.action == "initiate-call-hold (not answered)"
 
 
 def test_a_leg_no_longer_in_its_session_is_refused() -> None:

@@ -13,9 +13,11 @@ import pytest
 from ivrbot.core.call_state import (
     CALL_CHANGES,
     LEG_CHANGES,
+    PARTY_CHANGES,
     CallPhase,
     IllegalChange,
     LegState,
+    PartyState,
     change,
 )
 from ivrbot.core.switch_call import SwitchCall
@@ -23,7 +25,7 @@ from ivrbot.core.switch_call import SwitchCall
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("table", [CALL_CHANGES, LEG_CHANGES])
+@pytest.mark.parametrize("table", [CALL_CHANGES, PARTY_CHANGES, LEG_CHANGES])
 def test_every_state_has_its_changes_and_ends(table: dict) -> None:
     states = set(table)
     assert states == set(type(next(iter(table))))  # every state of the enum is listed
@@ -127,6 +129,23 @@ async def test_the_ring_timer_ending_its_own_call_is_not_cancelled() -> None:
     call.ring_timer = asyncio.get_running_loop().create_task(no_answer())
     assert await call.ring_timer is True
     assert call.ring_timer is None
+
+
+def test_a_party_of_a_call_answers_holds_resumes_and_never_comes_back_once_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivrbot.core.state")
+    path = [PartyState.RINGING, PartyState.ACTIVE, PartyState.HELD, PartyState.ACTIVE]
+    for old, new in itertools.pairwise([*path, PartyState.HELD, PartyState.ENDED]):
+        assert change("leg l1", old, new, PARTY_CHANGES) is True
+    assert "leg l1: ringing -> active" in caplog.text
+    for old, new in [
+        (PartyState.RINGING, PartyState.HELD),  # a party not answered has nothing to hold
+        (PartyState.ENDED, PartyState.ACTIVE),
+        (PartyState.HELD, PartyState.RINGING),
+    ]:
+        with pytest.raises(IllegalChange, match=f"{old} -> {new}"):
+            change("leg l1", old, new, PARTY_CHANGES)
 
 
 def test_a_conference_leg_holds_and_resumes_but_never_comes_back_once_ended() -> None:
