@@ -58,10 +58,10 @@ async def speak(track: object, prompt: object) -> None:
 
 async def one_run(pairs: int, seconds: float, workload: str = "tone") -> dict[str, float]:
     from aiortc import MediaStreamTrack
-    from tests.endpoints.webrtc.test_rfc4733 import SineTrack, negotiate
 
     from ivrbot.endpoints.webrtc.peer import new_peer_connection
     from ivrbot.media.tracks import OutboundAudio
+    from tests.endpoints.webrtc.test_rfc4733 import SineTrack, negotiate
 
     pcs = []
     frames = 0

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ivrbot.clock import Clock, RealClock
 from ivrbot.config import Settings
 from ivrbot.credentials import Credentials
 from ivrbot.flow.admission import Admission
@@ -63,6 +64,8 @@ class Parts:
     timeline: Timeline | None = None  # what the bots note (the demo, scenarios)
     webhooks: Webhooks | None = None  # the bots' and campaigns' events, POSTed signed
     calls: OutboundCalls | None = None  # POST /ivrbot/calls
+    # the one clock of the gateway (sessions, switch, conferences) and the campaigns
+    clock: Clock = field(default_factory=RealClock)
 
     def __post_init__(self) -> None:
         self._stack: contextlib.AsyncExitStack | None = None  # set by assemble()
@@ -94,7 +97,8 @@ class Parts:
         s, server = self.settings, self.server
         local = server is not None and s.local_bots
         if server is not None:
-            s.virtual_numbers += [n for n in flow.numbers if n not in s.virtual_numbers]
+            pool = server.gateway.virtual_numbers
+            pool += [n for n in flow.numbers if n not in pool]
             await reserve(server.gateway, flow.user_ids)  # only the operator's bots take them
         bot = Bot(
             flow, self.url, self.tts, model, self.timeline, inbound=inbound,
@@ -171,12 +175,12 @@ async def _start_gateway(
 ) -> None:
     """The gateway server (its store, sessions, switch; routes of campaigns and SIP added
     before it listens), listening, then the SIP connector."""
-    settings = parts.settings
-    server = parts.server = GatewayServer(settings)
+    server = parts.server = GatewayServer(parts.settings, parts.clock)
+    settings = parts.settings = server.settings  # port 0: the free port it took
     if campaigns:
         from ivrbot.campaign.service import campaign_service
 
-        parts.campaigns = campaign_service(server.app, settings, parts.bot_named)
+        parts.campaigns = campaign_service(server.app, settings, parts.bot_named, parts.clock)
     sender = _integrations(parts, server)
     for flow in reserved:  # reserved before anyone can reach the gateway
         server.gateway.access.reserve(flow.user_ids)

@@ -14,15 +14,13 @@ from typing import TypeVar
 
 from ivrbot.errors import UserError
 
-# Every IVRBOT_ variable read so far and its type (int, float, bool, str, list): a setting
-# is read through one of the typed helpers below, which name the variable when its value is
-# bad (ConfigError), never through int()/float() of _env.
-ENV_TYPES: dict[str, str] = {}
 BOOLS = {"1": True, "true": True, "yes": True, "on": True,
          "0": False, "false": False, "no": False, "off": False}  # fmt: skip
 T = TypeVar("T")
 # where settings are read from: the process environment, or a scenario's overlay of it
 _SOURCE: ContextVar[Mapping[str, str] | None] = ContextVar("ivrbot_settings_source", default=None)
+# the variables read (name -> type) while env_types() records them; None: not recording
+_READ: ContextVar[dict[str, str] | None] = ContextVar("ivrbot_settings_read", default=None)
 
 
 def environment() -> Mapping[str, str]:
@@ -52,7 +50,9 @@ def child_environment(**extra: str) -> dict[str, str]:
 
 
 def _env(name: str, default: str, kind: str = "str") -> str:
-    ENV_TYPES.setdefault(name, kind)
+    read = _READ.get()
+    if read is not None:
+        read.setdefault(name, kind)
     return environment().get(f"IVRBOT_{name}", default)
 
 
@@ -99,8 +99,8 @@ def _env_float(name: str, default: float, low: float = 0.0) -> float:
     return _typed(name, str(default), "float", parse, f"give a number from {low:g} up")
 
 
-def _env_list(name: str, default: str) -> list[str]:
-    return [part.strip() for part in _env(name, default, "list").split(",") if part.strip()]
+def _env_list(name: str, default: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in _env(name, default, "list").split(",") if part.strip())
 
 
 def _env_bool(name: str, default: str) -> bool:
@@ -112,8 +112,8 @@ def _env_bool(name: str, default: str) -> bool:
     return _typed(name, default, "bool", parse, "use 1 or 0 (true/false, yes/no, on/off)")
 
 
-def _default_pool() -> list[str]:
-    def parse(raw: str) -> list[str]:
+def _default_pool() -> tuple[str, ...]:
+    def parse(raw: str) -> tuple[str, ...]:
         numbers: list[str] = []
         for part in raw.split(","):
             part = part.strip()
@@ -122,7 +122,7 @@ def _default_pool() -> list[str]:
                 numbers += [str(n) for n in range(int(lo), int(hi) + 1)]
             elif part:
                 numbers.append(str(int(part)))
-        return numbers
+        return tuple(numbers)
 
     form = "give numbers and ranges, e.g. 5550001000-5550001099,5550002000"
     return _typed("VIRTUAL_NUMBERS", "5550001000-5550001099", "list", parse, form)
@@ -152,13 +152,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass
+_LISTS = ("virtual_numbers", "redirect_uris", "api_keys", "reserved_ids", "ice_hosts")
+
+
+@dataclass(frozen=True)
 class Settings:
+    """Every ``IVRBOT_*`` setting, read once. Frozen: nothing changes a setting while the
+    process runs; a command that overrides one makes new settings (``dataclasses.replace``)
+    before it builds the gateway."""
+
     host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: _env_int("PORT", 8890, high=65535))
     domain: str = field(default_factory=lambda: _env("DOMAIN", "ivrbot.local"))
     rtc_uri: str = "/RTC/v1"
-    virtual_numbers: list[str] = field(default_factory=_default_pool)
+    virtual_numbers: tuple[str, ...] = field(default_factory=_default_pool)
     token_ttl_s: int = field(default_factory=lambda: _env_int("TOKEN_TTL", 3600))
     session_ttl_s: int = field(default_factory=lambda: _env_int("SESSION_TTL", 3600))
     long_poll_s: float = field(default_factory=lambda: _env_float("LONG_POLL", 40))
@@ -197,7 +204,7 @@ class Settings:
     )
     refresh_ttl_s: int = field(default_factory=lambda: _env_int("REFRESH_TTL", 2592000))
     auth_code_ttl_s: int = field(default_factory=lambda: _env_int("AUTH_CODE_TTL", 600))
-    redirect_uris: list[str] = field(
+    redirect_uris: tuple[str, ...] = field(
         default_factory=lambda: _env_list("REDIRECT_URIS", "http://127.0.0.1,http://localhost")
     )
     # rate limits per client address: tokens per second (0 disables) and burst size
@@ -216,15 +223,15 @@ class Settings:
     # on loopback with no credentials configured), 'on' or 'off'. Outside it, POST /tokens
     # needs an API key (X-API-Key, one of IVRBOT_API_KEYS) or the OAuth client's secret.
     dev_mode: str = field(default_factory=lambda: _env("DEV_MODE", "auto"))
-    api_keys: list[str] = field(default_factory=lambda: _env_list("API_KEYS", ""), repr=False)
+    api_keys: tuple[str, ...] = field(default_factory=lambda: _env_list("API_KEYS", ""), repr=False)
     # identities only the operator's bots may use, besides the numbers of the flows served
-    reserved_ids: list[str] = field(default_factory=lambda: _env_list("RESERVED_IDS", ""))
+    reserved_ids: tuple[str, ...] = field(default_factory=lambda: _env_list("RESERVED_IDS", ""))
     # how the consent page proves a mobile number: '' (none: mobile binding is off outside
     # development mode), 'dev' (the code is shown on the page; development mode only) or a
     # command run with IVRBOT_VERIFY_NUMBER and IVRBOT_VERIFY_CODE in its environment
     mobile_verifier: str = field(default_factory=lambda: _env("MOBILE_VERIFIER", ""), repr=False)
     # media: the addresses ICE gathers host candidates on (aioice leaves out 127.0.0.1)
-    ice_hosts: list[str] = field(default_factory=lambda: _env_list("ICE_HOSTS", "127.0.0.1"))
+    ice_hosts: tuple[str, ...] = field(default_factory=lambda: _env_list("ICE_HOSTS", "127.0.0.1"))
     # the vosk model folder to use ('' : ./models, then installed model packages)
     model: str = field(default_factory=lambda: _env("MODEL", ""))
     # vosk's own log lines on stderr (off: it logs every model and recogniser)
@@ -249,6 +256,23 @@ class Settings:
     )
     # what flows see as call.env: this environment (a scenario's [env] table over it)
     flow_env: dict[str, str] = field(default_factory=lambda: dict(environment()), repr=False)
+
+    def __post_init__(self) -> None:
+        for name in _LISTS:  # lists given (Settings(api_keys=[...])) kept as tuples
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @staticmethod
+    def env_types() -> dict[str, str]:
+        """Every ``IVRBOT_`` variable the settings read, and its type (int, float, bool, str,
+        list): each is read through one of the typed helpers above, which name the variable
+        when its value is bad (ConfigError), never through int()/float() of ``_env``."""
+        read: dict[str, str] = {}
+        token = _READ.set(read)
+        try:
+            Settings()
+        finally:
+            _READ.reset(token)
+        return read
 
     @classmethod
     def with_env(cls, values: Mapping[str, str], **given: object) -> Settings:

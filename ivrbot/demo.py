@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,7 @@ async def run_demo(
     flow_path: Path, press: str = "7", say: str = "메뉴", settings: Settings | None = None
 ) -> DemoResult:
     """Call the flow once: press ``press``, say ``say``, hang up. Checks what the bot got."""
-    settings = settings or Settings()
-    settings.port = 0  # a free port
+    settings = replace(settings or Settings(), port=0)  # a free port
     check_tts()
     configure_media(settings)
     flow = load_flow_file(flow_path)  # a speech flow whose model is missing fails here

@@ -66,7 +66,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is when a line is logged (as logging.lastResort)."""
+    """Writes to whatever ``sys.stderr`` is when a line is logged (as logging.lastResort).
+    ``config``: the arguments of the :func:`configure` call that installed it."""
+
+    config: tuple[str, str, int] = ("info", "text", 0)
 
     @property
     def stream(self) -> Any:
@@ -89,18 +92,23 @@ class LevelByLogger(logging.Filter):
         return record.levelno >= (self.operator if ours else self.internal)
 
 
-CONFIGURED: list[tuple[str, str, int]] = []  # the last configure() call's arguments
+def configured() -> tuple[str, str, int]:
+    """How this process logs: the last :func:`configure` call's level, format and verbosity
+    (media workers log the same way), kept by its handler on the root logger, which is the
+    process's; ``("info", "text", 0)`` before any."""
+    mine = [h for h in logging.getLogger().handlers if isinstance(h, StderrHandler)]
+    return mine[-1].config if mine else StderrHandler.config
 
 
 def configure(level: str = "info", fmt: str = "text", verbose: int = 0) -> None:
     """Log to stderr: operator loggers at ``level``; the rest at WARNING (INFO with -v,
     DEBUG with -vv or level debug), never below ``level``. Called again, it replaces its
     own handler; other handlers keep what they get (the root level is only ever lowered)."""
-    CONFIGURED[:] = [(level, fmt, verbose)]  # media workers log the same way
     chosen = logging.getLevelName(level.upper())
     internal = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     internal = logging.DEBUG if chosen == logging.DEBUG else max(internal, chosen)
     handler = StderrHandler()
+    handler.config = (level, fmt, verbose)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(LevelByLogger(chosen, internal))
     root = logging.getLogger()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,9 +136,8 @@ class Runner:
         from ivrbot import logs
         from ivrbot.endpoints.workers.pool import WorkerPool
 
-        log_config = logs.CONFIGURED[0] if logs.CONFIGURED else ("info", "text", 0)
         pool = WorkerPool(self.server.gateway, self.settings, self.flows_dir,
-                          self.settings.media_workers, log_config)  # fmt: skip
+                          self.settings.media_workers, logs.configured())  # fmt: skip
         await pool.start()
         board = self.server.app[BOARD]  # the dashboard shows the workers' calls too
         board.elsewhere, pool.on_change = pool.live_calls, board.poke
@@ -244,12 +244,12 @@ async def serve(
     workers: int | None = None,
 ) -> None:
     settings = Settings()
-    if host:
-        settings.host = host
-    if port is not None:
-        settings.port = port
-    if workers is not None:
-        settings.media_workers = workers
+    settings = replace(
+        settings,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        media_workers=settings.media_workers if workers is None else workers,
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,6 +1,7 @@
 """Shared fixtures: a real gateway on 127.0.0.1, real TTS, the real vosk model; a watch
 over every log line of the run for the tokens and secrets the run issued; and the check
-that every test carries exactly one lane (unit, contract or e2e: README, "Tests")."""
+that every test carries exactly one lane (unit, contract or e2e: README, "Tests"); a
+Phone's call state change that its table does not allow raises (in production it is logged)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ import vosk
 
 from ivrbot.compose import Parts, assemble
 from ivrbot.config import Settings
+from ivrbot.phone import call_state
 from ivrbot.speech.speech_model import load_model
 from ivrbot.speech.tts import Synthesizer
 from ivrbot.wire.server import GatewayServer
 from tests.log_secrets import SecretWatch
 
 LANES = ("unit", "contract", "e2e")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    call_state.STRICT = True  # a Phone's call state change its table does not allow fails
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -19,8 +19,6 @@ from ivrbot.speech.tts import Synthesizer
 from tests.helpers import run_ivrbot
 from tests.test_call_cli import one_line_error
 
-pytestmark = pytest.mark.e2e
-
 SECRET = "operator-secret-0123456789"
 KEY = "app-server-key-0123456789"
 NUMBER = "5550001096"
@@ -60,6 +58,7 @@ async def ivrbot(parts: Parts, *args: str, timeout: float = 90, **env: str) -> t
     return await run_ivrbot(*args, env=env, timeout=timeout)
 
 
+@pytest.mark.contract  # refused before any call
 async def test_without_an_api_key_the_call_says_to_pass_one(locked: Parts) -> None:
     code, out, err = await ivrbot(locked, "call", NUMBER, "--gateway", locked.url)
     assert one_line_error(code, err) == NEEDS_KEY
@@ -72,12 +71,14 @@ async def test_without_an_api_key_the_call_says_to_pass_one(locked: Parts) -> No
     assert locked.gateway.switch.calls == {}
 
 
+@pytest.mark.contract  # refused before any call
 async def test_dial_without_credentials_says_what_to_give(locked: Parts, tmp_path: Path) -> None:
     flow = tmp_path / "front.py"
     code, _, err = await ivrbot(locked, "dial", str(flow), "5550001099", "--gateway", locked.url)
     assert one_line_error(code, err) == NEEDS_KEY
 
 
+@pytest.mark.e2e
 async def test_an_api_key_call_hears_the_prompts_by_their_text(locked: Parts) -> None:
     code, out, err = await ivrbot(
         locked, "call", NUMBER, "--gateway", locked.url, "--api-key", KEY, "--press", "1",
@@ -98,6 +99,7 @@ async def test_an_api_key_call_hears_the_prompts_by_their_text(locked: Parts) ->
     ]
 
 
+@pytest.mark.e2e
 async def test_a_caller_who_only_listens_hears_the_prompts(locked: Parts) -> None:
     # IVRBOT_API_KEY in the environment; no step: the bot asks, hears nothing, says goodbye
     code, out, err = await ivrbot(

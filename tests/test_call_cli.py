@@ -114,7 +114,7 @@ async def test_steps_say_and_play_in_the_order_given(
     assert welcome.records[0].speech == ["menu"]
 
 
-@pytest.mark.e2e
+@pytest.mark.contract
 async def test_no_gateway_listening_is_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     code, out, err = await ivrbot_call("5550001000", "--gateway", url, "--press", "5")

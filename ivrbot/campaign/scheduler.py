@@ -5,7 +5,8 @@ Jobs per running campaign: ``pace:NAME`` (an interval trigger at the campaign's 
 minute: each run may place one call), ``wake:NAME`` (a date trigger: when no contact may be
 called now, the pace job is paused until the next window opening or retry time),
 ``start:NAME`` / ``stop:NAME`` (the campaign's start and stop times). Job functions are
-module-level (the job store pickles references) and find their service by the database URL.
+module-level (the job store pickles references to them); the scheduler's executor hands
+each run the service that owns it.
 
 At start, attempts that a crash cut short are settled (``interrupted``) and retried by the
 campaign's policy before any job runs.
@@ -13,17 +14,20 @@ campaign's policy before any job runs.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from ivrbot import clock as base_clock
 from ivrbot.campaign.campaign import Campaign, CampaignError, Outcome, State
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.dialer import CampaignNotify, Dialer, next_try
@@ -37,35 +41,46 @@ log = logging.getLogger(__name__)
 # APScheduler warns at every pace tick skipped while the previous one still runs (a pace
 # faster than the store answers): the achieved pace is in the report, not in the log
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-_SERVICES: dict[str, CampaignService] = {}  # by database URL: what the jobs run against
 ACTIONS = ("start", "pause", "resume", "cancel")
+# The jobs: given their service by the service's executor (never run without it)
 
 
-async def _pace(url: str, name: str) -> None:
-    service = _SERVICES.get(url)
-    if service is not None:
+async def _pace(name: str, service: CampaignService | None = None) -> None:
+    if service is not None and service.running:
         await service.tick(name)
 
 
-async def _wake(url: str, name: str) -> None:
-    service = _SERVICES.get(url)
-    if service is not None:
+async def _wake(name: str, service: CampaignService | None = None) -> None:
+    if service is not None and service.running:
         service.wake(name)
 
 
-async def _start_at(url: str, name: str) -> None:
-    service = _SERVICES.get(url)
-    if service is not None:
+async def _start_at(name: str, service: CampaignService | None = None) -> None:
+    if service is not None and service.running:
         try:
             await service.control(name, "start")
         except CampaignError as exc:  # its flow is not served now: it stays created
             log.error("campaign %s did not start at its start_at: %s", name, exc)
 
 
-async def _stop_at(url: str, name: str) -> None:
-    service = _SERVICES.get(url)
-    if service is not None:
+async def _stop_at(name: str, service: CampaignService | None = None) -> None:
+    if service is not None and service.running:
         await service.finish(name)
+
+
+class _ServiceExecutor(AsyncIOExecutor):
+    """Runs a campaign job against the service that owns the scheduler: the job store keeps
+    a job's function by name and the campaign's name only (it pickles them), and this
+    executor hands the job its service."""
+
+    def __init__(self, service: CampaignService) -> None:
+        super().__init__()
+        self._service = service
+
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        job.func = functools.partial(job.func, service=self._service)  # this run's copy of the job
+        job.args = (job.args[-1],)  # earlier versions stored the database URL first
+        super().submit_job(job, run_times)
 
 
 def _parse_at(text: str) -> datetime:
@@ -85,19 +100,17 @@ class CampaignService:
             jobstores={
                 "default": SQLAlchemyJobStore(engine=store.engine, tablename="campaign_jobs")
             },
+            executors={"default": _ServiceExecutor(self)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=UTC,
         )
         self.ticks = 0  # pace job runs (bench: scheduler CPU per dispatched call)
         self.notify: CampaignNotify | None = None  # told of attempts and the finish (webhooks)
-
-    @property
-    def key(self) -> str:
-        return self.store.url
+        self.running = False  # between start() and stop(): jobs run only then
 
     async def start(self) -> None:
         """Settle what a crash left, then run the jobs (those kept in the store too)."""
-        _SERVICES[self.key] = self
+        self.running = True
         running = []
         for name in await self.store.run(self.store.names):
             campaign, state = await self.store.run(self.store.campaign, name)
@@ -121,7 +134,7 @@ class CampaignService:
             self.scheduler.shutdown(wait=False)
         for dialer in self.dialers.values():
             dialer.close()
-        _SERVICES.pop(self.key, None)
+        self.running = False
 
     async def _recover(self, campaign: Campaign) -> None:
         now = self.clock.now().timestamp()
@@ -244,7 +257,7 @@ class CampaignService:
                 self.notify(campaign, "finished", {"outcomes": counts["outcomes"]})
 
     def _add(self, job: str, name: str, fn: Any, trigger: str, **kw: Any) -> None:
-        self.scheduler.add_job(fn, trigger, args=[self.key, name], id=f"{job}:{name}",
+        self.scheduler.add_job(fn, trigger, args=[name], id=f"{job}:{name}",
                                replace_existing=True, **kw)  # fmt: skip
 
     def _remove(self, job: str, name: str) -> None:
@@ -293,7 +306,7 @@ class CampaignService:
         if not moments:
             return
         at = max(min(moments), now)
-        real = max(self.clock.to_real(at), datetime.now(UTC) + timedelta(milliseconds=10))
+        real = max(self.clock.to_real(at), self.clock.real_now() + timedelta(milliseconds=10))
         self.scheduler.pause_job(f"pace:{name}")
         self._add("wake", name, _wake, "date", run_date=real)
         log.info("campaign %s: nothing to dial until %s", name, at.isoformat())
@@ -305,10 +318,12 @@ class CampaignService:
             pass
 
 
-def clock_for(store: CampaignStore, setting: str) -> Clock:
-    """The campaign clock of ``setting``, keeping its origin across restarts (a fast clock
-    goes on from where it was, it does not start again)."""
-    clock = Clock.from_setting(setting)
+def clock_for(
+    store: CampaignStore, setting: str, base: base_clock.Clock = base_clock.REAL_CLOCK
+) -> Clock:
+    """The campaign clock of ``setting`` on ``base`` (real time), keeping its origin across
+    restarts (a fast clock goes on from where it was, it does not start again)."""
+    clock = Clock.from_setting(setting, base)
     store.set_meta("clock-now", json.dumps({"setting": setting.strip()}))  # saved_clock reads
     if clock.real:
         return clock
@@ -316,11 +331,12 @@ def clock_for(store: CampaignStore, setting: str) -> Clock:
     if saved is not None:
         data = json.loads(saved)
         if data["setting"] == setting:
-            return Clock(clock.speed, datetime.fromisoformat(data["start"]), data["t0"])
+            return Clock(clock.speed, datetime.fromisoformat(data["start"]), data["t0"], base)
     assert clock.start is not None
     store.set_meta("clock", json.dumps({"setting": setting, "start": clock.start.isoformat(),
-                                        "t0": time.time()}))  # fmt: skip
-    return Clock(clock.speed, clock.start, json.loads(store.get_meta("clock") or "{}")["t0"])
+                                        "t0": base.time()}))  # fmt: skip
+    saved_t0 = json.loads(store.get_meta("clock") or "{}")["t0"]
+    return Clock(clock.speed, clock.start, saved_t0, base)
 
 
 def saved_clock(store: CampaignStore) -> Clock:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+
+from ivrbot.core.events import SessionEvent
 
 
 class EventChannel:
-    """Queued event objects, read by one WebSocket or by long-polls."""
+    """Queued events (ivrbot.core.events), read by one WebSocket, long-polls or an adapter
+    (the SIP connector)."""
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[SessionEvent | None] = asyncio.Queue()
 
-    def publish(self, event_object: dict[str, Any]) -> None:
-        self._queue.put_nowait(event_object)
+    def publish(self, event: SessionEvent) -> None:
+        self._queue.put_nowait(event)
 
     def close(self) -> None:
         self._queue.put_nowait(None)
 
-    async def next_batch(self, timeout: float | None) -> list[dict[str, Any]] | None:
+    async def next_batch(self, timeout: float | None) -> list[SessionEvent] | None:
         """Every queued event (waiting up to ``timeout`` for the first); None when closed."""
         try:
             first = await asyncio.wait_for(self._queue.get(), timeout)
@@ -34,7 +36,3 @@ class EventChannel:
                 break
             batch.append(item)
         return batch
-
-
-def envelope(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"events": {"eventList": [{"eventObject": e} for e in batch]}}

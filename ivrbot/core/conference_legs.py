@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import av
 import numpy as np
 
 from ivrbot.core.call_state import LEG_CHANGES, LegState, change
 from ivrbot.core.endpoints import Endpoint
+from ivrbot.core.events import EventPayload, Resource, SessionEvent, Topic
 from ivrbot.core.mixer import Member, Mixer, MonoConverter
 from ivrbot.core.sessions import Session
 from ivrbot.media.frames import frame_from_pcm
@@ -94,10 +93,9 @@ class ConferenceLeg:
     def is_host(self) -> bool:
         return self.role == "host"
 
-    def publish(self, state: str, **fields: Any) -> None:
-        event = {"type": "conferences", "state": state, "resourceURL": self.resource_url}
-        event.update({k: v for k, v in fields.items() if v is not None})
-        self.session.channel.publish(event)
+    def publish(self, payload: EventPayload) -> None:
+        about = Resource(Topic.CONFERENCE, self.resource_url)
+        self.session.channel.publish(SessionEvent(about, payload))
 
     def set_state(self, new: LegState) -> None:
         """The one place the leg's state changes (checked against LEG_CHANGES, logged)."""
@@ -126,7 +124,7 @@ class GatewayConference:
     mixer: Mixer
     host: ConferenceLeg | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.time)
+    started_at: float = 0.0  # the conference service's clock.time() when created
     ended_at: float | None = None
     recorders: list[Recorder] = field(default_factory=list)  # stopped when it ends
 

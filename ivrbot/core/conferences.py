@@ -4,9 +4,11 @@ Every endpoint still talks only to the gateway (one peer connection per endpoint
 conference); the gateway's :class:`~ivrbot.core.mixer.Mixer` gives each member the sum of
 the others. Hold takes a member out of the mix without touching its peer connection.
 
-Wire events (``type: 'conferences'``) this module publishes on the event channels. Every
-object has ``type``, ``state`` and ``resourceURL`` (the receiving session's own conference
-resource, ``/RTC/v1/sessions/{sid}/conferences/{cid}``); the other keys are listed.
+The events this module publishes on the event channels (ivrbot.core.events, about
+``Topic.CONFERENCE``), as the wire shows them (ivrbot/wire/serialise.py): every object has
+``type: 'conferences'``, ``state`` and ``resourceURL`` (the receiving session's own
+conference resource, ``/RTC/v1/sessions/{sid}/conferences/{cid}``); the other keys are
+listed.
 
 To the host:
 
@@ -47,9 +49,9 @@ import asyncio
 import logging
 import os
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.core.call_state import MEDIA_TIMEOUT_S, LegState, Reason
 from ivrbot.core.conference_legs import (
     ConferenceError,
@@ -60,7 +62,14 @@ from ivrbot.core.conference_legs import (
     Participant,
     valid_participant_id,
 )
-from ivrbot.core.endpoints import Endpoint, EndpointKinds
+from ivrbot.core.endpoints import Endpoint, EndpointKinds, media_up
+from ivrbot.core.events import (
+    InvitationReceived,
+    ModTerminated,
+    SessionModified,
+    SessionOpen,
+    SessionTerminated,
+)
 from ivrbot.core.mixer import Mixer
 from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.media.recorder import Recorder, record_conference
@@ -87,8 +96,11 @@ SWEEP_S = 1.0  # how often legs of sessions that are gone are looked for
 class Conferences:
     """Every conference of the gateway, and each session's conference resources."""
 
-    def __init__(self, sessions: SessionRegistry, endpoints: EndpointKinds) -> None:
+    def __init__(
+        self, sessions: SessionRegistry, endpoints: EndpointKinds, clock: Clock = REAL_CLOCK
+    ) -> None:
         self.sessions, self.endpoints = sessions, endpoints
+        self.clock = clock  # the mixers, media timeouts and the sweep run on it
         self.conferences: dict[str, GatewayConference] = {}
         self.legs: dict[str, ConferenceLeg] = {}  # by resource id (unique across sessions)
         self._tasks = TaskSet("conferences")
@@ -109,7 +121,9 @@ class Conferences:
     # the host ------------------------------------------------------------------------------
     async def create(self, session: Session, sdp: str) -> ConferenceLeg:
         """Take the host's offer; the answer goes out as ``session-open`` on its channel."""
-        conf = GatewayConference(self._new_id(), identity_uri(session.user_id), Mixer())
+        mixer = Mixer(clock=self.clock)
+        conf = GatewayConference(self._new_id(), identity_uri(session.user_id), mixer)
+        conf.started_at = self.clock.time()
         conf.mixer.name = f"mixer/{conf.id}"
         leg = self.endpoints.for_offer(f"{session.user_id}/conference/{conf.id}", sdp)
         host = ConferenceLeg(self._new_id(), session, leg, "host", conf)
@@ -124,13 +138,13 @@ class Conferences:
         return host
 
     async def _open_host(self, host: ConferenceLeg, answer: str) -> None:
-        host.publish("session-open", sdp=answer)
+        host.publish(SessionOpen(sdp=answer))
         if not await self._connect(host):
             await self.end(host.conference, Reason.MEDIA_FAILED, notify_host=True)
 
     async def _connect(self, cleg: ConferenceLeg) -> bool:
         """Wait for the leg's media; then put it in the mix. False when it never came up."""
-        ok = await cleg.leg.wait_connected(MEDIA_TIMEOUT_S)
+        ok = await media_up(cleg.leg, MEDIA_TIMEOUT_S, self.clock)
         if cleg.state is not LegState.CONNECTING:
             return False
         if not ok:
@@ -190,7 +204,7 @@ class Conferences:
                 break
             participant.ringing.append(cleg)
             self._register(cleg)
-            cleg.publish("invitation-received", **{"from": conf.host_uri, "to": uri, "sdp": offer})
+            cleg.publish(InvitationReceived(from_uri=conf.host_uri, to_uri=uri, sdp=offer))
         if not participant.ringing and conf.participants.get(uri) is participant:
             self._tasks.spawn(self._invitation_failed(participant, conf, Reason.NOT_FOUND))
         log.info("conference %s: invited %s (%d sessions)", conf.id, uri, len(targets))
@@ -206,10 +220,7 @@ class Conferences:
             await self._drop(cleg, Reason.CANCELED)
         if conf.host is not None and conf.host.state is not LegState.ENDED:
             conf.host.publish(
-                "mod-terminated",
-                modId=participant.mod_id,
-                participant=participant.uri,
-                reason=reason.value,
+                ModTerminated(mod_id=participant.mod_id, reason=reason, participant=participant.uri)
             )
 
     async def remove(self, host: ConferenceLeg, uri: str) -> str:
@@ -228,7 +239,7 @@ class Conferences:
         mod_id = self._new_id()
         del conf.participants[uri]
         await self._drop(participant.leg, Reason.REMOVED)
-        host.publish("session-modified", modId=mod_id, participant=uri, status="removed")
+        host.publish(SessionModified(mod_id=mod_id, participant=uri, status="removed"))
         log.info("conference %s: removed %s", conf.id, uri)
         return mod_id
 
@@ -259,14 +270,15 @@ class Conferences:
                 await self._drop(cleg, Reason.MEDIA_FAILED)
                 await self._invitation_failed(participant, conf, Reason.MEDIA_FAILED)
             return
-        cleg.publish("session-open")
+        cleg.publish(SessionOpen())
         if conf.host is not None:  # the invitation (the host's x-modId) was accepted
             conf.host.publish(
-                "mod-terminated",
-                modId=participant.mod_id,
-                reason="success",
-                participant=participant.uri,
-                status="joined",
+                ModTerminated(
+                    mod_id=participant.mod_id,
+                    reason="success",
+                    participant=participant.uri,
+                    status="joined",
+                )
             )
         log.info("conference %s: %s joined", conf.id, participant.uri)
 
@@ -305,7 +317,7 @@ class Conferences:
         else:
             self.resume(cleg)
         mod_id = self._new_id()
-        cleg.publish("mod-terminated", modId=mod_id, reason="success", sdp=answer)
+        cleg.publish(ModTerminated(mod_id=mod_id, reason="success", sdp=answer))
         return mod_id
 
     async def leave(self, cleg: ConferenceLeg, reason: Reason = Reason.HANGUP) -> None:
@@ -330,11 +342,12 @@ class Conferences:
             del conf.participants[participant.uri]
             if conf.host is not None and conf.host.state is not LegState.ENDED:
                 conf.host.publish(
-                    "session-modified",
-                    modId=participant.mod_id,
-                    participant=participant.uri,
-                    status="left",
-                    reason=str(reason),
+                    SessionModified(
+                        mod_id=participant.mod_id,
+                        participant=participant.uri,
+                        status="left",
+                        reason=reason,
+                    )
                 )
         log.info("conference %s: %s left (%s)", conf.id, participant.uri, reason)
 
@@ -371,7 +384,7 @@ class Conferences:
         cleg.member.attach()
         cleg.set_state(LegState.JOINED)
         cleg.watcher = self._tasks.spawn(self._watch(cleg))
-        host.publish("session-modified", modId=participant.mod_id, participant=key, status="joined")
+        host.publish(SessionModified(mod_id=participant.mod_id, participant=key, status="joined"))
         log.info("conference %s: %s merged in", conf.id, key)
         return cleg
 
@@ -386,7 +399,7 @@ class Conferences:
         """End the conference for everyone."""
         if conf.ended:
             return
-        conf.ended_at = time.time()
+        conf.ended_at = self.clock.time()
         log.info("conference %s ended (%s)", conf.id, reason)
         await conf.mixer.stop()
         await self._stop_recorders(conf)
@@ -406,7 +419,7 @@ class Conferences:
             return
         cleg.set_state(LegState.ENDED)
         if cleg.on_end is None:  # no reason: the session's own DELETE (end, leave, reject)
-            cleg.publish("session-terminated", reason=None if reason is None else str(reason))
+            cleg.publish(SessionTerminated(reason=reason))
         if cleg.member is not None:
             cleg.member.detach()
         if cleg.participant is not None and cleg in cleg.participant.ringing:
@@ -433,7 +446,7 @@ class Conferences:
     async def _sweep(self) -> None:
         """Legs of sessions that are gone (logout, expiry) leave their conferences."""
         while self.conferences:
-            await asyncio.sleep(SWEEP_S)
+            await self.clock.sleep(SWEEP_S)
             for cleg in list(self.legs.values()):
                 if self.sessions.get(cleg.session.id) is None:
                     try:

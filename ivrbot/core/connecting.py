@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING
 
+from ivrbot.core import events as ev
 from ivrbot.core.bridge import Bridge
 from ivrbot.core.call_state import (
     MEDIA_TIMEOUT_S,
@@ -18,6 +18,7 @@ from ivrbot.core.call_state import (
     PartyState,
     Reason,
 )
+from ivrbot.core.endpoints import media_up
 from ivrbot.core.switch_call import CallLeg, SwitchCall
 from ivrbot.media.tones import hold_music
 
@@ -46,7 +47,7 @@ async def answer(sw: Switch, callee: CallLeg, sdp: str) -> None:
             call.set_state(CallPhase.MOVING if moving else CallPhase.RINGING)
             sw.maybe_nobody_answers(call)
             if mover is not None and not call.ringing and not call.pending_rings:
-                mover.publish("move-terminated", reason=Reason.HANGUP)
+                mover.publish(ev.MoveTerminated(reason=Reason.HANGUP))
                 call.set_state(CallPhase.CONNECTED)
         raise CallStateError("call-answer (the call ended meanwhile)", call.state)
     call.ringing.remove(callee)
@@ -65,7 +66,7 @@ async def answer(sw: Switch, callee: CallLeg, sdp: str) -> None:
     assert call.caller is not None
     call.caller.stop_tone()
     if call.caller.answer_sdp is not None:  # no early media: the answer goes out now
-        call.caller.publish("session-open", sdp=call.caller.answer_sdp)
+        call.caller.publish(ev.SessionOpen(sdp=call.caller.answer_sdp))
         call.caller.answer_sdp = None
     sw.tasks.spawn(_connect(sw, call))
 
@@ -73,15 +74,15 @@ async def answer(sw: Switch, callee: CallLeg, sdp: str) -> None:
 async def _connect(sw: Switch, call: SwitchCall) -> None:
     assert call.caller and call.callee
     results = await asyncio.gather(
-        call.caller.leg.wait_connected(MEDIA_TIMEOUT_S),
-        call.callee.leg.wait_connected(MEDIA_TIMEOUT_S),
+        media_up(call.caller.leg, MEDIA_TIMEOUT_S, sw.clock),
+        media_up(call.callee.leg, MEDIA_TIMEOUT_S, sw.clock),
     )
     if call.state is not CallPhase.CONNECTING:
         return
     if not all(results):
         await sw.end(call.caller, Reason.MEDIA_FAILED, by_gateway=True)
         return
-    call.answered_at = time.time()
+    call.answered_at = sw.clock.time()
     call.set_state(CallPhase.CONNECTED)
     sw.on_call_changed(call)
     sw.tasks.spawn(watch(sw, call.caller))
@@ -90,27 +91,27 @@ async def _connect(sw: Switch, call: SwitchCall) -> None:
     # both are told once they hear each other; the caller's answer went out already
     # (session-open + provisionalSDP, or session-open when the callee answered)
     if sw.early_media:
-        call.caller.publish("session-modified")
-    call.callee.publish("session-open")
+        call.caller.publish(ev.SessionModified())
+    call.callee.publish(ev.SessionOpen())
 
 
 async def _complete_move(sw: Switch, call: SwitchCall, old: CallLeg, new: CallLeg) -> None:
     """A move's target answered: once its media is up it takes the mover's (``old``) place."""
-    ok = await new.leg.wait_connected(MEDIA_TIMEOUT_S)
+    ok = await media_up(new.leg, MEDIA_TIMEOUT_S, sw.clock)
     if new.held:  # it takes the call over as it was: not held
         new.set_state(PartyState.ACTIVE)
     if call.state is CallPhase.MOVE_CONNECTING:
         call.set_state(CallPhase.CONNECTED)  # moved, or not: the call goes on
     if not ok or call.state is not CallPhase.CONNECTED:
         await sw.drop(new, Reason.MEDIA_FAILED)
-        old.publish("move-terminated", reason="failed")
+        old.publish(ev.MoveTerminated(reason="failed"))
         return
     call.replace(old, new)
     sw.on_call_changed(call)
     sw.tasks.spawn(watch(sw, new))
     apply_media(sw, call)
-    new.publish("session-open")
-    old.publish("move-terminated", reason="moved")
+    new.publish(ev.SessionOpen())
+    old.publish(ev.MoveTerminated(reason="moved"))
     await sw.drop(old, Reason.MOVED)
 
 
@@ -160,4 +161,4 @@ def _tell_far_hold(party: CallLeg, far_held: bool) -> None:
     if party.session.hold_audio is None or party.told_far_held == far_held:
         return
     party.told_far_held = far_held
-    party.publish("session-modified", reason="held" if far_held else "resumed")
+    party.publish(ev.SessionModified(reason="held" if far_held else "resumed"))

@@ -4,9 +4,9 @@ out, the switch closes."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
+from ivrbot.core import events as ev
 from ivrbot.core.call_state import CallPhase, PartyState, Reason
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch_call import CallLeg, SwitchCall
@@ -27,7 +27,7 @@ async def end(sw: Switch, leg: CallLeg, reason: str, by_gateway: bool) -> None:
         await drop(sw, leg, None)
         if call.state is CallPhase.MOVING and not call.ringing and not call.pending_rings:
             assert call.mover is not None
-            call.mover.publish("move-terminated", reason=reason)
+            call.mover.publish(ev.MoveTerminated(reason=reason))
             call.set_state(CallPhase.CONNECTED)  # nobody took it: it stays where it was
         if call.ringing or call.pending_rings or call.state is not CallPhase.RINGING:
             return
@@ -61,7 +61,7 @@ async def finish(sw: Switch, call: SwitchCall, reason: str) -> None:
         call.bridge.unbridge()
         call.bridge = None
     call.set_state(CallPhase.ENDED)  # the ring timer goes with the ringing
-    call.ended_at = time.time()
+    call.ended_at = sw.clock.time()
     call.reason = reason
     sw.calls.pop(call.id, None)
     sw.on_call_changed(call)
@@ -69,7 +69,7 @@ async def finish(sw: Switch, call: SwitchCall, reason: str) -> None:
 
 async def drop(sw: Switch, leg: CallLeg, reason: str | None) -> None:
     """``leg`` is out: ``session-terminated`` (no reason: its own hang-up / reject)."""
-    leg.publish("session-terminated", reason=reason)
+    leg.publish(ev.SessionTerminated(reason=reason))
     leg.set_state(PartyState.ENDED)
     leg.stop_tone()
     leg.session.calls.pop(leg.id, None)

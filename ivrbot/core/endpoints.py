@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import av
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.media.tracks import OutboundAudio
 
 if TYPE_CHECKING:
@@ -28,11 +29,11 @@ class SdpError(ValueError):
 class EndpointBase:
     """What every kind of endpoint shares (see ivrbot.core.endpoints): the audio it is
     sent (``out``), where the audio and keys it sends go (``on_frame``, ``on_dtmf``: the
-    bridge sets them), and closing once."""
+    bridge sets them), and closing once. ``out`` is paced on ``clock``."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, clock: Clock = REAL_CLOCK) -> None:
         self.name = name
-        self.out = OutboundAudio()
+        self.out = OutboundAudio(clock)
         self.on_frame: Callable[[av.AudioFrame], None] | None = None
         self.on_dtmf: Callable[[str], None] | None = None
         self._closed = False
@@ -85,9 +86,25 @@ class Endpoint(Protocol):
 
     async def send_dtmf(self, tones: str) -> None: ...
 
-    async def wait_connected(self, timeout: float) -> bool: ...
-
     async def close(self) -> None: ...
+
+
+async def media_up(endpoint: Endpoint, timeout: float, clock: Clock = REAL_CLOCK) -> bool:
+    """True once ``endpoint``'s media is up (``connected``); False when it failed first, or
+    ``timeout`` seconds passed first on ``clock``."""
+    if not endpoint.connected.is_set() and not endpoint.failed.is_set():
+        waits = {
+            asyncio.ensure_future(endpoint.connected.wait()),
+            asyncio.ensure_future(endpoint.failed.wait()),
+        }
+        try:
+            await clock.wait_for(asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            for wait in waits:
+                wait.cancel()  # the one still waiting would otherwise wait until the leg closes
+    return endpoint.connected.is_set() and not endpoint.failed.is_set()
 
 
 class EndpointKinds(Protocol):

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import av
 import numpy as np
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.media.frames import PTIME_S, WIRE_RATE, pcm_from_frame
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class Mixer:
     """An N-1 audio mixer ticking every ``ptime_s`` on the running event loop.
 
     ``tick()`` is synchronous and can be driven by hand (tests, benchmarks, or a media worker
-    with its own clock); ``start()`` runs it in real time.
+    with its own clock); ``start()`` runs it on ``clock`` (real time unless given).
     """
 
     def __init__(
@@ -144,8 +145,10 @@ class Mixer:
         rate: int = WIRE_RATE,
         ptime_s: float = PTIME_S,
         max_buffer_s: float = MAX_BUFFER_S,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.name = name
+        self.clock = clock
         self.rate = rate
         self.ptime_s = ptime_s
         self.samples = int(rate * ptime_s)
@@ -247,13 +250,12 @@ class Mixer:
             self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
+        deadline = self.clock.monotonic()
         while True:
             deadline += self.ptime_s
-            delay = deadline - loop.time()
+            delay = deadline - self.clock.monotonic()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
             elif -delay > LATE_RESYNC_S:
                 skipped = int(-delay / self.ptime_s)
                 self.skipped_ticks += skipped

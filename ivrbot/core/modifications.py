@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ivrbot.core import events as ev
 from ivrbot.core.call_state import TALKING, CallPhase, CallStateError, PartyState
 from ivrbot.core.switch_call import CallLeg, PendingMod, SwitchCall
 
@@ -60,7 +61,7 @@ async def resume(sw: Switch, leg: CallLeg, sdp: str | None) -> str:
 
 def _mod_done(sw: Switch, leg: CallLeg, answer: str | None) -> str:
     mod_id = sw.new_id()
-    leg.publish("mod-terminated", modId=mod_id, reason="success", sdp=answer)
+    leg.publish(ev.ModTerminated(mod_id=mod_id, reason="success", sdp=answer))
     return mod_id
 
 
@@ -80,7 +81,7 @@ async def modify(sw: Switch, leg: CallLeg, media_type: str, sdp: str | None) -> 
         if call.state is CallPhase.MODIFYING:
             call.set_state(CallPhase.CONNECTED)
         raise
-    other.publish("mod-received", modId=mod_id, newMediaType=media_type, sdp=offer)
+    other.publish(ev.ModReceived(mod_id=mod_id, media_type=media_type, sdp=offer))
     return mod_id
 
 
@@ -102,10 +103,6 @@ async def settle_mod(
     reason = "success" if accepted else "rejected"
     answer, initiator.answer_sdp = initiator.answer_sdp, None
     initiator.publish(
-        "mod-terminated",
-        modId=mod_id,
-        reason=reason,
-        newMediaType=call.media_type,
-        sdp=answer,
+        ev.ModTerminated(mod_id=mod_id, reason=reason, media_type=call.media_type, sdp=answer)
     )
-    leg.publish("mod-terminated", modId=mod_id, reason=reason, newMediaType=call.media_type)
+    leg.publish(ev.ModTerminated(mod_id=mod_id, reason=reason, media_type=call.media_type))

@@ -4,10 +4,10 @@ in-process bot's admission, busy when nobody can ring, "No answer" after the rin
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ivrbot.core import events as ev
 from ivrbot.core.call_state import RINGS, CallPhase, PartyState, Reason
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch_call import Acceptor, CallLeg, SwitchCall
@@ -30,6 +30,7 @@ def targets(sw: Switch, uri: str, exclude: Session) -> list[Session]:
 
 async def place(sw: Switch, session: Session, called_party: str, sdp: str) -> CallLeg:
     call = SwitchCall(sw.new_id(), identity_uri(session.user_id), called_party)
+    call.started_at = sw.clock.time()
     leg = sw.endpoints.for_offer(f"{session.user_id}/{call.id}", sdp)
     caller = CallLeg(sw.new_id(), session, leg, "caller", call, sw)
     answer = await leg.answer_offer(sdp)
@@ -48,7 +49,7 @@ async def place(sw: Switch, session: Session, called_party: str, sdp: str) -> Ca
         sw.tasks.spawn(sw.end(caller, Reason.NOT_FOUND, by_gateway=True))
         return caller
     if sw.early_media:
-        caller.publish("session-open", sdp=answer, provisionalSDP=True)
+        caller.publish(ev.SessionOpen(sdp=answer, provisional=True))
         caller.play_tone(ringback())
     else:
         caller.answer_sdp = answer  # session-open with it when the callee answers
@@ -83,7 +84,7 @@ async def admit(sw: Switch, call: SwitchCall, acceptor: Acceptor) -> None:
 
 
 async def no_answer(sw: Switch, call: SwitchCall) -> None:
-    await asyncio.sleep(sw.ring_timeout_s)
+    await sw.clock.sleep(sw.ring_timeout_s)
     if call.state in RINGS and call.caller is not None:
         await sw.end(call.caller, Reason.NO_ANSWER, by_gateway=True)
 
@@ -115,7 +116,7 @@ async def ring(sw: Switch, call: SwitchCall, target: Session, from_uri: str) -> 
         return
     call.ringing.append(callee)
     target.calls[callee.id] = callee
-    callee.publish("invitation-received", **{"from": from_uri, "to": call.to_uri, "sdp": offer})
+    callee.publish(ev.InvitationReceived(from_uri=from_uri, to_uri=call.to_uri, sdp=offer))
 
 
 def release(sw: Switch, session: Session) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.core.channel import EventChannel
 
 if TYPE_CHECKING:
@@ -42,8 +42,9 @@ class Session:
 
 
 class SessionRegistry:
-    def __init__(self, ttl_s: int) -> None:
+    def __init__(self, ttl_s: int, clock: Clock = REAL_CLOCK) -> None:
         self.ttl_s = ttl_s
+        self.clock = clock  # a session expires ttl_s after it opened (or last kept alive)
         self._sessions: dict[str, Session] = {}
 
     def create(
@@ -58,7 +59,7 @@ class SessionRegistry:
         """A new session; ``channel`` and ``sid`` are given for a media worker's copy of a
         session of the main process (ivrbot/workers: same id, events sent back there)."""
         sid = sid or secrets.token_hex(8)
-        expires = time.time() + self.ttl_s if channel is None else float("inf")
+        expires = self.clock.time() + self.ttl_s if channel is None else float("inf")
         session = Session(sid, user_id, token_digest, expires, e911_id)
         session.local = local
         if channel is not None:

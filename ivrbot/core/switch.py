@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.core import connecting, ending, modifications, ringing, transfers
 from ivrbot.core.actions import CallAction, apply_action
 from ivrbot.core.call_state import CallPhase, CallStateError, Reason
@@ -44,8 +45,10 @@ class Switch:
         endpoints: EndpointKinds,
         hold_audio: str = "music",
         ring_timeout_s: float = 60.0,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.sessions, self.endpoints = sessions, endpoints
+        self.clock = clock  # the ring and media timeouts run on it; records' times come from it
         self.ring_timeout_s = ring_timeout_s  # unanswered calls end with "No answer"
         self.hold_audio = hold_audio  # 'music' or 'silence' for the party left on hold
         # early media: the caller gets the answer at once (session-open, provisionalSDP) and

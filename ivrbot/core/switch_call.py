@@ -8,13 +8,13 @@ timer, the mover, the pending media modification) goes when the call leaves that
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ivrbot.core import events as ev
 from ivrbot.core.bridge import Bridge
 from ivrbot.core.call_state import (
     CALL_CHANGES,
@@ -109,10 +109,10 @@ class CallLeg:
         return self.switch.transfer_out(self, target)
 
     # --------------------------------------------------------------------------------------
-    def publish(self, state: str, **fields: Any) -> None:
-        event = {"type": "calls", "state": state, "resourceURL": self.resource_url}
-        event.update({k: v for k, v in fields.items() if v is not None})
-        self.session.channel.publish(event)
+    def publish(self, payload: ev.EventPayload) -> None:
+        self.session.channel.publish(
+            ev.SessionEvent(ev.Resource(ev.Topic.CALL, self.resource_url), payload)
+        )
 
     def play_tone(self, pcm: np.ndarray) -> None:
         self.stop_tone()
@@ -151,7 +151,7 @@ class SwitchCall:
     pending_rings: int = 0
     media_type: str = "audio"
     bridge: Bridge | None = None
-    started_at: float = field(default_factory=time.time)
+    started_at: float = 0.0  # the switch's clock.time() when placed
     answered_at: float | None = None
     ended_at: float | None = None
     reason: str = ""

@@ -1,6 +1,7 @@
 """The endpoints a call's party can be: an aiortc peer connection (browsers, remote Phones)
-or an in-process bot (frames and keys, no SDP). The gateway hands :data:`ENDPOINTS` to the
-switch and the conference service (the core's :class:`~ivrbot.core.endpoints.EndpointKinds`)."""
+or an in-process bot (frames and keys, no SDP). The gateway makes one :class:`MediaEndpoints`
+from its settings and hands it to the switch and the conference service (the core's
+:class:`~ivrbot.core.endpoints.EndpointKinds`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from ivrbot.core.endpoints import Endpoint, SdpError
 from ivrbot.core.sessions import Session
 from ivrbot.endpoints.local.local_leg import LocalLeg
 from ivrbot.endpoints.local.local_link import LocalLink
+from ivrbot.endpoints.webrtc.hotpath import GATEWAY_PREFETCH
 from ivrbot.endpoints.webrtc.leg import Leg
 from ivrbot.endpoints.webrtc.peer import set_peer_timeout
 
 
 class MediaEndpoints:
-    """The endpoint kinds of this process."""
+    """The endpoint kinds of a gateway. ``prefetch``: the audio frames a WebRTC leg's receive
+    buffer waits for before it hands one on (``Settings.jitter_prefetch``)."""
+
+    def __init__(self, prefetch: int = GATEWAY_PREFETCH) -> None:
+        self.prefetch = prefetch
 
     def for_offer(self, name: str, sdp: object) -> Endpoint:
         """In-process when the offer names a local link of this process, else a WebRTC leg."""
@@ -22,16 +28,13 @@ class MediaEndpoints:
             if link is None:
                 raise SdpError("the SDP names an in-process media link this gateway does not have")
             return LocalLeg(name, link)
-        return Leg(name)
+        return Leg(name, self.prefetch)
 
     def for_session(self, name: str, session: Session) -> Endpoint:
         """In-process for a bot in this process, else a WebRTC leg."""
-        return LocalLeg(name) if session.local else Leg(name)
+        return LocalLeg(name) if session.local else Leg(name, self.prefetch)
 
     @staticmethod
     def set_peer_timeout(seconds: float) -> None:
         """How long a WebRTC party's peer may stay silent before its leg is lost."""
         set_peer_timeout(seconds)
-
-
-ENDPOINTS = MediaEndpoints()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ivrbot import call_events
-from ivrbot.core.clock import REAL_CLOCK, Clock
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.flow.failure import failure_site, step_source
 from ivrbot.flow.flow import Flow, FlowError
 from ivrbot.flow.record import FlowRecord
@@ -152,7 +152,7 @@ class FlowCall:
         prompt = await self.bot.prompt(text, voice, flow=self.flow)
         playback = self.call.play(prompt.pcm, prompt.sample_rate, label=text)
         self.playbacks.append(playback)
-        self.record.said(text)
+        self.record.said(text, self.clock.time())
         self.note("prompt", text=text)
         return playback
 
@@ -198,7 +198,7 @@ class FlowCall:
             try:
                 if presses.empty():
                     wait = max(0.0, deadline - self.clock.monotonic())
-                    press = await asyncio.wait_for(presses.get(), wait)
+                    press = await self.clock.wait_for(presses.get(), wait)
                 else:
                     press = presses.get_nowait()
             except TimeoutError:
@@ -440,7 +440,7 @@ class FlowCall:
         self.listener.listening_for_speech = True
         while True:
             pcm = await speech.get()
-            fed_at = time.monotonic()
+            fed_at = time.monotonic()  # the recogniser's real latency (a metric)
             result = await turn.feed(pcm)
             if result is None:
                 continue

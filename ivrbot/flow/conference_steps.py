@@ -147,7 +147,7 @@ async def join_room(call: FlowCall, step: Conference) -> ConferenceResult:
     def welcome() -> None:
         if prompt is not None and room.open:
             room.announce(prompt, text)
-            call.record.said(text)  # the caller hears it with the room
+            call.record.said(text, call.clock.time())  # the caller hears it with the room
 
     try:
         await phone.merge_call(room.id, stay=step.stay)

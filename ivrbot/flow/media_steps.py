@@ -240,8 +240,7 @@ async def record_message(call: FlowCall, step: Record) -> RecordResult:
 async def _until_the_end(
     call: FlowCall, step: Record, recorder: Recorder, gate: SpeechGate
 ) -> tuple[str, tuple[str, str] | None]:
-    loop = asyncio.get_running_loop()
-    began = loop.time()
+    began = call.clock.monotonic()
     press: asyncio.Task[tuple[str, str]] | None = None
     trimmed_head = False
     try:
@@ -251,7 +250,7 @@ async def _until_the_end(
             if press is not None:
                 await asyncio.wait({press}, timeout=POLL_S)
             else:
-                await asyncio.sleep(POLL_S)
+                await call.clock.sleep(POLL_S)
             if press is not None and press.done():
                 key, press = press.result(), None
                 if key[0] == step.finish_key:
@@ -260,7 +259,7 @@ async def _until_the_end(
                 since = (gate.samples - gate.speech_start) / gate.rate
                 recorder.drop_head(since + PRE_ROLL_S)
                 trimmed_head = True
-            elapsed = loop.time() - began
+            elapsed = call.clock.monotonic() - began
             if recorder.duration_s >= step.max_s or elapsed >= step.max_s + 2.0:
                 return "max-length", None
             if not gate.started and elapsed >= step.silence_s:

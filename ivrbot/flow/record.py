@@ -23,7 +23,7 @@ class FlowRecord:
     ended_at: float | None = None
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
-    prompts_at: list[float] = field(default_factory=list)  # time.time() each prompt began
+    prompts_at: list[float] = field(default_factory=list)  # when each prompt began (wall time)
     # each answer as it may be shown (Answer.shown: secret entries masked, never kept at
     # rest); the flow has the values in call.vars while the call runs
     inputs: list[dict[str, Any]] = field(default_factory=list)
@@ -43,11 +43,11 @@ class FlowRecord:
     direction: str = "inbound"  # 'inbound': caller -> number; 'outbound': number -> caller
     number: str = ""  # the bot's own party (its flow's number, 'vtn:5550001010')
 
-    def said(self, text: str) -> None:
-        """The bot began to say ``text`` now (a caller's report names the prompts it heard
-        by these times)."""
+    def said(self, text: str, at: float) -> None:
+        """The bot began to say ``text`` at ``at`` (its call's clock.time(): a caller's
+        report names the prompts it heard by these times)."""
         self.prompts.append(text)
-        self.prompts_at.append(round(time.time(), 3))
+        self.prompts_at.append(round(at, 3))
 
     @property
     def digits(self) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ivrbot.clock import Clock
 from ivrbot.errors import FlowError, PhoneException
 from ivrbot.flow.steps import Edge, Problem, Step
 from ivrbot.numbers import called_party_uri
@@ -265,14 +266,13 @@ def phone_of(call: FlowCall) -> Phone:
     return phone
 
 
-async def _until(done: Callable[[], bool], timeout_s: float) -> bool:
-    """Poll ``done`` until it is true (True) or ``timeout_s`` has passed (False)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
+async def _until(clock: Clock, done: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``done`` until it is true (True) or ``timeout_s`` has passed on ``clock`` (False)."""
+    deadline = clock.monotonic() + timeout_s
     while not done():
-        if loop.time() >= deadline:
+        if clock.monotonic() >= deadline:
             return False
-        await asyncio.sleep(POLL_S)
+        await clock.sleep(POLL_S)
     return True
 
 
@@ -290,18 +290,18 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
     """Run a Transfer step; store and return its result."""
     phone = phone_of(call)
     first = call.call
-    loop = asyncio.get_running_loop()
+    clock = call.clock
     announcement = fill(step.announce, call.vars) if step.mode == "warm" and step.announce else ""
     # synthesised before dialling: nobody waits for it
     prompt = (
         await call.bot.prompt(announcement, step.voice, flow=call.flow) if announcement else None
     )
     call.note("transfer", to=step.to, mode=step.mode)
-    began = loop.time()
+    began = clock.monotonic()
     handed = _handed_out(call, step) if step.mode == "blind" else None
     if handed is not None:  # the far end transfers (a SIP caller: REFER to the PBX)
         outcome, reason, progress = await handed
-        rang = loop.time() - began
+        rang = clock.monotonic() - began
         result_out = TransferResult(step.to, step.mode, outcome, reason, rang, "", progress)
         return keep_result(call, step, result_out)
     if step.to.startswith(("sip:", "sips:")):
@@ -311,40 +311,40 @@ async def transfer_call(call: FlowCall, step: Transfer) -> TransferResult:
     second: Call | None = None
 
     def result(outcome: str, reason: str = "", ring_s: float | None = None) -> TransferResult:
-        rang = loop.time() - began if ring_s is None else ring_s
+        rang = clock.monotonic() - began if ring_s is None else ring_s
         return TransferResult(step.to, step.mode, outcome, reason, rang, announcement)
 
     try:
         try:
             second = dialled = await phone.add_call(step.to)
         except PhoneException as exc:
-            await _give_up(phone, first, _other(phone, first))
+            await _give_up(clock, phone, first, _other(phone, first))
             return keep_result(call, step, result("failed", str(exc.error), 0.0))
-        answered = await _until(lambda: dialled.state not in _RINGING, step.timeout_s)
-        ring_s = loop.time() - began
+        answered = await _until(clock, lambda: dialled.state not in _RINGING, step.timeout_s)
+        ring_s = clock.monotonic() - began
         if dialled.state != CallState.CONNECTED:
             if answered:
                 outcome, reason = _outcome(dialled), dialled.end_reason or str(dialled.state)
             else:
                 outcome, reason = "no-answer", f"no answer within {step.timeout_s:g} s"
-            await _give_up(phone, first, dialled)
+            await _give_up(clock, phone, first, dialled)
             return keep_result(call, step, result(outcome, reason, ring_s))
         if prompt is not None:
-            await asyncio.sleep(ANNOUNCE_LEAD_S)
+            await clock.sleep(ANNOUNCE_LEAD_S)
             playback = dialled.play(prompt.pcm, prompt.sample_rate, label=announcement)
             call.note("announce", text=announcement)
-            await _until(lambda: playback.done or dialled.state in ENDED, 120.0)
+            await _until(clock, lambda: playback.done or dialled.state in ENDED, 120.0)
             if dialled.state in ENDED:
-                await _give_up(phone, first, dialled)
+                await _give_up(clock, phone, first, dialled)
                 reason = "the target hung up during the announcement"
                 return keep_result(call, step, result(Outcome.BUSY, reason, ring_s))
         try:
             await phone.transfer()
         except PhoneException as exc:
-            await _give_up(phone, first, dialled)
+            await _give_up(clock, phone, first, dialled)
             return keep_result(call, step, result("failed", str(exc.error), ring_s))
-        if not await _until(lambda: first.state in ENDED, SETTLE_S):
-            await _give_up(phone, first, dialled)
+        if not await _until(clock, lambda: first.state in ENDED, SETTLE_S):
+            await _give_up(clock, phone, first, dialled)
             return keep_result(call, step, result("failed", "the gateway did not transfer", ring_s))
         return keep_result(call, step, result("transferred", ring_s=ring_s))
     except asyncio.CancelledError:
@@ -398,12 +398,12 @@ async def _end(phone: Phone, second: Call) -> None:
         log.warning("%s: could not end the transfer call: %s", phone.name, exc)
 
 
-async def _give_up(phone: Phone, first: Call, second: Call | None) -> None:
+async def _give_up(clock: Clock, phone: Phone, first: Call, second: Call | None) -> None:
     """End the second call and take the caller off hold."""
     if second is not None:
         await _end(phone, second)
     # ending the second call resumes the first by itself (it was held by add_call)
-    if await _until(lambda: first.state != CallState.HELD, SETTLE_S):
+    if await _until(clock, lambda: first.state != CallState.HELD, SETTLE_S):
         return
     try:
         if phone.current_call is first:
@@ -419,20 +419,22 @@ async def move_call(call: FlowCall, step: Move) -> TransferResult:
     """Run a Move step; store and return its result."""
     phone = phone_of(call)
     first = call.call
-    loop = asyncio.get_running_loop()
-    began = loop.time()
+    clock = call.clock
+    began = clock.monotonic()
     target = phone.user_id or ""
     call.note("move")
 
     def result(outcome: str, reason: str = "") -> TransferResult:
-        return TransferResult(target, "move", outcome, reason, loop.time() - began)
+        return TransferResult(target, "move", outcome, reason, clock.monotonic() - began)
 
     try:
         try:
             await phone.move()
         except PhoneException as exc:
             return keep_result(call, step, result("failed", str(exc.error)))
-        settled = await _until(lambda: first.state != CallState.MOVE_INITIATED, step.timeout_s)
+        settled = await _until(
+            clock, lambda: first.state != CallState.MOVE_INITIATED, step.timeout_s
+        )
         if first.state == CallState.MOVED:
             return keep_result(call, step, result("moved"))
         if settled:

@@ -17,6 +17,8 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from ivrbot.clock import REAL_CLOCK, Clock
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -65,10 +67,11 @@ class HeldTimer:
 
 class HoldState:
     """Who holds a call now (a set of :data:`BOT_SIDE` / :data:`FAR_END`), with waits that
-    pause while it is held."""
+    pause while it is held (on ``clock``)."""
 
-    def __init__(self, name: str = "call") -> None:
+    def __init__(self, name: str = "call", clock: Clock = REAL_CLOCK) -> None:
         self.name = name
+        self.clock = clock
         self._by: set[str] = set()
         self._waiters: list[asyncio.Future[None]] = []
 
@@ -112,20 +115,20 @@ class HoldState:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of time off hold (time on hold does not count)."""
-        loop = asyncio.get_running_loop()
-        timer = HeldTimer(seconds, loop.time(), self.held)
-        while (left := timer.remaining(loop.time())) > 0:
+        clock = self.clock
+        timer = HeldTimer(seconds, clock.monotonic(), self.held)
+        while (left := timer.remaining(clock.monotonic())) > 0:
             if timer.paused:
                 await self.changed()
             else:
                 try:
-                    await asyncio.wait_for(self.changed(), left)
+                    await clock.wait_for(self.changed(), left)
                 except TimeoutError:
                     continue  # remaining() is 0 now (or a hair above: loop again)
             if self.held:
-                timer.hold(loop.time())
+                timer.hold(clock.monotonic())
             else:
-                timer.resume(loop.time())
+                timer.resume(clock.monotonic())
 
     async def wait_for(self, aw: Awaitable[T], seconds: float) -> T:
         """As :func:`asyncio.wait_for`, but ``seconds`` only count time off hold."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import av
 import numpy as np
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.media.dtmf import DtmfDetector
 from ivrbot.media.frames import LISTEN_RATE, Downsampler
 from ivrbot.media.hold import HoldState
@@ -28,8 +28,9 @@ class Listener:
     in flight when the hold began).
     """
 
-    def __init__(self) -> None:
-        self.hold = HoldState("listener")
+    def __init__(self, clock: Clock = REAL_CLOCK) -> None:
+        self.clock = clock  # the hold's waits; the window within which a press is a twin
+        self.hold = HoldState("listener", clock)
         self._down: Downsampler | None = Downsampler(LISTEN_RATE)
         self._detector = DtmfDetector(LISTEN_RATE)
         self.presses: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -60,7 +61,7 @@ class Listener:
 
     def press(self, digit: str, method: str) -> None:
         """A keypad press heard by ``method``; the same press heard the other way is dropped."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         self._recent = [r for r in self._recent if now - r[0] < DUPLICATE_WINDOW_S]
         twin = next((r for r in self._recent if r[1] == digit and r[2] != method), None)
         if twin is not None:

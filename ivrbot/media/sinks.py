@@ -253,7 +253,8 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return pcm.astype(np.int16), rate
 
 
-# (path, rate) -> (mtime, size, decoded PCM)
+# (path, rate) -> (mtime, size, decoded PCM). Process-wide: a cache of decoded files, each
+# entry checked against the file, whichever part of the process asks.
 _DECODED: dict[tuple[str, int], tuple[int, int, np.ndarray]] = {}
 _DECODED_LOCK = threading.Lock()
 

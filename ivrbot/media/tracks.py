@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
@@ -13,6 +12,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.media.frames import WIRE_RATE, WIRE_SAMPLES, frame_from_pcm, pcm_from_frame, resample
 from ivrbot.media.wire_prompt import (
     MIN_LEVEL,
@@ -50,17 +50,24 @@ class WirePacket:
 class Playback:
     """One piece of audio queued on an :class:`OutboundAudio`: await it, or stop it.
 
-    ``wire`` is set for a cached (read-only) prompt: its frames can go out pre-encoded."""
+    ``wire`` is set for a cached (read-only) prompt: its frames can go out pre-encoded;
+    ``clock`` (its track's) times when it started and ended."""
 
     def __init__(
-        self, pcm: np.ndarray, label: str = "", loop: bool = False, wire: WirePrompt | None = None
+        self,
+        pcm: np.ndarray,
+        label: str = "",
+        loop: bool = False,
+        wire: WirePrompt | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
+        self.clock = clock
         self.label = label
         self.loop = loop  # play again from the start until stopped (ringback, music on hold)
         self.wire = wire
         self._pcm = wire.pcm if wire is not None else pcm
         self._pos = 0
-        self.started_at: float | None = None  # time.monotonic() of the first frame sent
+        self.started_at: float | None = None  # clock.monotonic() of the first frame sent
         self.ended_at: float | None = None
         self.interrupted = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -85,7 +92,7 @@ class Playback:
     def _next_tagged(self) -> tuple[np.ndarray, Tag]:
         """The next 20 ms, and which frame of the wire prompt it is (None: not cached)."""
         if self.started_at is None:
-            self.started_at = time.monotonic()
+            self.started_at = self.clock.monotonic()
         tag: Tag = (self.wire, self._pos // WIRE_SAMPLES) if self.wire is not None else None
         chunk = self._pcm[self._pos : self._pos + WIRE_SAMPLES]
         self._pos += WIRE_SAMPLES
@@ -99,7 +106,7 @@ class Playback:
         return chunk, tag
 
     def _finish(self) -> None:
-        self.ended_at = time.monotonic()
+        self.ended_at = self.clock.monotonic()
         if not self._done.done():
             self._done.set_result(None)
 
@@ -108,24 +115,27 @@ class Playback:
 
 
 class Pacer:
-    """Real-time pacing of a track's frames: ``await next()`` waits until the next frame is
-    due (the first at once) and gives its pts, in samples at ``rate``; how late each frame
+    """Pacing of a track's frames on ``clock`` (real time unless given): ``await next()``
+    waits until the next frame is due (the first at once) and gives its pts, in samples at
+    ``rate``; a late frame is not waited for (the next ones catch up). How late each frame
     is goes to /metrics (ivrbot_frame_lateness_seconds)."""
 
-    def __init__(self, rate: int = WIRE_RATE, samples: int = WIRE_SAMPLES) -> None:
-        self.rate, self.samples = rate, samples
+    def __init__(
+        self, rate: int = WIRE_RATE, samples: int = WIRE_SAMPLES, clock: Clock = REAL_CLOCK
+    ) -> None:
+        self.rate, self.samples, self.clock = rate, samples, clock
         self.pts = 0
         self._start: float | None = None
 
     async def next(self) -> int:
         if self._start is None:
-            self._start = time.time()
+            self._start = self.clock.monotonic()
         else:
             self.pts += self.samples
-            wait = self._start + self.pts / self.rate - time.time()
+            wait = self._start + self.pts / self.rate - self.clock.monotonic()
             FRAME_LATENESS.observe(max(0.0, -wait))
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self.clock.sleep(wait)
         return self.pts
 
 
@@ -146,13 +156,14 @@ class OutboundAudio(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = REAL_CLOCK) -> None:
         super().__init__()
+        self.clock = clock  # paces the frames; times the playbacks
         self._queue: collections.deque[Playback] = collections.deque()
         self._bridged: collections.deque[tuple[np.ndarray, Tag]] = collections.deque()
         self._bridged_size = 0
         self._converter: av.AudioResampler | None = None
-        self._pacer = Pacer()
+        self._pacer = Pacer(clock=clock)
         self.muted = False  # send silence (prompts keep their place)
         self.taps: list[PcmTap] = []  # hear every frame sent (see PcmTap); remove to stop
 
@@ -163,7 +174,7 @@ class OutboundAudio(MediaStreamTrack):
         for every leg that plays it (see :mod:`ivrbot.media.wire_prompt`)."""
         wire = wire_prompt(pcm, rate)
         wire_pcm = wire.pcm if wire is not None else resample(pcm, rate, WIRE_RATE)
-        playback = Playback(wire_pcm, label, loop, wire)
+        playback = Playback(wire_pcm, label, loop, wire, self.clock)
         self._queue.append(playback)
         return playback
 

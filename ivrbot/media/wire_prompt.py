@@ -161,6 +161,8 @@ def frozen(pcm: np.ndarray) -> bool:
     return base is None or isinstance(base, bytes)
 
 
+# Process-wide: a cache of what immutable (frozen) prompt audio encodes to, each entry
+# dropped with its array; any gateway or Phone of the process may share it.
 _by_id: dict[tuple[int, int], WirePrompt] = {}
 
 

@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import av
@@ -20,44 +19,17 @@ from aiortc import MediaStreamTrack, RTCPeerConnection
 from ivrbot.events import CallEventData, CallStateChanged, Event, Tone
 from ivrbot.media.frames import WIRE_RATE
 from ivrbot.media.tracks import FrameSink, OutboundAudio, Playback
+from ivrbot.phone.call_state import ENDED, LIVE, CallState, check_change
 from ivrbot.phone.media import CallMedia, MediaHost, RtcMedia
 from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:
     from ivrbot.phone.phone import Phone
 
+__all__ = ["CALL", "CONFERENCE", "ENDED", "LIVE", "Call", "CallKind", "CallState", "ConferenceCall"]
 log = logging.getLogger(__name__)
 LOST_GRACE_S = 1.0  # media gone and no word of the call's end after this long: lost
 Data = TypeVar("Data", bound=CallEventData)
-
-
-class CallState(StrEnum):
-    CREATED = "created"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    DISCONNECTING = "disconnecting"
-    DISCONNECTED = "disconnected"
-    REJECTED = "rejected"
-    CANCELED = "canceled"
-    HELD = "held"
-    MOVE_INITIATED = "move-initiated"
-    MOVE_FAILED = "move-failed"
-    MOVED = "moved"
-    TRANSFERRING = "transferring"
-    TRANSFERRED = "transferred"
-    MODIFICATION_INITIATED = "modification-initiated"
-    MODIFICATION_ACCEPTED = "modification-accepted"
-
-
-# states after which the call is gone from this Phone
-ENDED = {
-    CallState.DISCONNECTED,
-    CallState.REJECTED,
-    CallState.CANCELED,
-    CallState.MOVED,
-    CallState.TRANSFERRED,
-}
-LIVE = (CallState.CONNECTING, CallState.CONNECTED, CallState.HELD)
 
 
 @dataclass(frozen=True)
@@ -117,7 +89,9 @@ class Call(MediaHost):
         self.id: str | None = None  # the gateway's call id
         self.state = CallState.CREATED
         self.end_reason = ""
-        self.auto_held = False  # held by the Phone itself (second call, switch): resume later
+        # held by the Phone itself (second call, switch): resumed when the call in front
+        # ends. Part of the held state: set on entering it, cleared on leaving (set_state)
+        self.auto_held = False
         # the far end holds the call (call:remote-held; told only to a Phone that declared
         # its hold audio, see Phone(hold_audio=...))
         self.remote_held = False
@@ -138,12 +112,18 @@ class Call(MediaHost):
         return self.kind.breed
 
     # state ---------------------------------------------------------------------------------
-    def set_state(self, new: CallState) -> None:
-        """The one place a call changes state: logs it and publishes call:state-changed."""
-        old, self.state = self.state, new
-        if old == new:
+    def set_state(self, new: CallState, auto: bool = False) -> None:
+        """The one place a call changes state: checks the change against the table
+        (:mod:`ivrbot.phone.call_state`), logs ``old -> new`` and publishes
+        call:state-changed. ``auto``: held by the Phone itself (entering HELD only)."""
+        old = self.state
+        if not check_change(f"{self.phone.name} call {self.index}", old, new):
             return
-        log.info("%s call %d: %s -> %s", self.phone.name, self.index, old, new)
+        self.state = new
+        if new == CallState.HELD and old != CallState.MODIFICATION_ACCEPTED:
+            self.auto_held = auto
+        elif new not in (CallState.HELD, CallState.MODIFICATION_ACCEPTED):
+            self.auto_held = False
         changed = self.event_data(CallStateChanged, old_state=old.value, new_state=new.value)
         self.phone.publish(Event.CALL_STATE_CHANGED, changed)
         if new in ENDED:

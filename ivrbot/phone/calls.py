@@ -297,10 +297,16 @@ class Calls:
             self._fail("transfer", "4104", "a conference cannot be transferred")
         if background is None:
             self._fail("transfer", "4105", "transfer needs two calls")
+        before = current.state
         current.set_state(CallState.TRANSFERRING)
         self.publisher.publish(Event.CALL_TRANSFERRING, current.event_data())
         headers = {"x-transferTargetCallId": str(background.id)}
-        await self.lines.action("transfer", "4100", current, "initiate-call-transfer", headers)
+        try:
+            await self.lines.action("transfer", "4100", current, "initiate-call-transfer", headers)
+        except PhoneException:
+            if current.state == CallState.TRANSFERRING:  # refused: as it was
+                current.set_state(before)
+            raise
 
     async def send_dtmf_tone(self, input: str | None = None, gap: int = 70) -> None:
         """Send keypad tones on the current call (RFC 4733), publishing dtmf:tone-sent each."""

@@ -283,13 +283,11 @@ class Lines:
 
     async def hold(self, call: Call, method: str, code: str, auto: bool) -> None:
         await self._hold_or_resume(call, method, code, hold=True)
-        call.auto_held = auto
-        call.set_state(CallState.HELD)
+        call.set_state(CallState.HELD, auto=auto)
         self.publisher.publish(call.kind.held, call.event_data())
 
     async def resume(self, call: Call, method: str, code: str) -> None:
         await self._hold_or_resume(call, method, code, hold=False)
-        call.auto_held = False
         call.set_state(CallState.CONNECTED)
         self.publisher.publish(call.kind.resumed, call.event_data())
 

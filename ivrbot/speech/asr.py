@@ -62,6 +62,7 @@ __all__ = ["Recognition", "SpeechTurn"]
 
 log = logging.getLogger(__name__)
 
+# Process-wide: one pool of threads for vosk calls, sized by the machine's cores.
 _executor_lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 

@@ -200,6 +200,8 @@ class RecognizerPool:
                     self._cond.notify_all()
 
 
+# Process-wide, as the models they belong to (speech_model): warm recognisers of one loaded
+# model, handed to whichever bot of the process listens next; closed at exit.
 _pools: dict[tuple[int, int], tuple[vosk.Model, RecognizerPool]] = {}
 _pools_lock = threading.Lock()
 

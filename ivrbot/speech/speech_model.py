@@ -46,6 +46,8 @@ class ModelChoice:
     vosk_log: bool = False  # leave vosk's own log lines on
 
 
+# Process-wide: vosk keeps its log level per process, and models are loaded once per
+# process (_models), so the folder searched first is the process's too.
 CHOICE = ModelChoice()
 
 
@@ -94,6 +96,8 @@ def find_model_path(explicit: str | Path | None = None) -> Path:
     raise ModelNotFound(_INSTALL_HINT)
 
 
+# Process-wide: each model folder loaded once (2-3 s, ~100 MB) and shared read-only; its
+# lock, so that two loads of one folder do not race; vosk's log level set once.
 _models: dict[Path, vosk.Model] = {}
 _models_lock = threading.Lock()
 _path_locks: dict[Path, threading.Lock] = {}

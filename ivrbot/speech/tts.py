@@ -147,6 +147,7 @@ def check_tts() -> None:
         raise TtsUnavailable(f"the espeak-ng library found is unusable: {_INSTALL_HINT}")
 
 
+# Process-wide: the installed engine's versions, read once (they do not change in a run).
 _engine_id_lock = threading.Lock()
 _engine_id_value: str | None = None
 

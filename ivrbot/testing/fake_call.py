@@ -127,7 +127,7 @@ class FakeCall(FlowCall):
         self.fake_bot = _Bot(flow, env)
         self.line = _Line(caller)
         super().__init__(
-            cast("Bot", self.fake_bot), cast("Call", self.line), Listener(), clock=clock
+            cast("Bot", self.fake_bot), cast("Call", self.line), Listener(clock), clock=clock
         )
         self.script = script
         self.vars.update(variables)
@@ -140,8 +140,7 @@ class FakeCall(FlowCall):
 
     # talking ------------------------------------------------------------------------------------
     async def say(self, text: str, voice: str | None = None, barge_in: bool = False) -> None:
-        self.record.prompts.append(text)
-        self.record.prompts_at.append(round(self.clock.time(), 3))
+        self.record.said(text, self.clock.time())
         self.note("prompt", text=text)
         await self.clock.sleep(SECONDS_PER_WORD * len(text.split()))
 

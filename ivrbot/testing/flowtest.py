@@ -242,7 +242,7 @@ class FlowTest:
         call = FakeCall(self.flow, script, clock, self.env, self.caller, self.vars)
         try:
             async with asyncio.timeout(REAL_TIMEOUT_S):
-                await _run(call)
+                await clock.run(_run(call))
         except Unscripted as exc:
             raise FlowTestError(f"flow {self.flow.name!r}: {exc}") from None
         except TimeoutError:

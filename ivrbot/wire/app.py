@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ivrbot import web as web_pages
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.config import Settings
 from ivrbot.integrations import routes as integrations
 from ivrbot.wire import (
@@ -24,8 +25,8 @@ from ivrbot.wire.http import GATEWAY, MAX_BODY, body_middleware, errors_middlewa
 log = logging.getLogger(__name__)
 
 
-def make_app(settings: Settings | None = None) -> web.Application:
-    gateway = Gateway(settings or Settings())
+def make_app(settings: Settings | None = None, clock: Clock = REAL_CLOCK) -> web.Application:
+    gateway = Gateway(settings or Settings(), clock)
     app = web.Application(
         middlewares=[errors_middleware, body_middleware], client_max_size=MAX_BODY
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.config import DEV_CLIENT_SECRET, Settings
 from ivrbot.store.base import AuthCode, Store, TokenRecord
 
@@ -112,9 +113,8 @@ class Token:
     revoked: bool = False
     client_id: str = ""
 
-    @property
-    def expired(self) -> bool:
-        return time.time() >= self.expires_at
+    def expired(self, now: float) -> bool:
+        return now >= self.expires_at
 
     def has_scope(self, *names: str) -> bool:
         mine = self.scope.split(",")
@@ -158,13 +158,14 @@ class Issued:
 class TokenService:
     """Issues, checks, refreshes and revokes tokens; verifies clients; consent codes."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, clock: Clock = REAL_CLOCK) -> None:
         self.store = store
         self.settings = settings
+        self.clock = clock  # tokens, refresh tokens and consent codes expire on it
         self._tokens: dict[str, Token] = {}
         self._verified: set[tuple[str, str]] = set()  # (client_id, sha256(secret)) seen good
         self._client_ready = False
-        for record in store.startup_tokens(time.time()):
+        for record in store.startup_tokens(clock.time()):
             self._tokens[record.access_digest] = self._token(record)
 
     @staticmethod
@@ -200,7 +201,7 @@ class TokenService:
             if t.user_id is not None
             and t.user_id.casefold() == wanted
             and not t.revoked
-            and not t.expired
+            and not t.expired(self.clock.time())
         }
 
     async def startup(self) -> None:
@@ -238,14 +239,14 @@ class TokenService:
             raise AuthError("unknown access token: get one from POST /tokens")
         if token.revoked:
             raise AuthError("access token revoked: get a new one from POST /tokens")
-        if token.expired:
+        if token.expired(self.clock.time()):
             raise AuthError("access token expired: refresh it or get a new one from POST /tokens")
         return token
 
     def prune(self, now: float | None = None) -> int:
         """Forget tokens expired for a while (until then a check says "expired", not
         "unknown"); the store keeps them until their refresh token expires."""
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         dead = [d for d, t in self._tokens.items() if t.expires_at <= now - PRUNE_AFTER_S]
         for d in dead:
             del self._tokens[d]
@@ -256,7 +257,7 @@ class TokenService:
         self, app_scope: AppScope, client_id: str, user_id: str | None
     ) -> tuple[str, str, TokenRecord]:
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        now = time.time()
+        now = self.clock.time()
         record = TokenRecord(
             access_digest=digest(access),
             refresh_digest=digest(refresh),
@@ -289,7 +290,7 @@ class TokenService:
         old = await self.store.token_by_refresh(digest(refresh_token))
         if old is None or old.revoked:
             raise GrantError("invalid_grant", "unknown or revoked refresh token")
-        if old.refresh_expires_at <= time.time():
+        if old.refresh_expires_at <= self.clock.time():
             raise GrantError("invalid_grant", "refresh token expired: get a new token")
         if client_id is not None and client_id != old.client_id:
             raise GrantError("invalid_grant", "the refresh token was issued to another client")
@@ -372,7 +373,7 @@ class TokenService:
                 mobile_user_id(mobile_number),
                 redirect_uri,
                 scope,
-                time.time() + self.settings.auth_code_ttl_s,
+                self.clock.time() + self.settings.auth_code_ttl_s,
             )
         )
         return code
@@ -390,7 +391,7 @@ class TokenService:
         self, client_id: str, code: str, redirect_uri: str | None = None
     ) -> Issued:
         """A MOBILE_NUMBER token for a one-time consent code; its user is the bound number."""
-        bound = await self.store.use_auth_code(digest(code), time.time())
+        bound = await self.store.use_auth_code(digest(code), self.clock.time())
         if bound is None:
             raise GrantError("invalid_grant", "authorization code unknown, expired or used")
         if bound.client_id != client_id:

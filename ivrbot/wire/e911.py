@@ -32,7 +32,6 @@ for them. Account-id users need none: their ``x-e911Id`` is ignored. ``PUT
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 from aiohttp import web
@@ -119,7 +118,7 @@ async def post_e911ids(request: web.Request) -> web.Response:
     confirmed = parse_confirmed(body.get("is_confirmed"))
     if confirmed:
         creator = token.user_id or f"app:{token.app_scope.value}"
-        record = E911Record(secrets.token_hex(16), address, True, creator, time.time())
+        record = E911Record(secrets.token_hex(16), address, True, creator, gateway.clock.time())
         await gateway.store.add_e911(record)
     else:
         known = await gateway.store.find_e911(address)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ivrbot import call_events
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.config import Settings
 from ivrbot.core.conferences import Conferences
 from ivrbot.core.sessions import Session, SessionRegistry
 from ivrbot.core.switch import Switch, SwitchCall
-from ivrbot.endpoints.kinds import ENDPOINTS
+from ivrbot.endpoints.kinds import MediaEndpoints
 from ivrbot.store.base import CallRecord, Store
 from ivrbot.store.nodes import node_alive, this_node
 from ivrbot.store.sqlite import SqliteStore
@@ -33,24 +33,30 @@ log = logging.getLogger(__name__)
 class Gateway:
     """Everything the routes share: settings, tokens, sessions, the call switch."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock = REAL_CLOCK) -> None:
         self.settings = settings
-        ENDPOINTS.set_peer_timeout(settings.peer_timeout_s)
+        self.clock = clock  # one clock for sessions, the switch and conferences
+        # the pool users associate from: the settings', and the numbers of the flows served
+        self.virtual_numbers: list[str] = list(settings.virtual_numbers)
+        self.endpoints = MediaEndpoints(settings.jitter_prefetch)
+        self.endpoints.set_peer_timeout(settings.peer_timeout_s)
         self.store: Store = SqliteStore(settings.db)
-        self.tokens = TokenService(self.store, settings)
+        self.tokens = TokenService(self.store, settings, clock)
         self.access = Access(settings, self.tokens)
-        self.verifications = Verifications(settings)
-        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-        self.sessions = SessionRegistry(settings.session_ttl_s)
-        self.switch = Switch(self.sessions, ENDPOINTS, ring_timeout_s=settings.ring_timeout_s)
+        self.verifications = Verifications(settings, clock)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst, clock)
+        self.sessions = SessionRegistry(settings.session_ttl_s, clock)
+        self.switch = Switch(
+            self.sessions, self.endpoints, ring_timeout_s=settings.ring_timeout_s, clock=clock
+        )
         self.switch.on_call_changed = self.record_call
         self._open_calls: dict[str, CallRecord] = {}  # records of calls in progress, by id
         self.node = this_node()
-        settled = self.store.settle_interrupted(time.time(), node_alive)
+        settled = self.store.settle_interrupted(clock.time(), node_alive)
         if settled:
             log.warning("%d call records were left open by a process that stopped: "
                         "marked 'interrupted'", settled)  # fmt: skip
-        self.conferences = Conferences(self.sessions, ENDPOINTS)
+        self.conferences = Conferences(self.sessions, self.endpoints, clock)
         self.switch.conferences = self.conferences  # calls merge into them
         self.workers: WorkerPool | None = None  # media worker processes (ivrbot/workers)
         self.websockets: set[web.WebSocketResponse] = set()
@@ -124,7 +130,7 @@ class Gateway:
     async def _reap(self) -> None:
         period = max(0.2, min(5.0, self.settings.session_ttl_s / 4))
         while True:
-            await asyncio.sleep(period)
+            await self.clock.sleep(period)
             try:
                 await self.expire_sessions()
                 self.tokens.prune()
@@ -133,7 +139,7 @@ class Gateway:
 
     async def expire_sessions(self, now: float | None = None) -> list[Session]:
         """End the calls of sessions past their expiry and remove them (next request: 404)."""
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         expired = [s for s in self.sessions if s.expires_at <= now]
         for session in expired:
             log.info("session %s of %s expired", session.id, session.user_id)

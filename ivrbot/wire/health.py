@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -67,7 +67,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def metrics_allowed(remote: str, api_key: str, keys: list[str]) -> bool:
+def metrics_allowed(remote: str, api_key: str, keys: Sequence[str]) -> bool:
     """A client on this machine, or one giving one of the operator's API keys."""
     if is_loopback(remote):
         return True

@@ -7,7 +7,6 @@ import codecs
 import json
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -265,7 +264,7 @@ def own_session(request: web.Request) -> Session:
     """The session named in the path, if it belongs to the caller's token (else 404)."""
     token_digest, _ = bearer(request)
     session = gw(request).sessions.get(request.match_info["sid"])
-    if session is not None and session.expires_at <= time.time():
+    if session is not None and session.expires_at <= gw(request).clock.time():
         session = None  # expired: the expiry task ends its calls and removes it
     if session is None or session.token_digest != token_digest:
         raise ApiError("SVC8514", request.match_info["sid"])  # 404, like any unknown session

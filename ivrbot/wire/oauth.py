@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
@@ -134,7 +135,7 @@ async def post_revoke(request: web.Request) -> web.Response:
 
 
 # consent page ----------------------------------------------------------------------------
-def redirect_allowed(uri: str, allowed: list[str]) -> bool:
+def redirect_allowed(uri: str, allowed: Sequence[str]) -> bool:
     """Whether ``uri`` is under one of the allowed bases (same scheme and host; the base's
     port and path, if it has them)."""
     try:

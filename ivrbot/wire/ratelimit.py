@@ -10,8 +10,9 @@ raise the limits (or set ``IVRBOT_RATE_LIMIT=0``) there.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
+
+from ivrbot.clock import REAL_CLOCK, Clock
 
 
 class RateLimited(Exception):
@@ -36,8 +37,9 @@ class RateLimiter:
 
     MAX_BUCKETS = 10_000
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Clock = REAL_CLOCK) -> None:
         self.rate = rate
+        self.clock = clock  # buckets refill on it
         self.burst = max(1, burst)
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
@@ -49,7 +51,7 @@ class RateLimiter:
         """Take one token from the bucket, or raise RateLimited with the wait."""
         if not self.enabled:
             return
-        now = time.monotonic() if now is None else now
+        now = self.clock.monotonic() if now is None else now
         bucket = self._buckets.get((name, key))
         if bucket is None:
             if len(self._buckets) >= self.MAX_BUCKETS:

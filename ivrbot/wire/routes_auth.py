@@ -28,6 +28,7 @@ reserved for the bots, or held by another client's token, 403 POL1009.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -54,7 +55,7 @@ async def get_config(request: web.Request) -> web.Response:
             **access,
             "api_endpoint": s.base_url,
             "ewebrtc_uri": s.rtc_uri,
-            "virtual_numbers_pool": s.virtual_numbers,
+            "virtual_numbers_pool": gw(request).virtual_numbers,
             "ewebrtc_domain": s.domain,
             "app_tokens_url": "/tokens",
             "app_e911ids_url": "/e911ids",
@@ -133,7 +134,7 @@ async def delete_tokens(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _virtual_number(user_id: str, pool: list[str]) -> str:
+def _virtual_number(user_id: str, pool: Sequence[str]) -> str:
     digits = user_id[4:] if user_id.startswith("vtn:") else ""
     if len(digits) == 11 and digits.startswith("1"):
         digits = digits[1:]
@@ -168,7 +169,7 @@ async def put_user_id(request: web.Request) -> web.Response:
             raise ApiError("SVC8514", f"{user_id} (this token is bound to its mobile number)")
         return web.Response(status=204)
     if token.app_scope is AppScope.VIRTUAL_NUMBER:
-        uid, kind = _virtual_number(user_id, s.virtual_numbers), "virtual"
+        uid, kind = _virtual_number(user_id, gateway.virtual_numbers), "virtual"
     elif token.app_scope is AppScope.ACCOUNT_ID:
         uid, kind = _account_id(user_id, s.domain), "account"
     else:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 
 from aiohttp import WSMsgType, web
 
-from ivrbot.core.channel import envelope
 from ivrbot.endpoints.local.local_link import PROCESS_KEY, SESSION_HEADER
 from ivrbot.media.hold import HOLD_AUDIO, HOLD_AUDIO_HEADER
 from ivrbot.wire.e911 import e911_for_session
 from ivrbot.wire.http import ApiError, bearer, gw, json_body, limit, own_session
+from ivrbot.wire.serialise import envelope
 
 
 async def post_session(request: web.Request) -> web.Response:
@@ -55,7 +54,7 @@ async def put_session(request: web.Request) -> web.Response:
         new_id = await e911_for_session(gateway, token, e911_id)
         if new_id is not None:
             session.e911_id = new_id
-    session.expires_at = time.time() + gateway.settings.session_ttl_s
+    session.expires_at = gateway.clock.time() + gateway.settings.session_ttl_s
     return web.Response(status=204, headers={"x-expires": str(gateway.settings.session_ttl_s)})
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import socket
+from dataclasses import replace
 
 from aiohttp import web
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.config import ConfigError, Settings
 from ivrbot.wire.app import make_app
 from ivrbot.wire.gateway import Gateway
@@ -46,10 +48,27 @@ def check_listen(host: str, port: int) -> None:
         raise listen_error(exc, host, port) from None
 
 
+def _free_port_socket(host: str) -> socket.socket:
+    """A socket listening on a free port of ``host`` (ConfigError naming the setting)."""
+    try:
+        family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, 0), family=family)
+    except OSError as exc:
+        raise listen_error(exc, host, 0) from None
+
+
 class GatewayServer:
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
-        self.app = make_app(self.settings)
+    """The gateway app on ``settings.host`` and ``settings.port``. Port 0 takes a free port
+    at once: ``self.settings`` names it (settings never change once the gateway is made)."""
+
+    def __init__(self, settings: Settings | None = None, clock: Clock = REAL_CLOCK) -> None:
+        settings = settings or Settings()
+        self._socket: socket.socket | None = None  # the free port's, until the site has it
+        if settings.port == 0:
+            self._socket = _free_port_socket(settings.host)
+            settings = replace(settings, port=self._socket.getsockname()[1])
+        self.settings = settings
+        self.app = make_app(self.settings, clock)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -75,18 +94,27 @@ class GatewayServer:
         except ConfigError:
             await self.gateway.store.close()
             self._runner = None
+            self._close_socket()
             raise
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        site: web.BaseSite
+        if self._socket is not None:
+            site = web.SockSite(self._runner, self._socket)
+        else:
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         try:
             await site.start()
         except OSError as exc:
             await self.stop()
             raise listen_error(exc, self.settings.host, self.settings.port) from None
-        if self.settings.port == 0:
-            self.settings.port = int(self._runner.addresses[0][1])
         return self.url
+
+    def _close_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._close_socket()

@@ -22,11 +22,11 @@ import hmac
 import logging
 import secrets
 import shlex
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.config import Settings, child_environment
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,9 @@ def _code_digest(code: str, salt: str) -> str:
 class Verifications:
     """The codes out for verification, in memory (a restart voids them: ask again)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock = REAL_CLOCK) -> None:
         self.settings = settings
+        self.clock = clock  # codes expire on it
         self.verifier = make_verifier(settings)
         self._pending: dict[str, Pending] = {}
         self._salt = secrets.token_hex(16)
@@ -140,7 +141,7 @@ class Verifications:
                 "this gateway cannot verify mobile numbers: its operator has not set "
                 "IVRBOT_MOBILE_VERIFIER"
             )
-        now = time.time()
+        now = self.clock.time()
         self._prune(now)
         if sum(p.number == number for p in self._pending.values()) >= MAX_PENDING_PER_NUMBER:
             raise VerifyError("too many codes were sent to this number: wait and try again")
@@ -156,12 +157,12 @@ class Verifications:
 
     def is_pending(self, vid: str) -> bool:
         pending = self._pending.get(vid)
-        return pending is not None and pending.expires_at > time.time()
+        return pending is not None and pending.expires_at > self.clock.time()
 
     def confirm(self, vid: str, code: str, request: tuple[str, str, str]) -> str:
         """The verified number if ``code`` is right for ``vid`` (used once); VerifyError
         naming what is wrong otherwise."""
-        self._prune(time.time())
+        self._prune(self.clock.time())
         pending = self._pending.get(vid)
         if pending is None or pending.request != request:
             raise VerifyError("this code has expired or was used: ask for a new one")

@@ -114,3 +114,35 @@ async def test_a_campaign_starts_at_its_start_time(tmp_path: Path) -> None:
         await service.stop()
     assert min(float(r["started_at"]) for r in store.attempt_rows("c")) >= starts.timestamp()
     store.close()
+
+
+@pytest.mark.unit
+async def test_each_service_runs_its_own_jobs(tmp_path: Path) -> None:
+    """Two campaign services in one process (two gateways, or a restart beside the old one)
+    share nothing: each scheduler's jobs run against the service that made it."""
+    services = []
+    for name in ("a", "b"):
+        store = CampaignStore(tmp_path / f"{name}.db")
+        campaign = Campaign("c", "reminder", retries={}, calls_per_minute=600)  # 0.1 s a tick
+        store.create(campaign, read_contacts(CSV).contacts)
+        services.append(CampaignService(store, Clock(1, NOON_IN_NEW_YORK), serving))
+    first, second = services
+    for service in services:
+        await service.start()
+    try:
+        assert await first.control("c", "start") is State.RUNNING
+        async with asyncio.timeout(10):
+            while len(first.store.attempt_rows("c")) < 2:  # its pace job ran, at once
+                await asyncio.sleep(0.05)
+        assert first.ticks >= 1 and second.ticks == 0
+        assert second.store.attempt_rows("c") == []
+        await second.stop()  # the other one stopping leaves this one's jobs running
+        ticks = first.ticks
+        async with asyncio.timeout(10):
+            while first.ticks == ticks:
+                await asyncio.sleep(0.05)
+    finally:
+        await first.stop()
+        await second.stop()
+        for service in services:
+            service.store.close()

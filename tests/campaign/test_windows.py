@@ -11,6 +11,7 @@ from ivrbot.campaign.campaign import Campaign, CampaignError, RetryPolicy, Windo
 from ivrbot.campaign.clock import Clock
 from ivrbot.campaign.dialer import next_try
 from ivrbot.campaign.windows import Windows
+from ivrbot.testing.clock import VirtualClock
 
 pytestmark = pytest.mark.unit
 
@@ -61,6 +62,17 @@ def test_a_fast_clock_maps_campaign_time_to_real_time() -> None:
     assert clock.to_campaign(1001.0) == utc(2026, 3, 7, 13, 0)
     assert clock.to_real(utc(2026, 3, 7, 14, 0)).timestamp() == pytest.approx(1002.0)
     assert Clock.from_setting("60@2026-03-07T12:00:00").start == utc(2026, 3, 7, 12, 0)
+
+
+async def test_the_campaign_clock_runs_on_the_process_clock() -> None:
+    """A fast campaign clock reads real time from the clock it is given (the composition
+    root's; here a virtual one): 10 s of it are 10 campaign hours at 3600x."""
+    base = VirtualClock(1000.0)
+    clock = Clock.from_setting("3600@2026-03-07T12:00:00+00:00", base)
+    assert clock.now() == utc(2026, 3, 7, 12, 0)
+    await base.advance(10.0)
+    assert clock.now() == utc(2026, 3, 7, 22, 0)
+    assert clock.real_now().timestamp() == 1010.0
 
 
 def test_the_retry_policy_counts_attempts_in_all() -> None:

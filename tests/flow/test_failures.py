@@ -1,5 +1,8 @@
 """A step that fails: the caller hears an apology, the flow goes to its error step or hangs
-up cleanly, and the record names the flow file and line."""
+up cleanly, and the record names the flow file and line.
+
+Where the flow goes and what its record says is logic: the flow test kit proves it (unit).
+A real call proves the caller hears the apology, and ``ivrbot call`` reports the failure."""
 
 from __future__ import annotations
 
@@ -17,10 +20,9 @@ from ivrbot.flow.loader import load_flow_file
 from ivrbot.flow.runner import Bot
 from ivrbot.speech.tts import Synthesizer
 from ivrbot.testing.caller import SPEECH_DB
+from ivrbot.testing.flowtest import FlowTest
 from ivrbot.wire.server import GatewayServer
 from tests.flow.calling import call_once
-
-pytestmark = pytest.mark.e2e
 
 APOLOGY = "We are sorry, that did not work."
 
@@ -73,6 +75,7 @@ def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
+@pytest.mark.e2e
 async def test_a_failing_step_apologises_and_goes_to_the_error_step(
     gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
 ) -> None:
@@ -88,49 +91,46 @@ async def test_a_failing_step_apologises_and_goes_to_the_error_step(
     assert heard > await seconds(tts, "Hello.", APOLOGY, "Please call again later.") - 0.6
 
 
-async def test_without_an_error_step_the_bot_apologises_and_hangs_up(
-    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
-) -> None:
-    heard, bot = await call_through(gateway, tts, write_flow(tmp_path, on_error=None))
-    record = bot.records[0]
-    assert record.path == ["hello", "lookup"]
-    assert record.prompts == ["Hello.", APOLOGY] and record.outcome == "error"
-    assert heard > await seconds(tts, "Hello.", APOLOGY) - 0.6  # the apology was heard
+@pytest.mark.unit
+async def test_without_an_error_step_the_bot_apologises_and_hangs_up(tmp_path: Path) -> None:
+    result = await FlowTest(write_flow(tmp_path, on_error=None)).run_async()
+    assert result.path == ["hello", "lookup"]
+    assert result.prompts == ["Hello.", APOLOGY] and result.outcome == "error"
+    assert result.hung_up_by == "bot" and result.error_step == "lookup"
 
 
-async def test_a_step_that_returns_an_unknown_step_names_its_line(
-    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
-) -> None:
+@pytest.mark.unit
+async def test_a_step_that_returns_an_unknown_step_names_its_line(tmp_path: Path) -> None:
     path = write_flow(tmp_path, on_error=None, returns="nowhere")
-    _, bot = await call_through(gateway, tts, path)
-    record = bot.records[0]
-    assert record.outcome == "error"
-    assert "'nowhere'" in record.error
-    assert f"{path}:{line_of(path, '@flow.step')}" in record.error
+    result = await FlowTest(path).run_async()
+    assert result.outcome == "error"
+    assert "'nowhere'" in result.error
+    assert f"{path}:{line_of(path, '@flow.step')}" in result.error
 
 
+@pytest.mark.unit
 async def test_a_step_that_returns_a_step_outside_its_goes_to_fails_at_its_line(
-    gateway: GatewayServer, tts: Synthesizer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write_flow(tmp_path, on_error=None, returns="hello")  # a step, but not in goes_to
     with caplog.at_level(logging.INFO):
-        heard, bot = await call_through(gateway, tts, path)
-    record = bot.records[0]
-    assert record.path == ["hello", "lookup"], "the flow went where goes_to does not allow"
-    assert record.outcome == "error"
+        result = await FlowTest(path).run_async()
+    assert result.path == ["hello", "lookup"], "the flow went where goes_to does not allow"
+    assert result.outcome == "error"
     where = f"{path}:{line_of(path, '@flow.step')}"
-    assert record.error == (
+    assert result.error == (
         f"step lookup: {where}: step 'lookup' returned 'hello', which is not in its goes_to "
         "['bye']: return one of those, or add it to goes_to"
     )
-    assert heard > await seconds(tts, "Hello.", APOLOGY) - 0.6  # the apology was heard
+    assert result.prompts == ["Hello.", APOLOGY] and result.hung_up_by == "bot"
     failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in failures] == [
-        f"flow fragile failed in step lookup: {record.error.removeprefix('step lookup: ')}"
+        f"flow fragile failed in step lookup: {result.error.removeprefix('step lookup: ')}"
     ]
     assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
 
 
+@pytest.mark.e2e
 async def test_ivrbot_call_reports_the_failed_flow_and_exits_1(
     gateway: GatewayServer, tts: Synthesizer, tmp_path: Path
 ) -> None:

@@ -22,8 +22,6 @@ from ivrbot.testing.audio import sine
 from ivrbot.testing.caller import SPEECH_DB, Ear
 from ivrbot.wire.server import GatewayServer
 
-pytestmark = pytest.mark.e2e
-
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "This is a reminder from the clinic. Goodbye."
 
@@ -92,6 +90,7 @@ async def speech(tts: Synthesizer, text: str) -> np.ndarray:
     return resample(prompt.pcm, prompt.sample_rate, WIRE_RATE)
 
 
+@pytest.mark.e2e
 async def test_a_person_answers_and_presses_one(bot: Bot, callee: Callee, tts: Synthesizer) -> None:
     callee.greeting = await speech(tts, "Hello?")
 
@@ -108,6 +107,7 @@ async def test_a_person_answers_and_presses_one(bot: Bot, callee: Callee, tts: S
     assert record.digits == "1"
 
 
+@pytest.mark.e2e
 async def test_a_machine_gets_the_message_after_its_beep(
     bot: Bot, callee: Callee, tts: Synthesizer
 ) -> None:
@@ -130,12 +130,14 @@ async def test_a_machine_gets_the_message_after_its_beep(
     assert max(before) < SPEECH_DB and max(after) > SPEECH_DB
 
 
+@pytest.mark.e2e
 async def test_nobody_there_is_not_answered(bot: Bot) -> None:
     flow_call = await bot.dial("nobody@ivrbot.local")
     record = await bot.finished_call(flow_call, timeout_s=10)
     assert record.outcome == "not-found" and record.path == []
 
 
+@pytest.mark.e2e
 async def test_ivrbot_dial_command(
     gateway: GatewayServer, callee: Callee, tts: Synthesizer, tmp_path: Any
 ) -> None:
@@ -163,6 +165,7 @@ async def test_ivrbot_dial_command(
     assert callee.ended.is_set()
 
 
+@pytest.mark.contract  # the command's message: no gateway, no call
 async def test_ivrbot_dial_without_gateway_is_one_line(tmp_path: Any) -> None:
     import sys
 

@@ -1,20 +1,15 @@
-"""Counted no-input handling with escalating prompts (VoiceXML's <noinput count=...>)."""
+"""Counted no-input handling with escalating prompts (VoiceXML's <noinput count=...>): which
+prompt comes when is logic, proven on the flow test kit (virtual time). A real caller's
+silence timing out over media: tests/flow/test_welcome.py, tests/flow/test_hold.py."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-import vosk
 
 from ivrbot.flow import Ask, Flow, Hangup, Retry
-from ivrbot.flow.runner import Bot
-from ivrbot.speech.tts import Synthesizer
-from ivrbot.testing.caller import SimulatedCaller
-from ivrbot.wire.server import GatewayServer
-from tests.flow.calling import call_once
+from ivrbot.testing.flowtest import FlowTest
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.unit
 
 
 def patient_flow() -> Flow:
@@ -33,36 +28,19 @@ def patient_flow() -> Flow:
     return flow
 
 
-async def test_silence_gets_escalating_prompts_then_goodbye(
-    gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
-) -> None:
-    _, bot = await call_once(gateway, tts, patient_flow(), "5550001002", model)
-    record = bot.records[0]
-    assert record.prompts == [
+def test_silence_gets_escalating_prompts_then_goodbye() -> None:
+    result = FlowTest(patient_flow()).silence().silence().silence().run()
+    assert result.prompts == [
         "Your pin?", "I did not hear you.", "Your pin?", "Please press a key now.", "Your pin?",
         "Goodbye.",
     ]  # fmt: skip
-    assert [i["outcome"] for i in record.inputs] == ["noinput"] * 3
-    assert record.path == ["pin", "bye"]
+    assert [i["outcome"] for i in result.inputs] == ["noinput"] * 3
+    assert result.path == ["pin", "bye"]
+    assert result.elapsed_s >= 3.0  # three turns of its 1 s timeout, on the virtual clock
 
 
-async def test_a_key_on_the_second_attempt_goes_on(
-    gateway: GatewayServer, tts: Synthesizer, model: vosk.Model
-) -> None:
-    bot = Bot(patient_flow(), gateway.url, tts, model)
-    await bot.start()
-    caller = SimulatedCaller(gateway.url, tts)
-    try:
-        await caller.dial("5550001002")
-        await caller.hear_prompt(silence_s=0.4)  # "Your pin?" (1 s to answer: stay silent)
-        await caller.hear_prompt(silence_s=0.4)  # "I did not hear you." "Your pin?"
-        await caller.press("4")
-        async with asyncio.timeout(15):
-            await caller.disconnected.wait()
-        await bot.wait_records()
-    finally:
-        await caller.close()
-        await bot.stop()
-    record = bot.records[0]
-    assert [i["outcome"] for i in record.inputs] == ["noinput", "dtmf"]
-    assert record.digits == "4" and record.path == ["pin", "thanks"]
+def test_a_key_on_the_second_attempt_goes_on() -> None:
+    result = FlowTest(patient_flow()).silence().press("4").run()
+    assert [i["outcome"] for i in result.inputs] == ["noinput", "dtmf"]
+    assert result.record.digits == "4" and result.path == ["pin", "thanks"]
+    assert result.prompts == ["Your pin?", "I did not hear you.", "Your pin?", "Thanks."]

@@ -92,18 +92,6 @@ async def test_digits_both_ways_and_a_spoken_word(
     assert len(gateway.gateway.sessions) == 0
 
 
-async def test_silence_ends_the_call_politely(bot: Bot, caller: SimulatedCaller) -> None:
-    await caller.dial("5550001000")
-    async with asyncio.timeout(20):
-        await caller.disconnected.wait()
-    await ended(bot)
-    record = bot.records[0]
-    assert record.path == ["menu", "bye"]
-    assert record.inputs[0]["outcome"] == "noinput"
-    assert record.prompts[-1] == "Goodbye."
-    assert record.outcome == "completed"
-
-
 async def test_two_callers_at_once_each_get_their_own_call(
     bot: Bot, gateway: GatewayServer, tts: Synthesizer
 ) -> None:

@@ -210,7 +210,7 @@ async def test_a_call_over_http_reports_its_progress_as_signed_webhooks(
     assert 'ivrbot_webhooks_delivered_total{event="call.completed"}' in metrics
 
 
-@pytest.mark.e2e
+@pytest.mark.contract  # no call is placed: the HTTP contract alone
 async def test_only_the_operator_may_place_calls(
     served: tuple[Parts, Bot], http: aiohttp.ClientSession
 ) -> None:
@@ -231,7 +231,7 @@ async def test_only_the_operator_may_place_calls(
     assert resp.status == 403
 
 
-@pytest.mark.e2e
+@pytest.mark.contract  # no call is placed: the HTTP contract alone
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [

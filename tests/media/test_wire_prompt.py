@@ -20,6 +20,7 @@ from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from ivrbot.core.endpoints import media_up
 from ivrbot.endpoints.webrtc.hotpath import audio_level_dbov
 from ivrbot.endpoints.webrtc.peer import new_peer_connection
 from ivrbot.media.dtmf import DtmfDetector, tones
@@ -366,7 +367,7 @@ async def test_silence_received_by_a_leg_stays_silence() -> None:
         await caller.setLocalDescription(await caller.createOffer())
         answer = await leg.answer_offer(caller.localDescription.sdp)
         await caller.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        assert await leg.wait_connected(10)
+        assert await media_up(leg, 10)
         while len(tags) < 100:
             await asyncio.sleep(0.1)
     finally:

@@ -82,6 +82,14 @@ def test_internal_detail_only_with_verbose(capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().err == ""
 
 
+def test_the_process_logs_as_its_last_configure_said() -> None:
+    """Media workers are started logging as their gateway does (ivrbot run -v ...)."""
+    logs.configure("warning", "json", verbose=2)
+    assert logs.configured() == ("warning", "json", 2)
+    logs.configure("debug", "text")
+    assert logs.configured() == ("debug", "text", 0)
+
+
 def test_an_entry_of_several_keys_is_not_logged() -> None:
     assert shown_input("1234", "rfc4733") == "<4 digits>"
     assert shown_input("987654", "inband") == "<6 digits>"

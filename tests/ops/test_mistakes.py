@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.contract  # ivrbot commands: their messages and exit codes
 
 ROOT = Path(__file__).resolve().parents[2]
 IVRBOT = [sys.executable, "-m", "ivrbot"]

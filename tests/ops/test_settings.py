@@ -3,23 +3,37 @@ variable and the form it takes (pure logic: no server)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from ivrbot import config
-from ivrbot.config import ENV_TYPES, ConfigError, Settings
+from ivrbot.config import ConfigError, Settings
 
 pytestmark = pytest.mark.unit
 
-Settings()  # reads every variable once: ENV_TYPES then names them all
+ENV_TYPES = Settings.env_types()
 TYPED = sorted(name for name, kind in ENV_TYPES.items() if kind in ("int", "float", "bool"))
 
 
 def test_the_typed_settings_are_all_known() -> None:
     assert {"PORT", "MAX_CALLS", "RING_TIMEOUT", "LOCAL_BOTS", "ACCESS_LOG"} <= set(TYPED)
     assert ENV_TYPES["PORT"] == "int" and ENV_TYPES["LOCAL_BOTS"] == "bool"
+    assert Settings.env_types() == ENV_TYPES  # asked again: the same, nothing kept between
+
+
+def test_settings_never_change_once_made() -> None:
+    """A running gateway's settings cannot be changed under it: an override makes new
+    settings (dataclasses.replace) before the gateway is built."""
+    settings = Settings(port=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.port = 8890  # type: ignore[misc]
+    moved = dataclasses.replace(settings, port=8891)
+    assert (moved.port, settings.port) == (8891, 0)
+    given = Settings(api_keys=["k" * 16])  # a list given is kept as a tuple: no append either
+    assert given.api_keys == ("k" * 16,) and isinstance(settings.virtual_numbers, tuple)
 
 
 @pytest.mark.parametrize("name", TYPED)
@@ -60,7 +74,7 @@ def test_good_values_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(f"IVRBOT_{name}", value)
     s = Settings()
     assert (s.port, s.local_bots, s.access_log, s.ring_timeout_s) == (9000, False, True, 2.5)
-    assert s.virtual_numbers == ["5550002000", "5550002001", "5"]
+    assert s.virtual_numbers == ("5550002000", "5550002001", "5")
 
 
 def test_no_setting_is_read_around_the_typed_helpers() -> None:

@@ -67,10 +67,18 @@ async def log_in(p: Phone, transport: ScriptedTransport) -> None:
     transport.requests.clear()
 
 
+def walk(call: Call, state: CallState) -> None:
+    """Bring a new call to ``state`` (created, connecting, connected or held) by the changes
+    the call states allow."""
+    path = [CallState.CONNECTING, CallState.CONNECTED, CallState.HELD]
+    for step in path[: path.index(state) + 1] if state in path else []:
+        call.set_state(step)
+
+
 def hosted(p: Phone, state: CallState = CallState.CONNECTED) -> ConferenceCall:
     call = p._lines.new(ConferenceCall, "outgoing", "", hosting=True)
     call.id = "c1"
-    call.set_state(state)
+    walk(call, state)
     p._lines.foreground = call
     return call
 
@@ -84,7 +92,7 @@ def invited(p: Phone) -> ConferenceCall:
 
 def plain_call(p: Phone, state: CallState) -> Call:
     call = p._lines.new(Call, "outgoing", "tel:+5550001000")
-    call.set_state(state)
+    walk(call, state)
     return call
 
 
@@ -154,7 +162,7 @@ async def test_checks_after_login(phone: tuple[Phone, ScriptedTransport, list[An
     assert await code_of(p.add_participant("bob@ivrbot.local")) == "3631"
     p.calls.clear()
     joined = invited(p)
-    joined.set_state(CallState.CONNECTED)
+    walk(joined, CallState.CONNECTED)
     p._lines.foreground = joined
     assert await code_of(p.add_participant("bob@ivrbot.local")) == "3631"
     assert sync_code_of(p.get_participants) == "3402"

@@ -73,12 +73,17 @@ async def logged_in(transport: FakeTransport) -> Phone:
     return phone
 
 
-async def connected(phone: Phone, cls: type[Call], cid: str, **options: Any) -> Call:
-    """A call (or conference) that is up, with in-process media offered by this side."""
+async def connected(
+    phone: Phone, cls: type[Call], cid: str, connecting: bool = False, **options: Any
+) -> Call:
+    """A call (or conference) that is up (or ``connecting``), with in-process media offered
+    by this side."""
     call = phone._lines.new(cls, "outgoing", "tel:+5550001000", **options)
     call.id = cid
     await phone._negotiation.offer(call)
-    call.set_state(CallState.CONNECTED)
+    call.set_state(CallState.CONNECTING)
+    if not connecting:
+        call.set_state(CallState.CONNECTED)
     phone._lines.foreground = call
     return call
 
@@ -159,8 +164,7 @@ async def test_the_held_call_returns_when_the_front_one_ends(transport: FakeTran
     phone = await logged_in(transport)
     seen = recorder(phone)
     back = await connected(phone, Call, "k1")
-    back.set_state(CallState.HELD)
-    back.auto_held = True  # held by add_call
+    back.set_state(CallState.HELD, auto=True)  # held by add_call
     front = await connected(phone, Call, "k2")
     assert phone.current_call is front and phone.background_call is back
     transport.answers[("PUT", f"{SESSION}/calls/k1")] = OK
@@ -183,8 +187,7 @@ async def test_the_far_end_s_reasons(transport: FakeTransport) -> None:
     seen = recorder(phone)
     calls = {}
     for cls, cid, options in ((Call, "k1", {}), (ConferenceCall, "c1", {"hosting": True})):
-        calls[cid] = await connected(phone, cls, cid, **options)
-        calls[cid].set_state(CallState.CONNECTING)
+        calls[cid] = await connected(phone, cls, cid, connecting=True, **options)
     for resource, cid in (("calls", "k1"), ("conferences", "c1")):
         await transport.events.deliver(
             {"type": resource, "state": "session-terminated", "reason": "User busy",

@@ -33,6 +33,14 @@ def test_welcome_takes_a_word_it_does_not_know_for_a_no_match() -> None:
     assert result.outcome == "caller-hangup" and result.hung_up_by == "caller"
 
 
+def test_welcome_silence_ends_the_call_politely() -> None:
+    """(The no-input timer over a real call: tests/flow/test_hold.py.)"""
+    result = FlowTest(welcome.flow).silence().run()
+    assert result.path == ["menu", "bye"] and result.answers == [("menu", "noinput", "")]
+    assert result.prompts[-1] == "Goodbye." and result.outcome == "completed"
+    assert result.hung_up_by == "bot"
+
+
 # bank -----------------------------------------------------------------------------------------
 def test_bank_a_wrong_key_is_asked_again_then_a_balance_then_the_caller_hangs_up() -> None:
     result = FlowTest(bank.flow).press("9").press("1").press("123456#").hangup().run()

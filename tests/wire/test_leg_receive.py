@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from aiortc import MediaStreamTrack, RTCSessionDescription
 
+from ivrbot.core.endpoints import media_up
 from ivrbot.endpoints.webrtc import hotpath
 from ivrbot.endpoints.webrtc.leg import Leg
 from ivrbot.endpoints.webrtc.peer import new_peer_connection
@@ -53,7 +54,7 @@ async def frames_handed_on(prefetch: int) -> list[np.ndarray]:
         await caller.setLocalDescription(await caller.createOffer())
         answer = await leg.answer_offer(caller.localDescription.sdp)
         await caller.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        assert await leg.wait_connected(10)
+        assert await media_up(leg, 10)
         for _ in range(100):  # until nothing more comes for a second
             count = len(got)
             await asyncio.sleep(1.0)

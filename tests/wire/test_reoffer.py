@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from aiortc import RTCSessionDescription, sdp
 
+from ivrbot.core.endpoints import media_up
 from ivrbot.endpoints.webrtc.leg import Leg
 from ivrbot.endpoints.webrtc.peer import new_peer_connection
 from ivrbot.endpoints.webrtc.reoffer import next_origin
@@ -91,7 +92,7 @@ async def test_reoffer_keeps_the_numbering_an_endpoint_offered() -> None:
         await endpoint.setLocalDescription(RTCSessionDescription(sdp=offer, type="offer"))
         answer = await leg.answer_offer(endpoint.localDescription.sdp)
         await endpoint.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        assert await leg.wait_connected(10)
+        assert await media_up(leg, 10)
         leg.on_frame = at_leg
         mic.play(sine(600, 60.0), loop=True)
         leg.out.play(sine(1000, 60.0), loop=True)

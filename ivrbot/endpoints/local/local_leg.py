@@ -4,8 +4,6 @@ a peer connection. Frames go to the bot and come from it by function calls."""
 
 from __future__ import annotations
 
-import asyncio
-
 from ivrbot.core.endpoints import EndpointBase, SdpError
 from ivrbot.endpoints.local.local_link import LocalLink
 
@@ -65,14 +63,6 @@ class LocalLeg(EndpointBase):
     async def send_dtmf(self, tones: str) -> None:
         for tone in tones:
             self.link.key("gateway", tone)
-
-    async def wait_connected(self, timeout: float) -> bool:
-        if not self.connected.is_set():
-            try:
-                await asyncio.wait_for(self.connected.wait(), timeout)
-            except TimeoutError:
-                return False
-        return not self.failed.is_set()
 
     async def close(self) -> None:
         if self._start_closing():

@@ -19,6 +19,13 @@ from typing import Any
 from ivrbot.config import Settings
 from ivrbot.core.actions import CallAction
 from ivrbot.core.call_state import Reason
+from ivrbot.core.events import (
+    SessionEvent,
+    SessionModified,
+    SessionOpen,
+    SessionTerminated,
+    Topic,
+)
 from ivrbot.core.handle import CallHandle
 from ivrbot.core.sessions import Session
 from ivrbot.endpoints.local.local_link import LocalLink
@@ -173,22 +180,22 @@ class SipConnector:
         """Turn the switch's events on the party's session into SIP responses."""
         await follow(party.session, lambda event: self.on_switch_event(party, event))
 
-    def on_switch_event(self, party: SipParty, event: dict[str, Any]) -> None:
-        state = event.get("state")
+    def on_switch_event(self, party: SipParty, event: SessionEvent) -> None:
         if party.outbound:
-            if state == "session-terminated":  # the caller hung up or cancelled
+            if isinstance(event.payload, SessionTerminated):  # the caller hung up or cancelled
                 self._finish(party, 487 if not party.answered else 200)
             return
-        if state == "session-open" and event.get("provisionalSDP"):
-            self.stack.answer(party.call, 183)  # early media: ringback in-band
-        elif state in ("session-open", "session-modified") and not party.answered:
-            party.answered = True
-            self.stack.answer(party.call, 200)
-        elif state == "session-terminated":
-            reason = str(event.get("reason") or Reason.HANGUP)
-            code = 200 if party.answered else FAILURE_CODES.get(reason, 603)  # type: ignore[call-overload]
-            log.info("SIP call of %s ended by the gateway: %s", party.session.user_id, reason)
-            self._finish(party, code)
+        match event.payload:
+            case SessionOpen(provisional=True):
+                self.stack.answer(party.call, 183)  # early media: ringback in-band
+            case SessionOpen() | SessionModified() if not party.answered:
+                party.answered = True
+                self.stack.answer(party.call, 200)
+            case SessionTerminated(reason=ended):
+                reason = str(ended or Reason.HANGUP)
+                code = 200 if party.answered else FAILURE_CODES.get(reason, 603)  # type: ignore[call-overload]
+                log.info("SIP call of %s ended by the gateway: %s", party.session.user_id, reason)
+                self._finish(party, code)
 
     def call_state(self, call: CallRef, state: str, code: int, reason: str) -> None:
         party = self.parties.get(call.key)
@@ -322,14 +329,14 @@ def failure_reason(code: int) -> str:
     return "Unreachable"  # 408 (no response), 503, transport errors
 
 
-async def follow(session: Session, handle: Callable[[dict[str, Any]], None]) -> None:
+async def follow(session: Session, handle: Callable[[SessionEvent], None]) -> None:
     """Hand every call event of ``session``'s channel to ``handle`` until it closes."""
     while True:
         batch = await session.channel.next_batch(None)
         if batch is None:
             return
         for event in batch:
-            if event.get("type") == "calls":
+            if event.about.topic is Topic.CALL:
                 handle(event)
 
 

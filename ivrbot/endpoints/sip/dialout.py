@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from ivrbot.core.events import InvitationReceived, SessionEvent
 from ivrbot.core.sessions import Session
 from ivrbot.core.switch import SwitchCall
 from ivrbot.endpoints.local.local_link import LocalLink
@@ -66,12 +67,12 @@ class _TrunkCall:
     async def _run(self, session: Session) -> None:
         await follow(session, lambda event: self._on_event(session, event))
 
-    def _on_event(self, session: Session, event: dict[str, Any]) -> None:
+    def _on_event(self, session: Session, event: SessionEvent) -> None:
         if self.party is not None:
             self.connector.on_switch_event(self.party, event)
-        elif event.get("state") == "invitation-received":
-            leg = session.calls.get(str(event.get("resourceURL", "")).rsplit("/", 1)[-1])
-            link = LocalLink.find(event.get("sdp"))
+        elif isinstance(invitation := event.payload, InvitationReceived):
+            leg = session.calls.get(event.about.id)
+            link = LocalLink.find(invitation.sdp)
             if leg is not None and link is not None:
                 self.connector.spawn(self._invite(session, leg, link))
 

@@ -45,17 +45,28 @@ from ivrbot.media.frames import WIRE_SAMPLES, frame_from_pcm
 from ivrbot.media.wire_prompt import SILENCE, silence_payload, tag_frame
 
 log = logging.getLogger(__name__)
-_installed = False
+_installed = False  # aiortc's classes patched: once per process
+# Process-wide, as the aiortc code it changes (every sender and receiver of the process,
+# the Phones' too); set once at start-up by process_setup.configure_media (set_preencode).
 PREENCODE = True
 """Send cached prompts and silence pre-encoded, skip decoding repeated silence (default);
-``IVRBOT_PREENCODE=0`` (Settings.preencode, applied by media.setup.configure_media) encodes
-and decodes every frame (to compare, or to rule it out)."""
+``IVRBOT_PREENCODE=0`` (Settings.preencode) encodes and decodes every frame (to compare,
+or to rule it out)."""
 GATEWAY_PREFETCH = 1
-"""Audio frames aiortc's receive buffer waits for before it hands one on, on the gateway's
-legs (aiortc's own: 4, 80 ms at 20 ms a frame; each frame waits for the next packet in any
-case). The gateway re-paces what it forwards (its outbound tracks) and its bots only
-listen, so holding frames back there only delays every key and every end of speech:
-``IVRBOT_JITTER_PREFETCH`` (Settings.jitter_prefetch, applied by configure_media)."""
+"""The default of the audio frames aiortc's receive buffer waits for before it hands one
+on, on the gateway's legs (aiortc's own: 4, 80 ms at 20 ms a frame; each frame waits for
+the next packet in any case). The gateway re-paces what it forwards (its outbound tracks)
+and its bots only listen, so holding frames back there only delays every key and every
+end of speech. A gateway's legs take ``IVRBOT_JITTER_PREFETCH`` (Settings.jitter_prefetch)
+from its :class:`~ivrbot.endpoints.kinds.MediaEndpoints`."""
+
+
+def set_preencode(on: bool) -> None:
+    """Pre-encoded prompts and silence on (the default) or off, for the whole process."""
+    global PREENCODE
+    PREENCODE = on
+
+
 _MIN_LEVEL = -127
 aiortc_audio_level_dbov = rtp.compute_audio_level_dbov  # the original, for comparison
 
@@ -237,6 +248,7 @@ def hold_back(receiver: Any, frames: int) -> None:
 
 
 def install() -> None:
+    """Patch aiortc's per-packet path (once per process: the patch is to aiortc's classes)."""
     global _installed
     if _installed:
         return

@@ -20,10 +20,12 @@ log = logging.getLogger(__name__)
 
 class Leg(EndpointBase):
     """The gateway's side of one endpoint's media over an aiortc peer connection: it sends
-    ``out``, receives into ``on_frame``."""
+    ``out``, receives into ``on_frame``. ``prefetch``: the audio frames its receive buffer
+    waits for before it hands one on (default ``hotpath.GATEWAY_PREFETCH``)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, prefetch: int | None = None) -> None:
         super().__init__(name)
+        self._prefetch = hotpath.GATEWAY_PREFETCH if prefetch is None else prefetch
         self.pc = new_peer_connection()
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
@@ -94,7 +96,7 @@ class Leg(EndpointBase):
             return
         transceiver = self._audio_transceiver()
         if transceiver is not None:
-            hotpath.hold_back(transceiver.receiver, hotpath.GATEWAY_PREFETCH)
+            hotpath.hold_back(transceiver.receiver, self._prefetch)
             # forwarded at the press's first packet: the far end hears of it a press sooner
             rfc4733.on_telephone_event(
                 transceiver.receiver, self._on_telephone_event, at_begin=True
@@ -123,17 +125,6 @@ class Leg(EndpointBase):
             if not self._closed and self.connected.is_set():
                 log.info("%s: the peer is gone (connection %s)", self.name, state)
             self.failed.set()
-
-    async def wait_connected(self, timeout: float) -> bool:
-        """True once ICE and DTLS are up; False on failure or timeout."""
-        waits = [
-            asyncio.ensure_future(self.connected.wait()),
-            asyncio.ensure_future(self.failed.wait()),
-        ]
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for task in waits:
-            task.cancel()  # the one still waiting would otherwise wait until the leg closes
-        return self.connected.is_set()
 
     async def close(self) -> None:
         if not self._start_closing():

@@ -10,6 +10,8 @@ Two traps from docs/facts.md are handled here, in one place:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
@@ -17,6 +19,8 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from ivrbot.endpoints.webrtc import rfc4733
 
 DEFAULT_ICE_HOSTS = ("127.0.0.1",)
+# Process-wide: aioice finds host addresses through one module function for every
+# connection of the process (replaced in new_peer_connection); set once at start-up.
 _host_addresses: list[str] = []
 
 
@@ -26,7 +30,7 @@ def ice_host_addresses() -> list[str]:
     return list(_host_addresses) or list(DEFAULT_ICE_HOSTS)
 
 
-def set_ice_host_addresses(addresses: list[str]) -> None:
+def set_ice_host_addresses(addresses: Sequence[str]) -> None:
     """Gather host candidates on ``addresses`` (``IVRBOT_ICE_HOSTS``, read in config.py)."""
     _host_addresses[:] = addresses
 

@@ -413,7 +413,9 @@ class _Transmission:
         packet.extensions.audio_level = None
 
 
-_transmissions: dict[int, _Transmission] = {}  # by sender SSRC
+# The DTMF sends in progress, by sender SSRC. Process-wide, as the aiortc packet class that
+# finds them (the packet knows its SSRC only); an entry lives as long as its send.
+_transmissions: dict[int, _Transmission] = {}
 
 
 class _SenderRtpPacket(RtpPacket):
@@ -426,6 +428,8 @@ class _SenderRtpPacket(RtpPacket):
         return super().serialize(extensions_map)
 
 
+# Each sender's transceiver (aiortc gives a sender no way to it), noted by the patched
+# RTCRtpTransceiver.__init__: process-wide as that patch, held weakly.
 _transceivers: weakref.WeakKeyDictionary[RTCRtpSender, weakref.ref[RTCRtpTransceiver]] = (
     weakref.WeakKeyDictionary()
 )
@@ -517,7 +521,7 @@ def _may_send(transceiver: RTCRtpTransceiver) -> bool:
 
 # --- install -------------------------------------------------------------------------------
 
-_installed = False
+_installed = False  # aiortc's classes patched: once per process
 
 
 def install() -> None:

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import generate_latest
 
 from ivrbot.core.actions import CallAction
 from ivrbot.core.channel import EventChannel
+from ivrbot.core.events import SessionEvent, SessionTerminated
 from ivrbot.core.handle import CallHandle
 from ivrbot.core.sessions import Session
 from ivrbot.endpoints.workers.link import Link, Message
 from ivrbot.wire.gateway import Gateway
+from ivrbot.wire.serialise import event_object
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,9 @@ class RelayChannel(EventChannel):
         super().__init__()
         self.link, self.sid, self.host = link, sid, host
 
-    def publish(self, event_object: dict[str, Any]) -> None:
-        self.link.send({"op": "event", "sid": self.sid, "event": event_object})
-        if event_object.get("state") == "session-terminated":
+    def publish(self, event: SessionEvent) -> None:
+        self.link.send({"op": "event", "sid": self.sid, "event": event_object(event)})
+        if isinstance(event.payload, SessionTerminated):
             asyncio.get_running_loop().call_soon(self.host.forget_if_idle, self.sid)
 
     def close(self) -> None:

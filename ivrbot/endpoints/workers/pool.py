@@ -18,6 +18,7 @@ from typing import Any
 from ivrbot.config import Settings, child_environment
 from ivrbot.core.actions import CallAction
 from ivrbot.core.call_state import Reason
+from ivrbot.core.events import Resource, SessionEvent, SessionTerminated, Topic
 from ivrbot.core.relayed import RelayedLeg
 from ivrbot.core.sessions import Session
 from ivrbot.endpoints.workers.link import Link, Message, WorkerGone
@@ -28,6 +29,7 @@ from ivrbot.store.nodes import node_alive
 from ivrbot.tasks import TaskSet
 from ivrbot.wire.gateway import Gateway
 from ivrbot.wire.http import ApiError
+from ivrbot.wire.serialise import parse_event_object
 
 log = logging.getLogger("ivrbot.serve.workers")  # an operator logger (ivrbot.logs)
 START_TIMEOUT_S = 180.0  # flows' prompts synthesised and speech models loaded
@@ -117,14 +119,19 @@ class MediaWorker:
             self.live = list(message["rows"])
             self.pool.on_change()
 
-    def _relay_event(self, sid: str, event: dict[str, Any]) -> None:
-        """An event of a mirrored session: to the caller's own session; an ended call is
-        forgotten here too."""
+    def _relay_event(self, sid: str, obj: Message) -> None:
+        """An event of a mirrored session (as the worker serialised it): to the caller's own
+        session; an ended call is forgotten here too."""
         session = self.pool.gateway.sessions.get(sid)
         if session is None:
             return
-        if event.get("state") == "session-terminated" and event.get("type") == "calls":
-            cid = str(event.get("resourceURL", "")).rsplit("/", 1)[-1]
+        try:
+            event = parse_event_object(obj)
+        except ValueError as exc:
+            log.error("%s sent an event the gateway cannot read: %s", self.name, exc)
+            return
+        if isinstance(event.payload, SessionTerminated) and event.about.topic is Topic.CALL:
+            cid = event.about.id
             leg = session.calls.pop(cid, None)
             if leg is not None:
                 self.legs.pop((sid, cid), None)
@@ -154,9 +161,10 @@ class MediaWorker:
                   self.name, self.pid, code, len(calls))  # fmt: skip
         for leg in calls:
             if leg.session.calls.pop(leg.id, None) is not None:
-                leg.session.channel.publish({"type": "calls", "state": "session-terminated",
-                                             "resourceURL": leg.resource_url,
-                                             "reason": str(Reason.MEDIA_FAILED)})  # fmt: skip
+                ended = SessionTerminated(reason=Reason.MEDIA_FAILED)
+                leg.session.channel.publish(
+                    SessionEvent(Resource(Topic.CALL, leg.resource_url), ended)
+                )
         why = f"{self.name} stopped"
         settled = self.pool.gateway.store.settle_interrupted(time.time(), node_alive, why)
         if settled:

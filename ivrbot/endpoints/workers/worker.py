@@ -19,6 +19,7 @@ import pickle
 import signal
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ivrbot.config import Settings, limit_blas_threads
@@ -37,9 +38,9 @@ async def _run(fd: int, flows_dir: Path) -> int:
     hello = json.loads(await link.reader.readline())
     level, fmt, verbose = hello["logs"]
     logs.configure(level, fmt, verbose)
-    settings: Settings = pickle.loads(base64.b64decode(hello["settings"]))
-    settings.host, settings.port = "127.0.0.1", 0  # its gateway: for its own bots only
-    settings.sip_config, settings.media_workers = "", 0
+    given: Settings = pickle.loads(base64.b64decode(hello["settings"]))
+    settings = replace(given, host="127.0.0.1", port=0,  # its gateway: for its own bots only
+                       sip_config="", media_workers=0)  # fmt: skip
     # the access settings' warnings (development mode ...) are the gateway's to give, once
     logging.getLogger("ivrbot.wire.app").setLevel(logging.ERROR)
     runner = Runner(flows_dir, settings, campaigns=False)

@@ -820,7 +820,7 @@ export class Phone {
       const resp = await this._request('cancel', '2900', 'DELETE', `${this.sessionPath}/calls/${call.id}`, undefined, { 'x-delete-reason': 'cancel' });
       if (!resp.ok) this._apiFail('cancel', '2900', resp);
       this._forget(call, 'canceled');
-      this._publish('call:canceled', call.eventData());
+      this._publish('call:canceled', call.eventData({ message: '' }));
     });
   }
 
@@ -833,7 +833,7 @@ export class Phone {
       this._forget(call, 'rejected'); // no longer pending: the next invitation may ring at once
       const resp = await this._request('reject', '3000', 'DELETE', `${this.sessionPath}/calls/${call.id}`, undefined, { 'x-delete-reason': 'reject' });
       if (!resp.ok) this._apiFail('reject', '3000', resp);
-      this._publish('call:rejected', call.eventData());
+      this._publish('call:rejected', call.eventData({ message: '' }));
     });
   }
 

@@ -11,9 +11,13 @@ from aiohttp import web
 
 from ivrbot.core.call_state import CallPhase, CallStateError
 from ivrbot.core.endpoints import SdpError
+from ivrbot.core.events import Resource, SessionEvent, Topic
 from ivrbot.core.merge import NoSuchConference
+from ivrbot.core.relayed import RelayedLeg
 from ivrbot.endpoints.workers.link import Link, Message, WorkerFailed, WorkerGone
 from ivrbot.wire.http import ApiError
+from ivrbot.wire.serialise import event_object
+from tests.wire.test_serialise import SAMPLES
 
 pytestmark = pytest.mark.unit
 
@@ -134,4 +138,43 @@ async def test_a_call_that_ends_before_its_place_reply_is_not_kept() -> None:
     assert leg.id == "c1"
     assert session.calls == {} and worker.legs == {} and worker.load == 0
     batch = await session.channel.next_batch(1.0)
-    assert batch is not None and batch[0]["state"] == "session-terminated"
+    assert batch is not None and event_object(batch[0])["state"] == "session-terminated"
+
+
+async def test_a_workers_events_reach_the_callers_session_as_its_switch_published_them(
+    ends: tuple[Link, Link],
+) -> None:
+    """The worker sends each event of a mirrored session as the wire's event object (the
+    serialiser); the gateway publishes the same typed event to the caller's own session,
+    and forgets the call when it ends."""
+    from types import SimpleNamespace
+
+    from ivrbot.core.sessions import SessionRegistry
+    from ivrbot.endpoints.workers.host import RelayChannel
+    from ivrbot.endpoints.workers.pool import MediaWorker
+
+    gateway, worker_end = ends
+    sessions = SessionRegistry(3600)
+    pool = SimpleNamespace(gateway=SimpleNamespace(sessions=sessions), on_change=lambda: None)
+    worker = MediaWorker(pool, 0)  # type: ignore[arg-type]
+    started: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+    gateway.handler = lambda message: worker._on_message(message, started)
+    session = sessions.create("ann@ivrbot.local", "", None)
+    forgotten: list[str] = []
+    host = SimpleNamespace(forget_if_idle=forgotten.append)
+    relay = RelayChannel(worker_end, session.id, host)  # type: ignore[arg-type]
+    relayed = RelayedLeg("c411", session, worker)
+    session.calls["c411"] = worker.legs[(session.id, "c411")] = relayed
+    urls = {Topic.CALL: f"{session.path}/calls/c411", Topic.CONFERENCE: f"{session.path}/conf/c0f"}
+    sent = [SessionEvent(Resource(topic, urls[topic]), payload) for topic, payload, _ in SAMPLES]
+    for event in sent:
+        relay.publish(event)
+    got: list[SessionEvent] = []
+    while len(got) < len(sent):
+        batch = await session.channel.next_batch(5.0)
+        assert batch
+        got += batch
+    assert got == sent
+    assert session.calls == {} and worker.legs == {}  # its session-terminated came
+    await asyncio.sleep(0)
+    assert forgotten and set(forgotten) == {session.id}
