@@ -134,8 +134,8 @@ def gateway_call_id(bot: Bot, call: Call) -> str:
         return _caller_legs[leg_id]
     session_id = getattr(call.phone, "session_id", None)
     session = gateway.sessions.get(session_id) if gateway and session_id else None
-    leg = session.legs.get(leg_id) if session is not None else None
-    return leg.call.id if leg is not None else leg_id
+    handle = session.calls.get(leg_id) if session is not None else None
+    return handle.call_id if handle is not None else leg_id
 
 
 def _tell(flow_call: FlowCall, event: str, detail: dict[str, Any] | None = None) -> None:

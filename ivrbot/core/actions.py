@@ -5,18 +5,13 @@ relayed to the media worker the call runs on (ivrbot/workers)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ivrbot.core.conferences import Conferences
 from ivrbot.core.merge import merge_call
-from ivrbot.core.switch import CallLeg, Switch
+from ivrbot.core.switch_call import CallLeg
 
-
-class CallCore(Protocol):
-    """What the actions need: the switch and the conference service (the Gateway has both)."""
-
-    switch: Switch
-    conferences: Conferences
+if TYPE_CHECKING:
+    from ivrbot.core.switch import Switch
 
 
 @dataclass(frozen=True)
@@ -37,9 +32,9 @@ class CallAction:
         return asdict(self)
 
 
-async def apply_action(calls: CallCore, leg: CallLeg, action: CallAction) -> str | None:
-    """Do ``action`` on ``leg``; the modId for hold, resume and a media change."""
-    switch = calls.switch
+async def apply_action(switch: Switch, leg: CallLeg, action: CallAction) -> str | None:
+    """Do ``action`` on ``leg``; the modId for hold, resume and a media change. Reached
+    through the leg's call handle (``leg.act``: core/handle.py)."""
     name = action.name
     if name == "call-answer":
         assert action.sdp is not None
@@ -52,7 +47,7 @@ async def apply_action(calls: CallCore, leg: CallLeg, action: CallAction) -> str
     elif name == "initiate-call-transfer":
         await switch.transfer(leg, action.target)
     elif name == "initiate-call-merge":
-        await merge_call(calls, leg, action.conference_id, stay=action.stay)
+        await merge_call(switch, leg, action.conference_id, stay=action.stay)
     elif name == "initiate-call-mod":
         return await switch.modify(leg, action.media, action.sdp)
     else:

@@ -1,7 +1,9 @@
-"""The gateway's call state machine, for two-party calls and conference legs alike: the
-phases of a call (``CallPhase``; the Phone's own ``ivrbot.phone.call.CallState`` is the
-client's view, named apart), the states of a leg, the changes each allows, the one function that changes a state (it checks the
-change and logs ``old -> new``), and the reasons a party is told when it is dropped."""
+"""The gateway's call state machines, one checked table each: the phases of a two-party
+call (``CallPhase``; the Phone's own ``ivrbot.phone.call.CallState`` is the client's view,
+named apart), the states of a session's party in it (``PartyState``) and of a conference leg
+(``LegState``); the one function that changes a state (:func:`change`: it checks the change
+against the table and logs ``old -> new``), and the reasons a party is told when it is
+dropped."""
 
 from __future__ import annotations
 
@@ -35,13 +37,33 @@ class Reason(StrEnum):
 
 
 class CallPhase(StrEnum):
-    """A two-party call of the switch."""
+    """A two-party call of the switch. One thing happens to a connected call at a time: a
+    media modification, a move, a merge or a transfer starts only from ``CONNECTED``."""
 
     RINGING = "ringing"  # the callee's sessions (or the in-process bot) are being rung
+    ANSWERING = "answering"  # a ringing session's answer is being applied (others refused)
     CONNECTING = "connecting"  # answered; waiting for both legs' media
     CONNECTED = "connected"  # bridged (or one side holding)
+    MODIFYING = "modifying"  # connected; a media modification waits for the far end
+    MOVING = "moving"  # connected; the mover's other sessions ring to take the call over
+    MOVE_CONNECTING = "move-connecting"  # connected; a move's target answered, media not up
     MERGED = "merged"  # its parties are in a conference's mix: no bridge any more
     ENDED = "ended"
+
+
+RINGS = frozenset({CallPhase.RINGING, CallPhase.ANSWERING})  # the ring timer runs
+MOVES = frozenset({CallPhase.MOVING, CallPhase.MOVE_CONNECTING})  # the mover is known
+# the two parties are connected (bridged, or one holds) whatever else is going on
+TALKING = frozenset({CallPhase.CONNECTED, CallPhase.MODIFYING, *MOVES})
+
+
+class PartyState(StrEnum):
+    """One session's leg of a two-party call (``CallLeg``)."""
+
+    RINGING = "ringing"  # offered to its session (invitation-received); not answered
+    ACTIVE = "active"  # in the call: bridged, or hearing music while the far end holds
+    HELD = "held"  # it put the call on hold
+    ENDED = "ended"  # dropped: session-terminated, its media closed
 
 
 class LegState(StrEnum):
@@ -55,11 +77,27 @@ class LegState(StrEnum):
 
 
 CALL_CHANGES: Mapping[CallPhase, frozenset[CallPhase]] = {
-    CallPhase.RINGING: frozenset({CallPhase.CONNECTING, CallPhase.ENDED}),
+    CallPhase.RINGING: frozenset({CallPhase.ANSWERING, CallPhase.ENDED}),
+    # the answer is applied (connecting), or could not be (ringing on)
+    CallPhase.ANSWERING: frozenset({CallPhase.CONNECTING, CallPhase.RINGING, CallPhase.ENDED}),
     CallPhase.CONNECTING: frozenset({CallPhase.CONNECTED, CallPhase.ENDED}),
-    CallPhase.CONNECTED: frozenset({CallPhase.MERGED, CallPhase.ENDED}),
+    CallPhase.CONNECTED: frozenset(
+        {CallPhase.MODIFYING, CallPhase.MOVING, CallPhase.MERGED, CallPhase.ENDED}
+    ),
+    CallPhase.MODIFYING: frozenset({CallPhase.CONNECTED, CallPhase.ENDED}),  # settled or failed
+    # a target answers; or every target said no (or none rang): the call stays where it was
+    CallPhase.MOVING: frozenset({CallPhase.MOVE_CONNECTING, CallPhase.CONNECTED, CallPhase.ENDED}),
+    # moved or failed (connected either way); the answer could not be applied (ringing on)
+    CallPhase.MOVE_CONNECTING: frozenset({CallPhase.CONNECTED, CallPhase.MOVING, CallPhase.ENDED}),
     CallPhase.MERGED: frozenset({CallPhase.ENDED}),
     CallPhase.ENDED: frozenset(),
+}
+PARTY_CHANGES: Mapping[PartyState, frozenset[PartyState]] = {
+    PartyState.RINGING: frozenset({PartyState.ACTIVE, PartyState.ENDED}),  # answered, or not
+    PartyState.ACTIVE: frozenset({PartyState.HELD, PartyState.ENDED}),
+    # resumed (or a transfer or merge took it off hold), or dropped
+    PartyState.HELD: frozenset({PartyState.ACTIVE, PartyState.ENDED}),
+    PartyState.ENDED: frozenset(),
 }
 LEG_CHANGES: Mapping[LegState, frozenset[LegState]] = {
     LegState.INVITED: frozenset({LegState.CONNECTING, LegState.ENDED}),
@@ -69,7 +107,7 @@ LEG_CHANGES: Mapping[LegState, frozenset[LegState]] = {
     LegState.ENDED: frozenset(),
 }
 
-S = TypeVar("S", CallPhase, LegState)
+S = TypeVar("S", CallPhase, PartyState, LegState)
 
 
 class IllegalChange(RuntimeError):

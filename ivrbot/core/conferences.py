@@ -125,7 +125,7 @@ class Conferences:
         conf = GatewayConference(self._new_id(), identity_uri(session.user_id), mixer)
         conf.started_at = self.clock.time()
         conf.mixer.name = f"mixer/{conf.id}"
-        leg = self.endpoints.for_offer(f"{session.user_id}/conference/{conf.id}", session)
+        leg = self.endpoints.for_session(f"{session.user_id}/conference/{conf.id}", session)
         host = ConferenceLeg(self._new_id(), session, leg, "host", conf)
         answer = await leg.answer_offer(sdp)
         conf.host = host

@@ -110,11 +110,8 @@ async def media_up(endpoint: Endpoint, timeout: float, clock: Clock = REAL_CLOCK
 class EndpointKinds(Protocol):
     """Makes the endpoint for a call's party (ivrbot.endpoints.kinds is the real one)."""
 
-    def for_offer(self, name: str, session: Session) -> Endpoint:
-        """The endpoint that takes an offer from ``session`` (its kind follows from the
-        session, never from the offer's text)."""
-        ...
-
     def for_session(self, name: str, session: Session) -> Endpoint:
-        """The endpoint that rings ``session``."""
+        """The endpoint of ``session``'s party in a call or conference (it takes the
+        session's offer, or makes one to ring it); its kind follows from the session,
+        never from an offer's text."""
         ...

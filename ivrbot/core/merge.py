@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivrbot.core.call_state import CallPhase, CallStateError, Reason
+from ivrbot.core.call_state import CallPhase, CallStateError, PartyState, Reason
 from ivrbot.core.conferences import ConferenceError, ConferenceLeg, Conferences, LegState
 from ivrbot.core.endpoints import Endpoint
-from ivrbot.core.switch import CallLeg
+from ivrbot.core.switch_call import CallLeg
 from ivrbot.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from ivrbot.core.actions import CallCore
+    from ivrbot.core.switch import Switch
 
 MERGE_MODES = ("leave", "stay")
 
@@ -72,20 +72,21 @@ class CallMembership:
         await self.conferences.release(self.cleg, reason)
 
 
-async def merge_call(calls: CallCore, leg: CallLeg, conference_id: str, stay: bool) -> None:
+async def merge_call(switch: Switch, leg: CallLeg, conference_id: str, stay: bool) -> None:
     """Put ``leg``'s far party (and ``leg`` itself with ``stay``) into the conference."""
-    switch, conferences = calls.switch, calls.conferences
-    host = conferences.legs.get(conference_id)
+    conferences = switch.conferences
+    host = conferences.legs.get(conference_id) if conferences is not None else None
     if host is None or not host.is_host or host.session.user_id != leg.session.user_id:
         raise NoSuchConference(f"no conference {conference_id} hosted by this identity")
-    call = switch.require_connected(leg, "initiate-call-merge")
+    assert conferences is not None
+    call = switch.require(leg, "initiate-call-merge", frozenset({CallPhase.CONNECTED}))
     if host.conference.ended or host.state is LegState.ENDED:
         raise CallStateError("initiate-call-merge (the conference has ended)", call.state)
     movers = [call.other(leg), leg] if stay else [call.other(leg)]
     call.set_state(CallPhase.MERGED)
     switch.apply_media(call)  # unbridged: from now on the mixer carries their audio
     for party in movers:
-        party.held = False
+        party.set_state(PartyState.ACTIVE)  # in the mix
 
         async def on_end(reason: str, party: CallLeg = party) -> None:
             await switch.end(party, reason, by_gateway=True)

@@ -12,8 +12,7 @@ from ivrbot.clock import REAL_CLOCK, Clock
 from ivrbot.core.channel import EventChannel
 
 if TYPE_CHECKING:
-    from ivrbot.core.relayed import RelayedLeg
-    from ivrbot.core.switch import CallLeg
+    from ivrbot.core.handle import CallHandle
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +25,8 @@ class Session:
     expires_at: float
     e911_id: str | None = None
     channel: EventChannel = field(default_factory=EventChannel)
-    legs: dict[str, CallLeg] = field(default_factory=dict)
-    relayed: dict[str, RelayedLeg] = field(default_factory=dict)  # calls on a media worker
+    # its calls, by id: of this process's switch, or relayed to a media worker
+    calls: dict[str, CallHandle] = field(default_factory=dict)
     # A session holds one pending (ringing) call at a time (docs/spec/phone-api.md): a call that
     # would ring it meanwhile waits here, and rings it once the pending one is settled.
     offering: int = 0  # invitations being prepared for this session

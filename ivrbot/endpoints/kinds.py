@@ -22,10 +22,6 @@ class MediaEndpoints:
     def __init__(self, prefetch: int = GATEWAY_PREFETCH) -> None:
         self.prefetch = prefetch
 
-    def for_offer(self, name: str, session: Session) -> Endpoint:
-        """The endpoint that takes ``session``'s offer: in-process for a local session."""
-        return self.for_session(name, session)
-
     def for_session(self, name: str, session: Session) -> Endpoint:
         """In-process for a session in this process, else a WebRTC leg."""
         return LocalLeg(name) if session.local else Leg(name, self.prefetch)

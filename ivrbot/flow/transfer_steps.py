@@ -368,10 +368,8 @@ def _handed_out(call: FlowCall, step: Transfer) -> Awaitable[HandOff] | None:
     PBX), when the bot runs in the gateway's process and the far end takes ``step.to``."""
     gateway = call.bot.gateway
     session = gateway.sessions.get(call.call.phone.session_id or "") if gateway else None
-    leg = session.legs.get(call.call.id or "") if session is not None else None
-    if gateway is None or leg is None:
-        return None
-    return gateway.switch.transfer_out(leg, step.to)
+    handle = session.calls.get(call.call.id or "") if session is not None else None
+    return handle.hand_off(step.to) if handle is not None else None
 
 
 def _other(phone: Phone, first: Call) -> Call | None:

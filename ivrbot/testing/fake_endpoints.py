@@ -118,9 +118,6 @@ class FakeEndpoints:
         self.media_of: dict[str, Media] = {}
         self.made: list[FakeEndpoint] = []  # every endpoint made, in order
 
-    def for_offer(self, name: str, sdp: object) -> FakeEndpoint:
-        return self._make(name)
-
     def for_session(self, name: str, session: Session) -> FakeEndpoint:
         return self._make(name)
 

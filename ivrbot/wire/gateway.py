@@ -58,6 +58,7 @@ class Gateway:
             log.warning("%d call records were left open by a process that stopped: "
                         "marked 'interrupted'", settled)  # fmt: skip
         self.conferences = Conferences(self.sessions, self.endpoints, clock)
+        self.switch.conferences = self.conferences  # calls merge into them
         self.workers: WorkerPool | None = None  # media worker processes (ivrbot/workers)
         # the routes for a client in this process (a bot attached inside): set by make_app
         self.in_process: InProcessWire | None = None

@@ -15,10 +15,9 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from ivrbot.core.call_state import CallStateError
 from ivrbot.core.endpoints import SdpError
+from ivrbot.core.handle import CallHandle
 from ivrbot.core.merge import NoSuchConference
-from ivrbot.core.relayed import RelayedLeg
 from ivrbot.core.sessions import Session
-from ivrbot.core.switch import CallLeg
 from ivrbot.credentials import API_KEY_HEADER
 from ivrbot.errors import request_error
 from ivrbot.wire.access import basic_credentials, known_api_key
@@ -274,11 +273,10 @@ def own_session(request: web.Request) -> Session:
     return session
 
 
-def own_call(request: web.Request) -> CallLeg | RelayedLeg:
-    """The call named in the path, of the caller's session: here, or on a media worker."""
+def own_call(request: web.Request) -> CallHandle:
+    """The call named in the path, of the caller's session (here, or on a media worker)."""
     session = own_session(request)
-    cid = request.match_info["cid"]
-    leg: CallLeg | RelayedLeg | None = session.legs.get(cid) or session.relayed.get(cid)
+    leg = session.calls.get(request.match_info["cid"])
     if leg is None:
         raise web.HTTPNotFound(text=f"no call {request.match_info['cid']} in this session")
     return leg

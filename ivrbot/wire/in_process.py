@@ -133,8 +133,8 @@ class InProcessWire:
         if session is None:
             return None
         if kind == "calls":
-            leg = session.legs.get(cid)
-            return leg.leg if leg is not None else None
+            call = session.calls.get(cid)
+            return call.endpoint if call is not None else None
         if kind == "conferences":
             cleg = self.gateway.conferences.leg_of(session, cid)
             return cleg.leg if cleg is not None else None

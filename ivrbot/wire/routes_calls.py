@@ -6,11 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ivrbot.core.actions import CallAction, apply_action
+from ivrbot.core.actions import CallAction
 from ivrbot.core.call_state import Reason
+from ivrbot.core.handle import CallHandle
 from ivrbot.core.merge import MERGE_MODES
-from ivrbot.core.relayed import RelayedLeg
-from ivrbot.core.switch import CallLeg
 from ivrbot.wire.http import ApiError, gw, json_body, own_call, own_session
 
 
@@ -28,7 +27,7 @@ async def post_call(request: web.Request) -> web.Response:
     gateway = gw(request)
     worker = gateway.workers.route(session, called) if gateway.workers else None
     if worker is not None:  # the flow answering it runs on a media worker
-        leg: CallLeg | RelayedLeg = await worker.place(session, called, sdp)
+        leg: CallHandle = await worker.place(session, called, sdp)
     else:
         leg = await gateway.switch.place(session, called, sdp)
     return web.Response(
@@ -93,11 +92,7 @@ async def put_call(request: web.Request) -> web.Response:
     ``mod-terminated`` (with the ``x-modId`` of the response). Media is anchored in the
     gateway, so move and transfer need no new SDP (one sent is ignored: that leg ends)."""
     leg = own_call(request)
-    action = read_action(request, await json_body(request))
-    if isinstance(leg, RelayedLeg):
-        mod_id = await leg.worker.act(leg, action)
-    else:
-        mod_id = await apply_action(gw(request), leg, action)
+    mod_id = await leg.act(read_action(request, await json_body(request)))
     if mod_id is not None:
         return web.Response(status=204, headers={"x-modId": mod_id})
     return web.Response(status=204)
@@ -111,10 +106,7 @@ async def delete_call(request: web.Request) -> web.Response:
     raw = request.headers.get("x-delete-reason", "terminate")
     if raw not in DELETE_REASONS:
         raise ApiError("SVC0003", "x-delete-reason", ", ".join(DELETE_REASONS))
-    if isinstance(leg, RelayedLeg):
-        await leg.worker.end(leg, DELETE_REASONS[raw])
-    else:
-        await gw(request).switch.end(leg, DELETE_REASONS[raw])
+    await leg.end(DELETE_REASONS[raw])
     return web.Response(status=204)
 
 

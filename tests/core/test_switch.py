@@ -67,7 +67,8 @@ async def core() -> AsyncIterator[Core]:
 
 
 def ringing(session: Session) -> CallLeg:
-    (leg,) = [leg for leg in session.legs.values() if leg in leg.call.ringing]
+    calls = session.calls.values()
+    (leg,) = [leg for leg in calls if isinstance(leg, CallLeg) and leg in leg.call.ringing]
     return leg
 
 
@@ -274,6 +275,6 @@ async def test_a_move_hands_the_call_to_the_users_other_session(core: Core) -> N
     await core.clock.advance(0)
     assert told(mobile)[-1] == ("session-open", "")
     assert told(desk)[-2:] == [("move-terminated", "moved"), ("session-terminated", Reason.MOVED)]
-    (on_mobile,) = mobile.legs.values()
+    (on_mobile,) = core.switch.legs_of(mobile)
     assert await hears_tone(on_mobile, a, 1000) > -20  # alice is heard on the mobile
     assert a.call.state is CallPhase.CONNECTED and told(alice)[-1] == ("session-modified", "")

@@ -21,7 +21,8 @@ async def test_each_gateway_gives_its_legs_its_own_receive_buffer(tmp_path: Path
     legs = []
     try:
         for gateway in (held, default):
-            leg = gateway.endpoints.for_offer("caller", "v=0\r\n")
+            caller = gateway.sessions.create("alice@ivrbot.local", "digest", None)
+            leg = gateway.endpoints.for_session("caller", caller)
             assert isinstance(leg, Leg)
             legs.append(leg)
         assert [leg._prefetch for leg in legs] == [4, 1]

@@ -86,7 +86,7 @@ async def test_digits_both_ways_and_a_spoken_word(
     assert record.outcome == "caller-hangup"
     # both legs torn down: no call and no leg left; logging out leaves no session
     assert gateway.gateway.switch.calls == {}
-    assert all(not s.legs for s in gateway.gateway.sessions)
+    assert all(not s.calls for s in gateway.gateway.sessions)
     await caller.close()
     await bot.stop()
     assert len(gateway.gateway.sessions) == 0

@@ -100,7 +100,7 @@ async def test_hangup_tears_down_both_legs(pair: Any, gateway: GatewayServer) ->
     assert inc.media is not None and inc.media.closed
     assert gateway.gateway.switch.calls == {}
     assert gateway.gateway.switch.calls == {}
-    assert all(not s.legs for s in gateway.gateway.sessions)
+    assert all(not s.calls for s in gateway.gateway.sessions)
     await alice.phone.logout()
     await bot.phone.logout()
     assert len(gateway.gateway.sessions) == 0
@@ -122,7 +122,7 @@ async def test_an_ended_call_leaves_no_task_and_no_receiver_state(
     await bot.wait("call:disconnected")
     await asyncio.sleep(0.1)  # the bot's Phone closes its media after the event
     # the ring timeout's timer went with the call (it held the call and its legs 60 s)
-    assert len(gateway.gateway.switch._tasks) == 0
+    assert len(gateway.gateway.switch.tasks) == 0
     assert rfc4733.tracked()[0] == receivers
     assert link is None or link.closed.is_set()  # an in-process media link goes with its call
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivrbot.config import Settings
+from ivrbot.core.actions import CallAction
+from ivrbot.core.call_state import Reason
 from ivrbot.core.events import (
     SessionEvent,
     SessionModified,
@@ -24,8 +26,8 @@ from ivrbot.core.events import (
     SessionTerminated,
     Topic,
 )
+from ivrbot.core.handle import CallHandle
 from ivrbot.core.sessions import Session
-from ivrbot.core.switch import CallLeg, Reason
 from ivrbot.endpoints.local.local_leg import LocalLeg
 from ivrbot.endpoints.local.local_link import LocalLink, local_sdp
 from ivrbot.endpoints.sip.calls import CallRef, Invite, uri_user
@@ -66,7 +68,7 @@ class SipParty:
     trunk: str
     session: Session
     link: LocalLink | None = None  # the switch's media link, once it has the call
-    leg: CallLeg | None = None
+    leg: CallHandle | None = None  # its call in the switch
     outbound: bool = False  # the gateway dialled out through a trunk
     answered: bool = False  # 200 OK sent (inbound) or received (outbound)
     ended: bool = False
@@ -169,11 +171,12 @@ class SipConnector:
         self.attach(party, party.leg)
         await self._follow(party)
 
-    def attach(self, party: SipParty, leg: CallLeg) -> None:
-        """Plug the SIP call's PCM port into the far end of ``leg``'s media link (the
+    def attach(self, party: SipParty, call: CallHandle) -> None:
+        """Plug the SIP call's PCM port into the far end of ``call``'s media link (the
         switch's side of the SIP session's call, made in this process)."""
-        assert isinstance(leg.leg, LocalLeg), "a SIP session's calls have in-process media"
-        party.link = leg.leg.link
+        endpoint = call.endpoint
+        assert isinstance(endpoint, LocalLeg), "a SIP session's calls have in-process media"
+        party.link = endpoint.link
         audio = party.call.audio
         party.link.attach(
             "endpoint", HeardTrack(audio), SaySink(audio), self._key_sender(party.call)
@@ -207,7 +210,7 @@ class SipConnector:
         if party.outbound and state == "confirmed" and not party.answered and party.leg:
             party.answered = True
             log.info("SIP call to %s answered", party.session.user_id)
-            self._tasks.spawn(self.gateway.switch.answer(party.leg, local_sdp()))
+            self._tasks.spawn(party.leg.act(CallAction("call-answer", sdp=local_sdp())))
         if state != "disconnected":
             return
         self.referrer.ended(call)
@@ -228,7 +231,7 @@ class SipConnector:
         leg = party.leg
         if leg is not None and not party.ended:
             party.ended = True
-            await self.gateway.switch.end(leg, reason)
+            await leg.end(reason)
         self._finish(party, sip_code)
 
     def media_up(self, call: CallRef, srtp: bool) -> None:
@@ -253,8 +256,8 @@ class SipConnector:
         if party is None or party.leg is None or not party.answered:
             return
         log.info("SIP call of %s %s", party.session.user_id, "held" if held else "resumed")
-        switch = self.gateway.switch
-        self._tasks.spawn(switch.hold(party.leg) if held else switch.resume(party.leg))
+        action = "initiate-call-hold" if held else "initiate-call-resume"
+        self._tasks.spawn(party.leg.act(CallAction(action)))
 
     def registration(self, account: str, code: int, reason: str, active: bool) -> None:
         reg = self.registrations.setdefault(account, Registration(account))

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from ivrbot.core.events import InvitationReceived, SessionEvent
+from ivrbot.core.handle import CallHandle
 from ivrbot.core.sessions import Session
-from ivrbot.core.switch import CallLeg, SwitchCall
+from ivrbot.core.switch import SwitchCall
 from ivrbot.endpoints.sip.connector import SipParty, follow
 from ivrbot.endpoints.sip.settings import Trunk
 
@@ -70,11 +71,11 @@ class _TrunkCall:
         if self.party is not None:
             self.connector.on_switch_event(self.party, event)
         elif isinstance(event.payload, InvitationReceived):
-            leg = session.legs.get(event.about.id)
+            leg = session.calls.get(event.about.id)
             if leg is not None:
                 self.connector.spawn(self._invite(session, leg))
 
-    async def _invite(self, session: Session, leg: CallLeg) -> None:
+    async def _invite(self, session: Session, leg: CallHandle) -> None:
         uri = self.trunk.dial_uri(self.number)
         stack = self.connector.stack
         call = await stack.new_call(f"trunk:{self.trunk.name}")

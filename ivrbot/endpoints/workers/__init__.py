@@ -15,8 +15,8 @@ caller's ICE and RTP go straight to that worker.
 - :mod:`.host` (worker side): the worker's copy of each caller's session, whose events go
   back to the gateway, and the call operations applied to the worker's own switch;
 - :mod:`.worker`: the worker process (the same Runner as ``ivrbot run``, flows watched);
-- :mod:`ivrbot.core.relayed`: what the gateway keeps of a call on a worker (a call handle
-  of the core); the actions on it are :func:`ivrbot.core.actions.apply_action`, here too.
+- :mod:`ivrbot.core.relayed`: what the gateway keeps of a call on a worker (its call
+  handle: actions and the end go to the worker, which does them on its own call's handle).
 
 Flows whose steps join the caller with parties outside the call (Transfer, Move,
 Conference: :meth:`ivrbot.flow.flow.Flow.reaches_others`) stay in the gateway's process,

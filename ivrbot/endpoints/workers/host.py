@@ -9,11 +9,11 @@ import logging
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from ivrbot.core.actions import CallAction, apply_action
+from ivrbot.core.actions import CallAction
 from ivrbot.core.channel import EventChannel
 from ivrbot.core.events import SessionEvent, SessionTerminated
+from ivrbot.core.handle import CallHandle
 from ivrbot.core.sessions import Session
-from ivrbot.core.switch import CallLeg
 from ivrbot.endpoints.workers.link import Link, Message
 from ivrbot.wire.gateway import Gateway
 from ivrbot.wire.serialise import event_object
@@ -51,12 +51,10 @@ class WorkerHost:
         if op == "place":
             return await self._place(message)
         if op == "act":
-            mod_id = await apply_action(
-                self.gateway, self._leg(message), CallAction(**message["action"])
-            )
+            mod_id = await self._leg(message).act(CallAction(**message["action"]))
             return {"mod": mod_id}
         if op == "end":
-            await self.gateway.switch.end(self._leg(message), str(message["reason"]))
+            await self._leg(message).end(str(message["reason"]))
             return {}
         if op == "metrics":
             return {"text": generate_latest().decode()}
@@ -77,7 +75,7 @@ class WorkerHost:
                 str(message["user"]), "", message.get("e911"), channel=channel, sid=sid
             )
         leg = await self.gateway.switch.place(session, str(message["to"]), str(message["sdp"]))
-        return {"leg": leg.id}
+        return {"leg": leg.id, "call": leg.call_id}
 
     def _session(self, message: Message) -> Session:
         session = self.gateway.sessions.get(str(message["sid"]))
@@ -85,8 +83,8 @@ class WorkerHost:
             raise web.HTTPNotFound(text=f"no call {message.get('leg')} in this session")
         return session
 
-    def _leg(self, message: Message) -> CallLeg:
-        leg = self._session(message).legs.get(str(message["leg"]))
+    def _leg(self, message: Message) -> CallHandle:
+        leg = self._session(message).calls.get(str(message["leg"]))
         if leg is None:
             raise web.HTTPNotFound(text=f"no call {message['leg']} in this session")
         return leg
@@ -94,5 +92,5 @@ class WorkerHost:
     def forget_if_idle(self, sid: str) -> None:
         """A mirrored session with no call left goes (the next call makes it again)."""
         session = self.gateway.sessions.get(sid)
-        if session is not None and not session.legs and not session.waiting:
+        if session is not None and not session.calls and not session.waiting:
             self.gateway.sessions.remove(sid)

@@ -132,7 +132,7 @@ class MediaWorker:
             return
         if isinstance(event.payload, SessionTerminated) and event.about.topic is Topic.CALL:
             cid = event.about.id
-            leg = session.relayed.pop(cid, None)
+            leg = session.calls.pop(cid, None)
             if leg is not None:
                 self.legs.pop((sid, cid), None)
             elif self.placing:  # its place() has not resumed yet: it must not keep the call
@@ -160,7 +160,7 @@ class MediaWorker:
         log.error("%s (pid %s) stopped (exit code %s): ending its %d calls",
                   self.name, self.pid, code, len(calls))  # fmt: skip
         for leg in calls:
-            if leg.session.relayed.pop(leg.id, None) is not None:
+            if leg.session.calls.pop(leg.id, None) is not None:
                 ended = SessionTerminated(reason=Reason.MEDIA_FAILED)
                 leg.session.channel.publish(
                     SessionEvent(Resource(Topic.CALL, leg.resource_url), ended)
@@ -205,12 +205,12 @@ class MediaWorker:
             )  # fmt: skip
         finally:
             self.placing -= 1
-        leg = RelayedLeg(str(reply["leg"]), session, self)
+        leg = RelayedLeg(str(reply["leg"]), session, self, str(reply.get("call", "")))
         key = (session.id, leg.id)
         if key in self._ended_early:  # over already (busy, not found, hung up at once)
             self._ended_early.discard(key)
             return leg
-        session.relayed[leg.id] = leg
+        session.calls[leg.id] = leg
         self.legs[key] = leg
         return leg
 

@@ -136,7 +136,7 @@ async def test_a_call_that_ends_before_its_place_reply_is_not_kept() -> None:
     worker.ready.set()
     leg = await worker.place(session, "tel:+15550002100", "v=0")
     assert leg.id == "c1"
-    assert session.relayed == {} and worker.legs == {} and worker.load == 0
+    assert session.calls == {} and worker.legs == {} and worker.load == 0
     batch = await session.channel.next_batch(1.0)
     assert batch is not None and event_object(batch[0])["state"] == "session-terminated"
 
@@ -164,7 +164,7 @@ async def test_a_workers_events_reach_the_callers_session_as_its_switch_publishe
     host = SimpleNamespace(forget_if_idle=forgotten.append)
     relay = RelayChannel(worker_end, session.id, host)  # type: ignore[arg-type]
     relayed = RelayedLeg("c411", session, worker)
-    session.relayed["c411"] = worker.legs[(session.id, "c411")] = relayed
+    session.calls["c411"] = worker.legs[(session.id, "c411")] = relayed
     urls = {Topic.CALL: f"{session.path}/calls/c411", Topic.CONFERENCE: f"{session.path}/conf/c0f"}
     sent = [SessionEvent(Resource(topic, urls[topic]), payload) for topic, payload, _ in SAMPLES]
     for event in sent:
@@ -175,6 +175,6 @@ async def test_a_workers_events_reach_the_callers_session_as_its_switch_publishe
         assert batch
         got += batch
     assert got == sent
-    assert session.relayed == {} and worker.legs == {}  # its session-terminated came
+    assert session.calls == {} and worker.legs == {}  # its session-terminated came
     await asyncio.sleep(0)
     assert forgotten and set(forgotten) == {session.id}
