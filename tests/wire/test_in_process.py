@@ -55,7 +55,7 @@ async def test_a_remote_client_cannot_claim_in_process_media(
     body = {"call": {"calledParty": "tel:+15550001000", "sdp": sdp}}
     status, body, _ = await call(client, "POST", f"{session.path}/calls", access, json=body)
     assert status == 400 and message_id(body) == "SVC0002"  # not WebRTC: refused, not local
-    assert not any(isinstance(leg.leg, LocalLeg) for leg in session.legs.values())
+    assert not any(isinstance(c.endpoint, LocalLeg) for c in session.calls.values())
 
 
 async def test_an_in_process_client_runs_the_same_routes_without_a_socket(
