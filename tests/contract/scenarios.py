@@ -1,6 +1,7 @@
-"""The call scenarios of the contract lane, played by real Phones on a real gateway (in-process
-media: frames in the process, no peer, no codec) and recorded one session each
-(:mod:`tests.contract.recording`). Every scenario ends with every call ended."""
+"""The call scenarios of the contract lane, played by real Phones in a real gateway's process
+(as bots attached inside it are: the wire app's own routes without a socket, in-process
+media, no peer, no codec) and recorded one session each (:mod:`tests.contract.recording`).
+Every scenario ends with every call ended."""
 
 from __future__ import annotations
 
@@ -8,28 +9,30 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ivrbot.credentials import Credentials
 from ivrbot.phone.phone import Phone
-from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.phone.transport import request_token
+from ivrbot.phone.transport_local import InProcess
 from tests.contract.recording import SESSION_EVENTS, Expectation, RecordingTransport
 
 WAIT_S = 10.0
 
 
 class Party:
-    """A Phone on the gateway whose session is recorded once the scenario starts."""
+    """A Phone in the gateway's process whose session is recorded once the scenario starts."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, gateway: InProcess, name: str) -> None:
         self.name = name
         self.user = name.rstrip("0123456789")  # alice2: another session of alice
-        self.transport = RecordingTransport(url)
-        self.phone = Phone(url, name=name, in_process=True, transport=self.transport)
+        self.transport = RecordingTransport(gateway)
+        self.phone = Phone("http://in-process.invalid", name=name, transport=self.transport)
         self.expect = Expectation(self.phone)
         self.seen: list[str] = []
         for event in SESSION_EVENTS:
             self.phone.on(event, lambda _, event=event: self.seen.append(event))
 
-    async def login(self, url: str) -> None:
-        token = await fetch_token(url, "ACCOUNT_ID", in_process=True)
+    async def login(self) -> None:
+        token = await request_token(self.transport, "ACCOUNT_ID", Credentials.from_env())
         await self.phone.login(token=token, user_id=f"{self.user}@ivrbot.local")
         self.transport.start()
         self.expect.events.clear()
@@ -194,14 +197,15 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
 }
 
 
-async def record(url: str, name: str) -> dict[str, Any]:
-    """Play scenario ``name`` on the gateway at ``url``: every party's recording."""
+async def record(gateway: InProcess, name: str) -> dict[str, Any]:
+    """Play scenario ``name`` on ``gateway`` (its routes in this process): every party's
+    recording."""
     scenario = SCENARIOS[name]
     who = scenario.__code__.co_varnames[: scenario.__code__.co_argcount]
-    parties = [Party(url, n) for n in who]
+    parties = [Party(gateway, n) for n in who]
     try:
         for party in parties:
-            await party.login(url)
+            await party.login()
         await scenario(*parties)
         for party in parties:
             await party.ended()
