@@ -20,6 +20,7 @@ from ivrbot.media.tracks import OutboundAudio
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport import EventSource, LinkSource, Response
 from tests.contract.recording import ASKS, Expectation
+from tests.contract.scenarios import within
 from tests.phone.fake_transport import FakeEvents
 
 SESSION = "/RTC/v1/sessions/session"
@@ -98,7 +99,8 @@ async def replay(wire: list[dict[str, Any]], name: str = "replay") -> dict[str, 
     transport = ReplayTransport(gateway)
     phone = Phone("http://gateway.invalid", name=name, transport=transport)
     expect = Expectation(phone)
-    await phone.login(token="replay")
+    async with within(f"{name} to log in", STEP_S):
+        await phone.login(token="replay")
     transport.scripted = True
     doing: list[asyncio.Task[Any]] = []
     try:
@@ -107,7 +109,7 @@ async def replay(wire: list[dict[str, Any]], name: str = "replay") -> dict[str, 
                 call = getattr(phone, step["do"])(*step.get("args", []))
                 doing.append(asyncio.ensure_future(call))
             elif "send" in step:
-                async with asyncio.timeout(STEP_S):
+                async with within(f"{name} to send {step['send']}", STEP_S):
                     method, path, body, headers = await transport.requests.get()
                 asks = {k: v for k, v in headers.items() if k in ASKS}
                 want = resolve(step)
@@ -122,14 +124,15 @@ async def replay(wire: list[dict[str, Any]], name: str = "replay") -> dict[str, 
                 obj = resolve(step["event"])
                 if obj.get("sdp") in ("<offer>", "<answer>"):
                     obj["sdp"] = local_sdp()
-                async with asyncio.timeout(STEP_S):
+                async with within(f"{name} to handle {obj.get('state')}", STEP_S):
                     await transport.events.deliver(obj)
             await settle()
-        async with asyncio.timeout(STEP_S):
+        async with within(f"{name}'s methods to return", STEP_S):
             await asyncio.gather(*doing)
         await settle()
     finally:
         transport.scripted = False
-        await phone.close()
+        async with within(f"{name}'s Phone to close", STEP_S):
+            await phone.close()
         gateway.close()
     return expect.to_dict()

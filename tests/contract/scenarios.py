@@ -6,7 +6,8 @@ Every scenario ends with every call ended."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from ivrbot.credentials import Credentials
@@ -15,7 +16,17 @@ from ivrbot.phone.transport import request_token
 from ivrbot.phone.transport_local import InProcess
 from tests.contract.recording import SESSION_EVENTS, Expectation, RecordingTransport
 
-WAIT_S = 10.0
+WAIT_S = 10.0  # what a party waits for longer than this fails the scenario, named
+
+
+@asynccontextmanager
+async def within(what: str, seconds: float = WAIT_S) -> AsyncIterator[None]:
+    """A bound on one wait of a scenario: past ``seconds`` it fails, saying ``what`` it was."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise AssertionError(f"waited {seconds}s for {what}") from None
 
 
 class Party:
@@ -32,8 +43,9 @@ class Party:
             self.phone.on(event, lambda _, event=event: self.seen.append(event))
 
     async def login(self) -> None:
-        token = await request_token(self.transport, "ACCOUNT_ID", Credentials.from_env())
-        await self.phone.login(token=token, user_id=f"{self.user}@ivrbot.local")
+        async with within(f"{self.name} to log in"):
+            token = await request_token(self.transport, "ACCOUNT_ID", Credentials.from_env())
+            await self.phone.login(token=token, user_id=f"{self.user}@ivrbot.local")
         self.transport.start()
         self.expect.events.clear()
 
@@ -41,16 +53,17 @@ class Party:
         """Call the Phone's ``method``, as an application would (recorded)."""
         self.transport.do(method, *args)
         result: Awaitable[Any] = getattr(self.phone, method)(*args)
-        return await result
+        async with within(f"{self.name}'s {method}{list(args) if args else ''} to return"):
+            return await result
 
     async def wait(self, event: str, count: int = 1) -> None:
-        async with asyncio.timeout(WAIT_S):
+        async with within(f"{self.name} to be told {event} ({count})"):
             while self.seen.count(event) < count:
                 await asyncio.sleep(0.01)
 
     async def ended(self) -> None:
         """Until none of its calls is live."""
-        async with asyncio.timeout(WAIT_S):
+        async with within(f"{self.name}'s calls to end"):
             while self.phone.calls:
                 await asyncio.sleep(0.01)
 
@@ -161,8 +174,9 @@ async def conference(alice: Party, bob: Party) -> None:
 async def quiet(parties: list[Party], still_s: float = 0.3) -> None:
     """Until no session has received anything for ``still_s``."""
     seen = -1
-    while seen != (seen := sum(len(p.transport.entries) for p in parties)):
-        await asyncio.sleep(still_s)
+    async with within("the sessions to go quiet"):
+        while seen != (seen := sum(len(p.transport.entries) for p in parties)):
+            await asyncio.sleep(still_s)
 
 
 async def move(bob: Party, alice: Party, alice2: Party) -> None:
@@ -218,4 +232,5 @@ async def record(gateway: InProcess, name: str) -> dict[str, Any]:
     finally:
         for party in parties:
             party.transport.recording = False
-            await party.phone.close()
+            async with within(f"{party.name}'s Phone to close"):
+                await party.phone.close()
