@@ -10,7 +10,10 @@ real gateway is the same on every run. With it: the Phone-API events the Python 
 published (``expect.events``: names, the changes of call:state-changed, the messages of
 ended calls) and the states its calls ended in (``expect.calls``).
 
-:class:`RecordingTransport` records a real Phone on a real gateway; tests/contract/replay.py
+:class:`RecordingTransport` records a real Phone in the gateway's process (the
+:class:`~ivrbot.phone.transport_local.LocalTransport` of a bot attached inside it: the wire
+app's own routes on in-memory requests, the session's channel read as event objects); what
+it records is what the session sends and gets on the wire. tests/contract/replay.py
 plays a recording back to a Phone (Python, or phone.js in Chromium) and checks it makes the
 same requests and ends the same way.
 """
@@ -25,7 +28,7 @@ from typing import Any
 
 from ivrbot.phone.phone import Phone
 from ivrbot.phone.transport import EventSource, Response
-from ivrbot.phone.transport_remote import RemoteTransport
+from ivrbot.phone.transport_local import InProcess, LocalTransport
 
 SEQUENCES = Path(__file__).parent / "sequences"
 # the headers that say what a request asks, and those of a reply the Phone reads
@@ -91,12 +94,12 @@ def _event(obj: dict[str, Any], names: Names) -> dict[str, Any]:
     return out
 
 
-class RecordingTransport(RemoteTransport):
-    """The remote transport, keeping every exchange and event once ``start()`` is called
+class RecordingTransport(LocalTransport):
+    """The in-process transport, keeping every exchange and event once ``start()`` is called
     (after login), normalised."""
 
-    def __init__(self, base_url: str) -> None:
-        super().__init__(base_url)
+    def __init__(self, gateway: InProcess) -> None:
+        super().__init__(gateway)
         self.entries: list[dict[str, Any]] = []
         self.names = Names()
         self.recording = False

@@ -2,8 +2,10 @@
 scripted transport (no gateway, in-process media): the application's calls are made at
 their recorded places, every request the Phone sends must be the recorded one (method,
 path, the headers that say what it asks, the body's parts), and replies and events come in
-the recorded order. The gateway's end of the media is a local link per call, so SDP in the
-recording (``<offer>``, ``<answer>``) becomes a real in-process offer or answer.
+the recorded order. The Phone is one in the gateway's process (as the recording's was): the
+transport hands it the gateway's end of each call's media by object (:class:`GatewayEnd`),
+and SDP in the recording (``<offer>``, ``<answer>``) becomes what the gateway's local leg
+sends (:func:`~ivrbot.endpoints.local.local_link.local_sdp`).
 
 phone.js gets the same recording in Chromium (replay.js, test_replay_phone_js.py)."""
 
@@ -13,11 +15,12 @@ import asyncio
 import re
 from typing import Any
 
-from ivrbot.endpoints.local.local_link import LocalLink
+from ivrbot.endpoints.local.local_link import LocalLink, local_sdp
 from ivrbot.media.tracks import OutboundAudio
 from ivrbot.phone.phone import Phone
-from ivrbot.phone.transport import EventSource, Response
+from ivrbot.phone.transport import EventSource, LinkSource, Response
 from tests.contract.recording import ASKS, Expectation
+from tests.contract.scenarios import within
 from tests.phone.fake_transport import FakeEvents
 
 SESSION = "/RTC/v1/sessions/session"
@@ -36,40 +39,20 @@ def resolve(value: Any) -> Any:
 
 
 class GatewayEnd:
-    """The gateway's end of each call's in-process media: it takes the Phone's offers and
-    answers them, and offers what the recording's events offer."""
+    """The gateway's end of each call's in-process media, as the gateway's ``LocalLeg`` is:
+    a link per call or conference, made when the Phone first asks for it (by the call's
+    resource, :meth:`~ivrbot.phone.transport_local.LocalTransport.link_for`), the gateway's
+    end plugged in."""
 
     def __init__(self) -> None:
         self.links: dict[str, LocalLink] = {}  # by the call's path
-        self.placing: LocalLink | None = None  # offered in a POST whose reply is to come
 
-    def _join(self, link: LocalLink) -> None:
-        if link.gateway is None:
-            link.attach("gateway", OutboundAudio(), lambda frame: None, lambda key: None)
-
-    def took(self, path: str, body: Any) -> None:
-        """The Phone sent ``body`` to ``path``: an offer (or answer) naming its link."""
-        parts = body.values() if isinstance(body, dict) else []
-        sdp = next((p["sdp"] for p in parts if isinstance(p, dict) and "sdp" in p), None)
-        link = LocalLink.find(sdp)
+    def link_for(self, resource: str) -> LocalLink | None:
+        link = self.links.get(resource)
         if link is None:
-            return
-        self._join(link)
-        if path.endswith(("/calls", "/conferences")):
-            self.placing = link
-        else:
-            self.links[path] = link
-
-    def placed(self, location: str) -> None:
-        if self.placing is not None:
-            self.links[location], self.placing = self.placing, None
-
-    def sdp(self, path: str, state: str) -> str:
-        link = self.links.get(path)
-        if link is None:  # the far end's first offer: a new link, the gateway's end in
-            link = self.links[path] = LocalLink(f"replay {path}")
-            self._join(link)
-        return link.sdp()
+            link = self.links[resource] = LocalLink(f"replay {resource}")
+            link.attach("gateway", OutboundAudio(), lambda frame: None, lambda key: None)
+        return link
 
     def close(self) -> None:
         for link in self.links.values():
@@ -79,8 +62,9 @@ class GatewayEnd:
 class ReplayTransport:
     """A transport that plays a recording's replies and events and checks the requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, links: LinkSource) -> None:
         self.token: str | None = None
+        self.links: LinkSource | None = links  # the gateway's media links, by object
         self.events = FakeEvents()
         self.requests: asyncio.Queue[tuple[str, str, Any, dict[str, str]]] = asyncio.Queue()
         self.replies: asyncio.Queue[Response] = asyncio.Queue()
@@ -111,11 +95,12 @@ async def settle() -> None:
 async def replay(wire: list[dict[str, Any]], name: str = "replay") -> dict[str, Any]:
     """Play ``wire`` to a new in-process Phone: what it told the application (the
     recording's ``expect``)."""
-    transport = ReplayTransport()
     gateway = GatewayEnd()
-    phone = Phone("http://gateway.invalid", name=name, in_process=True, transport=transport)
+    transport = ReplayTransport(gateway)
+    phone = Phone("http://gateway.invalid", name=name, transport=transport)
     expect = Expectation(phone)
-    await phone.login(token="replay")
+    async with within(f"{name} to log in", STEP_S):
+        await phone.login(token="replay")
     transport.scripted = True
     doing: list[asyncio.Task[Any]] = []
     try:
@@ -124,7 +109,7 @@ async def replay(wire: list[dict[str, Any]], name: str = "replay") -> dict[str, 
                 call = getattr(phone, step["do"])(*step.get("args", []))
                 doing.append(asyncio.ensure_future(call))
             elif "send" in step:
-                async with asyncio.timeout(STEP_S):
+                async with within(f"{name} to send {step['send']}", STEP_S):
                     method, path, body, headers = await transport.requests.get()
                 asks = {k: v for k, v in headers.items() if k in ASKS}
                 want = resolve(step)
@@ -132,24 +117,22 @@ async def replay(wire: list[dict[str, Any]], name: str = "replay") -> dict[str, 
                 if isinstance(body, dict) and body:
                     got["body"] = sorted(body)
                 assert got == want, f"the Phone sent {got}, the recording {want}"
-                gateway.took(path, body)
             elif "reply" in step:
                 headers = resolve(step.get("headers", {}))
-                if "Location" in headers:
-                    gateway.placed(headers["Location"])
                 transport.replies.put_nowait(Response(step["reply"], headers, None))
             else:
                 obj = resolve(step["event"])
                 if obj.get("sdp") in ("<offer>", "<answer>"):
-                    obj["sdp"] = gateway.sdp(obj["resourceURL"], obj["state"])
-                async with asyncio.timeout(STEP_S):
+                    obj["sdp"] = local_sdp()
+                async with within(f"{name} to handle {obj.get('state')}", STEP_S):
                     await transport.events.deliver(obj)
             await settle()
-        async with asyncio.timeout(STEP_S):
+        async with within(f"{name}'s methods to return", STEP_S):
             await asyncio.gather(*doing)
         await settle()
     finally:
         transport.scripted = False
-        await phone.close()
+        async with within(f"{name}'s Phone to close", STEP_S):
+            await phone.close()
         gateway.close()
     return expect.to_dict()

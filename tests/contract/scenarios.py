@@ -1,36 +1,51 @@
-"""The call scenarios of the contract lane, played by real Phones on a real gateway (in-process
-media: frames in the process, no peer, no codec) and recorded one session each
-(:mod:`tests.contract.recording`). Every scenario ends with every call ended."""
+"""The call scenarios of the contract lane, played by real Phones in a real gateway's process
+(as bots attached inside it are: the wire app's own routes without a socket, in-process
+media, no peer, no codec) and recorded one session each (:mod:`tests.contract.recording`).
+Every scenario ends with every call ended."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+from ivrbot.credentials import Credentials
 from ivrbot.phone.phone import Phone
-from ivrbot.phone.transport_remote import fetch_token
+from ivrbot.phone.transport import request_token
+from ivrbot.phone.transport_local import InProcess
 from tests.contract.recording import SESSION_EVENTS, Expectation, RecordingTransport
 
-WAIT_S = 10.0
+WAIT_S = 10.0  # what a party waits for longer than this fails the scenario, named
+
+
+@asynccontextmanager
+async def within(what: str, seconds: float = WAIT_S) -> AsyncIterator[None]:
+    """A bound on one wait of a scenario: past ``seconds`` it fails, saying ``what`` it was."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise AssertionError(f"waited {seconds}s for {what}") from None
 
 
 class Party:
-    """A Phone on the gateway whose session is recorded once the scenario starts."""
+    """A Phone in the gateway's process whose session is recorded once the scenario starts."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, gateway: InProcess, name: str) -> None:
         self.name = name
         self.user = name.rstrip("0123456789")  # alice2: another session of alice
-        self.transport = RecordingTransport(url)
-        self.phone = Phone(url, name=name, in_process=True, transport=self.transport)
+        self.transport = RecordingTransport(gateway)
+        self.phone = Phone("http://in-process.invalid", name=name, transport=self.transport)
         self.expect = Expectation(self.phone)
         self.seen: list[str] = []
         for event in SESSION_EVENTS:
             self.phone.on(event, lambda _, event=event: self.seen.append(event))
 
-    async def login(self, url: str) -> None:
-        token = await fetch_token(url, "ACCOUNT_ID", in_process=True)
-        await self.phone.login(token=token, user_id=f"{self.user}@ivrbot.local")
+    async def login(self) -> None:
+        async with within(f"{self.name} to log in"):
+            token = await request_token(self.transport, "ACCOUNT_ID", Credentials.from_env())
+            await self.phone.login(token=token, user_id=f"{self.user}@ivrbot.local")
         self.transport.start()
         self.expect.events.clear()
 
@@ -38,16 +53,17 @@ class Party:
         """Call the Phone's ``method``, as an application would (recorded)."""
         self.transport.do(method, *args)
         result: Awaitable[Any] = getattr(self.phone, method)(*args)
-        return await result
+        async with within(f"{self.name}'s {method}{list(args) if args else ''} to return"):
+            return await result
 
     async def wait(self, event: str, count: int = 1) -> None:
-        async with asyncio.timeout(WAIT_S):
+        async with within(f"{self.name} to be told {event} ({count})"):
             while self.seen.count(event) < count:
                 await asyncio.sleep(0.01)
 
     async def ended(self) -> None:
         """Until none of its calls is live."""
-        async with asyncio.timeout(WAIT_S):
+        async with within(f"{self.name}'s calls to end"):
             while self.phone.calls:
                 await asyncio.sleep(0.01)
 
@@ -158,8 +174,9 @@ async def conference(alice: Party, bob: Party) -> None:
 async def quiet(parties: list[Party], still_s: float = 0.3) -> None:
     """Until no session has received anything for ``still_s``."""
     seen = -1
-    while seen != (seen := sum(len(p.transport.entries) for p in parties)):
-        await asyncio.sleep(still_s)
+    async with within("the sessions to go quiet"):
+        while seen != (seen := sum(len(p.transport.entries) for p in parties)):
+            await asyncio.sleep(still_s)
 
 
 async def move(bob: Party, alice: Party, alice2: Party) -> None:
@@ -194,14 +211,15 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
 }
 
 
-async def record(url: str, name: str) -> dict[str, Any]:
-    """Play scenario ``name`` on the gateway at ``url``: every party's recording."""
+async def record(gateway: InProcess, name: str) -> dict[str, Any]:
+    """Play scenario ``name`` on ``gateway`` (its routes in this process): every party's
+    recording."""
     scenario = SCENARIOS[name]
     who = scenario.__code__.co_varnames[: scenario.__code__.co_argcount]
-    parties = [Party(url, n) for n in who]
+    parties = [Party(gateway, n) for n in who]
     try:
         for party in parties:
-            await party.login(url)
+            await party.login()
         await scenario(*parties)
         for party in parties:
             await party.ended()
@@ -214,4 +232,5 @@ async def record(url: str, name: str) -> dict[str, Any]:
     finally:
         for party in parties:
             party.transport.recording = False
-            await party.phone.close()
+            async with within(f"{party.name}'s Phone to close"):
+                await party.phone.close()

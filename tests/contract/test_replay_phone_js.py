@@ -15,6 +15,7 @@ from aiohttp import web
 from playwright.async_api import Browser, Page
 
 from tests.contract.recording import SESSION_EVENTS, load, names
+from tests.contract.scenarios import within
 
 pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("chromium")]  # one browser at a time
 
@@ -24,6 +25,7 @@ PAGE = (
     '<!doctype html><meta charset="utf-8"><script type="module" src="/replay/replay.js"></script>'
 )
 SESSIONS = [(n, s) for n in names() for s in load(n)["sessions"]]
+REPLAY_S = 60.0  # replay.js bounds each step (STEP_MS); this bounds the page as a whole
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,8 @@ async def page(browser: Browser, site: str) -> AsyncIterator[Page]:
 @pytest.mark.parametrize(("scenario", "session"), SESSIONS, ids=[f"{n}-{s}" for n, s in SESSIONS])
 async def test_phone_js_replays_the_recording(page: Page, scenario: str, session: str) -> None:
     recorded = load(scenario)["sessions"][session]
-    told = await page.evaluate(
-        "(args) => window.replay(...args)", [recorded["wire"], session, list(SESSION_EVENTS)]
-    )
+    async with within(f"phone.js to replay {scenario} as {session}", REPLAY_S):
+        told = await page.evaluate(
+            "(args) => window.replay(...args)", [recorded["wire"], session, list(SESSION_EVENTS)]
+        )
     assert told == recorded["expect"]

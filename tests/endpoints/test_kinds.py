@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 
 from ivrbot.config import Settings
+from ivrbot.core.sessions import Session
 from ivrbot.endpoints.webrtc import hotpath
 from ivrbot.endpoints.webrtc.leg import Leg
 from ivrbot.wire.gateway import Gateway
 
 pytestmark = pytest.mark.unit
+
+REMOTE = Session("s1", "caller@ivrbot.local", "digest", expires_at=0.0)  # not in this process
 
 
 async def test_each_gateway_gives_its_legs_its_own_receive_buffer(tmp_path: Path) -> None:
@@ -21,8 +24,7 @@ async def test_each_gateway_gives_its_legs_its_own_receive_buffer(tmp_path: Path
     legs = []
     try:
         for gateway in (held, default):
-            caller = gateway.sessions.create("alice@ivrbot.local", "digest", None)
-            leg = gateway.endpoints.for_session("caller", caller)
+            leg = gateway.endpoints.for_session("caller", REMOTE)
             assert isinstance(leg, Leg)
             legs.append(leg)
         assert [leg._prefetch for leg in legs] == [4, 1]
