@@ -24,6 +24,8 @@ class Sequencer:
         self._first: int | None = None
         self._highest = 0  # extended sequence number (with wrap-arounds)
         self._seen: collections.deque[int] = collections.deque(maxlen=window)
+        self._arrived = 0  # distinct packets of this stream (played or late)
+        self._lost_before = 0  # in earlier streams (before a restart)
         self.played = 0
         self.late = 0
         self.duplicates = 0
@@ -42,17 +44,27 @@ class Sequencer:
             self.duplicates += 1
             return Verdict.DUPLICATE
         self._seen.append(extended)
+        self._arrived += 1
         self.late += 1
         return Verdict.LATE
 
+    def restart(self) -> None:
+        """A new stream (the peer's new SSRC): its first packet plays whatever its number;
+        the counts go on."""
+        self._lost_before = self.lost
+        self._first = None
+        self._seen.clear()
+        self._arrived = 0
+
     def _play(self, extended: int) -> Verdict:
         self._seen.append(extended)
+        self._arrived += 1
         self.played += 1
         return Verdict.PLAY
 
     @property
     def lost(self) -> int:
         if self._first is None:
-            return 0
+            return self._lost_before
         expected = self._highest - self._first + 1
-        return max(0, expected - self.played - self.late)
+        return self._lost_before + max(0, expected - self._arrived)

@@ -4,6 +4,9 @@ called (the caller's tick paces them; see :mod:`ivrbot.endpoints.rtp.leg`), RFC 
 in place of audio while a key is sent, and received packets checked by
 :class:`~ivrbot.endpoints.rtp.sequencing.Sequencer` and decoded.
 
+A new SSRC from the peer restarts the sequence rule (its numbering starts afresh); the
+counts go on.
+
 Symmetric RTP (``symmetric=True``, for a peer behind NAT): packets go to the address the
 peer's packets come from, once one has come (before that, to ``remote``)."""
 
@@ -142,9 +145,13 @@ class RtpSession(asyncio.DatagramProtocol):
         except RtpError:
             self.invalid += 1
             return
-        if self._peer_ssrc is None:
+        if packet.ssrc != self._peer_ssrc:
+            first = self._peer_ssrc is None
+            if not first:  # the peer restarted its stream (a re-INVITE, a new device)
+                log.info("RTP %s: new SSRC %08x", self.local_address, packet.ssrc)
+                self._sequencer.restart()
             self._peer_ssrc = packet.ssrc
-            if self.on_first_packet is not None:
+            if first and self.on_first_packet is not None:
                 self.on_first_packet()
         self.received += 1
         if self.symmetric and addr != self.remote:

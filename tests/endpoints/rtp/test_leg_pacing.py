@@ -95,4 +95,7 @@ async def test_received_packets_become_8_khz_frames_and_keys() -> None:
     assert keys == ["4"]
     counts = leg.session.counts
     assert (counts.received, counts.lost, counts.duplicates) == (6, 1, 1)
+    restarted = RtpPacket(8, 40000, 0, 8, payload).pack()  # a new SSRC, numbers far off
+    leg.session.datagram_received(restarted, PEER)
+    assert len(frames) == 4 and leg.session.counts.late == 0
     await leg.close()

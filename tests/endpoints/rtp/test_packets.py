@@ -73,3 +73,11 @@ def test_sequence_wrap_around_is_in_order() -> None:
     assert [seq.accept(n) for n in (65534, 65535, 0, 1)] == [Verdict.PLAY] * 4
     assert seq.accept(65535) is Verdict.DUPLICATE
     assert seq.lost == 0
+
+
+def test_a_restarted_stream_plays_from_its_own_numbers_and_counts_go_on() -> None:
+    seq = Sequencer()
+    assert [seq.accept(n) for n in (5000, 5002)] == [Verdict.PLAY] * 2  # 5001 lost
+    seq.restart()  # a new SSRC whose numbers start far behind
+    assert [seq.accept(n) for n in (10, 11, 13)] == [Verdict.PLAY] * 3  # 12 lost
+    assert (seq.played, seq.lost, seq.late) == (5, 2, 0)
