@@ -62,6 +62,7 @@ lint: setup
 	$(BIN)/lint-imports  # the package's boundaries: contracts in pyproject.toml
 
 bench: setup
+	$(BIN)/pip install -q -e '.[test,bench]'  # uvloop: bench/rtp.py's second loop
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 run: setup
