@@ -20,7 +20,7 @@ def sip_server(work: Path, config: Path) -> Iterator[load.Server]:
     flows = work / "flows"
     write_flows(flows, 4.0)
     os.environ["IVRBOT_SIP_CONFIG"] = str(config)  # read by the server process
-    server = load.Server(flows, work, "1")
+    server = load.Server(flows, work, "local")  # bots inside the gateway
     try:
         server.wait_ready()
         yield server
